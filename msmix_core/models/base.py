@@ -1,0 +1,52 @@
+"""The interface every MSA backbone implements.
+
+The forward pass is split in two so that mixing can act between the halves, as MS-Mix does:
+``encode(batch)`` returns the unimodal latent features and ``head(latents)`` fuses them into a
+prediction. Input-level Mixup mixes before ``encode``.
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+import torch
+from torch import nn
+
+
+class Backbone(nn.Module):
+    """Base class of the backbones.
+
+    Constructor signature of every subclass: ``(input_dims, seq_lens, **sizes)`` where
+    ``input_dims``/``seq_lens`` map each modality to its feature size ``D`` and length ``T``,
+    and the size knobs have documented defaults.
+
+    ``latent_dims`` (set by the subclass) maps each modality to the last dimension of its latent
+    features; latents are ``[B, D]`` or ``[B, T, D]`` (``latent_is_sequence`` tells which).
+    """
+
+    name: ClassVar[str] = ""
+    latent_is_sequence: ClassVar[bool] = False
+    latent_dims: dict[str, int]
+
+    def encode(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """Unimodal latents: ``{"text", "audio", "vision"}`` from a batch of raw features.
+
+        ``batch`` holds ``text``/``audio``/``vision`` ``[B, T, D]`` and, when known,
+        ``text_lengths``/``audio_lengths``/``vision_lengths`` ``[B]``.
+        """
+        raise NotImplementedError
+
+    def head(self, latents: dict[str, torch.Tensor]) -> torch.Tensor:
+        """Fuse the latents into one sentiment prediction per sample, ``[B]``."""
+        raise NotImplementedError
+
+    def auxiliary_loss(self) -> torch.Tensor:
+        """The backbone's own extra training loss from its last clean ``encode`` call.
+
+        Zero for most backbones; MISA returns its weighted similarity, difference and
+        reconstruction losses here.
+        """
+        return torch.zeros((), device=next(self.parameters()).device)
+
+    def forward(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        return self.head(self.encode(batch))
