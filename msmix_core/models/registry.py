@@ -1,0 +1,73 @@
+"""Backbones by name, built with validated size knobs."""
+
+from __future__ import annotations
+
+import inspect
+import math
+import numbers
+from typing import Any
+
+from msmix_core.errors import MsmixError
+from msmix_core.models.almt import ALMT
+from msmix_core.models.base import Backbone
+from msmix_core.models.late_fusion import LateFusion
+from msmix_core.models.lmf import LMF
+from msmix_core.models.misa import MISA
+from msmix_core.models.mult import MulT
+from msmix_core.models.tfn import TFN
+
+BACKBONES: dict[str, type[Backbone]] = {cls.name: cls for cls in (LateFusion, TFN, LMF, MulT, MISA, ALMT)}
+
+
+def knob_defaults(cls: type[Backbone]) -> dict[str, Any]:
+    """The size knobs of a backbone class (its keyword-only constructor arguments) and their defaults."""
+    params = inspect.signature(cls.__init__).parameters.values()
+    return {p.name: p.default for p in params if p.kind is inspect.Parameter.KEYWORD_ONLY}
+
+
+def _checked_knob(backbone: str, knob: str, value: Any, default: Any) -> Any:
+    """One knob as a plain Python value, judged by its default: bools, integers >= 1, floats >= 0 (dropouts < 1)."""
+    where = f"backbone '{backbone}': knob '{knob}'"
+    if isinstance(default, bool):
+        if not isinstance(value, bool):
+            raise MsmixError(f"{where} must be true or false, got {value!r}")
+        return value
+    if isinstance(default, int):
+        if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
+            raise MsmixError(f"{where} must be an integer >= 1, got {value!r}")
+        return int(value)
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value) or value < 0:
+        raise MsmixError(f"{where} must be a finite number >= 0, got {value!r}")
+    if knob.endswith("dropout") and value >= 1:
+        raise MsmixError(f"{where} is a dropout probability and must be below 1, got {value!r}")
+    return float(value)
+
+
+def build_backbone(name: str, input_dims: dict[str, int], seq_lens: dict[str, int], **sizes: Any) -> Backbone:
+    """Build backbone ``name`` for features of ``input_dims``/``seq_lens`` (a dataset's ``dims``/``seq_lens``).
+
+    ``sizes`` override the documented default knobs (see :func:`describe_backbones`). Unknown
+    names, unknown knobs and out-of-range values raise :class:`MsmixError` naming them.
+    """
+    if name not in BACKBONES:
+        raise MsmixError(f"unknown backbone {name!r}: choose one of {', '.join(BACKBONES)}")
+    cls = BACKBONES[name]
+    defaults = knob_defaults(cls)
+    unknown = [knob for knob in sizes if knob not in defaults]
+    if unknown:
+        raise MsmixError(f"backbone '{name}' has no knob {unknown[0]!r}; its knobs are {', '.join(defaults)}")
+    checked = {knob: _checked_knob(name, knob, value, defaults[knob]) for knob, value in sizes.items()}
+    return cls(input_dims, seq_lens, **checked)
+
+
+def describe_backbones() -> dict[str, dict[str, Any]]:
+    """For each backbone: a one-line summary, its paper, whether latents are sequences, and knob defaults."""
+    return {
+        name: {
+            "summary": inspect.getdoc(cls).splitlines()[0],
+            "paper": cls.paper,
+            "latent_is_sequence": cls.latent_is_sequence,
+            "knobs": knob_defaults(cls),
+        }
+        for name, cls in BACKBONES.items()
+    }
