@@ -1,5 +1,30 @@
 """Datasets: one validated in-memory schema, the synthetic default and MMSA feature files."""
 
+from msmix_core.data.batching import SplitDataset, SplitLoader, make_loader, pool_time
+from msmix_core.data.loading import load_dataset
+from msmix_core.data.mmsa import RestrictedUnpickler, convert_to_npz, load_mmsa, restricted_load
+from msmix_core.data.npz import load_npz, save_npz
 from msmix_core.data.schema import LABEL_RANGES, SPLITS, MSADataset, Split, validate
+from msmix_core.data.synthetic import PRESETS, SyntheticConfig, make_synthetic
 
-__all__ = ["LABEL_RANGES", "SPLITS", "MSADataset", "Split", "validate"]
+__all__ = [
+    "LABEL_RANGES",
+    "PRESETS",
+    "SPLITS",
+    "MSADataset",
+    "RestrictedUnpickler",
+    "Split",
+    "SplitDataset",
+    "SplitLoader",
+    "SyntheticConfig",
+    "convert_to_npz",
+    "load_dataset",
+    "load_mmsa",
+    "load_npz",
+    "make_loader",
+    "make_synthetic",
+    "pool_time",
+    "restricted_load",
+    "save_npz",
+    "validate",
+]

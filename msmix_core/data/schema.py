@@ -178,7 +178,9 @@ def validate(dataset: MSADataset) -> None:
             if outside.any():
                 i = _first_bad(outside)
                 raise _fail(
-                    split_name, label_field, f"label {values[i]} at index {i} is outside the range [{low}, {high}]"
+                    split_name,
+                    label_field,
+                    f"label {float(values[i]):g} at index {i} is outside the range [{low}, {high}]",
                 )
         split_dims = {}
         for m in MODALITIES:
