@@ -1,0 +1,42 @@
+"""Home: what MS-Mix does, in one picture and three sentences, and where to go next."""
+
+from pathlib import Path
+
+import streamlit as st
+
+from msmix_core.data import MSADataset
+from ui import data, sidebar
+
+settings = sidebar.render()
+st.title("msmix: an interactive lab for emotion-aware mixup")
+st.markdown(
+    "Multimodal sentiment analysis predicts a sentiment score from **text, audio and vision**. "
+    "Plain Mixup blends random pairs with one random ratio, so it often blends a happy clip with an angry one "
+    "and blurs the label. **MS-Mix** mixes only pairs whose latent features are similar (**SASS**), gives each "
+    "modality its own ratio from how intensely it expresses emotion (**SIG**), and trains that intensity "
+    "predictor to agree with the labels (**SAL**)."
+)
+st.image(str(Path(__file__).parent.parent / "assets" / "pipeline.svg"), width="stretch")
+
+st.subheader("Start here")
+st.markdown(
+    "1. **Pair selection (SASS)**: which pairs does MS-Mix pick, and how often do they contradict each other "
+    "compared with vanilla Mixup?\n"
+    "2. **Mixing ratios (SIG)**: how the per-modality ratios follow emotional intensity, before and after SAL.\n"
+    "3. **Embeddings (UMAP)**: where the mixed samples of MS-Mix and of vanilla Mixup land among the real ones.\n"
+)
+
+with data.user_errors():
+    ds: MSADataset = data.dataset(settings)
+summary = ds.summary()
+st.subheader("The data you are looking at")
+cols = st.columns(4)
+cols[0].metric("Dataset", summary["name"])
+cols[1].metric("Train / valid / test", " / ".join(str(v) for v in summary["sizes"].values()))
+cols[2].metric("Feature sizes T·A·V", " · ".join(str(v) for v in summary["dims"].values()))
+cols[3].metric("Label range", f"{ds.label_range[0]:g} … {ds.label_range[1]:g}")
+if ds.info.get("source") == "synthetic":
+    st.caption(
+        "The embedded synthetic dataset: text carries sentiment strongly, audio and vision weakly; speaker clusters "
+        "dominate raw similarity; a share of samples has one modality of opposite polarity (see docs/data.md)."
+    )

@@ -1,0 +1,60 @@
+"""The sidebar every page shares: data source and knobs, backbone, seed, device."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import streamlit as st
+import torch
+
+from msmix_core.device import resolve_device
+from msmix_core.models.registry import BACKBONES
+from ui import data, settings
+
+
+def render() -> settings.Settings:
+    """Draw the sidebar and return this session's (possibly updated) settings."""
+    current = settings.current()
+    sb = st.sidebar
+    sb.header("Data")
+    choices = ["synthetic", "file path", "upload"]
+    kind = "synthetic" if current.source == "synthetic" else "upload" if current.source == "upload" else "file path"
+    kind = sb.radio("Source", choices, index=choices.index(kind), horizontal=True, key="sb_source_kind")
+    new = current
+    if kind == "synthetic":
+        new = replace(
+            new,
+            source="synthetic",
+            data_seed=int(sb.number_input("Data seed", 0, 10_000, current.data_seed, key="sb_data_seed")),
+            conflict_rate=sb.slider("Modality-conflict rate", 0.0, 0.6, current.conflict_rate, 0.05, key="sb_conflict"),
+            label_noise=sb.slider("Label noise (std)", 0.0, 1.0, current.label_noise, 0.05, key="sb_noise"),
+            n_train=int(sb.select_slider("Train samples", [128, 256, 512, 1284], current.n_train, key="sb_n_train")),
+        )
+    elif kind == "file path":
+        path = sb.text_input(
+            "MMSA .pkl or .npz path",
+            "" if current.source in ("synthetic", "upload") else current.source,
+            key="sb_path",
+            help="An MMSA processed feature file (aligned_50.pkl, ...) or the .npz from `msmix convert`.",
+        )
+        if path.strip():
+            new = replace(new, source=path.strip())
+    else:
+        upload = sb.file_uploader("MMSA .pkl or .npz", type=["pkl", "pickle", "npz"], key="sb_upload")
+        if upload is not None:
+            data.store_upload(upload.name, upload.getvalue())
+            new = replace(new, source="upload")
+
+    sb.header("Model")
+    names = list(BACKBONES)
+    new = replace(
+        new,
+        backbone=sb.selectbox("Backbone", names, index=names.index(current.backbone), key="sb_backbone"),
+        seed=int(sb.number_input("Seed", 0, 2**31 - 1, current.seed, key="sb_seed")),
+    )
+    device = resolve_device("auto")
+    label = f"GPU: {torch.cuda.get_device_name(device)}" if device.type == "cuda" else "CPU (no GPU visible)"
+    sb.caption(f"Device: **{label}**")
+    if new != current:
+        settings.update(new)
+    return new
