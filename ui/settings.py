@@ -62,6 +62,7 @@ def update(settings: Settings) -> None:
     defaults = asdict(Settings())
     for key, value in asdict(settings).items():
         if value != defaults[key]:
-            st.query_params[key] = str(value)
+            if st.query_params.get(key) != str(value):
+                st.query_params[key] = str(value)
         elif key in st.query_params:
             del st.query_params[key]

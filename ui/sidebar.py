@@ -55,6 +55,5 @@ def render() -> settings.Settings:
     device = resolve_device("auto")
     label = f"GPU: {torch.cuda.get_device_name(device)}" if device.type == "cuda" else "CPU (no GPU visible)"
     sb.caption(f"Device: **{label}**")
-    if new != current:
-        settings.update(new)
+    settings.update(new)  # every run: a page switch may clear the URL, and a copied link must keep the view
     return new

@@ -1,0 +1,55 @@
+"""Widgets the Training, Ablation and Robustness pages share: job progress, stored runs, CSV tables."""
+
+from __future__ import annotations
+
+import pandas as pd
+import streamlit as st
+
+from msmix_core.analysis.jobs import JobProgress, TrainingJob
+from msmix_core.runs import Run, RunStore
+
+
+def run_caption(run: Run) -> str:
+    """A stored run in one line: label, seed, status and the id's unique suffix."""
+    return f"{run.config.get('label', run.config['method'])} · seed {run.config['seed']} · {run.status} · {run.id[-4:]}"
+
+
+def _duration(seconds: float) -> str:
+    minutes, secs = divmod(round(seconds), 60)
+    return f"{minutes} min {secs:02d} s" if minutes else f"{secs} s"
+
+
+def progress_panel(job: TrainingJob, key: str) -> JobProgress:
+    """Progress bar, time spent and left, and a Stop button; returns the snapshot it drew."""
+    progress = job.progress()
+    if progress.running:
+        eta = "estimating…" if progress.eta is None else f"about {_duration(progress.eta)} left"
+        text = f"Training {progress.current or '…'} ({progress.runs_done}/{len(progress.names)} runs done) · {eta}"
+        st.progress(progress.fraction, text=text)
+        if st.button("Stop", key=f"{key}_stop", help="Ends the current run after this batch; it is kept as 'stopped'."):
+            job.stop()
+            st.toast("Stopping after the current batch…")
+    elif progress.status == "failed":
+        st.error(f"**Training failed: {progress.error}**")
+    else:
+        st.success(
+            f"{progress.status.capitalize()}: {progress.runs_done} of {len(progress.names)} runs in "
+            f"{_duration(progress.elapsed)}; every run is in the run store."
+        )
+    return progress
+
+
+def damaged_warning(store: RunStore) -> None:
+    """Name the run folders that cannot be read (they are left out of every list and table)."""
+    damaged = store.damaged()
+    if damaged:
+        lines = "\n".join(f"- `{folder}`: {reason}" for folder, reason in damaged)
+        st.error(f"**{len(damaged)} damaged run folder(s) skipped** (delete or repair them):\n{lines}")
+
+
+def table_with_download(table: pd.DataFrame, filename: str, key: str) -> None:
+    """Show ``table`` and offer it as a CSV download."""
+    st.dataframe(table, hide_index=True, width="stretch")
+    st.download_button(
+        f"Download {filename}", table.to_csv(index=False), filename, "text/csv", key=f"{key}_csv", width="content"
+    )

@@ -1,0 +1,51 @@
+"""Cached latents of one batch, shared by the exploration pages (SASS, SIG, embeddings).
+
+Training and encoding are cached per (data, backbone, seed, batch size), so moving δ or α on
+a page only redraws. Cache keys name the data by content (an upload by its digest), so two
+browser sessions with different uploads never share results.
+"""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from msmix_core.analysis import LatentBatch, encode_batch, fit_encoder
+from msmix_core.data import MSADataset
+from ui import data
+from ui.settings import Settings
+
+#: Epochs of MS-Mix training behind the "trained" latents: enough for SAL to move the predictors.
+TRAINED_EPOCHS = 3
+
+SOURCES = {"untrained (seeded)": 0, f"trained ({TRAINED_EPOCHS} epochs of MS-Mix)": TRAINED_EPOCHS}
+
+
+def data_key(settings: Settings) -> str:
+    """What identifies the data: the settings, plus the upload's digest for an uploaded file."""
+    if settings.source == "upload" and data.UPLOAD_KEY in st.session_state:
+        return f"{settings}|{st.session_state[data.UPLOAD_KEY][1]}"
+    return str(settings)
+
+
+@st.cache_resource(max_entries=8, show_spinner=False)
+def _encoder(key: str, _dataset: MSADataset, backbone: str, seed: int, epochs: int):
+    return fit_encoder(_dataset, backbone, seed=seed, epochs=epochs)
+
+
+@st.cache_data(max_entries=32, show_spinner=False)
+def _batch(key: str, _dataset: MSADataset, backbone: str, seed: int, epochs: int, batch_size: int) -> LatentBatch:
+    model, method = _encoder(key, _dataset, backbone, seed, epochs)
+    return encode_batch(model, method, _dataset, batch_size, seed=seed)
+
+
+def source_picker(key: str) -> int:
+    """A radio choosing untrained or trained latents; returns the number of training epochs."""
+    choice = st.radio("Latent features from", list(SOURCES), horizontal=True, key=key)
+    return SOURCES[choice]
+
+
+def batch(settings: Settings, dataset: MSADataset, batch_size: int, epochs: int) -> LatentBatch:
+    """The cached latent batch; training (when ``epochs``) runs once per data and settings."""
+    message = f"Training {settings.backbone} with MS-Mix for {epochs} epochs (once)…" if epochs else "Encoding…"
+    with st.spinner(message):
+        return _batch(data_key(settings), dataset, settings.backbone, settings.seed, epochs, batch_size)
