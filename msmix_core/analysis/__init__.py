@@ -1,0 +1,33 @@
+"""Figure-free computations behind the app's exploration pages; plain arrays in and out.
+
+- :mod:`~msmix_core.analysis.latents`: the latent features of one batch, from an untrained
+  (seeded) or briefly trained backbone, with the MS-Mix intensity predictors that go with it.
+- :mod:`~msmix_core.analysis.pairs`: how each pairing strategy picks pairs (contradictory-pair
+  rate, mean label gap) and per-pair tables of sources, similarity and ratios.
+- :mod:`~msmix_core.analysis.embedding`: a 2-D map of real latents (UMAP, or PCA for speed)
+  into which mixed latents are projected.
+"""
+
+from msmix_core.analysis.embedding import VIEWS, Projector, view_features
+from msmix_core.analysis.latents import LatentBatch, encode_batch, fit_encoder
+from msmix_core.analysis.pairs import (
+    STRATEGIES,
+    intensity_table,
+    modality_similarity,
+    pair_statistics,
+    pair_table,
+)
+
+__all__ = [
+    "STRATEGIES",
+    "VIEWS",
+    "LatentBatch",
+    "Projector",
+    "encode_batch",
+    "fit_encoder",
+    "intensity_table",
+    "modality_similarity",
+    "pair_statistics",
+    "pair_table",
+    "view_features",
+]

@@ -1,0 +1,77 @@
+"""A 2-D map of real latents, into which mixed latents are projected (UMAP, or PCA for speed)."""
+
+from __future__ import annotations
+
+import numpy as np
+from sklearn.decomposition import PCA
+
+from msmix_core import MODALITIES
+from msmix_core.errors import MsmixError
+
+VIEWS: tuple[str, ...] = ("fused", *MODALITIES)
+
+
+def view_features(latents: dict[str, np.ndarray], view: str = "fused") -> np.ndarray:
+    """The ``[N, D]`` features to map: one modality, or all three L2-normalised and concatenated.
+
+    Normalising each modality first gives them equal say in the fused view, matching the
+    cosine similarity SASS averages over modalities.
+    """
+    if view not in VIEWS:
+        raise MsmixError(f"unknown view {view!r}: choose one of {', '.join(VIEWS)}")
+    if view != "fused":
+        return np.asarray(latents[view], dtype=np.float32)
+    parts = []
+    for m in MODALITIES:
+        x = np.asarray(latents[m], dtype=np.float32)
+        parts.append(x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-8))
+    return np.concatenate(parts, axis=1)
+
+
+class Projector:
+    """Fit a 2-D map on real samples, then place other samples in that same map.
+
+    ``method``: ``"umap"`` (umap-learn; ``n_neighbors`` 15 and ``min_dist`` 0.1 are its own
+    defaults) or ``"pca"`` (scikit-learn; instant, linear). ``random_state`` fixes the layout:
+    the same data and seed give the same map.
+    """
+
+    def __init__(self, method: str = "umap", n_neighbors: int = 15, min_dist: float = 0.1, random_state: int = 0):
+        if method not in ("umap", "pca"):
+            raise MsmixError(f"unknown projection {method!r}: choose 'umap' or 'pca'")
+        self.method = method
+        self.n_neighbors = n_neighbors
+        self.min_dist = min_dist
+        self.random_state = random_state
+
+    def fit(self, x: np.ndarray) -> Projector:
+        """Learn the map from the real samples ``x`` ``[N, D]``."""
+        x = np.asarray(x, dtype=np.float32)
+        if x.ndim != 2 or x.shape[0] < 3:
+            raise MsmixError(f"a 2-D map needs at least 3 samples as an [N, D] array, got shape {x.shape}")
+        if self.method == "pca":
+            self.model_ = PCA(n_components=2, random_state=self.random_state).fit(x)
+        else:
+            import umap  # imported lazily: it compiles with numba on first use
+
+            neighbors = min(self.n_neighbors, x.shape[0] - 1)
+            self.model_ = umap.UMAP(
+                n_neighbors=neighbors, min_dist=self.min_dist, random_state=self.random_state, n_jobs=1
+            ).fit(x)
+        return self
+
+    def transform(self, x: np.ndarray) -> np.ndarray:
+        """Place samples ``[M, D]`` in the fitted map; returns ``[M, 2]``."""
+        if not hasattr(self, "model_"):
+            raise MsmixError("call fit(real_features) before transform")
+        x = np.asarray(x, dtype=np.float32)
+        if len(x) == 0:
+            return np.zeros((0, 2), dtype=np.float32)
+        return np.asarray(self.model_.transform(x), dtype=np.float32)
+
+    def fit_transform(self, x: np.ndarray) -> np.ndarray:
+        """The real samples' own coordinates ``[N, 2]`` (UMAP's embedding of its training data)."""
+        self.fit(x)
+        if self.method == "umap":
+            return np.asarray(self.model_.embedding_, dtype=np.float32)
+        return self.transform(x)

@@ -1,0 +1,85 @@
+"""The latent features of one batch, and the backbone + intensity predictors that produce them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from msmix_core import MODALITIES
+from msmix_core.data.batching import make_loader, pool_time
+from msmix_core.data.schema import MSADataset
+from msmix_core.device import resolve_device
+from msmix_core.errors import MsmixError
+from msmix_core.mixing.methods import MSMix
+from msmix_core.mixing.registry import build_method
+from msmix_core.models.base import Backbone
+from msmix_core.models.registry import build_backbone
+from msmix_core.training.trainer import TrainConfig, train
+
+
+@dataclass
+class LatentBatch:
+    """One batch of the train split seen through a backbone's ``encode``.
+
+    ``latents``: modality -> ``[B, D]`` float32 (sequence latents are averaged over time, which
+    is what MS-Mix's similarity and intensity weights see anyway); ``labels`` ``[B]``;
+    ``index`` ``[B]`` rows of the train split; ``intensities``: modality -> ``[B]`` predicted
+    sentiment intensity in (-3, 3) from the MS-Mix predictors.
+    """
+
+    latents: dict[str, np.ndarray]
+    labels: np.ndarray
+    index: np.ndarray
+    intensities: dict[str, np.ndarray]
+
+    def tensors(self) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
+        """Latents and labels as CPU tensors, ready for the mixing methods."""
+        return {m: torch.from_numpy(self.latents[m]) for m in MODALITIES}, torch.from_numpy(self.labels)
+
+
+def fit_encoder(
+    dataset: MSADataset,
+    backbone: str = "late_fusion",
+    *,
+    seed: int = 1111,
+    epochs: int = 0,
+    device: str = "auto",
+) -> tuple[Backbone, MSMix]:
+    """A backbone and its MS-Mix method: seeded and untrained (``epochs=0``) or trained briefly.
+
+    Training runs :func:`~msmix_core.training.train` with method ``"msmix"`` for ``epochs``
+    epochs, so the intensity predictors have been fitted with SAL; untrained ones show what SAL
+    starts from.
+    """
+    if epochs < 0:
+        raise MsmixError(f"epochs must be 0 (untrained) or more, got {epochs}")
+    if epochs:
+        config = TrainConfig(backbone=backbone, method="msmix", epochs=epochs, seed=seed, device=device)
+        result = train(dataset, config)
+        return result.backbone.eval(), result.method.eval()
+    torch.manual_seed(seed)  # the only way to seed nn.Module initialisation
+    target = resolve_device(device)
+    model = build_backbone(backbone, dataset.dims, dataset.seq_lens).to(target).eval()
+    method = build_method("msmix", model.latent_dims).to(target).eval()
+    return model, method
+
+
+@torch.no_grad()
+def encode_batch(model: Backbone, method: MSMix, dataset: MSADataset, batch_size: int, *, seed: int = 0) -> LatentBatch:
+    """Encode the first shuffled batch (seeded) of the train split; ``batch_size`` is capped by its size."""
+    if batch_size < 2:
+        raise MsmixError(f"batch size must be at least 2 to form pairs, got {batch_size}")
+    device = next(model.parameters()).device
+    size = min(batch_size, len(dataset.train))
+    batch = next(iter(make_loader(dataset.train, size, shuffle=True, seed=seed, device=device)))
+    encoded = model.encode(batch)
+    latents = {m: encoded[m] if encoded[m].dim() == 2 else pool_time(encoded[m]) for m in MODALITIES}
+    intensities = method.predict_intensities(encoded)
+    return LatentBatch(
+        latents={m: latents[m].float().cpu().numpy() for m in MODALITIES},
+        labels=batch["labels"].cpu().numpy(),
+        index=batch["index"].cpu().numpy(),
+        intensities={m: intensities[m].reshape(-1).float().cpu().numpy() for m in MODALITIES},
+    )

@@ -1,0 +1,228 @@
+"""Plotly figure builders for the app: plain arrays and tables in, ``go.Figure`` out.
+
+Colour scales are Cividis/Viridis (readable with every common colour-vision deficiency) and
+the categorical colours are Okabe-Ito; every axis names its quantity and unit.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import plotly.graph_objects as go
+from plotly.subplots import make_subplots
+from scipy.stats import beta
+
+from msmix_core import MODALITIES
+
+#: Okabe-Ito colours, distinguishable with every common colour-vision deficiency.
+OKABE_ITO = ("#0072B2", "#E69F00", "#009E73", "#D55E00", "#CC79A7", "#56B4E9", "#F0E442", "#000000")
+
+#: Marker symbol and colour per mixing method in the embedding scatter (colours kept off the Viridis range).
+METHOD_SYMBOLS = ("diamond", "x", "triangle-up", "square", "star")
+METHOD_COLORS = ("#E69F00", "#D55E00", "#CC79A7", "#000000", "#FFFFFF")
+
+
+def similarity_heatmap(
+    similarity: np.ndarray,
+    mask: np.ndarray | None = None,
+    pairs: np.ndarray | None = None,
+    title: str = "SASS similarity",
+) -> go.Figure:
+    """The ``[B, B]`` similarity (Cividis), candidate cells outlined by dots, chosen pairs as crosses."""
+    fig = go.Figure(
+        go.Heatmap(
+            z=similarity,
+            colorscale="Cividis",
+            zmin=0.0,
+            zmax=1.0,
+            colorbar={"title": "similarity (0–1)"},
+            hovertemplate="a=%{y}, b=%{x}<br>similarity %{z:.3f}<extra></extra>",
+        )
+    )
+    if mask is not None:
+        rows, cols = np.nonzero(mask)
+        fig.add_trace(
+            go.Scattergl(
+                x=cols,
+                y=rows,
+                mode="markers",
+                marker={"size": 3, "color": "#FFFFFF", "opacity": 0.8},
+                name=f"candidates (similarity > δ): {len(rows)}",
+                hoverinfo="skip",
+            )
+        )
+    if pairs is not None and len(pairs):
+        fig.add_trace(
+            go.Scattergl(
+                x=pairs[:, 1],
+                y=pairs[:, 0],
+                mode="markers",
+                marker={"size": 7, "symbol": "x", "color": OKABE_ITO[3]},
+                name=f"chosen pairs: {len(pairs)}",
+                hovertemplate="pair a=%{y}, b=%{x}<extra></extra>",
+            )
+        )
+    fig.update_layout(
+        title=title,
+        xaxis_title="sample b (position in batch)",
+        yaxis_title="sample a (position in batch)",
+        yaxis_autorange="reversed",
+        legend={"orientation": "h", "y": -0.15},
+        height=560,
+    )
+    return fig
+
+
+def strategy_bars(stats: pd.DataFrame) -> go.Figure:
+    """Contradictory-pair rate and mean ``|Δy|`` side by side, one bar per strategy."""
+    fig = make_subplots(rows=1, cols=2, subplot_titles=("Contradictory pairs", "Mean label gap |Δy|"))
+    colors = [OKABE_ITO[i % len(OKABE_ITO)] for i in range(len(stats))]
+    fig.add_trace(
+        go.Bar(
+            x=stats["strategy"],
+            y=100 * stats["contradictory_rate"],
+            marker_color=colors,
+            hovertemplate="%{x}: %{y:.1f}%<extra></extra>",
+        ),
+        row=1,
+        col=1,
+    )
+    fig.add_trace(
+        go.Bar(
+            x=stats["strategy"],
+            y=stats["mean_abs_label_gap"],
+            marker_color=colors,
+            hovertemplate="%{x}: %{y:.3f}<extra></extra>",
+        ),
+        row=1,
+        col=2,
+    )
+    fig.update_yaxes(title_text="pairs with opposite-sign labels (%)", row=1, col=1)
+    fig.update_yaxes(title_text="|y_a − y_b| (label units)", row=1, col=2)
+    fig.update_layout(showlegend=False, height=380)
+    return fig
+
+
+def lambda_histograms(lam: dict[str, np.ndarray], alpha: float, bins: int = 20) -> go.Figure:
+    """Histograms (as densities) of each ratio against the Beta(α, α) density vanilla Mixup draws from."""
+    keys = [k for k in (*MODALITIES, "label") if k in lam]
+    fig = make_subplots(rows=1, cols=len(keys), subplot_titles=[f"λ_{k}" for k in keys], shared_yaxes=True)
+    grid = np.linspace(0.005, 0.995, 199)
+    density = beta.pdf(grid, alpha, alpha)
+    for col, key in enumerate(keys, start=1):
+        fig.add_trace(
+            go.Histogram(
+                x=np.asarray(lam[key]),
+                xbins={"start": 0.0, "end": 1.0, "size": 1.0 / bins},
+                histnorm="probability density",
+                marker_color=OKABE_ITO[0],
+                opacity=0.75,
+                name="MS-Mix ratios",
+                showlegend=col == 1,
+            ),
+            row=1,
+            col=col,
+        )
+        fig.add_trace(
+            go.Scatter(
+                x=grid,
+                y=density,
+                mode="lines",
+                line={"color": OKABE_ITO[3], "width": 2},
+                name=f"Beta({alpha:g}, {alpha:g}) (vanilla Mixup)",
+                showlegend=col == 1,
+            ),
+            row=1,
+            col=col,
+        )
+        fig.update_xaxes(title_text="ratio of source a (0–1)", range=[0, 1], row=1, col=col)
+    fig.update_yaxes(title_text="density", row=1, col=1)
+    fig.update_layout(height=360, legend={"orientation": "h", "y": -0.3}, bargap=0.05)
+    return fig
+
+
+def intensity_scatter(table: pd.DataFrame) -> go.Figure:
+    """Predicted intensity against ``|label|``, one panel per modality, one colour per ``predictor``.
+
+    ``table`` has columns ``modality``, ``abs_label``, ``intensity``, ``row`` and ``predictor``
+    (e.g. "untrained", "trained").
+    """
+    fig = make_subplots(rows=1, cols=len(MODALITIES), subplot_titles=MODALITIES, shared_yaxes=True)
+    for p, (name, part) in enumerate(table.groupby("predictor", sort=False)):
+        for col, m in enumerate(MODALITIES, start=1):
+            rows = part[part["modality"] == m]
+            fig.add_trace(
+                go.Scattergl(
+                    x=rows["abs_label"],
+                    y=rows["intensity"],
+                    mode="markers",
+                    marker={"size": 5, "color": OKABE_ITO[p % len(OKABE_ITO)], "opacity": 0.7},
+                    name=f"{name} predictor",
+                    legendgroup=str(name),
+                    showlegend=col == 1,
+                    customdata=rows["row"],
+                    hovertemplate="row %{customdata}<br>|label| %{x:.2f}<br>intensity %{y:.2f}<extra></extra>",
+                ),
+                row=1,
+                col=col,
+            )
+            fig.update_xaxes(title_text="|label| (sentiment units)", row=1, col=col)
+    fig.update_yaxes(title_text="predicted intensity (−3…3)", row=1, col=1)
+    fig.update_layout(height=380, legend={"orientation": "h", "y": -0.3})
+    return fig
+
+
+def embedding_scatter(
+    real_xy: np.ndarray,
+    labels: np.ndarray,
+    label_range: tuple[float, float],
+    mixed: dict[str, tuple[np.ndarray, list[str]]] | None = None,
+    axis_name: str = "UMAP",
+) -> go.Figure:
+    """Real samples coloured by label (Viridis), mixed samples overlaid with one marker symbol per method.
+
+    ``mixed``: method name -> (``[M, 2]`` coordinates, one hover text per point).
+    """
+    fig = go.Figure(
+        go.Scattergl(
+            x=real_xy[:, 0],
+            y=real_xy[:, 1],
+            mode="markers",
+            name="real samples",
+            marker={
+                "size": 7,
+                "color": labels,
+                "colorscale": "Viridis",
+                "cmin": label_range[0],
+                "cmax": label_range[1],
+                "colorbar": {"title": "label"},
+                "opacity": 0.8,
+            },
+            text=[f"real · label {y:+.2f}" for y in labels],
+            hovertemplate="%{text}<extra></extra>",
+        )
+    )
+    for k, (name, (xy, hover)) in enumerate((mixed or {}).items()):
+        fig.add_trace(
+            go.Scattergl(
+                x=xy[:, 0],
+                y=xy[:, 1],
+                mode="markers",
+                name=f"mixed: {name}",
+                marker={
+                    "size": 8,
+                    "symbol": METHOD_SYMBOLS[k % len(METHOD_SYMBOLS)],
+                    "color": METHOD_COLORS[k % len(METHOD_COLORS)],
+                    "line": {"width": 1, "color": "#1B1F24"},
+                },
+                text=hover,
+                hovertemplate="%{text}<extra></extra>",
+            )
+        )
+    fig.update_layout(
+        xaxis_title=f"{axis_name} 1 (arbitrary units)",
+        yaxis_title=f"{axis_name} 2 (arbitrary units)",
+        height=600,
+        legend={"orientation": "h", "y": -0.12},
+    )
+    return fig

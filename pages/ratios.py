@@ -1,0 +1,52 @@
+"""Mixing ratios (SIG): per-modality ratios from emotional intensity, before and after SAL."""
+
+import pandas as pd
+import streamlit as st
+import torch
+
+from msmix_core.analysis import STRATEGIES, intensity_table, pair_table
+from msmix_core.viz import intensity_scatter, lambda_histograms
+from ui import data, latents, sidebar
+
+settings = sidebar.render()
+st.title("Mixing ratios (SIG)")
+st.markdown(
+    "Vanilla Mixup blends every modality with one ratio λ ~ Beta(α, α). MS-Mix predicts how intensely each modality "
+    "expresses emotion and gives the more intense source the larger share, **per modality**; the label ratio is the "
+    "mean of the three. SAL trains those intensity predictors to follow |label|: compare untrained and trained."
+)
+
+with data.user_errors():
+    ds = data.dataset(settings)
+    left, mid, right = st.columns(3)
+    batch_size = left.select_slider("Batch size", [16, 32, 64, 128, 256], 128, key="ratios_batch")
+    alpha = mid.slider("α of Beta(α, α)", 0.1, 5.0, 2.0, 0.1, key="ratios_alpha", help="2.0 in the released code")
+    compare = right.toggle(
+        f"Compare with the trained predictor ({latents.TRAINED_EPOCHS} epochs, once)", False, key="ratios_trained"
+    )
+    batches = {"untrained": latents.batch(settings, ds, batch_size, 0)}
+    if compare:
+        batches["trained"] = latents.batch(settings, ds, batch_size, latents.TRAINED_EPOCHS)
+
+st.subheader("Predicted intensity against |label|")
+intensities = pd.concat([intensity_table(b).assign(predictor=name) for name, b in batches.items()], ignore_index=True)
+st.plotly_chart(intensity_scatter(intensities), key="intensity_scatter")
+st.download_button("Download intensities (CSV)", intensities.to_csv(index=False), "intensities.csv", "text/csv")
+
+shown = "trained" if compare else "untrained"
+st.subheader(f"Ratios of one SASS batch ({shown} predictor) against vanilla Mixup's Beta(α, α)")
+batch = batches[shown]
+result = STRATEGIES["SASS (MS-Mix)"](batch, torch.Generator().manual_seed(settings.seed), 0.4, alpha, 1.0)
+lam = {k: v.numpy() for k, v in result.lam.items()}
+st.plotly_chart(lambda_histograms(lam, alpha), key="lambda_hist")
+st.caption(
+    "SIG averages a Beta draw with the intensity share, so its ratios crowd towards the middle more than Beta(α, α)."
+)
+
+st.subheader("Per-pair breakdown")
+table = pair_table(batch, result)
+for m in ("text", "audio", "vision"):
+    table[f"intensity_{m}_a"] = batch.intensities[m][table["pos_a"]]
+    table[f"intensity_{m}_b"] = batch.intensities[m][table["pos_b"]]
+st.dataframe(table, hide_index=True, height=300)
+st.download_button("Download ratios (CSV)", table.to_csv(index=False), "sig_ratios.csv", "text/csv")

@@ -1,0 +1,164 @@
+"""The app's figure-free computations: latents of a batch, pair statistics, 2-D maps."""
+
+import numpy as np
+import pytest
+import torch
+
+from msmix_core import MODALITIES
+from msmix_core.analysis import (
+    STRATEGIES,
+    LatentBatch,
+    Projector,
+    encode_batch,
+    fit_encoder,
+    intensity_table,
+    modality_similarity,
+    pair_statistics,
+    pair_table,
+    view_features,
+)
+from msmix_core.data import make_synthetic
+from msmix_core.errors import MsmixError
+from msmix_core.mixing import sass_similarity
+
+
+@pytest.fixture(scope="module")
+def dataset():
+    return make_synthetic(n_train=128, seed=3)
+
+
+def polar_batch(b: int = 64, seed: int = 0) -> LatentBatch:
+    """Latents that point one way for positive labels and the other way for negative ones."""
+    rng = np.random.default_rng(seed)
+    labels = rng.uniform(-3, 3, b).astype(np.float32)
+    direction = rng.normal(size=8)
+    latents = {
+        m: (np.sign(labels)[:, None] * direction + 0.3 * rng.normal(size=(b, 8))).astype(np.float32) for m in MODALITIES
+    }
+    intensities = {m: rng.uniform(-3, 3, b).astype(np.float32) for m in MODALITIES}
+    return LatentBatch(latents, labels, np.arange(100, 100 + b), intensities)
+
+
+def test_encode_batch_is_seeded_and_capped(dataset):
+    model, method = fit_encoder(dataset, "late_fusion", seed=5)
+    first = encode_batch(model, method, dataset, 32, seed=1)
+    again = encode_batch(*fit_encoder(dataset, "late_fusion", seed=5), dataset, 32, seed=1)
+    for m in MODALITIES:
+        assert first.latents[m].shape[0] == 32 and first.latents[m].ndim == 2
+        np.testing.assert_array_equal(first.latents[m], again.latents[m])
+        np.testing.assert_array_equal(first.intensities[m], again.intensities[m])
+        assert np.all(np.abs(first.intensities[m]) < 3)
+    np.testing.assert_array_equal(first.labels, dataset.train.labels[first.index])
+    assert len(encode_batch(model, method, dataset, 10_000).labels) == len(dataset.train)
+    with pytest.raises(MsmixError, match="at least 2"):
+        encode_batch(model, method, dataset, 1)
+
+
+def test_sequence_latents_are_pooled_over_time(dataset):
+    model, method = fit_encoder(dataset, "mult", seed=5)
+    batch = encode_batch(model, method, dataset, 8)
+    assert all(batch.latents[m].shape == (8, model.latent_dims[m]) for m in MODALITIES)
+
+
+def test_training_moves_the_intensity_predictors(dataset):
+    untrained = encode_batch(*fit_encoder(dataset, seed=5), dataset, 32)
+    trained = encode_batch(*fit_encoder(dataset, seed=5, epochs=1), dataset, 32)
+    np.testing.assert_array_equal(untrained.index, trained.index)
+    assert not np.allclose(untrained.intensities["text"], trained.intensities["text"])
+    with pytest.raises(MsmixError, match="epochs"):
+        fit_encoder(dataset, epochs=-1)
+
+
+def test_pair_statistics_match_the_methods_own_diagnostics():
+    batch = polar_batch()
+    stats = pair_statistics(batch, threshold=0.6, repeats=1, seed=7).set_index("strategy")
+    assert list(stats.index) == list(STRATEGIES)
+    for name, strategy in STRATEGIES.items():
+        result = strategy(batch, torch.Generator().manual_seed(7), 0.6, 2.0, 1.0)
+        table = pair_table(batch, result)
+        assert stats.loc[name, "contradictory_rate"] == pytest.approx(table["contradictory"].mean())
+        gap = np.abs(table["label_a"] - table["label_b"]).mean()
+        assert stats.loc[name, "mean_abs_label_gap"] == pytest.approx(gap, rel=1e-5)
+
+
+def test_similarity_based_pairing_avoids_contradictions_on_polar_latents():
+    stats = pair_statistics(polar_batch(), threshold=0.6, repeats=3).set_index("strategy")
+    assert stats.loc["label-aware guard", "contradictory_rate"] == 0.0
+    assert stats.loc["SASS (MS-Mix)", "contradictory_rate"] < 0.1
+    assert stats.loc["random (Mixup)", "contradictory_rate"] > 0.3
+    again = pair_statistics(polar_batch(), threshold=0.6, repeats=3).set_index("strategy")
+    assert again.equals(stats)
+
+
+def test_pair_table_columns_follow_the_result():
+    batch = polar_batch(16)
+    sims = modality_similarity(batch)
+    result = STRATEGIES["SASS (MS-Mix)"](batch, torch.Generator().manual_seed(0), 0.4, 2.0, 1.0)
+    table = pair_table(batch, result, sims["averaged"])
+    a, b = table["pos_a"].to_numpy(), table["pos_b"].to_numpy()
+    np.testing.assert_array_equal(table["row_a"], batch.index[a])
+    np.testing.assert_allclose(table["similarity"], sims["averaged"][a, b])
+    lam = table["lam_label"]
+    np.testing.assert_allclose(table["mixed_label"], lam * table["label_a"] + (1 - lam) * table["label_b"], rtol=1e-5)
+    np.testing.assert_array_equal(table["contradictory"], batch.labels[a] * batch.labels[b] < 0)
+
+
+def test_modality_similarity_matches_a_numpy_reference():
+    batch = polar_batch(12)
+    sims = modality_similarity(batch)
+    features, _ = batch.tensors()
+    np.testing.assert_allclose(sims["averaged"], sass_similarity(features).numpy(), atol=1e-6)
+    x = batch.latents["audio"] / np.linalg.norm(batch.latents["audio"], axis=1, keepdims=True)
+    cos = x @ x.T
+    off = ~np.eye(12, dtype=bool)
+    expected = (cos - cos[off].min()) / (cos[off].max() - cos[off].min()) * off
+    np.testing.assert_allclose(sims["audio"], expected, atol=1e-5)
+
+
+def test_intensity_table_is_long_format():
+    batch = polar_batch(10)
+    table = intensity_table(batch)
+    assert len(table) == 30 and set(table["modality"]) == set(MODALITIES)
+    text = table[table["modality"] == "text"]
+    np.testing.assert_array_equal(text["intensity"], batch.intensities["text"])
+    np.testing.assert_array_equal(text["abs_label"], np.abs(batch.labels))
+
+
+def test_view_features():
+    batch = polar_batch(10)
+    fused = view_features(batch.latents)
+    assert fused.shape == (10, 24)
+    np.testing.assert_allclose(np.linalg.norm(fused, axis=1), np.sqrt(3), rtol=1e-5)
+    np.testing.assert_array_equal(view_features(batch.latents, "vision"), batch.latents["vision"])
+    with pytest.raises(MsmixError, match="unknown view"):
+        view_features(batch.latents, "smell")
+
+
+def test_pca_map_is_linear_so_midpoints_land_between_their_sources():
+    x = np.random.default_rng(0).normal(size=(40, 6))
+    projector = Projector("pca")
+    real = projector.fit_transform(x)
+    mid = projector.transform((x[:5] + x[5:10]) / 2)
+    np.testing.assert_allclose(mid, (real[:5] + real[5:10]) / 2, atol=1e-5)
+    assert projector.transform(np.zeros((0, 6))).shape == (0, 2)
+
+
+@pytest.mark.slow  # numba compiles UMAP on first use (~30-50 s on 2 shared cores)
+def test_umap_map_is_seeded_and_places_new_points():
+    rng = np.random.default_rng(0)
+    x = np.concatenate([rng.normal(0, 0.1, (30, 5)), rng.normal(5, 0.1, (30, 5))])
+    first = Projector("umap", n_neighbors=10, random_state=1)
+    real = first.fit_transform(x)
+    np.testing.assert_allclose(real, Projector("umap", n_neighbors=10, random_state=1).fit_transform(x))
+    placed = first.transform(x[:3] + 0.01)
+    centre_a, centre_b = real[:30].mean(axis=0), real[30:].mean(axis=0)
+    assert np.all(np.linalg.norm(placed - centre_a, axis=1) < np.linalg.norm(placed - centre_b, axis=1))
+
+
+def test_projector_errors():
+    with pytest.raises(MsmixError, match="unknown projection"):
+        Projector("tsne")
+    with pytest.raises(MsmixError, match="fit"):
+        Projector("pca").transform(np.zeros((2, 3)))
+    with pytest.raises(MsmixError, match="at least 3"):
+        Projector("pca").fit(np.zeros((2, 3)))

@@ -1,0 +1,128 @@
+"""The exploration pages under Streamlit's AppTest: they render, and their main control changes what they show."""
+
+import base64
+import json
+import os
+import pickle
+from pathlib import Path
+
+import numpy as np
+import pytest
+from streamlit.testing.v1 import AppTest
+
+ROOT = Path(__file__).resolve().parent.parent
+TIMEOUT = 180  # the first run of a session builds the data and encodes a batch on slow shared CPUs
+
+
+def page(name: str, **params: str) -> AppTest:
+    """A page run once with small settings (128 training samples) plus ``params`` in the URL."""
+    at = AppTest.from_file(str(ROOT / "pages" / f"{name}.py"), default_timeout=TIMEOUT)
+    at.query_params["n_train"] = "128"
+    for key, value in params.items():
+        at.query_params[key] = value
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
+def metric(at: AppTest, label: str) -> str:
+    return next(m.value for m in at.metric if m.label == label)
+
+
+def traces(at: AppTest, key: str) -> list[dict]:
+    """The traces of the plotly chart with widget key ``key``, as plain dicts."""
+    chart = next(c for c in at.get("plotly_chart") if key in c.proto.id)
+    return json.loads(chart.proto.spec)["data"]
+
+
+def values(array) -> np.ndarray:
+    """A trace's array: plotly serialises numpy arrays as base64 typed arrays."""
+    if isinstance(array, dict):
+        return np.frombuffer(base64.b64decode(array["bdata"]), dtype=array["dtype"])
+    return np.asarray(array)
+
+
+def test_app_entry_point_opens_home():
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=TIMEOUT)
+    at.query_params["n_train"] = "128"
+    at.run()
+    assert not at.exception
+    assert at.title[0].value.startswith("msmix")
+
+
+def test_home_shows_the_data_metrics():
+    at = page("home")
+    assert metric(at, "Train / valid / test").startswith("128 / ")
+    assert metric(at, "Dataset") == "synthetic:small"
+
+
+def test_raising_delta_lowers_the_candidate_count():
+    at = page("pairs")
+    low = int(metric(at, "Candidate pairs"))
+    at.slider(key="pairs_delta").set_value(0.8).run()
+    assert not at.exception
+    high = int(metric(at, "Candidate pairs"))
+    assert 0 <= high < low
+    assert len(at.dataframe) >= 2 and len(at.get("download_button")) >= 2
+
+
+def test_choosing_a_pair_shows_both_samples():
+    at = page("pairs")
+    at.selectbox(key="pairs_pick").set_value(3).run()
+    labels = [m.value for m in at.metric if m.label == "Label"]
+    assert len(labels) == 2
+    assert any("Modality conflict" in md.value for md in at.markdown)
+    assert any(md.value.startswith("Text: ") for md in at.markdown)
+
+
+def lambdas(at: AppTest) -> np.ndarray:
+    return np.concatenate([values(t["x"]) for t in traces(at, "lambda_hist") if t["type"] == "histogram"])
+
+
+def test_changing_alpha_changes_the_lambda_distribution():
+    at = page("ratios")
+    before = lambdas(at)
+    at.slider(key="ratios_alpha").set_value(0.3).run()
+    assert not at.exception
+    after = lambdas(at)
+    assert before.shape == after.shape and not np.allclose(before, after)
+    # Beta(0.3, 0.3) puts mass near 0 and 1, so the ratios spread out
+    assert np.std(after) > np.std(before)
+
+
+def test_embeddings_page_shows_real_and_mixed_points():
+    at = page("embeddings")
+    assert int(metric(at, "Real points")) == 128
+    assert int(metric(at, "Mixed points: MS-Mix")) > 0 and int(metric(at, "Mixed points: vanilla Mixup")) > 0
+    names = [t["name"] for t in traces(at, "embedding")]
+    assert names == ["real samples", "mixed: MS-Mix", "mixed: vanilla Mixup"]
+
+
+class _Payload:
+    """A pickle that would create a directory when loaded by an unrestricted unpickler."""
+
+    def __init__(self, marker: Path) -> None:
+        self.marker = marker
+
+    def __reduce__(self):
+        return os.makedirs, (str(self.marker),)
+
+
+@pytest.mark.parametrize("name", ["home", "pairs"])
+def test_bad_files_show_an_error_not_a_traceback(tmp_path, name):
+    marker = tmp_path / "pwned"
+    evil = tmp_path / "evil.pkl"
+    evil.write_bytes(pickle.dumps({"train": _Payload(marker)}))
+    for source in (str(evil), str(tmp_path / "missing.pkl")):
+        at = page(name, source=source)
+        assert at.error, f"no error shown for {source}"
+        assert not marker.exists()
+
+
+@pytest.mark.slow  # trains the backbone with MS-Mix for a few epochs (cached afterwards)
+def test_ratios_page_compares_untrained_and_trained_predictors():
+    at = page("ratios")
+    at.toggle(key="ratios_trained").set_value(True).run()
+    assert not at.exception and not at.error
+    names = {t["name"] for t in traces(at, "intensity_scatter")}
+    assert names == {"untrained predictor", "trained predictor"}

@@ -1,0 +1,72 @@
+"""The plotly figure builders: the right traces, the right numbers, readable axes."""
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy.stats import beta
+
+from msmix_core.viz import (
+    embedding_scatter,
+    intensity_scatter,
+    lambda_histograms,
+    similarity_heatmap,
+    strategy_bars,
+)
+
+
+def test_similarity_heatmap_marks_candidates_and_pairs():
+    sim = np.random.default_rng(0).uniform(size=(6, 6))
+    mask = sim > 0.5
+    pairs = np.array([[0, 1], [2, 3]])
+    fig = similarity_heatmap(sim, mask, pairs)
+    heat, cands, chosen = fig.data
+    np.testing.assert_array_equal(heat.z, sim)
+    assert heat.colorscale[0][1] != heat.colorscale[-1][1] and heat.zmin == 0 and heat.zmax == 1
+    assert len(cands.x) == mask.sum()
+    np.testing.assert_array_equal(chosen.y, pairs[:, 0])
+    np.testing.assert_array_equal(chosen.x, pairs[:, 1])
+    assert "sample a" in fig.layout.yaxis.title.text and "sample b" in fig.layout.xaxis.title.text
+    assert len(similarity_heatmap(sim).data) == 1
+
+
+def test_strategy_bars_show_percentages_and_gaps():
+    stats = pd.DataFrame({"strategy": ["A", "B"], "contradictory_rate": [0.1, 0.5], "mean_abs_label_gap": [0.3, 1.2]})
+    rate, gap = strategy_bars(stats).data
+    np.testing.assert_allclose(rate.y, [10, 50])
+    np.testing.assert_allclose(gap.y, [0.3, 1.2])
+
+
+@pytest.mark.parametrize("alpha", [0.5, 2.0])
+def test_lambda_histograms_overlay_the_beta_density(alpha):
+    lam = {k: np.linspace(0.1, 0.9, 9) for k in ("text", "audio", "vision", "label")}
+    fig = lambda_histograms(lam, alpha)
+    hists = [t for t in fig.data if t.type == "histogram"]
+    curves = [t for t in fig.data if t.type == "scatter"]
+    assert len(hists) == len(curves) == 4
+    np.testing.assert_allclose(curves[0].y, beta.pdf(curves[0].x, alpha, alpha))
+    assert hists[0].histnorm == "probability density"
+    assert [a.text for a in fig.layout.annotations] == ["λ_text", "λ_audio", "λ_vision", "λ_label"]
+
+
+def test_intensity_scatter_has_one_legend_entry_per_predictor():
+    rows = []
+    for predictor in ("untrained", "trained"):
+        for m in ("text", "audio", "vision"):
+            rows.append(pd.DataFrame({"row": [0, 1], "modality": m, "abs_label": [0.5, 2.0], "intensity": [0.1, 1.0]}))
+            rows[-1]["predictor"] = predictor
+    fig = intensity_scatter(pd.concat(rows))
+    assert len(fig.data) == 6
+    assert [t.name for t in fig.data if t.showlegend] == ["untrained predictor", "trained predictor"]
+    assert "|label|" in fig.layout.xaxis.title.text
+
+
+def test_embedding_scatter_overlays_one_marker_per_method():
+    real = np.random.default_rng(0).normal(size=(10, 2))
+    mixed = {"MS-Mix": (real[:3], ["a", "b", "c"]), "vanilla Mixup": (real[3:5], ["d", "e"])}
+    fig = embedding_scatter(real, np.linspace(-3, 3, 10), (-3.0, 3.0), mixed, axis_name="PCA")
+    base, ms, vanilla = fig.data
+    assert base.marker.colorscale[0][1] != base.marker.colorscale[-1][1]
+    assert (base.marker.cmin, base.marker.cmax) == (-3.0, 3.0)
+    assert ms.marker.symbol != vanilla.marker.symbol
+    assert list(vanilla.text) == ["d", "e"]
+    assert fig.layout.xaxis.title.text.startswith("PCA 1")
