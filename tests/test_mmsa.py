@@ -1,5 +1,6 @@
-"""MMSA feature pickles: the restricted unpickler, cleaning, family detection and the .npz round trip."""
+"""MMSA feature pickles (restricted unpickler, cleaning, family detection), the .npz format and load_dataset."""
 
+import builtins
 import io
 import os
 import pickle
@@ -7,167 +8,316 @@ import pickle
 import numpy as np
 import pytest
 
-from msmix_core.data import convert_to_npz, load_dataset, load_mmsa, load_npz, restricted_load, save_npz
+from msmix_core.data import (
+    SPLITS,
+    convert_to_npz,
+    load_dataset,
+    load_mmsa,
+    load_npz,
+    make_synthetic,
+    restricted_load,
+    save_npz,
+)
 from msmix_core.errors import MsmixError
 
+MOSI = {"dims": (768, 5, 20), "lens": (6, 6, 6), "scale": 3.0}
+SIMS = {"dims": (768, 33, 709), "lens": (6, 8, 5), "scale": 1.0}
 
-def _mmsa_split(rng, n, dims, lens, label_scale, sims=False):
+
+def _mmsa_split(rng, n, dims, lens, scale, sims):
+    """One split as MMSA's processed files hold it: lists for ids/text/lengths, float64 audio, -inf padding."""
     mask = np.arange(lens[0])[None, :] < np.arange(1, n + 1)[:, None]  # sample i has i + 1 tokens
     data = {
         "raw_text": [f"utterance {i}" for i in range(n)],
-        "id": [f"vid{i}$_${i}" for i in range(n)],
+        "id": np.array([f"vid{i}$_${i}" for i in range(n)], dtype=object),
         "text": rng.normal(size=(n, lens[0], dims[0])).astype(np.float32),
         "text_bert": np.stack([np.ones((n, lens[0])), mask, np.zeros((n, lens[0]))], axis=1).astype(np.float32),
         "audio": rng.normal(size=(n, lens[1], dims[1])),
         "vision": rng.normal(size=(n, lens[2], dims[2])).astype(np.float32),
         "audio_lengths": [min(i + 1, lens[1]) for i in range(n)],
-        "vision_lengths": [lens[2]] * n,
-        "regression_labels": np.round(rng.uniform(-label_scale, label_scale, n), 1).astype(np.float32),
+        "vision_lengths": np.full(n, lens[2]),
+        "regression_labels": np.round(rng.uniform(-scale, scale, n), 1).astype(np.float32),
         "classification_labels": np.zeros(n),
     }
-    data["audio"][0, -1, :] = -np.inf  # MMSA's audio padding
+    data["audio"][0, -1, :] = -np.inf  # MMSA pads audio with -inf
     data["vision"][1, 0, 0] = np.nan
     if sims:
         for t in "TAV":
-            data[f"regression_labels_{t}"] = np.round(rng.uniform(-1, 1, n), 1).astype(np.float32)
+            data[f"regression_labels_{t}"] = np.round(rng.uniform(-1, 1, (n, 1)), 1)  # [N, 1] float64
     return data
 
 
-def _write(path, sims=False):
+def _raw(kind=MOSI):
     rng = np.random.default_rng(0)
-    dims, lens, scale = ((768, 33, 709), (6, 8, 5), 1.0) if sims else ((768, 5, 20), (6, 6, 6), 3.0)
-    raw = {s: _mmsa_split(rng, n, dims, lens, scale, sims) for s, n in (("train", 6), ("valid", 3), ("test", 3))}
+    sims = kind is SIMS
+    sizes = {"train": 6, "valid": 3, "test": 3}
+    raw = {s: _mmsa_split(rng, n, kind["dims"], kind["lens"], kind["scale"], sims) for s, n in sizes.items()}
     raw["train"]["regression_labels"][0] = 0.0
-    if not sims:
-        raw["train"]["regression_labels"][1] = 2.6  # beyond ±1: MOSI-like
-    with open(path, "wb") as fh:
-        pickle.dump(raw, fh)
+    if kind["scale"] > 1:
+        raw["train"]["regression_labels"][1] = 2.6  # beyond ±1
     return raw
 
 
-def test_mosi_like_file_loads_cleaned(tmp_path):
-    raw = _write(tmp_path / "aligned_50.pkl")
-    ds = load_mmsa(tmp_path / "aligned_50.pkl")
-    assert ds.metrics == "mosi" and ds.label_range == (-3.0, 3.0)
+def _write(path, raw, protocol=pickle.DEFAULT_PROTOCOL):
+    path.write_bytes(pickle.dumps(raw, protocol=protocol))
+    return path
+
+
+@pytest.mark.parametrize("protocol", [2, 3, 4, 5])
+def test_mosi_like_file_loads_cleaned_under_every_pickle_protocol(tmp_path, protocol):
+    raw = _raw()
+    ds = load_mmsa(_write(tmp_path / "aligned_50.pkl", raw, protocol))
+    assert (ds.name, ds.metrics, ds.label_range) == ("mosi:aligned_50.pkl", "mosi", (-3.0, 3.0))
+    assert ds.info["family_from"] == "feature sizes"
     assert ds.dims == {"text": 768, "audio": 5, "vision": 20}
-    assert np.isfinite(ds.train.audio).all() and ds.train.audio[0, -1].tolist() == [0.0] * 5
-    assert ds.info["cleaned"] == {"text": 0, "audio": 5 * 3, "vision": 3}  # one -inf row and a NaN per split
-    assert ds.train.audio.dtype == np.float32
-    assert ds.train.audio_lengths.tolist() == [1, 2, 3, 4, 5, 6]
-    assert ds.train.text_lengths.tolist() == [1, 2, 3, 4, 5, 6]
-    assert ds.train.ids[0] == "vid0$_$0" and ds.train.raw_text[2] == "utterance 2"
+    assert ds.info["cleaned"] == {"text": 0, "audio": 5 * 3, "vision": 3}  # a -inf row and a NaN per split
+    assert ds.train.audio.dtype == np.float32 and np.isfinite(ds.train.audio).all()
+    assert ds.train.audio[0, -1].tolist() == [0.0] * 5 and ds.train.vision[1, 0, 0] == 0.0
+    np.testing.assert_array_equal(ds.train.audio[1], raw["train"]["audio"][1].astype(np.float32))
+    assert ds.train.audio_lengths.tolist() == [1, 2, 3, 4, 5, 6] and ds.train.audio_lengths.dtype == np.int64
+    assert ds.train.text_lengths.tolist() == [1, 2, 3, 4, 5, 6]  # from text_bert's attention mask
+    assert ds.train.ids.tolist()[:2] == ["vid0$_$0", "vid1$_$1"] and ds.train.ids.dtype.kind == "U"
+    assert ds.train.raw_text[2] == "utterance 2" and ds.train.labels_T is None
     np.testing.assert_array_equal(ds.test.labels, raw["test"]["regression_labels"])
 
 
 def test_sims_like_file_is_detected_with_unimodal_labels(tmp_path):
-    _write(tmp_path / "unaligned_39.pkl", sims=True)
-    ds = load_mmsa(tmp_path / "unaligned_39.pkl")
-    assert ds.metrics == "sims" and ds.label_range == (-1.0, 1.0)
-    assert ds.train.labels_T is not None and ds.train.labels_V.shape == (6,)
+    ds = load_mmsa(_write(tmp_path / "unaligned_39.pkl", _raw(SIMS)))
+    assert (ds.metrics, ds.label_range) == ("sims", (-1.0, 1.0))
+    assert ds.seq_lens == {"text": 6, "audio": 8, "vision": 5}
+    assert ds.train.labels_V.shape == (6,) and ds.train.labels_T.dtype == np.float32
+    assert ds.info["cleaned"]["audio"] == 33 * 3
 
 
-def test_explicit_dataset_overrides_detection_and_checks_range(tmp_path):
-    _write(tmp_path / "f.pkl")
-    assert load_mmsa(tmp_path / "f.pkl", dataset="mosei").metrics == "mosei"
-    with pytest.raises(MsmixError, match=r"label 2.6 at index 1 is outside the range \[-1.0, 1.0\]"):
-        load_mmsa(tmp_path / "f.pkl", dataset="sims")
+def test_mosei_sizes_and_unknown_sizes_are_told_apart(tmp_path):
+    raw = _raw({"dims": (768, 74, 35), "lens": (4, 4, 4), "scale": 3.0})
+    assert load_mmsa(_write(tmp_path / "mosei.pkl", raw)).metrics == "mosei"
+    odd = _raw({"dims": (16, 4, 4), "lens": (4, 4, 4), "scale": 3.0})
+    ds = load_mmsa(_write(tmp_path / "odd.pkl", odd))
+    assert (ds.metrics, ds.info["family_from"]) == ("mosi", "labels")  # labels beyond ±1
+    sims_v2 = _raw({"dims": (768, 25, 177), "lens": (4, 4, 4), "scale": 1.0})
+    for split in sims_v2.values():
+        split["regression_labels_T"] = split["regression_labels"].copy()
+    assert load_mmsa(_write(tmp_path / "sims2.pkl", sims_v2)).metrics == "sims"
+    for split in sims_v2.values():
+        del split["regression_labels_T"]
+    with pytest.raises(MsmixError, match=r"cannot tell the dataset.*pass dataset="):
+        load_mmsa(_write(tmp_path / "ambiguous.pkl", sims_v2))
+    assert load_mmsa(tmp_path / "ambiguous.pkl", dataset="SIMS").info["family_from"] == "argument"
 
 
-def test_malicious_pickle_is_refused_before_anything_runs(tmp_path):
+def test_explicit_dataset_overrides_detection_and_checks_the_range(tmp_path):
+    path = _write(tmp_path / "f.pkl", _raw())
+    assert load_mmsa(path, dataset="mosei").metrics == "mosei"
+    with pytest.raises(MsmixError, match=r"split 'train', field 'labels': label 2.6 at index 1 is outside"):
+        load_mmsa(path, dataset="sims")
+    with pytest.raises(MsmixError, match=r"unknown dataset 'imdb'"):
+        load_mmsa(path, dataset="imdb")
+
+
+class _Shell:
+    def __init__(self, marker):
+        self.marker = marker
+
+    def __reduce__(self):
+        return (os.system, (f"touch {self.marker}",))
+
+
+class _Open:
+    def __init__(self, marker):
+        self.marker = marker
+
+    def __reduce__(self):
+        return (builtins.open, (str(self.marker), "w"))
+
+
+@pytest.mark.parametrize("payload", [_Shell, _Open])
+@pytest.mark.parametrize("protocol", [2, 5])
+def test_malicious_pickle_is_refused_before_anything_runs(tmp_path, payload, protocol):
     marker = tmp_path / "pwned"
-
-    class Payload:
-        def __reduce__(self):
-            return (os.system, (f"touch {marker}",))
-
-    path = tmp_path / "evil.pkl"
-    path.write_bytes(pickle.dumps({"train": {"text": Payload()}}))
-    with pytest.raises(MsmixError, match=r"refused to load: the pickle asks for '(posix|os)\.system'"):
+    raw = _raw()
+    raw["train"]["audio"] = payload(marker)  # deep inside an otherwise valid file
+    path = _write(tmp_path / "evil.pkl", raw, protocol)
+    with pytest.raises(MsmixError, match=r"refused to load: the pickle asks for '(posix|os|io|builtins)\."):
         load_mmsa(path)
     assert not marker.exists()
 
 
-def test_builtins_eval_is_refused():
-    class Payload:
-        def __reduce__(self):
-            return (eval, ("1 + 1",))
-
-    with pytest.raises(MsmixError, match=r"builtins\.eval"):
-        restricted_load(pickle.dumps(Payload()))
+@pytest.mark.parametrize("value", [eval, getattr, np.load, pickle.loads, io.BytesIO])
+def test_anything_but_numpy_data_is_refused(value):
+    with pytest.raises(MsmixError, match="refused to load"):
+        restricted_load(pickle.dumps({"x": value}))
 
 
 def test_truncated_file_is_a_clear_error(tmp_path):
-    _write(tmp_path / "f.pkl")
-    data = (tmp_path / "f.pkl").read_bytes()
+    data = _write(tmp_path / "f.pkl", _raw()).read_bytes()
     (tmp_path / "cut.pkl").write_bytes(data[: len(data) // 2])
-    with pytest.raises(MsmixError, match="not a complete pickle"):
+    with pytest.raises(MsmixError, match=r"cut\.pkl is not a complete pickle"):
         load_mmsa(tmp_path / "cut.pkl")
+    with pytest.raises(MsmixError, match="not a complete pickle"):
+        load_mmsa(b"")
 
 
-def test_missing_key_and_bad_shape_are_named(tmp_path):
-    raw = _write(tmp_path / "f.pkl")
-    del raw["valid"]["regression_labels"]
-    with pytest.raises(MsmixError, match=r"split 'valid' has no 'regression_labels'"):
+def _without(split, key):
+    raw = _raw()
+    del raw[split][key]
+    return raw
+
+
+def _replaced(split, key, value):
+    raw = _raw()
+    raw[split][key] = value(raw[split][key])
+    return raw
+
+
+@pytest.mark.parametrize(
+    ("raw", "message"),
+    [
+        (_without("valid", "regression_labels"), r"split 'valid' has no 'regression_labels'"),
+        (_without("test", "vision"), r"split 'test' has no 'vision'"),
+        (_replaced("test", "audio", lambda a: a[:, :, 0]), r"split 'test', field 'audio': expected 3-d numbers"),
+        (_replaced("train", "text", lambda a: a.astype(str)), r"split 'train', field 'text': expected 3-d numbers"),
+        (_replaced("valid", "regression_labels", lambda y: y[:2]), r"'regression_labels' has 2 entries but 'text' has"),
+        (_replaced("valid", "audio_lengths", lambda n: [99] * 3), r"split 'valid', field 'audio_lengths': length 99"),
+        (_replaced("train", "id", lambda i: i[:1]), r"split 'train': 'id' has 1 entries but 'text' has 6"),
+        (_replaced("test", "raw_text", lambda t: [["a", "b"]] * 3), r"field 'raw_text': expected 1-d entries"),
+        (_replaced("train", "audio", lambda a: [[1.0], [1.0, 2.0]]), r"field 'audio': not a rectangular"),
+        ({"train": {}, "valid": {}}, r"has no 'test' split \(top-level keys: \['train', 'valid'\]\)"),
+        ([1, 2, 3], r"holds a list, not an MMSA feature file"),
+    ],
+)
+def test_wrong_schema_names_the_key_or_shape(raw, message):
+    with pytest.raises(MsmixError, match=message):
         load_mmsa(pickle.dumps(raw))
-    raw = _write(tmp_path / "f.pkl")
-    raw["test"]["audio"] = raw["test"]["audio"][:, :, 0]
-    with pytest.raises(MsmixError, match=r"split 'test', field 'audio': expected 3 dimensions"):
-        load_mmsa(pickle.dumps(raw))
-    with pytest.raises(MsmixError, match="has no 'test' split"):
-        load_mmsa(pickle.dumps({"train": {}, "valid": {}}))
 
 
-def test_token_ids_only_file_explains_what_is_missing(tmp_path):
-    raw = _write(tmp_path / "f.pkl")
+def test_token_ids_only_file_explains_what_is_missing():
+    raw = _raw()
     for split in raw.values():
         del split["text"]
-    with pytest.raises(MsmixError, match="holds only 'text_bert'"):
+    with pytest.raises(MsmixError, match="has only 'text_bert', which holds BERT token ids, not features"):
         load_mmsa(pickle.dumps(raw))
 
 
-def test_npz_round_trip_gives_identical_arrays(tmp_path):
-    _write(tmp_path / "f.pkl", sims=True)
-    original = convert_to_npz(tmp_path / "f.pkl", tmp_path / "f.npz")
-    again = load_dataset(tmp_path / "f.npz")
-    assert (again.name, again.metrics, again.label_range) == (original.name, original.metrics, original.label_range)
-    for split in ("train", "valid", "test"):
-        a, b = original.splits[split].arrays(), again.splits[split].arrays()
-        assert a.keys() == b.keys()
-        for key in a:
-            np.testing.assert_array_equal(a[key], b[key], err_msg=key)
-            assert a[key].dtype == b[key].dtype or a[key].dtype.kind in "OU"
+def test_optional_fields_may_be_absent():
+    raw = _raw()
+    for split in raw.values():
+        for key in ("id", "raw_text", "text_bert", "audio_lengths", "vision_lengths"):
+            del split[key]
+    ds = load_mmsa(pickle.dumps(raw))
+    assert ds.valid.ids.tolist() == ["valid_0", "valid_1", "valid_2"]
+    assert ds.train.raw_text is None and ds.train.text_lengths is None and ds.train.audio_lengths is None
 
 
-def test_synthetic_npz_round_trip_keeps_extras(tmp_path):
-    ds = load_dataset("synthetic", n_train=10, n_valid=4, n_test=4, seed=2)
-    again = load_npz(save_npz(ds, tmp_path / "s.npz"))
-    np.testing.assert_array_equal(again.train.extras["conflict_modality"], ds.train.extras["conflict_modality"])
-    assert again.info["config"]["n_train"] == 10
+def test_uploaded_bytes_and_file_objects_load_like_a_path(tmp_path):
+    data = pickle.dumps(_raw())
+    upload = io.BytesIO(data)
+    upload.name = "aligned_50.pkl"
+    from_file = load_mmsa(upload)
+    assert from_file.name == "mosi:aligned_50.pkl" and len(from_file.train) == 6
+    np.testing.assert_array_equal(load_mmsa(data).train.audio, from_file.train.audio)
+
+
+def _assert_identical(a, b):
+    assert (a.name, a.metrics, a.label_range, a.info) == (b.name, b.metrics, b.label_range, b.info)
+    for split in SPLITS:
+        arrays_a, arrays_b = a.splits[split].arrays(), b.splits[split].arrays()
+        assert arrays_a.keys() == arrays_b.keys()
+        for key, value in arrays_a.items():
+            assert value.dtype == arrays_b[key].dtype, key
+            np.testing.assert_array_equal(value, arrays_b[key], err_msg=key)
+
+
+@pytest.mark.parametrize("kind", [MOSI, SIMS])
+def test_converted_npz_gives_identical_arrays(tmp_path, kind):
+    original = convert_to_npz(_write(tmp_path / "f.pkl", _raw(kind)), tmp_path / "out" / "f.npz")
+    _assert_identical(original, load_dataset(tmp_path / "out" / "f.npz"))
+    assert [p.name for p in (tmp_path / "out").iterdir()] == ["f.npz"]  # no temporary file left behind
+
+
+def test_synthetic_npz_round_trip_keeps_extras_lengths_and_config(tmp_path):
+    ds = make_synthetic(n_train=10, n_valid=4, n_test=4, seed=2, min_valid_frac=0.5)
+    written = save_npz(ds, tmp_path / "s.data")  # the path is kept exactly as given
+    assert written == tmp_path / "s.data" and written.is_file()
+    again = load_npz(written)
+    _assert_identical(ds, again)
+    assert load_npz(io.BytesIO(written.read_bytes())).train.extras.keys() == ds.train.extras.keys()
 
 
 def test_npz_loader_refuses_pickled_objects(tmp_path):
     path = tmp_path / "obj.npz"
     np.savez(path, __meta__=np.array("{}"), **{"train/text": np.array([{"a": 1}], dtype=object)})
-    with pytest.raises(MsmixError, match="pickled objects"):
+    with pytest.raises(MsmixError, match="holds pickled objects"):
         load_npz(path)
 
 
-def test_uploaded_bytes_load_like_a_file(tmp_path):
-    _write(tmp_path / "f.pkl")
-    upload = io.BytesIO((tmp_path / "f.pkl").read_bytes())
-    assert len(load_mmsa(upload).train) == 6
+def _npz(tmp_path, edit):
+    ds = make_synthetic(n_train=4, n_valid=2, n_test=2)
+    path = save_npz(ds, tmp_path / "d.npz")
+    with np.load(path) as data:
+        contents = {k: data[k] for k in data.files}
+    edit(contents)
+    np.savez(path, **contents)
+    return path
 
 
 @pytest.mark.parametrize(
-    ("source", "message"),
-    [("nope.pkl", "no such file"), ("synthetic:huge", "unknown synthetic preset")],
+    ("edit", "message"),
+    [
+        (lambda c: c.pop("__meta__"), "is not an msmix dataset"),
+        (lambda c: c.update(__meta__=np.array("{oops")), "is not valid JSON"),
+        (lambda c: c.update(__meta__=np.array('{"format": "other"}')), "has format 'other'"),
+        (lambda c: c.pop("valid/labels"), r"split 'valid' lacks \['labels'\]"),
+        (lambda c: c.update({"test/colour": c["test/labels"]}), "split 'test' has an unknown field"),
+        (lambda c: c.update({"test/labels": c["test/labels"] * 9}), "split 'test', field 'labels': label"),
+    ],
 )
-def test_load_dataset_errors(source, message):
+def test_npz_errors_say_what_is_wrong(tmp_path, edit, message):
     with pytest.raises(MsmixError, match=message):
-        load_dataset(source)
+        load_npz(_npz(tmp_path, edit))
 
 
-def test_load_dataset_refuses_unknown_suffix(tmp_path):
+def test_npz_loader_refuses_non_zip_files(tmp_path):
+    (tmp_path / "x.npz").write_bytes(b"not a zip")
+    with pytest.raises(MsmixError, match=r"is not a readable \.npz file"):
+        load_npz(tmp_path / "x.npz")
+
+
+def test_save_npz_refuses_info_that_is_not_json(tmp_path):
+    ds = make_synthetic(n_train=4, n_valid=2, n_test=2)
+    ds.info["when"] = object()
+    with pytest.raises(MsmixError, match="JSON"):
+        save_npz(ds, tmp_path / "d.npz")
+    assert not list(tmp_path.iterdir())
+
+
+def test_load_dataset_dispatches_on_the_source(tmp_path):
+    ds = load_dataset("synthetic:mosi", seed=1, n_train=4, n_valid=2, n_test=2)
+    assert ds.name == "synthetic:mosi" and ds.info["seed"] == 1 and ds.dims["text"] == 768
+    assert load_dataset("synthetic", n_train=4, n_valid=2, n_test=2).name == "synthetic:small"
+    path = _write(tmp_path / "F.PICKLE", _raw())
+    assert load_dataset(str(path), dataset="mosei").metrics == "mosei"
+
+
+@pytest.mark.parametrize(
+    ("source", "kwargs", "message"),
+    [
+        ("nope.pkl", {}, "no such file: nope.pkl"),
+        ("synthetic:huge", {}, "unknown synthetic preset"),
+        ("synthetic", {"colour": 1}, "unknown synthetic knob"),
+    ],
+)
+def test_load_dataset_errors(source, kwargs, message):
+    with pytest.raises(MsmixError, match=message):
+        load_dataset(source, **kwargs)
+
+
+def test_load_dataset_refuses_unknown_suffixes_and_options(tmp_path):
     (tmp_path / "x.csv").write_text("a,b")
     with pytest.raises(MsmixError, match=r"unknown file type '\.csv'"):
         load_dataset(tmp_path / "x.csv")
+    save_npz(make_synthetic(n_train=4, n_valid=2, n_test=2), tmp_path / "d.npz")
+    with pytest.raises(MsmixError, match="takes no options"):
+        load_dataset(tmp_path / "d.npz", seed=3)
+    with pytest.raises(MsmixError, match="only the option 'dataset'"):
+        load_dataset(_write(tmp_path / "f.pkl", _raw()), seed=3)

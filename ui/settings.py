@@ -6,6 +6,7 @@ from dataclasses import asdict, dataclass, fields, replace
 
 import streamlit as st
 
+from msmix_core.data import SyntheticConfig
 from msmix_core.models.registry import BACKBONES
 
 SESSION_KEY = "msmix_settings"
@@ -22,9 +23,9 @@ class Settings:
 
     source: str = "synthetic"
     data_seed: int = 0
-    conflict_rate: float = 0.1
-    label_noise: float = 0.3
-    n_train: int = 1284
+    conflict_rate: float = SyntheticConfig.conflict_rate
+    label_noise: float = SyntheticConfig.label_noise
+    n_train: int = SyntheticConfig.n_train
     backbone: str = "late_fusion"
     seed: int = 1111
 

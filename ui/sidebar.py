@@ -27,7 +27,7 @@ def render() -> settings.Settings:
             source="synthetic",
             data_seed=int(sb.number_input("Data seed", 0, 10_000, current.data_seed, key="sb_data_seed")),
             conflict_rate=sb.slider("Modality-conflict rate", 0.0, 0.6, current.conflict_rate, 0.05, key="sb_conflict"),
-            label_noise=sb.slider("Label noise (std)", 0.0, 1.0, current.label_noise, 0.05, key="sb_noise"),
+            label_noise=sb.slider("Label noise (annotator std)", 0.0, 1.5, current.label_noise, 0.05, key="sb_noise"),
             n_train=int(sb.select_slider("Train samples", [128, 256, 512, 1284], current.n_train, key="sb_n_train")),
         )
     elif kind == "file path":

@@ -2,7 +2,7 @@
 
 from msmix_core.data.batching import SplitDataset, SplitLoader, make_loader, pool_time
 from msmix_core.data.loading import load_dataset
-from msmix_core.data.mmsa import RestrictedUnpickler, convert_to_npz, load_mmsa, restricted_load
+from msmix_core.data.mmsa import RestrictedUnpickler, convert_to_npz, detect_family, load_mmsa, restricted_load
 from msmix_core.data.npz import load_npz, save_npz
 from msmix_core.data.schema import LABEL_RANGES, SPLITS, MSADataset, Split, validate
 from msmix_core.data.synthetic import PRESETS, SyntheticConfig, make_synthetic
@@ -18,6 +18,7 @@ __all__ = [
     "SplitLoader",
     "SyntheticConfig",
     "convert_to_npz",
+    "detect_family",
     "load_dataset",
     "load_mmsa",
     "load_npz",

@@ -1,4 +1,4 @@
-"""One entry point for every data source: ``load_dataset("synthetic")``, a ``.pkl`` or a ``.npz``."""
+"""One entry point for every data source: ``"synthetic[:preset]"``, an MMSA ``.pkl`` or a converted ``.npz``."""
 
 from __future__ import annotations
 
@@ -10,19 +10,31 @@ from msmix_core.data.schema import MSADataset
 from msmix_core.data.synthetic import make_synthetic
 from msmix_core.errors import MsmixError
 
+SOURCES_HELP = "'synthetic', 'synthetic:<preset>', an MMSA .pkl feature file or a .npz from `msmix convert`"
+
 
 def load_dataset(source: str | Path, **kwargs) -> MSADataset:
-    """Load ``"synthetic"`` / ``"synthetic:<preset>"`` (kwargs: seed and knobs), an MMSA ``.pkl``
-    (kwargs: ``dataset``) or a converted ``.npz``."""
+    """Load a dataset by name or path.
+
+    - ``"synthetic"`` / ``"synthetic:mosi"``: :func:`make_synthetic` with that preset; ``kwargs``
+      are its ``seed`` and knob overrides.
+    - ``*.pkl`` / ``*.pickle``: :func:`load_mmsa`; ``kwargs`` may give ``dataset``.
+    - ``*.npz``: :func:`load_npz` (no kwargs).
+    """
     text = str(source)
     if text == "synthetic" or text.startswith("synthetic:"):
-        preset = text.partition(":")[2] or "small"
-        return make_synthetic(preset=preset, **kwargs)
+        return make_synthetic(preset=text.partition(":")[2] or "small", **kwargs)
     path = Path(source)
     if not path.is_file():
-        raise MsmixError(f"no such file: {path}: give 'synthetic', 'synthetic:mosi', an MMSA .pkl or a converted .npz")
-    if path.suffix == ".npz":
-        return load_npz(path)
-    if path.suffix in (".pkl", ".pickle"):
+        raise MsmixError(f"no such file: {path}: give {SOURCES_HELP}")
+    suffix = path.suffix.lower()
+    if suffix in (".pkl", ".pickle"):
+        unknown = sorted(set(kwargs) - {"dataset"})
+        if unknown:
+            raise MsmixError(f"an MMSA file takes only the option 'dataset', got {unknown}")
         return load_mmsa(path, **kwargs)
-    raise MsmixError(f"unknown file type '{path.suffix}' for {path}: use an MMSA .pkl or a .npz from `msmix convert`")
+    if suffix == ".npz":
+        if kwargs:
+            raise MsmixError(f"a .npz file takes no options, got {sorted(kwargs)}: its metadata travels with it")
+        return load_npz(path)
+    raise MsmixError(f"unknown file type '{path.suffix}' for {path}: give {SOURCES_HELP}")

@@ -1,13 +1,15 @@
-"""Real data: the processed feature pickles the MMSA framework distributes (MOSI, MOSEI, CH-SIMS).
+"""Real data: the processed feature pickles the MMSA framework distributes (CMU-MOSI, CMU-MOSEI, CH-SIMS).
 
-A pickle is a program, so it is read with :class:`RestrictedUnpickler`, which resolves only the
-few globals numpy arrays need and refuses every other one *before* it can be called. The file
-layout (top level ``train``/``valid``/``test``, each with ``text``, ``audio``, ``vision``,
-``regression_labels``, ``id``, ...) is documented in ``docs/data.md``.
+A pickle is a program, so it is read with :class:`RestrictedUnpickler`, which resolves only the few
+globals numpy needs to rebuild arrays, dtypes and scalars and refuses every other one *before* it
+can be called. The layout (top level ``train``/``valid``/``test``, each a dict with ``text``,
+``audio``, ``vision``, ``regression_labels``, ``id``, ...) is described in ``docs/data.md``.
 """
 
 from __future__ import annotations
 
+import codecs
+import collections
 import io
 import pickle
 from pathlib import Path
@@ -15,42 +17,66 @@ from typing import BinaryIO
 
 import numpy as np
 
+from msmix_core import MODALITIES
 from msmix_core.data.npz import save_npz
 from msmix_core.data.schema import LABEL_RANGES, SPLITS, MSADataset, Split
 from msmix_core.errors import MsmixError
 
-#: The only globals a pickle may name: what numpy needs to rebuild arrays, dtypes and scalars.
-_ALLOWED_GLOBALS = {
-    (module, name)
-    for module in ("numpy.core.multiarray", "numpy._core.multiarray")
-    for name in ("_reconstruct", "scalar")
-} | {
-    ("numpy", "ndarray"),
-    ("numpy", "dtype"),
-    ("numpy.core.numeric", "_frombuffer"),
-    ("numpy._core.numeric", "_frombuffer"),
-    ("collections", "OrderedDict"),
+# The functions numpy's own pickles name, taken from numpy itself so that files written under
+# numpy 1 (``numpy.core``) and numpy 2 (``numpy._core``) both resolve on either version.
+_RECONSTRUCT = np.ndarray.__reduce__(np.zeros(1))[0]
+_SCALAR = np.float32(0).__reduce__()[0]
+_FROMBUFFER = np.zeros(1).__reduce_ex__(5)[0]
+
+#: The only globals a pickle may name: numpy arrays, dtypes and scalars, and pure builtin containers.
+ALLOWED_GLOBALS: dict[tuple[str, str], object] = {
+    **{(f"numpy.{core}.multiarray", "_reconstruct"): _RECONSTRUCT for core in ("core", "_core")},
+    **{(f"numpy.{core}.multiarray", "scalar"): _SCALAR for core in ("core", "_core")},
+    **{(f"numpy.{core}.numeric", "_frombuffer"): _FROMBUFFER for core in ("core", "_core")},
+    ("numpy", "ndarray"): np.ndarray,
+    ("numpy", "dtype"): np.dtype,
+    ("_codecs", "encode"): codecs.encode,  # how protocol-2 pickles spell bytes
+    ("collections", "OrderedDict"): collections.OrderedDict,
+    **{
+        (module, t.__name__): t
+        for module in ("builtins", "__builtin__")
+        for t in (set, frozenset, bytes, bytearray, complex)
+    },
 }
+
+#: Feature sizes (text, audio, vision) of MMSA's files, used to recognise the dataset.
+KNOWN_DIMS: dict[tuple[int, int, int], str] = {(768, 5, 20): "mosi", (768, 74, 35): "mosei", (768, 33, 709): "sims"}
+
+#: Per-sample fields: schema name -> (MMSA key, dtype); ``str`` marks strings. Only labels are required.
+_PER_SAMPLE: dict[str, tuple[str, type]] = {
+    "labels": ("regression_labels", np.float32),
+    **{f"labels_{t}": (f"regression_labels_{t}", np.float32) for t in "TAV"},
+    "audio_lengths": ("audio_lengths", np.int64),
+    "vision_lengths": ("vision_lengths", np.int64),
+    "ids": ("id", str),
+    "raw_text": ("raw_text", str),
+}
+
+_CLEAN_BLOCK = 1 << 24  # values checked at a time, so that cleaning needs little extra memory
 
 
 class RestrictedUnpickler(pickle.Unpickler):
-    """Unpickles numpy arrays/dtypes, dicts, lists, tuples, strings and numbers; nothing else."""
+    """Unpickles numpy arrays/dtypes/scalars, dicts, lists, tuples, sets, strings and numbers; nothing else."""
 
-    def find_class(self, module: str, name: str):
-        if (module, name) not in _ALLOWED_GLOBALS:
+    def find_class(self, module: str, name: str) -> object:
+        try:
+            return ALLOWED_GLOBALS[(module, name)]
+        except KeyError:
             raise MsmixError(
-                f"refused to load: the pickle asks for '{module}.{name}', which is not a numpy array, "
-                "dict, list, string or number. Only load MMSA feature files from a source you trust, "
-                "or convert them to the safe .npz format on a machine where you do."
-            )
-        if module.startswith("numpy.core."):  # numpy >= 2 keeps these under numpy._core
-            module = "numpy._core." + module[len("numpy.core.") :]
-        return super().find_class(module, name)
+                f"refused to load: the pickle asks for '{module}.{name}', which is not a numpy array, dict, "
+                "list, string or number. Only MMSA feature files are accepted; if you trust this file, convert "
+                "it to .npz with your own code."
+            ) from None
 
 
 def restricted_load(source: str | Path | BinaryIO | bytes) -> object:
-    """Read a pickle with :class:`RestrictedUnpickler`; a truncated file is a clear error."""
-    if isinstance(source, bytes):
+    """Read one pickle (a path, bytes or a binary file object) with :class:`RestrictedUnpickler`."""
+    if isinstance(source, bytes | bytearray):
         source = io.BytesIO(source)
     if isinstance(source, str | Path):
         if not Path(source).is_file():
@@ -58,101 +84,146 @@ def restricted_load(source: str | Path | BinaryIO | bytes) -> object:
         with open(source, "rb") as fh:
             return restricted_load(fh)
     try:
-        return RestrictedUnpickler(source, encoding="latin1").load()
+        return RestrictedUnpickler(source, encoding="latin1").load()  # latin1: numpy arrays from Python 2
     except MsmixError:
         raise
-    except (pickle.UnpicklingError, EOFError, ValueError, TypeError, AttributeError, IndexError) as exc:
-        raise MsmixError(f"the file is not a complete pickle ({type(exc).__name__}: {exc}): download it again") from exc
-
-
-def _array(split: str, data: dict, key: str, ndim: int) -> np.ndarray:
-    if key not in data:
-        raise MsmixError(f"split '{split}' has no '{key}': an MMSA feature file needs {key} in every split")
-    value = np.asarray(data[key])
-    if key.startswith("regression_labels") and value.ndim == 2 and value.shape[1] == 1:
-        value = value[:, 0]
-    if value.ndim != ndim:
-        raise MsmixError(f"split '{split}', field '{key}': expected {ndim} dimensions, got shape {value.shape}")
-    return value
-
-
-def _clean(values: np.ndarray) -> tuple[np.ndarray, int]:
-    """MMSA's cleaning: non-finite feature values (``-inf`` padding, NaN) become 0."""
-    values = values.astype(np.float32)
-    bad = ~np.isfinite(values)
-    count = int(bad.sum())
-    if count:
-        values[bad] = 0.0
-    return values, count
-
-
-def _family(raw: dict, dims: tuple[int, int, int]) -> str:
-    labels = np.concatenate([np.asarray(raw[s]["regression_labels"], dtype=np.float64).ravel() for s in SPLITS])
-    if "regression_labels_T" in raw["train"] or (np.abs(labels).max() <= 1.0 and dims[1] == 33):
-        return "sims"
-    return "mosei" if dims[1] == 74 else "mosi"
-
-
-def _split(name: str, data: dict, cleaned: dict[str, int]) -> Split:
-    if "text" not in data and "text_bert" in data:
+    except (pickle.UnpicklingError, EOFError, ValueError, TypeError, AttributeError, IndexError, KeyError) as exc:
         raise MsmixError(
-            f"split '{name}' holds only 'text_bert' (BERT token ids), not text features: msmix needs the "
-            "'text' feature array that MMSA's processed files ship (aligned_50.pkl / unaligned_50.pkl)"
-        )
-    fields = {}
-    for m in ("text", "audio", "vision"):
-        values, count = _clean(_array(name, data, m, 3))
-        cleaned[m] = cleaned.get(m, 0) + count
-        fields[m] = values
-    labels = _array(name, data, "regression_labels", 1).astype(np.float32)
-    fields["labels"] = labels
-    n = labels.shape[0]
-    fields["ids"] = np.asarray(data["id"]).astype(str) if "id" in data else np.array([f"{name}_{i}" for i in range(n)])
-    if "raw_text" in data:
-        fields["raw_text"] = np.asarray(data["raw_text"]).astype(str)
-    for m in ("audio", "vision"):
-        if f"{m}_lengths" in data:
-            fields[f"{m}_lengths"] = np.asarray(data[f"{m}_lengths"]).astype(np.int64).ravel()
-    if "text_bert" in data:  # the attention mask row gives the number of real tokens
-        fields["text_lengths"] = np.asarray(data["text_bert"])[:, 1, :].sum(axis=1).astype(np.int64)
-    for t in ("T", "A", "V"):
-        if f"regression_labels_{t}" in data:
-            fields[f"labels_{t}"] = _array(name, data, f"regression_labels_{t}", 1).astype(np.float32)
-    return Split(**fields)
+            f"{_name(source)} is not a complete pickle ({type(exc).__name__}: {exc}): download or copy it again"
+        ) from exc
 
 
 def load_mmsa(source: str | Path | BinaryIO | bytes, dataset: str | None = None) -> MSADataset:
-    """Load an MMSA processed feature pickle into the validated schema.
+    """Load an MMSA processed feature pickle (a path, bytes or a binary file object) into the schema.
 
-    ``dataset`` (``"mosi"``, ``"mosei"`` or ``"sims"``) sets the metric family and label range;
-    when omitted it is detected (unimodal labels or audio 33-d with labels in ±1: SIMS; audio
-    74-d: MOSEI; else MOSI). Non-finite audio/vision values are set to 0 as MMSA does, and
-    counted in ``info["cleaned"]``.
+    ``dataset`` (``"mosi"``, ``"mosei"`` or ``"sims"``) sets the label range and metric family;
+    when omitted it is detected from the feature sizes and labels (see :func:`detect_family`).
+    Non-finite feature values (MMSA pads audio with ``-inf``; NaN) are set to 0, and counted per
+    modality in ``info["cleaned"]``. ``text_lengths`` comes from ``text_bert``'s attention mask.
     """
+    if dataset is not None:
+        dataset = str(dataset).lower()
+        if dataset not in LABEL_RANGES:
+            raise MsmixError(f"unknown dataset {dataset!r}: use one of {sorted(LABEL_RANGES)} or None to detect it")
     raw = restricted_load(source)
     if not isinstance(raw, dict):
-        raise MsmixError(f"expected a dict with train/valid/test at the top level, got {type(raw).__name__}")
+        raise MsmixError(
+            f"{_name(source)} holds a {type(raw).__name__}, not an MMSA feature file: expected a dict with "
+            "'train', 'valid' and 'test'"
+        )
     for name in SPLITS:
         if not isinstance(raw.get(name), dict):
-            raise MsmixError(f"the file has no '{name}' split (top-level keys: {sorted(map(str, raw))})")
-    if dataset is not None and dataset not in LABEL_RANGES:
-        raise MsmixError(f"unknown dataset {dataset!r}: use one of {sorted(LABEL_RANGES)}")
-    cleaned: dict[str, int] = {}
+            found = sorted(map(str, raw))
+            raise MsmixError(f"{_name(source)} has no '{name}' split (top-level keys: {found}): is it an MMSA file?")
+    cleaned = dict.fromkeys(MODALITIES, 0)
     splits = {name: _split(name, raw[name], cleaned) for name in SPLITS}
-    dims = tuple(splits["train"].modality(m).shape[2] for m in ("text", "audio", "vision"))
-    family = dataset or _family(raw, dims)
-    path = str(source) if isinstance(source, str | Path) else getattr(source, "name", "upload")
+    if dataset is None:
+        dataset, detected_by = detect_family(splits)
+    else:
+        detected_by = "argument"
     return MSADataset(
-        name=f"{family}:{Path(path).name}",
+        name=f"{dataset}:{Path(_name(source)).name}",
         splits=splits,
-        label_range=LABEL_RANGES[family],
-        metrics=family,
-        info={"source": path, "cleaned": cleaned, "cleaned_total": sum(cleaned.values())},
+        label_range=LABEL_RANGES[dataset],
+        metrics=dataset,
+        info={"source": _name(source), "family_from": detected_by, "cleaned": cleaned},
     )
 
 
-def convert_to_npz(source: str | Path, destination: str | Path, dataset: str | None = None) -> MSADataset:
-    """Convert an MMSA pickle to the safe ``.npz`` format (see :mod:`msmix_core.data.npz`)."""
+def detect_family(splits: dict[str, Split]) -> tuple[str, str]:
+    """The dataset family of MMSA-format splits and what decided it (``"feature sizes"`` or ``"labels"``).
+
+    MMSA's feature sizes name the dataset, unless the labels contradict SIMS's range. Otherwise
+    labels beyond ±1 mean MOSI/MOSEI (same range and metrics; reported as ``"mosi"``) and labels
+    within ±1 with unimodal labels mean SIMS. Anything else is ambiguous and an error.
+    """
+    train = splits["train"]
+    dims = tuple(int(train.modality(m).shape[2]) for m in MODALITIES)
+    labels = np.concatenate([s.labels for s in splits.values()])
+    beyond_one = bool(np.any(np.abs(labels) > 1.0))
+    family = KNOWN_DIMS.get(dims)
+    if family is not None and not (family == "sims" and beyond_one):
+        return family, "feature sizes"
+    if beyond_one:
+        return "mosi", "labels"
+    if train.labels_T is not None:
+        return "sims", "labels"
+    raise MsmixError(
+        f"cannot tell the dataset: feature sizes {dims} are not MMSA's and every label lies within ±1 without "
+        "unimodal labels: pass dataset='mosi', 'mosei' or 'sims'"
+    )
+
+
+def convert_to_npz(
+    source: str | Path | BinaryIO | bytes, destination: str | Path, dataset: str | None = None
+) -> MSADataset:
+    """Convert an MMSA pickle to the safe ``.npz`` format; returns the loaded :class:`MSADataset`."""
     converted = load_mmsa(source, dataset=dataset)
     save_npz(converted, destination)
     return converted
+
+
+def _split(name: str, data: dict, cleaned: dict[str, int]) -> Split:
+    """One MMSA split dict as a :class:`Split`; features cleaned, ``cleaned`` counts updated."""
+    if "text" not in data and "text_bert" in data:
+        raise MsmixError(
+            f"split '{name}' has only 'text_bert', which holds BERT token ids, not features: msmix needs the "
+            "'text' feature array that MMSA's processed files (aligned_50.pkl, unaligned_50.pkl) include"
+        )
+    fields = {}
+    for m in MODALITIES:
+        fields[m], count = _cleaned(_array(name, data, m, 3))
+        cleaned[m] += count
+    n = len(fields["text"])
+    for field, (key, dtype) in _PER_SAMPLE.items():
+        if key in data or field == "labels":  # labels are required: _array names a missing key
+            values = _array(name, data, key, 1, numeric=dtype is not str).astype(dtype)
+            if len(values) != n:
+                raise MsmixError(f"split '{name}': '{key}' has {len(values)} entries but 'text' has {n} samples")
+            fields[field] = values
+    if "ids" not in fields:
+        fields["ids"] = np.array([f"{name}_{i}" for i in range(n)])
+    mask = np.asarray(data.get("text_bert", ()))
+    if mask.shape == (n, 3, fields["text"].shape[1]):  # ids, attention mask, segment ids
+        fields["text_lengths"] = mask[:, 1].sum(axis=1).astype(np.int64)
+    return Split(**fields)
+
+
+def _array(split: str, data: dict, key: str, ndim: int, numeric: bool = True) -> np.ndarray:
+    """``data[key]`` as an array of ``ndim`` dimensions (``[N, 1]`` accepted for ``[N]``), or a named error."""
+    if key not in data:
+        raise MsmixError(f"split '{split}' has no '{key}': an MMSA feature file has it in every split")
+    try:
+        value = np.asarray(data[key])
+    except ValueError as exc:  # ragged nested lists
+        raise MsmixError(f"split '{split}', field '{key}': not a rectangular array ({exc})") from exc
+    if ndim == 1 and value.ndim == 2 and value.shape[1] == 1:
+        value = value[:, 0]
+    if value.ndim != ndim or (numeric and value.dtype.kind not in "biuf"):
+        kind = "numbers" if numeric else "entries"
+        raise MsmixError(
+            f"split '{split}', field '{key}': expected {ndim}-d {kind}, got shape {value.shape} of {value.dtype}"
+        )
+    return value
+
+
+def _cleaned(values: np.ndarray) -> tuple[np.ndarray, int]:
+    """Float32 features with non-finite values set to 0 (as MMSA does), and how many there were.
+
+    Works in place on the freshly unpickled array when it is already float32, block by block.
+    """
+    values = np.ascontiguousarray(values, dtype=np.float32)
+    if not values.flags.writeable:
+        values = values.copy()
+    flat = values.reshape(-1)  # a view, since the array is contiguous
+    count = 0
+    for start in range(0, flat.size, _CLEAN_BLOCK):
+        block = flat[start : start + _CLEAN_BLOCK]
+        bad = ~np.isfinite(block)
+        count += int(np.count_nonzero(bad))
+        block[bad] = 0.0
+    return values, count
+
+
+def _name(source: object) -> str:
+    return str(source) if isinstance(source, str | Path) else getattr(source, "name", "the uploaded file")

@@ -1,14 +1,18 @@
-"""A safe on-disk format: one ``.npz`` of plain arrays, readable without unpickling anything.
+"""A safe on-disk format: one ``.npz`` of plain arrays, read without unpickling anything.
 
 Arrays are stored as ``<split>/<field>`` (extras as ``<split>/extras/<name>``), strings as
-fixed-width unicode arrays, and the dataset's metadata as a JSON string under ``__meta__``.
-Loading uses ``allow_pickle=False``, so a crafted file cannot run code.
+fixed-width unicode arrays, and the dataset's name, label range, metric family and ``info`` as a
+JSON string under ``__meta__``. The archive is zlib-compressed (zero padding and small files
+shrink a lot, inflating is fast) and written atomically. Loading uses ``allow_pickle=False``, so
+a crafted file cannot run code.
 """
 
 from __future__ import annotations
 
 import io
 import json
+import os
+import tempfile
 import zipfile
 from pathlib import Path
 from typing import BinaryIO
@@ -19,16 +23,18 @@ from msmix_core.data.schema import SPLITS, MSADataset, Split
 from msmix_core.errors import MsmixError
 
 FORMAT = "msmix-npz-1"
+_META = "__meta__"
+_REQUIRED = ("text", "audio", "vision", "labels", "ids")
 
 
 def save_npz(dataset: MSADataset, path: str | Path) -> Path:
-    """Write ``dataset`` to ``path`` (a ``.npz``); returns the path written."""
+    """Write ``dataset`` to ``path`` (any suffix is kept as given); returns the path written."""
     path = Path(path)
     arrays = {}
     for name in SPLITS:
         for key, value in dataset.splits[name].arrays().items():
             value = np.asarray(value)
-            arrays[f"{name}/{key}"] = value.astype(str) if value.dtype.kind in "OU" else value
+            arrays[f"{name}/{key}"] = value.astype(str) if value.dtype.kind == "O" else value
     meta = {
         "format": FORMAT,
         "name": dataset.name,
@@ -36,48 +42,82 @@ def save_npz(dataset: MSADataset, path: str | Path) -> Path:
         "metrics": dataset.metrics,
         "info": dataset.info,
     }
-    arrays["__meta__"] = np.array(json.dumps(meta, default=str))
-    with path.open("wb") as fh:
-        np.savez_compressed(fh, **arrays)
+    try:
+        arrays[_META] = np.array(json.dumps(meta))
+    except TypeError as exc:
+        raise MsmixError(f"dataset.info must hold only JSON values (str, numbers, lists, dicts): {exc}") from exc
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            np.savez_compressed(fh, **arrays)
+        os.replace(tmp, path)  # readers never see a half-written file
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
     return path
 
 
-def load_npz(source: str | Path | BinaryIO) -> MSADataset:
-    """Read a dataset written by :func:`save_npz` (a path or a binary file object)."""
+def load_npz(source: str | Path | BinaryIO | bytes) -> MSADataset:
+    """Read a dataset written by :func:`save_npz` from a path, bytes or a binary file object."""
+    name = str(source) if isinstance(source, str | Path) else getattr(source, "name", "the uploaded file")
     if isinstance(source, str | Path) and not Path(source).is_file():
-        raise MsmixError(f"no such file: {source}: give the path of a .npz written by `msmix convert`")
+        raise MsmixError(f"no such file: {source}: give the path of a .npz written by `msmix convert` or save_npz")
+    if isinstance(source, bytes | bytearray):
+        source = io.BytesIO(source)
+    if not _is_zip(source):  # else numpy would try to unpickle it
+        raise MsmixError(f"{name} is not a readable .npz file: write it again with `msmix convert` or save_npz")
     try:
-        with np.load(source if not isinstance(source, bytes) else io.BytesIO(source), allow_pickle=False) as data:
+        with np.load(source, allow_pickle=False) as data:
             contents = {key: data[key] for key in data.files}
     except (zipfile.BadZipFile, OSError, EOFError) as exc:
-        raise MsmixError(f"{_name(source)} is not a readable .npz file ({exc}): convert the data again") from exc
-    except ValueError as exc:  # object arrays need pickle: refused
-        raise MsmixError(f"{_name(source)} holds pickled objects, which msmix refuses to load: {exc}") from exc
-    if "__meta__" not in contents:
-        raise MsmixError(f"{_name(source)} is not an msmix dataset (no '__meta__' entry): write it with save_npz")
-    meta = json.loads(str(contents.pop("__meta__")))
+        raise MsmixError(f"{name} is not a readable .npz file ({exc}): write it again with `msmix convert`") from exc
+    except ValueError as exc:  # object arrays would need pickle
+        raise MsmixError(f"{name} holds pickled objects, which msmix refuses to load ({exc})") from exc
+    meta = _meta(contents.pop(_META, None), name)
     splits = {}
-    for name in SPLITS:
-        prefix = f"{name}/"
+    for split in SPLITS:
+        prefix = f"{split}/"
         fields = {k[len(prefix) :]: v for k, v in contents.items() if k.startswith(prefix)}
-        if not fields:
-            raise MsmixError(f"{_name(source)} has no '{name}' split: it needs train, valid and test")
+        missing = [f for f in _REQUIRED if f not in fields]
+        if missing:
+            raise MsmixError(f"{name}: split '{split}' lacks {missing}: write the file again with save_npz")
         extras = {k[len("extras/") :]: fields.pop(k) for k in list(fields) if k.startswith("extras/")}
-        for required in ("text", "audio", "vision", "labels", "ids"):
-            if required not in fields:
-                raise MsmixError(f"{_name(source)}: split '{name}' lacks the field '{required}'")
         try:
-            splits[name] = Split(**fields, extras=extras)
+            splits[split] = Split(**fields, extras=extras)
         except TypeError as exc:
-            raise MsmixError(f"{_name(source)}: split '{name}' has an unknown field ({exc})") from exc
+            raise MsmixError(f"{name}: split '{split}' has an unknown field ({exc})") from exc
     return MSADataset(
         name=meta["name"],
         splits=splits,
         label_range=tuple(meta["label_range"]),
         metrics=meta["metrics"],
-        info=meta.get("info", {}),
+        info=meta["info"],
     )
 
 
-def _name(source: object) -> str:
-    return str(source) if isinstance(source, str | Path) else getattr(source, "name", "the uploaded file")
+def _meta(entry: np.ndarray | None, name: str) -> dict:
+    """The checked metadata of a file, or an error saying why it is not an msmix ``.npz``."""
+    if entry is None:
+        raise MsmixError(f"{name} is not an msmix dataset (no '{_META}' entry): write it with save_npz")
+    try:
+        meta = json.loads(str(entry))
+    except json.JSONDecodeError as exc:
+        raise MsmixError(f"{name}: its '{_META}' entry is not valid JSON ({exc}): write the file again") from exc
+    if not isinstance(meta, dict) or meta.get("format") != FORMAT:
+        found = meta.get("format") if isinstance(meta, dict) else None
+        raise MsmixError(f"{name} has format {found!r}, this msmix reads {FORMAT!r}: convert the data again")
+    missing = [k for k in ("name", "label_range", "metrics", "info") if k not in meta]
+    if missing:
+        raise MsmixError(f"{name}: its metadata lacks {missing}: write the file again with save_npz")
+    return meta
+
+
+def _is_zip(source: str | Path | BinaryIO) -> bool:
+    if isinstance(source, str | Path):
+        return zipfile.is_zipfile(source)
+    position = source.tell()
+    try:
+        return zipfile.is_zipfile(source)
+    finally:
+        source.seek(position)

@@ -163,14 +163,14 @@ def validate(dataset: MSADataset) -> None:
         n = labels.shape[0]
         if n < 1:
             raise _fail(split_name, "labels", "no samples: every split needs at least one")
-        if labels.dtype != np.float32:
-            raise _fail(split_name, "labels", f"expected float32, got {labels.dtype}")
         for label_field in ("labels", "labels_T", "labels_A", "labels_V"):
             values = getattr(split, label_field)
             if values is None:
                 continue
             if values.shape != (n,):
                 raise _fail(split_name, label_field, f"expected shape ({n},), got {values.shape}")
+            if values.dtype != np.float32:
+                raise _fail(split_name, label_field, f"expected float32, got {values.dtype}")
             bad = ~np.isfinite(values)
             if bad.any():
                 raise _fail(split_name, label_field, f"non-finite label at index {_first_bad(bad)}")
@@ -189,11 +189,13 @@ def validate(dataset: MSADataset) -> None:
                 raise _fail(split_name, m, f"expected shape [{n}, T, D], got {tuple(x.shape)}")
             if x.dtype != np.float32:
                 raise _fail(split_name, m, f"expected float32, got {x.dtype}")
-            split_dims[m] = x.shape[2]
+            split_dims[m] = tuple(x.shape[1:])
             lengths = split.lengths(m)
             if lengths is not None:
                 if lengths.shape != (n,):
                     raise _fail(split_name, f"{m}_lengths", f"expected shape ({n},), got {lengths.shape}")
+                if lengths.dtype.kind not in "iu":
+                    raise _fail(split_name, f"{m}_lengths", f"expected integers, got {lengths.dtype}")
                 bad = (lengths < 0) | (lengths > x.shape[1])
                 if bad.any():
                     i = _first_bad(bad)
@@ -203,7 +205,9 @@ def validate(dataset: MSADataset) -> None:
         if dims is None:
             dims = split_dims
         elif split_dims != dims:
-            raise _fail(split_name, "features", f"feature sizes {split_dims} differ from the train split's {dims}")
+            raise _fail(
+                split_name, "features", f"(T, D) per modality {split_dims} differ from the train split's {dims}"
+            )
         if len(split.ids) != n:
             raise _fail(split_name, "ids", f"expected {n} ids, got {len(split.ids)}")
         if split.raw_text is not None and len(split.raw_text) != n:
