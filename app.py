@@ -1,18 +1,13 @@
 """msmix: the Streamlit app. Run with ``streamlit run app.py`` (or ``make run``).
 
-This file registers the pages, which live in ``pages/``; adding a page is one line in ``PAGES``.
-Each page starts with ``settings = sidebar.render()`` so the shared sidebar is drawn by the page
-itself (this keeps it testable with ``AppTest``, which does not redraw an entry point's sidebar).
+The pages live in ``pages/`` and are listed once, in ``ui/navigation.py``. Each page starts with
+``settings = sidebar.render()``, so the shared sidebar (page links, data, model) is drawn by the
+page itself: that keeps it testable with ``AppTest``, which does not redraw an entry point's sidebar.
 """
 
 import streamlit as st
 
-st.set_page_config(page_title="msmix: emotion-aware mixup lab", page_icon="🎭", layout="wide")
+from ui import navigation
 
-PAGES = {
-    "Explore": [
-        st.Page("pages/home.py", title="Home", icon="🏠", default=True, url_path="home"),
-    ],
-}
-
-st.navigation(PAGES).run()
+st.set_page_config(page_title="msmix: emotion-aware mixup lab", page_icon=":material/theater_comedy:", layout="wide")
+st.navigation(navigation.pages(), position="hidden").run()

@@ -9,13 +9,14 @@ import torch
 
 from msmix_core.device import resolve_device
 from msmix_core.models.registry import BACKBONES
-from ui import data, settings
+from ui import data, navigation, settings
 
 
 def render() -> settings.Settings:
     """Draw the sidebar and return this session's (possibly updated) settings."""
     current = settings.current()
     sb = st.sidebar
+    navigation.links()
     sb.header("Data")
     choices = ["synthetic", "file path", "upload"]
     kind = "synthetic" if current.source == "synthetic" else "upload" if current.source == "upload" else "file path"

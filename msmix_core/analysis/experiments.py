@@ -1,0 +1,138 @@
+"""Tables behind the Training, Ablation and Robustness pages: plain pandas in and out.
+
+- :func:`history_frame`: per-epoch histories (live or stored) as one long table for the curves.
+- :func:`summary_table`: the best-validation epoch of each run, with its test metrics.
+- :func:`ablation_configs`: MS-Mix with SASS, SIG or SAL switched off, times seeds.
+- :func:`latest_runs`: the newest stored run per method label that a dataset can score.
+- :func:`robustness_table`: :func:`~msmix_core.training.evaluate_robustness` for several stored runs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import replace
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from msmix_core.data.schema import MSADataset
+from msmix_core.errors import MsmixError
+from msmix_core.runs import Run
+from msmix_core.training import TrainConfig, evaluate_robustness, load_trained
+
+#: MS-Mix's ablation variants: label suffix -> the knobs that switch a component off.
+ABLATIONS: dict[str, dict[str, bool]] = {
+    "full": {},
+    "-SASS": {"use_sass": False},
+    "-SIG": {"use_sig": False},
+    "-SAL": {"use_sal": False},
+}
+
+#: The label of full MS-Mix in ablation tables, the baseline of the paired tests.
+FULL_LABEL = "msmix"
+
+
+def ablation_label(variant: str) -> str:
+    """``"full"`` -> ``"msmix"``, ``"-SAL"`` -> ``"msmix -SAL"``."""
+    return FULL_LABEL if variant == "full" else f"{FULL_LABEL} {variant}"
+
+
+def ablation_configs(base: TrainConfig, variants: Sequence[str], seeds: Sequence[int]) -> list[TrainConfig]:
+    """One MS-Mix config per (seed, variant), seed-major so that every variant has a result early.
+
+    ``base`` gives the backbone, epochs, learning rate and MS-Mix knobs; each variant adds its
+    switch to ``base.method_kwargs``.
+    """
+    unknown = [v for v in variants if v not in ABLATIONS]
+    if unknown or not variants:
+        raise MsmixError(f"ablation variants must be a non-empty subset of {list(ABLATIONS)}, got {list(variants)}")
+    if not seeds:
+        raise MsmixError("choose at least one seed for the ablation")
+    return [
+        replace(
+            base,
+            method="msmix",
+            label=ablation_label(v),
+            seed=int(seed),
+            method_kwargs={**base.method_kwargs, **ABLATIONS[v]},
+        )
+        for seed in seeds
+        for v in variants
+    ]
+
+
+def history_frame(histories: Mapping[str, Iterable[Mapping[str, Any]]]) -> pd.DataFrame:
+    """Long table of per-epoch values: ``run``, ``epoch``, ``split`` (train/valid/test), ``metric``, ``value``.
+
+    Losses appear as metric ``loss`` (``train`` is the total training loss); MMSA's metrics of
+    the valid and test splits follow. Non-finite values are dropped (they cannot be drawn).
+    """
+    rows = []
+    for run, history in histories.items():
+        for record in history:
+            epoch = record["epoch"]
+            for split in ("train", "valid", "test"):
+                rows.append((run, epoch, split, "loss", record["losses"][split]))
+            for split in ("valid", "test"):
+                rows += [(run, epoch, split, k, v) for k, v in record[f"{split}_metrics"].items()]
+    frame = pd.DataFrame(rows, columns=["run", "epoch", "split", "metric", "value"])
+    frame["value"] = pd.to_numeric(frame["value"], errors="coerce").astype(float)
+    return frame[np.isfinite(frame["value"])].reset_index(drop=True)
+
+
+def summary_table(histories: Mapping[str, Sequence[Mapping[str, Any]]], split: str = "test") -> pd.DataFrame:
+    """One row per run: epochs trained, best (lowest validation loss) epoch and that epoch's ``split`` metrics.
+
+    The same checkpoint the trainer reports, read from the histories, so it also works while a run goes on.
+    """
+    rows = []
+    for run, history in histories.items():
+        if not history:
+            continue
+        best = history[history[-1]["best_epoch"] - 1]
+        rows.append({"run": run, "epochs": len(history), "best_epoch": best["epoch"], **best[f"{split}_metrics"]})
+    return pd.DataFrame(rows)
+
+
+def fits(run: Run, dataset: MSADataset) -> bool:
+    """Whether ``run`` was trained on data shaped like ``dataset`` and kept its weights."""
+    summary = run.config.get("dataset_summary", {})
+    same_shape = summary.get("dims") == dataset.dims and summary.get("seq_lens") == dataset.seq_lens
+    return run.has_weights and same_shape and run.config.get("dataset") == dataset.name
+
+
+def latest_runs(runs: Iterable[Run], dataset: MSADataset, labels: Sequence[str], backbone: str) -> list[Run]:
+    """The newest finished run with weights per label (in ``labels`` order) that ``dataset`` can score."""
+    chosen: dict[str, Run] = {}
+    for run in sorted(runs, key=lambda r: r.created, reverse=True):
+        label = run.config.get("label", run.config["method"])
+        usable = run.status == "finished" and run.config["backbone"] == backbone and fits(run, dataset)
+        if label in labels and label not in chosen and usable:
+            chosen[label] = run
+    return [chosen[label] for label in labels if label in chosen]
+
+
+def robustness_table(
+    runs: Sequence[Run],
+    dataset: MSADataset,
+    noise_levels: Sequence[float],
+    *,
+    seed: int = 0,
+    split: str = "test",
+    device: str = "auto",
+) -> pd.DataFrame:
+    """Each run's model scored clean, with each modality zeroed and noised; a ``label`` and ``run`` column first.
+
+    The same ``seed`` draws the same noise for every run, so the methods face identical corruption.
+    """
+    if not runs:
+        raise MsmixError("no stored model to score: train one on the Training page (with the same data) first")
+    frames = []
+    for run in runs:
+        backbone = load_trained(run, dataset, device=device)
+        table = evaluate_robustness(backbone, dataset, split=split, noise_levels=noise_levels, seed=seed, device=device)
+        table.insert(0, "run", run.id)
+        table.insert(0, "label", run.config.get("label", run.config["method"]))
+        frames.append(table)
+    return pd.concat(frames, ignore_index=True)

@@ -1,0 +1,194 @@
+"""Training jobs that run in a background thread and report progress a page can poll.
+
+A :class:`TrainingJob` trains a list of :class:`~msmix_core.training.TrainConfig` one after the
+other in its own thread, so a page (or a notebook) stays responsive. Each browser session keeps
+its own job object, so two sessions never share progress or results. Every run goes to the run
+store as it trains: a page reload loses the job handle but not what has finished (or what is
+still being written). :meth:`TrainingJob.progress` returns an immutable snapshot, taken under a
+lock, with the per-epoch history of every run and an estimate of the time left.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import threading
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from msmix_core.data.schema import MSADataset
+from msmix_core.errors import MsmixError
+from msmix_core.runs import RunStore
+from msmix_core.training import EpochEvent, TrainConfig, train
+
+#: The states of a job: it ends ``finished``, ``stopped`` (by :meth:`TrainingJob.stop`) or ``failed``.
+JOB_STATUSES: tuple[str, ...] = ("running", "finished", "stopped", "failed")
+
+
+def estimate_eta(elapsed: float, done: float, total: float) -> float | None:
+    """Seconds left if the remaining work goes at the pace so far; None before any work is done.
+
+    ``done`` and ``total`` count work in any unit (here: epochs, with the current one counted by
+    its share of batches). Early stopping can only make the real time shorter.
+    """
+    if done <= 0 or elapsed <= 0 or not math.isfinite(elapsed):
+        return None
+    return max(total - done, 0.0) * elapsed / done
+
+
+def run_names(configs: Sequence[TrainConfig]) -> list[str]:
+    """A display name per config: its variant, with the seed added when a variant has several seeds."""
+    variants = [c.variant for c in configs]
+    names = [f"{c.variant} (seed {c.seed})" if variants.count(c.variant) > 1 else c.variant for c in configs]
+    if len(set(names)) != len(names):
+        raise MsmixError("two runs of this job have the same method label and seed: give each variant its own label")
+    return names
+
+
+@dataclass(frozen=True)
+class JobProgress:
+    """A snapshot of a job.
+
+    ``fraction``: epochs done over the epochs the job takes at most (runs that ended early count
+    what they trained; 1.0 when finished). ``eta``: seconds left (None until there is a pace to go by).
+    ``histories``: per run name, the epoch records so far; ``run_ids``: per run name, its stored id.
+    """
+
+    status: str
+    names: list[str]
+    runs_done: int
+    current: str | None
+    fraction: float
+    elapsed: float
+    eta: float | None
+    histories: dict[str, list[dict[str, Any]]]
+    run_ids: dict[str, str]
+    error: str | None = None
+    run_status: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def running(self) -> bool:
+        return self.status == "running"
+
+
+class TrainingJob:
+    """Train ``configs`` in order on ``dataset`` in a background thread; poll :meth:`progress`.
+
+    ``store`` (a :class:`RunStore`, or None to keep nothing) records every run as it trains.
+    :meth:`stop` asks the current run to end after its current batch: it is kept as a ``stopped``
+    run with its history, and the runs not yet started are skipped. An error in a run (bad knob,
+    diverged model) ends the job as ``failed`` with the message; the failed run is in the store.
+    """
+
+    def __init__(self, dataset: MSADataset, configs: Sequence[TrainConfig], store: RunStore | None = None) -> None:
+        if not configs:
+            raise MsmixError("nothing to train: choose at least one method")
+        self.dataset = dataset
+        self.configs = list(configs)
+        self.names = run_names(self.configs)
+        self.store = store
+        self._stop = threading.Event()
+        self._lock = threading.Lock()
+        self._thread: threading.Thread | None = None
+        self._status = "running"
+        self._error: str | None = None
+        self._start = 0.0
+        self._end: float | None = None
+        self._current: int | None = None
+        self._step_share = 0.0  # share of the current epoch's batches done
+        self._histories: dict[str, list[dict[str, Any]]] = {name: [] for name in self.names}
+        self._run_ids: dict[str, str] = {}
+        self._run_status: dict[str, str] = {}
+
+    def start(self) -> TrainingJob:
+        """Start the thread (once) and return the job."""
+        if self._thread is not None:
+            raise MsmixError("this job was already started: create a new TrainingJob to train again")
+        self._start = time.perf_counter()
+        self._thread = threading.Thread(target=self._work, name="msmix-training", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        """Ask the job to stop after the current batch; the run in progress is stored as ``stopped``."""
+        self._stop.set()
+
+    def join(self, timeout: float | None = None) -> bool:
+        """Wait for the thread to end (at most ``timeout`` seconds); True when the job is over."""
+        if self._thread is not None:
+            self._thread.join(timeout)
+        return not self.is_alive()
+
+    def is_alive(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
+    # The trainer's callbacks (called from the job's thread).
+    def on_train_start(self, info: dict[str, Any]) -> None:
+        with self._lock:
+            if info["run_id"] is not None:
+                self._run_ids[self.names[self._current]] = info["run_id"]
+            self._run_status[self.names[self._current]] = "running"
+
+    def on_batch_end(self, step: int, total: int) -> None:
+        with self._lock:
+            self._step_share = step / max(total, 1)
+
+    def on_epoch_end(self, event: EpochEvent) -> None:
+        with self._lock:
+            self._histories[self.names[self._current]].append(event.to_dict())
+            self._step_share = 0.0
+
+    def _work(self) -> None:
+        try:
+            for index, config in enumerate(self.configs):
+                if self._stop.is_set():
+                    break
+                with self._lock:
+                    self._current = index
+                result = train(self.dataset, config, callbacks=(self,), stop=self._stop, store=self.store)
+                with self._lock:
+                    self._run_status[self.names[index]] = result.status
+            status, error = ("stopped" if self._stop.is_set() else "finished"), None
+        except Exception as exc:  # the page shows the message; the store marked the run failed
+            status, error = "failed", str(exc) if isinstance(exc, MsmixError) else f"{type(exc).__name__}: {exc}"
+            if self._current is not None:
+                with self._lock:
+                    self._run_status[self.names[self._current]] = "failed"
+        with self._lock:
+            self._status, self._error, self._current = status, error, None
+            self._end = time.perf_counter()
+
+    def _epochs_done_and_total(self) -> tuple[float, float]:
+        """Epochs done (the current one by its share of batches) and the epochs the job will take at most."""
+        done, total = 0.0, 0.0
+        for index, (name, config) in enumerate(zip(self.names, self.configs, strict=True)):
+            epochs = len(self._histories[name])
+            ended = self._run_status.get(name, "running") != "running"
+            done += epochs
+            total += epochs if ended else config.epochs
+            if index == self._current:
+                done += self._step_share
+        return done, total
+
+    def progress(self) -> JobProgress:
+        """A consistent snapshot of the job, safe to read from any thread."""
+        with self._lock:
+            now = self._end if self._end is not None else time.perf_counter()
+            elapsed = now - self._start if self._thread is not None else 0.0
+            done, total = self._epochs_done_and_total()
+            running = self._status == "running"
+            return JobProgress(
+                status=self._status,
+                names=list(self.names),
+                runs_done=sum(s != "running" for s in self._run_status.values()),
+                current=None if self._current is None else self.names[self._current],
+                fraction=min(done / total, 1.0) if total else 0.0,
+                elapsed=elapsed,
+                eta=estimate_eta(elapsed, done, total) if running else 0.0,
+                histories=copy.deepcopy(self._histories),
+                run_ids=dict(self._run_ids),
+                error=self._error,
+                run_status=dict(self._run_status),
+            )

@@ -1,0 +1,126 @@
+"""Plotly figures of the Training, Ablation and Robustness pages: tables in, ``go.Figure`` out.
+
+Colours are :data:`msmix_core.viz.OKABE_ITO`, one per method label in the order given, so a
+method keeps its colour across the three pages.
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+import plotly.graph_objects as go
+from plotly.subplots import make_subplots
+
+from msmix_core import MODALITIES
+from msmix_core.metrics import is_percent_metric
+from msmix_core.viz import OKABE_ITO
+
+#: Line style per split in the training curves.
+SPLIT_DASH = {"train": "dot", "valid": "dash", "test": "solid"}
+
+
+def _axis_title(metric: str) -> str:
+    if metric == "loss":
+        return "loss (task-loss units; train = total)"
+    return f"{metric} (%)" if is_percent_metric(metric) else metric
+
+
+def _scale(metric: str) -> float:
+    return 100.0 if is_percent_metric(metric) else 1.0
+
+
+def training_curves(history: pd.DataFrame, metric: str, splits: tuple[str, ...] = ("valid", "test")) -> go.Figure:
+    """``metric`` per epoch, one colour per run and one dash per split (``history`` from ``history_frame``)."""
+    fig = go.Figure()
+    for i, (run, part) in enumerate(history.groupby("run", sort=False)):
+        for split in splits:
+            rows = part[(part["metric"] == metric) & (part["split"] == split)].sort_values("epoch")
+            if rows.empty:
+                continue
+            fig.add_trace(
+                go.Scatter(
+                    x=rows["epoch"],
+                    y=rows["value"] * _scale(metric),
+                    mode="lines+markers",
+                    name=f"{run} · {split}",
+                    legendgroup=str(run),
+                    line={"color": OKABE_ITO[i % len(OKABE_ITO)], "dash": SPLIT_DASH[split]},
+                    hovertemplate=f"{run} ({split})<br>epoch %{{x}}<br>{metric} %{{y:.4g}}<extra></extra>",
+                )
+            )
+    few_epochs = history.empty or history["epoch"].max() <= 12
+    fig.update_xaxes(title_text="epoch", dtick=1 if few_epochs else None)
+    fig.update_yaxes(title_text=_axis_title(metric))
+    fig.update_layout(height=400, legend={"orientation": "h", "y": -0.25}, hovermode="x unified")
+    return fig
+
+
+def ablation_bars(compared: pd.DataFrame, metric: str) -> go.Figure:
+    """Mean ± std over seeds per variant for ``metric`` (rows of ``compare_runs``); hover shows the p-value."""
+    rows = compared[compared["metric"] == metric]
+    p_text = [
+        "baseline" if note == "baseline" else "p = n/a" if pd.isna(p) else f"p = {p:.3g}"
+        for p, note in zip(rows["p_value"], rows["note"], strict=True)
+    ]
+    fig = go.Figure(
+        go.Bar(
+            x=rows["label"],
+            y=rows["mean"],
+            error_y={"type": "data", "array": rows["std"].fillna(0.0), "visible": True},
+            marker_color=[OKABE_ITO[i % len(OKABE_ITO)] for i in range(len(rows))],
+            customdata=list(zip(rows["n_seeds"], p_text, strict=True)),
+            hovertemplate="%{x}<br>%{y} ± %{error_y.array}<br>%{customdata[0]} seeds, %{customdata[1]}<extra></extra>",
+        )
+    )
+    fig.update_xaxes(title_text="variant")
+    fig.update_yaxes(title_text=f"test {_axis_title(metric)}, mean ± std over seeds")
+    fig.update_layout(height=380, showlegend=False)
+    return fig
+
+
+def robustness_curves(table: pd.DataFrame, metric: str) -> go.Figure:
+    """``metric`` against noise level, one panel per modality, one colour per method label.
+
+    The zeroed-modality score is drawn as a dotted horizontal line in each panel and the clean
+    score is the level-0 point. ``table`` comes from ``robustness_table``.
+    """
+    modalities = [m for m in MODALITIES if m in set(table["modality"])]
+    fig = make_subplots(rows=1, cols=len(modalities), subplot_titles=modalities, shared_yaxes=True)
+    scale = _scale(metric)
+    for i, (label, part) in enumerate(table.groupby("label", sort=False)):
+        color = OKABE_ITO[i % len(OKABE_ITO)]
+        for col, m in enumerate(modalities, start=1):
+            noise = part[(part["condition"] == "noise") & (part["modality"] == m)].sort_values("level")
+            fig.add_trace(
+                go.Scatter(
+                    x=noise["level"],
+                    y=noise[metric] * scale,
+                    mode="lines+markers",
+                    line={"color": color},
+                    name=str(label),
+                    legendgroup=str(label),
+                    showlegend=col == 1,
+                    hovertemplate=f"{label}, {m} noised<br>level %{{x}}<br>{metric} %{{y:.4g}}<extra></extra>",
+                ),
+                row=1,
+                col=col,
+            )
+            zeroed = part[(part["condition"] == "zeroed") & (part["modality"] == m)]
+            if not zeroed.empty and not noise.empty:
+                fig.add_trace(
+                    go.Scatter(
+                        x=[noise["level"].min(), noise["level"].max()],
+                        y=[zeroed[metric].iloc[0] * scale] * 2,
+                        mode="lines",
+                        line={"color": color, "dash": "dot"},
+                        name=f"{label} ({m} removed)",
+                        legendgroup=str(label),
+                        showlegend=False,
+                        hovertemplate=f"{label}, {m} removed<br>{metric} %{{y:.4g}}<extra></extra>",
+                    ),
+                    row=1,
+                    col=col,
+                )
+            fig.update_xaxes(title_text="noise level (× feature std)", row=1, col=col)
+    fig.update_yaxes(title_text=f"{_axis_title(metric)}; dotted: modality removed", row=1, col=1)
+    fig.update_layout(height=400, legend={"orientation": "h", "y": -0.3})
+    return fig

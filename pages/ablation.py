@@ -1,0 +1,77 @@
+"""Ablation: which part of MS-Mix helps? SASS, SIG and SAL switched off one at a time, over seeds."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from msmix_core.analysis.experiments import ABLATIONS, FULL_LABEL, ablation_configs
+from msmix_core.analysis.jobs import TrainingJob
+from msmix_core.metrics import PRIMARY_METRICS
+from msmix_core.runs import RunStore, compare_runs, format_table
+from msmix_core.training import TrainConfig
+from msmix_core.viz_training import ablation_bars
+from ui import data, jobs_view, sidebar
+
+JOB_KEY = "msmix_ablation_job"
+
+settings = sidebar.render()
+st.title("Ablation: which part of MS-Mix helps?")
+st.markdown(
+    "MS-Mix has three parts: **SASS** (mix only similar pairs; off: random partners), **SIG** (per-modality "
+    "ratios from emotional intensity; off: one Beta(α, α) ratio) and **SAL** (train the intensity predictor to "
+    "agree with the labels; off: no alignment loss). Each variant is trained over several seeds and compared "
+    f"with full MS-Mix by a paired t-test on the seeds both share (`*`: significantly better than `{FULL_LABEL}`, "
+    "`†`: significantly worse, p < 0.05). Finished runs are kept in the run store, so a reload loses nothing."
+)
+
+with data.user_errors():
+    ds = data.dataset(settings)
+store = RunStore()
+job: TrainingJob | None = st.session_state.get(JOB_KEY)
+busy = job is not None and job.is_alive()
+
+with st.form("ablation_form"):
+    c1, c2, c3 = st.columns([2, 1, 1])
+    variants = c1.multiselect("Variants", list(ABLATIONS), list(ABLATIONS), key="ab_variants")
+    n_seeds = int(c2.number_input("Seeds", 1, 10, 3, key="ab_seeds", help="Seeds counted up from the sidebar's."))
+    epochs = int(c3.number_input("Epochs per run", 1, 200, 10, key="ab_epochs"))
+    launch = st.form_submit_button("Run ablation", type="primary", disabled=busy)
+
+if launch:
+    with data.user_errors():
+        base = TrainConfig(backbone=settings.backbone, method="msmix", epochs=epochs)
+        seeds = range(settings.seed, settings.seed + n_seeds)
+        job = TrainingJob(ds, ablation_configs(base, variants, seeds), store).start()
+    st.session_state[JOB_KEY] = job
+    busy = True
+
+
+@st.fragment(run_every=2.0 if busy else None)
+def results() -> None:
+    """The table over stored runs, refreshed while an ablation trains."""
+    if job is not None:
+        jobs_view.progress_panel(job, key="ab")
+    jobs_view.damaged_warning(store)
+    table = store.table()
+    if not table.empty:
+        mine = (table["method"] == "msmix") & (table["dataset"] == ds.name) & (table["backbone"] == settings.backbone)
+        table = table[mine]
+    if table.empty or not (table["status"] == "finished").any():
+        st.info(f"No finished MS-Mix runs with `{settings.backbone}` on this data yet: run the ablation above.")
+    else:
+        with data.user_errors():
+            long = compare_runs(table, baseline=FULL_LABEL)
+        wide = format_table(long, p_values=True)
+        st.subheader(f"Test metrics over seeds: mean ± std ({settings.backbone})")
+        jobs_view.table_with_download(wide, "ablation.csv", key="ab_table")
+        metrics = list(dict.fromkeys(long["metric"]))
+        primary = PRIMARY_METRICS.get(ds.metrics, metrics[0])
+        metric = st.selectbox("Chart metric", metrics, index=metrics.index(primary), key="ab_metric")
+        st.plotly_chart(ablation_bars(long, metric), width="stretch", key="ab_chart")
+        with st.expander("All statistics (long table with deltas and p-values)"):
+            jobs_view.table_with_download(long, "ablation_long.csv", key="ab_long")
+    if busy and job is not None and not job.is_alive():
+        st.rerun()
+
+
+results()

@@ -1,0 +1,109 @@
+"""Training: train several methods with the same seed, live, and compare them; overlay past runs."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from msmix_core.analysis.experiments import history_frame, summary_table
+from msmix_core.analysis.jobs import TrainingJob
+from msmix_core.mixing.registry import METHODS, method_knobs
+from msmix_core.runs import RunStore
+from msmix_core.training import TrainConfig
+from msmix_core.viz_training import training_curves
+from ui import data, jobs_view, sidebar
+
+JOB_KEY = "msmix_training_job"
+DEFAULT_METHODS = ["none", "mixup", "msmix"]
+MSMIX_METHODS = ("msmix", "msmix_guard")
+#: The MS-Mix knobs the page exposes: label, low, high, step (defaults from the method registry).
+MSMIX_SLIDERS = {
+    "alpha": ("α of Beta(α, α)", 0.1, 5.0, 0.1),
+    "threshold": ("SASS threshold δ", 0.0, 1.0, 0.05),
+    "mix_weight": ("Mixed-loss weight", 0.0, 2.0, 0.1),
+    "sal_weight": ("SAL weight", 0.0, 2.0, 0.1),
+}
+
+settings = sidebar.render()
+st.title("Training: does MS-Mix beat vanilla Mixup?")
+st.markdown(
+    "Train the chosen methods one after the other with **the same seed, data and backbone**; the curves update "
+    "as each epoch ends. Every run is saved to the run store (`$MSMIX_RUNS_DIR` or `runs/`), so it can be "
+    "overlaid later and read by the Ablation and Robustness pages. **Stop** keeps what was learned so far."
+)
+
+with data.user_errors():
+    ds = data.dataset(settings)
+store = RunStore()
+job: TrainingJob | None = st.session_state.get(JOB_KEY)
+busy = job is not None and job.is_alive()
+
+msmix_defaults = method_knobs("msmix")
+with st.form("training_form", border=True):
+    methods = st.multiselect("Methods", list(METHODS), DEFAULT_METHODS, key="tr_methods")
+    c1, c2, c3 = st.columns(3)
+    epochs = int(c1.number_input("Epochs (a cap; early stopping after 8 flat epochs)", 1, 200, 10, key="tr_epochs"))
+    lr = c2.select_slider("Learning rate", [1e-4, 3e-4, 1e-3, 2e-3, 5e-3], 1e-3, key="tr_lr")
+    batch_size = c3.select_slider("Batch size", [16, 32, 64], 32, key="tr_batch")
+    st.caption("MS-Mix knobs (defaults: the released code's)")
+    knobs = {
+        knob: column.slider(label, low, high, float(msmix_defaults[knob].default), step, key=f"tr_{knob}")
+        for column, (knob, (label, low, high, step)) in zip(st.columns(4), MSMIX_SLIDERS.items(), strict=True)
+    }
+    run_clicked = st.form_submit_button("Run", type="primary", disabled=busy)
+
+if run_clicked:
+    with data.user_errors():
+        configs = [
+            TrainConfig(
+                backbone=settings.backbone,
+                method=m,
+                method_kwargs=knobs if m in MSMIX_METHODS else {},
+                epochs=epochs,
+                lr=float(lr),
+                batch_size=int(batch_size),
+                seed=settings.seed,
+            )
+            for m in methods
+        ]
+        job = TrainingJob(ds, configs, store).start()
+    st.session_state[JOB_KEY] = job
+    busy = True
+
+past = {run.id: run for run in store.list() if run.config.get("dataset") == ds.name}
+own = set(job.progress().run_ids.values()) if job is not None else set()
+overlay = st.multiselect(
+    "Overlay stored runs",
+    [run_id for run_id in past if run_id not in own],
+    key="tr_overlay",
+    format_func=lambda run_id: jobs_view.run_caption(past[run_id]),
+    help="Runs of this dataset from the run store: this session's earlier jobs, other sessions', older ones.",
+)
+jobs_view.damaged_warning(store)
+
+
+@st.fragment(run_every=1.0 if busy else None)
+def live() -> None:
+    """Redrawn every second while the job trains, so the page never waits for training."""
+    if job is None and not overlay:
+        st.info("Choose methods and press **Run** (a few seconds per epoch on the small synthetic data).")
+        return
+    histories = {}
+    if job is not None:
+        histories |= jobs_view.progress_panel(job, key="tr").histories
+    with data.user_errors():
+        for run_id in overlay:
+            histories[jobs_view.run_caption(past[run_id])] = store.load(run_id).history  # fresh: it may still train
+    frame = history_frame(histories)
+    if frame.empty:
+        st.caption("Waiting for the first epoch…")
+    else:
+        metrics = list(dict.fromkeys(frame["metric"]))
+        metric = st.selectbox("Curve", metrics, index=metrics.index("MAE"), key="tr_metric")
+        st.plotly_chart(training_curves(frame, metric), width="stretch", key="tr_curves")
+        st.subheader("Best-validation epoch of each run (test metrics)")
+        jobs_view.table_with_download(summary_table(histories), "training_comparison.csv", key="tr_table")
+    if busy and job is not None and not job.is_alive():
+        st.rerun()  # the job ended: redraw the whole page once (Run enabled again, polling off)
+
+
+live()

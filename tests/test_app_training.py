@@ -1,0 +1,157 @@
+"""AppTest of the Training, Ablation and Robustness pages on a tiny synthetic dataset and a tmp run store."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+import ui.data
+from msmix_core.data import make_synthetic
+from msmix_core.runs import RunStore
+from msmix_core.training import TrainConfig, train
+
+TINY = make_synthetic(seed=0, n_train=48, n_valid=24, n_test=24)
+TIMEOUT = 120
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture()
+def store(tmp_path, monkeypatch) -> RunStore:
+    """A fresh run store for the pages (via $MSMIX_RUNS_DIR), and the tiny dataset behind every page."""
+    monkeypatch.setenv("MSMIX_RUNS_DIR", str(tmp_path))
+    monkeypatch.setattr(ui.data, "dataset", lambda settings: TINY)
+    return RunStore(tmp_path)
+
+
+def _page(name: str) -> AppTest:
+    at = AppTest.from_file(str(ROOT / "pages" / f"{name}.py"), default_timeout=TIMEOUT)
+    at.run()
+    assert not at.exception, at.exception
+    return at
+
+
+def _start_training(at: AppTest, methods: list[str], epochs: int):
+    at.multiselect(key="tr_methods").set_value(methods)
+    at.number_input(key="tr_epochs").set_value(epochs)
+    next(b for b in at.button if b.label == "Run").click()
+    at.run()
+    assert not at.exception, at.exception
+    return at.session_state["msmix_training_job"]
+
+
+def _curve_runs(at: AppTest) -> set[str]:
+    spec = json.loads(at.get("plotly_chart")[0].proto.spec)
+    return {trace["legendgroup"] for trace in spec["data"]}
+
+
+def test_training_two_methods_draws_two_curves_and_a_table(store):
+    at = _page("training")
+    assert any("press **Run**" in info.value for info in at.info)
+    job = _start_training(at, ["none", "mixup"], epochs=2)
+    assert job.join(TIMEOUT)
+    at.run()
+    assert not at.exception and not at.error
+    assert _curve_runs(at) == {"none", "mixup"}
+    (table,) = at.dataframe
+    assert table.value["run"].tolist() == ["none", "mixup"] and table.value["epochs"].tolist() == [2, 2]
+    assert any("Finished" in s.value for s in at.success)
+    assert sorted(run.status for run in store.list()) == ["finished", "finished"]
+
+    fresh = _page("training")  # a reload (new session) finds the runs in the store and can overlay them
+    options = fresh.multiselect(key="tr_overlay").options
+    assert len(options) == 2
+    fresh.multiselect(key="tr_overlay").set_value([run.id for run in store.list()]).run()
+    assert len(_curve_runs(fresh)) == 2
+
+
+def test_run_without_methods_shows_an_error_not_a_traceback(store):
+    at = _page("training")
+    at.multiselect(key="tr_methods").set_value([])
+    next(b for b in at.button if b.label == "Run").click()
+    at.run()
+    assert not at.exception
+    assert any("choose at least one method" in e.value for e in at.error)
+    assert "msmix_training_job" not in at.session_state
+
+
+def test_stop_ends_the_run_as_stopped_with_its_history(store):
+    at = _page("training")
+    at.slider(key="tr_threshold").set_value(0.6)
+    job = _start_training(at, ["msmix", "none"], epochs=50)
+    at.button(key="tr_stop").click().run()
+    assert job.join(TIMEOUT)
+    at.run()
+    assert any("Stopped" in s.value for s in at.success)
+    (run,) = store.list()  # the second method never started
+    assert run.status == "stopped" and run.config["method"] == "msmix" and 1 <= len(run.history) < 50
+    assert run.config["method_kwargs"]["threshold"] == 0.6  # the slider reached the trainer
+
+
+def test_two_sessions_training_at_once_both_finish_with_their_own_runs(store):
+    sessions = [_page("training"), _page("training")]
+    jobs = [_start_training(at, [m], epochs=2) for at, m in zip(sessions, ["none", "mixup"], strict=True)]
+    assert jobs[0] is not jobs[1]
+    assert all(job.join(TIMEOUT) for job in jobs)
+    for at, method in zip(sessions, ["none", "mixup"], strict=True):
+        at.run()
+        assert _curve_runs(at) == {method}
+        assert at.dataframe[0].value["run"].tolist() == [method]
+    assert sorted(run.config["method"] for run in store.list() if run.status == "finished") == ["mixup", "none"]
+
+
+def _fake_ablation_runs(store: RunStore) -> None:
+    """Stored MS-Mix ablation runs with made-up metrics (the page only reads the store)."""
+    for seed in (1, 2, 3):
+        for label, mae in (("msmix", 1.0), ("msmix -SAL", 1.1)):
+            config = {"dataset": TINY.name, "backbone": "late_fusion", "method": "msmix", "label": label, "seed": seed}
+            run = store.create(config)
+            metrics = {"MAE": mae + 0.01 * seed, "Non0_acc_2": 0.6, "Corr": 0.3}
+            run.finish("finished", metrics={"valid": metrics, "test": metrics}, best_epoch=1)
+
+
+def test_ablation_page_reads_stored_runs_and_reports_damaged_folders(store):
+    at = _page("ablation")
+    assert any("No finished MS-Mix runs" in info.value for info in at.info)
+    _fake_ablation_runs(store)
+    (store.root / "broken-run").mkdir()
+    (store.root / "broken-run" / "config.json").write_text("{not json")
+    at.run()
+    assert not at.exception
+    assert any("damaged run folder" in e.value for e in at.error)
+    wide = at.dataframe[0].value
+    assert wide["label"].tolist() == ["msmix", "msmix -SAL"] and wide["n_seeds"].tolist() == [3, 3]
+    assert wide.loc[1, "MAE"].startswith("1.1200 ± 0.0082") and wide.loc[1, "MAE p"] != ""
+    assert len(at.get("plotly_chart")) == 1
+
+
+def test_ablation_page_launches_a_job_over_seeds(store):
+    at = _page("ablation")
+    at.multiselect(key="ab_variants").set_value(["full", "-SIG"])
+    at.number_input(key="ab_seeds").set_value(1)
+    at.number_input(key="ab_epochs").set_value(1)
+    next(b for b in at.button if b.label == "Run ablation").click()
+    at.run()
+    job = at.session_state["msmix_ablation_job"]
+    assert job.join(TIMEOUT)
+    at.run()
+    assert not at.exception
+    assert at.dataframe[0].value["label"].tolist() == ["msmix", "msmix -SIG"]
+
+
+def test_robustness_page_scores_a_stored_model_and_reports_bad_weights(store):
+    at = _page("robustness")
+    assert any("No stored" in info.value for info in at.info)
+    result = train(TINY, TrainConfig(method="msmix", epochs=1, batch_size=16), store=store)
+    at.run()
+    assert not at.exception and not at.error
+    table = at.dataframe[0].value
+    assert set(table["label"]) == {"msmix"} and len(table) == 1 + 3 * (1 + 5)
+    at.slider(key="rb_level").set_value(2.0).run()
+    assert at.dataframe[0].value["level"].max() == 2.0
+    (store.root / result.run_id / "weights.pt").write_bytes(b"not a torch file")
+    at.slider(key="rb_level").set_value(0.5).run()  # new levels: not cached, the weights are read again
+    assert not at.exception
+    assert any("cannot be loaded" in e.value for e in at.error)

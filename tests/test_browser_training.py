@@ -1,0 +1,45 @@
+"""End to end in headless Chromium: a 2-epoch training draws its curves; ablation and robustness render.
+
+Reuses the server, browser and helpers of ``test_browser.py`` (its own server here, so a fresh run store).
+"""
+
+import pytest
+from test_browser import PAGE_TIMEOUT_MS, SMALL, browser, screenshot, server, tab, wait_idle
+
+pytestmark = pytest.mark.browser
+__all__ = ["browser", "server", "tab"]  # fixtures used by name below
+
+TRAINING_TIMEOUT_MS = 480_000  # three methods × 2 epochs on busy CPUs
+
+
+def visit(tab, server: str, path: str, wait_for: str):
+    """Open ``path`` with the small settings, wait for ``wait_for`` and an idle app; no exception shown."""
+    tab.goto(f"{server}/{path}?{SMALL}", timeout=PAGE_TIMEOUT_MS)
+    tab.get_by_text(wait_for).first.wait_for(timeout=PAGE_TIMEOUT_MS)
+    wait_idle(tab)
+    assert tab.locator("[data-testid=stException]").count() == 0
+
+
+def test_training_then_ablation_and_robustness(server, tab):
+    visit(tab, server, "training", "Overlay stored runs")
+    tab.get_by_label("Epochs (a cap; early stopping after 8 flat epochs)").fill("2")
+    tab.get_by_role("button", name="Run", exact=True).click()
+    tab.get_by_text("Finished:").first.wait_for(timeout=TRAINING_TIMEOUT_MS)
+    wait_idle(tab)
+    chart = tab.locator("[data-testid=stPlotlyChart]").first
+    chart.wait_for(timeout=PAGE_TIMEOUT_MS)
+    assert chart.locator(".scatterlayer .trace").count() == 6  # none, mixup, msmix × valid, test
+    assert tab.locator("[data-testid=stException]").count() == 0
+    chart.scroll_into_view_if_needed()
+    screenshot(tab, "training")
+
+    visit(tab, server, "ablation", "Run ablation")
+    screenshot(tab, "ablation")
+
+    visit(tab, server, "robustness", "Highest noise level")
+    tab.get_by_text("Level 0 is the clean score").wait_for(timeout=PAGE_TIMEOUT_MS)
+    wait_idle(tab)
+    assert tab.locator("[data-testid=stPlotlyChart]").count() == 1
+    assert tab.locator("[data-testid=stException]").count() == 0
+    tab.locator("[data-testid=stPlotlyChart]").scroll_into_view_if_needed()
+    screenshot(tab, "robustness")

@@ -1,0 +1,185 @@
+"""The background training job, the experiment tables and their figures."""
+
+from __future__ import annotations
+
+import math
+import threading
+
+import pytest
+
+from msmix_core.analysis.experiments import (
+    ABLATIONS,
+    ablation_configs,
+    history_frame,
+    latest_runs,
+    robustness_table,
+)
+from msmix_core.analysis.jobs import TrainingJob, estimate_eta, run_names
+from msmix_core.data import make_synthetic
+from msmix_core.errors import MsmixError
+from msmix_core.runs import RunStore
+from msmix_core.training import TrainConfig
+from msmix_core.viz_training import ablation_bars, robustness_curves, training_curves
+
+TINY = {"n_train": 48, "n_valid": 24, "n_test": 24}
+
+
+@pytest.fixture(scope="module")
+def data():
+    return make_synthetic(seed=0, **TINY)
+
+
+def _config(method: str, **kw) -> TrainConfig:
+    return TrainConfig(method=method, epochs=kw.pop("epochs", 2), batch_size=16, **kw)
+
+
+def test_estimate_eta_matches_the_pace_so_far():
+    assert estimate_eta(10.0, 2.0, 6.0) == pytest.approx(20.0)  # 5 s per unit, 4 units left
+    assert estimate_eta(10.0, 6.0, 6.0) == 0.0
+    assert estimate_eta(0.0, 0.0, 6.0) is None
+    assert estimate_eta(3.0, 0.0, 6.0) is None
+
+
+def test_run_names_add_the_seed_only_when_a_variant_repeats():
+    configs = [_config("none"), _config("msmix", seed=1), _config("msmix", seed=2)]
+    assert run_names(configs) == ["none", "msmix (seed 1)", "msmix (seed 2)"]
+    with pytest.raises(MsmixError, match="same method label and seed"):
+        run_names([_config("none"), _config("none")])
+
+
+def test_job_trains_every_config_into_the_store(data, tmp_path):
+    store = RunStore(tmp_path)
+    job = TrainingJob(data, [_config("none"), _config("mixup")], store)
+    assert job.progress().eta is None and job.progress().fraction == 0.0
+    job.start()
+    assert job.join(120)
+    progress = job.progress()
+    assert progress.status == "finished" and progress.fraction == 1.0 and progress.eta == 0.0
+    assert progress.runs_done == 2 and progress.current is None
+    assert [len(h) for h in progress.histories.values()] == [2, 2]
+    stored = {run.id: run for run in store.list()}
+    assert set(progress.run_ids.values()) == set(stored)
+    for name, run_id in progress.run_ids.items():
+        run = stored[run_id]
+        assert run.status == "finished" and run.config["label"] == name
+        drawn = progress.histories[name]  # what the page drew is what was stored (diagnostics hold NaN)
+        assert [(r["losses"], r["test_metrics"]) for r in run.history] == [
+            (r["losses"], r["test_metrics"]) for r in drawn
+        ]
+    with pytest.raises(MsmixError, match="already started"):
+        job.start()
+
+
+def test_stop_keeps_a_stopped_run_and_skips_the_rest(data, tmp_path):
+    class StopAfterFirstEpoch(TrainingJob):
+        def on_epoch_end(self, event):
+            super().on_epoch_end(event)
+            self.mid_run = self.progress()
+            self.stop()
+
+    store = RunStore(tmp_path)
+    job = StopAfterFirstEpoch(data, [_config("msmix", epochs=5), _config("none")], store).start()
+    assert job.join(120)
+    mid = job.mid_run  # after 1 of at most 5 + 2 epochs, the 6 left estimated at the pace so far
+    assert mid.running and mid.current == "msmix" and mid.fraction == pytest.approx(1 / 7)
+    assert mid.eta == pytest.approx(6 * mid.elapsed)
+    progress = job.progress()
+    assert progress.status == "stopped" and progress.run_status == {"msmix": "stopped"}
+    (run,) = store.list()
+    assert run.status == "stopped" and len(run.history) == 1 and run.has_weights
+
+
+def test_a_failing_run_ends_the_job_as_failed_with_the_message(data, tmp_path):
+    store = RunStore(tmp_path)
+    job = TrainingJob(data, [_config("msmix", method_kwargs={"threshold": 7.0})], store).start()
+    assert job.join(60)
+    progress = job.progress()
+    assert progress.status == "failed" and "threshold" in progress.error
+
+
+def test_two_jobs_at_once_keep_their_own_runs(data, tmp_path):
+    """Two sessions training at the same time: each job sees exactly its own runs, all finished."""
+    store = RunStore(tmp_path)
+    jobs = [TrainingJob(data, [_config(m, seed=seed)], store) for m, seed in (("none", 1), ("mixup", 2))]
+    barrier = threading.Barrier(2)
+    starters = [threading.Thread(target=lambda j=j: (barrier.wait(), j.start())) for j in jobs]
+    for t in starters:
+        t.start()
+    for t in starters:
+        t.join()
+    assert all(job.join(120) for job in jobs)
+    for job, method in zip(jobs, ("none", "mixup"), strict=True):
+        progress = job.progress()
+        assert progress.status == "finished" and list(progress.histories) == [method]
+        (run_id,) = progress.run_ids.values()
+        assert store.load(run_id).config["method"] == method
+    assert len(store.list()) == 2
+
+
+def test_ablation_configs_switch_one_part_off_per_variant():
+    configs = ablation_configs(_config("none", method_kwargs={"threshold": 0.2}), list(ABLATIONS), [1, 2])
+    assert len(configs) == 8 and [c.seed for c in configs[:4]] == [1] * 4
+    by_label = {c.label: c.method_kwargs for c in configs if c.seed == 2}
+    assert by_label["msmix"] == {"threshold": 0.2}
+    assert by_label["msmix -SAL"] == {"threshold": 0.2, "use_sal": False}
+    assert {c.method for c in configs} == {"msmix"}
+    with pytest.raises(MsmixError, match="subset"):
+        ablation_configs(_config("none"), ["-XYZ"], [1])
+    with pytest.raises(MsmixError, match="seed"):
+        ablation_configs(_config("none"), ["full"], [])
+
+
+def _record(epoch: int, mae: float) -> dict:
+    metrics = {"MAE": mae, "Non0_acc_2": 0.5}
+    losses = {"train": 1.0, "task": 1.0, "mix": 0.0, "sal": 0.0, "aux": 0.0, "valid": 0.9, "test": math.nan}
+    return {"epoch": epoch, "losses": losses, "valid_metrics": metrics, "test_metrics": metrics}
+
+
+def test_history_frame_is_long_and_drops_non_finite_values():
+    frame = history_frame({"a": [_record(1, 1.0), _record(2, 0.8)], "b": [_record(1, 1.2)]})
+    assert list(frame.columns) == ["run", "epoch", "split", "metric", "value"]
+    mae = frame[(frame["metric"] == "MAE") & (frame["split"] == "test")]
+    assert mae[["run", "epoch", "value"]].values.tolist() == [["a", 1, 1.0], ["a", 2, 0.8], ["b", 1, 1.2]]
+    assert frame[(frame["metric"] == "loss") & (frame["split"] == "test")].empty  # NaN test loss dropped
+    figure = training_curves(frame, "MAE")
+    assert [t.name for t in figure.data] == ["a · valid", "a · test", "b · valid", "b · test"]
+    assert list(training_curves(frame, "Non0_acc_2").data[0].y) == [50.0, 50.0]  # accuracies in percent
+
+
+def test_latest_runs_and_robustness_table_score_stored_models(data, tmp_path):
+    store = RunStore(tmp_path)
+    job = TrainingJob(data, [_config("none", epochs=1), _config("msmix", epochs=1)], store).start()
+    assert job.join(120)
+    other = make_synthetic(seed=0, text_dim=8, **TINY)  # other feature sizes: its runs do not fit
+    assert latest_runs(store.list(), other, ["none", "msmix"], "late_fusion") == []
+    runs = latest_runs(store.list(), data, ["msmix", "none", "mixup"], "late_fusion")
+    assert [r.config["label"] for r in runs] == ["msmix", "none"]
+    table = robustness_table(runs, data, [0.0, 1.0], seed=3)
+    assert list(table.columns[:5]) == ["label", "run", "condition", "modality", "level"]
+    assert len(table) == 2 * (1 + 3 * (1 + 2))
+    clean = table[table["condition"] == "clean"].set_index("label")["MAE"]
+    level0 = table[(table["level"] == 0.0) & (table["modality"] == "text")].set_index("label")["MAE"]
+    assert clean.to_dict() == level0.to_dict()  # noise level 0 reproduces the clean score
+    figure = robustness_curves(table, "MAE")
+    assert {t.name for t in figure.data if t.showlegend} == {"msmix", "none"}
+    with pytest.raises(MsmixError, match="Training page"):
+        robustness_table([], data, [0.0])
+
+
+def test_ablation_bars_show_mean_std_and_p_values():
+    import pandas as pd
+
+    compared = pd.DataFrame(
+        {
+            "label": ["msmix", "msmix -SAL"],
+            "metric": ["MAE", "MAE"],
+            "n_seeds": [2, 2],
+            "mean": [1.0, 1.2],
+            "std": [0.1, float("nan")],
+            "p_value": [float("nan"), 0.04],
+            "note": ["baseline", ""],
+        }
+    )
+    bar = ablation_bars(compared, "MAE").data[0]
+    assert list(bar.y) == [1.0, 1.2] and list(bar.error_y.array) == [0.1, 0.0]
+    assert [c[1] for c in bar.customdata] == ["baseline", "p = 0.04"]

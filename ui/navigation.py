@@ -1,0 +1,52 @@
+"""The app's pages, in one place: ``app.py`` registers them and the sidebar links to them.
+
+Streamlit turns on its automatic file-list navigation whenever a ``pages/`` folder sits next to
+the entry script, even under ``st.navigation``. The config hides that list
+(``client.showSidebarNavigation = false``) and the sidebar draws these titled links instead.
+"""
+
+from __future__ import annotations
+
+import streamlit as st
+from streamlit.errors import StreamlitPageNotFoundError
+
+#: Group -> pages as (file, title, icon, URL path). Adding a page is one line here.
+PAGES: dict[str, list[tuple[str, str, str, str]]] = {
+    "Explore": [
+        ("pages/home.py", "Home", ":material/home:", "home"),
+        ("pages/pairs.py", "Pair selection (SASS)", ":material/join_inner:", "pairs"),
+        ("pages/ratios.py", "Mixing ratios (SIG)", ":material/balance:", "ratios"),
+        ("pages/embeddings.py", "Embeddings (UMAP)", ":material/scatter_plot:", "embeddings"),
+    ],
+    "Experiment": [
+        ("pages/training.py", "Training", ":material/show_chart:", "training"),
+        ("pages/ablation.py", "Ablation", ":material/extension:", "ablation"),
+        ("pages/robustness.py", "Robustness", ":material/shield:", "robustness"),
+    ],
+}
+
+
+def pages() -> dict[str, list[st.Page]]:
+    """The ``st.Page`` objects for ``st.navigation``; the first page is the default."""
+    return {
+        group: [
+            st.Page(path, title=title, icon=icon, url_path=url, default=(path == "pages/home.py"))
+            for path, title, icon, url in entries
+        ]
+        for group, entries in PAGES.items()
+    }
+
+
+def links() -> None:
+    """Titled links to every page, grouped, at the top of the sidebar.
+
+    A page script run on its own (``streamlit run pages/pairs.py``, or a test's
+    ``AppTest.from_file``) has no navigation to link into; it then draws no links.
+    """
+    for group, entries in PAGES.items():
+        st.sidebar.caption(group.upper())
+        for path, title, icon, _ in entries:
+            try:
+                st.sidebar.page_link(path, label=title, icon=icon)
+            except StreamlitPageNotFoundError:
+                return
