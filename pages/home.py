@@ -30,11 +30,12 @@ with data.user_errors():
     ds: MSADataset = data.dataset(settings)
 summary = ds.summary()
 st.subheader("The data you are looking at")
-cols = st.columns(4)
+cols = st.columns(6)
 cols[0].metric("Dataset", summary["name"])
-cols[1].metric("Train / valid / test", " / ".join(str(v) for v in summary["sizes"].values()))
-cols[2].metric("Feature sizes T·A·V", " · ".join(str(v) for v in summary["dims"].values()))
-cols[3].metric("Label range", f"{ds.label_range[0]:g} … {ds.label_range[1]:g}")
+for col, (split, size) in zip(cols[1:4], summary["sizes"].items(), strict=True):
+    col.metric(f"{split} samples", size)
+cols[4].metric("Feature sizes T·A·V", " · ".join(str(v) for v in summary["dims"].values()))
+cols[5].metric("Label range", f"{ds.label_range[0]:g} … {ds.label_range[1]:g}")
 if ds.info.get("source") == "synthetic":
     st.caption(
         "The embedded synthetic dataset: text carries sentiment strongly, audio and vision weakly; speaker clusters "

@@ -52,7 +52,7 @@ def test_app_entry_point_opens_home():
 
 def test_home_shows_the_data_metrics():
     at = page("home")
-    assert metric(at, "Train / valid / test").startswith("128 / ")
+    assert metric(at, "train samples") == "128"
     assert metric(at, "Dataset") == "synthetic:small"
 
 
