@@ -1,11 +1,11 @@
-"""Every mixing method honours the shared contract; each rival does what its paper says."""
+"""Every mixing method honours the shared contract; each rival does what its paper says; the registry checks knobs."""
 
 import pytest
 import torch
 
 from msmix_core import MODALITIES
 from msmix_core.errors import MsmixError
-from msmix_core.mixing import METHODS, MixMethod, build_method, method_knobs
+from msmix_core.mixing import METHODS, MixMethod, build_method, describe_methods, method_knobs
 
 DIMS = {"text": 8, "audio": 4, "vision": 6}
 DIAGNOSTIC_KEYS = {"num_candidates", "fallback", "contradictory_rate", "mean_abs_label_gap"} | {
@@ -13,41 +13,51 @@ DIAGNOSTIC_KEYS = {"num_candidates", "fallback", "contradictory_rate", "mean_abs
 }
 
 
-def _batch(b=24, t=None, seed=0):
+def _batch(b=24, t=None, seed=0, dtype=torch.float32):
     g = torch.Generator().manual_seed(seed)
-    features = {m: torch.randn(*((b, d) if t is None else (b, t, d)), generator=g) for m, d in DIMS.items()}
+    features = {m: torch.randn(*((b, d) if t is None else (b, t, d)), generator=g).to(dtype) for m, d in DIMS.items()}
     return features, torch.rand(b, generator=g) * 6 - 3
 
 
 @pytest.mark.parametrize("name", list(METHODS))
-@pytest.mark.parametrize("t", [None, 3])
-def test_every_method_returns_the_shared_result(name, t):
-    features, labels = _batch(t=t)
+@pytest.mark.parametrize(("t", "dtype"), [(None, torch.float32), (3, torch.float32), (None, torch.bfloat16)])
+def test_every_method_returns_the_shared_result(name, t, dtype):
+    features, labels = _batch(t=t, dtype=dtype)
     method = build_method(name, latent_dims=DIMS)
-    assert isinstance(method, MixMethod) and method.stage in ("latent", "input")
+    assert isinstance(method, MixMethod) and method.stage in ("latent", "input") and method.mix_weight == 0.7
     res = method(features, labels, torch.Generator().manual_seed(0))
     m = res.num_mixed
     assert set(res.diagnostics) == DIAGNOSTIC_KEYS
     assert res.pairs.shape == (m, 2) and res.labels_a.shape == (m,) and res.alignment_loss.dim() == 0
     for mod in MODALITIES:
-        assert res.mixed[mod].shape[1:] == features[mod].shape[1:] and res.mixed[mod].shape[0] == m
+        assert res.mixed[mod].shape == (m, *features[mod].shape[1:]) and res.mixed[mod].dtype == dtype
     for k in (*MODALITIES, "label"):
         assert res.lam[k].shape == (m,)
         assert ((res.lam[k] >= 0) & (res.lam[k] <= 1)).all()
     if name == "none":
-        assert m == 0
+        assert m == 0 and res.mix_loss(torch.zeros(0), torch.nn.functional.l1_loss) == 0
         return
     assert m > 0
     assert (res.mixed_labels >= labels.min() - 1e-5).all() and (res.mixed_labels <= labels.max() + 1e-5).all()
     again = method(features, labels, torch.Generator().manual_seed(0))
     assert torch.equal(res.mixed_labels, again.mixed_labels)  # same seed, same result
+    assert all(torch.equal(res.mixed[mod], again.mixed[mod]) for mod in MODALITIES)
 
 
 @pytest.mark.parametrize("name", list(METHODS))
 def test_every_method_survives_a_batch_of_one(name):
     features, labels = _batch(b=1)
     res = build_method(name, latent_dims=DIMS)(features, labels, torch.Generator().manual_seed(0))
-    assert res.num_mixed == 0
+    assert res.num_mixed == 0 and res.alignment_loss == 0
+
+
+@pytest.mark.parametrize("name", ["manifold", "cmixup", "multimix", "powmix", "msmix"])
+def test_latent_methods_pass_gradients_to_the_latents(name):
+    features, labels = _batch()
+    features = {m: x.requires_grad_() for m, x in features.items()}
+    res = build_method(name, latent_dims=DIMS)(features, labels, torch.Generator().manual_seed(0))
+    sum(res.mixed[m].sum() for m in MODALITIES).backward()
+    assert all(features[m].grad is not None and features[m].grad.abs().sum() > 0 for m in MODALITIES)
 
 
 def test_mixup_uses_one_ratio_per_batch_on_inputs():
@@ -60,43 +70,54 @@ def test_mixup_uses_one_ratio_per_batch_on_inputs():
     lam = res.lam["text"][0]
     i, j = res.pairs[5].tolist()
     torch.testing.assert_close(res.mixed["vision"][5], lam * features["vision"][i] + (1 - lam) * features["vision"][j])
+    torch.testing.assert_close(res.mixed_labels[5], lam * labels[i] + (1 - lam) * labels[j])
 
 
 def test_manifold_mixup_mixes_latents():
     assert build_method("manifold").stage == "latent"
-    assert method_knobs("manifold")["alpha"] == 2.0
+    assert method_knobs("manifold")["alpha"].default == 2.0
 
 
 def test_cmixup_prefers_partners_with_close_labels():
     features, labels = _batch(b=64)
     narrow = build_method("cmixup", sigma=0.1)(features, labels, torch.Generator().manual_seed(0))
     wide = build_method("cmixup", sigma=100.0)(features, labels, torch.Generator().manual_seed(0))
-    assert (narrow.pairs[:, 0] != narrow.pairs[:, 1]).all()
     assert narrow.diagnostics["mean_abs_label_gap"] < 0.3 < wide.diagnostics["mean_abs_label_gap"]
+    assert (narrow.pairs[:, 0] == torch.arange(64)).all()
 
 
 def test_multimix_mixes_the_whole_batch_with_dirichlet_weights():
-    features, labels = _batch()
+    features, labels = _batch(t=2)
     res = build_method("multimix", num_mix=50)(features, labels, torch.Generator().manual_seed(0))
     assert res.num_mixed == 50
     assert torch.equal(res.labels_a, res.mixed_labels) and (res.lam["label"] == 1).all()
-    # a mixed sample is a convex combination: it lies inside the batch's bounding box
-    assert (res.mixed["text"] <= features["text"].max(dim=0).values + 1e-5).all()
+    # one weight vector per mixed sample, shared by the modalities and the label: recover it from the labels' mix
+    flat = torch.cat([features[m].flatten(1) for m in MODALITIES], dim=1)
+    weights = torch.linalg.lstsq(flat.T, torch.cat([res.mixed[m].flatten(1) for m in MODALITIES], dim=1).T).solution
+    assert (weights > -1e-4).all()
+    torch.testing.assert_close(weights.sum(dim=0), torch.ones(50), atol=1e-4, rtol=0)
+    torch.testing.assert_close(weights.T @ labels, res.mixed_labels, atol=1e-4, rtol=0)
 
 
-def test_powmix_is_anisotropic_and_varies_its_count():
+def test_powmix_is_anisotropic_sparse_and_varies_its_count():
     features, labels = _batch()
-    method = build_method("powmix")
+    method = build_method("powmix", max_sources=3)
     counts = {method(features, labels, torch.Generator().manual_seed(s)).num_mixed for s in range(6)}
     assert len(counts) > 1 and all(12 <= c <= 36 for c in counts)
-    res = method(features, labels, torch.Generator().manual_seed(0))
-    assert not torch.equal(res.lam["text"], res.lam["audio"])
+    eye = {m: torch.eye(24) for m in MODALITIES}  # mixing one-hot features reveals the weights
+    res = method(eye, labels, torch.Generator().manual_seed(0))
+    used = [(res.mixed[m] > 0).sum(dim=1) for m in MODALITIES]
+    assert all(((u >= 2) & (u <= 3)).all() for u in used)
+    assert torch.equal(used[0], used[1]) and not torch.equal(res.mixed["text"], res.mixed["audio"])
+    label_weights = sum(res.mixed[m] for m in MODALITIES) / 3
+    torch.testing.assert_close(res.mixed_labels, label_weights @ labels)
 
 
 def test_msmix_switches_and_guard():
     assert build_method("msmix", latent_dims=DIMS, use_sal=False).sal_weight == 0.0
     assert build_method("msmix", latent_dims=DIMS).sal_weight == 0.5
     guard = build_method("msmix_guard", latent_dims=DIMS)
+    assert guard.label_guard and "label_guard" not in method_knobs("msmix_guard")
     features, labels = _batch(b=40)
     res = guard(features, labels, torch.Generator().manual_seed(0))
     assert res.diagnostics["contradictory_rate"] == 0.0
@@ -104,16 +125,32 @@ def test_msmix_switches_and_guard():
     assert all(((v > -3) & (v < 3)).all() and v.shape == (40,) for v in intensities.values())
 
 
+def test_describe_methods_lists_every_knob_with_default_and_range():
+    described = describe_methods()
+    assert set(described) == set(METHODS)
+    knobs = described["msmix"]["knobs"]
+    assert {"alpha", "threshold", "num_mix", "use_sass", "use_sig", "use_sal", "num_heads"} <= set(knobs)
+    assert knobs["threshold"].default == 0.4 and knobs["threshold"].describe() == "a number in [0, 1]"
+    assert knobs["num_mix"].describe() == "an integer >= 1 or None"
+    assert described["mixup"]["stage"] == "input" and described["cmixup"]["knobs"]["sigma"].default == 1.0
+    for name, entry in described.items():  # the defaults themselves pass the checks
+        assert all(k.accepts(k.default) for k in entry["knobs"].values()), name
+
+
 @pytest.mark.parametrize(
     ("name", "knobs", "message"),
     [
         ("mixupp", {}, "unknown mixing method 'mixupp': choose one of none, mixup"),
-        ("msmix", {"threshold": 1.5}, r"threshold must lie in \[0.0, 1.0\]"),
-        ("mixup", {"alpha": 0}, r"alpha must lie in \(0.0"),
+        ("msmix", {"threshold": 1.5}, r"threshold must be a number in \[0, 1\], got 1.5"),
+        ("mixup", {"alpha": 0}, "alpha must be a number > 0, got 0"),
+        ("cmixup", {"sigma": float("nan")}, "sigma must be a number > 0"),
         ("msmix", {"use_sass": "yes"}, "use_sass must be true or false"),
         ("cmixup", {"bandwidth": 1}, r"unknown knob\(s\) \['bandwidth'\]"),
-        ("multimix", {"num_mix": 0}, "num_mix must be an integer >= 1"),
-        ("powmix", {"min_mix": 2.0, "max_mix": 1.0}, "min_mix must not exceed max_mix"),
+        ("multimix", {"num_mix": 0}, "num_mix must be an integer >= 1 or None"),
+        ("multimix", {"num_mix": 2.5}, "num_mix must be an integer"),
+        ("powmix", {"max_sources": 1}, "max_sources must be an integer >= 2"),
+        ("powmix", {"min_mix": 2.0, "max_mix": 1.0}, "min_mix .* must not exceed max_mix"),
+        ("msmix_guard", {"label_guard": False}, "unknown knob"),
     ],
 )
 def test_bad_names_and_knobs_are_explained(name, knobs, message):

@@ -1,15 +1,17 @@
-"""ms_mix against a plain loop reference, its properties, edge cases and ablation switches."""
+"""ms_mix against a plain loop reference, its properties, edge cases, seeded draws and the predictor."""
 
+import itertools
 import math
 
 import numpy as np
 import pytest
 import torch
-import torch.nn.functional as F
+from scipy import stats
 
 from msmix_core import MODALITIES
 from msmix_core.errors import MsmixError
-from msmix_core.mixing import MSMix, candidate_mask, ms_mix, sass_similarity
+from msmix_core.mixing import IntensityPredictor, MSMix, candidate_mask, draw_pairs, ms_mix, sass_similarity
+from msmix_core.mixing.ms_mix import distinct_ranks, sample_beta
 
 
 def _batch(b=12, d=6, t=None, seed=0):
@@ -21,20 +23,23 @@ def _batch(b=12, d=6, t=None, seed=0):
     return features, labels, intensities
 
 
-def _reference(features, labels, intensities, pairs, lam_base, use_sig=True):
-    """Each step of the issue written as plain Python loops over samples and pairs."""
-    b = len(labels)
+def _reference_similarity(features):
+    """Step 1 with loops: mean cosine similarity, min-max over i != j, zero diagonal."""
+    b = features["text"].shape[0]
     flat = {m: [features[m][i].reshape(-1).tolist() for i in range(b)] for m in MODALITIES}
     raw = [[0.0] * b for _ in range(b)]
-    for i in range(b):
-        for j in range(b):
-            for m in MODALITIES:
-                u, v = flat[m][i], flat[m][j]
-                nu, nv = math.sqrt(sum(x * x for x in u)), math.sqrt(sum(x * x for x in v))
-                raw[i][j] += sum(x * y for x, y in zip(u, v, strict=True)) / (nu * nv) / 3
+    for i, j, m in itertools.product(range(b), range(b), MODALITIES):
+        u, v = flat[m][i], flat[m][j]
+        cos = sum(x * y for x, y in zip(u, v, strict=True)) / math.sqrt(sum(x * x for x in u) * sum(y * y for y in v))
+        raw[i][j] += cos / len(MODALITIES)
     off = [raw[i][j] for i in range(b) for j in range(b) if i != j]
     low, high = min(off), max(off)
-    sim = [[0.0 if i == j else (raw[i][j] - low) / (high - low) for j in range(b)] for i in range(b)]
+    return [[0.0 if i == j else (raw[i][j] - low) / (high - low) for j in range(b)] for i in range(b)]
+
+
+def _reference(features, labels, intensities, pairs, lam_base, use_sig=True):
+    """Steps 4-7 with loops over samples and pairs."""
+    b = len(labels)
     weights = {}
     for m in MODALITIES:
         w = [abs(float(x)) for x in intensities[m]]
@@ -49,14 +54,16 @@ def _reference(features, labels, intensities, pairs, lam_base, use_sig=True):
         lam["label"][k] * float(labels[i]) + (1 - lam["label"][k]) * float(labels[j])
         for k, (i, j) in enumerate(pairs.tolist())
     ]
-    kl = 0.0
-    p_y = [math.exp(abs(float(y)) / 3) for y in labels]
-    p_y = [p / sum(p_y) + 1e-8 for p in p_y]
+
+    def distribution(values):
+        e = [math.exp(abs(float(v)) / 3) for v in values]
+        return [x / sum(e) + 1e-8 for x in e]
+
+    p_y, kl = distribution(labels), 0.0
     for m in MODALITIES:
-        p_m = [math.exp(abs(float(x)) / 3) for x in intensities[m]]
-        p_m = [p / sum(p_m) + 1e-8 for p in p_m]
+        p_m = distribution(intensities[m])
         kl += sum(py * (math.log(py) - math.log(pm)) for py, pm in zip(p_y, p_m, strict=True)) / b
-    return sim, lam, mixed_labels, 1000 * kl
+    return lam, mixed_labels, 1000 * kl
 
 
 @pytest.mark.parametrize("use_sig", [True, False])
@@ -65,8 +72,8 @@ def test_ms_mix_equals_a_loop_reference(use_sig):
     pairs = torch.tensor([[0, 3], [5, 1], [2, 7], [11, 4]])
     lam_base = torch.tensor([0.1, 0.5, 0.9, 0.33])
     res = ms_mix(features, labels, intensities, pairs=pairs, lam_base=lam_base, use_sig=use_sig)
-    sim, lam, mixed_labels, sal = _reference(features, labels, intensities, pairs, lam_base, use_sig)
-    np.testing.assert_allclose(res.similarity.numpy(), np.array(sim), atol=1e-5)
+    lam, mixed_labels, sal = _reference(features, labels, intensities, pairs, lam_base, use_sig)
+    np.testing.assert_allclose(res.similarity.numpy(), np.array(_reference_similarity(features)), atol=1e-5)
     for k in (*MODALITIES, "label"):
         np.testing.assert_allclose(res.lam[k].numpy(), np.array(lam[k]), atol=1e-6)
     np.testing.assert_allclose(res.mixed_labels.numpy(), np.array(mixed_labels), atol=1e-5)
@@ -77,15 +84,20 @@ def test_ms_mix_equals_a_loop_reference(use_sig):
             torch.testing.assert_close(res.mixed[m][k], expected)
 
 
-def test_alignment_loss_matches_torch_kl_div():
-    _, labels, intensities = _batch()
-    res = ms_mix(*_batch(), generator=torch.Generator().manual_seed(0))
-    p_y = F.softmax(labels.abs() / 3, dim=0) + 1e-8
-    expected = sum(
-        F.kl_div(torch.log(F.softmax(intensities[m].abs() / 3, dim=0) + 1e-8), p_y, reduction="batchmean")
-        for m in MODALITIES
-    )
-    assert res.alignment_loss.item() == pytest.approx(1000 * expected.item(), rel=1e-5)
+def test_candidates_and_fallback_equal_a_loop_reference():
+    features, labels, intensities = _batch(b=10)
+    sim = _reference_similarity(features)
+    res = ms_mix(features, labels, intensities, threshold=0.6, generator=torch.Generator().manual_seed(0))
+    expected = [[i, j] for i in range(10) for j in range(10) if sim[i][j] > 0.6]  # row-major, both orders
+    assert len(expected) >= 10 and not res.fallback
+    assert res.candidates.tolist() == expected
+    assert res.diagnostics["num_candidates"] == len(expected)
+
+    res = ms_mix(features, labels, intensities, threshold=0.99, num_mix=4, generator=torch.Generator().manual_seed(0))
+    upper = sorted(((sim[i][j], i, j) for i in range(10) for j in range(i + 1, 10)), reverse=True)
+    assert res.fallback and res.diagnostics["fallback"] == 1.0
+    assert sorted(res.candidates.tolist()) == sorted([i, j] for _, i, j in upper[:8])
+    assert res.num_mixed == 4 and set(map(tuple, res.pairs.tolist())) <= set(map(tuple, res.candidates.tolist()))
 
 
 def test_same_generator_seed_same_result_and_other_seed_differs():
@@ -94,12 +106,14 @@ def test_same_generator_seed_same_result_and_other_seed_differs():
     b = ms_mix(*batch, generator=torch.Generator().manual_seed(7))
     c = ms_mix(*batch, generator=torch.Generator().manual_seed(8))
     assert torch.equal(a.pairs, b.pairs) and torch.equal(a.lam["label"], b.lam["label"])
+    assert all(torch.equal(a.mixed[m], b.mixed[m]) for m in MODALITIES)
     assert not torch.equal(a.pairs, c.pairs)
 
 
-def test_properties_ratios_labels_pairs_and_candidates():
+@pytest.mark.parametrize("threshold", [0.2, 0.5])
+def test_properties_ratios_labels_pairs_and_candidates(threshold):
     features, labels, intensities = _batch(b=40)
-    res = ms_mix(features, labels, intensities, threshold=0.5, generator=torch.Generator().manual_seed(1))
+    res = ms_mix(features, labels, intensities, threshold=threshold, generator=torch.Generator().manual_seed(1))
     assert not res.fallback and res.num_mixed == 40
     for k in (*MODALITIES, "label"):
         assert ((res.lam[k] >= 0) & (res.lam[k] <= 1)).all()
@@ -109,9 +123,9 @@ def test_properties_ratios_labels_pairs_and_candidates():
     i, j = res.pairs[:, 0], res.pairs[:, 1]
     assert (i != j).all()
     assert len(set(map(tuple, res.pairs.tolist()))) == 40  # drawn without replacement
-    assert (res.similarity[i, j] > 0.5).all()
-    mask = candidate_mask(res.similarity, 0.5)
-    assert torch.equal(res.candidates, mask.nonzero())  # every ordered pair, row-major
+    assert (res.similarity[i, j] > threshold).all()
+    mask = candidate_mask(res.similarity, threshold)
+    assert torch.equal(res.candidates, mask.nonzero())
     assert res.diagnostics["num_candidates"] == mask.sum().item()
 
 
@@ -135,27 +149,17 @@ def test_similarity_is_min_max_normalised_with_zero_diagonal():
     assert torch.equal(sass_similarity(constant)[off[:5, :5]], torch.full((20,), 0.5))
 
 
-def test_batch_of_one_mixes_nothing():
-    res = ms_mix(*_batch(b=1))
-    assert res.num_mixed == 0 and res.pairs.shape == (0, 2)
+@pytest.mark.parametrize("b", [0, 1])
+def test_batches_below_two_mix_nothing(b):
+    res = ms_mix(*_batch(b=b))
+    assert res.num_mixed == 0 and res.pairs.shape == (0, 2) and res.mixed["audio"].shape == (0, 6)
     assert res.diagnostics["contradictory_rate"] == 0.0
-
-
-def test_threshold_one_uses_the_fallback_top_pairs():
-    features, labels, intensities = _batch(b=10)
-    res = ms_mix(features, labels, intensities, threshold=1.0, num_mix=4, generator=torch.Generator().manual_seed(0))
-    assert res.fallback and res.num_mixed == 4
-    upper = res.similarity.triu(1)
-    top8 = upper[upper > 0].sort(descending=True).values[:8]
-    chosen = res.similarity[res.pairs[:, 0], res.pairs[:, 1]]
-    assert (res.pairs[:, 0] < res.pairs[:, 1]).all()
-    assert (chosen >= top8[-1] - 1e-6).all()
-    assert res.candidates.shape == (8, 2)
 
 
 def test_num_mix_larger_than_the_available_pairs():
     res = ms_mix(*_batch(b=4), threshold=1.0, num_mix=50, generator=torch.Generator().manual_seed(0))
-    assert res.fallback and res.num_mixed == 6  # all 4·3/2 upper-triangle pairs
+    assert res.fallback and res.num_mixed == 6  # all 4·3/2 upper-triangle pairs, no self pairs
+    assert (res.pairs[:, 0] < res.pairs[:, 1]).all()
 
 
 def test_three_dimensional_features_mix_over_time_with_ratios_in_range():
@@ -166,39 +170,66 @@ def test_three_dimensional_features_mix_over_time_with_ratios_in_range():
     assert res.mixed["text"].shape == (res.num_mixed, 5, 4)
     for k in MODALITIES:
         assert ((res.lam[k] >= 0) & (res.lam[k] <= 1)).all()
-    k, (i, j) = 0, res.pairs[0].tolist()
-    lam = res.lam["audio"][0]
-    torch.testing.assert_close(res.mixed["audio"][k], lam * features["audio"][i] + (1 - lam) * features["audio"][j])
+    (i, j), lam = res.pairs[0].tolist(), res.lam["audio"][0]
+    torch.testing.assert_close(res.mixed["audio"][0], lam * features["audio"][i] + (1 - lam) * features["audio"][j])
 
 
 def test_without_sass_pairs_come_from_all_distinct_samples():
     res = ms_mix(*_batch(b=8), threshold=1.0, use_sass=False, generator=torch.Generator().manual_seed(0))
-    assert not res.fallback and res.diagnostics["num_candidates"] == 56
+    assert not res.fallback and res.similarity is None and res.num_mixed == 8
+    assert res.diagnostics["num_candidates"] == 56 and res.candidates.shape == (56, 2)
     assert (res.pairs[:, 0] != res.pairs[:, 1]).all()
 
 
 def test_label_guard_never_pairs_opposite_signs():
     features, labels, intensities = _batch(b=30)
-    res = ms_mix(
-        features, labels, intensities, threshold=0.0, label_guard=True, generator=torch.Generator().manual_seed(0)
-    )
-    assert (res.labels_a * res.labels_b >= 0).all()
-    assert res.diagnostics["contradictory_rate"] == 0.0
+    for threshold in (0.0, 1.0):  # plenty of candidates, and the fallback
+        res = ms_mix(
+            features,
+            labels,
+            intensities,
+            threshold=threshold,
+            label_guard=True,
+            generator=torch.Generator().manual_seed(0),
+        )
+        assert res.num_mixed > 0 and (res.labels_a * res.labels_b >= 0).all()
+        assert res.diagnostics["contradictory_rate"] == 0.0
 
 
-def test_pair_draw_is_uniform_over_candidates():
-    features, labels, intensities = _batch(b=6)
-    mask = candidate_mask(sass_similarity(features), 0.3)
-    counts = torch.zeros(6, 6)
+def _chi2_pvalue(observed):
+    observed = np.asarray(observed, dtype=float)
+    return stats.chisquare(observed).pvalue
+
+
+@pytest.mark.parametrize("count", [5, 17])  # top-k of keys (count <= 8·num), and draws with replacement
+def test_distinct_ranks_are_uniform_ordered_draws_without_replacement(count):
     g = torch.Generator().manual_seed(0)
-    for _ in range(2000):
-        res = ms_mix(features, labels, intensities, threshold=0.3, num_mix=1, generator=g)
-        counts[res.pairs[0, 0], res.pairs[0, 1]] += 1
-    assert counts[~mask].sum() == 0
-    observed = counts[mask]
-    expected = 2000 / mask.sum()
-    chi2 = float(((observed - expected) ** 2 / expected).sum())
-    assert chi2 < 3 * (mask.sum().item() - 1)  # far below what a skewed draw gives
+    outcomes = [(a, b) for a in range(count) for b in range(count) if a != b]
+    tally = dict.fromkeys(outcomes, 0)
+    for _ in range(30 * len(outcomes)):
+        a, b = distinct_ranks(count, 2, g, torch.device("cpu")).tolist()
+        tally[(a, b)] += 1
+    assert _chi2_pvalue(list(tally.values())) > 1e-3
+
+
+def test_draw_pairs_maps_ranks_to_every_candidate_uniformly():
+    mask = torch.rand(9, 9, generator=torch.Generator().manual_seed(1)) > 0.6
+    mask.fill_diagonal_(False)
+    pairs, count = draw_pairs(mask, 100, torch.Generator().manual_seed(0))
+    assert count == mask.sum() and sorted(pairs.tolist()) == mask.nonzero().tolist()  # each exactly once
+    g = torch.Generator().manual_seed(0)
+    tally = torch.zeros(9, 9)
+    for _ in range(60 * count):
+        pairs, _ = draw_pairs(mask, 1, g)
+        tally[pairs[0, 0], pairs[0, 1]] += 1
+    assert tally[~mask].sum() == 0 and _chi2_pvalue(tally[mask].tolist()) > 1e-3
+
+
+def test_sample_beta_follows_beta_and_its_seed():
+    draws = sample_beta(2.0, 4000, torch.device("cpu"), torch.Generator().manual_seed(0))
+    assert stats.kstest(draws.numpy(), stats.beta(2.0, 2.0).cdf).pvalue > 1e-3
+    again = sample_beta(2.0, 4000, torch.device("cpu"), torch.Generator().manual_seed(0))
+    assert torch.equal(draws, again)
 
 
 def test_bfloat16_features_keep_their_dtype():
@@ -206,6 +237,7 @@ def test_bfloat16_features_keep_their_dtype():
     features = {m: x.to(torch.bfloat16) for m, x in features.items()}
     res = ms_mix(features, labels, intensities, generator=torch.Generator().manual_seed(0))
     assert res.mixed["text"].dtype == torch.bfloat16 and res.num_mixed == 12
+    assert res.similarity.dtype == torch.float32
 
 
 def test_gradients_reach_the_intensity_predictors_through_alignment_loss():
@@ -222,7 +254,45 @@ def test_bad_arguments_are_explained():
     features, labels, intensities = _batch()
     with pytest.raises(MsmixError, match="threshold"):
         ms_mix(features, labels, intensities, threshold=1.5)
+    with pytest.raises(MsmixError, match="alpha"):
+        ms_mix(features, labels, intensities, alpha=0.0)
     with pytest.raises(MsmixError, match="lack the modalities"):
         ms_mix({"text": features["text"]}, labels, intensities)
+    with pytest.raises(MsmixError, match="batch size"):
+        ms_mix(features, labels[:5], intensities)
     with pytest.raises(MsmixError, match="one per pair"):
         ms_mix(features, labels, intensities, pairs=torch.tensor([[0, 1]]), lam_base=torch.ones(3))
+    with pytest.raises(MsmixError, match=r"in \[0, 12\)"):
+        ms_mix(features, labels, intensities, pairs=torch.tensor([[0, 12]]))
+    with pytest.raises(MsmixError, match="num_mix"):
+        ms_mix(features, labels, intensities, num_mix=0)
+
+
+def _reference_predictor(predictor, x):
+    """The released IntensityPredictor's forward, head by head, for a [B, T, D] input."""
+    b, _, d = x.shape
+    h = predictor.num_heads
+    q, k, v = predictor.qkv(x).chunk(3, dim=-1)
+    heads = []
+    for i in range(h):
+        part = slice(i * d // h, (i + 1) * d // h)
+        scores = q[..., part] @ k[..., part].transpose(1, 2) / math.sqrt(d // h)
+        heads.append(scores.softmax(dim=-1) @ v[..., part])
+    out = predictor.norm(torch.cat(heads, dim=-1) + x).mean(dim=1)
+    return 3 * torch.tanh(predictor.out(out)).reshape(b)
+
+
+@pytest.mark.parametrize("t", [None, 7])
+def test_intensity_predictor_matches_the_released_computation(t):
+    torch.manual_seed(0)
+    predictor = IntensityPredictor(12, num_heads=4)
+    x = torch.randn(5, 12) if t is None else torch.randn(5, t, 12)
+    out = predictor(x)
+    assert out.shape == (5,) and (out.abs() < 3).all()
+    torch.testing.assert_close(out, _reference_predictor(predictor, x if t else x[:, None]))
+
+
+def test_intensity_predictor_heads_fall_back_to_a_divisor():
+    assert IntensityPredictor(6, num_heads=4).num_heads == 3
+    assert IntensityPredictor(7, num_heads=4).num_heads == 1
+    assert IntensityPredictor(128, num_heads=4).num_heads == 4

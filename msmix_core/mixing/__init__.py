@@ -3,14 +3,25 @@
 from msmix_core.mixing.base import MixMethod
 from msmix_core.mixing.intensity import IntensityPredictor
 from msmix_core.mixing.methods import CMixup, ManifoldMixup, Mixup, MSMix, MultiMix, NoMix, PowMix
-from msmix_core.mixing.ms_mix import alignment_loss, candidate_mask, ms_mix, sass_similarity
-from msmix_core.mixing.registry import METHODS, build_method, method_knobs
+from msmix_core.mixing.ms_mix import (
+    PoolCandidates,
+    alignment_loss,
+    candidate_mask,
+    candidate_partners,
+    draw_pairs,
+    intensity_weights,
+    ms_mix,
+    sass_similarity,
+    sig_ratios,
+)
+from msmix_core.mixing.registry import METHODS, Knob, build_method, describe_methods, method_knobs
 from msmix_core.mixing.result import MixResult, pair_diagnostics
 
 __all__ = [
     "METHODS",
     "CMixup",
     "IntensityPredictor",
+    "Knob",
     "MSMix",
     "ManifoldMixup",
     "MixMethod",
@@ -18,12 +29,18 @@ __all__ = [
     "Mixup",
     "MultiMix",
     "NoMix",
+    "PoolCandidates",
     "PowMix",
     "alignment_loss",
     "build_method",
     "candidate_mask",
+    "candidate_partners",
+    "describe_methods",
+    "draw_pairs",
+    "intensity_weights",
     "method_knobs",
     "ms_mix",
     "pair_diagnostics",
     "sass_similarity",
+    "sig_ratios",
 ]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 
@@ -14,20 +15,29 @@ def largest_divisor(dim: int, at_most: int) -> int:
 class IntensityPredictor(nn.Module):
     """Multi-head self-attention over time, residual + LayerNorm, mean over time, linear, ``3·tanh``.
 
-    The structure of the released code's predictor. For ``[B, D]`` features the attention runs
-    over a single token (it then reduces to a residual MLP-like map); for ``[B, T, D]`` it attends
-    over time. ``num_heads`` falls back to the largest divisor of ``dim`` not above it (the release
-    pads the features instead; a divisor keeps the map the same size as the features).
+    The released code's predictor: one ``qkv`` projection, scaled dot-product attention with no
+    output projection, ``LayerNorm(attended + x)``, the mean over time, a linear map to one value.
+    For ``[B, D]`` features the attention runs over a single token (it then reduces to a residual
+    map of the value projection); for ``[B, T, D]`` it attends over time.
+
+    Differences from the release: ``num_heads`` falls back to the largest divisor of ``dim`` not
+    above it (the release zero-pads the features to a multiple of ``num_heads``); no extra
+    ``Linear(dim, 1024)`` reducer for ``dim > 2000``; for ``[B, T, D]`` the residual adds ``x``
+    itself (the release's ``x.unsqueeze(1)`` broadcasts it against every sample of the batch).
     """
 
     def __init__(self, dim: int, num_heads: int = 4) -> None:
         super().__init__()
-        self.attention = nn.MultiheadAttention(dim, largest_divisor(dim, num_heads), batch_first=True)
+        self.num_heads = largest_divisor(dim, num_heads)
+        self.qkv = nn.Linear(dim, 3 * dim)
         self.norm = nn.LayerNorm(dim)
         self.out = nn.Linear(dim, 1)
 
     def forward(self, features: torch.Tensor) -> torch.Tensor:
+        """``[B, D]`` or ``[B, T, D]`` -> intensities ``[B]`` in (-3, 3)."""
         x = features if features.dim() == 3 else features.reshape(features.shape[0], 1, -1)
-        attended, _ = self.attention(x, x, x, need_weights=False)
+        b, t, d = x.shape
+        q, k, v = self.qkv(x).reshape(b, t, 3, self.num_heads, d // self.num_heads).permute(2, 0, 3, 1, 4)
+        attended = F.scaled_dot_product_attention(q, k, v).transpose(1, 2).reshape(b, t, d)
         pooled = self.norm(attended + x).mean(dim=1)
         return 3.0 * torch.tanh(self.out(pooled)).squeeze(-1)

@@ -1,26 +1,29 @@
 """The mixup methods, one small class each, all returning a :class:`MixResult`.
 
-Knobs are constructor arguments with documented defaults (as in timm's ``Mixup``). Every
-method reports the same diagnostics (:func:`pair_diagnostics`), so the app and the benchmarks
-can compare how often each one mixes contradictory sentiments.
+Knobs are constructor arguments with documented defaults (as in timm's ``Mixup``); every
+method takes ``mix_weight`` (the weight of its mixed-sample loss in the trainer, 0.7 as in
+MS-Mix's released training code). Every method reports the same diagnostics
+(:func:`pair_diagnostics`), so the app and the benchmarks can compare, for instance, how often
+each one mixes contradictory sentiments. All random draws use the ``generator`` passed to
+``forward`` and happen on its device.
 """
 
 from __future__ import annotations
 
-import numpy as np
 import torch
 from torch import nn
 
 from msmix_core import MODALITIES
 from msmix_core.mixing.base import MixMethod
 from msmix_core.mixing.intensity import IntensityPredictor
-from msmix_core.mixing.ms_mix import ms_mix, numpy_rng, sample_beta
+from msmix_core.mixing.ms_mix import mix_pairs, ms_mix, sample_beta, sample_dirichlet
 from msmix_core.mixing.result import MixResult, pair_diagnostics
 
+Features = dict[str, torch.Tensor]
 
-def _empty(features: dict[str, torch.Tensor], labels: torch.Tensor, num_candidates: int = 0) -> MixResult:
+
+def _empty(features: Features, labels: torch.Tensor) -> MixResult:
     """A result with no mixed samples: the trainer adds nothing for it."""
-    device = labels.device
     none = labels.new_zeros(0)
     lam = {k: none for k in (*MODALITIES, "label")}
     return MixResult(
@@ -28,58 +31,58 @@ def _empty(features: dict[str, torch.Tensor], labels: torch.Tensor, num_candidat
         mixed_labels=none,
         labels_a=none,
         labels_b=none,
-        pairs=torch.zeros(0, 2, dtype=torch.long, device=device),
+        pairs=torch.zeros(0, 2, dtype=torch.long, device=labels.device),
         lam=lam,
-        alignment_loss=torch.zeros((), device=device),
-        diagnostics=pair_diagnostics(none, none, lam, num_candidates, False),
+        alignment_loss=torch.zeros((), device=labels.device),
+        diagnostics=pair_diagnostics(none, none, lam, 0, False),
     )
 
 
 def _pair_result(
-    features: dict[str, torch.Tensor],
-    labels: torch.Tensor,
-    pairs: torch.Tensor,
-    lam: dict[str, torch.Tensor],
-    num_candidates: int,
+    features: Features, labels: torch.Tensor, pairs: torch.Tensor, lam: torch.Tensor, num_candidates: int
 ) -> MixResult:
-    """Mix each modality of the pairs with its own ratio ``[M]``; labels with ``lam["label"]``."""
-    mixed = {}
-    for m in MODALITIES:
-        x = features[m]
-        ratio = lam[m].to(x.dtype).reshape((-1,) + (1,) * (x.dim() - 1))
-        mixed[m] = ratio * x[pairs[:, 0]] + (1 - ratio) * x[pairs[:, 1]]
+    """Mix every modality and the labels of ``pairs`` with the same ratios ``lam`` ``[M]``."""
     labels_a, labels_b = labels[pairs[:, 0]], labels[pairs[:, 1]]
-    lam_y = lam["label"].to(labels.dtype)
+    ratios = {k: lam for k in (*MODALITIES, "label")}
+    lam_y = lam.to(labels.dtype)
     return MixResult(
-        mixed=mixed,
+        mixed={m: mix_pairs(features[m], pairs, lam) for m in MODALITIES},
         mixed_labels=lam_y * labels_a + (1 - lam_y) * labels_b,
         labels_a=labels_a,
         labels_b=labels_b,
         pairs=pairs,
-        lam=lam,
+        lam=ratios,
         alignment_loss=torch.zeros((), device=labels.device),
-        diagnostics=pair_diagnostics(labels_a, labels_b, lam, num_candidates, False),
+        diagnostics=pair_diagnostics(labels_a, labels_b, ratios, num_candidates, False),
     )
 
 
-def _batch_size(features: dict[str, torch.Tensor]) -> int:
+def _batch_size(features: Features) -> int:
     return int(features[MODALITIES[0]].shape[0])
 
 
+def _draw_device(generator: torch.Generator | None, labels: torch.Tensor) -> torch.device:
+    return generator.device if generator is not None else labels.device
+
+
 class NoMix(MixMethod):
-    """No augmentation: the baseline. Returns an empty result."""
+    """No augmentation, the baseline: an empty result, so the trainer adds no mixed-sample loss."""
 
     name = "none"
 
-    def forward(self, features, labels, generator=None) -> MixResult:
+    def __init__(self, mix_weight: float = 0.7) -> None:
+        super().__init__(mix_weight=mix_weight)
+
+    def forward(self, features: Features, labels: torch.Tensor, generator: torch.Generator | None = None) -> MixResult:
         return _empty(features, labels.reshape(-1))
 
 
 class Mixup(MixMethod):
     """Mixup (Zhang et al., ICLR 2018) on the raw input features of all modalities alike.
 
-    Each sample is mixed with a partner from a random permutation, with one ratio
-    ``λ ~ Beta(alpha, alpha)`` for the whole batch. ``alpha=1.0`` is the paper's CIFAR setting.
+    Sample ``i`` is mixed with sample ``perm[i]`` of a random permutation (possibly itself), with
+    one ratio ``λ ~ Beta(alpha, alpha)`` for the whole batch. ``alpha=1.0`` (λ uniform) is the
+    paper's CIFAR-10 setting.
     """
 
     name = "mixup"
@@ -89,25 +92,23 @@ class Mixup(MixMethod):
         super().__init__(mix_weight=mix_weight)
         self.alpha = float(alpha)
 
-    def forward(self, features, labels, generator=None) -> MixResult:
+    def forward(self, features: Features, labels: torch.Tensor, generator: torch.Generator | None = None) -> MixResult:
         labels = labels.reshape(-1)
-        b = _batch_size(features)
+        b, device = _batch_size(features), labels.device
         if b < 2:
             return _empty(features, labels)
-        device = labels.device
-        gen_device = generator.device if generator is not None else device
-        partner = torch.randperm(b, generator=generator, device=gen_device).to(device)
+        partner = torch.randperm(b, generator=generator, device=_draw_device(generator, labels)).to(device)
         pairs = torch.stack([torch.arange(b, device=device), partner], dim=1)
-        lam_batch = sample_beta(self.alpha, 1, generator, device).expand(b)
-        lam = {k: lam_batch for k in (*MODALITIES, "label")}
+        lam = sample_beta(self.alpha, 1, device, generator).expand(b)
         return _pair_result(features, labels, pairs, lam, b * b)
 
 
 class ManifoldMixup(Mixup):
     """Manifold Mixup (Verma et al., ICML 2019): Mixup on the unimodal latent features.
 
-    ``alpha=2.0`` is the paper's setting; it mixes the same latents MS-Mix mixes, so the two
-    differ only in which pairs and ratios they use.
+    The paper mixes the hidden states of a randomly chosen layer; here the layer is fixed to the
+    one MS-Mix mixes (the unimodal latents before fusion), so the two differ only in which pairs
+    and ratios they use. ``alpha=2.0`` is the paper's setting.
     """
 
     name = "manifold"
@@ -120,9 +121,10 @@ class ManifoldMixup(Mixup):
 class CMixup(MixMethod):
     """C-Mixup (Yao et al., NeurIPS 2022) for regression, on the latent features.
 
-    Sample ``i``'s partner ``j ≠ i`` is drawn with probability ``∝ exp(-(y_i - y_j)² / 2σ²)``,
-    so samples with close labels are mixed; one ``λ ~ Beta(alpha, alpha)`` per batch.
-    ``sigma`` is the kernel bandwidth, tuned per dataset in the paper.
+    Sample ``i``'s partner ``j`` is drawn with probability ``∝ exp(-(y_i - y_j)² / 2σ²)``, so
+    samples with close labels are mixed; as in the authors' code (huaxiuyao/C-Mixup) ``j`` ranges
+    over the whole batch, ``i`` itself included. One ``λ ~ Beta(alpha, alpha)`` per batch.
+    ``sigma`` is the kernel bandwidth, tuned per dataset in the paper; 1.0 suits labels in [-3, 3].
     """
 
     name = "cmixup"
@@ -132,46 +134,42 @@ class CMixup(MixMethod):
         self.sigma = float(sigma)
         self.alpha = float(alpha)
 
-    def forward(self, features, labels, generator=None) -> MixResult:
+    def forward(self, features: Features, labels: torch.Tensor, generator: torch.Generator | None = None) -> MixResult:
         labels = labels.reshape(-1)
-        b = _batch_size(features)
+        b, device = _batch_size(features), labels.device
         if b < 2:
             return _empty(features, labels)
         y = labels.float()
-        kernel = torch.exp(-((y[:, None] - y[None, :]) ** 2) / (2 * self.sigma**2))
-        kernel.fill_diagonal_(0.0)
-        underflow = kernel.sum(dim=1, keepdim=True) == 0  # σ tiny and no close label: pick uniformly
-        kernel = torch.where(underflow, 1 - torch.eye(b, device=y.device), kernel)
-        sampler_device = generator.device if generator is not None else kernel.device
-        partner = torch.multinomial(kernel.to(sampler_device), 1, generator=generator).reshape(-1)
-        pairs = torch.stack([torch.arange(b, device=labels.device), partner.to(labels.device)], dim=1)
-        lam_batch = sample_beta(self.alpha, 1, generator, labels.device).expand(b)
-        lam = {k: lam_batch for k in (*MODALITIES, "label")}
-        return _pair_result(features, labels, pairs, lam, b * (b - 1))
+        kernel = torch.exp(-((y[:, None] - y[None, :]) ** 2) / (2 * self.sigma**2))  # diagonal 1: never all zero
+        partner = torch.multinomial(kernel.to(_draw_device(generator, labels)), 1, generator=generator)
+        pairs = torch.stack([torch.arange(b, device=device), partner.reshape(-1).to(device)], dim=1)
+        lam = sample_beta(self.alpha, 1, device, generator).expand(b)
+        return _pair_result(features, labels, pairs, lam, b * b)
 
 
-class _MultiSourceMix(MixMethod):
-    """Shared by MultiMix and PowMix: mixed samples as weighted sums over many batch samples."""
+class _WeightedMix(MixMethod):
+    """Shared by MultiMix and PowMix: mixed samples as convex combinations of the whole batch."""
 
-    def _result(
-        self,
-        features: dict[str, torch.Tensor],
-        labels: torch.Tensor,
-        weights: dict[str, torch.Tensor],
-    ) -> MixResult:
-        """``weights``: modality -> ``[M, B]`` rows summing to 1; labels mix with their mean."""
+    def _result(self, features: Features, labels: torch.Tensor, weights: Features) -> MixResult:
+        """``weights``: modality -> ``[M, B]`` rows summing to 1; labels mix with their mean.
+
+        A sample mixes many sources, so ``labels_a = labels_b = mixed_labels`` and ``lam["label"]
+        = 1``; ``pairs`` are the two sources with the largest label weights and ``lam[m]`` the
+        share of the first within that pair, for the diagnostics.
+        """
         mixed = {}
         for m in MODALITIES:
             x = features[m]
-            w = weights[m].to(x.dtype)
-            mixed[m] = (w @ x.reshape(x.shape[0], -1)).reshape(w.shape[0], *x.shape[1:])
-        label_weights = torch.stack([weights[m] for m in MODALITIES]).mean(dim=0)
+            mixed[m] = (weights[m].to(x.dtype) @ x.reshape(x.shape[0], -1)).reshape(-1, *x.shape[1:])
+        label_weights = sum(weights[m] for m in MODALITIES) / len(MODALITIES)
         mixed_labels = label_weights.to(labels.dtype) @ labels
-        top = label_weights.topk(2, dim=1)
-        pairs = top.indices
-        lam = {m: weights[m].gather(1, pairs)[:, 0] / weights[m].gather(1, pairs).sum(dim=1) for m in MODALITIES}
+        pairs = label_weights.topk(2, dim=1).indices
+        lam = {}
+        for m in MODALITIES:
+            top_two = weights[m].gather(1, pairs)
+            lam[m] = top_two[:, 0] / top_two.sum(dim=1).clamp(min=torch.finfo(top_two.dtype).tiny)
         lam["label"] = torch.ones_like(mixed_labels)
-        diagnostics = pair_diagnostics(labels[pairs[:, 0]], labels[pairs[:, 1]], lam, labels.shape[0], False)
+        labels_a, labels_b = labels[pairs[:, 0]], labels[pairs[:, 1]]
         return MixResult(
             mixed=mixed,
             mixed_labels=mixed_labels,
@@ -180,16 +178,16 @@ class _MultiSourceMix(MixMethod):
             pairs=pairs,
             lam=lam,
             alignment_loss=torch.zeros((), device=labels.device),
-            diagnostics=diagnostics,
+            diagnostics=pair_diagnostics(labels_a, labels_b, lam, labels.shape[0], False),
         )
 
 
-class MultiMix(_MultiSourceMix):
+class MultiMix(_WeightedMix):
     """MultiMix (Venkataramanan et al., NeurIPS 2023) in embedding space.
 
-    ``num_mix`` mixed samples (default: the batch size) are convex combinations of the whole
-    batch with weights ``~ Dirichlet(alpha·1)``; the labels are mixed with the same weights.
-    ``alpha=1.0`` (uniform over the simplex) is the paper's default.
+    ``num_mix`` mixed samples (default: the batch size; the paper makes up to 1000 per batch)
+    are convex combinations of the whole batch with weights ``~ Dirichlet(alpha·1)``, the labels
+    mixed with the same weights. ``alpha=1.0`` (uniform over the simplex) is the paper's default.
     """
 
     name = "multimix"
@@ -199,27 +197,28 @@ class MultiMix(_MultiSourceMix):
         self.alpha = float(alpha)
         self.num_mix = num_mix
 
-    def forward(self, features, labels, generator=None) -> MixResult:
+    def forward(self, features: Features, labels: torch.Tensor, generator: torch.Generator | None = None) -> MixResult:
         labels = labels.reshape(-1)
         b = _batch_size(features)
         if b < 2:
             return _empty(features, labels)
-        m = self.num_mix or b
-        w = torch.from_numpy(numpy_rng(generator).dirichlet(np.full(b, self.alpha), m)).float().to(labels.device)
-        return self._result(features, labels, {mod: w for mod in MODALITIES})
+        concentration = torch.full((self.num_mix or b, b), self.alpha, device=_draw_device(generator, labels))
+        w = sample_dirichlet(concentration, generator).to(labels.device)
+        return self._result(features, labels, {m: w for m in MODALITIES})
 
 
-class PowMix(_MultiSourceMix):
+class PowMix(_WeightedMix):
     """PowMix (Georgiou, Avrithis, Potamianos, arXiv 2312.12334): intra-modal mixing before fusion.
 
-    Our reading of its five components (the authors' code is not public):
+    The authors' code is not public; this is our reading of its five components:
 
-    1. *varying number of generated examples*: each batch makes ``M ~ U{min_mix·B .. max_mix·B}``;
-    2. *mixing-factor reweighting*: Dirichlet factors are raised to ``power`` and renormalised,
-       which sharpens them towards one dominant source;
-    3. *anisotropic mixing*: each modality draws its own factors;
+    1. *varying number of generated examples*: each batch makes ``M ~ U{round(min_mix·B) ..
+       round(max_mix·B)}`` mixed samples;
+    2. *mixing-factor reweighting*: Dirichlet(alpha) factors raised to ``power`` and renormalised,
+       which sharpens them towards one dominant source (``power=1`` switches it off);
+    3. *anisotropic mixing*: each modality draws its own factors over the same sources;
     4. *dynamic mixing*: each mixed sample combines ``k ~ U{2 .. max_sources}`` random samples;
-    5. *cross-modal label mixing*: the label is the mean over modalities of the label mixes.
+    5. *cross-modal label mixing*: the label weights are the mean of the modalities' factors.
     """
 
     name = "powmix"
@@ -238,33 +237,35 @@ class PowMix(_MultiSourceMix):
         self.max_sources = int(max_sources)
         self.min_mix, self.max_mix = float(min_mix), float(max_mix)
 
-    def forward(self, features, labels, generator=None) -> MixResult:
+    def forward(self, features: Features, labels: torch.Tensor, generator: torch.Generator | None = None) -> MixResult:
         labels = labels.reshape(-1)
-        b = _batch_size(features)
+        b, gdev = _batch_size(features), _draw_device(generator, labels)
         if b < 2:
             return _empty(features, labels)
-        rng = numpy_rng(generator)
-        m = int(rng.integers(max(1, round(self.min_mix * b)), max(1, round(self.max_mix * b)) + 1))
-        k = rng.integers(2, min(self.max_sources, b) + 1, size=m)
-        sources = np.argsort(rng.random((m, b)), axis=1)  # a random order of the batch per row
-        chosen = np.arange(b)[None, :] < k[:, None]  # the first k of each order take part
+        low, high = max(1, round(self.min_mix * b)), max(1, round(self.max_mix * b))
+        m = int(torch.randint(low, high + 1, (1,), generator=generator, device=gdev))  # sets shapes: one sync
+        k = torch.randint(2, min(self.max_sources, b) + 1, (m, 1), generator=generator, device=gdev)
+        order = torch.rand(m, b, generator=generator, device=gdev).argsort(dim=1)
+        sources = torch.zeros(m, b, dtype=torch.bool, device=gdev).scatter_(1, order, torch.arange(b, device=gdev) < k)
         weights = {}
         for mod in MODALITIES:
-            raw = rng.gamma(self.alpha, size=(m, b)) ** self.power * chosen
-            w = np.zeros((m, b))
-            np.put_along_axis(w, sources, raw, axis=1)
-            weights[mod] = torch.from_numpy(w / w.sum(axis=1, keepdims=True)).float().to(labels.device)
+            gamma = torch._standard_gamma(torch.full((m, b), self.alpha, device=gdev), generator=generator)
+            # Dirichlet over the sources, raised to `power` and renormalised, in log space (no underflow)
+            logits = (self.power * gamma.log()).masked_fill(~sources, -torch.inf)
+            weights[mod] = torch.softmax(logits, dim=1).to(labels.device)
         return self._result(features, labels, weights)
 
 
 class MSMix(MixMethod):
     """MS-Mix (Zhu et al., arXiv 2510.11579): SASS pairs, SIG per-modality ratios, SAL loss.
 
-    Owns one :class:`IntensityPredictor` per modality and calls :func:`ms_mix`. Defaults are the
-    released code's: ``alpha=2.0``, ``threshold=0.4`` (δ; the paper's text says 0.2),
-    ``num_mix=None`` (= batch size), ``mix_weight=0.7``, ``sal_weight=0.5``. ``use_sass``,
-    ``use_sig`` and ``use_sal`` switch the parts off for ablations; ``label_guard=True`` (our
-    addition) never pairs labels of opposite signs, to measure how well SASS alone avoids them.
+    Owns one :class:`IntensityPredictor` per modality, built for ``latent_dims`` (the backbone's
+    latent size per modality), and calls :func:`ms_mix`. Defaults are the released code's:
+    ``alpha=2.0``, ``threshold=0.4`` (δ; the paper's text says 0.2), ``num_mix=None`` (= batch
+    size), ``num_heads=4`` (the largest divisor of a latent size not above it when it does not
+    divide), ``mix_weight=0.7``, ``sal_weight=0.5``. ``use_sass``, ``use_sig`` and ``use_sal``
+    switch the parts off for ablations (without SAL, ``sal_weight`` is 0); ``label_guard=True``
+    (our addition) never pairs labels of opposite signs, to measure how well SASS alone avoids them.
     """
 
     name = "msmix"
@@ -288,11 +289,12 @@ class MSMix(MixMethod):
         self.use_sass, self.use_sig, self.use_sal, self.label_guard = use_sass, use_sig, use_sal, label_guard
         self.predictors = nn.ModuleDict({m: IntensityPredictor(latent_dims[m], num_heads) for m in MODALITIES})
 
-    def predict_intensities(self, features: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    def predict_intensities(self, features: Features) -> dict[str, torch.Tensor]:
         """Each modality's predicted sentiment intensity ``[B]`` in (-3, 3)."""
-        return {m: self.predictors[m](features[m].float()) for m in MODALITIES}
+        dtype = self.predictors[MODALITIES[0]].out.weight.dtype
+        return {m: self.predictors[m](features[m].to(dtype)) for m in MODALITIES}
 
-    def forward(self, features, labels, generator=None) -> MixResult:
+    def forward(self, features: Features, labels: torch.Tensor, generator: torch.Generator | None = None) -> MixResult:
         return ms_mix(
             features,
             labels,

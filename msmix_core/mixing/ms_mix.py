@@ -1,22 +1,30 @@
 """MS-Mix's functional core: SASS pair selection, SIG ratios and the SAL loss, step by step.
 
 It computes what the authors' released ``MS_Mix`` computes (Zhu et al., arXiv 2510.11579;
-github HongyuZhu-s/MS-Mix, ``models/MS_MIX.py``) with three deliberate differences, all
+github HongyuZhu-s/MS-Mix, ``models/MS_MIX.py``) with these deliberate differences, all
 documented in ``docs/mixing.md``:
 
-- the draw of pairs is vectorised (top-k of uniform keys over the candidate mask, which is
-  uniform sampling without replacement) instead of listing and permuting all candidates on the
-  host, and it uses the caller's ``torch.Generator``;
+- the pairs are drawn uniformly without replacement among the candidates, as in the release,
+  but without listing and permuting all candidates on the host: distinct ranks are drawn and
+  mapped to mask positions through a cumulative count; every draw uses the caller's generator;
 - for ``[B, T, D]`` features the ratios use the same ``|I|`` min-max weights as the 2-D path
   (the release feeds raw, signed intensities there, which can push ratios outside [0, 1]);
-- the fallback never asks for more top pairs than the upper triangle holds.
+- the fallback never asks for more top pairs than the upper triangle holds (the release then
+  picks padding entries, self pairs included);
+- a similarity span below 1e-6 (not 1e-8) counts as constant, so that float32 rounding noise
+  between identical samples is not stretched to [0, 1].
 
 The paper's text gives δ = 0.2, the released code 0.4; the default here is the code's.
+
+:func:`candidate_partners` is the same SASS candidate search over a pool of any size (a whole
+training split), in tiles, without materialising the ``N × N`` similarity matrix.
 """
 
 from __future__ import annotations
 
-import numpy as np
+import math
+from dataclasses import dataclass
+
 import torch
 import torch.nn.functional as F
 
@@ -29,45 +37,156 @@ RATIO_EPS = 1e-8
 WEIGHT_EPS = 1e-8
 SAL_EPS = 1e-8
 SAL_SCALE = 1000.0
+#: Similarity spans at or below this count as constant (every pair then gets 0.5). The release
+#: uses 1e-8, below float32's resolution near 1, so identical samples came out as rounding noise.
+SPAN_EPS = 1e-6
 
 
+# --- seeded draws on the generator's device --------------------------------------------------
+
+
+def _generator_device(generator: torch.Generator | None, device: torch.device) -> torch.device:
+    return generator.device if generator is not None else device
+
+
+def sample_dirichlet(concentration: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+    """Dirichlet draws, one per row of ``concentration`` ``[..., K]``, on its device.
+
+    ``torch.distributions`` cannot take a generator; its own sampler (``_sample_dirichlet``) can,
+    so the draw stays on the device and follows the caller's seed.
+    """
+    return torch._sample_dirichlet(concentration, generator=generator)
+
+
+def sample_beta(
+    alpha: float, size: int, device: torch.device, generator: torch.Generator | None = None
+) -> torch.Tensor:
+    """``size`` draws of Beta(α, α) as float32 on ``device`` (the first coordinate of a Dirichlet(α, α))."""
+    concentration = torch.full((size, 2), float(alpha), device=_generator_device(generator, device))
+    return sample_dirichlet(concentration, generator)[:, 0].to(device)
+
+
+def distinct_ranks(count: int, num: int, generator: torch.Generator | None, device: torch.device) -> torch.Tensor:
+    """``num`` distinct integers from ``[0, count)``, uniformly without replacement, in random order.
+
+    Few items per draw (``count <= 8·num``): the ``num`` largest of ``count`` i.i.d. uniform keys
+    (float64, so ties are negligible). Many items: draws with replacement, of which the first
+    occurrences are kept; sequential draws that skip repeats are exactly sampling without
+    replacement, and this costs ``O(num log num)`` instead of ``O(count)``.
+    """
+    gdev = _generator_device(generator, device)
+    if num <= 0:
+        return torch.zeros(0, dtype=torch.long, device=device)
+    if count <= 8 * num:
+        keys = torch.rand(count, generator=generator, device=gdev, dtype=torch.float64)
+        return keys.topk(num).indices.to(device)
+    draws = torch.zeros(0, dtype=torch.long, device=gdev)
+    while True:  # one round unless a batch of draws repeats itself a lot (rare, small num)
+        draws = torch.cat([draws, torch.randint(count, (2 * num,), generator=generator, device=gdev)])
+        values, order = torch.sort(draws, stable=True)
+        first = torch.ones_like(values, dtype=torch.bool)
+        first[1:] = values[1:] != values[:-1]
+        positions = order[first].sort().values  # first occurrences, in draw order
+        if positions.numel() >= num:
+            return draws[positions[:num]].to(device)
+
+
+# --- SASS: similarity and candidates ----------------------------------------------------------
+
+
+def _unit_rows(features: dict[str, torch.Tensor]) -> torch.Tensor:
+    """``[B, ΣD]``: each modality's flattened features L2-normalised and scaled by ``1/√3``.
+
+    Then ``Z Zᵀ`` is the mean over modalities of the cosine similarities, in one product.
+    """
+    parts = [F.normalize(features[m].detach().flatten(1).float(), p=2, dim=1) for m in MODALITIES]
+    return torch.cat(parts, dim=1) / math.sqrt(len(MODALITIES))
+
+
+def _min_max_(similarity: torch.Tensor, low: torch.Tensor, high: torch.Tensor) -> torch.Tensor:
+    """In place ``(S - low) / (high - low)``; all 0.5 when the span is at most :data:`SPAN_EPS`."""
+    span = high - low
+    similarity.sub_(low).div_(span.clamp(min=SPAN_EPS))
+    return similarity.masked_fill_(span <= SPAN_EPS, 0.5)
+
+
+@torch.no_grad()
 def sass_similarity(features: dict[str, torch.Tensor]) -> torch.Tensor:
     """SASS similarity ``[B, B]``: mean cosine similarity over modalities, min-max normalised.
 
-    The min and max are taken over the off-diagonal entries; a constant matrix becomes 0.5;
-    the diagonal is 0, so a sample is never its own candidate.
+    Features are flattened per sample (``[B, T, D]`` -> ``[B, T·D]``). The min and max are taken
+    over the off-diagonal entries; a constant matrix becomes 0.5; the diagonal is 0, so a sample
+    is never its own candidate. Computed without autograd: it only selects pairs.
     """
-    b = features[MODALITIES[0]].shape[0]
-    sim = None
-    for m in MODALITIES:
-        z = F.normalize(features[m].reshape(b, -1).float(), p=2, dim=1)
-        part = z @ z.T
-        sim = part if sim is None else sim + part
-    sim = sim / len(MODALITIES)
-    off = ~torch.eye(b, dtype=torch.bool, device=sim.device)
+    z = _unit_rows(features)
+    b = z.shape[0]
+    similarity = z @ z.T
     if b < 2:
-        return torch.zeros_like(sim)
-    values = sim[off]
-    low, high = values.min(), values.max()
-    span = high - low
-    normalised = torch.where(span > 1e-8, (sim - low) / span.clamp(min=1e-8), torch.full_like(sim, 0.5))
-    return normalised * off
+        return torch.zeros_like(similarity)
+    # an off-diagonal value on the diagonal leaves the off-diagonal min and max unchanged
+    similarity.diagonal().copy_(similarity[0, 1].expand(b))
+    low, high = torch.aminmax(similarity)
+    return _min_max_(similarity, low, high).fill_diagonal_(0.0)
 
 
 def candidate_mask(similarity: torch.Tensor, threshold: float) -> torch.Tensor:
     """Ordered pairs ``(i, j)`` whose SASS similarity exceeds δ (``bool [B, B]``, diagonal False)."""
-    off = ~torch.eye(similarity.shape[0], dtype=torch.bool, device=similarity.device)
-    return (similarity > threshold) & off
+    return (similarity > threshold).fill_diagonal_(False)
 
 
 def opposite_sign(labels: torch.Tensor) -> torch.Tensor:
     """``bool [B, B]``: True where two labels have strictly opposite signs (zeros never clash)."""
+    labels = labels.reshape(-1)
     return (labels[:, None] * labels[None, :]) < 0
+
+
+def draw_pairs(allowed: torch.Tensor, num: int, generator: torch.Generator | None = None) -> tuple[torch.Tensor, int]:
+    """Draw ``min(num, K)`` of the ``K`` True entries of ``allowed`` ``[B, B]`` uniformly without replacement.
+
+    Equivalent to the release's ``nonzero(mask)[randperm(K)[:num]]`` without listing the
+    candidates: distinct ranks are mapped to mask positions by a binary search in the
+    row-major running count. Returns the pairs ``[M, 2]`` and ``K`` (the one host sync).
+    """
+    b = allowed.shape[0]
+    running = torch.cumsum(allowed.reshape(-1), 0, dtype=torch.int32 if b * b < 2**31 else torch.int64)
+    count = int(running[-1])
+    ranks = distinct_ranks(count, min(num, count), generator, allowed.device)
+    return _as_pairs(torch.searchsorted(running, (ranks + 1).to(running.dtype)), b), count
+
+
+def _as_pairs(flat: torch.Tensor, b: int) -> torch.Tensor:
+    """Row-major positions in a ``[B, B]`` matrix -> ``(row, column)`` pairs ``[M, 2]``."""
+    return torch.stack([flat // b, flat % b], dim=1)
+
+
+def _fallback_pairs(
+    similarity: torch.Tensor, num_mix: int, forbidden: torch.Tensor | None, generator: torch.Generator | None
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """The release's fallback: ``num_mix`` draws among the ``2·num_mix`` most similar pairs ``i < j``.
+
+    Returns the drawn pairs and the candidate pairs (row-major).
+    """
+    b = similarity.shape[0]
+    upper = torch.ones(b, b, dtype=torch.bool, device=similarity.device).triu_(1)
+    available = b * (b - 1) // 2
+    if forbidden is not None:
+        upper &= ~forbidden
+        available = int(upper.sum())
+    k = min(2 * num_mix, available)
+    scores = similarity.masked_fill(~upper, -math.inf).reshape(-1)
+    top = scores.topk(k).indices.sort().values
+    picked = top[distinct_ranks(k, min(num_mix, k), generator, similarity.device)]
+    return _as_pairs(picked, b), _as_pairs(top, b)
+
+
+# --- SIG and SAL ------------------------------------------------------------------------------
 
 
 def intensity_weights(intensity: torch.Tensor) -> torch.Tensor:
     """SIG weights: ``|I|`` min-max normalised over the batch (the released code's formula)."""
     w = intensity.abs()
+    if w.numel() == 0:
+        return w
     return (w - w.min()) / (w.max() - w.min() + WEIGHT_EPS)
 
 
@@ -81,81 +200,64 @@ def sig_ratios(
     for m in MODALITIES:
         wa, wb = weights[m][pairs[:, 0]], weights[m][pairs[:, 1]]
         lam[m] = (lam_base + (wa + RATIO_EPS) / (wa + wb + 2 * RATIO_EPS)) / 2
-    lam["label"] = (lam["text"] + lam["audio"] + lam["vision"]) / 3
+    lam["label"] = sum(lam[m] for m in MODALITIES) / len(MODALITIES)
     return lam
 
 
 def alignment_loss(labels: torch.Tensor, intensities: dict[str, torch.Tensor]) -> torch.Tensor:
     """SAL: ``1000 · Σ_m KL(p_y ‖ p_m)`` with ``p = softmax_batch(|x| / 3) + 1e-8``, batch-mean reduced."""
-    p_y = F.softmax(labels.reshape(-1).float().abs() / 3.0, dim=0) + SAL_EPS
-    total = labels.new_zeros((), dtype=torch.float32)
-    for m in MODALITIES:
-        p_m = F.softmax(intensities[m].reshape(-1).float().abs() / 3.0, dim=0) + SAL_EPS
-        total = total + F.kl_div(torch.log(p_m), p_y, reduction="batchmean")
-    return SAL_SCALE * total
+    if labels.numel() == 0:
+        return torch.zeros((), device=labels.device)
+    p_y = _intensity_distribution(labels)
+    kl = [F.kl_div(_intensity_distribution(intensities[m]).log(), p_y, reduction="batchmean") for m in MODALITIES]
+    return SAL_SCALE * sum(kl)
 
 
-def numpy_rng(generator: torch.Generator | None) -> np.random.Generator:
-    """A numpy generator seeded from a torch one, for draws torch cannot seed (Beta, Dirichlet)."""
-    if generator is None:
-        return np.random.default_rng()
-    return np.random.default_rng(int(torch.randint(0, 2**62, (1,), generator=generator, device=generator.device)))
+def _intensity_distribution(values: torch.Tensor) -> torch.Tensor:
+    """SAL's distribution over the batch: ``softmax(|x| / 3) + 1e-8`` (3 = the label range's bound)."""
+    return F.softmax(values.reshape(-1).float().abs() / 3.0, dim=0) + SAL_EPS
 
 
-def sample_beta(alpha: float, size: int, generator: torch.Generator | None, device: torch.device) -> torch.Tensor:
-    """``size`` draws of Beta(α, α), seeded from ``generator`` (torch has no seeded Beta sampler)."""
-    seed = (
-        None if generator is None else int(torch.randint(0, 2**62, (1,), generator=generator, device=generator.device))
-    )
-    draws = np.random.default_rng(seed).beta(alpha, alpha, size)
-    return torch.from_numpy(draws).to(device=device, dtype=torch.float32)
-
-
-def draw_pairs(allowed: torch.Tensor, num: int, generator: torch.Generator | None) -> tuple[torch.Tensor, torch.Tensor]:
-    """Draw ``num`` entries of the ``bool [B, B]`` mask uniformly without replacement.
-
-    Top-k of i.i.d. uniform keys over the allowed entries is exactly uniform sampling without
-    replacement, with no host-side listing or permutation of the candidates. Returns the pairs
-    ``[M, 2]`` (``M = min(num, allowed.sum())``) and the number of allowed entries.
-    """
-    b = allowed.shape[0]
-    count = int(allowed.sum().item())  # the one host sync: how many pairs can be drawn
-    m = min(num, count)
-    keys_device = allowed.device if generator is None else generator.device
-    keys = torch.rand(b * b, generator=generator, device=keys_device).to(allowed.device)
-    keys = keys.masked_fill(~allowed.reshape(-1), -1.0)
-    flat = keys.topk(m).indices
-    return torch.stack([flat // b, flat % b], dim=1), torch.tensor(count)
-
-
-def _fallback_mask(similarity: torch.Tensor, num_mix: int, forbidden: torch.Tensor | None) -> torch.Tensor:
-    """The ``2·num_mix`` most similar pairs of the strict upper triangle, as a mask."""
-    b = similarity.shape[0]
-    upper = torch.ones(b, b, dtype=torch.bool, device=similarity.device).triu(1)
-    if forbidden is not None:
-        upper &= ~forbidden
-    k = min(2 * num_mix, int(upper.sum().item()))
-    scores = similarity.masked_fill(~upper, -float("inf")).reshape(-1)
-    mask = torch.zeros(b * b, dtype=torch.bool, device=similarity.device)
-    mask[scores.topk(k).indices] = True
-    return mask.reshape(b, b)
-
-
-def _mix(features: torch.Tensor, pairs: torch.Tensor, lam: torch.Tensor) -> torch.Tensor:
-    shape = (-1,) + (1,) * (features.dim() - 1)
-    lam = lam.to(features.dtype).reshape(shape)
+def mix_pairs(features: torch.Tensor, pairs: torch.Tensor, lam: torch.Tensor) -> torch.Tensor:
+    """``lam·x[a] + (1 - lam)·x[b]`` per pair, the ratio broadcast over all trailing axes."""
+    lam = lam.to(features.dtype).reshape((-1,) + (1,) * (features.dim() - 1))
     return lam * features[pairs[:, 0]] + (1 - lam) * features[pairs[:, 1]]
 
 
-def _check(features: dict[str, torch.Tensor], threshold: float, alpha: float) -> None:
-    missing = [m for m in MODALITIES if m not in features]
-    if missing:
-        raise MsmixError(f"features lack the modalities {missing}: give a dict with {list(MODALITIES)}")
-    sizes = {features[m].shape[0] for m in MODALITIES}
-    if len(sizes) != 1:
-        raise MsmixError(f"modalities have different batch sizes {sizes}: every modality needs the same samples")
-    if not 0.0 <= threshold <= 1.0 or not alpha > 0:
-        raise MsmixError(f"threshold must lie in [0, 1] and alpha be > 0; got threshold={threshold}, alpha={alpha}")
+# --- the whole step ---------------------------------------------------------------------------
+
+
+def _check(
+    features: dict[str, torch.Tensor],
+    labels: torch.Tensor,
+    intensities: dict[str, torch.Tensor],
+    threshold: float,
+    alpha: float,
+    num_mix: int | None,
+) -> None:
+    for name, given in (("features", features), ("intensities", intensities)):
+        missing = [m for m in MODALITIES if m not in given]
+        if missing:
+            raise MsmixError(f"{name} lack the modalities {missing}: give a dict with {list(MODALITIES)}")
+    sizes = {features[m].shape[0] for m in MODALITIES} | {intensities[m].numel() for m in MODALITIES}
+    if sizes != {labels.numel()}:
+        raise MsmixError(
+            f"features, intensities and labels disagree on the batch size ({sorted(sizes)} vs {labels.numel()}): "
+            "give one row, one intensity and one label per sample"
+        )
+    if not 0.0 <= threshold <= 1.0:
+        raise MsmixError(f"threshold (δ) must lie in [0, 1], got {threshold}")
+    if not alpha > 0:
+        raise MsmixError(f"alpha must be > 0 (Beta(alpha, alpha)), got {alpha}")
+    if num_mix is not None and num_mix < 1:
+        raise MsmixError(f"num_mix must be an integer >= 1, or None for the batch size; got {num_mix}")
+
+
+def _given_pairs(pairs: torch.Tensor, b: int, device: torch.device) -> torch.Tensor:
+    pairs = pairs.to(device=device, dtype=torch.long).reshape(-1, 2)
+    if pairs.numel() and (int(pairs.min()) < 0 or int(pairs.max()) >= b):
+        raise MsmixError(f"pairs must hold batch indices in [0, {b}): pass rows (i, j) of samples in this batch")
+    return pairs
 
 
 def ms_mix(
@@ -179,60 +281,178 @@ def ms_mix(
     ``intensities``: modality -> ``[B]`` raw predictor outputs. ``pairs`` (``[M, 2]``) and
     ``lam_base`` (``[M]``) replace the random draws when given. ``use_sass=False`` draws pairs
     from all ``i ≠ j``; ``use_sig=False`` uses ``lam_base`` for every modality and the label;
-    ``label_guard=True`` never pairs labels of opposite signs.
+    ``label_guard=True`` never pairs labels of opposite signs. ``alignment_loss`` is
+    differentiable w.r.t. the intensities, and the ratios (hence the mixed samples and the
+    mixed-sample loss) as well, as in the release.
     """
-    _check(features, threshold, alpha)
     labels = labels.reshape(-1)
-    b = labels.shape[0]
-    device = labels.device
+    _check(features, labels, intensities, threshold, alpha, num_mix)
+    b, device = labels.shape[0], labels.device
     num_mix = b if num_mix is None else int(num_mix)
-    sal = alignment_loss(labels, intensities)
-    similarity = sass_similarity(features)
+    similarity = sass_similarity(features) if use_sass else None
     forbidden = opposite_sign(labels) if label_guard else None
 
-    fallback = False
+    fallback, candidates_fn = False, None
     if pairs is not None:
-        allowed = None
-        num_candidates = int(pairs.shape[0])
-    elif b < 2 or num_mix < 1:
-        allowed, pairs, num_candidates = None, torch.zeros(0, 2, dtype=torch.long, device=device), 0
+        pairs = _given_pairs(pairs, b, device)
+        num_candidates = pairs.shape[0]
+    elif b < 2:
+        pairs, num_candidates = torch.zeros(0, 2, dtype=torch.long, device=device), 0
     else:
-        off = ~torch.eye(b, dtype=torch.bool, device=device)
-        allowed = candidate_mask(similarity, threshold) if use_sass else off
+        allowed = candidate_mask(similarity, threshold) if use_sass else ~torch.eye(b, dtype=torch.bool, device=device)
         if forbidden is not None:
-            allowed = allowed & ~forbidden
-        pairs, count = draw_pairs(allowed, num_mix, generator) if allowed.any() else (None, torch.tensor(0))
-        num_candidates = int(count)
+            allowed &= ~forbidden
+        pairs, num_candidates = draw_pairs(allowed, num_mix, generator)
+        candidates_fn = allowed.nonzero
         if use_sass and num_candidates < num_mix:
             fallback = True
-            allowed = _fallback_mask(similarity, num_mix, forbidden)
-            pairs, count = draw_pairs(allowed, num_mix, generator)
-            num_candidates = int(count)
-        elif pairs is None:
-            pairs = torch.zeros(0, 2, dtype=torch.long, device=device)
+            pairs, top = _fallback_pairs(similarity, num_mix, forbidden, generator)
+            num_candidates, candidates_fn = top.shape[0], lambda: top
 
-    pairs = pairs.to(device=device, dtype=torch.long)
     m = pairs.shape[0]
     if lam_base is None:
-        lam_base = sample_beta(alpha, m, generator, device)
+        lam_base = sample_beta(alpha, m, device, generator)
     lam_base = lam_base.to(device=device, dtype=torch.float32).reshape(-1)
     if lam_base.shape[0] != m:
         raise MsmixError(f"lam_base has {lam_base.shape[0]} ratios for {m} pairs: give one per pair")
     weights = {mod: intensity_weights(intensities[mod].reshape(-1).float()) for mod in MODALITIES}
     lam = sig_ratios(weights, pairs, lam_base, use_sig)
-    mixed = {mod: _mix(features[mod], pairs, lam[mod]) for mod in MODALITIES}
     labels_a, labels_b = labels[pairs[:, 0]], labels[pairs[:, 1]]
-    mixed_labels = lam["label"].to(labels.dtype) * labels_a + (1 - lam["label"].to(labels.dtype)) * labels_b
+    lam_y = lam["label"].to(labels.dtype)
     return MixResult(
-        mixed=mixed,
-        mixed_labels=mixed_labels,
+        mixed={mod: mix_pairs(features[mod], pairs, lam[mod]) for mod in MODALITIES},
+        mixed_labels=lam_y * labels_a + (1 - lam_y) * labels_b,
         labels_a=labels_a,
         labels_b=labels_b,
         pairs=pairs,
         lam=lam,
-        alignment_loss=sal,
+        alignment_loss=alignment_loss(labels, intensities),
         similarity=similarity,
         fallback=fallback,
         diagnostics=pair_diagnostics(labels_a, labels_b, lam, num_candidates, fallback),
-        candidates_fn=(lambda: allowed.nonzero()) if allowed is not None else None,
+        candidates_fn=candidates_fn,
+    )
+
+
+# --- the same candidate search over a large pool, in tiles ------------------------------------
+
+
+@dataclass
+class PoolCandidates:
+    """Each pool sample's SASS candidates, as found by :func:`candidate_partners`.
+
+    - ``counts`` ``[N]``: partners ``j ≠ i`` with normalised similarity above δ.
+    - ``low``/``high``: min and max of the raw mean cosine similarity over all pairs ``i ≠ j``
+      (the min-max normalisation's constants).
+    - ``partners`` ``[N, k]``: the ``top_k`` most similar candidates, most similar first, ``-1``
+      where a sample has fewer than ``k``; ``partner_similarity`` ``[N, k]`` their normalised
+      similarities (NaN where ``-1``). None without ``top_k``.
+    - ``contradictory`` ``[N]``: candidates whose label has the opposite sign; None without labels.
+    """
+
+    counts: torch.Tensor
+    low: float
+    high: float
+    partners: torch.Tensor | None = None
+    partner_similarity: torch.Tensor | None = None
+    contradictory: torch.Tensor | None = None
+
+
+def _upper_tiles(n: int, block: int):
+    """``(rows, cols)`` slices of the tiles on and above the diagonal of an ``n × n`` matrix."""
+    for r in range(0, n, block):
+        for c in range(r, n, block):
+            yield slice(r, min(r + block, n)), slice(c, min(c + block, n))
+
+
+def _merge_top(values: torch.Tensor, index: torch.Tensor, rows: slice, scores: torch.Tensor, offset: int) -> None:
+    """Fold a tile's row-wise top-k (columns shifted by ``offset``) into the running top-k of ``rows``."""
+    k = values.shape[1]
+    tile_values, tile_index = scores.topk(min(k, scores.shape[1]), dim=1)
+    all_values = torch.cat([values[rows], tile_values], dim=1)
+    all_index = torch.cat([index[rows], tile_index + offset], dim=1)
+    best = all_values.topk(k, dim=1)
+    values[rows] = best.values
+    index[rows] = all_index.gather(1, best.indices)
+
+
+def _pool_min_max(z: torch.Tensor, block_size: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """First pass: min and max of ``Z Zᵀ`` over its off-diagonal entries, tile by tile."""
+    low = torch.full((), math.inf, device=z.device)
+    high = torch.full((), -math.inf, device=z.device)
+    for rows, cols in _upper_tiles(z.shape[0], block_size):
+        tile = z[rows] @ z[cols].T
+        if rows == cols:  # keep the diagonal out of each reduction
+            low = torch.minimum(low, tile.fill_diagonal_(math.inf).min())
+            high = torch.maximum(high, tile.fill_diagonal_(-math.inf).max())
+        else:
+            tile_low, tile_high = torch.aminmax(tile)
+            low, high = torch.minimum(low, tile_low), torch.maximum(high, tile_high)
+    return low, high
+
+
+@torch.no_grad()
+def candidate_partners(
+    features: dict[str, torch.Tensor],
+    threshold: float = 0.4,
+    *,
+    labels: torch.Tensor | None = None,
+    block_size: int = 2048,
+    top_k: int | None = None,
+) -> PoolCandidates:
+    """SASS candidates of every sample of a pool of ``N`` samples, in ``block_size²`` tiles.
+
+    The same similarity, normalisation and threshold as :func:`sass_similarity` and
+    :func:`candidate_mask`, without the ``N × N`` matrix: a first pass over the tiles finds the
+    global off-diagonal min and max, a second counts candidates (and keeps the ``top_k`` most
+    similar, and counts opposite-sign labels when ``labels`` are given). By symmetry only the
+    tiles on and above the diagonal are computed, each twice. Peak memory is a few tiles.
+    """
+    if not 0.0 <= threshold <= 1.0:
+        raise MsmixError(f"threshold (δ) must lie in [0, 1], got {threshold}")
+    if block_size < 1 or (top_k is not None and top_k < 1):
+        raise MsmixError(f"block_size and top_k must be integers >= 1, got {block_size} and {top_k}")
+    z = _unit_rows(features)
+    n, device = z.shape[0], z.device
+    if labels is not None:
+        labels = labels.reshape(-1).to(device)
+        if labels.shape[0] != n:
+            raise MsmixError(f"labels has {labels.shape[0]} entries for {n} samples: give one label per sample")
+    counts = torch.zeros(n, dtype=torch.long, device=device)
+    contradictory = torch.zeros_like(counts) if labels is not None else None
+    k = top_k or 0
+    values = torch.full((n, k), -math.inf, device=device)
+    index = torch.full((n, k), -1, dtype=torch.long, device=device)
+
+    def add(these: slice, offset: int, candidate: torch.Tensor, clash: torch.Tensor | None, scores) -> None:
+        """Fold a tile's per-row statistics into the rows ``these`` (columns start at ``offset``)."""
+        counts[these] += candidate.sum(dim=1)
+        if clash is not None:
+            contradictory[these] += clash.sum(dim=1)
+        if k:
+            _merge_top(values, index, these, scores, offset)
+
+    if n < 2:
+        low = high = torch.full((), math.nan, device=device)
+    else:
+        low, high = _pool_min_max(z, block_size)
+    for rows, cols in _upper_tiles(n if n >= 2 else 0, block_size):
+        tile = _min_max_(z[rows] @ z[cols].T, low, high)
+        candidate = tile > threshold
+        if rows == cols:
+            candidate.fill_diagonal_(False)
+        clash = candidate & (labels[rows, None] * labels[None, cols] < 0) if labels is not None else None
+        scores = tile.masked_fill_(~candidate, -math.inf)
+        add(rows, cols.start, candidate, clash, scores)
+        if rows != cols:  # the tile also holds the pairs (j, i) of its mirror below the diagonal
+            add(cols, rows.start, candidate.T, clash.T if clash is not None else None, scores.T)
+
+    missing = values == -math.inf
+    return PoolCandidates(
+        counts=counts,
+        low=float(low),
+        high=float(high),
+        partners=index.masked_fill(missing, -1) if top_k else None,
+        partner_similarity=values.masked_fill(missing, math.nan) if top_k else None,
+        contradictory=contradictory,
     )

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import inspect
+import math
+import numbers
+from dataclasses import dataclass
 from typing import Any
 
 from msmix_core.errors import MsmixError
@@ -21,28 +24,60 @@ METHODS: dict[str, type[MixMethod]] = {
     "msmix_guard": MSMix,
 }
 
-_PRESET_KNOBS: dict[str, dict[str, Any]] = {"msmix_guard": {"label_guard": True}}
+#: Knobs a registry entry fixes (they are not knobs of that entry any more).
+_FIXED: dict[str, dict[str, Any]] = {"msmix_guard": {"label_guard": True}}
 
-#: Valid ranges of the numeric knobs: (low, high, low inclusive). Booleans must be bools.
-_RANGES: dict[str, tuple[float, float, bool]] = {
-    "alpha": (0.0, float("inf"), False),
-    "threshold": (0.0, 1.0, True),
-    "sigma": (0.0, float("inf"), False),
-    "power": (0.0, float("inf"), False),
-    "mix_weight": (0.0, float("inf"), True),
-    "sal_weight": (0.0, float("inf"), True),
-    "min_mix": (0.0, float("inf"), False),
-    "max_mix": (0.0, float("inf"), False),
+
+@dataclass(frozen=True)
+class Knob:
+    """A method's knob: its default and valid values (the app builds its widgets from these).
+
+    ``kind`` is ``"bool"``, ``"int"`` (``None`` allowed when the default is None) or ``"float"``;
+    numbers must lie between ``low`` and ``high`` (``low`` excluded unless ``low_inclusive``).
+    """
+
+    default: Any
+    kind: str
+    low: float = -math.inf
+    high: float = math.inf
+    low_inclusive: bool = True
+
+    def describe(self) -> str:
+        if self.kind == "bool":
+            return "true or false"
+        bracket = "[" if self.low_inclusive else "("
+        span = f"in {bracket}{self.low:g}, {self.high:g}]" if math.isfinite(self.high) else None
+        lower = f">= {self.low:g}" if self.low_inclusive else f"> {self.low:g}"
+        text = f"{'an integer' if self.kind == 'int' else 'a number'} {span or lower}"
+        return text + (" or None" if self.default is None else "")
+
+    def accepts(self, value: Any) -> bool:
+        if self.kind == "bool":
+            return isinstance(value, bool)
+        if value is None:
+            return self.default is None
+        number = numbers.Integral if self.kind == "int" else numbers.Real
+        if isinstance(value, bool) or not isinstance(value, number) or not math.isfinite(value):
+            return False
+        above = value >= self.low if self.low_inclusive else value > self.low
+        return above and value <= self.high
+
+
+_POSITIVE = {"low": 0.0, "low_inclusive": False}
+#: Valid values of every knob name used by the methods (the same name means the same range).
+_RANGES: dict[str, dict[str, Any]] = {
+    "alpha": _POSITIVE,
+    "sigma": _POSITIVE,
+    "power": _POSITIVE,
+    "min_mix": _POSITIVE,
+    "max_mix": _POSITIVE,
+    "threshold": {"low": 0.0, "high": 1.0},
+    "mix_weight": {"low": 0.0},
+    "sal_weight": {"low": 0.0},
+    "num_mix": {"low": 1},
+    "num_heads": {"low": 1},
+    "max_sources": {"low": 2},
 }
-_INTEGERS = {"num_mix": 1, "num_heads": 1, "max_sources": 2}
-
-
-def method_knobs(name: str) -> dict[str, Any]:
-    """A method's knobs and their defaults (the app builds its sliders from this)."""
-    cls = _lookup(name)
-    params = inspect.signature(cls.__init__).parameters
-    knobs = {k: p.default for k, p in params.items() if k not in ("self", "latent_dims")}
-    return {**knobs, **_PRESET_KNOBS.get(name, {})}
 
 
 def _lookup(name: str) -> type[MixMethod]:
@@ -51,37 +86,47 @@ def _lookup(name: str) -> type[MixMethod]:
     return METHODS[name]
 
 
-def _check_knob(method: str, knob: str, value: Any, default: Any) -> None:
-    if isinstance(default, bool):
-        if not isinstance(value, bool):
-            raise MsmixError(f"{method}: knob {knob} must be true or false, got {value!r}")
-    elif knob in _INTEGERS:
-        low = _INTEGERS[knob]
-        if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < low):
-            raise MsmixError(f"{method}: knob {knob} must be an integer >= {low}, got {value!r}")
-    elif knob in _RANGES:
-        low, high, inclusive = _RANGES[knob]
-        ok = isinstance(value, int | float) and not isinstance(value, bool)
-        ok = ok and (value >= low if inclusive else value > low) and value <= high
-        if not ok:
-            bracket = "[" if inclusive else "("
-            raise MsmixError(f"{method}: knob {knob} must lie in {bracket}{low}, {high}], got {value!r}")
+def method_knobs(name: str) -> dict[str, Knob]:
+    """A method's knobs (constructor arguments besides ``latent_dims``), each with default and range."""
+    params = inspect.signature(_lookup(name).__init__).parameters
+    knobs = {}
+    for knob, param in params.items():
+        if knob in ("self", "latent_dims") or knob in _FIXED.get(name, {}):
+            continue
+        default = param.default
+        kind = "bool" if isinstance(default, bool) else "float" if isinstance(default, float) else "int"
+        knobs[knob] = Knob(default, kind, **_RANGES.get(knob, {}))
+    return knobs
+
+
+def describe_methods() -> dict[str, dict[str, Any]]:
+    """For each method: a one-line summary, its stage (``latent`` or ``input``) and its knobs."""
+    return {
+        name: {"summary": inspect.getdoc(cls).splitlines()[0], "stage": cls.stage, "knobs": method_knobs(name)}
+        for name, cls in METHODS.items()
+    }
 
 
 def build_method(name: str, latent_dims: dict[str, int] | None = None, **knobs: Any) -> MixMethod:
-    """Build a method by registry name; unknown names and bad knob values raise :class:`MsmixError`."""
+    """Build a method by registry name with ``knobs`` overriding its defaults.
+
+    Unknown names, unknown knobs and values out of range raise :class:`MsmixError` naming them
+    and what is valid. ``latent_dims`` (the backbone's latent size per modality) is needed by
+    MS-Mix's intensity predictors and ignored by the other methods.
+    """
     cls = _lookup(name)
-    defaults = method_knobs(name)
-    unknown = sorted(set(knobs) - set(defaults))
+    valid = method_knobs(name)
+    unknown = sorted(set(knobs) - set(valid))
     if unknown:
-        raise MsmixError(f"{name}: unknown knob(s) {unknown}; its knobs are {sorted(defaults)}")
-    values = {**_PRESET_KNOBS.get(name, {}), **knobs}
-    for knob, value in values.items():
-        _check_knob(name, knob, value, defaults[knob])
-    if "min_mix" in defaults and values.get("min_mix", defaults["min_mix"]) > values.get(
-        "max_mix", defaults["max_mix"]
-    ):
-        raise MsmixError(f"{name}: min_mix must not exceed max_mix")
+        raise MsmixError(f"{name}: unknown knob(s) {unknown}; its knobs are {sorted(valid)}")
+    for knob, value in knobs.items():
+        if not valid[knob].accepts(value):
+            raise MsmixError(f"{name}: knob {knob} must be {valid[knob].describe()}, got {value!r}")
+    values = {**_FIXED.get(name, {}), **knobs}
+    if "min_mix" in valid:
+        low, high = (values.get(k, valid[k].default) for k in ("min_mix", "max_mix"))
+        if low > high:
+            raise MsmixError(f"{name}: min_mix ({low}) must not exceed max_mix ({high})")
     if "latent_dims" in inspect.signature(cls.__init__).parameters:
         if latent_dims is None:
             raise MsmixError(f"{name} needs the backbone's latent_dims to build its intensity predictors")
