@@ -1,0 +1,428 @@
+"""The training loop: one readable function, the same loss for every mixing method.
+
+:func:`train` follows MMSA's recipe (Adam, L1 task loss, early stopping on the validation loss
+with a patience of 8 epochs, the test split scored with the best-validation checkpoint) and adds
+the mixing term of MS-Mix's released code, so that every method is trained with the same loss:
+
+    task(clean) + backbone auxiliary + mix_weight · mixed-sample loss + sal_weight · alignment loss
+
+Observers (the app's live curves, the CLI's progress bar) receive events through callbacks; a
+``threading.Event`` stops a run cleanly after the current batch.
+"""
+
+from __future__ import annotations
+
+import math
+import platform
+import threading
+import time
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field, fields
+from numbers import Integral, Real
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+import msmix_core
+from msmix_core import MODALITIES
+from msmix_core.data.batching import make_loader
+from msmix_core.data.schema import MSADataset
+from msmix_core.device import resolve_device
+from msmix_core.errors import MsmixError
+from msmix_core.metrics import mmsa_metrics
+from msmix_core.mixing.base import MixMethod
+from msmix_core.mixing.registry import build_method
+from msmix_core.models.base import Backbone
+from msmix_core.models.registry import build_backbone
+
+if TYPE_CHECKING:
+    from msmix_core.runs import Run, RunStore
+
+#: Element-wise task losses by name (MMSA trains regression with L1; MISA's config uses MSE).
+LOSSES: dict[str, Callable[[torch.Tensor, torch.Tensor], torch.Tensor]] = {
+    "l1": lambda pred, y: F.l1_loss(pred, y, reduction="none"),
+    "mse": lambda pred, y: F.mse_loss(pred, y, reduction="none"),
+}
+
+#: Batch size for scoring the valid and test splits (it does not change the metrics).
+EVAL_BATCH_SIZE = 256
+
+#: A validation loss must drop by more than this to count as an improvement (MMSA's rule).
+MIN_IMPROVEMENT = 1e-6
+
+#: Loss components reported per epoch, in the order ``step_losses`` returns them.
+LOSS_PARTS: tuple[str, ...] = ("total", "task", "mix", "sal", "aux")
+
+
+@dataclass
+class TrainConfig:
+    """Everything that defines a training run besides the data.
+
+    Defaults follow MMSA's MOSI configs (batch 32, lr 1e-3, L1 loss, early stop after 8 epochs
+    without validation improvement); ``epochs`` is only a cap. ``label`` names the variant in
+    tables (``"msmix -SAL"``); it defaults to the method name. Invalid values raise
+    :class:`MsmixError` naming the field and its valid range.
+    """
+
+    backbone: str = "late_fusion"
+    method: str = "none"
+    backbone_kwargs: dict[str, Any] = field(default_factory=dict)
+    method_kwargs: dict[str, Any] = field(default_factory=dict)
+    label: str | None = None
+    epochs: int = 30
+    batch_size: int = 32
+    lr: float = 1e-3
+    weight_decay: float = 0.0
+    grad_clip: float | None = None
+    patience: int = 8
+    loss: str = "l1"
+    seed: int = 1111
+    device: str = "auto"
+    save_weights: bool = True
+
+    def __post_init__(self) -> None:
+        for name in ("backbone", "method", "device"):
+            if not isinstance(getattr(self, name), str) or not getattr(self, name):
+                raise MsmixError(f"TrainConfig.{name} must be a non-empty string, got {getattr(self, name)!r}")
+        if self.label is not None and not isinstance(self.label, str):
+            raise MsmixError(f"TrainConfig.label must be a string or None, got {self.label!r}")
+        for name in ("backbone_kwargs", "method_kwargs"):
+            if not isinstance(getattr(self, name), dict):
+                raise MsmixError(f"TrainConfig.{name} must be a dict of knobs, got {getattr(self, name)!r}")
+        self.epochs = _integer("epochs", self.epochs, 1)
+        self.batch_size = _integer("batch_size", self.batch_size, 2)
+        self.patience = _integer("patience", self.patience, 1)
+        self.seed = _integer("seed", self.seed, 0, 2**63 - 1)
+        self.lr = _real("lr", self.lr, positive=True)
+        self.weight_decay = _real("weight_decay", self.weight_decay, positive=False)
+        if self.grad_clip is not None:
+            self.grad_clip = _real("grad_clip", self.grad_clip, positive=True)
+        if self.loss not in LOSSES:
+            raise MsmixError(f"TrainConfig.loss must be one of {sorted(LOSSES)}, got {self.loss!r}")
+        if not isinstance(self.save_weights, bool):
+            raise MsmixError(f"TrainConfig.save_weights must be True or False, got {self.save_weights!r}")
+
+    @property
+    def variant(self) -> str:
+        """The name shown in tables: ``label`` when given, else the method name."""
+        return self.label or self.method
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-friendly copy (the run store records it)."""
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> TrainConfig:
+        """Rebuild a config from :meth:`to_dict` output; unknown keys are an error, missing ones default."""
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(values) - known)
+        if unknown:
+            raise MsmixError(f"unknown TrainConfig field(s) {unknown}: the fields are {sorted(known)}")
+        return cls(**values)
+
+
+def _integer(name: str, value: Any, minimum: int, maximum: int | None = None) -> int:
+    upper = "" if maximum is None else f" and <= {maximum}"
+    if isinstance(value, bool) or not isinstance(value, Integral) or value < minimum:
+        raise MsmixError(f"TrainConfig.{name} must be an integer >= {minimum}{upper}, got {value!r}")
+    if maximum is not None and value > maximum:
+        raise MsmixError(f"TrainConfig.{name} must be an integer >= {minimum}{upper}, got {value!r}")
+    return int(value)
+
+
+def _real(name: str, value: Any, *, positive: bool) -> float:
+    valid = isinstance(value, Real) and not isinstance(value, bool) and math.isfinite(value)
+    if not valid or value < 0 or (positive and value == 0):
+        bound = "> 0" if positive else ">= 0"
+        raise MsmixError(f"TrainConfig.{name} must be a finite number {bound}, got {value!r}")
+    return float(value)
+
+
+@dataclass
+class EpochEvent:
+    """What an epoch produced, sent to ``on_epoch_end`` and kept in the history (as a dict).
+
+    ``losses``: ``train`` (the total), ``task``, ``mix``, ``sal``, ``aux`` (backbone auxiliary),
+    means over the epoch's training samples of the *unweighted* terms, and ``valid``/``test``
+    task losses. ``diagnostics``: the mixing method's per-batch diagnostics averaged over the
+    epoch. ``wall_time``: seconds this epoch took; ``elapsed``: seconds since the run started.
+    """
+
+    epoch: int
+    losses: dict[str, float]
+    valid_metrics: dict[str, float]
+    test_metrics: dict[str, float]
+    diagnostics: dict[str, float]
+    wall_time: float
+    elapsed: float
+    best_epoch: int
+    improved: bool
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class TrainResult:
+    """The outcome of :func:`train`; ``backbone`` and ``method`` hold the best-validation state."""
+
+    config: TrainConfig
+    status: str
+    best_epoch: int
+    valid_metrics: dict[str, float]
+    test_metrics: dict[str, float]
+    history: list[dict[str, Any]]
+    backbone: Backbone
+    method: MixMethod
+    run_id: str | None
+    wall_time: float
+    device: str
+
+
+class Callback:
+    """Observer of a training run. Override any hook; plain objects with these method names work too."""
+
+    def on_train_start(self, info: dict[str, Any]) -> None:
+        """Called once the models are built: config, dataset summary, device, steps per epoch, run id."""
+
+    def on_batch_end(self, step: int, total: int) -> None:
+        """Called after each optimiser step: ``step`` of ``total`` batches in the current epoch."""
+
+    def on_epoch_end(self, event: EpochEvent) -> None:
+        """Called after each epoch has been scored on valid and test."""
+
+    def on_train_end(self, result: TrainResult) -> None:
+        """Called once with the final result (also after a stop request)."""
+
+
+def _emit(callbacks: Sequence[object], hook: str, *args: Any) -> None:
+    for callback in callbacks:
+        method = getattr(callback, hook, None)
+        if method is not None:
+            method(*args)
+
+
+def build_models(dataset: MSADataset, config: TrainConfig, device: torch.device) -> tuple[Backbone, MixMethod]:
+    """Seed torch from ``config.seed`` and build the backbone and mixing method on ``device``.
+
+    Unknown names and bad knobs raise :class:`MsmixError` here, before any training starts.
+    """
+    torch.manual_seed(config.seed)
+    backbone = build_backbone(config.backbone, dataset.dims, dataset.seq_lens, **config.backbone_kwargs)
+    method = build_method(config.method, latent_dims=backbone.latent_dims, **config.method_kwargs)
+    return backbone.to(device), method.to(device)
+
+
+def _mixed_inputs(batch: dict[str, torch.Tensor], mixed: dict[str, torch.Tensor], pairs: torch.Tensor) -> dict:
+    """A batch of input-level mixed samples; each keeps the longer of its two sources' lengths."""
+    out = dict(mixed)
+    for m in MODALITIES:
+        lengths = batch.get(f"{m}_lengths")
+        if lengths is not None:
+            out[f"{m}_lengths"] = torch.maximum(lengths[pairs[:, 0]], lengths[pairs[:, 1]])
+    return out
+
+
+def step_losses(
+    backbone: Backbone,
+    method: MixMethod,
+    batch: dict[str, torch.Tensor],
+    loss_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
+    generator: torch.Generator | None = None,
+) -> tuple[dict[str, torch.Tensor], dict[str, float]]:
+    """The loss of one training batch, composed the same way for every method.
+
+    Returns the (unweighted) terms keyed by :data:`LOSS_PARTS`, where ``total`` is
+    ``task + aux + mix_weight·mix + sal_weight·sal``, and the method's diagnostics.
+    """
+    y = batch["labels"]
+    latents = backbone.encode(batch)
+    task = loss_fn(backbone.head(latents), y).mean()
+    aux = backbone.auxiliary_loss()  # read before a second encode (input-level mixing) overwrites it
+    if method.stage == "latent":
+        res = method(latents, y, generator)
+        mixed_pred = backbone.head(res.mixed) if res.num_mixed else None
+    else:
+        res = method({m: batch[m] for m in MODALITIES}, y, generator)
+        mixed_pred = backbone(_mixed_inputs(batch, res.mixed, res.pairs)) if res.num_mixed else None
+    mix = res.mix_loss(mixed_pred, loss_fn) if mixed_pred is not None else task.new_zeros(())
+    sal = res.alignment_loss.to(task.dtype)
+    total = task + aux + method.mix_weight * mix + method.sal_weight * sal
+    return {"total": total, "task": task, "mix": mix, "sal": sal, "aux": aux}, res.diagnostics
+
+
+@torch.no_grad()
+def predict(backbone: Backbone, loader: Any) -> tuple[np.ndarray, np.ndarray]:
+    """Predictions and labels of a whole loader, in loader order, as float numpy arrays."""
+    was_training = backbone.training
+    backbone.eval()
+    preds, labels = [], []
+    for batch in loader:
+        preds.append(backbone(batch).reshape(-1).float())
+        labels.append(batch["labels"].float())
+    backbone.train(was_training)
+    return torch.cat(preds).cpu().numpy(), torch.cat(labels).cpu().numpy()
+
+
+def _mean_diagnostics(per_batch: list[dict[str, float]]) -> dict[str, float]:
+    """Average each diagnostic over the batches that reported a finite value (NaN if none did)."""
+    keys = dict.fromkeys(k for d in per_batch for k in d)
+    out = {}
+    for key in keys:
+        values = [d[key] for d in per_batch if key in d and math.isfinite(d[key])]
+        out[key] = float(np.mean(values)) if values else float("nan")
+    return out
+
+
+def _snapshot(module: nn.Module) -> dict[str, torch.Tensor]:
+    return {k: v.detach().clone() for k, v in module.state_dict().items()}
+
+
+def _run_config(dataset: MSADataset, config: TrainConfig, device: torch.device) -> dict[str, Any]:
+    """What the run store records about a run: every config field, the data, the device and versions."""
+    return {
+        **config.to_dict(),
+        "label": config.variant,
+        "dataset": dataset.name,
+        "dataset_summary": dataset.summary(),
+        "device": str(device),
+        "versions": {
+            "msmix": msmix_core.__version__,
+            "torch": torch.__version__,
+            "numpy": np.__version__,
+            "python": platform.python_version(),
+        },
+    }
+
+
+def _split_metrics(record: dict[str, Any]) -> dict[str, dict[str, float]]:
+    """An epoch record's metrics in the run store's shape."""
+    return {"valid": record["valid_metrics"], "test": record["test_metrics"]}
+
+
+@contextmanager
+def _failures_recorded(run: Run | None) -> Iterator[None]:
+    """Mark the stored run as failed, with the error, when anything escapes; then re-raise."""
+    try:
+        yield
+    except BaseException as exc:
+        if run is not None:
+            run.finish("failed", error=f"{type(exc).__name__}: {exc}")
+        raise
+
+
+def train(
+    dataset: MSADataset,
+    config: TrainConfig,
+    *,
+    callbacks: Sequence[object] = (),
+    stop: threading.Event | None = None,
+    store: RunStore | None = None,
+) -> TrainResult:
+    """Train ``config.backbone`` with ``config.method`` on ``dataset``; see the module docstring.
+
+    Every epoch trains on the train split, scores valid and test, and emits ``on_epoch_end``.
+    Training ends after ``config.epochs`` epochs, after ``config.patience`` epochs without a
+    validation-loss improvement, or after the batch during which ``stop`` is set (that partial
+    epoch is still scored; status ``"stopped"``). The best-validation state is loaded back and
+    its metrics returned. With a ``store``, the run is recorded as it goes.
+    """
+    start = time.perf_counter()
+    device = resolve_device(config.device)
+    backbone, method = build_models(dataset, config, device)
+    generator = torch.Generator(device=device).manual_seed(config.seed)  # mixing draws
+    train_loader = make_loader(dataset.train, config.batch_size, shuffle=True, seed=config.seed, device=device)
+    valid_loader = make_loader(dataset.valid, EVAL_BATCH_SIZE, shuffle=False, seed=config.seed, device=device)
+    test_loader = make_loader(dataset.test, EVAL_BATCH_SIZE, shuffle=False, seed=config.seed, device=device)
+    params = [p for module in (backbone, method) for p in module.parameters() if p.requires_grad]
+    optimizer = torch.optim.Adam(params, lr=config.lr, weight_decay=config.weight_decay)
+    loss_fn = LOSSES[config.loss]
+    run_config = _run_config(dataset, config, device)
+    run = store.create(run_config) if store is not None else None
+    run_id = run.id if run is not None else None
+    steps_per_epoch = len(train_loader)
+    status, history = "finished", []
+    best_valid, best_epoch, best_state = math.inf, 0, None
+    with _failures_recorded(run):
+        _emit(callbacks, "on_train_start", {"config": run_config, "run_id": run_id, "steps_per_epoch": steps_per_epoch})
+        for epoch in range(1, config.epochs + 1):
+            epoch_start = time.perf_counter()
+            backbone.train()
+            method.train()
+            sums, seen, diagnostics = torch.zeros(len(LOSS_PARTS), device=device), 0, []
+            for step, batch in enumerate(train_loader, 1):
+                losses, batch_diagnostics = step_losses(backbone, method, batch, loss_fn, generator)
+                optimizer.zero_grad(set_to_none=True)
+                losses["total"].backward()
+                if config.grad_clip is not None:
+                    nn.utils.clip_grad_value_(params, config.grad_clip)  # MMSA clips values, not the norm
+                optimizer.step()
+                n = batch["labels"].shape[0]
+                sums += torch.stack([losses[k].detach().float() for k in LOSS_PARTS]) * n
+                seen += n
+                diagnostics.append(batch_diagnostics)
+                _emit(callbacks, "on_batch_end", step, steps_per_epoch)
+                if stop is not None and stop.is_set():
+                    status = "stopped"
+                    break
+
+            valid_pred, valid_y = predict(backbone, valid_loader)
+            test_pred, test_y = predict(backbone, test_loader)
+            train_losses = dict(zip(LOSS_PARTS, (sums / max(seen, 1)).tolist(), strict=True))
+            losses = {"train": train_losses.pop("total"), **train_losses}
+            losses["valid"] = float(loss_fn(torch.from_numpy(valid_pred), torch.from_numpy(valid_y)).mean())
+            losses["test"] = float(loss_fn(torch.from_numpy(test_pred), torch.from_numpy(test_y)).mean())
+            score = losses["valid"] if math.isfinite(losses["valid"]) else math.inf
+            improved = best_state is None or score <= best_valid - MIN_IMPROVEMENT
+            if improved:
+                best_valid, best_epoch = score, epoch
+                best_state = {"backbone": _snapshot(backbone), "method": _snapshot(method)}
+            now = time.perf_counter()
+            event = EpochEvent(
+                epoch=epoch,
+                losses=losses,
+                valid_metrics=mmsa_metrics(valid_pred, valid_y, dataset.metrics),
+                test_metrics=mmsa_metrics(test_pred, test_y, dataset.metrics),
+                diagnostics=_mean_diagnostics(diagnostics),
+                wall_time=now - epoch_start,
+                elapsed=now - start,
+                best_epoch=best_epoch,
+                improved=improved,
+            )
+            history.append(event.to_dict())
+            if run is not None:
+                run.log_epoch(history[-1])
+                if improved:  # the best so far, readable while the run goes on
+                    run.finish("running", metrics=_split_metrics(history[-1]), best_epoch=best_epoch)
+            _emit(callbacks, "on_epoch_end", event)
+            if stop is not None and stop.is_set():
+                status = "stopped"
+            if status == "stopped" or epoch - best_epoch >= config.patience:
+                break
+
+        backbone.load_state_dict(best_state["backbone"])
+        method.load_state_dict(best_state["method"])
+        best = history[best_epoch - 1]
+        result = TrainResult(
+            config=config,
+            status=status,
+            best_epoch=best_epoch,
+            valid_metrics=best["valid_metrics"],
+            test_metrics=best["test_metrics"],
+            history=history,
+            backbone=backbone,
+            method=method,
+            run_id=run_id,
+            wall_time=time.perf_counter() - start,
+            device=str(device),
+        )
+        if run is not None:
+            if config.save_weights:
+                run.save_weights(best_state)
+            run.finish(status, metrics=_split_metrics(best), best_epoch=best_epoch)
+    _emit(callbacks, "on_train_end", result)
+    return result

@@ -1,0 +1,178 @@
+"""The ``msmix`` command line: each subcommand on tiny settings, and user errors as one line with status 2."""
+
+import pickle
+import subprocess
+import sys
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from msmix_core.cli import ABLATIONS, main, parse_knobs
+from msmix_core.data.npz import load_npz, save_npz
+from msmix_core.data.synthetic import make_synthetic
+from msmix_core.errors import MsmixError
+from msmix_core.runs import RunStore
+
+FAST = ["--epochs", "1", "--batch-size", "16", "--device", "cpu", "--quiet"]
+
+
+@pytest.fixture(scope="module")
+def data_file(tmp_path_factory):
+    path = tmp_path_factory.mktemp("data") / "tiny.npz"
+    save_npz(make_synthetic(seed=0, n_train=64, n_valid=32, n_test=32), path)
+    return str(path)
+
+
+@pytest.fixture
+def runs_dir(tmp_path):
+    return str(tmp_path / "runs")
+
+
+def run_cli(capsys, *argv):
+    code = main([str(a) for a in argv])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_train_stores_one_run_per_seed_and_prints_the_table(capsys, data_file, runs_dir, tmp_path):
+    out_csv, out_md = tmp_path / "t.csv", tmp_path / "out" / "t.md"
+    code, out, _ = run_cli(
+        capsys, "train", "--dataset", data_file, "--runs-dir", runs_dir, *FAST, "--method", "msmix",
+        "--seeds", 1, 2, "--set", "alpha=1.0", "--out", out_csv, out_md,
+    )  # fmt: skip
+    assert code == 0
+    runs = RunStore(runs_dir).list()
+    assert sorted(r.config["seed"] for r in runs) == [1, 2]
+    assert all(r.config["method_kwargs"] == {"alpha": 1.0} and r.status == "finished" for r in runs)
+    assert "msmix" in out and "MAE" in out and "Non0_acc_2" in out
+    long = pd.read_csv(out_csv)
+    assert set(long["metric"]) == {"Has0_acc_2", "Non0_acc_2", "Non0_F1_score", "Mult_acc_7", "MAE", "Corr"}
+    assert (long["n_seeds"] == 2).all()
+    assert out_md.read_text().startswith("| dataset | backbone | label |")
+
+
+def test_compare_runs_the_grid_and_tests_against_the_baseline(capsys, data_file, runs_dir, tmp_path):
+    out_csv = tmp_path / "c.csv"
+    code, out, _ = run_cli(
+        capsys, "compare", "--dataset", data_file, "--runs-dir", runs_dir, *FAST, "--backbones", "late_fusion",
+        "--methods", "none", "mixup", "--seeds", 1, 2, "--metrics", "MAE", "Corr", "--out", out_csv,
+    )  # fmt: skip
+    assert code == 0 and "paired t-test" in out
+    long = pd.read_csv(out_csv)
+    assert sorted(set(long["label"])) == ["mixup", "none"] and set(long["metric"]) == {"MAE", "Corr"}
+    assert (long.loc[long["label"] == "mixup", "n_paired"] == 2).all()
+    assert len(RunStore(runs_dir).list()) == 4
+
+
+def test_ablate_switches_each_msmix_part_off(capsys, data_file, runs_dir, tmp_path):
+    out_csv = tmp_path / "a.csv"
+    code, _, _ = run_cli(
+        capsys, "ablate", "--dataset", data_file, "--runs-dir", runs_dir, *FAST, "--seeds", 1, 2,
+        "--metrics", "MAE", "--out", out_csv,
+    )  # fmt: skip
+    assert code == 0
+    long = pd.read_csv(out_csv)
+    assert list(long["label"]) == sorted(ABLATIONS) and (long["baseline"] == "msmix").all()
+    knobs = {r.config["label"]: r.config["method_kwargs"] for r in RunStore(runs_dir).list()}
+    assert knobs == ABLATIONS
+
+
+def test_robustness_and_runs_subcommands(capsys, data_file, runs_dir, tmp_path):
+    assert run_cli(capsys, "train", "--dataset", data_file, "--runs-dir", runs_dir, *FAST, "--seeds", 5)[0] == 0
+    (run,) = RunStore(runs_dir).list()
+
+    code, out, _ = run_cli(capsys, "runs", "list", "--runs-dir", runs_dir)
+    assert code == 0 and run.id in out and "finished" in out
+    code, out, _ = run_cli(capsys, "runs", "show", run.id, "--runs-dir", runs_dir)
+    assert code == 0 and '"backbone": "late_fusion"' in out and "valid_loss" in out
+
+    out_csv = tmp_path / "r.csv"
+    code, out, _ = run_cli(
+        capsys, "robustness", run.id, "--dataset", data_file, "--runs-dir", runs_dir, "--device", "cpu",
+        "--modalities", "text", "--noise-levels", 0.5, "--out", out_csv,
+    )  # fmt: skip
+    assert code == 0 and "zeroed" in out
+    table = pd.read_csv(out_csv)
+    assert list(table["condition"]) == ["clean", "zeroed", "noise"] and (table["run"] == run.id).all()
+
+    code, out, _ = run_cli(capsys, "runs", "delete", run.id, "--runs-dir", runs_dir)
+    assert code == 0 and RunStore(runs_dir).list() == []
+    assert "no runs" in run_cli(capsys, "runs", "list", "--runs-dir", runs_dir)[1]
+
+
+def mmsa_split(rng, n):
+    return {
+        "id": np.array([f"video{i}$_$0" for i in range(n)]),
+        "raw_text": np.array([f"clip {i}" for i in range(n)]),
+        "text": rng.normal(size=(n, 6, 8)).astype(np.float32),
+        "audio": rng.normal(size=(n, 6, 5)).astype(np.float32),
+        "vision": rng.normal(size=(n, 6, 4)).astype(np.float32),
+        "regression_labels": rng.uniform(-3, 3, size=n).astype(np.float32),
+    }
+
+
+def test_convert_writes_an_npz_that_loads_back_the_same(capsys, tmp_path):
+    rng = np.random.default_rng(0)
+    source, destination = tmp_path / "aligned_50.pkl", tmp_path / "mosi.npz"
+    source.write_bytes(pickle.dumps({s: mmsa_split(rng, n) for s, n in (("train", 8), ("valid", 4), ("test", 4))}))
+    code, out, _ = run_cli(capsys, "convert", source, destination, "--family", "mosi")
+    assert code == 0 and "train 8" in out
+    converted = load_npz(destination)
+    np.testing.assert_array_equal(converted.train.audio, pickle.loads(source.read_bytes())["train"]["audio"])
+
+
+def test_parse_knobs_targets_names_and_parses_values():
+    knobs = parse_knobs(["alpha=2", "msmix.use_sal=false", "mixup.tag=x", "sigma=[1, 2]"], ["mixup", "msmix"], "--set")
+    assert knobs == {
+        "mixup": {"alpha": 2, "tag": "x", "sigma": [1, 2]},
+        "msmix": {"alpha": 2, "use_sal": False, "sigma": [1, 2]},
+    }
+    assert parse_knobs(["num_mix=None", "use_sass=True"], ["msmix"], "--set") == {
+        "msmix": {"num_mix": None, "use_sass": True}
+    }
+    with pytest.raises(MsmixError, match="KEY=VALUE"):
+        parse_knobs(["alpha"], ["msmix"], "--set")
+    with pytest.raises(MsmixError, match="'tfn' is not one of"):
+        parse_knobs(["tfn.alpha=1"], ["msmix"], "--set")
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["train", "--dataset", "no/such/file.pkl"], "no/such/file.pkl"),
+        (["train", "--backbone", "resnet"], "resnet"),
+        (["compare", "--methods", "none", "cutmix"], "cutmix"),
+        (["train", "--method", "msmix", "--set", "alpha=-1"], "alpha"),
+        (["train", "--set", "alpha"], "KEY=VALUE"),
+        (["train", "--epochs", "0"], "epochs"),
+        (["train", "--metrics", "Acc_9"], "Acc_9"),
+        (["train", "--out", "table.xlsx"], ".csv or .md"),
+        (["compare", "--methods", "mixup", "msmix"], "--baseline"),
+        (["runs", "show", "20990101-000000-x"], "no run"),
+        (["convert", "missing.pkl", "out.npz"], "missing.pkl"),
+    ],
+)
+def test_user_errors_exit_2_with_one_line_and_no_traceback(capsys, data_file, runs_dir, argv, message):
+    if argv[0] in ("train", "compare"):
+        extra = ["--runs-dir", runs_dir] + ([] if "--dataset" in argv else ["--dataset", data_file])
+        argv = [argv[0], *FAST, *argv[1:], *extra]  # the case's own flags come last and win
+    elif argv[0] == "runs":
+        argv = [*argv, "--runs-dir", runs_dir]
+    code, _, err = run_cli(capsys, *argv)
+    assert code == 2
+    assert len(err.strip().splitlines()) == 1 and err.startswith("msmix: error:") and message in err
+    assert "Traceback" not in err
+    assert not RunStore(runs_dir).list(), "no run is created when the command line is wrong"
+
+
+def test_usage_errors_are_one_line_too(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["train", "--epochs", "many"])
+    err = capsys.readouterr().err
+    assert exit_info.value.code == 2 and len(err.strip().splitlines()) == 1 and "--epochs" in err
+
+
+def test_python_dash_m_runs_the_same_command_line():
+    done = subprocess.run([sys.executable, "-m", "msmix_core", "--version"], capture_output=True, text=True)
+    assert done.returncode == 0 and done.stdout.startswith("msmix ")

@@ -1,0 +1,217 @@
+"""The trainer: every backbone × method trains, the loss reaches MS-Mix's predictors, runs are
+reproducible, stoppable and recorded, and a short run learns the synthetic data."""
+
+import threading
+
+import numpy as np
+import pytest
+import torch
+
+from msmix_core.data.batching import make_loader
+from msmix_core.data.synthetic import make_synthetic
+from msmix_core.errors import MsmixError
+from msmix_core.metrics import mmsa_metrics
+from msmix_core.mixing.registry import METHODS
+from msmix_core.models.registry import BACKBONES
+from msmix_core.runs import RunStore
+from msmix_core.training import LOSSES, Callback, TrainConfig, build_models, predict, step_losses, train
+
+TINY = {"n_train": 64, "n_valid": 32, "n_test": 32}
+
+
+@pytest.fixture(scope="module")
+def tiny():
+    return make_synthetic(seed=0, **TINY)
+
+
+@pytest.fixture(scope="module")
+def default_data():
+    return make_synthetic()
+
+
+def without_timing(history):
+    """History records minus wall-clock fields, as text so that NaN diagnostics compare equal."""
+    return repr([{k: v for k, v in e.items() if k not in ("wall_time", "elapsed")} for e in history])
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("epochs", 0),
+        ("epochs", 2.5),
+        ("batch_size", 1),
+        ("lr", 0.0),
+        ("lr", float("nan")),
+        ("weight_decay", -1.0),
+        ("grad_clip", 0.0),
+        ("patience", 0),
+        ("loss", "huber"),
+        ("seed", -1),
+        ("seed", True),
+        ("save_weights", "yes"),
+        ("backbone", ""),
+        ("method_kwargs", ["alpha", 1]),
+    ],
+)
+def test_config_rejects_bad_values_naming_the_field(field, value):
+    with pytest.raises(MsmixError, match=field):
+        TrainConfig(**{field: value})
+
+
+def test_config_round_trips_and_rejects_unknown_fields():
+    config = TrainConfig(backbone="tfn", method="msmix", method_kwargs={"alpha": 1.0}, label="msmix a1", grad_clip=0.6)
+    assert TrainConfig.from_dict(config.to_dict()) == config
+    assert config.variant == "msmix a1" and TrainConfig(method="mixup").variant == "mixup"
+    with pytest.raises(MsmixError, match="learning_rate"):
+        TrainConfig.from_dict({"learning_rate": 0.1})
+
+
+@pytest.mark.parametrize("method", sorted(METHODS))
+@pytest.mark.parametrize("backbone", sorted(BACKBONES))
+def test_every_backbone_trains_with_every_method(tiny, backbone, method):
+    config = TrainConfig(backbone=backbone, method=method, epochs=1, batch_size=16, device="cpu", seed=3)
+    result = train(tiny, config)
+    assert result.status == "finished" and result.best_epoch == 1 and len(result.history) == 1
+    losses = result.history[0]["losses"]
+    assert all(np.isfinite(v) for v in losses.values()), losses
+    assert (losses["mix"] > 0) == (method != "none"), "mixed samples were trained on exactly when a method mixes"
+    assert set(result.test_metrics) == set(mmsa_metrics(np.zeros(4), np.array([-1.0, 1, 2, 0]), tiny.metrics))
+    assert {"contradictory_rate", "mean_abs_label_gap"} <= set(result.history[0]["diagnostics"])
+
+
+@pytest.mark.parametrize("backbone", ["late_fusion", "mult"])
+def test_gradients_reach_msmix_intensity_predictors(tiny, backbone):
+    config = TrainConfig(backbone=backbone, method="msmix", device="cpu")
+    model, method = build_models(tiny, config, torch.device("cpu"))
+    assert any(True for _ in method.parameters()), "MS-Mix owns trainable intensity predictors"
+    batch = next(iter(make_loader(tiny.train, 16, shuffle=True, seed=0, device="cpu")))
+    losses, _ = step_losses(model, method, batch, LOSSES["l1"], torch.Generator().manual_seed(0))
+    losses["total"].backward()
+    for name, param in method.named_parameters():
+        assert param.grad is not None, f"{name} got no gradient"
+    assert sum(float(p.grad.abs().sum()) for p in method.parameters()) > 0
+
+
+def test_short_run_on_default_data_beats_a_constant_predictor(default_data):
+    result = train(default_data, TrainConfig(epochs=6, device="cpu"))
+    y_train, y_test = default_data.train.labels, default_data.test.labels
+    constant = np.full_like(y_test, np.median(y_train))  # the best constant under L1
+    constant_mae = float(np.abs(constant - y_test).mean())
+    assert result.test_metrics["MAE"] < 0.8 * constant_mae
+    assert result.test_metrics["Corr"] > 0.5
+
+
+def test_same_seed_same_metrics_and_history(tiny):
+    config = TrainConfig(method="msmix", epochs=2, batch_size=16, device="cpu", seed=7)
+    first, second = train(tiny, config), train(tiny, config)
+    assert first.test_metrics == second.test_metrics and first.valid_metrics == second.valid_metrics
+    assert without_timing(first.history) == without_timing(second.history)
+    other = train(tiny, TrainConfig(method="msmix", epochs=2, batch_size=16, device="cpu", seed=8))
+    assert without_timing(other.history) != without_timing(first.history)
+
+
+def test_best_validation_checkpoint_is_kept_and_scores_the_test_split(tiny):
+    result = train(tiny, TrainConfig(epochs=6, batch_size=16, lr=3e-3, device="cpu"))
+    valid_losses = [e["losses"]["valid"] for e in result.history]
+    assert result.best_epoch == 1 + int(np.argmin(valid_losses))
+    pred, y = predict(result.backbone, make_loader(tiny.test, 32, shuffle=False, seed=0, device="cpu"))
+    assert mmsa_metrics(pred, y, tiny.metrics) == result.test_metrics
+    assert result.test_metrics == result.history[result.best_epoch - 1]["test_metrics"]
+
+
+def test_early_stopping_after_patience_epochs_without_improvement(tiny):
+    # a far too large learning rate stops improving quickly (a tiny one does not: normalisation
+    # layers' running statistics still move the validation loss)
+    result = train(tiny, TrainConfig(epochs=40, patience=2, lr=0.5, batch_size=16, device="cpu"))
+    valid = [e["losses"]["valid"] for e in result.history]
+    assert result.status == "finished"
+    assert len(result.history) == result.best_epoch + 2 < 40
+    assert min(valid[result.best_epoch :]) > valid[result.best_epoch - 1] - 1e-6
+
+
+class Recorder(Callback):
+    def __init__(self):
+        self.calls = []
+
+    def on_train_start(self, info):
+        self.calls.append(("start", info["steps_per_epoch"]))
+
+    def on_batch_end(self, step, total):
+        self.calls.append(("batch", step, total))
+
+    def on_epoch_end(self, event):
+        self.calls.append(("epoch", event.epoch))
+
+    def on_train_end(self, result):
+        self.calls.append(("end", result.status))
+
+
+def test_callbacks_see_every_event_in_order_and_plain_objects_work(tiny):
+    class EpochsOnly:  # not a Callback subclass: only the hooks it has are called
+        def __init__(self):
+            self.epochs = []
+
+        def on_epoch_end(self, event):
+            self.epochs.append(event.to_dict()["epoch"])
+
+    recorder, plain = Recorder(), EpochsOnly()
+    train(tiny, TrainConfig(epochs=2, batch_size=16, device="cpu"), callbacks=[recorder, plain])
+    batches = [("batch", s, 4) for s in range(1, 5)]
+    assert recorder.calls == [("start", 4), *batches, ("epoch", 1), *batches, ("epoch", 2), ("end", "finished")]
+    assert plain.epochs == [1, 2]
+
+
+def test_stop_event_ends_after_the_current_batch_and_keeps_the_history(tiny):
+    stop = threading.Event()
+
+    class StopInEpochTwo(Recorder):
+        def on_batch_end(self, step, total):
+            super().on_batch_end(step, total)
+            if len(self.calls) > 6:  # start, 4 batches, epoch 1, then the first batch of epoch 2
+                stop.set()
+
+    recorder = StopInEpochTwo()
+    result = train(tiny, TrainConfig(epochs=5, batch_size=16, device="cpu"), callbacks=[recorder], stop=stop)
+    assert result.status == "stopped"
+    assert len(result.history) == 2 and result.best_epoch in (1, 2)
+    assert [c for c in recorder.calls if c[0] == "batch"][-1] == ("batch", 1, 4)
+    assert recorder.calls[-1] == ("end", "stopped")
+
+
+def test_store_records_config_history_metrics_and_weights(tiny, tmp_path):
+    store = RunStore(tmp_path)
+    config = TrainConfig(method="mixup", label="vanilla", epochs=2, batch_size=16, device="cpu")
+    result = train(tiny, config, store=store)
+    run = store.load(result.run_id)
+    assert run.status == "finished" and run.best_epoch == result.best_epoch
+    assert run.config["label"] == "vanilla" and run.config["dataset"] == tiny.name
+    assert {"torch", "numpy", "msmix"} <= set(run.config["versions"]) and run.config["device"] == "cpu"
+    assert run.metrics == {"valid": result.valid_metrics, "test": result.test_metrics}
+    assert without_timing(run.history) == without_timing(result.history)
+    weights = run.load_weights()
+    for key, value in result.backbone.state_dict().items():
+        assert torch.equal(weights["backbone"][key], value)
+    unsaved = train(tiny, TrainConfig(epochs=1, batch_size=16, device="cpu", save_weights=False), store=store)
+    assert run.has_weights and not store.load(unsaved.run_id).has_weights
+
+
+def test_store_marks_a_crashed_run_failed_with_the_error(tiny, tmp_path):
+    class Crash:
+        def on_epoch_end(self, event):
+            raise RuntimeError("disk on fire")
+
+    store = RunStore(tmp_path)
+    with pytest.raises(RuntimeError, match="disk on fire"):
+        train(tiny, TrainConfig(epochs=3, batch_size=16, device="cpu"), callbacks=[Crash()], store=store)
+    (run,) = store.list()
+    assert run.status == "failed" and "disk on fire" in run.error
+    assert len(run.history) == 1
+
+
+def test_bad_names_fail_before_a_run_is_created(tiny, tmp_path):
+    store = RunStore(tmp_path)
+    with pytest.raises(MsmixError, match="late_fusion"):
+        train(tiny, TrainConfig(backbone="no_such_net"), store=store)
+    with pytest.raises(MsmixError, match="msmix"):
+        train(tiny, TrainConfig(method="no_such_mix"), store=store)
+    assert store.list() == []
