@@ -68,7 +68,7 @@ def test_feature_std_matches_numpy_over_valid_steps(data):
     steps = split.audio.shape[1]
     split.audio_lengths = rng.integers(0, steps + 1, size=50)
     valid = np.concatenate([split.audio[i, : split.audio_lengths[i]] for i in range(50)])
-    np.testing.assert_allclose(feature_std(split, "audio", chunk=7), valid.astype(np.float64).std(axis=0), rtol=1e-6)
+    np.testing.assert_allclose(feature_std(split, "audio", chunk=7), valid.astype(np.float64).std(axis=0), rtol=1e-10)
     reference = split.text.reshape(-1, split.text.shape[2]).astype(np.float64).std(axis=0)
     np.testing.assert_allclose(feature_std(split, "text"), reference, rtol=1e-5)
 

@@ -65,26 +65,28 @@ def load_trained(run: Run, dataset: MSADataset, *, device: str | torch.device = 
 
 
 def feature_std(split: Split, modality: str, chunk: int = 512) -> np.ndarray:
-    """Per-feature standard deviation ``[D]`` over the valid time steps of a split (float64 sums).
+    """Per-feature standard deviation ``[D]`` over the valid time steps of a split.
 
     Valid steps are the first ``length`` steps of each sample when the split has lengths, else
-    all of them. Computed in chunks so that MOSEI-sized text features are never copied whole.
+    all of them. Computed in float64 chunks merged with Chan et al.'s update, so that
+    MOSEI-sized text features are never copied whole and no precision is lost.
     """
     x, lengths = split.modality(modality), split.lengths(modality)
     steps, dim = x.shape[1], x.shape[2]
-    total, total_sq, count = np.zeros(dim), np.zeros(dim), 0
+    count, mean, m2 = 0, np.zeros(dim), np.zeros(dim)
     for start in range(0, len(x), chunk):
         block = x[start : start + chunk].astype(np.float64)
         if lengths is not None:
             block = block[np.arange(steps) < lengths[start : start + chunk, None]]
         block = block.reshape(-1, dim)
-        total += block.sum(axis=0)
-        total_sq += np.square(block).sum(axis=0)
-        count += block.shape[0]
-    if count == 0:
-        return np.zeros(dim)
-    mean = total / count
-    return np.sqrt(np.maximum(total_sq / count - mean**2, 0.0))
+        if len(block) == 0:
+            continue
+        block_mean = block.mean(axis=0)
+        delta, total = block_mean - mean, count + len(block)
+        m2 += np.square(block - block_mean).sum(axis=0) + np.square(delta) * count * len(block) / total
+        mean += delta * len(block) / total
+        count = total
+    return np.sqrt(m2 / count) if count else np.zeros(dim)
 
 
 def _corrupted(
