@@ -1,7 +1,8 @@
-"""Mixing benchmark: every method per call, ms_mix against the release's steps, the pool search, a training step.
+"""Mixing benchmark: every method per call, ms_mix against the release's steps, the pool search, training steps.
 
     .venv/bin/python bench/bench_mixing.py            # all four parts, Markdown on stdout
     .venv/bin/python bench/bench_mixing.py --quick    # fewer repeats, batches up to 1024, a 5k pool
+    .venv/bin/python bench/bench_mixing.py --steps-only  # the training-step parts alone
 
 Timing: the median (and the minimum) of ``--repeats`` calls after ``--warmup`` calls, with
 ``torch.cuda.synchronize`` around each call on CUDA. Competing variants are timed interleaved
@@ -19,6 +20,7 @@ Paste the output into the "Mixing" section of bench/RESULTS.md.
 from __future__ import annotations
 
 import argparse
+import functools
 import itertools
 import os
 import platform
@@ -37,7 +39,8 @@ from msmix_core.data.batching import make_loader
 from msmix_core.data.synthetic import make_synthetic
 from msmix_core.device import resolve_device
 from msmix_core.mixing import METHODS, build_method, candidate_mask, candidate_partners, draw_pairs, ms_mix
-from msmix_core.training import LOSSES, TrainConfig, build_models, step_losses
+from msmix_core.models import BACKBONES
+from msmix_core.training import LOSSES, TrainConfig, build_models, make_optimizer, step_losses
 
 DIM = 128  #: latent size per modality in the per-call parts (the issue's D)
 MiB = 2**20
@@ -268,24 +271,35 @@ def bench_pool(n: int, block_sizes: list[int], top_k: int, device: torch.device,
     print()
 
 
-def bench_training_step(batch_size: int, device: torch.device, repeats: int, warmup: int) -> dict[str, float]:
-    """One optimiser step (``step_losses`` + backward + Adam) of late_fusion per method."""
-    dataset = make_synthetic()
-    batch = next(iter(make_loader(dataset.train, batch_size, shuffle=True, seed=0, device=device)))
-    calls = {}
-    for name in METHODS:
-        config = TrainConfig(backbone="late_fusion", method=name, batch_size=batch_size, device=str(device))
-        backbone, method = build_models(dataset, config, device)
-        optimizer = torch.optim.Adam([p for m in (backbone, method) for p in m.parameters()], lr=config.lr)
-        generator = _generator(device)
+@functools.cache
+def _dataset():
+    return make_synthetic()
 
-        def step(backbone=backbone, method=method, optimizer=optimizer, generator=generator):
-            losses, _ = step_losses(backbone, method, batch, LOSSES["l1"], generator)
-            optimizer.zero_grad(set_to_none=True)
-            losses["total"].backward()
-            optimizer.step()
 
-        calls[name] = step
+def _step_call(backbone: str, method: str, batch: dict, batch_size: int, device: torch.device) -> Callable[[], None]:
+    """One optimiser step of the trainer (``step_losses`` + backward + its Adam) on a fixed batch."""
+    config = TrainConfig(backbone=backbone, method=method, batch_size=batch_size, device=str(device))
+    model, mixer = build_models(_dataset(), config, device)
+    optimizer = make_optimizer(model, mixer, config)
+    generator = _generator(device)
+
+    def step() -> None:
+        losses, _ = step_losses(model, mixer, batch, LOSSES[config.loss], generator)
+        optimizer.zero_grad(set_to_none=True)
+        losses["total"].backward()
+        optimizer.step()
+
+    return step
+
+
+def _batch_of(batch_size: int, device: torch.device) -> dict:
+    return next(iter(make_loader(_dataset().train, batch_size, shuffle=True, seed=0, device=device)))
+
+
+def bench_training_step(batch_size: int, device: torch.device, repeats: int, warmup: int) -> None:
+    """Every method's training step on late_fusion, the app's default backbone."""
+    batch = _batch_of(batch_size, device)
+    calls = {name: _step_call("late_fusion", name, batch, batch_size, device) for name in METHODS}
     timings = time_interleaved(calls, device, repeats, warmup)
     print(f"### Training step, late_fusion, B = {batch_size} (default synthetic data)\n")
     print("`step_losses` + backward + Adam step; median ms (min ms), peak extra memory; ratio to `manifold`.\n")
@@ -296,7 +310,27 @@ def bench_training_step(batch_size: int, device: torch.device, repeats: int, war
         cell = _cell(timings[name], peak_memory(calls[name], device))
         print(f"| {name} | {cell} | {timings[name][0] / base:.2f} |", flush=True)
     print()
-    return {name: t[0] for name, t in timings.items()}
+
+
+def bench_step_ratio(batch_sizes: list[int], device: torch.device, repeats: int, warmup: int) -> dict[str, float]:
+    """MS-Mix's training step against Manifold Mixup's on every backbone; returns the worst ratio per backbone."""
+    print("### MS-Mix step / Manifold Mixup step, every backbone\n")
+    print("Median ms of each step, timed interleaved; the ratio of the medians (goal: at most 1.25).\n")
+    print("| backbone | " + " | ".join(f"B = {b}: manifold, msmix, ratio" for b in batch_sizes) + " |")
+    print("|---|" + "---|" * len(batch_sizes))
+    worst = {}
+    for backbone in BACKBONES:
+        cells = []
+        for b in batch_sizes:
+            batch = _batch_of(b, device)
+            calls = {name: _step_call(backbone, name, batch, b, device) for name in ("manifold", "msmix")}
+            timings = time_interleaved(calls, device, repeats, warmup)
+            manifold, msmix = timings["manifold"][0], timings["msmix"][0]
+            worst[backbone] = max(worst.get(backbone, 0.0), msmix / manifold)
+            cells.append(f"{1000 * manifold:.2f}, {1000 * msmix:.2f}, **{msmix / manifold:.2f}**")
+        print(f"| {backbone} | " + " | ".join(cells) + " |", flush=True)
+    print()
+    return worst
 
 
 def _cpu_model() -> str:
@@ -314,6 +348,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=30, help="timed calls per variant (fewer for slow calls)")
     parser.add_argument("--warmup", type=int, default=3)
     parser.add_argument("--quick", action="store_true", help="batches up to 1024, a 5k pool, 10 repeats")
+    parser.add_argument("--steps-only", action="store_true", help="only the training-step parts")
     args = parser.parse_args()
     device = resolve_device(args.device)
     sizes = [32, 64, 256, 1024] if args.quick else [32, 64, 256, 1024, 4096]
@@ -322,16 +357,17 @@ def main() -> None:
     print(f"## Mixing ({date.today()}, {hardware}, torch {torch.__version__}, ", end="")
     print(f"{torch.get_num_threads()} threads, device {device})\n")
 
-    bench_methods(sizes, device, repeats, args.warmup)
-    medians = bench_ms_mix(sizes, device, repeats, args.warmup)
-    bench_pool(5_000 if args.quick else 20_000, [1024, 2048], 16, device, 1)
-    steps = bench_training_step(64, device, 5 * repeats, args.warmup)
-
-    ratio = steps["msmix"] / steps["manifold"]
-    ms = 1000 * medians[1024]
+    goals = []
+    if not args.steps_only:
+        bench_methods(sizes, device, repeats, args.warmup)
+        ms = 1000 * bench_ms_mix(sizes, device, repeats, args.warmup)[1024]
+        bench_pool(5_000 if args.quick else 20_000, [1024, 2048], 16, device, 1)
+        goals.append(f"`ms_mix` at B = 1024: {ms:.1f} ms median (goal < 10 ms: {_verdict(ms < 10)})")
+    bench_training_step(64, device, 5 * repeats, args.warmup)
+    for backbone, ratio in bench_step_ratio([32, 64], device, 3 * repeats, args.warmup).items():
+        goals.append(f"MS-Mix / Manifold Mixup step, {backbone}: {ratio:.2f} (goal <= 1.25: {_verdict(ratio <= 1.25)})")
     print("### Goals\n")
-    print(f"- MS-Mix step / Manifold Mixup step, B = 64: {ratio:.2f} (goal <= 1.25: {_verdict(ratio <= 1.25)})")
-    print(f"- `ms_mix` at B = 1024: {ms:.1f} ms median (goal < 10 ms: {_verdict(ms < 10)})")
+    print("\n".join(f"- {goal}" for goal in goals))
 
 
 def _verdict(met: bool) -> str:

@@ -30,15 +30,14 @@ from msmix_core.data.synthetic import make_synthetic
 from msmix_core.device import resolve_device
 from msmix_core.mixing.registry import METHODS
 from msmix_core.models.registry import BACKBONES
-from msmix_core.training import LOSSES, TrainConfig, build_models, step_losses
+from msmix_core.training import LOSSES, TrainConfig, build_models, make_optimizer, step_losses
 
 
 def step_times(dataset, backbone: str, method: str, device: torch.device, steps: int, warmup: int) -> list[float]:
     """Seconds per training step of one backbone × method at the default batch size."""
     config = TrainConfig(backbone=backbone, method=method, device=str(device))
     model, mixer = build_models(dataset, config, device)
-    params = [p for m in (model, mixer) for p in m.parameters()]
-    optimizer = torch.optim.Adam(params, lr=config.lr)
+    optimizer = make_optimizer(model, mixer, config)
     generator = torch.Generator(device=device).manual_seed(0)
     loader = make_loader(dataset.train, config.batch_size, shuffle=True, seed=0, device=device)
     batches = iter(loader)

@@ -1,5 +1,6 @@
 """ms_mix against a plain loop reference, its properties, edge cases, seeded draws and the predictor."""
 
+import importlib
 import itertools
 import math
 
@@ -12,6 +13,9 @@ from msmix_core import MODALITIES
 from msmix_core.errors import MsmixError
 from msmix_core.mixing import IntensityPredictor, MSMix, candidate_mask, draw_pairs, ms_mix, sass_similarity
 from msmix_core.mixing.ms_mix import distinct_ranks, sample_beta
+
+# the package re-exports the function ms_mix under the module's name
+ms_mix_module = importlib.import_module("msmix_core.mixing.ms_mix")
 
 
 def _batch(b=12, d=6, t=None, seed=0):
@@ -202,7 +206,8 @@ def _chi2_pvalue(observed):
 
 
 @pytest.mark.parametrize("count", [5, 17])  # top-k of keys (count <= 8·num), and draws with replacement
-def test_distinct_ranks_are_uniform_ordered_draws_without_replacement(count):
+def test_distinct_ranks_are_uniform_ordered_draws_without_replacement(count, monkeypatch):
+    monkeypatch.setattr(ms_mix_module, "KEYED_DRAW_MAX", 0)  # so that 17 > 8·2 items take the second path
     g = torch.Generator().manual_seed(0)
     outcomes = [(a, b) for a in range(count) for b in range(count) if a != b]
     tally = dict.fromkeys(outcomes, 0)
@@ -223,6 +228,17 @@ def test_draw_pairs_maps_ranks_to_every_candidate_uniformly():
         pairs, _ = draw_pairs(mask, 1, g)
         tally[pairs[0, 0], pairs[0, 1]] += 1
     assert tally[~mask].sum() == 0 and _chi2_pvalue(tally[mask].tolist()) > 1e-3
+
+
+@pytest.mark.parametrize("b", [9, 300])
+def test_draw_pairs_picks_the_same_pairs_with_or_without_listing_the_candidates(b, monkeypatch):
+    mask = torch.rand(b, b, generator=torch.Generator().manual_seed(2)) > 0.5
+    mask.fill_diagonal_(False)
+    listed = draw_pairs(mask, b, torch.Generator().manual_seed(3))
+    monkeypatch.setattr(ms_mix_module, "LISTED_DRAW_MAX", 0)  # the running-count search
+    searched = draw_pairs(mask, b, torch.Generator().manual_seed(3))
+    assert listed[1] == searched[1] == int(mask.sum())
+    torch.testing.assert_close(listed[0], searched[0], rtol=0, atol=0)
 
 
 def test_sample_beta_follows_beta_and_its_seed():
@@ -290,6 +306,18 @@ def test_intensity_predictor_matches_the_released_computation(t):
     out = predictor(x)
     assert out.shape == (5,) and (out.abs() < 3).all()
     torch.testing.assert_close(out, _reference_predictor(predictor, x if t else x[:, None]))
+
+
+def test_single_token_shortcut_has_the_released_gradients():
+    """For [B, D] input only the value third of qkv is computed; gradients match the full attention."""
+    torch.manual_seed(0)
+    predictor = IntensityPredictor(12, num_heads=4)
+    x = torch.randn(5, 12, requires_grad=True)
+    grads = torch.autograd.grad(predictor(x).sum(), [x, *predictor.parameters()], allow_unused=True)
+    full = torch.autograd.grad(_reference_predictor(predictor, x[:, None]).sum(), [x, *predictor.parameters()])
+    for ours, reference in zip(grads, full, strict=True):
+        torch.testing.assert_close(ours if ours is not None else torch.zeros_like(reference), reference)
+    assert full[1][:24].abs().max() < 1e-6  # the release's query and key rows get (numerically) no gradient
 
 
 def test_intensity_predictor_heads_fall_back_to_a_divisor():

@@ -185,6 +185,7 @@ def test_store_records_config_history_metrics_and_weights(tiny, tmp_path):
     run = store.load(result.run_id)
     assert run.status == "finished" and run.best_epoch == result.best_epoch
     assert run.config["label"] == "vanilla" and run.config["dataset"] == tiny.name
+    assert run.config["dataset_summary"] == tiny.summary() and run.config["dataset_info"]["seed"] == 0
     assert {"torch", "numpy", "msmix"} <= set(run.config["versions"]) and run.config["device"] == "cpu"
     assert run.metrics == {"valid": result.valid_metrics, "test": result.test_metrics}
     assert without_timing(run.history) == without_timing(result.history)

@@ -13,6 +13,7 @@ from msmix_core.mixing.ms_mix import (
     ms_mix,
     sass_similarity,
     sig_ratios,
+    stack_modalities,
 )
 from msmix_core.mixing.registry import METHODS, Knob, build_method, describe_methods, method_knobs
 from msmix_core.mixing.result import MixResult, pair_diagnostics
@@ -43,4 +44,5 @@ __all__ = [
     "pair_diagnostics",
     "sass_similarity",
     "sig_ratios",
+    "stack_modalities",
 ]

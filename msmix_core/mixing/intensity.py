@@ -17,8 +17,11 @@ class IntensityPredictor(nn.Module):
 
     The released code's predictor: one ``qkv`` projection, scaled dot-product attention with no
     output projection, ``LayerNorm(attended + x)``, the mean over time, a linear map to one value.
-    For ``[B, D]`` features the attention runs over a single token (it then reduces to a residual
-    map of the value projection); for ``[B, T, D]`` it attends over time.
+    For ``[B, T, D]`` features it attends over time. For ``[B, D]`` features the attention runs
+    over a single token, whose softmax weight is exactly 1: the attended value is the value
+    projection itself, so only that third of ``qkv`` is computed (the output and every gradient
+    equal the full computation's; the query and key rows get no gradient, in the release they
+    get exact zeros).
 
     Differences from the release: ``num_heads`` falls back to the largest divisor of ``dim`` not
     above it (the release zero-pads the features to a multiple of ``num_heads``); no extra
@@ -35,9 +38,13 @@ class IntensityPredictor(nn.Module):
 
     def forward(self, features: torch.Tensor) -> torch.Tensor:
         """``[B, D]`` or ``[B, T, D]`` -> intensities ``[B]`` in (-3, 3)."""
-        x = features if features.dim() == 3 else features.reshape(features.shape[0], 1, -1)
-        b, t, d = x.shape
-        q, k, v = self.qkv(x).reshape(b, t, 3, self.num_heads, d // self.num_heads).permute(2, 0, 3, 1, 4)
-        attended = F.scaled_dot_product_attention(q, k, v).transpose(1, 2).reshape(b, t, d)
-        pooled = self.norm(attended + x).mean(dim=1)
+        if features.dim() == 2:
+            d = features.shape[1]
+            value = F.linear(features, self.qkv.weight[2 * d :], self.qkv.bias[2 * d :])
+            pooled = self.norm(value + features)
+        else:
+            b, t, d = features.shape
+            heads = self.qkv(features).reshape(b, t, 3, self.num_heads, d // self.num_heads).permute(2, 0, 3, 1, 4)
+            attended = F.scaled_dot_product_attention(*heads).transpose(1, 2).reshape(b, t, d)
+            pooled = self.norm(attended + features).mean(dim=1)
         return 3.0 * torch.tanh(self.out(pooled)).squeeze(-1)

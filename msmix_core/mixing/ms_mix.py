@@ -40,6 +40,10 @@ SAL_SCALE = 1000.0
 #: Similarity spans at or below this count as constant (every pair then gets 0.5). The release
 #: uses 1e-8, below float32's resolution near 1, so identical samples came out as rounding noise.
 SPAN_EPS = 1e-6
+#: Up to this many items, :func:`distinct_ranks` draws one random key per item (cheap below it).
+KEYED_DRAW_MAX = 1 << 16
+#: Up to this many mask entries (a batch of 256), :func:`draw_pairs` lists the candidates.
+LISTED_DRAW_MAX = 1 << 16
 
 
 # --- seeded draws on the generator's device --------------------------------------------------
@@ -69,15 +73,16 @@ def sample_beta(
 def distinct_ranks(count: int, num: int, generator: torch.Generator | None, device: torch.device) -> torch.Tensor:
     """``num`` distinct integers from ``[0, count)``, uniformly without replacement, in random order.
 
-    Few items per draw (``count <= 8·num``): the ``num`` largest of ``count`` i.i.d. uniform keys
-    (float64, so ties are negligible). Many items: draws with replacement, of which the first
+    Few items, or few per draw (``count <= max(8·num, KEYED_DRAW_MAX)``): the ``num`` largest of
+    ``count`` i.i.d. uniform keys (float64, so ties are negligible); a handful of operations,
+    which is what a training batch needs. Many items: draws with replacement, of which the first
     occurrences are kept; sequential draws that skip repeats are exactly sampling without
     replacement, and this costs ``O(num log num)`` instead of ``O(count)``.
     """
     gdev = _generator_device(generator, device)
     if num <= 0:
         return torch.zeros(0, dtype=torch.long, device=device)
-    if count <= 8 * num:
+    if count <= max(8 * num, KEYED_DRAW_MAX):
         keys = torch.rand(count, generator=generator, device=gdev, dtype=torch.float64)
         return keys.topk(num).indices.to(device)
     draws = torch.zeros(0, dtype=torch.long, device=gdev)
@@ -143,11 +148,17 @@ def opposite_sign(labels: torch.Tensor) -> torch.Tensor:
 def draw_pairs(allowed: torch.Tensor, num: int, generator: torch.Generator | None = None) -> tuple[torch.Tensor, int]:
     """Draw ``min(num, K)`` of the ``K`` True entries of ``allowed`` ``[B, B]`` uniformly without replacement.
 
-    Equivalent to the release's ``nonzero(mask)[randperm(K)[:num]]`` without listing the
-    candidates: distinct ranks are mapped to mask positions by a binary search in the
-    row-major running count. Returns the pairs ``[M, 2]`` and ``K`` (the one host sync).
+    The release's ``nonzero(mask)[randperm(K)[:num]]`` with :func:`distinct_ranks` for the
+    permutation. Up to :data:`LISTED_DRAW_MAX` entries the candidates are listed (few
+    operations); above it they are not: the ranks are mapped to mask positions by a binary
+    search in the row-major running count, which picks the same pairs for the same ranks.
+    Returns the pairs ``[M, 2]`` and ``K`` (the one host sync).
     """
     b = allowed.shape[0]
+    if allowed.numel() <= LISTED_DRAW_MAX:
+        candidates = allowed.nonzero()
+        count = candidates.shape[0]
+        return candidates[distinct_ranks(count, min(num, count), generator, allowed.device)], count
     running = torch.cumsum(allowed.reshape(-1), 0, dtype=torch.int32 if b * b < 2**31 else torch.int64)
     count = int(running[-1])
     ranks = distinct_ranks(count, min(num, count), generator, allowed.device)
@@ -182,46 +193,64 @@ def _fallback_pairs(
 # --- SIG and SAL ------------------------------------------------------------------------------
 
 
-def intensity_weights(intensity: torch.Tensor) -> torch.Tensor:
-    """SIG weights: ``|I|`` min-max normalised over the batch (the released code's formula)."""
-    w = intensity.abs()
+def stack_modalities(values: dict[str, torch.Tensor]) -> torch.Tensor:
+    """One row per modality (in :data:`MODALITIES` order) as float32 ``[3, B]``: SIG and SAL treat all three at once."""
+    return torch.stack([values[m].reshape(-1).float() for m in MODALITIES])
+
+
+def intensity_weights(intensities: torch.Tensor) -> torch.Tensor:
+    """SIG weights: ``|I|`` min-max normalised over the batch (the released code's formula).
+
+    ``intensities`` is ``[B]`` or one row per modality ``[3, B]``; each row is normalised alone.
+    """
+    w = intensities.abs()
     if w.numel() == 0:
         return w
-    return (w - w.min()) / (w.max() - w.min() + WEIGHT_EPS)
+    low, high = w.amin(dim=-1, keepdim=True), w.amax(dim=-1, keepdim=True)
+    return (w - low) / (high - low + WEIGHT_EPS)
 
 
 def sig_ratios(
-    weights: dict[str, torch.Tensor], pairs: torch.Tensor, lam_base: torch.Tensor, use_sig: bool = True
+    weights: torch.Tensor, pairs: torch.Tensor, lam_base: torch.Tensor, use_sig: bool = True
 ) -> dict[str, torch.Tensor]:
-    """Per-modality ratios of source ``a`` and the label ratio (their mean), each ``[M]``."""
+    """Per-modality ratios of source ``a`` and the label ratio (their mean), each ``[M]``.
+
+    ``weights`` ``[3, B]``: :func:`intensity_weights` of each modality, in :data:`MODALITIES` order.
+    """
     if not use_sig:
         return {**{m: lam_base for m in MODALITIES}, "label": lam_base}
-    lam = {}
-    for m in MODALITIES:
-        wa, wb = weights[m][pairs[:, 0]], weights[m][pairs[:, 1]]
-        lam[m] = (lam_base + (wa + RATIO_EPS) / (wa + wb + 2 * RATIO_EPS)) / 2
-    lam["label"] = sum(lam[m] for m in MODALITIES) / len(MODALITIES)
-    return lam
+    wa, wb = weights[:, pairs[:, 0]], weights[:, pairs[:, 1]]
+    lam = (lam_base + (wa + RATIO_EPS) / (wa + wb + 2 * RATIO_EPS)) / 2
+    return {**dict(zip(MODALITIES, lam.unbind(0), strict=True)), "label": lam.mean(dim=0)}
 
 
-def alignment_loss(labels: torch.Tensor, intensities: dict[str, torch.Tensor]) -> torch.Tensor:
-    """SAL: ``1000 · Σ_m KL(p_y ‖ p_m)`` with ``p = softmax_batch(|x| / 3) + 1e-8``, batch-mean reduced."""
-    if labels.numel() == 0:
+def alignment_loss(labels: torch.Tensor, intensities: torch.Tensor) -> torch.Tensor:
+    """SAL: ``1000 · Σ_m KL(p_y ‖ p_m)`` with ``p = softmax_batch(|x| / 3) + 1e-8``, batch-mean reduced.
+
+    ``intensities`` ``[3, B]``, one row per modality. The release sums three ``kl_div(...,
+    reduction="batchmean")`` terms; their sum is the summed divergence over all rows divided by ``B``.
+    """
+    b = labels.numel()
+    if b == 0:
         return torch.zeros((), device=labels.device)
-    p_y = _intensity_distribution(labels)
-    kl = [F.kl_div(_intensity_distribution(intensities[m]).log(), p_y, reduction="batchmean") for m in MODALITIES]
-    return SAL_SCALE * sum(kl)
+    p_y = _intensity_distribution(labels.reshape(1, -1))
+    p_m = _intensity_distribution(intensities)
+    return SAL_SCALE * F.kl_div(p_m.log(), p_y.expand_as(p_m), reduction="sum") / b
 
 
 def _intensity_distribution(values: torch.Tensor) -> torch.Tensor:
-    """SAL's distribution over the batch: ``softmax(|x| / 3) + 1e-8`` (3 = the label range's bound)."""
-    return F.softmax(values.reshape(-1).float().abs() / 3.0, dim=0) + SAL_EPS
+    """SAL's distribution over each row's batch: ``softmax(|x| / 3) + 1e-8`` (3 = the label range's bound)."""
+    return F.softmax(values.float().abs() / 3.0, dim=-1) + SAL_EPS
 
 
 def mix_pairs(features: torch.Tensor, pairs: torch.Tensor, lam: torch.Tensor) -> torch.Tensor:
-    """``lam·x[a] + (1 - lam)·x[b]`` per pair, the ratio broadcast over all trailing axes."""
+    """``lam·x[a] + (1 - lam)·x[b]`` per pair, the ratio broadcast over all trailing axes.
+
+    One gather of both sources and one ``lerp`` (exactly ``x[a]`` where ``lam = 1``).
+    """
     lam = lam.to(features.dtype).reshape((-1,) + (1,) * (features.dim() - 1))
-    return lam * features[pairs[:, 0]] + (1 - lam) * features[pairs[:, 1]]
+    first, second = features[pairs].unbind(1)
+    return torch.lerp(second, first, lam)
 
 
 # --- the whole step ---------------------------------------------------------------------------
@@ -315,9 +344,9 @@ def ms_mix(
     lam_base = lam_base.to(device=device, dtype=torch.float32).reshape(-1)
     if lam_base.shape[0] != m:
         raise MsmixError(f"lam_base has {lam_base.shape[0]} ratios for {m} pairs: give one per pair")
-    weights = {mod: intensity_weights(intensities[mod].reshape(-1).float()) for mod in MODALITIES}
-    lam = sig_ratios(weights, pairs, lam_base, use_sig)
-    labels_a, labels_b = labels[pairs[:, 0]], labels[pairs[:, 1]]
+    stacked = stack_modalities(intensities)
+    lam = sig_ratios(intensity_weights(stacked), pairs, lam_base, use_sig)
+    labels_a, labels_b = labels[pairs].unbind(1)
     lam_y = lam["label"].to(labels.dtype)
     return MixResult(
         mixed={mod: mix_pairs(features[mod], pairs, lam[mod]) for mod in MODALITIES},
@@ -326,7 +355,7 @@ def ms_mix(
         labels_b=labels_b,
         pairs=pairs,
         lam=lam,
-        alignment_loss=alignment_loss(labels, intensities),
+        alignment_loss=alignment_loss(labels, stacked),
         similarity=similarity,
         fallback=fallback,
         diagnostics=pair_diagnostics(labels_a, labels_b, lam, num_candidates, fallback),

@@ -93,14 +93,9 @@ def pair_diagnostics(
         out.update({"contradictory_rate": 0.0, "mean_abs_label_gap": 0.0})
         out.update({f"lam_{k}": float("nan") for k in (*MODALITIES, "label")})
         return out
-    a, b = labels_a.float(), labels_b.float()
-    stats = torch.stack(
-        [
-            ((a * b) < 0).float().mean(),
-            (a - b).abs().mean(),
-            *[lam[k].float().mean() for k in (*MODALITIES, "label")],
-        ]
-    ).tolist()  # one host sync for all diagnostics
+    a, b = labels_a.detach().float(), labels_b.detach().float()
+    rows = [(a * b) < 0, (a - b).abs(), *[lam[k].detach().expand_as(a) for k in (*MODALITIES, "label")]]
+    stats = torch.stack(rows).float().mean(dim=1).tolist()  # one host sync for all diagnostics
     out["contradictory_rate"], out["mean_abs_label_gap"] = stats[0], stats[1]
     out.update({f"lam_{k}": v for k, v in zip((*MODALITIES, "label"), stats[2:], strict=True)})
     return out

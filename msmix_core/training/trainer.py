@@ -217,6 +217,16 @@ def build_models(dataset: MSADataset, config: TrainConfig, device: torch.device)
     return backbone.to(device), method.to(device)
 
 
+def make_optimizer(backbone: Backbone, method: MixMethod, config: TrainConfig) -> torch.optim.Adam:
+    """Adam over the backbone's and the method's trainable parameters (MS-Mix's predictors train too).
+
+    ``fused=True``: one kernel updates every tensor (on the CPU as on CUDA), where the default
+    implementation loops over them in Python; at these model sizes that loop is a fifth of a step.
+    """
+    params = [p for module in (backbone, method) for p in module.parameters() if p.requires_grad]
+    return torch.optim.Adam(params, lr=config.lr, weight_decay=config.weight_decay, fused=True)
+
+
 def _mixed_inputs(batch: dict[str, torch.Tensor], mixed: dict[str, torch.Tensor], pairs: torch.Tensor) -> dict:
     """A batch of input-level mixed samples; each keeps the longer of its two sources' lengths."""
     out = dict(mixed)
@@ -289,6 +299,7 @@ def _run_config(dataset: MSADataset, config: TrainConfig, device: torch.device) 
         "label": config.variant,
         "dataset": dataset.name,
         "dataset_summary": dataset.summary(),
+        "dataset_info": dataset.info,
         "device": str(device),
         "versions": {
             "msmix": msmix_core.__version__,
@@ -338,8 +349,8 @@ def train(
     train_loader = make_loader(dataset.train, config.batch_size, shuffle=True, seed=config.seed, device=device)
     valid_loader = make_loader(dataset.valid, EVAL_BATCH_SIZE, shuffle=False, seed=config.seed, device=device)
     test_loader = make_loader(dataset.test, EVAL_BATCH_SIZE, shuffle=False, seed=config.seed, device=device)
-    params = [p for module in (backbone, method) for p in module.parameters() if p.requires_grad]
-    optimizer = torch.optim.Adam(params, lr=config.lr, weight_decay=config.weight_decay)
+    optimizer = make_optimizer(backbone, method, config)
+    params = optimizer.param_groups[0]["params"]
     loss_fn = LOSSES[config.loss]
     run_config = _run_config(dataset, config, device)
     run = store.create(run_config) if store is not None else None
