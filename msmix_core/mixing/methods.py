@@ -16,7 +16,7 @@ from torch import nn
 from msmix_core import MODALITIES
 from msmix_core.mixing.base import MixMethod
 from msmix_core.mixing.intensity import IntensityPredictor
-from msmix_core.mixing.ms_mix import mix_pairs, ms_mix, sample_beta, sample_dirichlet
+from msmix_core.mixing.ms_mix import mix_labels, mix_pairs, ms_mix, sample_beta, sample_dirichlet
 from msmix_core.mixing.result import MixResult, pair_diagnostics
 
 Features = dict[str, torch.Tensor]
@@ -42,12 +42,11 @@ def _pair_result(
     features: Features, labels: torch.Tensor, pairs: torch.Tensor, lam: torch.Tensor, num_candidates: int
 ) -> MixResult:
     """Mix every modality and the labels of ``pairs`` with the same ratios ``lam`` ``[M]``."""
-    labels_a, labels_b = labels[pairs[:, 0]], labels[pairs[:, 1]]
+    mixed_labels, labels_a, labels_b = mix_labels(labels, pairs, lam)
     ratios = {k: lam for k in (*MODALITIES, "label")}
-    lam_y = lam.to(labels.dtype)
     return MixResult(
         mixed={m: mix_pairs(features[m], pairs, lam) for m in MODALITIES},
-        mixed_labels=lam_y * labels_a + (1 - lam_y) * labels_b,
+        mixed_labels=mixed_labels,
         labels_a=labels_a,
         labels_b=labels_b,
         pairs=pairs,

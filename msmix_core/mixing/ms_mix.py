@@ -253,6 +253,14 @@ def mix_pairs(features: torch.Tensor, pairs: torch.Tensor, lam: torch.Tensor) ->
     return torch.lerp(second, first, lam)
 
 
+def mix_labels(
+    labels: torch.Tensor, pairs: torch.Tensor, lam: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """The mixed labels ``lam·y[a] + (1 - lam)·y[b]`` ``[M]`` and the two source labels ``y[a]``, ``y[b]``."""
+    labels_a, labels_b = labels.reshape(-1)[pairs].unbind(1)
+    return torch.lerp(labels_b, labels_a, lam.to(labels.dtype)), labels_a, labels_b
+
+
 # --- the whole step ---------------------------------------------------------------------------
 
 
@@ -346,11 +354,10 @@ def ms_mix(
         raise MsmixError(f"lam_base has {lam_base.shape[0]} ratios for {m} pairs: give one per pair")
     stacked = stack_modalities(intensities)
     lam = sig_ratios(intensity_weights(stacked), pairs, lam_base, use_sig)
-    labels_a, labels_b = labels[pairs].unbind(1)
-    lam_y = lam["label"].to(labels.dtype)
+    mixed_labels, labels_a, labels_b = mix_labels(labels, pairs, lam["label"])
     return MixResult(
         mixed={mod: mix_pairs(features[mod], pairs, lam[mod]) for mod in MODALITIES},
-        mixed_labels=lam_y * labels_a + (1 - lam_y) * labels_b,
+        mixed_labels=mixed_labels,
         labels_a=labels_a,
         labels_b=labels_b,
         pairs=pairs,
