@@ -20,6 +20,7 @@ import pandas as pd
 from tqdm import tqdm
 
 from msmix_core import MODALITIES, __version__
+from msmix_core.analysis.experiments import ABLATIONS, DEFAULT_ABLATIONS, FULL_LABEL, ablation_label
 from msmix_core.data.loading import load_dataset
 from msmix_core.data.mmsa import load_mmsa
 from msmix_core.data.npz import save_npz
@@ -41,14 +42,8 @@ TABLE_METRICS: dict[str, tuple[str, ...]] = {
     "sims": ("Mult_acc_2", "F1_score", "Mult_acc_3", "Mult_acc_5", "MAE", "Corr"),
 }
 
-#: The ablation of ``msmix ablate``: table label -> MS-Mix knobs switched off.
-ABLATIONS: dict[str, dict[str, bool]] = {
-    "msmix": {},
-    "msmix -SASS": {"use_sass": False},
-    "msmix -SIG": {"use_sig": False},
-    "msmix -SAL": {"use_sal": False},
-    "msmix -SASS -SIG -SAL": {"use_sass": False, "use_sig": False, "use_sal": False},
-}
+#: The variants ``msmix ablate`` runs by default: each MS-Mix component off in turn, then all three.
+DEFAULT_ABLATE_VARIANTS: tuple[str, ...] = (*DEFAULT_ABLATIONS, "no-parts")
 
 
 class _Parser(argparse.ArgumentParser):
@@ -197,8 +192,9 @@ def cmd_compare(args: argparse.Namespace) -> int:
 
 
 def cmd_ablate(args: argparse.Namespace) -> int:
-    variants = {label: ("msmix", knobs) for label, knobs in ABLATIONS.items()}
-    return _run_grid(args, _configs(args, args.backbones, variants), baseline="msmix")
+    chosen = dict.fromkeys(["full", *args.variants])  # full MS-Mix is every test's baseline
+    variants = {ablation_label(v): ("msmix", ABLATIONS[v]) for v in chosen}
+    return _run_grid(args, _configs(args, args.backbones, variants), baseline=FULL_LABEL)
 
 
 def cmd_robustness(args: argparse.Namespace) -> int:
@@ -338,6 +334,14 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = commands.add_parser("ablate", parents=[training], help="MS-Mix with SASS, SIG, SAL switched off in turn")
     p.add_argument("--backbones", nargs="+", default=["late_fusion"], help="default %(default)s")
+    p.add_argument(
+        "--variants",
+        nargs="+",
+        choices=list(ABLATIONS),
+        default=list(DEFAULT_ABLATE_VARIANTS),
+        metavar="VARIANT",
+        help=f"of {list(ABLATIONS)}; 'full' is the baseline and always runs (default %(default)s)",
+    )
     p.set_defaults(handler=cmd_ablate)
 
     p = commands.add_parser("robustness", help="score stored runs with each modality zeroed or noised")

@@ -4,7 +4,13 @@ from __future__ import annotations
 
 import streamlit as st
 
-from msmix_core.analysis.experiments import ABLATIONS, FULL_LABEL, ablation_configs
+from msmix_core.analysis.experiments import (
+    ABLATIONS,
+    DEFAULT_ABLATIONS,
+    FULL_LABEL,
+    ablation_configs,
+    ablation_label,
+)
 from msmix_core.analysis.jobs import TrainingJob
 from msmix_core.metrics import PRIMARY_METRICS
 from msmix_core.runs import RunStore, compare_runs, format_table
@@ -32,7 +38,15 @@ busy = job is not None and job.is_alive()
 
 with st.form("ablation_form"):
     c1, c2, c3 = st.columns([2, 1, 1])
-    variants = c1.multiselect("Variants", list(ABLATIONS), list(ABLATIONS), key="ab_variants")
+    variants = c1.multiselect(
+        "Variants",
+        list(ABLATIONS),
+        list(DEFAULT_ABLATIONS),
+        key="ab_variants",
+        format_func=ablation_label,
+        help="Each MS-Mix part switched off in turn; 'detached' keeps every part but stops the SAL and SIG "
+        "gradients at the intensity predictors, so they do not reach the encoders.",
+    )
     n_seeds = int(c2.number_input("Seeds", 1, 10, 3, key="ab_seeds", help="Seeds counted up from the sidebar's."))
     epochs = int(c3.number_input("Epochs per run", 1, 200, 10, key="ab_epochs"))
     launch = st.form_submit_button("Run ablation", type="primary", disabled=busy)

@@ -129,7 +129,7 @@ def test_ablation_page_reads_stored_runs_and_reports_damaged_folders(store):
 
 def test_ablation_page_launches_a_job_over_seeds(store):
     at = _page("ablation")
-    at.multiselect(key="ab_variants").set_value(["full", "-SIG"])
+    at.multiselect(key="ab_variants").set_value(["full", "no-sig"])
     at.number_input(key="ab_seeds").set_value(1)
     at.number_input(key="ab_epochs").set_value(1)
     next(b for b in at.button if b.label == "Run ablation").click()

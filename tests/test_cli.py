@@ -8,7 +8,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from msmix_core.cli import ABLATIONS, main, parse_knobs
+from msmix_core.analysis.experiments import ABLATIONS, ablation_label
+from msmix_core.cli import DEFAULT_ABLATE_VARIANTS, main, parse_knobs
 from msmix_core.data.npz import load_npz, save_npz
 from msmix_core.data.synthetic import make_synthetic
 from msmix_core.errors import MsmixError
@@ -73,9 +74,23 @@ def test_ablate_switches_each_msmix_part_off(capsys, data_file, runs_dir, tmp_pa
     )  # fmt: skip
     assert code == 0
     long = pd.read_csv(out_csv)
-    assert list(long["label"]) == sorted(ABLATIONS) and (long["baseline"] == "msmix").all()
+    labels = {ablation_label(v): ABLATIONS[v] for v in DEFAULT_ABLATE_VARIANTS}
+    assert "msmix -SASS -SIG -SAL" in labels
+    assert list(long["label"]) == sorted(labels) and (long["baseline"] == "msmix").all()
     knobs = {r.config["label"]: r.config["method_kwargs"] for r in RunStore(runs_dir).list()}
-    assert knobs == ABLATIONS
+    assert knobs == labels
+
+
+def test_ablate_runs_chosen_variants_against_full_msmix(capsys, data_file, runs_dir):
+    code, _, _ = run_cli(
+        capsys, "ablate", "--dataset", data_file, "--runs-dir", runs_dir, *FAST, "--seeds", 1, "--variants", "detached",
+    )  # fmt: skip
+    assert code == 0
+    knobs = {r.config["label"]: r.config["method_kwargs"] for r in RunStore(runs_dir).list()}
+    assert knobs == {"msmix": {}, "msmix detached": {"detach_predictor_input": True}}
+    with pytest.raises(SystemExit) as exit_info:
+        main(["ablate", "--variants", "no-xyz"])
+    assert exit_info.value.code == 2 and "invalid choice: 'no-xyz'" in capsys.readouterr().err
 
 
 def test_robustness_and_runs_subcommands(capsys, data_file, runs_dir, tmp_path):

@@ -8,7 +8,7 @@ import threading
 import pytest
 
 from msmix_core.analysis.experiments import (
-    ABLATIONS,
+    DEFAULT_ABLATIONS,
     ablation_configs,
     history_frame,
     latest_runs,
@@ -117,7 +117,7 @@ def test_two_jobs_at_once_keep_their_own_runs(data, tmp_path):
 
 
 def test_ablation_configs_switch_one_part_off_per_variant():
-    configs = ablation_configs(_config("none", method_kwargs={"threshold": 0.2}), list(ABLATIONS), [1, 2])
+    configs = ablation_configs(_config("none", method_kwargs={"threshold": 0.2}), list(DEFAULT_ABLATIONS), [1, 2])
     assert len(configs) == 8 and [c.seed for c in configs[:4]] == [1] * 4
     by_label = {c.label: c.method_kwargs for c in configs if c.seed == 2}
     assert by_label["msmix"] == {"threshold": 0.2}

@@ -266,6 +266,17 @@ def test_gradients_reach_the_intensity_predictors_through_alignment_loss():
         assert any(g is not None and g.abs().sum() > 0 for g in grads), m
 
 
+@pytest.mark.parametrize("detach", [False, True])
+def test_detached_predictor_input_keeps_sal_out_of_the_encoders(detach):
+    features, labels, _ = _batch(b=16, d=8)
+    features = {m: x.requires_grad_() for m, x in features.items()}
+    method = MSMix(latent_dims={m: 8 for m in MODALITIES}, detach_predictor_input=detach)
+    method(features, labels, torch.Generator().manual_seed(0)).alignment_loss.backward()
+    reached_latents = any(x.grad is not None and x.grad.abs().sum() > 0 for x in features.values())
+    assert reached_latents != detach
+    assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in method.predictors["text"].out.parameters())
+
+
 def test_bad_arguments_are_explained():
     features, labels, intensities = _batch()
     with pytest.raises(MsmixError, match="threshold"):

@@ -21,21 +21,37 @@ from msmix_core.errors import MsmixError
 from msmix_core.runs import Run
 from msmix_core.training import TrainConfig, evaluate_robustness, load_trained
 
-#: MS-Mix's ablation variants: label suffix -> the knobs that switch a component off.
+#: MS-Mix's ablation variants: name -> the knobs that switch a component off. "detached" keeps
+#: every component but stops SAL's and SIG's gradients at the intensity predictors.
 ABLATIONS: dict[str, dict[str, bool]] = {
     "full": {},
-    "-SASS": {"use_sass": False},
-    "-SIG": {"use_sig": False},
-    "-SAL": {"use_sal": False},
+    "no-sass": {"use_sass": False},
+    "no-sig": {"use_sig": False},
+    "no-sal": {"use_sal": False},
+    "no-parts": {"use_sass": False, "use_sig": False, "use_sal": False},
+    "detached": {"detach_predictor_input": True},
 }
 
 #: The label of full MS-Mix in ablation tables, the baseline of the paired tests.
 FULL_LABEL = "msmix"
 
+#: Each variant's label in run stores and tables.
+ABLATION_LABELS: dict[str, str] = {
+    "full": FULL_LABEL,
+    "no-sass": "msmix -SASS",
+    "no-sig": "msmix -SIG",
+    "no-sal": "msmix -SAL",
+    "no-parts": "msmix -SASS -SIG -SAL",
+    "detached": "msmix detached",
+}
+
+#: The variants offered first: each component off in turn (the paper's ablation).
+DEFAULT_ABLATIONS: tuple[str, ...] = ("full", "no-sass", "no-sig", "no-sal")
+
 
 def ablation_label(variant: str) -> str:
-    """``"full"`` -> ``"msmix"``, ``"-SAL"`` -> ``"msmix -SAL"``."""
-    return FULL_LABEL if variant == "full" else f"{FULL_LABEL} {variant}"
+    """A variant's label in tables: ``"no-sal"`` -> ``"msmix -SAL"``, ``"full"`` -> ``"msmix"``."""
+    return ABLATION_LABELS[variant]
 
 
 def ablation_configs(base: TrainConfig, variants: Sequence[str], seeds: Sequence[int]) -> list[TrainConfig]:

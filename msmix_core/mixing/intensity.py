@@ -19,9 +19,8 @@ class IntensityPredictor(nn.Module):
     output projection, ``LayerNorm(attended + x)``, the mean over time, a linear map to one value.
     For ``[B, T, D]`` features it attends over time. For ``[B, D]`` features the attention runs
     over a single token, whose softmax weight is exactly 1: the attended value is the value
-    projection itself, so only that third of ``qkv`` is computed (the output and every gradient
-    equal the full computation's; the query and key rows get no gradient, in the release they
-    get exact zeros).
+    projection itself, so only that third of ``qkv`` is computed. The output and every gradient
+    equal the full computation's: the query and key rows get zero gradient, as they do there.
 
     Differences from the release: ``num_heads`` falls back to the largest divisor of ``dim`` not
     above it (the release zero-pads the features to a multiple of ``num_heads``); no extra

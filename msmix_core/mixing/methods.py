@@ -265,6 +265,9 @@ class MSMix(MixMethod):
     divide), ``mix_weight=0.7``, ``sal_weight=0.5``. ``use_sass``, ``use_sig`` and ``use_sal``
     switch the parts off for ablations (without SAL, ``sal_weight`` is 0); ``label_guard=True``
     (our addition) never pairs labels of opposite signs, to measure how well SASS alone avoids them.
+    ``detach_predictor_input=True`` (our addition) feeds the predictors detached latents: SAL and
+    the SIG ratios then train the predictors only and send no gradient into the backbone's
+    encoders (the release does not detach), to measure what that gradient does to learning.
     """
 
     name = "msmix"
@@ -279,6 +282,7 @@ class MSMix(MixMethod):
         use_sig: bool = True,
         use_sal: bool = True,
         label_guard: bool = False,
+        detach_predictor_input: bool = False,
         num_heads: int = 4,
         mix_weight: float = 0.7,
         sal_weight: float = 0.5,
@@ -286,12 +290,14 @@ class MSMix(MixMethod):
         super().__init__(mix_weight=mix_weight, sal_weight=sal_weight if use_sal else 0.0)
         self.alpha, self.threshold, self.num_mix = float(alpha), float(threshold), num_mix
         self.use_sass, self.use_sig, self.use_sal, self.label_guard = use_sass, use_sig, use_sal, label_guard
+        self.detach_predictor_input = detach_predictor_input
         self.predictors = nn.ModuleDict({m: IntensityPredictor(latent_dims[m], num_heads) for m in MODALITIES})
 
     def predict_intensities(self, features: Features) -> dict[str, torch.Tensor]:
         """Each modality's predicted sentiment intensity ``[B]`` in (-3, 3)."""
         dtype = self.predictors[MODALITIES[0]].out.weight.dtype
-        return {m: self.predictors[m](features[m].to(dtype)) for m in MODALITIES}
+        inputs = {m: features[m].detach() if self.detach_predictor_input else features[m] for m in MODALITIES}
+        return {m: self.predictors[m](inputs[m].to(dtype)) for m in MODALITIES}
 
     def forward(self, features: Features, labels: torch.Tensor, generator: torch.Generator | None = None) -> MixResult:
         return ms_mix(

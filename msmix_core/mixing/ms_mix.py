@@ -40,8 +40,9 @@ SAL_SCALE = 1000.0
 #: Similarity spans at or below this count as constant (every pair then gets 0.5). The release
 #: uses 1e-8, below float32's resolution near 1, so identical samples came out as rounding noise.
 SPAN_EPS = 1e-6
-#: Up to this many items, :func:`distinct_ranks` draws one random key per item (cheap below it).
-KEYED_DRAW_MAX = 1 << 16
+#: Up to this many items, :func:`distinct_ranks` draws one random key per item (above it a top-k
+#: over the keys costs more than drawing with replacement: 1.9 against 0.35 ms at 45k items).
+KEYED_DRAW_MAX = 1 << 13
 #: Up to this many mask entries (a batch of 256), :func:`draw_pairs` lists the candidates.
 LISTED_DRAW_MAX = 1 << 16
 
