@@ -272,14 +272,13 @@ def bench_pool(n: int, block_sizes: list[int], top_k: int, device: torch.device,
 
 
 @functools.cache
-def _dataset():
+def dataset():
+    """The default synthetic dataset, built once."""
     return make_synthetic()
 
 
-def _step_call(backbone: str, method: str, batch: dict, batch_size: int, device: torch.device) -> Callable[[], None]:
+def trainer_step(model, mixer, batch: dict, config: TrainConfig, device: torch.device) -> Callable[[], None]:
     """One optimiser step of the trainer (``step_losses`` + backward + its Adam) on a fixed batch."""
-    config = TrainConfig(backbone=backbone, method=method, batch_size=batch_size, device=str(device))
-    model, mixer = build_models(_dataset(), config, device)
     optimizer = make_optimizer(model, mixer, config)
     generator = _generator(device)
 
@@ -292,13 +291,20 @@ def _step_call(backbone: str, method: str, batch: dict, batch_size: int, device:
     return step
 
 
-def _batch_of(batch_size: int, device: torch.device) -> dict:
-    return next(iter(make_loader(_dataset().train, batch_size, shuffle=True, seed=0, device=device)))
+def _step_call(backbone: str, method: str, batch: dict, batch_size: int, device: torch.device) -> Callable[[], None]:
+    config = TrainConfig(backbone=backbone, method=method, batch_size=batch_size, device=str(device))
+    model, mixer = build_models(dataset(), config, device)
+    return trainer_step(model, mixer, batch, config, device)
+
+
+def batch_of(batch_size: int, device: torch.device) -> dict:
+    """The first shuffled training batch of the default synthetic data."""
+    return next(iter(make_loader(dataset().train, batch_size, shuffle=True, seed=0, device=device)))
 
 
 def bench_training_step(batch_size: int, device: torch.device, repeats: int, warmup: int) -> None:
     """Every method's training step on late_fusion, the app's default backbone."""
-    batch = _batch_of(batch_size, device)
+    batch = batch_of(batch_size, device)
     calls = {name: _step_call("late_fusion", name, batch, batch_size, device) for name in METHODS}
     timings = time_interleaved(calls, device, repeats, warmup)
     print(f"### Training step, late_fusion, B = {batch_size} (default synthetic data)\n")
@@ -322,7 +328,7 @@ def bench_step_ratio(batch_sizes: list[int], device: torch.device, repeats: int,
     for backbone in BACKBONES:
         cells = []
         for b in batch_sizes:
-            batch = _batch_of(b, device)
+            batch = batch_of(b, device)
             calls = {name: _step_call(backbone, name, batch, b, device) for name in ("manifold", "msmix")}
             timings = time_interleaved(calls, device, repeats, warmup)
             manifold, msmix = timings["manifold"][0], timings["msmix"][0]
