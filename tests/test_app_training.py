@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 
 import pytest
@@ -81,6 +82,9 @@ def test_stop_ends_the_run_as_stopped_with_its_history(store):
     at = _page("training")
     at.slider(key="tr_threshold").set_value(0.6)
     job = _start_training(at, ["msmix", "none"], epochs=50)
+    deadline = time.monotonic() + TIMEOUT
+    while not job.progress().histories["msmix"] and time.monotonic() < deadline:
+        time.sleep(0.1)  # the user sees the first epoch's point, then presses Stop
     at.button(key="tr_stop").click().run()
     assert job.join(TIMEOUT)
     at.run()

@@ -24,7 +24,8 @@ def progress_panel(job: TrainingJob, key: str) -> JobProgress:
     progress = job.progress()
     if progress.running:
         eta = "estimating…" if progress.eta is None else f"about {_duration(progress.eta)} left"
-        text = f"Training {progress.current or '…'} ({progress.runs_done}/{len(progress.names)} runs done) · {eta}"
+        doing = f"Training {progress.current}" if progress.current else "Starting the training process"
+        text = f"{doing} ({progress.runs_done}/{len(progress.names)} runs done) · {eta}"
         st.progress(progress.fraction, text=text)
         if st.button("Stop", key=f"{key}_stop", help="Ends the current run after this batch; it is kept as 'stopped'."):
             job.stop()

@@ -1,11 +1,18 @@
-"""Training jobs that run in a background thread and report progress a page can poll.
+"""Training jobs that run in a separate process and report progress a page can poll.
 
 A :class:`TrainingJob` trains a list of :class:`~msmix_core.training.TrainConfig` one after the
-other in its own thread, so a page (or a notebook) stays responsive. Each browser session keeps
-its own job object, so two sessions never share progress or results. Every run goes to the run
-store as it trains: a page reload loses the job handle but not what has finished (or what is
-still being written). :meth:`TrainingJob.progress` returns an immutable snapshot, taken under a
-lock, with the per-epoch history of every run and an estimate of the time left.
+other in its own process (:class:`~msmix_core.training.worker.TrainingProcess`), so a page (or a
+notebook) stays responsive. A process, not a thread: model initialisation and dropout draw from
+torch's global random generator, which every thread of a process shares, so two trainings (or a
+page building a model) in one process would disturb each other's draws. In its own process a run
+gives the same numbers for the same seed, whatever else the app does. A thread of the job relays
+the process's events into the snapshot that :meth:`TrainingJob.progress` returns.
+
+Each browser session keeps its own job object, so two sessions never share progress or results.
+Every run goes to the run store as it trains: a page reload loses the job handle but not what has
+finished (or what is still being written). :meth:`TrainingJob.progress` returns an immutable
+snapshot, taken under a lock, with the per-epoch history of every run and an estimate of the time
+left.
 """
 
 from __future__ import annotations
@@ -21,7 +28,8 @@ from typing import Any
 from msmix_core.data.schema import MSADataset
 from msmix_core.errors import MsmixError
 from msmix_core.runs import RunStore
-from msmix_core.training import EpochEvent, TrainConfig, train
+from msmix_core.training import EpochEvent, TrainConfig
+from msmix_core.training.worker import TrainingProcess
 
 #: The states of a job: it ends ``finished``, ``stopped`` (by :meth:`TrainingJob.stop`) or ``failed``.
 JOB_STATUSES: tuple[str, ...] = ("running", "finished", "stopped", "failed")
@@ -74,7 +82,7 @@ class JobProgress:
 
 
 class TrainingJob:
-    """Train ``configs`` in order on ``dataset`` in a background thread; poll :meth:`progress`.
+    """Train ``configs`` in order on ``dataset`` in a background process; poll :meth:`progress`.
 
     ``store`` (a :class:`RunStore`, or None to keep nothing) records every run as it trains.
     :meth:`stop` asks the current run to end after its current batch: it is kept as a ``stopped``
@@ -90,6 +98,7 @@ class TrainingJob:
         self.names = run_names(self.configs)
         self.store = store
         self._stop = threading.Event()
+        self._process: TrainingProcess | None = None
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
         self._status = "running"
@@ -103,7 +112,7 @@ class TrainingJob:
         self._run_status: dict[str, str] = {}
 
     def start(self) -> TrainingJob:
-        """Start the thread (once) and return the job."""
+        """Start the training process and the thread that relays its progress (once); return the job."""
         if self._thread is not None:
             raise MsmixError("this job was already started: create a new TrainingJob to train again")
         self._start = time.perf_counter()
@@ -114,9 +123,19 @@ class TrainingJob:
     def stop(self) -> None:
         """Ask the job to stop after the current batch; the run in progress is stored as ``stopped``."""
         self._stop.set()
+        with self._lock:
+            process = self._process
+        if process is not None:
+            process.stop()
+
+    @property
+    def pid(self) -> int | None:
+        """The training process's id, None before it starts."""
+        with self._lock:
+            return None if self._process is None else self._process.pid
 
     def join(self, timeout: float | None = None) -> bool:
-        """Wait for the thread to end (at most ``timeout`` seconds); True when the job is over."""
+        """Wait for the job to end (at most ``timeout`` seconds); True when the job is over."""
         if self._thread is not None:
             self._thread.join(timeout)
         return not self.is_alive()
@@ -124,7 +143,7 @@ class TrainingJob:
     def is_alive(self) -> bool:
         return self._thread is not None and self._thread.is_alive()
 
-    # The trainer's callbacks (called from the job's thread).
+    # The trainer's callbacks, called in this process as the training process reports them.
     def on_train_start(self, info: dict[str, Any]) -> None:
         with self._lock:
             if info["run_id"] is not None:
@@ -141,22 +160,38 @@ class TrainingJob:
             self._step_share = 0.0
 
     def _work(self) -> None:
+        """The relay thread: start the training process and apply its events in order."""
         try:
-            for index, config in enumerate(self.configs):
-                if self._stop.is_set():
-                    break
+            process = TrainingProcess(self.dataset, self.configs, self.store)
+        except OSError as exc:
+            process, ended = None, ("failed", f"could not start the training process: {exc}")
+        else:
+            with self._lock:
+                self._process = process
+            if self._stop.is_set():  # stop() came before the process existed
+                process.stop()
+            ended = None
+        while ended is None:
+            event = process.next_event(timeout=0.5)
+            if event is None:
+                continue
+            kind, *payload = event
+            if kind == "run":
                 with self._lock:
-                    self._current = index
-                result = train(self.dataset, config, callbacks=(self,), stop=self._stop, store=self.store)
+                    self._current = payload[0]
+            elif kind == "run_end":
                 with self._lock:
-                    self._run_status[self.names[index]] = result.status
-            status, error = ("stopped" if self._stop.is_set() else "finished"), None
-        except Exception as exc:  # the page shows the message; the store marked the run failed
-            status, error = "failed", str(exc) if isinstance(exc, MsmixError) else f"{type(exc).__name__}: {exc}"
-            if self._current is not None:
-                with self._lock:
-                    self._run_status[self.names[self._current]] = "failed"
+                    self._run_status[self.names[payload[0]]] = payload[1]
+            elif kind == "end":
+                ended = tuple(payload)
+            else:  # a trainer callback: on_train_start, on_batch_end or on_epoch_end
+                getattr(self, kind)(*payload)
+        if process is not None:
+            process.close()
+        status, error = ended
         with self._lock:
+            if status == "failed" and self._current is not None:
+                self._run_status[self.names[self._current]] = "failed"
             self._status, self._error, self._current = status, error, None
             self._end = time.perf_counter()
 

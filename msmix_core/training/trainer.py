@@ -13,6 +13,7 @@ Observers (the app's live curves, the CLI's progress bar) receive events through
 from __future__ import annotations
 
 import math
+import multiprocessing.synchronize
 import platform
 import threading
 import time
@@ -331,7 +332,7 @@ def train(
     config: TrainConfig,
     *,
     callbacks: Sequence[object] = (),
-    stop: threading.Event | None = None,
+    stop: threading.Event | multiprocessing.synchronize.Event | None = None,
     store: RunStore | None = None,
 ) -> TrainResult:
     """Train ``config.backbone`` with ``config.method`` on ``dataset``; see the module docstring.

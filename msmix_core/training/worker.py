@@ -1,0 +1,144 @@
+"""Training in a child process, so that its random draws are its own.
+
+Model initialisation and dropout draw from torch's global generator, which every thread of a
+process shares: two trainings in threads of one process (or an app page that seeds torch to
+build an untrained encoder) shift each other's draws, and the same seed stops giving the same
+numbers. :class:`TrainingProcess` trains a list of configs in a fresh interpreter
+(``python -m msmix_core.training.worker``) and hands the trainer's events back in order.
+
+Why not :mod:`multiprocessing`: its ``spawn`` start re-runs the parent's ``__main__`` module in
+the child, and under Streamlit ``__main__`` is the page script being run. Here the child runs this
+module and nothing else. Parent and child talk over two pipes wrapped in
+:class:`multiprocessing.connection.Connection` (length-prefixed pickles): the parent sends the
+work and, later, a stop request; the child sends events. Only the parent's own objects cross them.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import subprocess
+import sys
+from collections.abc import Sequence
+from multiprocessing.connection import Connection
+from pathlib import Path
+from typing import Any
+
+from msmix_core.data.schema import MSADataset
+from msmix_core.errors import MsmixError
+from msmix_core.runs import RunStore
+from msmix_core.training.trainer import EpochEvent, TrainConfig, train
+
+#: The folder holding the ``msmix_core`` package, put on the child's ``PYTHONPATH``.
+_PACKAGE_PARENT = str(Path(__file__).resolve().parents[2])
+
+#: Seconds the parent waits for a child that closed its pipe to exit, before reporting it.
+_EXIT_WAIT = 10.0
+
+
+class TrainingProcess:
+    """Train ``configs`` in order in a child process; read its events with :meth:`next_event`.
+
+    Events are tuples: ``("run", index)`` when a config starts, ``("on_train_start", info)``,
+    ``("on_batch_end", step, total)`` and ``("on_epoch_end", event)`` from the trainer,
+    ``("run_end", index, status)``, and last ``("end", status, error)`` with status
+    ``"finished"``, ``"stopped"`` or ``"failed"`` (``error`` the message). A child that dies
+    without a word (killed, out of memory) is reported as ``("end", "failed", ...)`` too.
+    """
+
+    def __init__(self, dataset: MSADataset, configs: Sequence[TrainConfig], store: RunStore | None) -> None:
+        work_read, work_write = os.pipe()
+        event_read, event_write = os.pipe()
+        python_path = os.pathsep.join(filter(None, (_PACKAGE_PARENT, os.environ.get("PYTHONPATH"))))
+        self._process = subprocess.Popen(
+            [sys.executable, "-m", __name__, str(work_read), str(event_write)],
+            pass_fds=(work_read, event_write),
+            stdin=subprocess.DEVNULL,
+            env={**os.environ, "PYTHONPATH": python_path},
+        )
+        os.close(work_read)
+        os.close(event_write)
+        self._work = Connection(work_write, readable=False)
+        self._events = Connection(event_read, writable=False)
+        self._work.send((dataset, list(configs), store))
+
+    @property
+    def pid(self) -> int:
+        return self._process.pid
+
+    def stop(self) -> None:
+        """Ask the child to stop after its current batch (it keeps that run as ``stopped``)."""
+        with contextlib.suppress(OSError):  # the child has ended already
+            self._work.send("stop")
+
+    def next_event(self, timeout: float) -> tuple | None:
+        """The child's next event, or None when none came within ``timeout`` seconds."""
+        try:
+            if self._events.poll(timeout):
+                return self._events.recv()
+        except (EOFError, OSError):  # the child closed its end: it is ending
+            try:
+                code = self._process.wait(_EXIT_WAIT)
+            except subprocess.TimeoutExpired:
+                code = None
+            return ("end", "failed", f"the training process ended unexpectedly (exit code {code})")
+        return None
+
+    def close(self) -> None:
+        """Wait for the child to exit and close the pipes (after its ``"end"`` event)."""
+        self._process.wait()
+        self._work.close()
+        self._events.close()
+
+
+class _StopRequest:
+    """The ``stop`` flag of :func:`train` in the child: set once the parent sends ``"stop"`` or goes away."""
+
+    def __init__(self, work: Connection) -> None:
+        self._work = work
+        self._set = False
+
+    def is_set(self) -> bool:
+        if not self._set:
+            try:
+                self._set = self._work.poll() and self._work.recv() == "stop"
+            except (EOFError, OSError):  # the parent is gone: nobody is watching any more
+                self._set = True
+        return self._set
+
+
+class _Relay:
+    """The child's trainer callback: every event goes to the parent, in order."""
+
+    def __init__(self, events: Connection) -> None:
+        self.events = events
+
+    def on_train_start(self, info: dict[str, Any]) -> None:
+        self.events.send(("on_train_start", {"run_id": info["run_id"]}))
+
+    def on_batch_end(self, step: int, total: int) -> None:
+        self.events.send(("on_batch_end", step, total))
+
+    def on_epoch_end(self, event: EpochEvent) -> None:
+        self.events.send(("on_epoch_end", event))
+
+
+def _child(work: Connection, events: Connection) -> None:
+    """The child process: receive the work, train each config in turn, report every event."""
+    dataset, configs, store = work.recv()
+    stop, relay = _StopRequest(work), _Relay(events)
+    try:
+        for index, config in enumerate(configs):
+            if stop.is_set():
+                break
+            events.send(("run", index))
+            result = train(dataset, config, callbacks=(relay,), stop=stop, store=store)
+            events.send(("run_end", index, result.status))
+        events.send(("end", "stopped" if stop.is_set() else "finished", None))
+    except Exception as exc:  # the parent shows the message; the store marked the run failed
+        message = str(exc) if isinstance(exc, MsmixError) else f"{type(exc).__name__}: {exc}"
+        events.send(("end", "failed", message))
+
+
+if __name__ == "__main__":
+    _child(Connection(int(sys.argv[1]), writable=False), Connection(int(sys.argv[2]), readable=False))
