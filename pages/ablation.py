@@ -18,7 +18,7 @@ from msmix_core.training import TrainConfig
 from msmix_core.viz_training import ablation_bars
 from ui import data, jobs_view, sidebar
 
-JOB_KEY = "msmix_ablation_job"
+JOB_KEY = "ablation_job"  #: session-state and URL key of the job
 
 settings = sidebar.render()
 st.title("Ablation: which part of MS-Mix helps?")
@@ -33,7 +33,7 @@ st.markdown(
 with data.user_errors():
     ds = data.dataset(settings)
 store = RunStore()
-job: TrainingJob | None = st.session_state.get(JOB_KEY)
+job: TrainingJob | None = jobs_view.session_job(JOB_KEY)
 busy = job is not None and job.is_alive()
 
 with st.form("ablation_form"):
@@ -56,7 +56,7 @@ if launch:
         base = TrainConfig(backbone=settings.backbone, method="msmix", epochs=epochs)
         seeds = range(settings.seed, settings.seed + n_seeds)
         job = TrainingJob(ds, ablation_configs(base, variants, seeds), store).start()
-    st.session_state[JOB_KEY] = job
+    jobs_view.keep_job(JOB_KEY, job)
     busy = True
 
 

@@ -12,7 +12,7 @@ from msmix_core.training import TrainConfig
 from msmix_core.viz_training import training_curves
 from ui import data, jobs_view, sidebar
 
-JOB_KEY = "msmix_training_job"
+JOB_KEY = "training_job"  #: session-state and URL key of the job
 DEFAULT_METHODS = ["none", "mixup", "msmix"]
 MSMIX_METHODS = ("msmix", "msmix_guard")
 #: The MS-Mix knobs the page exposes: label, low, high, step (defaults from the method registry).
@@ -34,7 +34,7 @@ st.markdown(
 with data.user_errors():
     ds = data.dataset(settings)
 store = RunStore()
-job: TrainingJob | None = st.session_state.get(JOB_KEY)
+job: TrainingJob | None = jobs_view.session_job(JOB_KEY)
 busy = job is not None and job.is_alive()
 
 msmix_defaults = method_knobs("msmix")
@@ -66,7 +66,7 @@ if run_clicked:
             for m in methods
         ]
         job = TrainingJob(ds, configs, store).start()
-    st.session_state[JOB_KEY] = job
+    jobs_view.keep_job(JOB_KEY, job)
     busy = True
 
 past = {run.id: run for run in store.list() if run.config.get("dataset") == ds.name}

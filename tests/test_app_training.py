@@ -40,7 +40,7 @@ def _start_training(at: AppTest, methods: list[str], epochs: int):
     next(b for b in at.button if b.label == "Run").click()
     at.run()
     assert not at.exception, at.exception
-    return at.session_state["msmix_training_job"]
+    return at.session_state["training_job"]
 
 
 def _curve_runs(at: AppTest) -> set[str]:
@@ -68,6 +68,23 @@ def test_training_two_methods_draws_two_curves_and_a_table(store):
     assert len(_curve_runs(fresh)) == 2
 
 
+def test_a_reloaded_page_follows_the_job_its_url_names(store):
+    at = _page("training")
+    job = _start_training(at, ["none"], epochs=2)
+    assert at.query_params["training_job"] == job.id  # kept in the URL
+    reloaded = AppTest.from_file(str(ROOT / "pages" / "training.py"), default_timeout=TIMEOUT)
+    reloaded.query_params["training_job"] = job.id  # a reload: a new session, the same URL
+    reloaded.run()
+    assert reloaded.session_state["training_job"] is job
+    assert job.join(TIMEOUT)
+    reloaded.run()
+    assert not reloaded.exception and _curve_runs(reloaded) == {"none"}
+    stranger = AppTest.from_file(str(ROOT / "pages" / "training.py"), default_timeout=TIMEOUT)
+    stranger.query_params["training_job"] = "not-a-job"
+    stranger.run()
+    assert not stranger.exception and "training_job" not in stranger.session_state
+
+
 def test_run_without_methods_shows_an_error_not_a_traceback(store):
     at = _page("training")
     at.multiselect(key="tr_methods").set_value([])
@@ -75,7 +92,7 @@ def test_run_without_methods_shows_an_error_not_a_traceback(store):
     at.run()
     assert not at.exception
     assert any("choose at least one method" in e.value for e in at.error)
-    assert "msmix_training_job" not in at.session_state
+    assert "training_job" not in at.session_state
 
 
 def test_stop_ends_the_run_as_stopped_with_its_history(store):
@@ -138,7 +155,7 @@ def test_ablation_page_launches_a_job_over_seeds(store):
     at.number_input(key="ab_epochs").set_value(1)
     next(b for b in at.button if b.label == "Run ablation").click()
     at.run()
-    job = at.session_state["msmix_ablation_job"]
+    job = at.session_state["ablation_job"]
     assert job.join(TIMEOUT)
     at.run()
     assert not at.exception

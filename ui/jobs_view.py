@@ -5,13 +5,29 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from msmix_core.analysis.jobs import JobProgress, TrainingJob
+from msmix_core.analysis.jobs import JobProgress, TrainingJob, find_job
 from msmix_core.runs import Run, RunStore
 
 
 def run_caption(run: Run) -> str:
     """A stored run in one line: label, seed, status and the id's unique suffix."""
     return f"{run.config.get('label', run.config['method'])} · seed {run.config['seed']} · {run.status} · {run.id[-4:]}"
+
+
+def session_job(key: str) -> TrainingJob | None:
+    """This session's job under ``key``; after a page reload, the job whose id the URL keeps under ``key``."""
+    job = st.session_state.get(key)
+    if job is None:
+        job = find_job(st.query_params.get(key))
+        if job is not None:
+            st.session_state[key] = job
+    return job
+
+
+def keep_job(key: str, job: TrainingJob) -> None:
+    """Hold ``job`` in this session and its id in the URL, so that a reload can follow it."""
+    st.session_state[key] = job
+    st.query_params[key] = job.id
 
 
 def _duration(seconds: float) -> str:

@@ -21,6 +21,7 @@ import copy
 import math
 import threading
 import time
+import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -33,6 +34,22 @@ from msmix_core.training.worker import TrainingProcess
 
 #: The states of a job: it ends ``finished``, ``stopped`` (by :meth:`TrainingJob.stop`) or ``failed``.
 JOB_STATUSES: tuple[str, ...] = ("running", "finished", "stopped", "failed")
+
+#: How many started jobs :func:`find_job` remembers (the oldest are forgotten first).
+JOBS_REMEMBERED = 64
+
+_started: dict[str, TrainingJob] = {}
+_started_lock = threading.Lock()
+
+
+def find_job(job_id: str | None) -> TrainingJob | None:
+    """A job started in this process by its :attr:`TrainingJob.id`, or None (unknown or forgotten).
+
+    Lets a page that was reloaded (a new session, without the old job handle) follow the job it
+    started before, when it kept the id in its URL.
+    """
+    with _started_lock:
+        return _started.get(job_id) if job_id else None
 
 
 def estimate_eta(elapsed: float, done: float, total: float) -> float | None:
@@ -97,6 +114,7 @@ class TrainingJob:
         self.configs = list(configs)
         self.names = run_names(self.configs)
         self.store = store
+        self.id = uuid.uuid4().hex[:12]
         self._stop = threading.Event()
         self._process: TrainingProcess | None = None
         self._lock = threading.Lock()
@@ -118,6 +136,10 @@ class TrainingJob:
         self._start = time.perf_counter()
         self._thread = threading.Thread(target=self._work, name="msmix-training", daemon=True)
         self._thread.start()
+        with _started_lock:
+            _started[self.id] = self
+            while len(_started) > JOBS_REMEMBERED:
+                del _started[next(iter(_started))]
         return self
 
     def stop(self) -> None:
