@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import math
 import os
 import signal
@@ -149,6 +150,15 @@ def test_a_training_process_that_dies_fails_the_job(data, tmp_path):
     assert job.join(120)
     progress = job.progress()
     assert progress.status == "failed" and "ended unexpectedly" in progress.error
+
+
+def test_a_job_whose_work_cannot_reach_the_process_fails_with_the_reason(data, tmp_path):
+    unpicklable = copy.copy(data)
+    unpicklable.info = {**data.info, "loader": lambda: None}
+    job = TrainingJob(unpicklable, [_config("none")], RunStore(tmp_path)).start()
+    assert job.join(60)
+    progress = job.progress()
+    assert progress.status == "failed" and "training process failed" in progress.error and "pickle" in progress.error
 
 
 def test_ablation_configs_switch_one_part_off_per_variant():

@@ -8,11 +8,11 @@ page building a model) in one process would disturb each other's draws. In its o
 gives the same numbers for the same seed, whatever else the app does. A thread of the job relays
 the process's events into the snapshot that :meth:`TrainingJob.progress` returns.
 
-Each browser session keeps its own job object, so two sessions never share progress or results.
-Every run goes to the run store as it trains: a page reload loses the job handle but not what has
-finished (or what is still being written). :meth:`TrainingJob.progress` returns an immutable
-snapshot, taken under a lock, with the per-epoch history of every run and an estimate of the time
-left.
+Each browser session keeps its own job object, so two sessions never share progress or results;
+a reloaded page (a new session) finds its job again with :func:`find_job` when it kept the job's
+id. Every run goes to the run store as it trains, so nothing finished is lost either way.
+:meth:`TrainingJob.progress` returns an immutable snapshot, taken under a lock, with the
+per-epoch history of every run and an estimate of the time left.
 """
 
 from __future__ import annotations
@@ -182,18 +182,28 @@ class TrainingJob:
             self._step_share = 0.0
 
     def _work(self) -> None:
-        """The relay thread: start the training process and apply its events in order."""
+        """The relay thread: start the training process, apply its events, record how it ended."""
+        process = None
         try:
             process = TrainingProcess(self.dataset, self.configs, self.store)
-        except OSError as exc:
-            process, ended = None, ("failed", f"could not start the training process: {exc}")
-        else:
             with self._lock:
                 self._process = process
             if self._stop.is_set():  # stop() came before the process existed
                 process.stop()
-            ended = None
-        while ended is None:
+            status, error = self._relay(process)
+        except Exception as exc:  # it could not start, or its events could not be read
+            status, error = "failed", f"the training process failed: {type(exc).__name__}: {exc}"
+        if process is not None:
+            process.close()
+        with self._lock:
+            if status == "failed" and self._current is not None:
+                self._run_status[self.names[self._current]] = "failed"
+            self._status, self._error, self._current = status, error, None
+            self._end = time.perf_counter()
+
+    def _relay(self, process: TrainingProcess) -> tuple[str, str | None]:
+        """Apply the process's events in order until its last one; return its status and error."""
+        while True:
             event = process.next_event(timeout=0.5)
             if event is None:
                 continue
@@ -205,17 +215,9 @@ class TrainingJob:
                 with self._lock:
                     self._run_status[self.names[payload[0]]] = payload[1]
             elif kind == "end":
-                ended = tuple(payload)
+                return payload[0], payload[1]
             else:  # a trainer callback: on_train_start, on_batch_end or on_epoch_end
                 getattr(self, kind)(*payload)
-        if process is not None:
-            process.close()
-        status, error = ended
-        with self._lock:
-            if status == "failed" and self._current is not None:
-                self._run_status[self.names[self._current]] = "failed"
-            self._status, self._error, self._current = status, error, None
-            self._end = time.perf_counter()
 
     def _epochs_done_and_total(self) -> tuple[float, float]:
         """Epochs done (the current one by its share of batches) and the epochs the job will take at most."""

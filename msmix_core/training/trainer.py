@@ -13,15 +13,13 @@ Observers (the app's live curves, the CLI's progress bar) receive events through
 from __future__ import annotations
 
 import math
-import multiprocessing.synchronize
 import platform
-import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field, fields
 from numbers import Integral, Real
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 import torch
@@ -200,6 +198,12 @@ class Callback:
         """Called once with the final result (also after a stop request)."""
 
 
+class StopFlag(Protocol):
+    """What ``train(stop=...)`` reads after each batch: a ``threading.Event``, or anything with ``is_set()``."""
+
+    def is_set(self) -> bool: ...
+
+
 def _emit(callbacks: Sequence[object], hook: str, *args: Any) -> None:
     for callback in callbacks:
         method = getattr(callback, hook, None)
@@ -332,7 +336,7 @@ def train(
     config: TrainConfig,
     *,
     callbacks: Sequence[object] = (),
-    stop: threading.Event | multiprocessing.synchronize.Event | None = None,
+    stop: StopFlag | None = None,
     store: RunStore | None = None,
 ) -> TrainResult:
     """Train ``config.backbone`` with ``config.method`` on ``dataset``; see the module docstring.

@@ -32,7 +32,7 @@ from msmix_core.training.trainer import EpochEvent, TrainConfig, train
 #: The folder holding the ``msmix_core`` package, put on the child's ``PYTHONPATH``.
 _PACKAGE_PARENT = str(Path(__file__).resolve().parents[2])
 
-#: Seconds the parent waits for a child that closed its pipe to exit, before reporting it.
+#: Seconds the parent waits for a child that closed its pipe, or sent its last event, to exit.
 _EXIT_WAIT = 10.0
 
 
@@ -60,7 +60,12 @@ class TrainingProcess:
         os.close(event_write)
         self._work = Connection(work_write, readable=False)
         self._events = Connection(event_read, writable=False)
-        self._work.send((dataset, list(configs), store))
+        try:
+            self._work.send((dataset, list(configs), store))
+        except BaseException:  # e.g. something in the dataset that cannot be pickled
+            self._process.kill()
+            self.close()
+            raise
 
     @property
     def pid(self) -> int:
@@ -85,8 +90,12 @@ class TrainingProcess:
         return None
 
     def close(self) -> None:
-        """Wait for the child to exit and close the pipes (after its ``"end"`` event)."""
-        self._process.wait()
+        """Let the child exit (it does right after its ``"end"`` event; else it is killed) and close the pipes."""
+        try:
+            self._process.wait(_EXIT_WAIT)
+        except subprocess.TimeoutExpired:
+            self._process.kill()
+            self._process.wait()
         self._work.close()
         self._events.close()
 
