@@ -277,12 +277,12 @@ def dataset():
     return make_synthetic()
 
 
-def trainer_step(model, mixer, batch: dict, config: TrainConfig, device: torch.device) -> Callable[[], None]:
-    """One optimiser step of the trainer (``step_losses`` + backward + its Adam) on a fixed batch."""
+def trainer_step(model, mixer, config: TrainConfig, device: torch.device) -> Callable[[dict], None]:
+    """The trainer's optimiser step (``step_losses`` + backward + its Adam), called with a batch."""
     optimizer = make_optimizer(model, mixer, config)
     generator = _generator(device)
 
-    def step() -> None:
+    def step(batch: dict) -> None:
         losses, _ = step_losses(model, mixer, batch, LOSSES[config.loss], generator)
         optimizer.zero_grad(set_to_none=True)
         losses["total"].backward()
@@ -292,9 +292,10 @@ def trainer_step(model, mixer, batch: dict, config: TrainConfig, device: torch.d
 
 
 def _step_call(backbone: str, method: str, batch: dict, batch_size: int, device: torch.device) -> Callable[[], None]:
+    """One training step of ``backbone`` × ``method`` on a fixed batch, ready for :func:`time_interleaved`."""
     config = TrainConfig(backbone=backbone, method=method, batch_size=batch_size, device=str(device))
-    model, mixer = build_models(dataset(), config, device)
-    return trainer_step(model, mixer, batch, config, device)
+    step = trainer_step(*build_models(dataset(), config, device), config, device)
+    return lambda: step(batch)
 
 
 def batch_of(batch_size: int, device: torch.device) -> dict:

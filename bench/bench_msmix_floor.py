@@ -79,7 +79,8 @@ def main() -> None:
         model, mixer = build_models(dataset(), config, device)
         if name == "msmix stripped":
             mixer.forward = types.MethodType(stripped_forward, mixer)
-        calls[name] = trainer_step(model, mixer, batch, config, device)
+        step = trainer_step(model, mixer, config, device)
+        calls[name] = lambda step=step: step(batch)
     timings = time_interleaved(calls, device, args.repeats, 30)
     base = timings["manifold"][0]
     print(f"{args.backbone}, B = {args.batch_size}, {device}: median ms per step (ratio to manifold)\n")

@@ -23,6 +23,7 @@ import time
 from datetime import date
 
 import torch
+from bench_mixing import trainer_step
 
 from msmix_core.cli import main as cli_main
 from msmix_core.data.batching import make_loader
@@ -30,15 +31,13 @@ from msmix_core.data.synthetic import make_synthetic
 from msmix_core.device import resolve_device
 from msmix_core.mixing.registry import METHODS
 from msmix_core.models.registry import BACKBONES
-from msmix_core.training import LOSSES, TrainConfig, build_models, make_optimizer, step_losses
+from msmix_core.training import TrainConfig, build_models
 
 
 def step_times(dataset, backbone: str, method: str, device: torch.device, steps: int, warmup: int) -> list[float]:
     """Seconds per training step of one backbone × method at the default batch size."""
     config = TrainConfig(backbone=backbone, method=method, device=str(device))
-    model, mixer = build_models(dataset, config, device)
-    optimizer = make_optimizer(model, mixer, config)
-    generator = torch.Generator(device=device).manual_seed(0)
+    step = trainer_step(*build_models(dataset, config, device), config, device)
     loader = make_loader(dataset.train, config.batch_size, shuffle=True, seed=0, device=device)
     batches = iter(loader)
     times = []
@@ -48,10 +47,7 @@ def step_times(dataset, backbone: str, method: str, device: torch.device, steps:
             batches = iter(loader)
             batch = next(batches)
         start = time.perf_counter()
-        losses, _ = step_losses(model, mixer, batch, LOSSES[config.loss], generator)
-        optimizer.zero_grad(set_to_none=True)
-        losses["total"].backward()
-        optimizer.step()
+        step(batch)
         if device.type == "cuda":
             torch.cuda.synchronize(device)
         if i >= warmup:
