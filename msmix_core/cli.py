@@ -31,6 +31,7 @@ from msmix_core.metrics import METRIC_KEYS
 from msmix_core.runs import RunStore, compare_runs, format_table, to_markdown
 from msmix_core.training import Callback, EpochEvent, TrainConfig, TrainResult, build_models, train
 from msmix_core.training.robustness import evaluate_robustness, load_trained
+from msmix_core.training.trainer import LOSSES, MIX_LOSSES, OPTIMIZERS, RECIPES, SCHEDULES
 
 #: Seeds of a run when none are given: the first three of the five (1111-1115) MMSA's papers average.
 DEFAULT_SEEDS: tuple[int, ...] = (1111, 1112, 1113)
@@ -104,13 +105,18 @@ def _configs(args: argparse.Namespace, backbones: Sequence[str], variants: dict[
     method_knobs = parse_knobs(args.set, methods, "--set")
     backbone_knobs = parse_knobs(args.backbone_set, backbones, "--backbone-set")
     base = TrainConfig(
+        recipe=args.recipe,
         epochs=args.epochs,
         batch_size=args.batch_size,
+        optimizer=args.optimizer,
         lr=args.lr,
         weight_decay=args.weight_decay,
+        schedule=args.schedule,
+        warmup=args.warmup,
         grad_clip=args.grad_clip,
         patience=args.patience,
         loss=args.loss,
+        mix_loss=args.mix_loss,
         device=args.device,
         save_weights=not args.no_weights,
     )
@@ -283,14 +289,31 @@ def _training_options() -> argparse.ArgumentParser:
     g.add_argument("--runs-dir", default=None, help="run store folder (default: $MSMIX_RUNS_DIR or ./runs)")
     g.add_argument("--device", default=d.device, help="auto (CUDA when present), cpu, cuda or cuda:N")
     g.add_argument("--seeds", type=int, nargs="+", default=list(DEFAULT_SEEDS), help="one run per seed")
-    g = p.add_argument_group("training (defaults: MMSA's MOSI configs)")
-    g.add_argument("--epochs", type=int, default=d.epochs, help="maximum epochs (default %(default)s)")
-    g.add_argument("--patience", type=int, default=d.patience, help="early stop after N epochs without improvement")
-    g.add_argument("--batch-size", type=int, default=d.batch_size, help="default %(default)s")
-    g.add_argument("--lr", type=float, default=d.lr, help="Adam learning rate (default %(default)s)")
-    g.add_argument("--weight-decay", type=float, default=d.weight_decay, help="default %(default)s")
+    g = p.add_argument_group("training (defaults: the --recipe's; an option given here overrides it)")
+    g.add_argument(
+        "--recipe",
+        choices=list(RECIPES),
+        default=d.recipe,
+        help="mmsa: MMSA's MOSI configs (Adam 1e-3, batch 32, L1, patience 8, 30 epochs); release: MS-Mix's "
+        "released trainer (AdamW 1e-4, wd 1e-4, warm-up + cosine, batch 64, MSE, patience 32, 200 epochs). "
+        "Default %(default)s",
+    )
+    g.add_argument("--epochs", type=int, default=None, help="maximum epochs (mmsa 30, release 200)")
+    g.add_argument("--patience", type=int, default=None, help="early stop after N epochs without improvement")
+    g.add_argument("--batch-size", type=int, default=None, help="mmsa 32, release 64")
+    g.add_argument("--optimizer", choices=list(OPTIMIZERS), default=None, help="mmsa adam, release adamw")
+    g.add_argument("--lr", type=float, default=None, help="peak learning rate (mmsa 1e-3, release 1e-4)")
+    g.add_argument("--weight-decay", type=float, default=None, help="mmsa 0, release 1e-4")
+    g.add_argument("--schedule", choices=list(SCHEDULES), default=None, help="mmsa constant, release warmup_cosine")
+    g.add_argument("--warmup", type=float, default=None, help="warm-up share of the epochs (release 0.1)")
     g.add_argument("--grad-clip", type=float, default=d.grad_clip, help="clip gradient values at ±C (default off)")
-    g.add_argument("--loss", choices=["l1", "mse"], default=d.loss, help="task loss (default %(default)s)")
+    g.add_argument("--loss", choices=list(LOSSES), default=None, help="task loss (mmsa l1, release mse)")
+    g.add_argument(
+        "--mix-loss",
+        choices=list(MIX_LOSSES),
+        default=None,
+        help="loss of the mixed-sample term: mse (both recipes, as the release), l1, or task (= --loss)",
+    )
     g.add_argument("--no-weights", action="store_true", help="do not save the best weights of each run")
     g = p.add_argument_group("knobs")
     g.add_argument(
