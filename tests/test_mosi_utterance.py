@@ -166,7 +166,7 @@ def test_find_mosi_folder_prefers_explicit_then_environment(tmp_path, monkeypatc
     (copy / TRANSCRIPTS).write_text('"a_1","HI","1","1"\n')
     monkeypatch.setenv(ENV_VAR, str(copy))
     assert find_mosi_folder() == copy.resolve()
-    assert find_mosi_folder(tmp_path / "empty") == copy.resolve()  # a wrong explicit path falls through
+    assert find_mosi_folder(tmp_path / "empty") is None  # a typed path is never silently replaced
 
 
 # --- broken copies: each gives one clear error naming the file and the line ---------------------------------

@@ -47,6 +47,13 @@ ENV_VAR = "MSMIX_MOSI_DIR"
 SPLIT_NAMES = ("speaker", "standard")
 VALID_EVERY = 7  #: speaker split: every 7th train video (sorted ids) goes to valid
 
+#: The two public repositories the files come from, with their addresses.
+MOSI_REPOSITORIES = {
+    "declare-lab/contextual-utterance-level-multimodal-sentiment-analysis": (
+        "https://github.com/declare-lab/contextual-utterance-level-multimodal-sentiment-analysis"
+    ),
+    "ASA-MOSI/Audio-Sentiment-Analysis": "https://github.com/ASA-MOSI/Audio-Sentiment-Analysis",
+}
 MOSI_SOURCES = (
     "the CMU-MOSI utterance files come from two public GitHub repositories: "
     "declare-lab/contextual-utterance-level-multimodal-sentiment-analysis (data/transcripts.csv, "
@@ -186,14 +193,17 @@ def looks_like_mosi_folder(path: str | Path) -> bool:
 
 
 def find_mosi_folder(explicit: str | Path | None = None) -> Path | None:
-    """The MOSI folder to use: ``explicit``, else ``$MSMIX_MOSI_DIR``, else ``../shared/data/mosi-utterance``.
+    """The MOSI folder: ``explicit`` when given, else ``$MSMIX_MOSI_DIR``, else ``../shared/data/mosi-utterance``.
 
     The last is looked for beside the repository (the checkout holding ``msmix_core``) and beside the
-    current directory. Returns None when no candidate holds ``transcripts.csv``.
+    current directory. An explicit path is never replaced by another folder: a typo must not open other
+    data silently. Returns None when no candidate holds ``transcripts.csv``.
     """
-    repo = Path(__file__).resolve().parents[2]
-    relative = Path("..") / "shared" / "data" / "mosi-utterance"
-    candidates = [explicit, os.environ.get(ENV_VAR), repo / relative, Path.cwd() / relative]
+    if explicit:
+        candidates = [explicit]
+    else:
+        relative = Path("..") / "shared" / "data" / "mosi-utterance"
+        candidates = [os.environ.get(ENV_VAR), Path(__file__).resolve().parents[2] / relative, Path.cwd() / relative]
     for candidate in candidates:
         if candidate and (Path(candidate) / TRANSCRIPTS).is_file():
             return Path(candidate).resolve()
