@@ -5,6 +5,7 @@ from pathlib import Path
 import streamlit as st
 
 from msmix_core.data import MOSI_REPOSITORIES, MSADataset
+from msmix_core.data.mosi_utterance import source_string
 from ui import data, sidebar
 
 settings = sidebar.render()
@@ -54,5 +55,7 @@ elif ds.info.get("source") == "mosi-utterance":
         + f". {ds.info['split_note']} Real transcripts and official scores (Zadeh et al., 2016), utterance features "
         f"by Poria et al. (ACL 2017), from {links}."
     )
+    spelled = source_string(ds.info["folder"], ds.info["split"], ds.info["train_fraction"], ds.info["seed"])
+    st.caption(f'The same data on the command line: `msmix train --dataset "{spelled}"`')
 else:
     st.caption(f"Real data from `{ds.info.get('source', ds.name)}`.")

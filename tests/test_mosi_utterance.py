@@ -148,6 +148,7 @@ def test_source_spelling_with_options():
         ("mosi-utterance:{dir}?train_fraction=half", "not a float"),
         ("mosi-utterance:{dir}?seed=-1", "seed must be"),
         ("mosi-utterance:", "names no folder"),
+        ("mosi-utterance:{dir}?split", "write options as"),
         ("mosi-utterance:/no/such/folder", "declare-lab/contextual-utterance-level"),
         ("{dir}", "give it as 'mosi-utterance:"),
     ],

@@ -33,7 +33,7 @@ import os
 import re
 import warnings
 from pathlib import Path
-from urllib.parse import parse_qsl, urlsplit
+from urllib.parse import parse_qsl
 
 import numpy as np
 import pandas as pd
@@ -65,6 +65,11 @@ LEAK_NOTE = (
     "The CMU standard folds leak with these features: about a third of the standard test videos were in the "
     "feature authors' training set (ridge regression on text alone reaches 94% Acc-2 here against 77% on the "
     "speaker split). Use split=speaker for honest numbers."
+)
+
+_SPEAKER_NOTE = (
+    f"Speaker-independent: the feature authors' train/test; valid = every {VALID_EVERY}th train video in sorted id "
+    "order; features z-scored with the kept train samples' statistics."
 )
 
 TRANSCRIPTS = "declare-lab/data/transcripts.csv"
@@ -151,21 +156,18 @@ def load_mosi_utterance(
     return MSADataset(_name(split, train_fraction, seed), splits, LABEL_RANGES["mosi"], metrics="mosi", info=info)
 
 
-_SPEAKER_NOTE = (
-    f"Speaker-independent: the feature authors' train/test; valid = every {VALID_EVERY}th train video in sorted id "
-    "order; features z-scored with the kept train samples' statistics."
-)
-
-
 def parse_source(text: str) -> tuple[Path, dict]:
     """``"mosi-utterance:DIR?split=standard&train_fraction=0.25&seed=3"`` as (DIR, keyword arguments)."""
     body = text[len(PREFIX) :] if text.startswith(PREFIX) else text
-    parts = urlsplit(body, allow_fragments=False)
-    folder = body.partition("?")[0] if parts.query else body
+    folder, _, query = body.partition("?")
     if not folder:
         raise MsmixError(f"'{text}' names no folder: write mosi-utterance:DIR (e.g. mosi-utterance:data/mosi)")
+    try:
+        pairs = parse_qsl(query, keep_blank_values=True, strict_parsing=bool(query))
+    except ValueError:
+        raise MsmixError(f"'{text}': write options as ?key=value&key=value, valid keys are {list(OPTIONS)}") from None
     options = {}
-    for key, value in parse_qsl(parts.query, keep_blank_values=True, strict_parsing=bool(parts.query)):
+    for key, value in pairs:
         if key not in OPTIONS:
             raise MsmixError(f"unknown option {key!r} in '{text}': valid options are {list(OPTIONS)}")
         try:
