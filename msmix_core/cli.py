@@ -279,7 +279,7 @@ def cmd_runs_delete(args: argparse.Namespace) -> int:
 
 
 def cmd_convert(args: argparse.Namespace) -> int:
-    if args.source.startswith(MOSI_PREFIX):
+    if args.source.startswith(MOSI_PREFIX) or Path(args.source).is_dir():  # a bare MOSI folder gets the hint
         dataset = _load_source(args.source)
     else:
         dataset = load_mmsa(args.source, dataset=args.family)

@@ -279,6 +279,12 @@ def test_convert_writes_an_npz_with_identical_contents(tmp_path, capsys, speaker
             assert theirs[key].dtype == value.dtype, f"{s}/{key}"
 
 
+def test_convert_of_a_bare_folder_suggests_the_prefix(tmp_path, capsys):
+    assert main(["convert", str(MOSI_DIR), str(tmp_path / "x.npz")]) == 2
+    assert f"give it as 'mosi-utterance:{MOSI_DIR}'" in capsys.readouterr().err
+    assert not (tmp_path / "x.npz").exists()
+
+
 def test_convert_of_the_standard_split_warns_on_one_line(tmp_path, capsys):
     assert main(["convert", f"mosi-utterance:{MOSI_DIR}?split=standard", str(tmp_path / "s.npz")]) == 0
     err = capsys.readouterr().err.strip().splitlines()
