@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import warnings
 from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
@@ -23,6 +24,7 @@ from msmix_core import MODALITIES, __version__
 from msmix_core.analysis.experiments import ABLATIONS, DEFAULT_ABLATIONS, FULL_LABEL, ablation_label
 from msmix_core.data.loading import load_dataset
 from msmix_core.data.mmsa import load_mmsa
+from msmix_core.data.mosi_utterance import PREFIX as MOSI_PREFIX
 from msmix_core.data.npz import save_npz
 from msmix_core.data.schema import SPLITS, MSADataset
 from msmix_core.device import resolve_device
@@ -96,7 +98,17 @@ class _EpochBar(Callback):
 
 
 def _load(args: argparse.Namespace) -> MSADataset:
-    return load_dataset(args.dataset)
+    return _load_source(args.dataset)
+
+
+def _load_source(source: str) -> MSADataset:
+    """``load_dataset``, with a loader's warnings (a leaky split) shown as one line each on stderr."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        dataset = load_dataset(source)
+    for warning in caught:
+        print(f"msmix: warning: {' '.join(str(warning.message).split())}", file=sys.stderr)
+    return dataset
 
 
 def _configs(args: argparse.Namespace, backbones: Sequence[str], variants: dict[str, tuple[str, dict]]) -> list:
@@ -273,7 +285,10 @@ def cmd_runs_delete(args: argparse.Namespace) -> int:
 
 
 def cmd_convert(args: argparse.Namespace) -> int:
-    dataset = load_mmsa(args.source, dataset=args.family)
+    if args.source.startswith(MOSI_PREFIX) or Path(args.source).is_dir():  # a bare MOSI folder gets the hint
+        dataset = _load_source(args.source)
+    else:
+        dataset = load_mmsa(args.source, dataset=args.family)
     save_npz(dataset, args.destination)
     sizes = ", ".join(f"{s} {len(dataset.splits[s])}" for s in SPLITS)
     print(f"wrote {args.destination}: {dataset.name} ({dataset.metrics}), {sizes}, dims {dataset.dims}")
@@ -285,7 +300,12 @@ def _training_options() -> argparse.ArgumentParser:
     d = TrainConfig()
     p = _Parser(add_help=False)
     g = p.add_argument_group("data and runs")
-    g.add_argument("--dataset", default="synthetic", help="synthetic, synthetic:PRESET, or an MMSA .pkl / .npz file")
+    g.add_argument(
+        "--dataset",
+        default="synthetic",
+        help="synthetic, synthetic:PRESET, mosi-utterance:DIR[?split=standard&train_fraction=F&seed=S] (the real "
+        "CMU-MOSI utterances, see docs/data.md), or an MMSA .pkl / .npz file",
+    )
     g.add_argument("--runs-dir", default=None, help="run store folder (default: $MSMIX_RUNS_DIR or ./runs)")
     g.add_argument("--device", default=d.device, help="auto (CUDA when present), cpu, cuda or cuda:N")
     g.add_argument("--seeds", type=int, nargs="+", default=list(DEFAULT_SEEDS), help="one run per seed")
@@ -396,8 +416,11 @@ def build_parser() -> argparse.ArgumentParser:
             p.add_argument("run_ids", nargs="+", metavar="RUN_ID")
         p.set_defaults(handler=handler)
 
-    p = commands.add_parser("convert", help="convert an MMSA feature pickle to the safe .npz format")
-    p.add_argument("source", help="an MMSA .pkl file (aligned_50.pkl, unaligned_50.pkl, unaligned_39.pkl)")
+    p = commands.add_parser("convert", help="convert an MMSA feature pickle or the MOSI CSVs to the safe .npz format")
+    p.add_argument(
+        "source",
+        help="an MMSA .pkl file (aligned_50.pkl, unaligned_50.pkl, unaligned_39.pkl) or mosi-utterance:DIR[?options]",
+    )
     p.add_argument("destination", help="the .npz file to write")
     p.add_argument("--family", choices=["mosi", "mosei", "sims"], default=None, help="default: detected")
     p.set_defaults(handler=cmd_convert)

@@ -178,11 +178,14 @@ def embedding_scatter(
     label_range: tuple[float, float],
     mixed: dict[str, tuple[np.ndarray, list[str]]] | None = None,
     axis_name: str = "UMAP",
+    captions: list[str] | None = None,
 ) -> go.Figure:
     """Real samples coloured by label (Viridis), mixed samples overlaid with one marker symbol per method.
 
-    ``mixed``: method name -> (``[M, 2]`` coordinates, one hover text per point).
+    ``mixed``: method name -> (``[M, 2]`` coordinates, one hover text per point). ``captions``: one
+    text per real sample (its sentence and speaker) added to its hover text.
     """
+    captions = captions if captions is not None else [""] * len(labels)
     fig = go.Figure(
         go.Scattergl(
             x=real_xy[:, 0],
@@ -198,7 +201,7 @@ def embedding_scatter(
                 "colorbar": {"title": "label"},
                 "opacity": 0.8,
             },
-            text=[f"real · label {y:+.2f}" for y in labels],
+            text=[f"real · label {y:+.2f}" + (f"<br>{c}" if c else "") for y, c in zip(labels, captions, strict=True)],
             hovertemplate="%{text}<extra></extra>",
         )
     )

@@ -5,7 +5,7 @@ import pandas as pd
 import streamlit as st
 import torch
 
-from msmix_core.analysis import STRATEGIES, VIEWS, Projector, pair_table, view_features
+from msmix_core.analysis import STRATEGIES, VIEWS, Projector, pair_table, sample_captions, view_features
 from msmix_core.viz import embedding_scatter
 from ui import data, latents, sidebar
 
@@ -17,7 +17,8 @@ st.title("Embeddings")
 st.markdown(
     "A 2-D map of the real samples' latent features, coloured by label. The mixed samples of MS-Mix and of vanilla "
     "Mixup (random pairs, one ratio) are placed **into the same map** (`transform`), so you can see whether they land "
-    "among real samples of a matching sentiment or in between clusters. Hover a mixed point for its sources."
+    "among real samples of a matching sentiment or in between clusters. Hover a point for its sentence; a mixed "
+    "point for its two sources."
 )
 
 with data.user_errors():
@@ -32,7 +33,7 @@ with data.user_errors():
 
 
 @st.cache_data(max_entries=16, show_spinner=False)
-def project(key: str, batch_size: int, epochs: int, projection: str, view: str, seed: int, _batch):
+def project(key: str, batch_size: int, epochs: int, projection: str, view: str, seed: int, _batch, _train):
     """Real coordinates and, per method, mixed coordinates with hover texts (cached per data and settings)."""
     projector = Projector(projection.lower(), random_state=seed)
     real_xy = projector.fit_transform(view_features(_batch.latents, view))
@@ -41,18 +42,23 @@ def project(key: str, batch_size: int, epochs: int, projection: str, view: str, 
         result = STRATEGIES[strategy](_batch, torch.Generator().manual_seed(seed), 0.4, 2.0, 1.0)
         xy = projector.transform(view_features({m: v.numpy() for m, v in result.mixed.items()}, view))
         table = pair_table(_batch, result)
+        sources = [sample_captions(_train, table[f"row_{side}"].to_numpy(), width=60) for side in "ab"]
         hover = [
             f"{name}: rows {r.row_a} ({r.label_a:+.2f}) × {r.row_b} ({r.label_b:+.2f})<br>"
-            f"λ text/audio/vision {r.lam_text:.2f}/{r.lam_audio:.2f}/{r.lam_vision:.2f} → label {r.mixed_label:+.2f}"
-            for r in table.itertuples()
+            + "".join(f"{side}: {text}<br>" for side, text in zip("ab", texts, strict=True) if text)
+            + f"λ text/audio/vision {r.lam_text:.2f}/{r.lam_audio:.2f}/{r.lam_vision:.2f} → label {r.mixed_label:+.2f}"
+            for r, *texts in zip(table.itertuples(), *sources, strict=True)
         ]
         mixed[name] = (xy, hover)
     return real_xy, mixed
 
 
 with st.spinner(f"Computing the {projection} map…"):
-    real_xy, mixed = project(latents.data_key(settings), batch_size, epochs, projection, view, settings.seed, batch)
-fig = embedding_scatter(real_xy, batch.labels, ds.label_range, mixed, axis_name=projection)
+    real_xy, mixed = project(
+        latents.data_key(settings), batch_size, epochs, projection, view, settings.seed, batch, ds.train
+    )
+captions = sample_captions(ds.train, batch.index)
+fig = embedding_scatter(real_xy, batch.labels, ds.label_range, mixed, axis_name=projection, captions=captions)
 st.plotly_chart(fig, key="embedding")
 
 cols = st.columns(1 + len(mixed))

@@ -3,7 +3,7 @@
 - :mod:`~msmix_core.analysis.latents`: the latent features of one batch, from an untrained
   (seeded) or briefly trained backbone, with the MS-Mix intensity predictors that go with it.
 - :mod:`~msmix_core.analysis.pairs`: how each pairing strategy picks pairs (contradictory-pair
-  rate, mean label gap) and per-pair tables of sources, similarity and ratios.
+  rate, mean label gap) and per-pair tables of sources (sentences, speakers), similarity and ratios.
 - :mod:`~msmix_core.analysis.embedding`: a 2-D map of real latents (UMAP, or PCA for speed)
   into which mixed latents are projected.
 """
@@ -16,6 +16,9 @@ from msmix_core.analysis.pairs import (
     modality_similarity,
     pair_statistics,
     pair_table,
+    sample_captions,
+    speakers,
+    with_sources,
 )
 
 __all__ = [
@@ -29,5 +32,8 @@ __all__ = [
     "modality_similarity",
     "pair_statistics",
     "pair_table",
+    "sample_captions",
+    "speakers",
     "view_features",
+    "with_sources",
 ]

@@ -16,6 +16,7 @@ import torch
 
 from msmix_core import MODALITIES
 from msmix_core.analysis.latents import LatentBatch
+from msmix_core.data.schema import Split
 from msmix_core.mixing.methods import CMixup, ManifoldMixup
 from msmix_core.mixing.ms_mix import ms_mix, sass_similarity
 from msmix_core.mixing.result import MixResult
@@ -106,6 +107,49 @@ def pair_table(batch: LatentBatch, result: MixResult, similarity: np.ndarray | N
     table["mixed_label"] = result.mixed_labels.cpu().numpy()
     table["contradictory"] = (table["label_a"] * table["label_b"]) < 0
     return table
+
+
+def speakers(split: Split) -> np.ndarray | None:
+    """Who speaks each sample: the video id of real MOSI data (one speaker per video), else a speaker code."""
+    for key in ("video", "speaker"):
+        if key in split.extras:
+            return np.asarray(split.extras[key])
+    return None
+
+
+def with_sources(table: pd.DataFrame, split: Split) -> pd.DataFrame:
+    """``table`` (with ``row_a``/``row_b`` rows of ``split``) plus each side's sentence and speaker when known.
+
+    Adds ``text_a``/``text_b`` from ``raw_text`` and ``speaker_a``/``speaker_b`` (and ``same_speaker``)
+    from :func:`speakers`, right after the labels, so a reader sees which sentences a pair blends.
+    """
+    out = table.copy()
+    at = out.columns.get_loc("label_b") + 1
+    who = speakers(split)
+    for side in ("b", "a"):  # inserted at the same place: a before b
+        rows = out[f"row_{side}"].to_numpy()
+        if who is not None:
+            out.insert(at, f"speaker_{side}", who[rows])
+        if split.raw_text is not None:
+            out.insert(at, f"text_{side}", np.asarray(split.raw_text)[rows])
+    if who is not None:
+        out.insert(out.columns.get_loc("speaker_b") + 1, "same_speaker", out["speaker_a"] == out["speaker_b"])
+    return out
+
+
+def sample_captions(split: Split, rows: np.ndarray, width: int = 80) -> list[str]:
+    """One short caption per row: the sentence (cut at ``width`` characters) and the speaker, when known."""
+    who = speakers(split)
+    captions = []
+    for row in np.asarray(rows).tolist():
+        parts = []
+        if split.raw_text is not None:
+            sentence = str(split.raw_text[row])
+            parts.append(f"“{sentence if len(sentence) <= width else sentence[: width - 1] + '…'}”")
+        if who is not None:
+            parts.append(f"speaker {who[row]}")
+        captions.append(" · ".join(parts))
+    return captions
 
 
 def intensity_table(batch: LatentBatch) -> pd.DataFrame:
