@@ -16,9 +16,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-import time
-from dataclasses import dataclass, field
-from pathlib import Path
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -28,84 +26,67 @@ from msmix_core import MODALITIES
 from msmix_core.data import load_dataset, make_loader
 from msmix_core.data.schema import MSADataset
 from msmix_core.mixing.ms_mix import candidate_mask, opposite_sign, sass_similarity
-from msmix_core.runs import RunStore, compare_runs, format_table, to_markdown
+from msmix_core.runs import Run, RunStore, compare_runs, format_table, to_markdown
 from msmix_core.training import TrainConfig, build_models, train
 
 SEEDS = (1111, 1112, 1113, 1114, 1115)
 METRICS = ("Non0_acc_2", "Non0_F1_score", "MAE", "Corr")
 BACKBONES = ("late_fusion", "tfn")
 
-#: A variant: label -> (method, method knobs, TrainConfig overrides).
+#: Every variant the experiments train, by its label in the store: (method, method knobs, TrainConfig overrides).
+#: One label is one configuration, so experiments that share a variant share its runs.
 Variant = tuple[str, dict[str, Any], dict[str, Any]]
-FAITHFUL = ("msmix", {"detach_predictor_input": False}, {})
+ATTACHED = {"detach_predictor_input": False}  # the release's gradient paths, whatever msmix's default
+VARIANTS: dict[str, Variant] = {
+    "none": ("none", {}, {}),
+    "mixup": ("mixup", {}, {}),
+    "msmix": ("msmix", ATTACHED, {}),
+    "msmix mix=L1": ("msmix", ATTACHED, {"mix_loss": "l1"}),
+    "msmix sal=0": ("msmix", {**ATTACHED, "sal_weight": 0.0}, {}),
+    "msmix sal=0.25 (0.5·B/64)": ("msmix", {**ATTACHED, "sal_weight": 0.25}, {}),
+    "msmix ratios detached": ("msmix", {**ATTACHED, "detach_ratios": True}, {}),
+    "msmix ratios detached sal=0": ("msmix", {**ATTACHED, "detach_ratios": True, "sal_weight": 0.0}, {}),
+    "msmix detached": ("msmix", {"detach_predictor_input": True}, {}),
+    "msmix detached mix=L1": ("msmix", {"detach_predictor_input": True}, {"mix_loss": "l1"}),
+    "none release": ("none", {}, {"recipe": "release"}),
+    "msmix release": ("msmix", ATTACHED, {"recipe": "release"}),
+    "msmix detached release": ("msmix", {"detach_predictor_input": True}, {"recipe": "release"}),
+}
 
 
 @dataclass
 class Experiment:
     question: str
-    variants: dict[str, Variant]
+    variants: tuple[str, ...]
     reference: str
     datasets: tuple[str, ...] = ("synthetic", "mosi", "mosi-0.25")
-    config: dict[str, Any] = field(default_factory=dict)
 
 
 EXPERIMENTS: dict[str, Experiment] = {
     "H1": Experiment(
         "Does the mixed-term loss matter (L1, the task loss, against the release's MSE)?",
-        {
-            "none": ("none", {}, {}),
-            "msmix mix=MSE": FAITHFUL,
-            "msmix mix=L1": ("msmix", {"detach_predictor_input": False}, {"mix_loss": "l1"}),
-            "msmix detached mix=MSE": ("msmix", {"detach_predictor_input": True}, {}),
-            "msmix detached mix=L1": ("msmix", {"detach_predictor_input": True}, {"mix_loss": "l1"}),
-        },
-        reference="msmix mix=MSE",
+        ("msmix", "msmix mix=L1", "msmix detached", "msmix detached mix=L1", "none"),
+        reference="msmix",
     ),
     "H2": Experiment(
-        "Does the release's recipe (AdamW 1e-4, warm-up + cosine, batch 64, MSE) let faithful MS-Mix learn?",
-        {
-            "none mmsa": ("none", {}, {}),
-            "msmix mmsa": FAITHFUL,
-            "none release": ("none", {}, {"recipe": "release"}),
-            "msmix release": ("msmix", {"detach_predictor_input": False}, {"recipe": "release"}),
-            "msmix detached release": ("msmix", {"detach_predictor_input": True}, {"recipe": "release"}),
-        },
+        "Does the release's recipe (AdamW 1e-4, warm-up + cosine, batch 64, MSE) let MS-Mix learn?",
+        ("none release", "msmix release", "msmix detached release", "none", "msmix"),
         reference="none release",
+        datasets=("synthetic", "mosi"),
     ),
     "H3": Experiment(
         "SAL's strength and where its gradient goes",
-        {
-            "msmix sal=0.5": FAITHFUL,
-            "msmix sal=0": ("msmix", {"detach_predictor_input": False, "sal_weight": 0.0}, {}),
-            "msmix sal=0.5·B/64": ("msmix", {"detach_predictor_input": False, "sal_weight": 0.25}, {}),
-            "msmix detached": ("msmix", {"detach_predictor_input": True}, {}),
-            "none": ("none", {}, {}),
-        },
-        reference="msmix sal=0.5",
+        ("msmix", "msmix sal=0", "msmix sal=0.25 (0.5·B/64)", "msmix detached", "none"),
+        reference="msmix",
     ),
     "H4": Experiment(
         "The gradient of the mixed loss through the SIG ratios into the predictors and encoders",
-        {
-            "msmix": FAITHFUL,
-            "msmix ratios detached": ("msmix", {"detach_predictor_input": False, "detach_ratios": True}, {}),
-            "msmix ratios detached sal=0": (
-                "msmix",
-                {"detach_predictor_input": False, "detach_ratios": True, "sal_weight": 0.0},
-                {},
-            ),
-            "msmix sal=0": ("msmix", {"detach_predictor_input": False, "sal_weight": 0.0}, {}),
-            "none": ("none", {}, {}),
-        },
+        ("msmix", "msmix ratios detached", "msmix ratios detached sal=0", "msmix sal=0", "none"),
         reference="msmix",
     ),
     "H6": Experiment(
         "The regime: small data and label noise (does augmentation help where data is scarce or noisy?)",
-        {
-            "none": ("none", {}, {}),
-            "mixup": ("mixup", {}, {}),
-            "msmix": FAITHFUL,
-            "msmix detached": ("msmix", {"detach_predictor_input": True}, {}),
-        },
+        ("none", "mixup", "msmix", "msmix detached"),
         reference="none",
         datasets=("synthetic-256", "synthetic-noise1.0", "mosi-0.25"),
     ),
@@ -130,18 +111,18 @@ def _dataset_label(key: str, data: MSADataset) -> str:
 
 def run_experiment(name: str, exp: Experiment, args: argparse.Namespace) -> str:
     """Train what the store lacks, then return the experiment's markdown section."""
-    store = RunStore(Path(args.runs_dir) / name)
+    store = RunStore(args.runs_dir)
     finished = {
         (r.config["dataset"], r.config["backbone"], r.config["label"], r.config["seed"])
         for r in store.list()
         if r.status == "finished"
     }
     sections = [f"### {name}: {exp.question}\n"]
-    start = time.perf_counter()
     for key in [k for k in exp.datasets if args.datasets is None or k in args.datasets]:
         data = dataset_by_key(key, args.mosi)
         for backbone in args.backbones:
-            for label, (method, knobs, overrides) in exp.variants.items():
+            for label in exp.variants:
+                method, knobs, overrides = VARIANTS[label]
                 for seed in args.seeds:
                     if (data.name, backbone, label, seed) in finished:
                         continue
@@ -152,17 +133,36 @@ def run_experiment(name: str, exp: Experiment, args: argparse.Namespace) -> str:
                         label=label,
                         seed=seed,
                         save_weights=False,
-                        **({"epochs": args.epochs} | exp.config | overrides | _release_epochs(overrides, args)),
+                        **({"epochs": args.epochs} | overrides | _release_epochs(overrides, args)),
                     )
                     result = train(data, config, store=store)
                     print(f"{name} {key} {backbone} {label} {seed}: {result.test_metrics['Corr']:.3f}", file=sys.stderr)
         table = store.table()
-        table = table[table["dataset"] == data.name]
+        table = table[(table["dataset"] == data.name) & table["label"].isin(exp.variants)]
         compared = compare_runs(table, baseline=exp.reference, metrics=METRICS)
         sections.append(f"**{_dataset_label(key, data)}**, reference `{exp.reference}`\n")
         sections.append(to_markdown(format_table(compared, p_values=True)))
-    sections.append(f"\n(wall time of this call: {time.perf_counter() - start:.0f} s)\n")
+        runs = [r for r in store.list() if r.id in set(table["id"])]
+        sections.append(plateau_table(runs))
     return "\n".join(sections)
+
+
+def plateau_table(runs: list[Run]) -> str:
+    """How long each variant sits at the constant predictor: the first epoch whose validation loss is
+    below 95 % of the best constant prediction's, as mean over seeds, and how many seeds never get there."""
+    first: dict[tuple[str, str], list[int | None]] = {}
+    for run in runs:
+        below = [e["epoch"] for e in run.history if e["losses"]["valid"] < 0.95 * e["losses"]["valid_constant"]]
+        first.setdefault((run.config["backbone"], run.config["label"]), []).append(below[0] if below else None)
+    rows = [
+        "| backbone | label | first epoch below 0.95 × constant (mean) | seeds that never learned |",
+        "|---|---|---|---|",
+    ]
+    for (backbone, label), epochs in sorted(first.items()):
+        learned = [e for e in epochs if e is not None]
+        mean = f"{np.mean(learned):.1f}" if learned else "–"
+        rows.append(f"| {backbone} | {label} | {mean} | {len(epochs) - len(learned)} of {len(epochs)} |")
+    return "\n" + "\n".join(rows) + "\n"
 
 
 def _release_epochs(overrides: dict[str, Any], args: argparse.Namespace) -> dict[str, Any]:

@@ -68,8 +68,10 @@ TABLE_COLUMNS: tuple[str, ...] = (
     "created",
 )
 
-#: Tests need at least this many seeds shared with the baseline; the Wilcoxon test needs more.
-MIN_PAIRED_SEEDS = 2
+#: Tests need at least this many seeds shared with the baseline (a t-test on two pairs has one
+#: degree of freedom: it calls 0.0006 MAE "significant" when the two seeds happen to agree); the
+#: Wilcoxon test needs more.
+MIN_PAIRED_SEEDS = 3
 #: Below 6 pairs the two-sided exact Wilcoxon test cannot reach p < 0.05 (its smallest p is 2/2^n).
 MIN_WILCOXON_SEEDS = 6
 
@@ -472,7 +474,9 @@ def _paired_test(x: pd.Series, base: pd.Series, metric: str, alpha: float) -> di
     diff = (x - base).to_numpy(dtype=float)
     out = {"n_paired": len(diff)}
     if len(diff) < MIN_PAIRED_SEEDS:
-        return out | {"note": f"fewer than {MIN_PAIRED_SEEDS} seeds shared with the baseline: no test"}
+        return out | {
+            "note": f"fewer than {MIN_PAIRED_SEEDS} seeds shared with the baseline: no test (train more seeds)"
+        }
     scale, decimals = _display_scale(metric)
     gain = diff.mean() if higher_is_better(metric) else -diff.mean()
     out |= {"delta": round(diff.mean() * scale, decimals), "better": bool(gain > 0)}

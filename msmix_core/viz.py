@@ -172,6 +172,41 @@ def intensity_scatter(table: pd.DataFrame) -> go.Figure:
     return fig
 
 
+def sal_distribution_chart(table: pd.DataFrame) -> go.Figure:
+    """SAL's target and inputs: softmax over the batch of |label|/3 and of each |intensity|/3, by |label| rank.
+
+    ``table``: :func:`msmix_core.analysis.alignment.sal_distributions` with a ``predictor`` column
+    ("untrained", "trained"). The dotted line is the uniform distribution 1/B, to show how flat the target is.
+    """
+    fig = go.Figure()
+    for p, (predictor, part) in enumerate(table.groupby("predictor", sort=False)):
+        for s, (series, rows) in enumerate(part.groupby("series", sort=False)):
+            is_label = series == "label"
+            if is_label and p > 0:
+                continue
+            fig.add_trace(
+                go.Scatter(
+                    x=rows["rank"],
+                    y=rows["p"],
+                    mode="lines",
+                    name="target: |label|" if is_label else f"{series} ({predictor})",
+                    line={
+                        "color": "black" if is_label else OKABE_ITO[s % len(OKABE_ITO)],
+                        "width": 3 if is_label else 1.5,
+                        "dash": "solid" if is_label or p == 0 else "dash",
+                    },
+                    customdata=rows["abs_label"],
+                    hovertemplate="rank %{x}, |label| %{customdata:.2f}<br>p %{y:.4f}<extra></extra>",
+                )
+            )
+    n = int(table["rank"].max()) + 1 if len(table) else 1
+    fig.add_hline(y=1 / n, line_dash="dot", line_color="grey", annotation_text="uniform 1/B")
+    fig.update_xaxes(title_text="samples of the batch, ranked by |label|")
+    fig.update_yaxes(title_text="softmax weight over the batch")
+    fig.update_layout(height=360, legend={"orientation": "h", "y": -0.3})
+    return fig
+
+
 def embedding_scatter(
     real_xy: np.ndarray,
     labels: np.ndarray,

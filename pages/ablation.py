@@ -13,7 +13,7 @@ from msmix_core.analysis.experiments import (
 )
 from msmix_core.analysis.jobs import TrainingJob
 from msmix_core.metrics import PRIMARY_METRICS
-from msmix_core.runs import RunStore, compare_runs, format_table
+from msmix_core.runs import MIN_PAIRED_SEEDS, RunStore, compare_runs, format_table
 from msmix_core.training import TrainConfig
 from msmix_core.viz_training import ablation_bars
 from ui import data, jobs_view, sidebar
@@ -44,10 +44,20 @@ with st.form("ablation_form"):
         list(DEFAULT_ABLATIONS),
         key="ab_variants",
         format_func=ablation_label,
-        help="Each MS-Mix part switched off in turn; 'detached' keeps every part but stops the SAL and SIG "
-        "gradients at the intensity predictors, so they do not reach the encoders.",
+        help="Each MS-Mix part switched off in turn; 'attached (release)' keeps every part and lets the SAL and "
+        "SIG gradients reach the encoders through the intensity predictors, as the released code does "
+        "(msmix stops them at the predictors by default: docs/findings.md).",
     )
-    n_seeds = int(c2.number_input("Seeds", 1, 10, 3, key="ab_seeds", help="Seeds counted up from the sidebar's."))
+    n_seeds = int(
+        c2.number_input(
+            "Seeds",
+            1,
+            10,
+            3,
+            key="ab_seeds",
+            help=f"Counted up from the sidebar's. Paired tests need at least {MIN_PAIRED_SEEDS} seeds.",
+        )
+    )
     epochs = int(c3.number_input("Epochs per run", 1, 200, 10, key="ab_epochs"))
     launch = st.form_submit_button("Run ablation", type="primary", disabled=busy)
 
@@ -76,6 +86,13 @@ def results() -> None:
         with data.user_errors():
             long = compare_runs(table, baseline=FULL_LABEL)
         wide = format_table(long, p_values=True)
+        tested = long[long["note"] != "baseline"]
+        if not tested.empty and (tested["n_paired"] < MIN_PAIRED_SEEDS).all():
+            st.info(
+                f"No paired test yet: each variant shares fewer than {MIN_PAIRED_SEEDS} seeds with full MS-Mix. "
+                "A t-test on two pairs has one degree of freedom and calls tiny gaps significant when the two "
+                f"seeds happen to agree; train at least {MIN_PAIRED_SEEDS} seeds to tell a gap from noise."
+            )
         st.subheader(f"Test metrics over seeds: mean ± std ({settings.backbone})")
         jobs_view.table_with_download(wide, "ablation.csv", key="ab_table")
         metrics = list(dict.fromkeys(long["metric"]))

@@ -5,7 +5,8 @@ import streamlit as st
 import torch
 
 from msmix_core.analysis import STRATEGIES, intensity_table, pair_table
-from msmix_core.viz import intensity_scatter, lambda_histograms
+from msmix_core.analysis.alignment import intensity_tracking, sal_distributions, tracking_sentence
+from msmix_core.viz import intensity_scatter, lambda_histograms, sal_distribution_chart
 from ui import data, latents, sidebar
 
 settings = sidebar.render()
@@ -13,7 +14,8 @@ st.title("Mixing ratios (SIG)")
 st.markdown(
     "Vanilla Mixup blends every modality with one ratio λ ~ Beta(α, α). MS-Mix predicts how intensely each modality "
     "expresses emotion and gives the more intense source the larger share, **per modality**; the label ratio is the "
-    "mean of the three. SAL trains those intensity predictors to follow |label|: compare untrained and trained."
+    "mean of the three. SAL pulls each modality's batch distribution of |intensity| towards the batch distribution "
+    "of |label|: whether the intensities then follow |label| is what the charts below show."
 )
 
 with data.user_errors():
@@ -31,7 +33,20 @@ with data.user_errors():
 st.subheader("Predicted intensity against |label|")
 intensities = pd.concat([intensity_table(b).assign(predictor=name) for name, b in batches.items()], ignore_index=True)
 st.plotly_chart(intensity_scatter(intensities), key="intensity_scatter")
+for name, b in batches.items():
+    st.caption(tracking_sentence(name, intensity_tracking(b)))
 st.download_button("Download intensities (CSV)", intensities.to_csv(index=False), "intensities.csv", "text/csv")
+
+st.subheader("What SAL compares: the batch distributions of |label| and |intensity|")
+distributions = pd.concat([sal_distributions(b).assign(predictor=name) for name, b in batches.items()])
+st.plotly_chart(sal_distribution_chart(distributions), key="sal_distributions")
+tracking = intensity_tracking(batches["untrained"])
+st.caption(
+    f"SAL's target is softmax over the batch of |label| / 3. With |label| / 3 in [0, 1] no weight can exceed another "
+    f"by more than a factor e; in this batch the largest is {tracking['flatness'].iloc[0]:.2f}× the smallest, close "
+    "to the uniform line. A predictor can match so flat a target with intensities that hardly follow |label|, and "
+    "a saturated one (all near ±3) gives a flat distribution too."
+)
 
 shown = "trained" if compare else "untrained"
 st.subheader(f"Ratios of one SASS batch ({shown} predictor) against vanilla Mixup's Beta(α, α)")

@@ -4,16 +4,18 @@ from __future__ import annotations
 
 import streamlit as st
 
-from msmix_core.analysis.experiments import history_frame, summary_table
+from msmix_core.analysis.experiments import history_frame, learning_warnings, significance_sentences, summary_table
 from msmix_core.analysis.jobs import TrainingJob
+from msmix_core.metrics import PRIMARY_METRICS
 from msmix_core.mixing.registry import METHODS, method_knobs
-from msmix_core.runs import RunStore
-from msmix_core.training import TrainConfig
+from msmix_core.runs import RunStore, compare_runs, format_table
+from msmix_core.training import RECIPES, TrainConfig
 from msmix_core.viz_training import training_curves
 from ui import data, jobs_view, sidebar
 
 JOB_KEY = "training_job"  #: session-state and URL key of the job
 DEFAULT_METHODS = ["none", "mixup", "msmix"]
+FROM_RECIPE = "recipe's"  #: the option that leaves a field to the chosen recipe
 MSMIX_METHODS = ("msmix", "msmix_guard")
 #: The MS-Mix knobs the page exposes: label, low, high, step (defaults from the method registry).
 MSMIX_SLIDERS = {
@@ -28,7 +30,10 @@ st.title("Training: does MS-Mix beat vanilla Mixup?")
 st.markdown(
     "Train the chosen methods one after the other with **the same seed, data and backbone**; the curves update "
     "as each epoch ends. Every run is saved to the run store (`$MSMIX_RUNS_DIR` or `runs/`), so it can be "
-    "overlaid later and read by the Ablation and Robustness pages. **Stop** keeps what was learned so far."
+    "overlaid later and read by the Ablation and Robustness pages. **Stop** keeps what was learned so far.  \n"
+    "MS-Mix's intensity predictors read detached latents by default (our change: with the release's gradient "
+    "paths the model sits at a constant prediction for several epochs, see `docs/findings.md`); the release's "
+    "behaviour is one toggle away below. Train **3 seeds** per method to tell a gap from noise."
 )
 
 with data.user_errors():
@@ -40,15 +45,29 @@ busy = job is not None and job.is_alive()
 msmix_defaults = method_knobs("msmix")
 with st.form("training_form", border=True):
     methods = st.multiselect("Methods", list(METHODS), DEFAULT_METHODS, key="tr_methods")
-    c1, c2, c3 = st.columns(3)
-    epochs = int(c1.number_input("Epochs (a cap; early stopping after 8 flat epochs)", 1, 200, 10, key="tr_epochs"))
-    lr = c2.select_slider("Learning rate", [1e-4, 3e-4, 1e-3, 2e-3, 5e-3], 1e-3, key="tr_lr")
-    batch_size = c3.select_slider("Batch size", [16, 32, 64], 32, key="tr_batch")
+    c1, c2, c3, c4, c5 = st.columns([1.2, 1, 1, 1, 1])
+    recipe = c1.selectbox(
+        "Recipe",
+        list(RECIPES),
+        key="tr_recipe",
+        help="mmsa: MMSA's MOSI configs (Adam 1e-3, batch 32, L1). release: MS-Mix's released trainer (AdamW 1e-4, "
+        "weight decay 1e-4, warm-up over 10 % of the epochs then cosine, batch 64, MSE; it needs far more epochs).",
+    )
+    epochs = int(c2.number_input("Epochs (a cap; early stopping)", 1, 200, 10, key="tr_epochs"))
+    n_seeds = int(c3.number_input("Seeds per method", 1, 5, 3, key="tr_seeds", help="Counted up from the sidebar's."))
+    lr = c4.select_slider("Learning rate", [FROM_RECIPE, 1e-4, 3e-4, 1e-3, 2e-3, 5e-3], FROM_RECIPE, key="tr_lr")
+    batch_size = c5.select_slider("Batch size", [FROM_RECIPE, 16, 32, 64], FROM_RECIPE, key="tr_batch")
     st.caption("MS-Mix knobs (defaults: the released code's)")
     knobs = {
         knob: column.slider(label, low, high, float(msmix_defaults[knob].default), step, key=f"tr_{knob}")
         for column, (knob, (label, low, high, step)) in zip(st.columns(4), MSMIX_SLIDERS.items(), strict=True)
     }
+    knobs["detach_predictor_input"] = not st.toggle(
+        "Release gradient paths: SAL and SIG train the encoders through the predictors",
+        False,
+        key="tr_attached",
+        help="Off (msmix's default): the intensity predictors read detached latents. On: as in the released code.",
+    )
     run_clicked = st.form_submit_button("Run", type="primary", disabled=busy)
 
 if run_clicked:
@@ -58,11 +77,13 @@ if run_clicked:
                 backbone=settings.backbone,
                 method=m,
                 method_kwargs=knobs if m in MSMIX_METHODS else {},
+                recipe=recipe,
                 epochs=epochs,
-                lr=float(lr),
-                batch_size=int(batch_size),
-                seed=settings.seed,
+                lr=None if lr == FROM_RECIPE else float(lr),
+                batch_size=None if batch_size == FROM_RECIPE else int(batch_size),
+                seed=seed,
             )
+            for seed in range(settings.seed, settings.seed + n_seeds)
             for m in methods
         ]
         job = TrainingJob(ds, configs, store).start()
@@ -100,10 +121,35 @@ def live() -> None:
         metrics = list(dict.fromkeys(frame["metric"]))
         metric = st.selectbox("Curve", metrics, index=metrics.index("MAE"), key="tr_metric")
         st.plotly_chart(training_curves(frame, metric), width="stretch", key="tr_curves")
+        for warning in learning_warnings(histories):
+            st.warning(warning)
         st.subheader("Best-validation epoch of each run (test metrics)")
         jobs_view.table_with_download(summary_table(histories), "training_comparison.csv", key="tr_table")
+        if job is not None and not job.is_alive():
+            verdict(job)
     if busy and job is not None and not job.is_alive():
         st.rerun()  # the job ended: redraw the whole page once (Run enabled again, polling off)
+
+
+def verdict(job: TrainingJob) -> None:
+    """The finished job's methods over their seeds, and what the paired tests say, in words."""
+    runs = [store.load(run_id) for run_id in job.progress().run_ids.values()]
+    table = store.table(runs)
+    labels = set(table["label"]) if not table.empty else set()
+    metric = PRIMARY_METRICS.get(ds.metrics, "MAE")
+    st.subheader("Over the seeds: mean ± std, and is the gap more than noise?")
+    for baseline in ("none", "mixup"):
+        if baseline not in labels or len(labels) < 2:
+            continue
+        with data.user_errors():
+            compared = compare_runs(table, baseline=baseline, metrics=[metric, "MAE", "Corr"])
+        for sentence in significance_sentences(compared, metric):
+            st.markdown(f"- {sentence}")
+    with data.user_errors():
+        jobs_view.table_with_download(
+            format_table(compare_runs(table, baseline=None)), "training_seeds.csv", key="tr_seed_table"
+        )
+    st.caption("Why MS-Mix's defaults differ from the release, measured over 5 seeds: `docs/findings.md`.")
 
 
 live()

@@ -126,6 +126,12 @@ def test_ratios_page_compares_untrained_and_trained_predictors():
     assert not at.exception and not at.error
     names = {t["name"] for t in traces(at, "intensity_scatter")}
     assert names == {"untrained predictor", "trained predictor"}
+    sal = {t["name"] for t in traces(at, "sal_distributions")}
+    assert sal == {"target: |label|"} | {
+        f"{m} ({p})" for m in ("text", "audio", "vision") for p in ("untrained", "trained")
+    }
+    said = [c.value for c in at.caption if c.value.startswith(("Untrained predictor:", "Trained predictor:"))]
+    assert len(said) == 2 and all("ρ =" in s for s in said)  # the text reads the chart, whatever it shows
 
 
 # --- the real CMU-MOSI utterances (read from the shared folder beside the checkout) --------------------------

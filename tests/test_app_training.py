@@ -34,13 +34,38 @@ def _page(name: str) -> AppTest:
     return at
 
 
-def _start_training(at: AppTest, methods: list[str], epochs: int):
+def _start_training(at: AppTest, methods: list[str], epochs: int, seeds: int = 1, recipe: str = "mmsa"):
     at.multiselect(key="tr_methods").set_value(methods)
     at.number_input(key="tr_epochs").set_value(epochs)
+    at.number_input(key="tr_seeds").set_value(seeds)
+    at.selectbox(key="tr_recipe").set_value(recipe)
     next(b for b in at.button if b.label == "Run").click()
     at.run()
     assert not at.exception, at.exception
     return at.session_state["training_job"]
+
+
+def test_training_over_three_seeds_says_whether_the_gap_is_significant(store):
+    at = _page("training")
+    job = _start_training(at, ["none", "mixup"], epochs=1, seeds=3)
+    assert job.join(TIMEOUT)
+    at.run()
+    assert not at.exception and not at.error
+    assert len(store.list()) == 6 and {r.config["seed"] for r in store.list()} == {1111, 1112, 1113}
+    said = [m.value for m in at.markdown if "against none" in m.value]
+    assert len(said) == 1 and ("significantly" in said[0]) and "3 seeds" in said[0]
+    seed_table = at.dataframe[-1].value
+    assert set(seed_table["label"]) == {"none", "mixup"} and set(seed_table["n_seeds"]) == {3}
+
+
+def test_training_warns_when_a_run_did_not_learn(store):
+    at = _page("training")
+    job = _start_training(at, ["none"], epochs=2, recipe="release")  # lr 0 then 1e-4: nothing is learned
+    assert job.join(TIMEOUT)
+    at.run()
+    assert not at.exception
+    assert any("did not learn" in w.value for w in at.warning)
+    assert store.list()[0].config["recipe"] == "release"
 
 
 def _curve_runs(at: AppTest) -> set[str]:
@@ -56,10 +81,12 @@ def test_training_two_methods_draws_two_curves_and_a_table(store):
     at.run()
     assert not at.exception and not at.error
     assert _curve_runs(at) == {"none", "mixup"}
-    (table,) = at.dataframe
+    table = at.dataframe[0]  # then the table over seeds
     assert table.value["run"].tolist() == ["none", "mixup"] and table.value["epochs"].tolist() == [2, 2]
     assert any("Finished" in s.value for s in at.success)
     assert sorted(run.status for run in store.list()) == ["finished", "finished"]
+
+    assert any("no test" in m.value for m in at.markdown)  # one seed: the page refuses to call a winner
 
     fresh = _page("training")  # a reload (new session) finds the runs in the store and can overlay them
     options = fresh.multiselect(key="tr_overlay").options
@@ -123,9 +150,9 @@ def test_two_sessions_training_at_once_both_finish_with_their_own_runs(store):
     assert sorted(run.config["method"] for run in store.list() if run.status == "finished") == ["mixup", "none"]
 
 
-def _fake_ablation_runs(store: RunStore) -> None:
+def _fake_ablation_runs(store: RunStore, seeds=(1, 2, 3)) -> None:
     """Stored MS-Mix ablation runs with made-up metrics (the page only reads the store)."""
-    for seed in (1, 2, 3):
+    for seed in seeds:
         for label, mae in (("msmix", 1.0), ("msmix -SAL", 1.1)):
             config = {"dataset": TINY.name, "backbone": "late_fusion", "method": "msmix", "label": label, "seed": seed}
             run = store.create(config)
@@ -146,6 +173,14 @@ def test_ablation_page_reads_stored_runs_and_reports_damaged_folders(store):
     assert wide["label"].tolist() == ["msmix", "msmix -SAL"] and wide["n_seeds"].tolist() == [3, 3]
     assert wide.loc[1, "MAE"].startswith("1.1200 ± 0.0082") and wide.loc[1, "MAE p"] != ""
     assert len(at.get("plotly_chart")) == 1
+
+
+def test_ablation_page_refuses_a_paired_test_on_two_seeds(store):
+    _fake_ablation_runs(store, seeds=(1, 2))
+    at = _page("ablation")
+    assert any("No paired test yet" in info.value for info in at.info)
+    wide = at.dataframe[0].value
+    assert wide.loc[1, "MAE p"] == "" and "*" not in wide.loc[1, "MAE"] and "†" not in wide.loc[1, "MAE"]
 
 
 def test_ablation_page_launches_a_job_over_seeds(store):

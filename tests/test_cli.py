@@ -83,11 +83,11 @@ def test_ablate_switches_each_msmix_part_off(capsys, data_file, runs_dir, tmp_pa
 
 def test_ablate_runs_chosen_variants_against_full_msmix(capsys, data_file, runs_dir):
     code, _, _ = run_cli(
-        capsys, "ablate", "--dataset", data_file, "--runs-dir", runs_dir, *FAST, "--seeds", 1, "--variants", "detached",
+        capsys, "ablate", "--dataset", data_file, "--runs-dir", runs_dir, *FAST, "--seeds", 1, "--variants", "attached",
     )  # fmt: skip
     assert code == 0
     knobs = {r.config["label"]: r.config["method_kwargs"] for r in RunStore(runs_dir).list()}
-    assert knobs == {"msmix": {}, "msmix detached": {"detach_predictor_input": True}}
+    assert knobs == {"msmix": {}, "msmix attached (release)": {"detach_predictor_input": False}}
     with pytest.raises(SystemExit) as exit_info:
         main(["ablate", "--variants", "no-xyz"])
     assert exit_info.value.code == 2 and "invalid choice: 'no-xyz'" in capsys.readouterr().err

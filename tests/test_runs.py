@@ -366,15 +366,16 @@ def test_wilcoxon_from_six_seeds_and_duplicate_seeds_keep_the_newest():
 
 
 def test_too_few_shared_seeds_or_no_baseline_give_notes_not_crashes():
-    rows = [("none", 1, 0.70, 0.9), ("none", 2, 0.71, 0.9), ("msmix", 2, 0.75, 0.8), ("msmix", 3, 0.76, 0.8)]
-    rows += [("mixup", 1, 0.72, 0.9), ("mixup", 2, 0.74, 0.9)]
+    rows = [("none", 1, 0.70, 0.9), ("none", 2, 0.71, 0.9), ("none", 3, 0.70, 0.9)]
+    rows += [("msmix", 2, 0.75, 0.8), ("msmix", 3, 0.76, 0.8), ("msmix", 4, 0.77, 0.8)]
+    rows += [("mixup", 1, 0.72, 0.9), ("mixup", 2, 0.74, 0.9), ("mixup", 3, 0.73, 0.9)]
     compared = compare_runs(_table(rows), metrics=["Non0_acc_2"])
     msmix = compared[compared["label"] == "msmix"].iloc[0]
-    assert msmix["n_paired"] == 1 and math.isnan(msmix["p_value"]) and pd.isna(msmix["significant"])
-    assert "fewer than 2 seeds shared" in msmix["note"]
+    assert msmix["n_paired"] == 2 and math.isnan(msmix["p_value"]) and pd.isna(msmix["significant"])
+    assert "fewer than 3 seeds shared" in msmix["note"]  # two pairs are never tested, however close
     mixup = compared[compared["label"] == "mixup"].iloc[0]
-    assert mixup["n_paired"] == 2 and mixup["note"] == ""
-    assert mixup["p_value"] == pytest.approx(stats.ttest_rel([0.72, 0.74], [0.70, 0.71]).pvalue)
+    assert mixup["n_paired"] == 3 and mixup["note"] == ""
+    assert mixup["p_value"] == pytest.approx(stats.ttest_rel([0.72, 0.74, 0.73], [0.70, 0.71, 0.70]).pvalue)
     missing = compare_runs(_table(rows), baseline="cmixup", metrics=["Non0_acc_2"])
     assert all("no 'cmixup' runs with the same dataset, backbone" in n for n in missing["note"])
     untested = compare_runs(_table(rows), baseline=None, metrics=["MAE"])

@@ -1,6 +1,7 @@
 """The trainer: every backbone × method trains, the loss reaches MS-Mix's predictors, runs are
 reproducible, stoppable and recorded, and a short run learns the synthetic data."""
 
+import itertools
 import threading
 
 import numpy as np
@@ -14,7 +15,19 @@ from msmix_core.metrics import mmsa_metrics
 from msmix_core.mixing.registry import METHODS
 from msmix_core.models.registry import BACKBONES
 from msmix_core.runs import RunStore
-from msmix_core.training import LOSSES, Callback, TrainConfig, build_models, predict, step_losses, train
+from msmix_core.training import (
+    LOSSES,
+    RECIPES,
+    Callback,
+    TrainConfig,
+    build_models,
+    get_lr,
+    make_optimizer,
+    predict,
+    step_losses,
+    train,
+)
+from msmix_core.training import trainer as trainer_module
 
 TINY = {"n_train": 64, "n_valid": 32, "n_test": 32}
 
@@ -46,6 +59,11 @@ def without_timing(history):
         ("grad_clip", 0.0),
         ("patience", 0),
         ("loss", "huber"),
+        ("mix_loss", "huber"),
+        ("recipe", "fast"),
+        ("optimizer", "sgd"),
+        ("schedule", "step"),
+        ("warmup", 1.0),
         ("seed", -1),
         ("seed", True),
         ("save_weights", "yes"),
@@ -216,3 +234,99 @@ def test_bad_names_fail_before_a_run_is_created(tiny, tmp_path):
     with pytest.raises(MsmixError, match="msmix"):
         train(tiny, TrainConfig(method="no_such_mix"), store=store)
     assert store.list() == []
+
+
+def test_recipes_fill_the_fields_left_unset_and_explicit_values_win():
+    release = TrainConfig(recipe="release")
+    assert (release.optimizer, release.lr, release.weight_decay) == ("adamw", 1e-4, 1e-4)
+    assert (release.batch_size, release.epochs, release.patience) == (64, 200, 32)
+    assert (release.schedule, release.warmup, release.loss, release.mix_loss) == ("warmup_cosine", 0.1, "mse", "mse")
+    assert TrainConfig(recipe="release", lr=3e-4, batch_size=32).lr == 3e-4
+    mmsa = TrainConfig()
+    assert {name: getattr(mmsa, name) for name in RECIPES["mmsa"]} == RECIPES["mmsa"]
+    assert TrainConfig.from_dict(release.to_dict()) == release
+
+
+def test_release_learning_rate_warms_up_from_zero_then_decays_by_cosine():
+    config = TrainConfig(recipe="release")  # 200 epochs, warm-up 20
+    assert get_lr(1, config) == 0.0  # the release's first epoch trains at lr 0
+    assert get_lr(11, config) == pytest.approx(0.5e-4)
+    assert get_lr(21, config) == pytest.approx(1e-4)  # end of warm-up: the peak
+    assert get_lr(21 + 90, config) == pytest.approx(0.5e-4)  # half-way through the cosine
+    assert get_lr(200, config) == pytest.approx(1e-4 * 0.5 * (1 + np.cos(np.pi * 179 / 180)))
+    rates = [get_lr(e, config) for e in range(21, 201)]
+    assert all(a >= b for a, b in itertools.pairwise(rates))
+    assert {get_lr(e, TrainConfig()) for e in range(1, 31)} == {1e-3}
+
+
+def test_each_epoch_trains_at_the_schedules_learning_rate(tiny):
+    config = TrainConfig(recipe="release", epochs=5, batch_size=16, device="cpu", save_weights=False)
+    history = train(tiny, config).history
+    assert [e["lr"] for e in history] == [get_lr(e, config) for e in range(1, 6)]
+    assert history[0]["lr"] == 0.0
+
+
+def test_adamw_decays_the_weights_directly(tiny):
+    config = TrainConfig(recipe="release", device="cpu")
+    backbone, method = build_models(tiny, config, torch.device("cpu"))
+    optimizer = make_optimizer(backbone, method, config)
+    assert isinstance(optimizer, torch.optim.AdamW)
+    params = [p for group in optimizer.param_groups for p in group["params"]]
+    before = [p.detach().clone() for p in params]
+    for p in params:
+        p.grad = torch.zeros_like(p)
+    optimizer.step()  # zero gradients: only the decoupled decay moves the weights
+    for old, new in zip(before, params, strict=True):
+        torch.testing.assert_close(new.detach(), old * (1 - config.lr * config.weight_decay))
+    assert isinstance(make_optimizer(backbone, method, TrainConfig(device="cpu")), torch.optim.Adam)
+
+
+def test_the_mixed_term_is_mse_under_both_recipes_unless_asked(tiny, monkeypatch):
+    seen = []
+    real = trainer_module.step_losses
+
+    def spy(backbone, method, batch, loss_fn, generator=None, mix_loss_fn=None):
+        seen.append((loss_fn, mix_loss_fn))
+        return real(backbone, method, batch, loss_fn, generator, mix_loss_fn)
+
+    monkeypatch.setattr(trainer_module, "step_losses", spy)
+    for config, task, mixed in (
+        (TrainConfig(recipe="release"), "mse", "mse"),
+        (TrainConfig(), "l1", "mse"),  # MMSA's L1 task loss, the release's MSE mixed term
+        (TrainConfig(mix_loss="task"), "l1", "l1"),
+    ):
+        seen.clear()
+        config = TrainConfig.from_dict(config.to_dict() | {"method": "mixup", "epochs": 1, "device": "cpu"})
+        train(tiny, config)
+        assert {(a, b) for a, b in seen} == {(LOSSES[task], LOSSES[mixed])}
+
+
+def test_mse_mixed_term_is_minimised_at_the_mixed_label_and_l1_at_the_dominant_source():
+    from msmix_core.mixing.methods import Mixup
+
+    features = {m: torch.zeros(2, 1, 1) for m in ("text", "audio", "vision")}
+    res = Mixup()(features, torch.tensor([2.0, -1.0]), torch.Generator().manual_seed(0))
+    res.lam["label"] = torch.full((2,), 0.55)
+    res.labels_a, res.labels_b = torch.tensor([2.0, 2.0]), torch.tensor([-1.0, -1.0])
+    grid = torch.linspace(-1.5, 2.5, 401)
+
+    def best(loss):
+        return float(grid[torch.stack([res.mix_loss(p.expand(2), loss) for p in grid]).argmin()])
+
+    assert best(LOSSES["mse"]) == pytest.approx(0.65, abs=0.01)
+    assert best(LOSSES["l1"]) == pytest.approx(2.0, abs=0.01)
+
+
+def test_every_epoch_records_the_constant_predictors_validation_loss(tiny):
+    history = train(tiny, TrainConfig(epochs=2, device="cpu", save_weights=False)).history
+    median = np.median(tiny.train.labels)
+    expected = float(np.abs(tiny.valid.labels - median).mean())
+    assert [e["losses"]["valid_constant"] for e in history] == pytest.approx([expected, expected])
+
+
+def test_msmix_with_the_defaults_learns_within_a_few_epochs(default_data):
+    """The regression test of issue 11: MS-Mix's defaults leave the constant predictor within 4 epochs."""
+    result = train(default_data, TrainConfig(method="msmix", epochs=4, device="cpu", save_weights=False))
+    last = result.history[-1]["losses"]
+    assert last["valid"] < 0.85 * last["valid_constant"]
+    assert result.test_metrics["Corr"] > 0.5

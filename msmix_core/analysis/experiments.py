@@ -2,6 +2,8 @@
 
 - :func:`history_frame`: per-epoch histories (live or stored) as one long table for the curves.
 - :func:`summary_table`: the best-validation epoch of each run, with its test metrics.
+- :func:`learning_warnings`: a sentence for each run that did not learn.
+- :func:`significance_sentences`: a paired comparison of variants, said in words.
 - :func:`ablation_configs`: MS-Mix with SASS, SIG or SAL switched off, times seeds.
 - :func:`latest_runs`: the newest stored run per method label that a dataset can score.
 - :func:`robustness_table`: :func:`~msmix_core.training.evaluate_robustness` for several stored runs.
@@ -21,15 +23,16 @@ from msmix_core.errors import MsmixError
 from msmix_core.runs import Run
 from msmix_core.training import TrainConfig, evaluate_robustness, load_trained
 
-#: MS-Mix's ablation variants: name -> the knobs that switch a component off. "detached" keeps
-#: every component but stops SAL's and SIG's gradients at the intensity predictors.
+#: MS-Mix's ablation variants: name -> the knobs that switch a component off. "attached" keeps
+#: every component and lets SAL's and SIG's gradients reach the encoders through the intensity
+#: predictors, as the release does (msmix's default stops them there: docs/findings.md).
 ABLATIONS: dict[str, dict[str, bool]] = {
     "full": {},
     "no-sass": {"use_sass": False},
     "no-sig": {"use_sig": False},
     "no-sal": {"use_sal": False},
     "no-parts": {"use_sass": False, "use_sig": False, "use_sal": False},
-    "detached": {"detach_predictor_input": True},
+    "attached": {"detach_predictor_input": False},
 }
 
 #: The label of full MS-Mix in ablation tables, the baseline of the paired tests.
@@ -42,7 +45,7 @@ ABLATION_LABELS: dict[str, str] = {
     "no-sig": "msmix -SIG",
     "no-sal": "msmix -SAL",
     "no-parts": "msmix -SASS -SIG -SAL",
-    "detached": "msmix detached",
+    "attached": "msmix attached (release)",
 }
 
 #: The variants offered first: each component off in turn (the paper's ablation).
@@ -109,6 +112,54 @@ def summary_table(histories: Mapping[str, Sequence[Mapping[str, Any]]], split: s
         best = history[history[-1]["best_epoch"] - 1]
         rows.append({"run": run, "epochs": len(history), "best_epoch": best["epoch"], **best[f"{split}_metrics"]})
     return pd.DataFrame(rows)
+
+
+#: A run whose best validation loss stays above this share of the best constant prediction's has
+#: learned nothing worth showing (the constant is the train labels' median for L1, mean for MSE).
+CONSTANT_MARGIN = 0.97
+
+
+def learning_warnings(histories: Mapping[str, Sequence[Mapping[str, Any]]]) -> list[str]:
+    """One sentence per run that did not learn: its best validation loss is no better than its first
+    epoch's, or within 3 % of what always predicting one constant scores."""
+    out = []
+    for run, history in histories.items():
+        if len(history) < 2:
+            continue
+        losses = [e["losses"]["valid"] for e in history]
+        best, first = min(losses), losses[0]
+        constant = history[0]["losses"].get("valid_constant")
+        if constant is not None and best > CONSTANT_MARGIN * constant:
+            out.append(
+                f"{run} did not learn: its best validation loss {best:.4f} is no better than always predicting "
+                f"one constant ({constant:.4f}) after {len(history)} epochs."
+            )
+        elif best >= first - 1e-6:
+            out.append(f"{run} did not learn: its validation loss never fell below its first epoch's ({first:.4f}).")
+    return out
+
+
+def significance_sentences(compared: pd.DataFrame, metric: str) -> list[str]:
+    """What :func:`~msmix_core.runs.compare_runs`' paired tests say about ``metric``, one sentence per variant."""
+    rows = compared[(compared["metric"] == metric) & (compared["note"] != "baseline")]
+    base_rows = compared[(compared["metric"] == metric) & (compared["note"] == "baseline")]
+    base_mean = float(base_rows["mean"].iloc[0]) if not base_rows.empty else float("nan")
+    out = []
+    for _, row in rows.iterrows():
+        head = f"{row['label']} against {row['baseline']} on test {metric}: {row['mean']:g} vs {base_mean:g}"
+        if pd.isna(row.get("p_value")):
+            out.append(f"{head} over {row['n_seeds']} seed(s): no test ({row['note'] or 'no paired seeds'}).")
+            continue
+        verdict = "better" if row["better"] else "worse"
+        if row["significant"]:
+            said = f"significantly {verdict} (paired t-test over {row['n_paired']} seeds, p = {row['p_value']:.3f})"
+        else:
+            said = (
+                f"{verdict} by {abs(row['delta']):g}, but not significantly: the gap is within the spread over "
+                f"{row['n_paired']} seeds (p = {row['p_value']:.2f})"
+            )
+        out.append(f"{head}: {said}.")
+    return out
 
 
 def fits(run: Run, dataset: MSADataset) -> bool:

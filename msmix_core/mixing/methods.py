@@ -265,9 +265,10 @@ class MSMix(MixMethod):
     divide), ``mix_weight=0.7``, ``sal_weight=0.5``. ``use_sass``, ``use_sig`` and ``use_sal``
     switch the parts off for ablations (without SAL, ``sal_weight`` is 0); ``label_guard=True``
     (our addition) never pairs labels of opposite signs, to measure how well SASS alone avoids them.
-    ``detach_predictor_input=True`` (our addition) feeds the predictors detached latents: SAL and
-    the SIG ratios then train the predictors only and send no gradient into the backbone's
-    encoders (the release does not detach), to measure what that gradient does to learning.
+    ``detach_predictor_input=True`` (our addition, **the default**; ``False`` is the release) feeds the
+    predictors detached latents: SAL and the SIG ratios then train the predictors only and send no
+    gradient into the backbone's encoders. With the release's paths (``False``) that gradient holds
+    the model at a constant prediction for several epochs (``docs/findings.md``).
     ``detach_ratios=True`` (our addition) cuts only the path through the SIG ratios: the mixed-sample
     loss then trains neither the predictors nor, through them, the encoders; SAL still trains both.
     """
@@ -284,7 +285,7 @@ class MSMix(MixMethod):
         use_sig: bool = True,
         use_sal: bool = True,
         label_guard: bool = False,
-        detach_predictor_input: bool = False,
+        detach_predictor_input: bool = True,
         detach_ratios: bool = False,
         num_heads: int = 4,
         mix_weight: float = 0.7,

@@ -234,12 +234,12 @@ def alignment_loss(labels: torch.Tensor, intensities: torch.Tensor) -> torch.Ten
     b = labels.numel()
     if b == 0:
         return torch.zeros((), device=labels.device)
-    p_y = _intensity_distribution(labels.reshape(1, -1))
-    p_m = _intensity_distribution(intensities)
+    p_y = intensity_distribution(labels.reshape(1, -1))
+    p_m = intensity_distribution(intensities)
     return SAL_SCALE * F.kl_div(p_m.log(), p_y.expand_as(p_m), reduction="sum") / b
 
 
-def _intensity_distribution(values: torch.Tensor) -> torch.Tensor:
+def intensity_distribution(values: torch.Tensor) -> torch.Tensor:
     """SAL's distribution over each row's batch: ``softmax(|x| / 3) + 1e-8`` (3 = the label range's bound)."""
     return F.softmax(values.float().abs() / 3.0, dim=-1) + SAL_EPS
 

@@ -376,10 +376,10 @@ def predict(backbone: Backbone, loader: Any) -> tuple[np.ndarray, np.ndarray]:
 
 def constant_loss(dataset: MSADataset, loss_fn: Callable, loss: str) -> float:
     """Validation loss of the best constant prediction: the train labels' median (L1) or mean (MSE)."""
-    train_y = torch.from_numpy(dataset.train.labels)
-    constant = train_y.median() if loss == "l1" else train_y.mean()
+    train_y = dataset.train.labels.astype(np.float64)
+    constant = float(np.median(train_y) if loss == "l1" else train_y.mean())
     valid_y = torch.from_numpy(dataset.valid.labels)
-    return float(loss_fn(constant.expand_as(valid_y), valid_y).mean())
+    return float(loss_fn(torch.full_like(valid_y, constant), valid_y).mean())
 
 
 def _mean_diagnostics(per_batch: list[dict[str, float]]) -> dict[str, float]:
