@@ -44,6 +44,7 @@ def default():
 def test_default_is_mosi_shaped(default):
     assert {s: len(default.splits[s]) for s in SPLITS} == {"train": 1284, "valid": 229, "test": 686}
     assert (default.name, default.metrics, default.label_range) == ("synthetic:small", "mosi", (-3.0, 3.0))
+    assert make_synthetic(seed=3, label_noise=1.0).name == "synthetic:small (seed=3, label_noise=1.0)"
     assert default.dims == {"text": 32, "audio": 16, "vision": 16}
     assert default.seq_lens == {"text": 16, "audio": 16, "vision": 16}
     labels = _all(default, "labels")

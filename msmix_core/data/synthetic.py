@@ -227,7 +227,20 @@ def make_synthetic(preset: str = "small", seed: int = 0, **overrides) -> MSAData
         )
     settings = dataclasses.asdict(config) | {"conflict_modality_probs": list(config.conflict_modality_probs)}
     info = {"source": "synthetic", "preset": preset, "seed": int(seed), "config": settings}  # JSON values only
-    return MSADataset(f"synthetic:{preset}", splits, LABEL_RANGES["mosi"], metrics="mosi", info=info)
+    return MSADataset(_name(preset, seed, config), splits, LABEL_RANGES["mosi"], metrics="mosi", info=info)
+
+
+def _name(preset: str, seed: int, config: SyntheticConfig) -> str:
+    """``synthetic:<preset>``, then the data seed and every knob that differs from the preset, so that
+    runs on differently generated data never share a dataset name in the run store."""
+    base = PRESETS[preset]
+    changed = [f"seed={seed}"] if seed else []
+    changed += [
+        f"{f.name}={getattr(config, f.name)}"
+        for f in dataclasses.fields(SyntheticConfig)
+        if getattr(config, f.name) != getattr(base, f.name)
+    ]
+    return f"synthetic:{preset}" + (f" ({', '.join(changed)})" if changed else "")
 
 
 def _assign_speakers(n_speakers: int, sizes: list[int], rng: np.random.Generator) -> np.ndarray:
