@@ -154,40 +154,76 @@ def _slug(text: str) -> str:
     return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")[:24] or "x"
 
 
+def _is_int(value: Any) -> bool:
+    """An integer that fits the tables' 64-bit integer columns (``bool`` is not one)."""
+    return isinstance(value, int) and not isinstance(value, bool) and -(2**63) <= value < 2**63
+
+
+def _check_config_fields(config: dict, where: str) -> None:
+    """The fields tables group and sort by: non-empty strings and an integer seed (``label`` when present)."""
+    missing = [key for key in REQUIRED_CONFIG_KEYS if key not in config]
+    if missing:
+        raise MsmixError(f"{where} lacks {missing}: give at least {list(REQUIRED_CONFIG_KEYS)}")
+    for key in ("dataset", "backbone", "method", "label"):
+        if key in config and (not isinstance(config[key], str) or not config[key]):
+            raise MsmixError(f"{where} {key!r} must be a non-empty string, got {config[key]!r}")
+    if not _is_int(config["seed"]):
+        raise MsmixError(f"{where} 'seed' must be an integer, got {config['seed']!r}")
+
+
 def _checked_config(config: dict) -> dict:
     """A JSON round-tripped copy of ``config`` (so memory matches disk) with ``label`` filled in."""
     if not isinstance(config, dict):
         raise MsmixError(f"a run config must be a dict, got {type(config).__name__}")
-    missing = [key for key in REQUIRED_CONFIG_KEYS if key not in config]
-    if missing:
-        raise MsmixError(f"run config lacks {missing}: give at least {list(REQUIRED_CONFIG_KEYS)}")
     config = json.loads(_dumps(config, "run config"))
-    config.setdefault("label", config["method"])
-    for key in ("dataset", "backbone", "method", "label"):
-        if not isinstance(config[key], str) or not config[key]:
-            raise MsmixError(f"run config {key!r} must be a non-empty string, got {config[key]!r}")
-    if not isinstance(config["seed"], int) or isinstance(config["seed"], bool):
-        raise MsmixError(f"run config 'seed' must be an integer, got {config['seed']!r}")
+    if "method" in config:
+        config.setdefault("label", config["method"])
+    _check_config_fields(config, "run config")
     return config
 
 
+def _check_timestamp(result: dict, key: str, optional: bool) -> None:
+    value = result.get(key)
+    if optional and value is None:
+        return
+    try:
+        aware = datetime.fromisoformat(value).tzinfo is not None  # naive and aware times cannot be sorted together
+    except (TypeError, ValueError):
+        aware = False
+    if not aware:
+        raise MsmixError(f"{RESULT_FILE} has no valid {key!r} timestamp (ISO 8601 with a UTC offset), got {value!r}")
+
+
 def _check_result(result: dict) -> None:
+    """Every field the listings read, with the type they need; the message names the field."""
     if result.get("status") not in STATUSES:
         raise MsmixError(f"{RESULT_FILE} has status {result.get('status')!r}, not one of {list(STATUSES)}")
-    if not isinstance(result.get("metrics"), dict):
+    metrics = result.get("metrics")
+    if not isinstance(metrics, dict):
         raise MsmixError(f"{RESULT_FILE} has no 'metrics' dict")
-    try:
-        datetime.fromisoformat(result["created"])
-    except (KeyError, TypeError, ValueError):
-        raise MsmixError(f"{RESULT_FILE} has no valid 'created' timestamp") from None
+    for split, values in metrics.items():
+        if not isinstance(values, dict):
+            raise MsmixError(f"{RESULT_FILE} 'metrics.{split}' holds a {type(values).__name__} where a dict belongs")
+        for key, value in values.items():
+            if not isinstance(value, int | float) or isinstance(value, bool):
+                raise MsmixError(f"{RESULT_FILE} 'metrics.{split}.{key}' must be a number, got {value!r}")
+    best_epoch = result.get("best_epoch")
+    if best_epoch is not None and not _is_int(best_epoch):
+        raise MsmixError(f"{RESULT_FILE} 'best_epoch' must be an integer or null, got {best_epoch!r}")
+    error = result.get("error")
+    if error is not None and not isinstance(error, str):
+        raise MsmixError(f"{RESULT_FILE} 'error' must be a string or null, got {error!r}")
+    _check_timestamp(result, "created", optional=False)
+    _check_timestamp(result, "ended", optional=True)
 
 
 def _read_run(path: Path) -> Run:
     config = _read_json(path / CONFIG_FILE, dict)
-    missing = [key for key in REQUIRED_CONFIG_KEYS if key not in config]
-    if missing:
-        raise MsmixError(f"{CONFIG_FILE} lacks {missing}")
+    _check_config_fields(config, CONFIG_FILE)
     history = _read_json(path / HISTORY_FILE, list)
+    for i, record in enumerate(history):
+        if not isinstance(record, dict):
+            raise MsmixError(f"{HISTORY_FILE} entry {i} holds a {type(record).__name__} where a dict belongs")
     result = _read_json(path / RESULT_FILE, dict)
     _check_result(result)
     return Run(path, config, history, result)

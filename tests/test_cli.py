@@ -116,6 +116,17 @@ def test_robustness_and_runs_subcommands(capsys, data_file, runs_dir, tmp_path):
     assert "no runs" in run_cli(capsys, "runs", "list", "--runs-dir", runs_dir)[1]
 
 
+def test_runs_list_skips_a_mistyped_run_and_names_the_field(capsys, runs_dir):
+    store = RunStore(runs_dir)
+    good = store.create({"dataset": "mosi", "backbone": "tfn", "method": "none", "seed": 1})
+    bad = store.create({"dataset": "mosi", "backbone": "tfn", "method": "none", "seed": 2})
+    config = bad.path / "config.json"
+    config.write_text(config.read_text().replace('"seed": 2', '"seed": "abc"'))
+    code, out, err = run_cli(capsys, "runs", "list", "--runs-dir", runs_dir)
+    assert code == 0 and good.id in out and bad.id not in out
+    assert err.count("\n") == 1 and "damaged run folder" in err and "'seed' must be an integer" in err
+
+
 def mmsa_split(rng, n):
     return {
         "id": np.array([f"video{i}$_$0" for i in range(n)]),

@@ -204,6 +204,45 @@ def test_damaged_runs_are_skipped_in_list_and_named_in_load(store, damage, reaso
     assert store.damaged() == []
 
 
+def _edit_json(path: Path, edit) -> None:
+    value = json.loads(path.read_text())
+    edit(value)
+    path.write_text(json.dumps(value))
+
+
+@pytest.mark.parametrize(
+    ("file", "edit", "field"),
+    [
+        ("config.json", lambda c: c.update(seed="abc"), "'seed' must be an integer, got 'abc'"),
+        ("config.json", lambda c: c.update(seed=1.5), "'seed' must be an integer, got 1.5"),
+        ("config.json", lambda c: c.update(seed=2**70), "'seed' must be an integer"),
+        ("config.json", lambda c: c.update(label=["msmix"]), "'label' must be a non-empty string"),
+        ("result.json", lambda r: r.update(best_epoch="x"), "'best_epoch' must be an integer or null, got 'x'"),
+        ("result.json", lambda r: r["metrics"]["test"].update(MAE="abc"), "'metrics.test.MAE' must be a number"),
+        ("result.json", lambda r: r["metrics"].update(test=[0.9]), "'metrics.test' holds a list"),
+        ("result.json", lambda r: r.update(error=3), "'error' must be a string or null"),
+        ("result.json", lambda r: r.update(ended=7), "no valid 'ended' timestamp"),
+        ("result.json", lambda r: r.update(created="2026-11-24T07:15:02"), "no valid 'created' timestamp"),
+        ("history.json", lambda h: h.append("epoch 2"), "history.json entry 1 holds a str"),
+    ],
+)
+def test_mistyped_json_is_reported_and_skipped_naming_the_field(store, file, edit, field):
+    good = store.create(CONFIG)
+    good.finish(metrics=METRICS, best_epoch=1)
+    bad = store.create({**CONFIG, "method": "none"})
+    bad.log_epoch({"epoch": 1})
+    bad.finish(metrics=METRICS, best_epoch=1)
+    _edit_json(bad.path / file, edit)
+    assert [r.id for r in store.list()] == [good.id]
+    [(path, why)] = store.damaged()
+    assert path == bad.path and file in why and field in why
+    with pytest.raises(MsmixError, match="is damaged"):
+        store.load(bad.id)
+    table = store.table()  # the listings that crashed on such a run keep working
+    assert list(table["id"]) == [good.id]
+    assert list(compare_runs(table, baseline=None)["metric"]) == list(METRICS["test"])
+
+
 def test_delete_and_unknown_ids(store):
     run = store.create(CONFIG)
     keep = store.create(CONFIG)
