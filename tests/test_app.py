@@ -119,6 +119,23 @@ def test_bad_files_show_an_error_not_a_traceback(tmp_path, name):
         assert not marker.exists()
 
 
+class _Bomb:
+    """A pickle of a few bytes that asks for a petabyte: ``bytes(10**15)``."""
+
+    def __reduce__(self):
+        return bytes, (10**15,)
+
+
+def test_an_uploaded_memory_bomb_is_one_error_line():
+    at = AppTest.from_file(str(ROOT / "pages" / "home.py"), default_timeout=TIMEOUT)
+    payload = pickle.dumps({"train": _Bomb()})
+    at.session_state["msmix_upload"] = ("bomb.pkl", "digest-of-the-bomb", payload)  # what the sidebar's uploader keeps
+    at.query_params["source"] = "upload"
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert len(at.error) == 1 and "impossible size" in at.error[0].value
+
+
 @pytest.mark.slow  # trains the backbone with MS-Mix for a few epochs (cached afterwards)
 def test_ratios_page_compares_untrained_and_trained_predictors():
     at = page("ratios")

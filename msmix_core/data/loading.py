@@ -8,7 +8,7 @@ from msmix_core.data.mmsa import load_mmsa
 from msmix_core.data.npz import load_npz
 from msmix_core.data.schema import MSADataset
 from msmix_core.data.synthetic import make_synthetic
-from msmix_core.errors import MsmixError
+from msmix_core.errors import MsmixError, require_file
 
 SOURCES_HELP = "'synthetic', 'synthetic:<preset>', an MMSA .pkl feature file or a .npz from `msmix convert`"
 
@@ -24,9 +24,7 @@ def load_dataset(source: str | Path, **kwargs) -> MSADataset:
     text = str(source)
     if text == "synthetic" or text.startswith("synthetic:"):
         return make_synthetic(preset=text.partition(":")[2] or "small", **kwargs)
-    path = Path(source)
-    if not path.is_file():
-        raise MsmixError(f"no such file: {path}: give {SOURCES_HELP}")
+    path = require_file(source, f"give {SOURCES_HELP}")
     suffix = path.suffix.lower()
     if suffix in (".pkl", ".pickle"):
         unknown = sorted(set(kwargs) - {"dataset"})
