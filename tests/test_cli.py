@@ -148,6 +148,54 @@ def test_convert_writes_an_npz_that_loads_back_the_same(capsys, tmp_path):
     np.testing.assert_array_equal(converted.train.audio, pickle.loads(source.read_bytes())["train"]["audio"])
 
 
+@pytest.fixture
+def pickle_file(tmp_path):
+    rng = np.random.default_rng(0)
+    source = tmp_path / "aligned_50.pkl"
+    source.write_bytes(pickle.dumps({s: mmsa_split(rng, n) for s, n in (("train", 8), ("valid", 4), ("test", 4))}))
+    return source
+
+
+def _refused(capsys, *argv):
+    code, _, err = run_cli(capsys, "convert", *argv)
+    assert code == 2 and len(err.strip().splitlines()) == 1 and "Traceback" not in err
+    return err
+
+
+def test_convert_never_replaces_its_source(capsys, pickle_file, tmp_path):
+    original = pickle_file.read_bytes()
+    link = tmp_path / "link.npz"
+    link.symlink_to(pickle_file)
+    (tmp_path / "sub").mkdir()
+    for destination in (pickle_file, tmp_path / "sub" / ".." / pickle_file.name, link):
+        assert "is the source itself" in _refused(capsys, pickle_file, destination)
+        assert "is the source itself" in _refused(capsys, pickle_file, destination, "--force")
+    assert pickle_file.read_bytes() == original
+
+
+def test_convert_replaces_an_existing_npz_only_with_force(capsys, pickle_file, tmp_path):
+    destination = tmp_path / "out.npz"
+    destination.write_bytes(b"keep me")
+    assert "exists: pass --force" in _refused(capsys, pickle_file, destination)
+    assert destination.read_bytes() == b"keep me"
+    assert run_cli(capsys, "convert", pickle_file, destination, "--force")[0] == 0
+    assert len(load_npz(destination).train) == 8
+
+
+def test_convert_destination_must_be_an_npz_file(capsys, pickle_file, tmp_path):
+    assert "is a folder: give the .npz file to write" in _refused(capsys, pickle_file, tmp_path)
+    assert "must end in .npz" in _refused(capsys, pickle_file, tmp_path / "out.dat")
+    assert not (tmp_path / "out.dat").exists()
+    (tmp_path / "blocker").write_text("a file where a folder belongs")
+    assert "cannot write" in _refused(capsys, pickle_file, tmp_path / "blocker" / "out.npz")
+
+
+def test_convert_of_an_npz_and_a_folder_as_dataset_say_what_they_are(capsys, data_file, tmp_path, runs_dir):
+    assert "convert takes a .pkl; " in _refused(capsys, data_file, tmp_path / "again.npz")
+    code, _, err = run_cli(capsys, "train", *FAST, "--dataset", tmp_path, "--runs-dir", runs_dir)
+    assert code == 2 and "is a folder, not a file" in err
+
+
 def test_parse_knobs_targets_names_and_parses_values():
     knobs = parse_knobs(["alpha=2", "msmix.use_sal=false", "mixup.tag=x", "sigma=[1, 2]"], ["mixup", "msmix"], "--set")
     assert knobs == {

@@ -411,6 +411,14 @@ def test_load_dataset_errors(source, kwargs, message):
         load_dataset(source, **kwargs)
 
 
+def test_a_folder_is_a_folder_not_a_missing_file(tmp_path):
+    folder = tmp_path / "MOSI.pkl"
+    folder.mkdir()
+    for load in (load_dataset, load_mmsa, load_npz):
+        with pytest.raises(MsmixError, match=r"MOSI\.pkl is a folder, not a file"):
+            load(folder)
+
+
 def test_load_dataset_refuses_unknown_suffixes_and_options(tmp_path):
     (tmp_path / "x.csv").write_text("a,b")
     with pytest.raises(MsmixError, match=r"unknown file type '\.csv'"):

@@ -49,8 +49,11 @@ def save_npz(dataset: MSADataset, path: str | Path) -> Path:
         arrays[_META] = np.array(json.dumps(meta))
     except TypeError as exc:
         raise MsmixError(f"dataset.info must hold only JSON values (str, numbers, lists, dicts): {exc}") from exc
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    except OSError as exc:
+        raise MsmixError(f"cannot write {path} ({exc.strerror or exc}): choose a folder you can write to") from exc
     try:
         with os.fdopen(fd, "wb") as fh:
             np.savez_compressed(fh, **arrays)
