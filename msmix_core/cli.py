@@ -11,8 +11,11 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import signal
 import sys
-from collections.abc import Sequence
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -259,8 +262,11 @@ def cmd_runs_show(args: argparse.Namespace) -> int:
 
 def cmd_runs_delete(args: argparse.Namespace) -> int:
     store = RunStore(args.runs_dir)
-    for run_id in args.run_ids:
-        store.load(run_id)  # refuse a typo before deleting anything
+    for run_id in args.run_ids:  # refuse a typo or a live run before deleting anything
+        run = store.load(run_id)
+        if run.status == "running" and not args.force:
+            who = f" (process {run.process['pid']} on {run.process['host']})" if run.process else ""
+            raise MsmixError(f"run {run_id} is still running{who}: stop it first, or pass --force to delete it anyway")
     for run_id in args.run_ids:
         store.delete(run_id)
         print(f"deleted {run_id}")
@@ -395,6 +401,7 @@ def build_parser() -> argparse.ArgumentParser:
             p.add_argument("run_id", metavar="RUN_ID")
         elif name == "delete":
             p.add_argument("run_ids", nargs="+", metavar="RUN_ID")
+            p.add_argument("--force", action="store_true", help="also delete runs that are still running")
         p.set_defaults(handler=handler)
 
     p = commands.add_parser("convert", help="convert an MMSA feature pickle to the safe .npz format")
@@ -406,14 +413,39 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM (``timeout``, ``docker stop``, schedulers), handled like Ctrl-C: the current run ends ``interrupted``."""
+
+
+def _terminate(signum: int, frame: object) -> None:
+    raise Terminated("terminated by SIGTERM")
+
+
+@contextmanager
+def _sigterm_as_interrupt() -> Iterator[None]:
+    """While the command runs, SIGTERM raises :class:`Terminated` (signals reach only the main thread)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGTERM, _terminate)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the command line; returns the exit status (2 for user errors, one line on stderr)."""
+    """Run the command line; exit status 2 for user errors (one line on stderr), 130 for Ctrl-C, 143 for SIGTERM."""
     args = build_parser().parse_args(argv)
     try:
-        return args.handler(args)
+        with _sigterm_as_interrupt():
+            return args.handler(args)
     except MsmixError as exc:
         print(f"msmix: error: {' '.join(str(exc).split())}", file=sys.stderr)
         return 2
+    except Terminated:
+        print("msmix: terminated by SIGTERM; a run in progress is stored as 'interrupted'", file=sys.stderr)
+        return 128 + signal.SIGTERM
     except KeyboardInterrupt:
-        print("msmix: interrupted", file=sys.stderr)
+        print("msmix: interrupted; a run in progress is stored as 'interrupted'", file=sys.stderr)
         return 130

@@ -1,8 +1,12 @@
 """The ``msmix`` command line: each subcommand on tiny settings, and user errors as one line with status 2."""
 
+import json
+import os
 import pickle
+import signal
 import subprocess
 import sys
+import time
 
 import numpy as np
 import pandas as pd
@@ -125,6 +129,51 @@ def test_runs_list_skips_a_mistyped_run_and_names_the_field(capsys, runs_dir):
     code, out, err = run_cli(capsys, "runs", "list", "--runs-dir", runs_dir)
     assert code == 0 and good.id in out and bad.id not in out
     assert err.count("\n") == 1 and "damaged run folder" in err and "'seed' must be an integer" in err
+
+
+def _start_training(data_file, runs_dir):
+    """A real ``msmix train`` process, returned once its run is stored and it has finished an epoch."""
+    argv = [sys.executable, "-m", "msmix_core", "train", "--dataset", data_file, "--runs-dir", runs_dir, "--quiet"]
+    argv += ["--epochs", "100000", "--patience", "100000", "--batch-size", "16", "--device", "cpu", "--no-weights"]
+    process = subprocess.Popen(argv, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and process.poll() is None:
+        runs = RunStore(runs_dir).list()
+        if runs and runs[0].history:
+            return process, runs[0].id
+        time.sleep(0.2)
+    process.kill()
+    raise AssertionError(f"training did not start: {process.communicate()[1][-2000:]}")
+
+
+def test_sigterm_ends_a_run_like_ctrl_c(data_file, runs_dir):
+    process, run_id = _start_training(data_file, runs_dir)
+    process.send_signal(signal.SIGTERM)
+    _, err = process.communicate(timeout=60)
+    assert process.returncode == 143
+    assert err.strip().splitlines() == ["msmix: terminated by SIGTERM; a run in progress is stored as 'interrupted'"]
+    run = RunStore(runs_dir).load(run_id)
+    assert run.status == "interrupted" and "SIGTERM" in run.error
+
+
+def test_a_killed_run_is_listed_as_interrupted_not_running(capsys, data_file, runs_dir):
+    process, run_id = _start_training(data_file, runs_dir)
+    process.kill()  # SIGKILL: nothing can record the end
+    process.wait(timeout=60)
+    assert json.loads((RunStore(runs_dir).root / run_id / "result.json").read_text())["status"] == "running"
+    assert RunStore(runs_dir).load(run_id).status == "interrupted"
+    code, out, _ = run_cli(capsys, "runs", "list", "--runs-dir", runs_dir)
+    assert code == 0 and "interrupted" in out and "running" not in out
+    assert run_cli(capsys, "runs", "delete", run_id, "--runs-dir", runs_dir)[0] == 0  # not live: no --force needed
+
+
+def test_deleting_a_live_run_needs_force(capsys, runs_dir):
+    run = RunStore(runs_dir).create({"dataset": "mosi", "backbone": "tfn", "method": "none", "seed": 1})
+    code, _, err = run_cli(capsys, "runs", "delete", run.id, "--runs-dir", runs_dir)
+    assert code == 2 and f"is still running (process {os.getpid()}" in err and "--force" in err
+    assert run.path.is_dir()
+    assert run_cli(capsys, "runs", "delete", run.id, "--force", "--runs-dir", runs_dir)[0] == 0
+    assert not run.path.exists()
 
 
 def mmsa_split(rng, n):

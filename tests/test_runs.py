@@ -4,7 +4,11 @@ import json
 import math
 import os
 import pickle
+import socket
+import subprocess
+import sys
 import threading
+import time
 import warnings
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -241,6 +245,36 @@ def test_mistyped_json_is_reported_and_skipped_naming_the_field(store, file, edi
     table = store.table()  # the listings that crashed on such a run keep working
     assert list(table["id"]) == [good.id]
     assert list(compare_runs(table, baseline=None)["metric"]) == list(METRICS["test"])
+
+
+def _dead_pid() -> int:
+    child = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    return int(child.stdout)
+
+
+def test_a_running_run_whose_process_is_gone_reads_as_interrupted(store):
+    run = store.create(CONFIG)
+    assert run.process["pid"] == os.getpid() and run.process["host"] == socket.gethostname()
+    assert store.load(run.id).status == "running"  # this very process trains it
+    _edit_json(run.path / "result.json", lambda r: r["process"].update(pid=_dead_pid()))
+    assert store.load(run.id).status == "interrupted"
+    assert list(store.table()["status"]) == ["interrupted"]
+    _edit_json(run.path / "result.json", lambda r: r["process"].update(pid=os.getpid(), started="1"))
+    assert store.load(run.id).status == "interrupted"  # the pid was reused by another process
+    assert json.loads((run.path / "result.json").read_text())["status"] == "running"  # reading changes nothing
+
+
+def test_a_run_that_cannot_be_checked_is_interrupted_once_its_files_are_stale(store):
+    elsewhere = store.create(CONFIG)
+    _edit_json(elsewhere.path / "result.json", lambda r: r["process"].update(host="another-machine"))
+    legacy = store.create(CONFIG)
+    _edit_json(legacy.path / "result.json", lambda r: r.pop("process"))
+    assert {r.status for r in store.list()} == {"running"}  # fresh files: maybe alive
+    stale = time.time() - runs_module.ABANDONED_AFTER.total_seconds() - 60
+    for run in (elsewhere, legacy):
+        for name in ("config.json", "history.json", "result.json"):
+            os.utime(run.path / name, (stale, stale))
+    assert {r.status for r in store.list()} == {"interrupted"}
 
 
 def test_delete_and_unknown_ids(store):

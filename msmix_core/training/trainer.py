@@ -339,12 +339,13 @@ def _split_metrics(record: dict[str, Any]) -> dict[str, dict[str, float]]:
 
 @contextmanager
 def _failures_recorded(run: Run | None) -> Iterator[None]:
-    """Mark the stored run as failed, with the error, when anything escapes; then re-raise."""
+    """Mark the stored run as failed (``interrupted`` for Ctrl-C or SIGTERM), with the error; then re-raise."""
     try:
         yield
     except BaseException as exc:
         if run is not None:
-            run.finish("failed", error=f"{type(exc).__name__}: {exc}")
+            status = "interrupted" if isinstance(exc, KeyboardInterrupt) else "failed"
+            run.finish(status, error=f"{type(exc).__name__}: {exc}")
         raise
 
 
