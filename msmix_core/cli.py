@@ -14,6 +14,7 @@ import os
 import signal
 import sys
 import threading
+import warnings
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import replace
@@ -30,7 +31,7 @@ from msmix_core.data.mmsa import load_mmsa
 from msmix_core.data.npz import save_npz
 from msmix_core.data.schema import SPLITS, MSADataset
 from msmix_core.device import resolve_device
-from msmix_core.errors import MsmixError
+from msmix_core.errors import MsmixError, MsmixWarning
 from msmix_core.metrics import METRIC_KEYS
 from msmix_core.runs import RunStore, compare_runs, format_table, to_markdown
 from msmix_core.training import Callback, EpochEvent, TrainConfig, TrainResult, build_models, train
@@ -104,6 +105,9 @@ def _load(args: argparse.Namespace) -> MSADataset:
 
 def _configs(args: argparse.Namespace, backbones: Sequence[str], variants: dict[str, tuple[str, dict]]) -> list:
     """One TrainConfig per backbone × variant × seed; ``variants`` maps a label to (method, knobs)."""
+    repeated = sorted({seed for seed in args.seeds if args.seeds.count(seed) > 1})
+    if repeated:
+        raise MsmixError(f"--seeds: {repeated} given more than once; each seed trains one run, so give each seed once")
     methods = list(dict.fromkeys(method for method, _ in variants.values()))
     method_knobs = parse_knobs(args.set, methods, "--set")
     backbone_knobs = parse_knobs(args.backbone_set, backbones, "--backbone-set")
@@ -246,18 +250,20 @@ def cmd_runs_show(args: argparse.Namespace) -> int:
     print(f"run {run.id}: {run.status}" + (f" ({run.error})" if run.error else ""))
     print(json.dumps({"config": run.config, "best_epoch": run.best_epoch, "metrics": run.metrics}, indent=2))
     if run.history:
-        curve = pd.DataFrame(
-            {
-                "epoch": e["epoch"],
-                "train_loss": e["losses"]["train"],
-                "valid_loss": e["losses"]["valid"],
-                "test_loss": e["losses"]["test"],
-                "seconds": e["wall_time"],
-            }
-            for e in run.history
-        )
-        print(curve.to_string(index=False, float_format="{:.4f}".format))
+        print(_curve(run.history).to_string(index=False, float_format="{:.4f}".format))
     return 0
+
+
+def _curve(history: list[dict]) -> pd.DataFrame:
+    """The learning curve of a run's history; a record without some field (not the trainer's) shows it empty."""
+    rows = []
+    for record in history:
+        losses = record.get("losses") if isinstance(record.get("losses"), dict) else {}
+        row = {"epoch": record.get("epoch")} | {
+            f"{split}_loss": losses.get(split) for split in ("train", "valid", "test")
+        }
+        rows.append(row | {"seconds": record.get("wall_time")})
+    return pd.DataFrame(rows)
 
 
 def cmd_runs_delete(args: argparse.Namespace) -> int:
@@ -413,6 +419,17 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+_default_showwarning = warnings.showwarning
+
+
+def _show_warning(message: Warning | str, category: type[Warning], *args: Any, **kwargs: Any) -> None:
+    """msmix's own warnings as one line on stderr, like its errors; others as Python shows them."""
+    if issubclass(category, MsmixWarning):
+        print(f"msmix: warning: {' '.join(str(message).split())}", file=sys.stderr)
+    else:
+        _default_showwarning(message, category, *args, **kwargs)
+
+
 class Terminated(KeyboardInterrupt):
     """SIGTERM (``timeout``, ``docker stop``, schedulers), handled like Ctrl-C: the current run ends ``interrupted``."""
 
@@ -438,8 +455,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; exit status 2 for user errors (one line on stderr), 130 for Ctrl-C, 143 for SIGTERM."""
     args = build_parser().parse_args(argv)
     try:
-        with _sigterm_as_interrupt():
-            return args.handler(args)
+        with _sigterm_as_interrupt(), warnings.catch_warnings():
+            warnings.showwarning = _show_warning
+            code = args.handler(args)
+            sys.stdout.flush()  # a closed pipe (`msmix runs show ID | head`) shows up here, not at exit
+            return code
+    except BrokenPipeError:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # nothing left to flush at exit
+        return 141  # 128 + SIGPIPE: what a shell reports for a program whose reader went away
     except MsmixError as exc:
         print(f"msmix: error: {' '.join(str(exc).split())}", file=sys.stderr)
         return 2

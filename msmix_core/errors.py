@@ -15,6 +15,10 @@ class MsmixError(ValueError):
     """A problem with the user's input, explained in the message."""
 
 
+class MsmixWarning(UserWarning):
+    """Something in the input that msmix works around but the user should know (the CLI prints it on one line)."""
+
+
 def require_file(path: str | Path, hint: str) -> Path:
     """``path`` as a Path when it names a file; else a MsmixError saying whether it is missing or a folder."""
     path = Path(path)

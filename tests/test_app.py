@@ -177,6 +177,24 @@ def test_an_uploaded_memory_bomb_is_one_error_line():
     assert len(at.error) == 1 and "impossible size" in at.error[0].value
 
 
+def test_what_loading_warned_about_is_shown_on_the_page(tmp_path):
+    rng = np.random.default_rng(0)
+
+    def split(n):
+        return {
+            "text": rng.normal(size=(n, 4, 6)).astype(np.float32),
+            "audio": np.full((n, 4, 3), np.nan, np.float32),  # a broken modality
+            "vision": rng.normal(size=(n, 4, 2)).astype(np.float32),
+            "regression_labels": rng.uniform(-3, 3, n).astype(np.float32),
+        }
+
+    path = tmp_path / "broken_audio.pkl"
+    path.write_bytes(pickle.dumps({"train": split(16), "valid": split(8), "test": split(8)}))
+    at = page("home", source=str(path))
+    assert not at.error
+    assert any("every audio value was NaN or infinite" in w.value for w in at.warning)
+
+
 @pytest.mark.slow  # trains the backbone with MS-Mix for a few epochs (cached afterwards)
 def test_ratios_page_compares_untrained_and_trained_predictors():
     at = page("ratios")

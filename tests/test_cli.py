@@ -245,6 +245,39 @@ def test_convert_of_an_npz_and_a_folder_as_dataset_say_what_they_are(capsys, dat
     assert code == 2 and "is a folder, not a file" in err
 
 
+def test_convert_warns_on_one_line_about_a_modality_that_is_all_nan(capsys, tmp_path):
+    rng = np.random.default_rng(0)
+    raw = {s: mmsa_split(rng, n) for s, n in (("train", 8), ("valid", 4), ("test", 4))}
+    raw["valid"]["audio"][:] = np.nan
+    (tmp_path / "nan.pkl").write_bytes(pickle.dumps(raw))
+    code, _, err = run_cli(capsys, "convert", tmp_path / "nan.pkl", tmp_path / "nan.npz", "--family", "mosi")
+    assert code == 0
+    assert err.strip().splitlines() == [
+        f"msmix: warning: {tmp_path / 'nan.pkl'}: split 'valid': every audio value was NaN or infinite and is now 0 "
+        "(no information left)"
+    ]
+
+
+def test_runs_show_into_a_closed_pipe_ends_quietly(tmp_path):
+    runs_dir = tmp_path / "runs"
+    run = RunStore(runs_dir).create({"dataset": "mosi", "backbone": "tfn", "method": "none", "seed": 1})
+    for epoch in range(1, 400):  # records that are not the trainer's: the curve shows what they have
+        run.log_epoch({"epoch": epoch, "losses": {"train": 1.0 / epoch}})
+    argv = [sys.executable, "-m", "msmix_core", "runs", "show", run.id, "--runs-dir", runs_dir]
+    process = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    process.stdout.close()  # `| head` that has read enough before msmix even starts writing
+    err = process.stderr.read()
+    assert process.wait(timeout=60) == 141 and err == ""
+
+
+def test_runs_show_prints_a_curve_for_any_history(capsys, runs_dir):
+    run = RunStore(runs_dir).create({"dataset": "mosi", "backbone": "tfn", "method": "none", "seed": 1})
+    run.log_epoch({"epoch": 1, "losses": {"train": 0.5}})
+    run.log_epoch({"note": "no losses"})
+    code, out, err = run_cli(capsys, "runs", "show", run.id, "--runs-dir", runs_dir)
+    assert code == 0 and err == "" and "0.5000" in out
+
+
 def test_parse_knobs_targets_names_and_parses_values():
     knobs = parse_knobs(["alpha=2", "msmix.use_sal=false", "mixup.tag=x", "sigma=[1, 2]"], ["mixup", "msmix"], "--set")
     assert knobs == {
@@ -274,6 +307,7 @@ def test_parse_knobs_targets_names_and_parses_values():
         (["compare", "--methods", "mixup", "msmix"], "--baseline"),
         (["runs", "show", "20990101-000000-x"], "no run"),
         (["convert", "missing.pkl", "out.npz"], "missing.pkl"),
+        (["train", "--seeds", "1", "2", "1"], "--seeds: [1] given more than once"),
     ],
 )
 def test_user_errors_exit_2_with_one_line_and_no_traceback(capsys, data_file, runs_dir, argv, message):

@@ -4,6 +4,7 @@ import builtins
 import io
 import os
 import pickle
+import warnings
 import zipfile
 
 import numpy as np
@@ -20,7 +21,7 @@ from msmix_core.data import (
     save_npz,
 )
 from msmix_core.data.mmsa import DECLARED_SIZE_LIMIT
-from msmix_core.errors import MsmixError
+from msmix_core.errors import MsmixError, MsmixWarning
 
 MOSI = {"dims": (768, 5, 20), "lens": (6, 6, 6), "scale": 3.0}
 SIMS = {"dims": (768, 33, 709), "lens": (6, 8, 5), "scale": 1.0}
@@ -235,6 +236,17 @@ def test_allowed_globals_still_rebuild_what_numpy_and_python_pickle():
     assert restricted_load(pickle.dumps(_Call(bytes, 8), protocol=2)) == bytes(8)  # a small declared size is fine
     with pytest.raises(MsmixError, match=r"numpy\.matrix"):
         restricted_load(pickle.dumps(_Call(_RECONSTRUCT, np.matrix, (1,), b"b")))
+
+
+def test_a_modality_that_is_all_nan_is_zeroed_with_a_warning(tmp_path):
+    raw = _raw()
+    raw["test"]["vision"] = np.full_like(raw["test"]["vision"], np.nan)
+    with pytest.warns(MsmixWarning, match="split 'test': every vision value was NaN or infinite and is now 0"):
+        ds = load_mmsa(_write(tmp_path / "f.pkl", raw))
+    assert not ds.test.vision.any() and len(ds.info["warnings"]) == 1
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a few NaN (MMSA's usual padding) are cleaned without a word
+        assert "warnings" not in load_mmsa(_write(tmp_path / "g.pkl", _raw())).info
 
 
 def test_truncated_file_is_a_clear_error(tmp_path):

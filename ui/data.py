@@ -53,7 +53,14 @@ def store_upload(name: str, payload: bytes) -> None:
 
 
 def dataset(settings: Settings) -> MSADataset:
-    """The dataset the sidebar selects; raises :class:`MsmixError` for a bad file."""
+    """The dataset the sidebar selects, with what loading warned about shown; :class:`MsmixError` for a bad file."""
+    ds = _selected(settings)
+    for note in ds.info.get("warnings", ()):
+        st.warning(note)
+    return ds
+
+
+def _selected(settings: Settings) -> MSADataset:
     if settings.source == "synthetic":
         return _synthetic(settings.data_seed, settings.conflict_rate, settings.label_noise, settings.n_train)
     if settings.source == "upload":

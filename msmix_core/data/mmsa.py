@@ -14,6 +14,7 @@ import io
 import math
 import operator
 import pickle
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 from typing import BinaryIO, ClassVar
@@ -23,7 +24,7 @@ import numpy as np
 from msmix_core import MODALITIES
 from msmix_core.data.npz import save_npz
 from msmix_core.data.schema import LABEL_RANGES, SPLITS, MSADataset, Split
-from msmix_core.errors import MsmixError, first_line, require_file
+from msmix_core.errors import MsmixError, MsmixWarning, first_line, require_file
 
 # The functions numpy's own pickles name, taken from numpy itself so that files written under
 # numpy 1 (``numpy.core``) and numpy 2 (``numpy._core``) both resolve on either version.
@@ -238,21 +239,26 @@ def load_mmsa(source: str | Path | BinaryIO | bytes, dataset: str | None = None)
         if name not in raw:
             found = sorted(str(key)[:40] for key in raw)[:20]
             raise MsmixError(f"{_name(source)} has no '{name}' split (top-level keys: {found}): is it an MMSA file?")
-    cleaned = dict.fromkeys(MODALITIES, 0)
+    cleaned, notes = dict.fromkeys(MODALITIES, 0), []
     try:
-        splits = {name: _split(name, raw[name], cleaned) for name in SPLITS}
+        splits = {name: _split(name, raw[name], cleaned, notes) for name in SPLITS}
     except MemoryError:
         raise MsmixError(f"{_name(source)} needs more memory than this machine can give to load its features") from None
     if dataset is None:
         dataset, detected_by = detect_family(splits)
     else:
         detected_by = "argument"
+    info = {"source": _name(source), "family_from": detected_by, "cleaned": cleaned}
+    if notes:
+        info["warnings"] = notes
+    for note in notes:
+        warnings.warn(f"{_name(source)}: {note}", MsmixWarning, stacklevel=2)
     return MSADataset(
         name=f"{dataset}:{Path(_name(source)).name}",
         splits=splits,
         label_range=LABEL_RANGES[dataset],
         metrics=dataset,
-        info={"source": _name(source), "family_from": detected_by, "cleaned": cleaned},
+        info=info,
     )
 
 
@@ -289,8 +295,8 @@ def convert_to_npz(
     return converted
 
 
-def _split(name: str, data: dict, cleaned: dict[str, int]) -> Split:
-    """One MMSA split dict as a :class:`Split`; features cleaned, ``cleaned`` counts updated."""
+def _split(name: str, data: dict, cleaned: dict[str, int], notes: list[str]) -> Split:
+    """One MMSA split dict as a :class:`Split`; features cleaned, ``cleaned`` counts and ``notes`` updated."""
     if "text" not in data and "text_bert" in data:
         raise MsmixError(
             f"split '{name}' has only 'text_bert', which holds BERT token ids, not features: msmix needs the "
@@ -300,6 +306,8 @@ def _split(name: str, data: dict, cleaned: dict[str, int]) -> Split:
     for m in MODALITIES:
         fields[m], count = _cleaned(_array(name, data, m, 3))
         cleaned[m] += count
+        if count and count == fields[m].size:
+            notes.append(f"split '{name}': every {m} value was NaN or infinite and is now 0 (no information left)")
     n = len(fields["text"])
     for field, (key, dtype) in _PER_SAMPLE.items():
         if key in data or field == "labels":  # labels are required: _array names a missing key
