@@ -10,9 +10,13 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+import signal
 import sys
+import threading
 import warnings
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -28,7 +32,7 @@ from msmix_core.data.mosi_utterance import PREFIX as MOSI_PREFIX
 from msmix_core.data.npz import save_npz
 from msmix_core.data.schema import SPLITS, MSADataset
 from msmix_core.device import resolve_device
-from msmix_core.errors import MsmixError
+from msmix_core.errors import MsmixError, MsmixWarning
 from msmix_core.metrics import METRIC_KEYS
 from msmix_core.runs import RunStore, compare_runs, format_table, to_markdown
 from msmix_core.training import Callback, EpochEvent, TrainConfig, TrainResult, build_models, train
@@ -113,6 +117,9 @@ def _load_source(source: str) -> MSADataset:
 
 def _configs(args: argparse.Namespace, backbones: Sequence[str], variants: dict[str, tuple[str, dict]]) -> list:
     """One TrainConfig per backbone × variant × seed; ``variants`` maps a label to (method, knobs)."""
+    repeated = sorted({seed for seed in args.seeds if args.seeds.count(seed) > 1})
+    if repeated:
+        raise MsmixError(f"--seeds: {repeated} given more than once; each seed trains one run, so give each seed once")
     methods = list(dict.fromkeys(method for method, _ in variants.values()))
     method_knobs = parse_knobs(args.set, methods, "--set")
     backbone_knobs = parse_knobs(args.backbone_set, backbones, "--backbone-set")
@@ -260,36 +267,64 @@ def cmd_runs_show(args: argparse.Namespace) -> int:
     print(f"run {run.id}: {run.status}" + (f" ({run.error})" if run.error else ""))
     print(json.dumps({"config": run.config, "best_epoch": run.best_epoch, "metrics": run.metrics}, indent=2))
     if run.history:
-        curve = pd.DataFrame(
-            {
-                "epoch": e["epoch"],
-                "train_loss": e["losses"]["train"],
-                "valid_loss": e["losses"]["valid"],
-                "test_loss": e["losses"]["test"],
-                "seconds": e["wall_time"],
-            }
-            for e in run.history
-        )
-        print(curve.to_string(index=False, float_format="{:.4f}".format))
+        print(_curve(run.history).to_string(index=False, float_format="{:.4f}".format))
     return 0
+
+
+def _curve(history: list[dict]) -> pd.DataFrame:
+    """The learning curve of a run's history; a record without some field (not the trainer's) shows it empty."""
+    rows = []
+    for record in history:
+        losses = record.get("losses") if isinstance(record.get("losses"), dict) else {}
+        row = {"epoch": record.get("epoch")} | {
+            f"{split}_loss": losses.get(split) for split in ("train", "valid", "test")
+        }
+        rows.append(row | {"seconds": record.get("wall_time")})
+    return pd.DataFrame(rows)
 
 
 def cmd_runs_delete(args: argparse.Namespace) -> int:
     store = RunStore(args.runs_dir)
-    for run_id in args.run_ids:
-        store.load(run_id)  # refuse a typo before deleting anything
+    for run_id in args.run_ids:  # refuse a typo or a live run before deleting anything
+        run = store.load(run_id)
+        if run.status == "running" and not args.force:
+            who = f" (process {run.process['pid']} on {run.process['host']})" if run.process else ""
+            raise MsmixError(f"run {run_id} is still running{who}: stop it first, or pass --force to delete it anyway")
     for run_id in args.run_ids:
         store.delete(run_id)
         print(f"deleted {run_id}")
     return 0
 
 
+def check_destination(source: str, destination: str, force: bool = False) -> Path:
+    """The path ``convert`` may write: a new .npz file (or an existing one with ``force``), never the source.
+
+    A link to the source or another spelling of it counts as the source (resolved paths, samefile).
+    """
+    path, source_path = Path(destination), Path(source)
+    if path.is_dir():
+        raise MsmixError(f"{path} is a folder: give the .npz file to write, e.g. {path / 'converted.npz'}")
+    same = path.resolve() == source_path.resolve()
+    if path.exists() and source_path.exists():
+        same = same or os.path.samefile(path, source_path)
+    if same:
+        raise MsmixError(f"{path} is the source itself: write the .npz to another file")
+    if path.suffix.lower() != ".npz":
+        raise MsmixError(f"{path}: the destination must end in .npz (train and the app read a dataset by its suffix)")
+    if path.exists() and not force:
+        raise MsmixError(f"{path} exists: pass --force to replace it, or choose another name")
+    return path
+
+
 def cmd_convert(args: argparse.Namespace) -> int:
+    if Path(args.source).suffix.lower() == ".npz":
+        raise MsmixError(f"convert takes a .pkl; {args.source} is already .npz: train on it as it is (--dataset)")
+    destination = check_destination(args.source, args.destination, args.force)
     if args.source.startswith(MOSI_PREFIX) or Path(args.source).is_dir():  # a bare MOSI folder gets the hint
         dataset = _load_source(args.source)
     else:
         dataset = load_mmsa(args.source, dataset=args.family)
-    save_npz(dataset, args.destination)
+    save_npz(dataset, destination)
     sizes = ", ".join(f"{s} {len(dataset.splits[s])}" for s in SPLITS)
     print(f"wrote {args.destination}: {dataset.name} ({dataset.metrics}), {sizes}, dims {dataset.dims}")
     return 0
@@ -414,6 +449,7 @@ def build_parser() -> argparse.ArgumentParser:
             p.add_argument("run_id", metavar="RUN_ID")
         elif name == "delete":
             p.add_argument("run_ids", nargs="+", metavar="RUN_ID")
+            p.add_argument("--force", action="store_true", help="also delete runs that are still running")
         p.set_defaults(handler=handler)
 
     p = commands.add_parser("convert", help="convert an MMSA feature pickle or the MOSI CSVs to the safe .npz format")
@@ -423,18 +459,61 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("destination", help="the .npz file to write")
     p.add_argument("--family", choices=["mosi", "mosei", "sims"], default=None, help="default: detected")
+    p.add_argument("--force", action="store_true", help="replace the destination when it exists")
     p.set_defaults(handler=cmd_convert)
     return parser
 
 
+_default_showwarning = warnings.showwarning
+
+
+def _show_warning(message: Warning | str, category: type[Warning], *args: Any, **kwargs: Any) -> None:
+    """msmix's own warnings as one line on stderr, like its errors; others as Python shows them."""
+    if issubclass(category, MsmixWarning):
+        print(f"msmix: warning: {' '.join(str(message).split())}", file=sys.stderr)
+    else:
+        _default_showwarning(message, category, *args, **kwargs)
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM (``timeout``, ``docker stop``, schedulers), handled like Ctrl-C: the current run ends ``interrupted``."""
+
+
+def _terminate(signum: int, frame: object) -> None:
+    raise Terminated("terminated by SIGTERM")
+
+
+@contextmanager
+def _sigterm_as_interrupt() -> Iterator[None]:
+    """While the command runs, SIGTERM raises :class:`Terminated` (signals reach only the main thread)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGTERM, _terminate)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the command line; returns the exit status (2 for user errors, one line on stderr)."""
+    """Run the command line; exit status 2 for user errors (one line on stderr), 130 for Ctrl-C, 143 for SIGTERM."""
     args = build_parser().parse_args(argv)
     try:
-        return args.handler(args)
+        with _sigterm_as_interrupt(), warnings.catch_warnings():
+            warnings.showwarning = _show_warning
+            code = args.handler(args)
+            sys.stdout.flush()  # a closed pipe (`msmix runs show ID | head`) shows up here, not at exit
+            return code
+    except BrokenPipeError:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # nothing left to flush at exit
+        return 141  # 128 + SIGPIPE: what a shell reports for a program whose reader went away
     except MsmixError as exc:
         print(f"msmix: error: {' '.join(str(exc).split())}", file=sys.stderr)
         return 2
+    except Terminated:
+        print("msmix: terminated by SIGTERM; a run in progress is stored as 'interrupted'", file=sys.stderr)
+        return 128 + signal.SIGTERM
     except KeyboardInterrupt:
-        print("msmix: interrupted", file=sys.stderr)
+        print("msmix: interrupted; a run in progress is stored as 'interrupted'", file=sys.stderr)
         return 130

@@ -28,10 +28,12 @@ import pickle
 import re
 import secrets
 import shutil
+import socket
 import tempfile
+import time
 import warnings
 from collections.abc import Callable, Iterable, Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import IO, Any
 
@@ -46,8 +48,13 @@ from msmix_core.metrics import METRIC_KEYS, higher_is_better, is_percent_metric
 #: Environment variable that moves the default runs folder (otherwise ``runs/`` in the working directory).
 RUNS_DIR_ENV = "MSMIX_RUNS_DIR"
 
-#: A run is ``running`` until it ends as ``finished``, ``stopped`` (by the user) or ``failed`` (with an error).
-STATUSES: tuple[str, ...] = ("running", "finished", "stopped", "failed")
+#: A run is ``running`` until it ends as ``finished``, ``stopped`` (by the user), ``failed`` (with an error)
+#: or ``interrupted`` (Ctrl-C, SIGTERM; also how a ``running`` run whose process is gone is reported).
+STATUSES: tuple[str, ...] = ("running", "finished", "stopped", "failed", "interrupted")
+
+#: A ``running`` run whose process cannot be checked (another host, or a run from before msmix
+#: recorded its process) is reported ``interrupted`` when its files have not changed for this long.
+ABANDONED_AFTER = timedelta(hours=24)
 
 #: The config keys a run must have; ``label`` defaults to ``method``, everything else is free.
 REQUIRED_CONFIG_KEYS: tuple[str, ...] = ("dataset", "backbone", "method", "seed")
@@ -156,56 +163,144 @@ def _slug(text: str) -> str:
     return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")[:24] or "x"
 
 
+def _is_int(value: Any) -> bool:
+    """An integer that fits the tables' 64-bit integer columns (``bool`` is not one)."""
+    return isinstance(value, int) and not isinstance(value, bool) and -(2**63) <= value < 2**63
+
+
+def _check_config_fields(config: dict, where: str) -> None:
+    """The fields tables group and sort by: non-empty strings and an integer seed (``label`` when present)."""
+    missing = [key for key in REQUIRED_CONFIG_KEYS if key not in config]
+    if missing:
+        raise MsmixError(f"{where} lacks {missing}: give at least {list(REQUIRED_CONFIG_KEYS)}")
+    for key in ("dataset", "backbone", "method", "label"):
+        if key in config and (not isinstance(config[key], str) or not config[key]):
+            raise MsmixError(f"{where} {key!r} must be a non-empty string, got {config[key]!r}")
+    if not _is_int(config["seed"]):
+        raise MsmixError(f"{where} 'seed' must be an integer, got {config['seed']!r}")
+
+
 def _checked_config(config: dict) -> dict:
     """A JSON round-tripped copy of ``config`` (so memory matches disk) with ``label`` filled in."""
     if not isinstance(config, dict):
         raise MsmixError(f"a run config must be a dict, got {type(config).__name__}")
-    missing = [key for key in REQUIRED_CONFIG_KEYS if key not in config]
-    if missing:
-        raise MsmixError(f"run config lacks {missing}: give at least {list(REQUIRED_CONFIG_KEYS)}")
     config = json.loads(_dumps(config, "run config"))
-    config.setdefault("label", config["method"])
-    for key in ("dataset", "backbone", "method", "label"):
-        if not isinstance(config[key], str) or not config[key]:
-            raise MsmixError(f"run config {key!r} must be a non-empty string, got {config[key]!r}")
-    if not isinstance(config["seed"], int) or isinstance(config["seed"], bool):
-        raise MsmixError(f"run config 'seed' must be an integer, got {config['seed']!r}")
+    if "method" in config:
+        config.setdefault("label", config["method"])
+    _check_config_fields(config, "run config")
     return config
 
 
+def _check_timestamp(result: dict, key: str, optional: bool) -> None:
+    value = result.get(key)
+    if optional and value is None:
+        return
+    try:
+        aware = datetime.fromisoformat(value).tzinfo is not None  # naive and aware times cannot be sorted together
+    except (TypeError, ValueError):
+        aware = False
+    if not aware:
+        raise MsmixError(f"{RESULT_FILE} has no valid {key!r} timestamp (ISO 8601 with a UTC offset), got {value!r}")
+
+
 def _check_result(result: dict) -> None:
+    """Every field the listings read, with the type they need; the message names the field."""
     if result.get("status") not in STATUSES:
         raise MsmixError(f"{RESULT_FILE} has status {result.get('status')!r}, not one of {list(STATUSES)}")
-    if not isinstance(result.get("metrics"), dict):
+    metrics = result.get("metrics")
+    if not isinstance(metrics, dict):
         raise MsmixError(f"{RESULT_FILE} has no 'metrics' dict")
+    for split, values in metrics.items():
+        if not isinstance(values, dict):
+            raise MsmixError(f"{RESULT_FILE} 'metrics.{split}' holds a {type(values).__name__} where a dict belongs")
+        for key, value in values.items():
+            if not isinstance(value, int | float) or isinstance(value, bool):
+                raise MsmixError(f"{RESULT_FILE} 'metrics.{split}.{key}' must be a number, got {value!r}")
+    best_epoch = result.get("best_epoch")
+    if best_epoch is not None and not _is_int(best_epoch):
+        raise MsmixError(f"{RESULT_FILE} 'best_epoch' must be an integer or null, got {best_epoch!r}")
+    error = result.get("error")
+    if error is not None and not isinstance(error, str):
+        raise MsmixError(f"{RESULT_FILE} 'error' must be a string or null, got {error!r}")
+    _check_timestamp(result, "created", optional=False)
+    _check_timestamp(result, "ended", optional=True)
+    process = result.get("process")
+    if process is not None and not (
+        isinstance(process, dict)
+        and _is_int(process.get("pid"))
+        and isinstance(process.get("host"), str)
+        and isinstance(process.get("started"), str | None)
+    ):
+        raise MsmixError(f"{RESULT_FILE} 'process' must be {{'pid': int, 'host': str, 'started': str or null}}")
+
+
+def _this_process() -> dict[str, Any]:
+    """Who trains a run, so that readers can tell a live run from an abandoned one."""
+    return {"pid": os.getpid(), "host": socket.gethostname(), "started": _process_started(os.getpid())}
+
+
+def _process_started(pid: int) -> str | None:
+    """The start time of process ``pid`` in clock ticks since boot (Linux), which tells a reused pid apart."""
     try:
-        datetime.fromisoformat(result["created"])
-    except (KeyError, TypeError, ValueError):
-        raise MsmixError(f"{RESULT_FILE} has no valid 'created' timestamp") from None
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    fields = stat.rpartition(")")[2].split()  # after the command name, which may hold spaces
+    return None if fields[0] == "Z" else fields[19]  # a zombie has exited: no start time
+
+
+def _process_alive(process: dict[str, Any]) -> bool | None:
+    """Whether a run's process still runs; None when this machine cannot tell (another host, not POSIX)."""
+    if process.get("host") != socket.gethostname() or os.name != "posix":
+        return None
+    try:
+        os.kill(process["pid"], 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        pass  # alive, owned by another user
+    started = _process_started(process["pid"])
+    if process.get("started") is None:
+        return True
+    return started == process["started"]  # None: a zombie, or /proc is gone
+
+
+def _abandoned(path: Path, result: dict) -> bool:
+    """A ``running`` run nobody trains any more: its process is gone, or its files are stale beyond ABANDONED_AFTER."""
+    if result["status"] != "running":
+        return False
+    alive = _process_alive(result["process"]) if result.get("process") else None
+    if alive is not None:
+        return not alive
+    newest = max((path / name).stat().st_mtime for name in (CONFIG_FILE, HISTORY_FILE, RESULT_FILE))
+    return time.time() - newest > ABANDONED_AFTER.total_seconds()
 
 
 def _read_run(path: Path) -> Run:
     config = _read_json(path / CONFIG_FILE, dict)
-    missing = [key for key in REQUIRED_CONFIG_KEYS if key not in config]
-    if missing:
-        raise MsmixError(f"{CONFIG_FILE} lacks {missing}")
+    _check_config_fields(config, CONFIG_FILE)
     history = _read_json(path / HISTORY_FILE, list)
+    for i, record in enumerate(history):
+        if not isinstance(record, dict):
+            raise MsmixError(f"{HISTORY_FILE} entry {i} holds a {type(record).__name__} where a dict belongs")
     result = _read_json(path / RESULT_FILE, dict)
     _check_result(result)
-    return Run(path, config, history, result)
+    return Run(path, config, history, result, abandoned=_abandoned(path, result))
 
 
 class Run:
     """One stored run. Get it from :meth:`RunStore.create` (to write) or :meth:`RunStore.load` (to read).
 
     A loaded run is a snapshot of its files; load it again to see what a running trainer added since.
+    A run stored as ``running`` whose process is gone loads as ``interrupted`` (see :func:`_abandoned`).
     """
 
-    def __init__(self, path: Path, config: dict, history: list, result: dict) -> None:
+    def __init__(self, path: Path, config: dict, history: list, result: dict, abandoned: bool = False) -> None:
         self._path = path
         self._config = config
         self._history = history
         self._result = result
+        self._abandoned = abandoned
 
     def __repr__(self) -> str:
         return f"Run({self.id!r}, status={self.status!r})"
@@ -228,7 +323,12 @@ class Run:
 
     @property
     def status(self) -> str:
-        return self._result["status"]
+        return "interrupted" if self._abandoned else self._result["status"]
+
+    @property
+    def process(self) -> dict[str, Any] | None:
+        """``{"pid", "host", "started"}`` of the process that trains (or trained) the run; None for old runs."""
+        return copy.deepcopy(self._result.get("process"))
 
     @property
     def metrics(self) -> dict[str, dict[str, float]]:
@@ -359,7 +459,7 @@ class RunStore:
                 break
             staging.rmdir()
         result = {"status": "running", "metrics": {}, "error": None, "best_epoch": None}
-        result |= {"created": created.isoformat(), "ended": None}
+        result |= {"created": created.isoformat(), "ended": None, "process": _this_process()}
         _write_json(staging / CONFIG_FILE, config, "run config")
         _write_json(staging / HISTORY_FILE, [], "run history")
         _write_json(staging / RESULT_FILE, result, "run result")

@@ -4,11 +4,14 @@ import base64
 import json
 import os
 import pickle
+from dataclasses import fields
 from pathlib import Path
 
 import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
+
+from ui.settings import DOMAINS, Settings, parse_query_params
 
 ROOT = Path(__file__).resolve().parent.parent
 TIMEOUT = 180  # the first run of a session builds the data and encodes a batch on slow shared CPUs
@@ -98,6 +101,44 @@ def test_embeddings_page_shows_real_and_mixed_points():
     assert names == ["real samples", "mixed: MS-Mix", "mixed: vanilla Mixup"]
 
 
+OUT_OF_RANGE = {
+    "n_train": "100",
+    "data_seed": "-3",
+    "conflict_rate": "0.9",
+    "label_noise": "-0.1",
+    "backbone": "resnet",
+    "seed": "-1",
+}
+UNPARSABLE = {"n_train": "-5", "data_seed": "ten", "conflict_rate": "nan", "label_noise": "inf", "seed": "1.5"}
+
+
+@pytest.mark.parametrize("params", [OUT_OF_RANGE, UNPARSABLE, {"n_train": "100"}, {"seed": str(2**31)}], ids=str)
+def test_url_values_the_sidebar_does_not_offer_fall_back_with_one_warning(params):
+    at = AppTest.from_file(str(ROOT / "pages" / "home.py"), default_timeout=TIMEOUT)
+    for key, value in params.items():
+        at.query_params[key] = value
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    [warning] = at.warning
+    for key, value in params.items():
+        assert f"{key}={value!r}" in warning.value and f"{key}={getattr(Settings, key)!r}" in warning.value
+    assert at.session_state["msmix_settings"] == Settings()  # every dropped value is the default
+    at.run()  # the note is shown once per session
+    assert not at.warning
+
+
+def test_every_setting_with_a_widget_has_one_domain_the_sidebar_uses():
+    assert set(DOMAINS) == {f.name for f in fields(Settings)} - {"source"}
+    assert all(DOMAINS[name].accepts(getattr(Settings, name)) for name in DOMAINS), "a default the widget lacks"
+    at = page("home")
+    assert (at.slider(key="sb_conflict").min, at.slider(key="sb_conflict").max) == (0.0, 0.6)
+    assert list(at.selectbox(key="sb_backbone").options) == list(DOMAINS["backbone"].options)
+    assert at.number_input(key="sb_seed").max == DOMAINS["seed"].high
+    settings, note = parse_query_params({"conflict_rate": "0.35", "label_noise": "0.33", "backbone": "tfn"})
+    assert (settings.conflict_rate, settings.label_noise, settings.backbone) == (0.35, Settings.label_noise, "tfn")
+    assert "label_noise='0.33'" in note and "conflict_rate" not in note  # off the slider's 0.05 grid
+
+
 class _Payload:
     """A pickle that would create a directory when loaded by an unrestricted unpickler."""
 
@@ -117,6 +158,41 @@ def test_bad_files_show_an_error_not_a_traceback(tmp_path, name):
         at = page(name, source=source)
         assert at.error, f"no error shown for {source}"
         assert not marker.exists()
+
+
+class _Bomb:
+    """A pickle of a few bytes that asks for a petabyte: ``bytes(10**15)``."""
+
+    def __reduce__(self):
+        return bytes, (10**15,)
+
+
+def test_an_uploaded_memory_bomb_is_one_error_line():
+    at = AppTest.from_file(str(ROOT / "pages" / "home.py"), default_timeout=TIMEOUT)
+    payload = pickle.dumps({"train": _Bomb()})
+    at.session_state["msmix_upload"] = ("bomb.pkl", "digest-of-the-bomb", payload)  # what the sidebar's uploader keeps
+    at.query_params["source"] = "upload"
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert len(at.error) == 1 and "impossible size" in at.error[0].value
+
+
+def test_what_loading_warned_about_is_shown_on_the_page(tmp_path):
+    rng = np.random.default_rng(0)
+
+    def split(n):
+        return {
+            "text": rng.normal(size=(n, 4, 6)).astype(np.float32),
+            "audio": np.full((n, 4, 3), np.nan, np.float32),  # a broken modality
+            "vision": rng.normal(size=(n, 4, 2)).astype(np.float32),
+            "regression_labels": rng.uniform(-3, 3, n).astype(np.float32),
+        }
+
+    path = tmp_path / "broken_audio.pkl"
+    path.write_bytes(pickle.dumps({"train": split(16), "valid": split(8), "test": split(8)}))
+    at = page("home", source=str(path))
+    assert not at.error
+    assert any("every audio value was NaN or infinite" in w.value for w in at.warning)
 
 
 @pytest.mark.slow  # trains the backbone with MS-Mix for a few epochs (cached afterwards)

@@ -1,8 +1,12 @@
 """The ``msmix`` command line: each subcommand on tiny settings, and user errors as one line with status 2."""
 
+import json
+import os
 import pickle
+import signal
 import subprocess
 import sys
+import time
 
 import numpy as np
 import pandas as pd
@@ -116,6 +120,62 @@ def test_robustness_and_runs_subcommands(capsys, data_file, runs_dir, tmp_path):
     assert "no runs" in run_cli(capsys, "runs", "list", "--runs-dir", runs_dir)[1]
 
 
+def test_runs_list_skips_a_mistyped_run_and_names_the_field(capsys, runs_dir):
+    store = RunStore(runs_dir)
+    good = store.create({"dataset": "mosi", "backbone": "tfn", "method": "none", "seed": 1})
+    bad = store.create({"dataset": "mosi", "backbone": "tfn", "method": "none", "seed": 2})
+    config = bad.path / "config.json"
+    config.write_text(config.read_text().replace('"seed": 2', '"seed": "abc"'))
+    code, out, err = run_cli(capsys, "runs", "list", "--runs-dir", runs_dir)
+    assert code == 0 and good.id in out and bad.id not in out
+    assert err.count("\n") == 1 and "damaged run folder" in err and "'seed' must be an integer" in err
+
+
+def _start_training(data_file, runs_dir):
+    """A real ``msmix train`` process, returned once its run is stored and it has finished an epoch."""
+    argv = [sys.executable, "-m", "msmix_core", "train", "--dataset", data_file, "--runs-dir", runs_dir, "--quiet"]
+    argv += ["--epochs", "100000", "--patience", "100000", "--batch-size", "16", "--device", "cpu", "--no-weights"]
+    process = subprocess.Popen(argv, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and process.poll() is None:
+        runs = RunStore(runs_dir).list()
+        if runs and runs[0].history:
+            return process, runs[0].id
+        time.sleep(0.2)
+    process.kill()
+    raise AssertionError(f"training did not start: {process.communicate()[1][-2000:]}")
+
+
+def test_sigterm_ends_a_run_like_ctrl_c(data_file, runs_dir):
+    process, run_id = _start_training(data_file, runs_dir)
+    process.send_signal(signal.SIGTERM)
+    _, err = process.communicate(timeout=60)
+    assert process.returncode == 143
+    assert err.strip().splitlines() == ["msmix: terminated by SIGTERM; a run in progress is stored as 'interrupted'"]
+    run = RunStore(runs_dir).load(run_id)
+    assert run.status == "interrupted" and "SIGTERM" in run.error
+
+
+def test_a_killed_run_is_listed_as_interrupted_not_running(capsys, data_file, runs_dir):
+    process, run_id = _start_training(data_file, runs_dir)
+    process.kill()  # SIGKILL: nothing can record the end
+    process.wait(timeout=60)
+    assert json.loads((RunStore(runs_dir).root / run_id / "result.json").read_text())["status"] == "running"
+    assert RunStore(runs_dir).load(run_id).status == "interrupted"
+    code, out, _ = run_cli(capsys, "runs", "list", "--runs-dir", runs_dir)
+    assert code == 0 and "interrupted" in out and "running" not in out
+    assert run_cli(capsys, "runs", "delete", run_id, "--runs-dir", runs_dir)[0] == 0  # not live: no --force needed
+
+
+def test_deleting_a_live_run_needs_force(capsys, runs_dir):
+    run = RunStore(runs_dir).create({"dataset": "mosi", "backbone": "tfn", "method": "none", "seed": 1})
+    code, _, err = run_cli(capsys, "runs", "delete", run.id, "--runs-dir", runs_dir)
+    assert code == 2 and f"is still running (process {os.getpid()}" in err and "--force" in err
+    assert run.path.is_dir()
+    assert run_cli(capsys, "runs", "delete", run.id, "--force", "--runs-dir", runs_dir)[0] == 0
+    assert not run.path.exists()
+
+
 def mmsa_split(rng, n):
     return {
         "id": np.array([f"video{i}$_$0" for i in range(n)]),
@@ -135,6 +195,87 @@ def test_convert_writes_an_npz_that_loads_back_the_same(capsys, tmp_path):
     assert code == 0 and "train 8" in out
     converted = load_npz(destination)
     np.testing.assert_array_equal(converted.train.audio, pickle.loads(source.read_bytes())["train"]["audio"])
+
+
+@pytest.fixture
+def pickle_file(tmp_path):
+    rng = np.random.default_rng(0)
+    source = tmp_path / "aligned_50.pkl"
+    source.write_bytes(pickle.dumps({s: mmsa_split(rng, n) for s, n in (("train", 8), ("valid", 4), ("test", 4))}))
+    return source
+
+
+def _refused(capsys, *argv):
+    code, _, err = run_cli(capsys, "convert", *argv)
+    assert code == 2 and len(err.strip().splitlines()) == 1 and "Traceback" not in err
+    return err
+
+
+def test_convert_never_replaces_its_source(capsys, pickle_file, tmp_path):
+    original = pickle_file.read_bytes()
+    link = tmp_path / "link.npz"
+    link.symlink_to(pickle_file)
+    (tmp_path / "sub").mkdir()
+    for destination in (pickle_file, tmp_path / "sub" / ".." / pickle_file.name, link):
+        assert "is the source itself" in _refused(capsys, pickle_file, destination)
+        assert "is the source itself" in _refused(capsys, pickle_file, destination, "--force")
+    assert pickle_file.read_bytes() == original
+
+
+def test_convert_replaces_an_existing_npz_only_with_force(capsys, pickle_file, tmp_path):
+    destination = tmp_path / "out.npz"
+    destination.write_bytes(b"keep me")
+    assert "exists: pass --force" in _refused(capsys, pickle_file, destination)
+    assert destination.read_bytes() == b"keep me"
+    assert run_cli(capsys, "convert", pickle_file, destination, "--force")[0] == 0
+    assert len(load_npz(destination).train) == 8
+
+
+def test_convert_destination_must_be_an_npz_file(capsys, pickle_file, tmp_path):
+    assert "is a folder: give the .npz file to write" in _refused(capsys, pickle_file, tmp_path)
+    assert "must end in .npz" in _refused(capsys, pickle_file, tmp_path / "out.dat")
+    assert not (tmp_path / "out.dat").exists()
+    (tmp_path / "blocker").write_text("a file where a folder belongs")
+    assert "cannot write" in _refused(capsys, pickle_file, tmp_path / "blocker" / "out.npz")
+
+
+def test_convert_of_an_npz_and_a_folder_as_dataset_say_what_they_are(capsys, data_file, tmp_path, runs_dir):
+    assert "convert takes a .pkl; " in _refused(capsys, data_file, tmp_path / "again.npz")
+    code, _, err = run_cli(capsys, "train", *FAST, "--dataset", tmp_path, "--runs-dir", runs_dir)
+    assert code == 2 and "is a folder, not a file" in err
+
+
+def test_convert_warns_on_one_line_about_a_modality_that_is_all_nan(capsys, tmp_path):
+    rng = np.random.default_rng(0)
+    raw = {s: mmsa_split(rng, n) for s, n in (("train", 8), ("valid", 4), ("test", 4))}
+    raw["valid"]["audio"][:] = np.nan
+    (tmp_path / "nan.pkl").write_bytes(pickle.dumps(raw))
+    code, _, err = run_cli(capsys, "convert", tmp_path / "nan.pkl", tmp_path / "nan.npz", "--family", "mosi")
+    assert code == 0
+    assert err.strip().splitlines() == [
+        f"msmix: warning: {tmp_path / 'nan.pkl'}: split 'valid': every audio value was NaN or infinite and is now 0 "
+        "(no information left)"
+    ]
+
+
+def test_runs_show_into_a_closed_pipe_ends_quietly(tmp_path):
+    runs_dir = tmp_path / "runs"
+    run = RunStore(runs_dir).create({"dataset": "mosi", "backbone": "tfn", "method": "none", "seed": 1})
+    for epoch in range(1, 400):  # records that are not the trainer's: the curve shows what they have
+        run.log_epoch({"epoch": epoch, "losses": {"train": 1.0 / epoch}})
+    argv = [sys.executable, "-m", "msmix_core", "runs", "show", run.id, "--runs-dir", runs_dir]
+    process = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    process.stdout.close()  # `| head` that has read enough before msmix even starts writing
+    err = process.stderr.read()
+    assert process.wait(timeout=60) == 141 and err == ""
+
+
+def test_runs_show_prints_a_curve_for_any_history(capsys, runs_dir):
+    run = RunStore(runs_dir).create({"dataset": "mosi", "backbone": "tfn", "method": "none", "seed": 1})
+    run.log_epoch({"epoch": 1, "losses": {"train": 0.5}})
+    run.log_epoch({"note": "no losses"})
+    code, out, err = run_cli(capsys, "runs", "show", run.id, "--runs-dir", runs_dir)
+    assert code == 0 and err == "" and "0.5000" in out
 
 
 def test_parse_knobs_targets_names_and_parses_values():
@@ -166,6 +307,7 @@ def test_parse_knobs_targets_names_and_parses_values():
         (["compare", "--methods", "mixup", "msmix"], "--baseline"),
         (["runs", "show", "20990101-000000-x"], "no run"),
         (["convert", "missing.pkl", "out.npz"], "missing.pkl"),
+        (["train", "--seeds", "1", "2", "1"], "--seeds: [1] given more than once"),
     ],
 )
 def test_user_errors_exit_2_with_one_line_and_no_traceback(capsys, data_file, runs_dir, argv, message):

@@ -161,3 +161,30 @@ def test_bad_names_and_knobs_are_explained(name, knobs, message):
 def test_msmix_needs_latent_dims():
     with pytest.raises(MsmixError, match="latent_dims"):
         build_method("msmix")
+
+
+@pytest.mark.parametrize(
+    ("latent_dims", "message"),
+    [
+        ({**DIMS, "text": 0}, r"latent_dims\['text'\] must be an integer >= 1, got 0"),
+        ({**DIMS, "audio": -4}, r"latent_dims\['audio'\] must be an integer >= 1, got -4"),
+        ({**DIMS, "vision": 6.0}, r"latent_dims\['vision'\] must be an integer >= 1, got 6.0"),
+        ({**DIMS, "text": True}, r"latent_dims\['text'\] must be an integer"),
+        ({"text": 8, "audio": 4}, r"latent_dims lacks \['vision'\]"),
+        ([8, 4, 6], "latent_dims must be a dict"),
+    ],
+)
+def test_msmix_latent_dims_are_checked_naming_the_modality(latent_dims, message):
+    with pytest.raises(MsmixError, match=message):
+        build_method("msmix", latent_dims=latent_dims)
+
+
+@pytest.mark.parametrize("t", [None, 5])
+def test_latents_of_another_size_than_declared_are_an_msmix_error(t):
+    method = build_method("msmix", latent_dims=DIMS)
+    features, labels = _batch(t=t)
+    features["audio"] = torch.cat([features["audio"], features["audio"]], dim=-1)  # 8 features where 4 were declared
+    with pytest.raises(MsmixError, match=r"latent feature sizes .*'audio': 8.* differ from the latent_dims"):
+        method(features, labels, torch.Generator().manual_seed(0))
+    with pytest.raises(MsmixError, match="must be a dict of tensors"):
+        method(features["text"], labels)

@@ -4,6 +4,8 @@ import builtins
 import io
 import os
 import pickle
+import warnings
+import zipfile
 
 import numpy as np
 import pytest
@@ -18,7 +20,8 @@ from msmix_core.data import (
     restricted_load,
     save_npz,
 )
-from msmix_core.errors import MsmixError
+from msmix_core.data.mmsa import DECLARED_SIZE_LIMIT
+from msmix_core.errors import MsmixError, MsmixWarning
 
 MOSI = {"dims": (768, 5, 20), "lens": (6, 6, 6), "scale": 3.0}
 SIMS = {"dims": (768, 33, 709), "lens": (6, 8, 5), "scale": 1.0}
@@ -149,6 +152,103 @@ def test_anything_but_numpy_data_is_refused(value):
         restricted_load(pickle.dumps({"x": value}))
 
 
+class _Call:
+    """Pickles as ``function(*args)``: how a crafted file calls an allowed global with arguments of its choice."""
+
+    def __init__(self, function, *args):
+        self.function, self.args = function, args
+
+    def __reduce__(self):
+        return self.function, self.args
+
+
+_RECONSTRUCT = np.ndarray.__reduce__(np.zeros(1))[0]
+BOMBS = {
+    "bytes": _Call(bytes, 10**15),
+    "bytearray": _Call(bytearray, 10**12),
+    "ndarray": _Call(np.ndarray, (10**13,)),
+    "ndarray float64": _Call(np.ndarray, (10**6, 10**6), np.dtype("f8")),
+    "_reconstruct": _Call(_RECONSTRUCT, np.ndarray, (10**13,), b"b"),
+    "just above the limit": _Call(bytes, DECLARED_SIZE_LIMIT + 1),
+}
+
+
+@pytest.mark.parametrize("protocol", [2, 5])
+@pytest.mark.parametrize("bomb", BOMBS, ids=str)
+def test_memory_bombs_are_refused_before_they_allocate(tmp_path, bomb, protocol):
+    raw = _raw()
+    raw["train"]["audio"] = BOMBS[bomb]  # a file of a few kB that would ask for terabytes
+    path = _write(tmp_path / "bomb.pkl", raw, protocol)
+    with pytest.raises(MsmixError, match=r"declares .* bytes, an impossible size") as error:
+        load_mmsa(path)
+    assert "\n" not in str(error.value)
+
+
+@pytest.mark.parametrize("size", [2**62, 2**63 + 5])
+def test_a_declared_length_beyond_memory_is_one_line(tmp_path, size):
+    path = tmp_path / "long.pkl"
+    path.write_bytes(b"\x80\x04\x8e" + size.to_bytes(8, "little") + b"abc.")  # BINBYTES8 of `size` bytes
+    for source in (path, path.read_bytes()):
+        with pytest.raises(MsmixError, match=r"declares an impossible size|is not a complete pickle") as error:
+            load_mmsa(source)
+        assert "\n" not in str(error.value)
+
+
+def test_a_huge_memo_index_costs_nothing():
+    # LONG_BINPUT 2**31 - 1: the C unpickler would grow its memo array to that index and zero gigabytes
+    memo_bomb = b"\x80\x04]r\xff\xff\xff\x7f."
+    assert restricted_load(memo_bomb) == []
+
+
+@pytest.mark.parametrize(
+    "state",
+    [
+        (1, (105,), np.dtype("O"), False, ["a", "b"]),  # fewer objects than the shape: numpy would crash
+        (1, (4,), np.dtype("f4"), False, b"\x00" * 3),
+        (1, (-2, -2), np.dtype("f4"), False, b"\x00" * 16),
+        (1, (1,), np.dtype([("x", "O")]), False, [None]),
+    ],
+)
+def test_array_states_numpy_never_writes_are_refused(state):
+    class _Built:
+        def __reduce__(self):
+            return _RECONSTRUCT, (np.ndarray, (0,), b"b"), state
+
+    with pytest.raises(MsmixError, match="refused to load"):
+        restricted_load(pickle.dumps(_Built(), protocol=2))
+
+
+def test_dtype_flags_from_a_pickle_are_refused():
+    class _Flagged:  # float32 flagged as holding Python objects corrupts memory when used
+        def __reduce__(self):
+            return np.dtype, ("f4", False, True), (3, "<", None, None, None, -1, -1, 63)
+
+    with pytest.raises(MsmixError, match="a state numpy never writes"):
+        restricted_load(pickle.dumps(_Flagged(), protocol=2))
+
+
+def test_allowed_globals_still_rebuild_what_numpy_and_python_pickle():
+    value = {"b": b"abc", "ba": bytearray(b"xy"), "s": {1, 2}, "f": frozenset({3}), "c": 1j, "a": np.arange(4.0)}
+    for protocol in (2, 3, 4, 5):
+        loaded = restricted_load(pickle.dumps(value, protocol=protocol))
+        assert {k: v for k, v in loaded.items() if k != "a"} == {k: v for k, v in value.items() if k != "a"}
+        np.testing.assert_array_equal(loaded["a"], value["a"])
+    assert restricted_load(pickle.dumps(_Call(bytes, 8), protocol=2)) == bytes(8)  # a small declared size is fine
+    with pytest.raises(MsmixError, match=r"numpy\.matrix"):
+        restricted_load(pickle.dumps(_Call(_RECONSTRUCT, np.matrix, (1,), b"b")))
+
+
+def test_a_modality_that_is_all_nan_is_zeroed_with_a_warning(tmp_path):
+    raw = _raw()
+    raw["test"]["vision"] = np.full_like(raw["test"]["vision"], np.nan)
+    with pytest.warns(MsmixWarning, match="split 'test': every vision value was NaN or infinite and is now 0"):
+        ds = load_mmsa(_write(tmp_path / "f.pkl", raw))
+    assert not ds.test.vision.any() and len(ds.info["warnings"]) == 1
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a few NaN (MMSA's usual padding) are cleaned without a word
+        assert "warnings" not in load_mmsa(_write(tmp_path / "g.pkl", _raw())).info
+
+
 def test_truncated_file_is_a_clear_error(tmp_path):
     data = _write(tmp_path / "f.pkl", _raw()).read_bytes()
     (tmp_path / "cut.pkl").write_bytes(data[: len(data) // 2])
@@ -277,6 +377,17 @@ def test_npz_errors_say_what_is_wrong(tmp_path, edit, message):
         load_npz(_npz(tmp_path, edit))
 
 
+def test_npz_entry_declaring_more_than_it_holds_is_refused_before_numpy_allocates(tmp_path):
+    path = tmp_path / "d.npz"
+    save_npz(make_synthetic(n_train=4, n_valid=2, n_test=2), path)
+    header = io.BytesIO()
+    np.lib.format.write_array_header_1_0(header, {"descr": "<f4", "fortran_order": False, "shape": (10**12,)})
+    with zipfile.ZipFile(path, "a") as archive:
+        archive.writestr("train/extras/huge.npy", header.getvalue() + bytes(64))  # 4 TB declared, 64 bytes held
+    with pytest.raises(MsmixError, match=r"'train/extras/huge\.npy' declares an impossible size"):
+        load_npz(path)
+
+
 def test_npz_loader_refuses_non_zip_files(tmp_path):
     (tmp_path / "x.npz").write_bytes(b"not a zip")
     with pytest.raises(MsmixError, match=r"is not a readable \.npz file"):
@@ -313,6 +424,14 @@ def test_load_dataset_dispatches_on_the_source(tmp_path):
 def test_load_dataset_errors(source, kwargs, message):
     with pytest.raises(MsmixError, match=message):
         load_dataset(source, **kwargs)
+
+
+def test_a_folder_is_a_folder_not_a_missing_file(tmp_path):
+    folder = tmp_path / "MOSI.pkl"
+    folder.mkdir()
+    for load in (load_dataset, load_mmsa, load_npz):
+        with pytest.raises(MsmixError, match=r"MOSI\.pkl is a folder, not a file"):
+            load(folder)
 
 
 def test_load_dataset_refuses_unknown_suffixes_and_options(tmp_path):

@@ -295,6 +295,27 @@ def test_bad_arguments_are_explained():
         ms_mix(features, labels, intensities, num_mix=0)
 
 
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (lambda f, y, i: (f["text"], y, i, {}), "features must be a dict of tensors"),
+        (lambda f, y, i: ({**f, "audio": f["audio"][0]}, y, i, {}), r"features\['audio'\] must be a tensor of 2 or 3"),
+        (lambda f, y, i: (f, y, i, {"pairs": torch.tensor([[0, 1, 2], [3, 4, 5]])}), r"shape \[M, 2\]"),
+        (lambda f, y, i: (f, y, i, {"pairs": torch.tensor([0, 1])}), r"shape \[M, 2\]"),
+        (lambda f, y, i: (f, y, i, {"pairs": torch.tensor([[0.0, 1.0]])}), "integer tensor"),
+        (lambda f, y, i: (f, y, i, {"pairs": [[0, 1]]}), "integer tensor"),
+        (lambda f, y, i: (f, y, i, {"pairs": torch.tensor([[0, 1]]), "lam_base": torch.tensor([5.0])}), r"in \[0, 1\]"),
+        (lambda f, y, i: (f, y, i, {"pairs": torch.tensor([[0, 1]]), "lam_base": torch.tensor([-0.1])}), r"\[0, 1\]"),
+        (lambda f, y, i: (f, y, i, {"pairs": torch.tensor([[0, 1]]), "lam_base": torch.tensor([math.nan])}), "NaN"),
+        (lambda f, y, i: (f, y.tolist(), i, {}), "labels must be a tensor"),
+    ],
+)
+def test_malformed_inputs_are_msmix_errors_naming_the_argument(change, message):
+    features, labels, intensities, kwargs = change(*_batch())
+    with pytest.raises(MsmixError, match=message):
+        ms_mix(features, labels, intensities, **kwargs)
+
+
 def _reference_predictor(predictor, x):
     """The released IntensityPredictor's forward, head by head, for a [B, T, D] input."""
     b, _, d = x.shape

@@ -4,7 +4,11 @@ import json
 import math
 import os
 import pickle
+import socket
+import subprocess
+import sys
 import threading
+import time
 import warnings
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -202,6 +206,75 @@ def test_damaged_runs_are_skipped_in_list_and_named_in_load(store, damage, reaso
         store.load(bad.id)
     store.delete(bad.id)  # a damaged run can still be deleted
     assert store.damaged() == []
+
+
+def _edit_json(path: Path, edit) -> None:
+    value = json.loads(path.read_text())
+    edit(value)
+    path.write_text(json.dumps(value))
+
+
+@pytest.mark.parametrize(
+    ("file", "edit", "field"),
+    [
+        ("config.json", lambda c: c.update(seed="abc"), "'seed' must be an integer, got 'abc'"),
+        ("config.json", lambda c: c.update(seed=1.5), "'seed' must be an integer, got 1.5"),
+        ("config.json", lambda c: c.update(seed=2**70), "'seed' must be an integer"),
+        ("config.json", lambda c: c.update(label=["msmix"]), "'label' must be a non-empty string"),
+        ("result.json", lambda r: r.update(best_epoch="x"), "'best_epoch' must be an integer or null, got 'x'"),
+        ("result.json", lambda r: r["metrics"]["test"].update(MAE="abc"), "'metrics.test.MAE' must be a number"),
+        ("result.json", lambda r: r["metrics"].update(test=[0.9]), "'metrics.test' holds a list"),
+        ("result.json", lambda r: r.update(error=3), "'error' must be a string or null"),
+        ("result.json", lambda r: r.update(ended=7), "no valid 'ended' timestamp"),
+        ("result.json", lambda r: r.update(created="2026-11-24T07:15:02"), "no valid 'created' timestamp"),
+        ("history.json", lambda h: h.append("epoch 2"), "history.json entry 1 holds a str"),
+    ],
+)
+def test_mistyped_json_is_reported_and_skipped_naming_the_field(store, file, edit, field):
+    good = store.create(CONFIG)
+    good.finish(metrics=METRICS, best_epoch=1)
+    bad = store.create({**CONFIG, "method": "none"})
+    bad.log_epoch({"epoch": 1})
+    bad.finish(metrics=METRICS, best_epoch=1)
+    _edit_json(bad.path / file, edit)
+    assert [r.id for r in store.list()] == [good.id]
+    [(path, why)] = store.damaged()
+    assert path == bad.path and file in why and field in why
+    with pytest.raises(MsmixError, match="is damaged"):
+        store.load(bad.id)
+    table = store.table()  # the listings that crashed on such a run keep working
+    assert list(table["id"]) == [good.id]
+    assert list(compare_runs(table, baseline=None)["metric"]) == list(METRICS["test"])
+
+
+def _dead_pid() -> int:
+    child = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    return int(child.stdout)
+
+
+def test_a_running_run_whose_process_is_gone_reads_as_interrupted(store):
+    run = store.create(CONFIG)
+    assert run.process["pid"] == os.getpid() and run.process["host"] == socket.gethostname()
+    assert store.load(run.id).status == "running"  # this very process trains it
+    _edit_json(run.path / "result.json", lambda r: r["process"].update(pid=_dead_pid()))
+    assert store.load(run.id).status == "interrupted"
+    assert list(store.table()["status"]) == ["interrupted"]
+    _edit_json(run.path / "result.json", lambda r: r["process"].update(pid=os.getpid(), started="1"))
+    assert store.load(run.id).status == "interrupted"  # the pid was reused by another process
+    assert json.loads((run.path / "result.json").read_text())["status"] == "running"  # reading changes nothing
+
+
+def test_a_run_that_cannot_be_checked_is_interrupted_once_its_files_are_stale(store):
+    elsewhere = store.create(CONFIG)
+    _edit_json(elsewhere.path / "result.json", lambda r: r["process"].update(host="another-machine"))
+    legacy = store.create(CONFIG)
+    _edit_json(legacy.path / "result.json", lambda r: r.pop("process"))
+    assert {r.status for r in store.list()} == {"running"}  # fresh files: maybe alive
+    stale = time.time() - runs_module.ABANDONED_AFTER.total_seconds() - 60
+    for run in (elsewhere, legacy):
+        for name in ("config.json", "history.json", "result.json"):
+            os.utime(run.path / name, (stale, stale))
+    assert {r.status for r in store.list()} == {"interrupted"}
 
 
 def test_delete_and_unknown_ids(store):

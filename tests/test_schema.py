@@ -66,8 +66,9 @@ def test_dataset_level_settings_are_checked(label_range, metrics, message):
         ("valid", {"audio_lengths": np.array([1, -1, 3, 3])}, r"'audio_lengths': length -1 at index 1"),
         ("valid", {"text_lengths": np.array([1.0, 2, 3, 3])}, r"'text_lengths': expected integers, got float64"),
         ("test", {"text_lengths": np.array([1, 2])}, r"'text_lengths': expected shape \(4,\)"),
-        ("valid", {"vision": np.zeros((4, 3, 4), np.float32)}, r"field 'features': \(T, D\) per modality"),
-        ("test", {"audio": np.zeros((4, 7, 2), np.float32)}, r"field 'features'"),
+        ("valid", {"vision": np.zeros((4, 3, 4), np.float32)}, r"field 'vision': \(T, D\) = \(3, 4\), but splits"),
+        ("test", {"audio": np.zeros((4, 7, 2), np.float32)}, r"field 'audio': \(T, D\) = \(7, 2\)"),
+        ("train", {"text": np.zeros((4, 6, 5), np.float32)}, r"field 'text': \(T, D\) = \(6, 5\), but splits 'valid'"),
         ("test", {"ids": np.array(["a"])}, r"field 'ids': expected 4 ids, got 1"),
         ("train", {"raw_text": np.array(["a", "b"])}, r"field 'raw_text': expected 4 entries, got 2"),
         ("valid", {"extras": {"speaker": np.zeros(3)}}, r"field 'extras/speaker': expected 4 entries, got 3"),
@@ -76,6 +77,17 @@ def test_dataset_level_settings_are_checked(label_range, metrics, message):
 def test_each_bad_field_is_named(split, changes, message):
     with pytest.raises(MsmixError, match=rf"^split '{split}', .*{message}"):
         _dataset(**{split: _with(**changes)})
+
+
+def test_a_shape_mismatch_names_the_split_that_differs_and_the_two_that_agree():
+    with pytest.raises(MsmixError) as error:
+        _dataset(train=_with(audio=np.zeros((4, 9, 2), np.float32)))
+    assert str(error.value) == (
+        "split 'train', field 'audio': (T, D) = (9, 2), but splits 'valid' and 'test' have (3, 2): "
+        "every split needs the same time steps and feature size"
+    )
+    with pytest.raises(MsmixError, match=r"field 'audio': \(T, D\) differs in every split: train \(9, 2\), valid"):
+        _dataset(train=_with(audio=np.zeros((4, 9, 2), np.float32)), valid=_with(audio=np.zeros((4, 8, 2), np.float32)))
 
 
 def test_empty_split_is_refused():

@@ -227,6 +227,24 @@ def test_store_marks_a_crashed_run_failed_with_the_error(tiny, tmp_path):
     assert len(run.history) == 1
 
 
+@pytest.mark.parametrize("method", ["none", "msmix"])
+def test_nan_in_the_features_stops_the_run_failed_naming_the_input(tmp_path, method):
+    data = make_synthetic(seed=0, **TINY)
+    data.train.audio[5, 2, 1] = np.nan  # the schema checks labels, not every feature value
+    store = RunStore(tmp_path)
+    with pytest.raises(MsmixError, match="the loss is not finite; the batch's audio hold NaN or infinite values"):
+        train(data, TrainConfig(method=method, epochs=2, batch_size=16, device="cpu"), store=store)
+    (run,) = store.list()
+    assert run.status == "failed" and "audio hold NaN" in run.error and run.history == []
+
+
+def test_a_diverging_loss_stops_the_run_with_advice(tiny, tmp_path):
+    store = RunStore(tmp_path)
+    with pytest.raises(MsmixError, match="the task loss diverged: lower the learning rate"):
+        train(tiny, TrainConfig(epochs=3, batch_size=16, lr=1e30, device="cpu"), store=store)
+    assert store.list()[0].status == "failed"
+
+
 def test_bad_names_fail_before_a_run_is_created(tiny, tmp_path):
     store = RunStore(tmp_path)
     with pytest.raises(MsmixError, match="late_fusion"):

@@ -76,10 +76,19 @@ def store_upload(name: str, payload: bytes) -> None:
 
 
 def dataset(settings: Settings) -> MSADataset:
-    """The dataset the sidebar selects; raises :class:`MsmixError` for a bad file.
+    """The dataset the sidebar selects, with what loading warned about shown; :class:`MsmixError` for a bad file.
 
     A leaky split (CMU-MOSI's standard folds) is loaded with an ``st.warning`` saying why.
     """
+    ds = _selected(settings)
+    for note in ds.info.get("warnings", ()):
+        st.warning(note)
+    if ds.info.get("leaky_split"):
+        st.warning(ds.info["split_note"])
+    return ds
+
+
+def _selected(settings: Settings) -> MSADataset:
     if settings.source == "synthetic":
         return _synthetic(settings.data_seed, settings.conflict_rate, settings.label_noise, settings.n_train)
     if settings.source == "mosi":
@@ -91,10 +100,7 @@ def dataset(settings: Settings) -> MSADataset:
                 else "$MSMIX_MOSI_DIR or ../shared/data/mosi-utterance"
             )
             raise MsmixError(f"no CMU-MOSI utterance folder found at {where}: {MOSI_SOURCES}")
-        loaded = _mosi(str(folder), settings.mosi_split, settings.mosi_fraction, settings.data_seed)
-        if loaded.info.get("leaky_split"):
-            st.warning(loaded.info["split_note"])
-        return loaded
+        return _mosi(str(folder), settings.mosi_split, settings.mosi_fraction, settings.data_seed)
     if settings.source == "upload":
         if UPLOAD_KEY not in st.session_state:
             raise MsmixError("no file uploaded in this session: upload an MMSA .pkl or .npz in the sidebar")

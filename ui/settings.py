@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields, replace
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, fields
 
 import streamlit as st
 
@@ -34,23 +35,72 @@ class Settings:
     seed: int = 1111
 
 
-def _parse(name: str, text: str):
+@dataclass(frozen=True)
+class Domain:
+    """The values a setting's sidebar widget offers: a range (on a ``step`` grid from ``low``) or ``options``.
+
+    The sidebar builds its widgets from :data:`DOMAINS` and :func:`from_query_params` accepts from
+    the URL only what they offer, so the two cannot drift apart. A new setting is validated by
+    declaring its domain here.
+    """
+
+    low: float | None = None
+    high: float | None = None
+    step: float | None = None
+    options: tuple = ()
+
+    def accepts(self, value: object) -> bool:
+        if self.options:
+            return value in self.options
+        if not isinstance(value, int | float) or not self.low <= value <= self.high:  # NaN fails too
+            return False
+        return self.step is None or abs((value - self.low) / self.step - round((value - self.low) / self.step)) < 1e-6
+
+
+#: The domain of every setting with a widget (``source`` is free text: a path, ``synthetic`` or ``upload``).
+DOMAINS: dict[str, Domain] = {
+    "data_seed": Domain(0, 10_000),
+    "conflict_rate": Domain(0.0, 0.6, 0.05),
+    "label_noise": Domain(0.0, 1.5, 0.05),
+    "n_train": Domain(options=(128, 256, 512, 1284)),
+    "backbone": Domain(options=tuple(BACKBONES)),
+    "seed": Domain(0, 2**31 - 1),
+}
+
+
+def _parse(name: str, text: str) -> object:
     kind = {f.name: f.type for f in fields(Settings)}[name]
     return {"int": int, "float": float}.get(kind, str)(text)
 
 
-def from_query_params() -> Settings:
-    """Settings from the URL (a shared link reproduces the view); bad values fall back to defaults."""
-    values = {}
+def parse_query_params(params: Mapping[str, str]) -> tuple[Settings, str | None]:
+    """Settings from URL parameters, and a note naming the values dropped (unparsable, out of range, not offered)."""
+    values, dropped = {}, []
     for f in fields(Settings):
-        if f.name in st.query_params:
-            try:
-                values[f.name] = _parse(f.name, st.query_params[f.name])
-            except ValueError:
-                continue
-    settings = Settings(**values)
-    if settings.backbone not in BACKBONES:
-        settings = replace(settings, backbone=Settings.backbone)
+        if f.name not in params:
+            continue
+        try:
+            value = _parse(f.name, params[f.name])
+        except ValueError:
+            dropped.append(f.name)
+            continue
+        if f.name in DOMAINS and not DOMAINS[f.name].accepts(value):
+            dropped.append(f.name)
+            continue
+        values[f.name] = value
+    if not dropped:
+        return Settings(**values), None
+    given = ", ".join(f"{name}={params[name]!r}" for name in dropped)
+    defaults = ", ".join(f"{name}={getattr(Settings, name)!r}" for name in dropped)
+    return Settings(**values), f"The link's {given} is not offered by the sidebar: using the default {defaults}."
+
+
+def from_query_params() -> Settings:
+    """Settings from the URL (a shared link reproduces the view); values the sidebar does not offer fall back
+    to the defaults, with one warning naming them."""
+    settings, note = parse_query_params(st.query_params.to_dict())
+    if note:
+        st.warning(note)
     return settings
 
 

@@ -9,7 +9,6 @@ import torch
 
 from msmix_core.data import MOSI_SOURCES
 from msmix_core.device import resolve_device
-from msmix_core.models.registry import BACKBONES
 from ui import data, navigation, settings
 
 REAL = "CMU-MOSI (real)"
@@ -49,6 +48,20 @@ def _mosi_knobs(current: settings.Settings) -> settings.Settings:
     return replace(new, mosi_split=split, mosi_fraction=float(fraction), data_seed=int(seed))
 
 
+def _bounds(name: str) -> tuple[float, float]:
+    return settings.DOMAINS[name].low, settings.DOMAINS[name].high
+
+
+def _options(name: str) -> list:
+    return list(settings.DOMAINS[name].options)
+
+
+def _slider(sb: object, label: str, name: str, current: settings.Settings, key: str) -> float:
+    """A slider over the setting's declared domain (range and step)."""
+    domain = settings.DOMAINS[name]
+    return sb.slider(label, domain.low, domain.high, getattr(current, name), domain.step, key=key)
+
+
 def render() -> settings.Settings:
     """Draw the sidebar and return this session's (possibly updated) settings."""
     current = settings.current()
@@ -63,10 +76,10 @@ def render() -> settings.Settings:
         new = replace(
             new,
             source="synthetic",
-            data_seed=int(sb.number_input("Data seed", 0, 10_000, current.data_seed, key="sb_data_seed")),
-            conflict_rate=sb.slider("Modality-conflict rate", 0.0, 0.6, current.conflict_rate, 0.05, key="sb_conflict"),
-            label_noise=sb.slider("Label noise (annotator std)", 0.0, 1.5, current.label_noise, 0.05, key="sb_noise"),
-            n_train=int(sb.select_slider("Train samples", [128, 256, 512, 1284], current.n_train, key="sb_n_train")),
+            data_seed=int(sb.number_input("Data seed", *_bounds("data_seed"), current.data_seed, key="sb_data_seed")),
+            conflict_rate=_slider(sb, "Modality-conflict rate", "conflict_rate", current, key="sb_conflict"),
+            label_noise=_slider(sb, "Label noise (annotator std)", "label_noise", current, key="sb_noise"),
+            n_train=int(sb.select_slider("Train samples", _options("n_train"), current.n_train, key="sb_n_train")),
         )
     elif kind == REAL:
         new = _mosi_knobs(replace(new, source="mosi"))
@@ -86,11 +99,11 @@ def render() -> settings.Settings:
             new = replace(new, source="upload")
 
     sb.header("Model")
-    names = list(BACKBONES)
+    names = _options("backbone")
     new = replace(
         new,
         backbone=sb.selectbox("Backbone", names, index=names.index(current.backbone), key="sb_backbone"),
-        seed=int(sb.number_input("Seed", 0, 2**31 - 1, current.seed, key="sb_seed")),
+        seed=int(sb.number_input("Seed", *_bounds("seed"), current.seed, key="sb_seed")),
     )
     device = resolve_device("auto")
     label = f"GPU: {torch.cuda.get_device_name(device)}" if device.type == "cuda" else "CPU (no GPU visible)"

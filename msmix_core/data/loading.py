@@ -10,7 +10,7 @@ from msmix_core.data.mosi_utterance import OPTIONS, PREFIX, load_mosi_utterance,
 from msmix_core.data.npz import load_npz
 from msmix_core.data.schema import MSADataset
 from msmix_core.data.synthetic import make_synthetic
-from msmix_core.errors import MsmixError
+from msmix_core.errors import MsmixError, require_file
 
 SOURCES_HELP = (
     "'synthetic', 'synthetic:<preset>', 'mosi-utterance:<folder>[?split=standard&train_fraction=0.25&seed=3]', "
@@ -40,8 +40,7 @@ def load_dataset(source: str | Path, **kwargs) -> MSADataset:
     path = Path(source)
     if looks_like_mosi_folder(path):
         raise MsmixError(f"{path} is a folder of CMU-MOSI utterance files: give it as '{PREFIX}{path}'")
-    if not path.is_file():
-        raise MsmixError(f"no such file: {path}: give {SOURCES_HELP}")
+    path = require_file(source, f"give {SOURCES_HELP}")
     suffix = path.suffix.lower()
     if suffix in (".pkl", ".pickle"):
         unknown = sorted(set(kwargs) - {"dataset"})

@@ -11,16 +11,20 @@ from __future__ import annotations
 import codecs
 import collections
 import io
+import math
+import operator
 import pickle
+import warnings
+from collections.abc import Callable
 from pathlib import Path
-from typing import BinaryIO
+from typing import BinaryIO, ClassVar
 
 import numpy as np
 
 from msmix_core import MODALITIES
 from msmix_core.data.npz import save_npz
 from msmix_core.data.schema import LABEL_RANGES, SPLITS, MSADataset, Split
-from msmix_core.errors import MsmixError
+from msmix_core.errors import MsmixError, MsmixWarning, first_line, require_file
 
 # The functions numpy's own pickles name, taken from numpy itself so that files written under
 # numpy 1 (``numpy.core``) and numpy 2 (``numpy._core``) both resolve on either version.
@@ -28,21 +32,104 @@ _RECONSTRUCT = np.ndarray.__reduce__(np.zeros(1))[0]
 _SCALAR = np.float32(0).__reduce__()[0]
 _FROMBUFFER = np.zeros(1).__reduce_ex__(5)[0]
 
-#: The only globals a pickle may name: numpy arrays, dtypes and scalars, and pure builtin containers.
+#: The most a pickle may allocate from a size it *declares* rather than from data it holds:
+#: ``bytes(n)``, ``bytearray(n)``, an empty array of a given shape. numpy's own pickles declare
+#: nothing (an array is rebuilt from the bytes the file spells out, which the file's size bounds),
+#: so this limit only stops memory bombs such as a 100-byte pickle calling ``bytes(10**15)``.
+DECLARED_SIZE_LIMIT = 64 << 20
+
+
+def _declared(nbytes: int, what: str) -> None:
+    if nbytes > DECLARED_SIZE_LIMIT:
+        raise MsmixError(
+            f"refused to load: the pickle declares {what} of {nbytes:,} bytes, an impossible size for an MMSA "
+            f"feature file (numpy's pickles spell out their data; at most {DECLARED_SIZE_LIMIT:,} bytes may be "
+            "declared): the file is damaged or hostile"
+        )
+
+
+def _array_bytes(shape: object, dtype: object) -> int:
+    dims = (shape,) if hasattr(type(shape), "__index__") else tuple(shape)
+    return math.prod(operator.index(d) for d in dims) * np.dtype(dtype).itemsize
+
+
+def _sized(cls: type) -> Callable[..., object]:
+    """``cls`` (bytes, bytearray) as a pickle may call it: ``cls(n)`` only up to the declared-size limit."""
+
+    def build(*args: object) -> object:
+        if args and hasattr(type(args[0]), "__index__"):
+            _declared(operator.index(args[0]), f"a {cls.__name__} object")
+        return cls(*args)
+
+    return build
+
+
+def _ndarray(shape: object, dtype: object = float) -> np.ndarray:
+    """``numpy.ndarray(shape, dtype)`` as a pickle may call it: up to the limit, and never a view of another object."""
+    _declared(_array_bytes(shape, dtype), f"an array of shape {shape}")
+    return np.ndarray(shape, dtype)
+
+
+def _frombuffer(buffer: object, dtype: object, shape: object, order: str) -> np.ndarray:
+    """numpy's ``_frombuffer`` (protocol 5's arrays) over the bytes the file holds, not over another array."""
+    if not isinstance(buffer, bytes | bytearray):
+        raise MsmixError(f"refused to load: the pickle views a {type(buffer).__name__} as an array, not bytes")
+    return _FROMBUFFER(buffer, dtype, shape, order)
+
+
+def _check_state(inst: object, state: object) -> None:
+    """Refuse a BUILD (``__setstate__``) that numpy would not write: hand-made states can crash numpy's C code.
+
+    Only arrays that own their memory (so no other array views it) and dtypes take a state; an
+    array's shape, dtype and data must agree; a dtype's state must be the one numpy writes for it.
+    """
+    if isinstance(inst, np.dtype):
+        expected = inst.newbyteorder(state[1]) if isinstance(state, tuple) and state[1:2] in (("<",), (">",)) else inst
+        if state != expected.__reduce__()[2]:
+            raise MsmixError(
+                f"refused to load: the pickle gives dtype {inst} a state numpy never writes ({state!r:.80})"
+            )
+        return
+    if not isinstance(inst, np.ndarray) or inst.base is not None:
+        raise MsmixError(f"refused to load: the pickle sets the state of a {type(inst).__name__}")
+    if not (isinstance(state, tuple) and len(state) == 5 and isinstance(state[2], np.dtype)):
+        raise MsmixError("refused to load: the pickle gives an array a state numpy never writes")
+    _, shape, dtype, _, data = state
+    count = math.prod(operator.index(d) for d in shape) if isinstance(shape, tuple) else -1
+    if dtype.hasobject:
+        ok = dtype == np.dtype(object) and isinstance(data, list) and len(data) == count
+    else:
+        ok = isinstance(data, bytes | str) and len(data) == count * dtype.itemsize
+    if count < 0 or any(operator.index(d) < 0 for d in shape) or not ok:
+        raise MsmixError(f"refused to load: an array's data do not match its shape {shape!r:.40} and dtype {dtype}")
+
+
+def _reconstruct(subtype: object, shape: object, dtype: object) -> np.ndarray:
+    """numpy's ``_reconstruct`` (an empty array that the pickle then fills), for plain arrays within the limit."""
+    if subtype is not _ndarray:
+        raise MsmixError(f"refused to load: the pickle rebuilds an array as {subtype!r}, not a numpy.ndarray")
+    _declared(_array_bytes(shape, dtype), f"an array of shape {shape}")
+    return _RECONSTRUCT(np.ndarray, shape, dtype)
+
+
+#: The only globals a pickle may name: numpy arrays, dtypes and scalars, and pure builtin containers;
+#: those that allocate from a declared size are wrapped to refuse more than :data:`DECLARED_SIZE_LIMIT`.
 ALLOWED_GLOBALS: dict[tuple[str, str], object] = {
-    **{(f"numpy.{core}.multiarray", "_reconstruct"): _RECONSTRUCT for core in ("core", "_core")},
+    **{(f"numpy.{core}.multiarray", "_reconstruct"): _reconstruct for core in ("core", "_core")},
     **{(f"numpy.{core}.multiarray", "scalar"): _SCALAR for core in ("core", "_core")},
-    **{(f"numpy.{core}.numeric", "_frombuffer"): _FROMBUFFER for core in ("core", "_core")},
-    ("numpy", "ndarray"): np.ndarray,
+    **{(f"numpy.{core}.numeric", "_frombuffer"): _frombuffer for core in ("core", "_core")},
+    ("numpy", "ndarray"): _ndarray,
     ("numpy", "dtype"): np.dtype,
     ("_codecs", "encode"): codecs.encode,  # how protocol-2 pickles spell bytes
     ("collections", "OrderedDict"): collections.OrderedDict,
     **{
-        (module, t.__name__): t
+        (module, t.__name__): _sized(t) if t in (bytes, bytearray) else t
         for module in ("builtins", "__builtin__")
         for t in (set, frozenset, bytes, bytearray, complex)
     },
 }
+
+_ZIP_MAGIC = b"PK\x03\x04"  # a .npz is a zip archive
 
 #: Feature sizes (text, audio, vision) of MMSA's files, used to recognise the dataset.
 KNOWN_DIMS: dict[tuple[int, int, int], str] = {(768, 5, 20): "mosi", (768, 74, 35): "mosei", (768, 33, 709): "sims"}
@@ -60,8 +147,22 @@ _PER_SAMPLE: dict[str, tuple[str, type]] = {
 _CLEAN_BLOCK = 1 << 24  # values checked at a time, so that cleaning needs little extra memory
 
 
-class RestrictedUnpickler(pickle.Unpickler):
-    """Unpickles numpy arrays/dtypes/scalars, dicts, lists, tuples, sets, strings and numbers; nothing else."""
+class RestrictedUnpickler(pickle._Unpickler):
+    """Unpickles numpy arrays/dtypes/scalars, dicts, lists, tuples, sets, strings and numbers; nothing else.
+
+    Built on pickle's pure-Python unpickler, whose memo is a dict: the C unpickler grows an array
+    to the largest memo index a file names, so one ``LONG_BINPUT 2**31`` opcode would make it fill
+    gigabytes with zeros. The two read MMSA's files at similar speeds (their data are a few large
+    byte strings; the opcodes are few).
+    """
+
+    dispatch: ClassVar[dict] = dict(pickle._Unpickler.dispatch)
+
+    def load_build(self) -> None:
+        _check_state(self.stack[-2], self.stack[-1])
+        super().load_build()
+
+    dispatch[pickle.BUILD[0]] = load_build
 
     def find_class(self, module: str, name: str) -> object:
         try:
@@ -79,18 +180,38 @@ def restricted_load(source: str | Path | BinaryIO | bytes) -> object:
     if isinstance(source, bytes | bytearray):
         source = io.BytesIO(source)
     if isinstance(source, str | Path):
-        if not Path(source).is_file():
-            raise MsmixError(f"no such file: {source}: give the path of an MMSA .pkl feature file")
-        with open(source, "rb") as fh:
+        with open(require_file(source, "give the path of an MMSA .pkl feature file"), "rb") as fh:
             return restricted_load(fh)
+    if _starts_with(source, _ZIP_MAGIC):
+        raise MsmixError(
+            f"{_name(source)} is a zip archive (a .npz?), not a pickle: load it as a .npz (load_npz, or a path "
+            "ending in .npz); only MMSA .pkl files are unpickled"
+        )
     try:
         return RestrictedUnpickler(source, encoding="latin1").load()  # latin1: numpy arrays from Python 2
     except MsmixError:
         raise
-    except (pickle.UnpicklingError, EOFError, ValueError, TypeError, AttributeError, IndexError, KeyError) as exc:
+    except (MemoryError, OverflowError):  # a size beyond the machine's memory, or beyond any size at all
         raise MsmixError(
-            f"{_name(source)} is not a complete pickle ({type(exc).__name__}: {exc}): download or copy it again"
+            f"{_name(source)} declares an impossible size (more memory than this machine can give): it is damaged "
+            "or not an MMSA feature file"
+        ) from None
+    except Exception as exc:  # whatever a damaged stream makes pickle or numpy raise: the file is bad
+        raise MsmixError(
+            f"{_name(source)} is not a complete pickle ({type(exc).__name__}: {first_line(exc)}): download or copy "
+            "it again"
         ) from exc
+
+
+def _starts_with(source: BinaryIO, magic: bytes) -> bool:
+    """Whether a binary stream begins with ``magic``, read without moving it (False when it cannot seek)."""
+    try:
+        position = source.tell()
+        head = source.read(len(magic))
+        source.seek(position)
+    except (OSError, AttributeError, ValueError):
+        return False
+    return head == magic
 
 
 def load_mmsa(source: str | Path | BinaryIO | bytes, dataset: str | None = None) -> MSADataset:
@@ -112,21 +233,32 @@ def load_mmsa(source: str | Path | BinaryIO | bytes, dataset: str | None = None)
             "'train', 'valid' and 'test'"
         )
     for name in SPLITS:
-        if not isinstance(raw.get(name), dict):
-            found = sorted(map(str, raw))
+        if name in raw and not isinstance(raw[name], dict):
+            found = type(raw[name]).__name__
+            raise MsmixError(f"{_name(source)}: split '{name}' holds a {found}, not a dict of arrays: an MMSA file?")
+        if name not in raw:
+            found = sorted(str(key)[:40] for key in raw)[:20]
             raise MsmixError(f"{_name(source)} has no '{name}' split (top-level keys: {found}): is it an MMSA file?")
-    cleaned = dict.fromkeys(MODALITIES, 0)
-    splits = {name: _split(name, raw[name], cleaned) for name in SPLITS}
+    cleaned, notes = dict.fromkeys(MODALITIES, 0), []
+    try:
+        splits = {name: _split(name, raw[name], cleaned, notes) for name in SPLITS}
+    except MemoryError:
+        raise MsmixError(f"{_name(source)} needs more memory than this machine can give to load its features") from None
     if dataset is None:
         dataset, detected_by = detect_family(splits)
     else:
         detected_by = "argument"
+    info = {"source": _name(source), "family_from": detected_by, "cleaned": cleaned}
+    if notes:
+        info["warnings"] = notes
+    for note in notes:
+        warnings.warn(f"{_name(source)}: {note}", MsmixWarning, stacklevel=2)
     return MSADataset(
         name=f"{dataset}:{Path(_name(source)).name}",
         splits=splits,
         label_range=LABEL_RANGES[dataset],
         metrics=dataset,
-        info={"source": _name(source), "family_from": detected_by, "cleaned": cleaned},
+        info=info,
     )
 
 
@@ -163,8 +295,8 @@ def convert_to_npz(
     return converted
 
 
-def _split(name: str, data: dict, cleaned: dict[str, int]) -> Split:
-    """One MMSA split dict as a :class:`Split`; features cleaned, ``cleaned`` counts updated."""
+def _split(name: str, data: dict, cleaned: dict[str, int], notes: list[str]) -> Split:
+    """One MMSA split dict as a :class:`Split`; features cleaned, ``cleaned`` counts and ``notes`` updated."""
     if "text" not in data and "text_bert" in data:
         raise MsmixError(
             f"split '{name}' has only 'text_bert', which holds BERT token ids, not features: msmix needs the "
@@ -174,6 +306,8 @@ def _split(name: str, data: dict, cleaned: dict[str, int]) -> Split:
     for m in MODALITIES:
         fields[m], count = _cleaned(_array(name, data, m, 3))
         cleaned[m] += count
+        if count and count == fields[m].size:
+            notes.append(f"split '{name}': every {m} value was NaN or infinite and is now 0 (no information left)")
     n = len(fields["text"])
     for field, (key, dtype) in _PER_SAMPLE.items():
         if key in data or field == "labels":  # labels are required: _array names a missing key

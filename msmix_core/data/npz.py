@@ -11,18 +11,21 @@ from __future__ import annotations
 
 import io
 import json
+import math
 import os
 import tempfile
 import zipfile
+import zlib
 from pathlib import Path
 from typing import BinaryIO
 
 import numpy as np
 
 from msmix_core.data.schema import SPLITS, MSADataset, Split
-from msmix_core.errors import MsmixError
+from msmix_core.errors import MsmixError, first_line, require_file
 
 FORMAT = "msmix-npz-1"
+_HEADER_READERS = {(1, 0): np.lib.format.read_array_header_1_0, (2, 0): np.lib.format.read_array_header_2_0}
 _META = "__meta__"
 _REQUIRED = ("text", "audio", "vision", "labels", "ids")
 
@@ -46,8 +49,11 @@ def save_npz(dataset: MSADataset, path: str | Path) -> Path:
         arrays[_META] = np.array(json.dumps(meta))
     except TypeError as exc:
         raise MsmixError(f"dataset.info must hold only JSON values (str, numbers, lists, dicts): {exc}") from exc
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    except OSError as exc:
+        raise MsmixError(f"cannot write {path} ({exc.strerror or exc}): choose a folder you can write to") from exc
     try:
         with os.fdopen(fd, "wb") as fh:
             np.savez_compressed(fh, **arrays)
@@ -61,19 +67,25 @@ def save_npz(dataset: MSADataset, path: str | Path) -> Path:
 def load_npz(source: str | Path | BinaryIO | bytes) -> MSADataset:
     """Read a dataset written by :func:`save_npz` from a path, bytes or a binary file object."""
     name = str(source) if isinstance(source, str | Path) else getattr(source, "name", "the uploaded file")
-    if isinstance(source, str | Path) and not Path(source).is_file():
-        raise MsmixError(f"no such file: {source}: give the path of a .npz written by `msmix convert` or save_npz")
+    if isinstance(source, str | Path):
+        require_file(source, "give the path of a .npz written by `msmix convert` or save_npz")
     if isinstance(source, bytes | bytearray):
         source = io.BytesIO(source)
     if not _is_zip(source):  # else numpy would try to unpickle it
         raise MsmixError(f"{name} is not a readable .npz file: write it again with `msmix convert` or save_npz")
     try:
+        _check_declared_sizes(source, name)
         with np.load(source, allow_pickle=False) as data:
             contents = {key: data[key] for key in data.files}
-    except (zipfile.BadZipFile, OSError, EOFError) as exc:
-        raise MsmixError(f"{name} is not a readable .npz file ({exc}): write it again with `msmix convert`") from exc
-    except ValueError as exc:  # object arrays would need pickle
-        raise MsmixError(f"{name} holds pickled objects, which msmix refuses to load ({exc})") from exc
+    except (zipfile.BadZipFile, zlib.error, NotImplementedError, OSError, EOFError, KeyError) as exc:
+        raise MsmixError(
+            f"{name} is not a readable .npz file ({type(exc).__name__}: {first_line(exc)}): write it again with "
+            "`msmix convert`"
+        ) from exc
+    except MemoryError:
+        raise MsmixError(f"{name} needs more memory than this machine can give to load its arrays") from None
+    except ValueError as exc:  # object arrays would need pickle; a damaged array header
+        raise MsmixError(f"{name} is damaged or holds pickled objects, which msmix refuses to load ({exc})") from exc
     meta = _meta(contents.pop(_META, None), name)
     splits = {}
     for split in SPLITS:
@@ -111,6 +123,26 @@ def _meta(entry: np.ndarray | None, name: str) -> dict:
     if missing:
         raise MsmixError(f"{name}: its metadata lacks {missing}: write the file again with save_npz")
     return meta
+
+
+def _check_declared_sizes(source: str | Path | BinaryIO, name: str) -> None:
+    """Refuse an array whose header declares more bytes than its archive member holds, before numpy allocates it."""
+    position = None if isinstance(source, str | Path) else source.tell()
+    with zipfile.ZipFile(source) as archive:
+        for info in archive.infolist():
+            with archive.open(info) as member:
+                version = np.lib.format.read_magic(member)
+                if version not in _HEADER_READERS:
+                    raise MsmixError(f"{name}: entry {info.filename!r} has .npy version {version}: not msmix's")
+                shape, _, dtype = _HEADER_READERS[version](member)
+                declared = math.prod(shape) * dtype.itemsize
+                if declared > info.file_size - member.tell():
+                    raise MsmixError(
+                        f"{name}: entry {info.filename!r} declares an impossible size ({declared:,} bytes of array "
+                        f"in {info.file_size:,} bytes): the file is damaged; write it again with `msmix convert`"
+                    )
+    if position is not None:
+        source.seek(position)
 
 
 def _is_zip(source: str | Path | BinaryIO) -> bool:

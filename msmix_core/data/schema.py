@@ -7,6 +7,7 @@ downstream can trust shapes and labels; every failure names the split, field and
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass, field, fields
 
 import numpy as np
@@ -154,7 +155,7 @@ def validate(dataset: MSADataset) -> None:
     missing = [s for s in SPLITS if s not in dataset.splits]
     if missing:
         raise MsmixError(f"dataset '{dataset.name}' has no split {missing}: it needs train, valid and test")
-    dims = None
+    shapes: dict[str, dict[str, tuple[int, ...]]] = {}
     for split_name in SPLITS:
         split = dataset.splits[split_name]
         labels = split.labels
@@ -202,12 +203,7 @@ def validate(dataset: MSADataset) -> None:
                     raise _fail(
                         split_name, f"{m}_lengths", f"length {lengths[i]} at index {i} is outside [0, {x.shape[1]}]"
                     )
-        if dims is None:
-            dims = split_dims
-        elif split_dims != dims:
-            raise _fail(
-                split_name, "features", f"(T, D) per modality {split_dims} differ from the train split's {dims}"
-            )
+        shapes[split_name] = split_dims
         if len(split.ids) != n:
             raise _fail(split_name, "ids", f"expected {n} ids, got {len(split.ids)}")
         if split.raw_text is not None and len(split.raw_text) != n:
@@ -215,3 +211,20 @@ def validate(dataset: MSADataset) -> None:
         for key, values in split.extras.items():
             if len(values) != n:
                 raise _fail(split_name, f"extras/{key}", f"expected {n} entries, got {len(values)}")
+    _check_same_shapes(shapes)
+
+
+def _check_same_shapes(shapes: dict[str, dict[str, tuple[int, ...]]]) -> None:
+    """Every split has the same (T, D) per modality; the message names the split that differs from the other two."""
+    for m in MODALITIES:
+        found = {name: shapes[name][m] for name in SPLITS}
+        common, count = Counter(found.values()).most_common(1)[0]
+        if count == len(SPLITS):
+            continue
+        if count > 1:
+            odd = next(name for name, shape in found.items() if shape != common)
+            others = " and ".join(f"'{name}'" for name in SPLITS if name != odd)
+            problem = f"(T, D) = {found[odd]}, but splits {others} have {common}"
+        else:
+            odd, problem = "train", "(T, D) differs in every split: " + ", ".join(f"{k} {v}" for k, v in found.items())
+        raise _fail(odd, m, f"{problem}: every split needs the same time steps and feature size")

@@ -14,9 +14,10 @@ import torch
 from torch import nn
 
 from msmix_core import MODALITIES
+from msmix_core.errors import MsmixError
 from msmix_core.mixing.base import MixMethod
 from msmix_core.mixing.intensity import IntensityPredictor
-from msmix_core.mixing.ms_mix import mix_labels, mix_pairs, ms_mix, sample_beta, sample_dirichlet
+from msmix_core.mixing.ms_mix import check_features, mix_labels, mix_pairs, ms_mix, sample_beta, sample_dirichlet
 from msmix_core.mixing.result import MixResult, pair_diagnostics
 
 Features = dict[str, torch.Tensor]
@@ -295,10 +296,18 @@ class MSMix(MixMethod):
         self.alpha, self.threshold, self.num_mix = float(alpha), float(threshold), num_mix
         self.use_sass, self.use_sig, self.use_sal, self.label_guard = use_sass, use_sig, use_sal, label_guard
         self.detach_predictor_input, self.detach_ratios = detach_predictor_input, detach_ratios
+        self.latent_dims = {m: int(latent_dims[m]) for m in MODALITIES}
         self.predictors = nn.ModuleDict({m: IntensityPredictor(latent_dims[m], num_heads) for m in MODALITIES})
 
     def predict_intensities(self, features: Features) -> dict[str, torch.Tensor]:
         """Each modality's predicted sentiment intensity ``[B]`` in (-3, 3)."""
+        check_features(features)
+        sizes = {m: features[m].shape[-1] for m in MODALITIES}
+        if sizes != self.latent_dims:  # shapes only: no device sync
+            raise MsmixError(
+                f"msmix: latent feature sizes {sizes} differ from the latent_dims {self.latent_dims} it was built for: "
+                "build it with the backbone's latent_dims"
+            )
         dtype = self.predictors[MODALITIES[0]].out.weight.dtype
         inputs = {m: features[m].detach() if self.detach_predictor_input else features[m] for m in MODALITIES}
         return {m: self.predictors[m](inputs[m].to(dtype)) for m in MODALITIES}

@@ -265,6 +265,25 @@ def mix_labels(
 # --- the whole step ---------------------------------------------------------------------------
 
 
+def check_features(features: object, name: str = "features", ndims: tuple[int, ...] = (2, 3)) -> None:
+    """A dict with a tensor of ``ndims`` dimensions per modality (shapes only: no device sync)."""
+    if not isinstance(features, dict):
+        raise MsmixError(
+            f"{name} must be a dict of tensors, modality -> [B, D] or [B, T, D], with {list(MODALITIES)}; "
+            f"got a {type(features).__name__}"
+        )
+    missing = [m for m in MODALITIES if m not in features]
+    if missing:
+        raise MsmixError(f"{name} lack the modalities {missing}: give a dict with {list(MODALITIES)}")
+    for m in MODALITIES:
+        value = features[m]
+        if not isinstance(value, torch.Tensor) or value.dim() not in ndims:
+            shape = tuple(value.shape) if isinstance(value, torch.Tensor) else type(value).__name__
+            raise MsmixError(
+                f"{name}[{m!r}] must be a tensor of {' or '.join(map(str, ndims))} dimensions, got {shape}"
+            )
+
+
 def _check(
     features: dict[str, torch.Tensor],
     labels: torch.Tensor,
@@ -273,10 +292,10 @@ def _check(
     alpha: float,
     num_mix: int | None,
 ) -> None:
-    for name, given in (("features", features), ("intensities", intensities)):
-        missing = [m for m in MODALITIES if m not in given]
-        if missing:
-            raise MsmixError(f"{name} lack the modalities {missing}: give a dict with {list(MODALITIES)}")
+    check_features(features)
+    check_features(intensities, "intensities", ndims=(1, 2))
+    if not isinstance(labels, torch.Tensor):
+        raise MsmixError(f"labels must be a tensor [B], got a {type(labels).__name__}")
     sizes = {features[m].shape[0] for m in MODALITIES} | {intensities[m].numel() for m in MODALITIES}
     if sizes != {labels.numel()}:
         raise MsmixError(
@@ -292,7 +311,12 @@ def _check(
 
 
 def _given_pairs(pairs: torch.Tensor, b: int, device: torch.device) -> torch.Tensor:
-    pairs = pairs.to(device=device, dtype=torch.long).reshape(-1, 2)
+    if not isinstance(pairs, torch.Tensor) or pairs.dim() != 2 or pairs.shape[1] != 2 or pairs.is_floating_point():
+        shape = (
+            f"shape {tuple(pairs.shape)} of {pairs.dtype}" if isinstance(pairs, torch.Tensor) else type(pairs).__name__
+        )
+        raise MsmixError(f"pairs must be an integer tensor of shape [M, 2], rows (i, j) of batch indices; got {shape}")
+    pairs = pairs.to(device=device, dtype=torch.long)
     if pairs.numel() and (int(pairs.min()) < 0 or int(pairs.max()) >= b):
         raise MsmixError(f"pairs must hold batch indices in [0, {b}): pass rows (i, j) of samples in this batch")
     return pairs
@@ -325,8 +349,8 @@ def ms_mix(
     mixed-sample loss) as well, as in the release; ``detach_ratios=True`` (our addition) computes
     the ratios from detached intensities, so the mixed-sample loss sends no gradient through them.
     """
-    labels = labels.reshape(-1)
     _check(features, labels, intensities, threshold, alpha, num_mix)
+    labels = labels.reshape(-1)
     b, device = labels.shape[0], labels.device
     num_mix = b if num_mix is None else int(num_mix)
     similarity = sass_similarity(features) if use_sass else None
@@ -352,9 +376,13 @@ def ms_mix(
     m = pairs.shape[0]
     if lam_base is None:
         lam_base = sample_beta(alpha, m, device, generator)
-    lam_base = lam_base.to(device=device, dtype=torch.float32).reshape(-1)
-    if lam_base.shape[0] != m:
-        raise MsmixError(f"lam_base has {lam_base.shape[0]} ratios for {m} pairs: give one per pair")
+    else:  # given by the caller (not the training path): checked, at the cost of one sync
+        lam_base = torch.as_tensor(lam_base, device=device, dtype=torch.float32).reshape(-1)
+        if lam_base.shape[0] != m:
+            raise MsmixError(f"lam_base has {lam_base.shape[0]} ratios for {m} pairs: give one per pair")
+        if m and not bool(((lam_base >= 0) & (lam_base <= 1)).all()):
+            raise MsmixError("lam_base must hold ratios in [0, 1] (NaN is not one): the share of source a in each pair")
+    lam_base = lam_base.to(device=device, dtype=torch.float32)
     stacked = stack_modalities(intensities)
     weights = intensity_weights(stacked.detach() if detach_ratios else stacked)
     lam = sig_ratios(weights, pairs, lam_base, use_sig)

@@ -8,6 +8,7 @@ import numbers
 from dataclasses import dataclass
 from typing import Any
 
+from msmix_core import MODALITIES
 from msmix_core.errors import MsmixError
 from msmix_core.mixing.base import MixMethod
 from msmix_core.mixing.methods import CMixup, ManifoldMixup, Mixup, MSMix, MultiMix, NoMix, PowMix
@@ -128,7 +129,22 @@ def build_method(name: str, latent_dims: dict[str, int] | None = None, **knobs: 
         if low > high:
             raise MsmixError(f"{name}: min_mix ({low}) must not exceed max_mix ({high})")
     if "latent_dims" in inspect.signature(cls.__init__).parameters:
-        if latent_dims is None:
-            raise MsmixError(f"{name} needs the backbone's latent_dims to build its intensity predictors")
-        values["latent_dims"] = latent_dims
+        values["latent_dims"] = _checked_latent_dims(name, latent_dims)
     return cls(**values)
+
+
+def _checked_latent_dims(name: str, latent_dims: Any) -> dict[str, int]:
+    """``latent_dims`` as MS-Mix's predictors need it: a positive integer feature size for every modality."""
+    example = {m: 64 for m in MODALITIES}
+    if latent_dims is None:
+        raise MsmixError(f"{name} needs the backbone's latent_dims to build its intensity predictors, e.g. {example}")
+    if not isinstance(latent_dims, dict):
+        raise MsmixError(f"{name}: latent_dims must be a dict like {example}, got {type(latent_dims).__name__}")
+    missing = [m for m in MODALITIES if m not in latent_dims]
+    if missing:
+        raise MsmixError(f"{name}: latent_dims lacks {missing}: give a size for each of {list(MODALITIES)}")
+    for m in MODALITIES:
+        size = latent_dims[m]
+        if isinstance(size, bool) or not isinstance(size, numbers.Integral) or size < 1:
+            raise MsmixError(f"{name}: latent_dims[{m!r}] must be an integer >= 1, got {size!r}")
+    return {m: int(latent_dims[m]) for m in MODALITIES}

@@ -361,6 +361,23 @@ def step_losses(
     return {"total": total, "task": task, "mix": mix, "sal": sal, "aux": aux}, res.diagnostics
 
 
+def check_finite(losses: dict[str, torch.Tensor], batch: dict[str, torch.Tensor], epoch: int, step: int) -> None:
+    """Stop a run at the first non-finite loss, naming the input it came from (one scalar sync per step).
+
+    NaN in features, labels or intensities would otherwise flow silently into the mixed batch, SAL
+    and the weights; the inputs are only searched once the total loss is already non-finite.
+    """
+    if bool(torch.isfinite(losses["total"])):
+        return
+    bad_inputs = [k for k, v in batch.items() if v.is_floating_point() and not bool(torch.isfinite(v).all())]
+    if bad_inputs:
+        cause = f"the batch's {', '.join(bad_inputs)} hold NaN or infinite values: clean the data (set them to 0)"
+    else:
+        bad_terms = [k for k in LOSS_PARTS[1:] if not bool(torch.isfinite(losses[k]))]
+        cause = f"the {', '.join(bad_terms) or 'total'} loss diverged: lower the learning rate or clip gradients"
+    raise MsmixError(f"training stopped at epoch {epoch}, batch {step}: the loss is not finite; {cause}")
+
+
 @torch.no_grad()
 def predict(backbone: Backbone, loader: Any) -> tuple[np.ndarray, np.ndarray]:
     """Predictions and labels of a whole loader, in loader order, as float numpy arrays."""
@@ -421,12 +438,13 @@ def _split_metrics(record: dict[str, Any]) -> dict[str, dict[str, float]]:
 
 @contextmanager
 def _failures_recorded(run: Run | None) -> Iterator[None]:
-    """Mark the stored run as failed, with the error, when anything escapes; then re-raise."""
+    """Mark the stored run as failed (``interrupted`` for Ctrl-C or SIGTERM), with the error; then re-raise."""
     try:
         yield
     except BaseException as exc:
         if run is not None:
-            run.finish("failed", error=f"{type(exc).__name__}: {exc}")
+            status = "interrupted" if isinstance(exc, KeyboardInterrupt) else "failed"
+            run.finish(status, error=f"{type(exc).__name__}: {exc}")
         raise
 
 
@@ -476,6 +494,7 @@ def train(
             sums, seen, diagnostics = torch.zeros(len(LOSS_PARTS), device=device), 0, []
             for step, batch in enumerate(train_loader, 1):
                 losses, batch_diagnostics = step_losses(backbone, method, batch, loss_fn, generator, mix_loss_fn)
+                check_finite(losses, batch, epoch, step)
                 optimizer.zero_grad(set_to_none=True)
                 losses["total"].backward()
                 if config.grad_clip is not None:
