@@ -27,7 +27,7 @@ from msmix_core.data import load_dataset, make_loader
 from msmix_core.data.schema import MSADataset
 from msmix_core.mixing.ms_mix import candidate_mask, opposite_sign, sass_similarity
 from msmix_core.runs import Run, RunStore, compare_runs, format_table, to_markdown
-from msmix_core.training import TrainConfig, build_models, train
+from msmix_core.training import LOSSES, TrainConfig, build_models, step_losses, train
 
 SEEDS = (1111, 1112, 1113, 1114, 1115)
 METRICS = ("Non0_acc_2", "Non0_F1_score", "MAE", "Corr")
@@ -216,10 +216,49 @@ def _batch_pair_rates(model: torch.nn.Module, data: MSADataset, delta: float, se
     return kept / total, clash_kept / max(kept, 1), clash_all / total
 
 
+def gradient_norms(args: argparse.Namespace) -> str:
+    """Where the loss terms push the backbone at initialisation: the gradient norm of each weighted term
+    (task, 0.7 · mixed, 0.5 · SAL) on the backbone's parameters, first training batch, mean over seeds."""
+    rows = ["| data | backbone | predictor input | task | 0.7 · mixed | 0.5 · SAL |", "|---|---|---|---|---|---|"]
+    for key in [k for k in ("synthetic", "mosi") if args.datasets is None or k in args.datasets]:
+        data = dataset_by_key(key, args.mosi)
+        for backbone in args.backbones:
+            for detach in (False, True):
+                norms = []
+                for seed in args.seeds:
+                    config = TrainConfig(
+                        backbone=backbone, method="msmix", seed=seed, method_kwargs={"detach_predictor_input": detach}
+                    )
+                    model, method = build_models(data, config, torch.device("cpu"))
+                    batch = next(
+                        iter(make_loader(data.train, config.batch_size, shuffle=True, seed=seed, device="cpu"))
+                    )
+                    per_term = []
+                    for part, weight in (("task", 1.0), ("mix", method.mix_weight), ("sal", method.sal_weight)):
+                        model.zero_grad()
+                        method.zero_grad()
+                        losses, _ = step_losses(
+                            model,
+                            method,
+                            batch,
+                            LOSSES[config.loss],
+                            torch.Generator().manual_seed(seed),
+                            LOSSES["mse"],
+                        )
+                        (weight * losses[part]).backward()
+                        grads = [p.grad.pow(2).sum() for p in model.parameters() if p.grad is not None]
+                        per_term.append(float(torch.stack(grads).sum().sqrt()) if grads else 0.0)
+                    norms.append(per_term)
+                task, mix, sal = np.mean(norms, axis=0)
+                source = "detached (default)" if detach else "attached (release)"
+                rows.append(f"| {key} | {backbone} | {source} | {task:.3f} | {mix:.3f} | {sal:.3f} |")
+    return "### G: gradient norms at initialisation\n\n" + "\n".join(rows) + "\n"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--runs-dir", default="runs/findings")
-    parser.add_argument("--only", nargs="+", choices=[*EXPERIMENTS, "H5"], default=[*EXPERIMENTS, "H5"])
+    parser.add_argument("--only", nargs="+", choices=["G", *EXPERIMENTS, "H5"], default=["G", *EXPERIMENTS, "H5"])
     parser.add_argument("--mosi", default=os.environ.get("MSMIX_MOSI_DIR", "../shared/data/mosi-utterance"))
     parser.add_argument("--datasets", nargs="+", default=None, help="only these dataset keys (default: all)")
     parser.add_argument("--seeds", type=int, nargs="+", default=list(SEEDS))
@@ -230,7 +269,8 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(1)
     for name in args.only:
-        text = sass_selectivity(args) if name == "H5" else run_experiment(name, EXPERIMENTS[name], args)
+        special = {"G": gradient_norms, "H5": sass_selectivity}
+        text = special[name](args) if name in special else run_experiment(name, EXPERIMENTS[name], args)
         print(text, flush=True)
         if args.out:
             with open(args.out, "a") as out:
