@@ -56,7 +56,7 @@ def test_app_entry_point_opens_home():
 def test_home_shows_the_data_metrics():
     at = page("home")
     assert metric(at, "train samples") == "128"
-    assert metric(at, "Dataset") == "synthetic:small"
+    assert metric(at, "Dataset") == "synthetic:small (n_train=128)"  # the app opens on a smaller set
 
 
 def test_raising_delta_lowers_the_candidate_count():
@@ -128,7 +128,7 @@ def test_url_values_the_sidebar_does_not_offer_fall_back_with_one_warning(params
 
 
 def test_every_setting_with_a_widget_has_one_domain_the_sidebar_uses():
-    assert set(DOMAINS) == {f.name for f in fields(Settings)} - {"source"}
+    assert set(DOMAINS) == {f.name for f in fields(Settings)} - {"source", "mosi_dir"}
     assert all(DOMAINS[name].accepts(getattr(Settings, name)) for name in DOMAINS), "a default the widget lacks"
     at = page("home")
     assert (at.slider(key="sb_conflict").min, at.slider(key="sb_conflict").max) == (0.0, 0.6)
@@ -284,6 +284,7 @@ def test_training_and_robustness_run_on_the_real_data(tmp_path, monkeypatch):
     at = real_page("training")
     at.multiselect(key="tr_methods").set_value(["none"])
     at.number_input(key="tr_epochs").set_value(1)
+    at.number_input(key="tr_seeds").set_value(1)
     next(b for b in at.button if b.label == "Run").click()
     at.run()
     assert at.session_state["training_job"].join(TIMEOUT)
