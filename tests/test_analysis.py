@@ -1,6 +1,9 @@
 """The app's figure-free computations: latents of a batch, pair statistics, 2-D maps."""
 
+from dataclasses import replace
+
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 
@@ -9,12 +12,17 @@ from msmix_core.analysis import (
     STRATEGIES,
     LatentBatch,
     Projector,
+    display_order,
     encode_batch,
     fit_encoder,
     intensity_table,
+    kept_share,
     modality_similarity,
+    ordered_pair_count,
     pair_statistics,
     pair_table,
+    read_selection,
+    speakers,
     view_features,
 )
 from msmix_core.data import make_synthetic
@@ -162,3 +170,44 @@ def test_projector_errors():
         Projector("pca").transform(np.zeros((2, 3)))
     with pytest.raises(MsmixError, match="at least 3"):
         Projector("pca").fit(np.zeros((2, 3)))
+
+
+def test_kept_share_counts_ordered_pairs_without_the_diagonal():
+    sim = np.array([[1.0, 0.9, 0.1], [0.9, 1.0, 0.5], [0.1, 0.5, 1.0]], dtype=np.float32)
+    assert ordered_pair_count(3) == 6
+    assert kept_share(sim, 0.4) == (4, pytest.approx(4 / 6))  # (0,1), (1,0), (1,2), (2,1); never (i, i)
+    assert kept_share(sim, 0.95) == (0, 0.0)
+    stats = pair_statistics(polar_batch(16), threshold=0.0, repeats=1).set_index("strategy")
+    assert stats.loc["random (Mixup)", "candidate_share"] == pytest.approx(1.0)  # B·(B−1) for every strategy
+    assert 0 < stats.loc["SASS (MS-Mix)", "candidate_share"] <= 1.0
+
+
+def test_display_order_groups_labels_and_speakers():
+    labels = np.array([0.5, -2.0, 1.0, -1.0])
+    np.testing.assert_array_equal(display_order(labels, "label"), [1, 3, 0, 2])
+    np.testing.assert_array_equal(display_order(labels, "batch"), [0, 1, 2, 3])
+    speaker = np.array(["b", "a", "a", "b"])
+    np.testing.assert_array_equal(display_order(labels, "speaker", speaker), [1, 2, 3, 0])
+    with pytest.raises(MsmixError, match="no speakers"):
+        display_order(labels, "speaker")
+    with pytest.raises(MsmixError, match="unknown order"):
+        display_order(labels, "size")
+
+
+def test_speakers_come_from_extras_or_video_ids(dataset):
+    split = dataset.train.subset(np.arange(3))
+    np.testing.assert_array_equal(speakers(split), split.extras["speaker"].astype(str))
+    videos = replace(split, extras={}, ids=np.array(["vidA_1", "vidA_2", "vid_B_7"]))
+    np.testing.assert_array_equal(speakers(videos), ["vidA", "vidA", "vid_B"])
+    assert speakers(replace(split, extras={}, ids=None)) is None
+
+
+def test_read_selection_states_the_numbers_it_reads():
+    stats = pd.DataFrame(
+        {"strategy": ["SASS (MS-Mix)", "random (Mixup)", "label-aware guard"], "contradictory_rate": [0.47, 0.40, 0.0]}
+    )
+    text = read_selection(0.4, 0.95, stats)
+    assert "keeps 95 %" in text and "close to random pairing" in text and "47 %" in text and "40 %" in text
+    assert "more than random" in text
+    text = read_selection(0.8, 0.1, stats.assign(contradictory_rate=[0.1, 0.4, 0.0]))
+    assert "keeps 10 %" in text and "only the most similar pairs" in text and "fewer than random" in text

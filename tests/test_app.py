@@ -68,7 +68,8 @@ def test_raising_delta_lowers_the_candidate_count():
 
 def test_choosing_a_pair_shows_both_samples():
     at = page("pairs")
-    at.selectbox(key="pairs_pick").set_value(3).run()
+    picker = next(s for s in at.selectbox if s.label == "Pair")
+    picker.set_value(picker.options[3]).run()
     labels = [m.value for m in at.metric if m.label == "Label"]
     assert len(labels) == 2
     assert any("Modality conflict" in md.value for md in at.markdown)

@@ -11,23 +11,35 @@
 from msmix_core.analysis.embedding import VIEWS, Projector, view_features
 from msmix_core.analysis.latents import LatentBatch, encode_batch, fit_encoder
 from msmix_core.analysis.pairs import (
+    ORDERS,
     STRATEGIES,
+    display_order,
     intensity_table,
+    kept_share,
     modality_similarity,
+    ordered_pair_count,
     pair_statistics,
     pair_table,
+    read_selection,
+    speakers,
 )
 
 __all__ = [
+    "ORDERS",
     "STRATEGIES",
     "VIEWS",
     "LatentBatch",
     "Projector",
+    "display_order",
     "encode_batch",
     "fit_encoder",
     "intensity_table",
+    "kept_share",
     "modality_similarity",
+    "ordered_pair_count",
     "pair_statistics",
     "pair_table",
+    "read_selection",
+    "speakers",
     "view_features",
 ]
