@@ -54,3 +54,13 @@ def test_the_pair_picker_and_the_samples_shown_agree_after_a_settings_change():
     rows = re.findall(r"row (\d+)", picker.value)
     shown = [re.search(r"train row (\d+)", md.value).group(1) for md in at.markdown if "train row" in md.value]
     assert rows == shown
+
+
+def test_ratio_controls_come_from_the_url():
+    at = page("ratios", ratios_alpha="0.5", ratios_batch="64")
+    assert at.slider(key="ratios_alpha").value == 0.5 and at.select_slider(key="ratios_batch").value == 64
+    names = {t["name"] for t in traces(at, "lambda_hist")}
+    assert "Beta(0.5, 0.5) (vanilla Mixup)" in names
+    at.slider(key="ratios_alpha").set_value(1.5).run()
+    assert at.query_params["ratios_alpha"] == "1.5"
+    assert page("ratios", ratios_alpha="9").slider(key="ratios_alpha").value == 2.0
