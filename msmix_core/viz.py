@@ -17,9 +17,8 @@ from msmix_core import MODALITIES
 #: Okabe-Ito colours, distinguishable with every common colour-vision deficiency.
 OKABE_ITO = ("#0072B2", "#E69F00", "#009E73", "#D55E00", "#CC79A7", "#56B4E9", "#F0E442", "#000000")
 
-#: Marker symbol and colour per mixing method in the embedding scatter (colours kept off the Viridis range).
-METHOD_SYMBOLS = ("diamond", "x", "triangle-up", "square", "star")
-METHOD_COLORS = ("#E69F00", "#D55E00", "#CC79A7", "#000000", "#FFFFFF")
+#: Marker symbol per mixing method in the embedding scatter (real samples are circles).
+METHOD_SYMBOLS = ("diamond", "triangle-up", "square", "star", "x")
 
 #: The veil over the heatmap cells that fail δ (light grey, drawn at 80 % opacity).
 VEIL_COLOR = "#EDEFF2"
@@ -214,33 +213,34 @@ def embedding_scatter(
     real_xy: np.ndarray,
     labels: np.ndarray,
     label_range: tuple[float, float],
-    mixed: dict[str, tuple[np.ndarray, list[str]]] | None = None,
+    mixed: dict[str, tuple[np.ndarray, np.ndarray, list[str]]] | None = None,
     axis_name: str = "UMAP",
+    *,
+    real_hover: list[str] | None = None,
+    highlight: np.ndarray | None = None,
+    flagged: np.ndarray | None = None,
 ) -> go.Figure:
-    """Real samples coloured by label (Viridis), mixed samples overlaid with one marker symbol per method.
+    """Real and mixed samples on one colour scale (Viridis, by label), one marker shape per method.
 
-    ``mixed``: method name -> (``[M, 2]`` coordinates, one hover text per point).
+    ``mixed``: method name -> (``[M, 2]`` coordinates, ``[M]`` mixed labels, one hover text per
+    point): a mixed point has the colour its mixed label would have as a real sample, so a point
+    whose colour differs from its neighbours' sits among samples of another sentiment.
+    ``highlight``: positions of real samples to ring (search hits, the picked sample);
+    ``flagged``: ``[K, 2]`` coordinates of mixed points placed off the map, ringed in vermillion.
     """
+    scale = {"colorscale": "Viridis", "cmin": label_range[0], "cmax": label_range[1]}
     fig = go.Figure(
         go.Scattergl(
             x=real_xy[:, 0],
             y=real_xy[:, 1],
             mode="markers",
             name="real samples",
-            marker={
-                "size": 7,
-                "color": labels,
-                "colorscale": "Viridis",
-                "cmin": label_range[0],
-                "cmax": label_range[1],
-                "colorbar": {"title": "label"},
-                "opacity": 0.8,
-            },
-            text=[f"real · label {y:+.2f}" for y in labels],
+            marker={"size": 7, "color": labels, "colorbar": {"title": "label"}, "opacity": 0.8, **scale},
+            text=real_hover or [f"real · label {y:+.2f}" for y in labels],
             hovertemplate="%{text}<extra></extra>",
         )
     )
-    for k, (name, (xy, hover)) in enumerate((mixed or {}).items()):
+    for k, (name, (xy, mixed_labels, hover)) in enumerate((mixed or {}).items()):
         fig.add_trace(
             go.Scattergl(
                 x=xy[:, 0],
@@ -248,13 +248,36 @@ def embedding_scatter(
                 mode="markers",
                 name=f"mixed: {name}",
                 marker={
-                    "size": 8,
+                    "size": 10,
                     "symbol": METHOD_SYMBOLS[k % len(METHOD_SYMBOLS)],
-                    "color": METHOD_COLORS[k % len(METHOD_COLORS)],
+                    "color": mixed_labels,
                     "line": {"width": 1, "color": "#1B1F24"},
+                    **scale,
                 },
                 text=hover,
                 hovertemplate="%{text}<extra></extra>",
+            )
+        )
+    if highlight is not None and len(highlight):
+        fig.add_trace(
+            go.Scattergl(
+                x=real_xy[highlight, 0],
+                y=real_xy[highlight, 1],
+                mode="markers",
+                name=f"found: {len(highlight)}",
+                marker={"size": 16, "symbol": "circle-open", "color": "#000000", "line": {"width": 2}},
+                hoverinfo="skip",
+            )
+        )
+    if flagged is not None and len(flagged):
+        fig.add_trace(
+            go.Scattergl(
+                x=flagged[:, 0],
+                y=flagged[:, 1],
+                mode="markers",
+                name=f"placed off the map: {len(flagged)}",
+                marker={"size": 18, "symbol": "circle-open", "color": OKABE_ITO[3], "line": {"width": 2}},
+                hoverinfo="skip",
             )
         )
     fig.update_layout(

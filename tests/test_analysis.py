@@ -14,10 +14,13 @@ from msmix_core.analysis import (
     Projector,
     display_order,
     encode_batch,
+    find_samples,
     fit_encoder,
     intensity_table,
     kept_share,
     modality_similarity,
+    nearest_neighbours,
+    off_map,
     ordered_pair_count,
     pair_statistics,
     pair_table,
@@ -211,3 +214,24 @@ def test_read_selection_states_the_numbers_it_reads():
     assert "more than random" in text
     text = read_selection(0.8, 0.1, stats.assign(contradictory_rate=[0.1, 0.4, 0.0]))
     assert "keeps 10 %" in text and "only the most similar pairs" in text and "fewer than random" in text
+
+
+def test_off_map_flags_points_outside_or_far_from_the_real_ones():
+    real = np.array([[0.0, 0.0], [1.0, 0.0], [0.0, 1.0], [1.0, 1.0]])
+    flagged = off_map(real, np.array([[0.5, 0.5], [2.0, 0.5], [1.0, 1.0]]))
+    np.testing.assert_array_equal(flagged, [False, True, False])
+    spread = np.array([[0.0, 0.0], [0.1, 0.0], [10.0, 10.0], [10.1, 10.0]])
+    assert off_map(spread, np.array([[5.0, 5.0]]))[0]  # inside the box, but far from every real point
+    assert off_map(real, np.zeros((0, 2))).shape == (0,)
+
+
+def test_nearest_neighbours_and_find_samples():
+    features = np.array([[1.0, 0.0], [0.9, 0.1], [0.0, 1.0], [-1.0, 0.0]])
+    near, cosine = nearest_neighbours(features, features[0], k=2, exclude=0)
+    np.testing.assert_array_equal(near, [1, 2])
+    assert cosine[0] > cosine[1]
+    ids = np.array(["vid1_1", "vid1_2", "vid2_1"])
+    texts = np.array(["A boring film", "great cast", "so boring, really"])
+    np.testing.assert_array_equal(find_samples("BORING", ids, texts), [0, 2])
+    np.testing.assert_array_equal(find_samples("vid1 cast", ids, texts), [1])
+    assert len(find_samples("  ", ids, texts)) == 0 and len(find_samples("x", None, None)) == 0

@@ -96,7 +96,7 @@ def test_embeddings_page_shows_real_and_mixed_points():
     assert int(metric(at, "Real points")) == 128
     assert int(metric(at, "Mixed points: MS-Mix")) > 0 and int(metric(at, "Mixed points: vanilla Mixup")) > 0
     names = [t["name"] for t in traces(at, "embedding")]
-    assert names == ["real samples", "mixed: MS-Mix", "mixed: vanilla Mixup"]
+    assert names[:3] == ["real samples", "mixed: MS-Mix", "mixed: vanilla Mixup"]
 
 
 class _Payload:

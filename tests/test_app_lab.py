@@ -64,3 +64,31 @@ def test_ratio_controls_come_from_the_url():
     at.slider(key="ratios_alpha").set_value(1.5).run()
     assert at.query_params["ratios_alpha"] == "1.5"
     assert page("ratios", ratios_alpha="9").slider(key="ratios_alpha").value == 2.0
+
+
+def test_embedding_controls_toggle_methods_limit_points_and_find_samples():
+    at = page("embeddings", emb_mixed="10", emb_show_mixup="false")
+    names = [t["name"] for t in traces(at, "embedding")]
+    assert "mixed: MS-Mix" in names and "mixed: vanilla Mixup" not in names
+    assert metric(at, "Mixed points: MS-Mix") == "10" and metric(at, "Mixed points: vanilla Mixup") == "0"
+    ms = next(t for t in traces(at, "embedding") if t["name"] == "mixed: MS-Mix")
+    assert len(values(ms["marker"]["color"])) == 10  # coloured by mixed label, on the real samples' scale
+    at.toggle(key="emb_show_mixup").set_value(True).run()
+    assert metric(at, "Mixed points: vanilla Mixup") == "10" and at.query_params.get("emb_show_mixup") is None
+    at.text_input(key="emb_find").set_value("boring").run()
+    found = next(t for t in traces(at, "embedding") if t["name"].startswith("found: "))
+    assert int(found["name"].split(": ")[1]) == len(values(found["x"])) > 0
+    neighbours = at.dataframe[0].value
+    assert len(neighbours) == 8 and neighbours["transcript"].notna().all()
+    assert neighbours["cosine"].is_monotonic_decreasing
+
+
+@pytest.mark.slow  # compiles UMAP's numba code when no earlier test did
+def test_umap_warm_up_runs_once_and_reports_ready():
+    from ui import warmup
+
+    warmup.start()
+    warmup.start()  # a second call starts nothing new
+    warmup.wait()
+    assert warmup.ready()
+    assert page("embeddings", emb_projection="UMAP", emb_batch="64").radio(key="emb_projection").value == "UMAP"

@@ -74,13 +74,22 @@ def test_intensity_scatter_has_one_legend_entry_per_predictor():
     assert "|label|" in fig.layout.xaxis.title.text
 
 
-def test_embedding_scatter_overlays_one_marker_per_method():
+def test_embedding_scatter_colours_mixed_points_by_label_with_one_marker_per_method():
     real = np.random.default_rng(0).normal(size=(10, 2))
-    mixed = {"MS-Mix": (real[:3], ["a", "b", "c"]), "vanilla Mixup": (real[3:5], ["d", "e"])}
-    fig = embedding_scatter(real, np.linspace(-3, 3, 10), (-3.0, 3.0), mixed, axis_name="PCA")
-    base, ms, vanilla = fig.data
+    mixed = {
+        "MS-Mix": (real[:3], np.array([0.5, -1.0, 2.0]), ["a", "b", "c"]),
+        "vanilla Mixup": (real[3:5], np.array([0.0, 1.0]), ["d", "e"]),
+    }
+    fig = embedding_scatter(
+        real, np.linspace(-3, 3, 10), (-3.0, 3.0), mixed, axis_name="PCA", highlight=np.array([2]), flagged=real[3:4]
+    )
+    base, ms, vanilla, found, flagged = fig.data
     assert base.marker.colorscale[0][1] != base.marker.colorscale[-1][1]
-    assert (base.marker.cmin, base.marker.cmax) == (-3.0, 3.0)
-    assert ms.marker.symbol != vanilla.marker.symbol
+    for trace in (base, ms, vanilla):  # one colour scale for real and mixed points
+        assert (trace.marker.cmin, trace.marker.cmax) == (-3.0, 3.0)
+        assert trace.marker.colorscale == base.marker.colorscale
+    np.testing.assert_array_equal(ms.marker.color, [0.5, -1.0, 2.0])
+    assert len({base.marker.symbol, ms.marker.symbol, vanilla.marker.symbol}) == 3
     assert list(vanilla.text) == ["d", "e"]
+    assert found.x[0] == real[2, 0] and flagged.name == "placed off the map: 1"
     assert fig.layout.xaxis.title.text.startswith("PCA 1")

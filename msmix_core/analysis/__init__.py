@@ -8,7 +8,7 @@
   into which mixed latents are projected.
 """
 
-from msmix_core.analysis.embedding import VIEWS, Projector, view_features
+from msmix_core.analysis.embedding import VIEWS, Projector, find_samples, nearest_neighbours, off_map, view_features
 from msmix_core.analysis.latents import LatentBatch, encode_batch, fit_encoder
 from msmix_core.analysis.pairs import (
     ORDERS,
@@ -32,10 +32,13 @@ __all__ = [
     "Projector",
     "display_order",
     "encode_batch",
+    "find_samples",
     "fit_encoder",
     "intensity_table",
     "kept_share",
     "modality_similarity",
+    "nearest_neighbours",
+    "off_map",
     "ordered_pair_count",
     "pair_statistics",
     "pair_table",
