@@ -184,7 +184,7 @@ def bench_training(browser, url: str, timings: Timings, epochs: int, runs_dir: s
     context, tab, _ = open_tab(browser, f"{url}/training", TIMEOUT_MS)
     tab.get_by_label(re.compile(r"^Epochs")).fill(str(epochs))
     tab.keyboard.press("Tab")
-    created = datetime.now(UTC).isoformat()
+    created = datetime.now(UTC)
     start = time.perf_counter()
     tab.get_by_role("button", name="Run", exact=True).click()
     tab.get_by_text(re.compile(r"Training \S+ \(\d+/\d+ runs done\)")).first.wait_for(timeout=TIMEOUT_MS)
@@ -215,34 +215,38 @@ def main() -> None:
     from playwright.sync_api import sync_playwright
 
     timings = Timings()
-    with tempfile.TemporaryDirectory() as runs_dir:
-        print("training with the CLI…", file=sys.stderr, flush=True)
-        cli_total, cli_epochs = cli_training(runs_dir, args.epochs)
-        with app_server({"MSMIX_RUNS_DIR": runs_dir}) as url, sync_playwright() as playwright:
-            browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-            try:
-                if "embeddings" not in args.skip:
-                    bench_embeddings(browser, url, timings)  # first: the UMAP compile of a fresh server
-                if "pairs" not in args.skip:
-                    bench_pairs(browser, url, timings, args.repeats)
-                if "ratios" not in args.skip:
-                    bench_ratios(browser, url, timings, args.repeats)
-                if "robustness" not in args.skip:
-                    bench_robustness(browser, url, timings, args.repeats)
-                app_epochs = []
-                if "training" not in args.skip:
-                    app_epochs = bench_training(browser, url, timings, args.epochs, runs_dir)
-            finally:
-                browser.close()
-    machine = f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPUs"
-    load = " / ".join(f"{v:.1f}" for v in os.getloadavg())
-    print(f"machine: {machine}; {datetime.now(UTC):%Y-%m-%d %H:%M} UTC; load average at the end {load}")
-    print(timings.markdown())
-    print(f"\nCLI: {len(METHODS)} × {args.epochs} epochs in {cli_total:.1f} s (process start-up included); ", end="")
-    print(f"epoch wall time median {statistics.median(cli_epochs):.2f} s")
-    if app_epochs:
-        ratio = statistics.median(app_epochs) / statistics.median(cli_epochs)
-        print(f"app: epoch wall time median {statistics.median(app_epochs):.2f} s ({ratio:.1f}× the CLI's)")
+    cli_epochs: list[float] = []
+    app_epochs: list[float] = []
+    try:
+        with tempfile.TemporaryDirectory() as runs_dir:
+            print("training with the CLI…", file=sys.stderr, flush=True)
+            cli_total, cli_epochs = cli_training(runs_dir, args.epochs)
+            timings.add(f"CLI: {len(METHODS)} methods × {args.epochs} epochs", cli_total, "process start-ups included")
+            with app_server({"MSMIX_RUNS_DIR": runs_dir}) as url, sync_playwright() as playwright:
+                browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+                try:
+                    if "embeddings" not in args.skip:
+                        bench_embeddings(browser, url, timings)  # first: the UMAP compile of a fresh server
+                    if "pairs" not in args.skip:
+                        bench_pairs(browser, url, timings, args.repeats)
+                    if "ratios" not in args.skip:
+                        bench_ratios(browser, url, timings, args.repeats)
+                    if "robustness" not in args.skip:
+                        bench_robustness(browser, url, timings, args.repeats)
+                    if "training" not in args.skip:
+                        app_epochs = bench_training(browser, url, timings, args.epochs, runs_dir)
+                finally:
+                    browser.close()
+    finally:  # what was measured is printed even when a later step fails
+        machine = f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPUs"
+        load = " / ".join(f"{v:.1f}" for v in os.getloadavg())
+        print(f"machine: {machine}; {datetime.now(UTC):%Y-%m-%d %H:%M} UTC; load average at the end {load}")
+        print(timings.markdown())
+        if cli_epochs:
+            print(f"\nCLI epoch wall time: median {statistics.median(cli_epochs):.2f} s")
+        if app_epochs and cli_epochs:
+            ratio = statistics.median(app_epochs) / statistics.median(cli_epochs)
+            print(f"app epoch wall time: median {statistics.median(app_epochs):.2f} s ({ratio:.1f}× the CLI's)")
 
 
 if __name__ == "__main__":
