@@ -8,6 +8,7 @@ import os
 import signal
 import threading
 
+import numpy as np
 import pytest
 import torch
 
@@ -228,3 +229,12 @@ def test_ablation_bars_show_mean_std_and_p_values():
     bar = ablation_bars(compared, "MAE").data[0]
     assert list(bar.y) == [1.0, 1.2] and list(bar.error_y.array) == [0.1, 0.0]
     assert [c[1] for c in bar.customdata] == ["baseline", "p = 0.04"]
+
+
+def test_honest_range_starts_at_zero_unless_values_are_negative():
+    from msmix_core.viz_training import honest_range
+
+    low, high = honest_range(np.array([0.7012, 0.7027]))
+    assert low == 0.0 and 0.7027 < high < 0.8
+    low, high = honest_range(np.array([-0.2, 0.5, np.nan]))
+    assert low < -0.2 and high > 0.5

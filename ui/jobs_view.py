@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 import pandas as pd
 import streamlit as st
 
+from msmix_core.analysis.experiments import run_name
 from msmix_core.analysis.jobs import JobProgress, TrainingJob, find_job
 from msmix_core.runs import Run, RunStore
 
 
-def run_caption(run: Run) -> str:
-    """A stored run in one line: label, seed, status and the id's unique suffix."""
-    return f"{run.config.get('label', run.config['method'])} · seed {run.config['seed']} · {run.status} · {run.id[-4:]}"
+def run_caption(run: Run, others: Iterable[Run] = ()) -> str:
+    """A stored run in one line: what differs from ``others`` (label, knobs, epochs, date), then its id's suffix."""
+    return f"{run_name(run, others)} · {run.id[-4:]}"
 
 
 def session_job(key: str) -> TrainingJob | None:
