@@ -81,7 +81,7 @@ overlay = st.multiselect(
 jobs_view.damaged_warning(store)
 
 
-@st.fragment(run_every=1.0 if busy else None)
+@st.fragment(run_every=2.0 if busy else None)
 def live() -> None:
     """Redrawn every second while the job trains, so the page never waits for training."""
     if job is None and not overlay:

@@ -10,6 +10,7 @@ import streamlit as st
 from msmix_core.analysis.experiments import run_name
 from msmix_core.analysis.jobs import JobProgress, TrainingJob, find_job
 from msmix_core.runs import Run, RunStore
+from msmix_core.training.worker import prestart
 
 
 def run_caption(run: Run, others: Iterable[Run] = ()) -> str:
@@ -18,7 +19,11 @@ def run_caption(run: Run, others: Iterable[Run] = ()) -> str:
 
 
 def session_job(key: str) -> TrainingJob | None:
-    """This session's job under ``key``; after a page reload, the job whose id the URL keeps under ``key``."""
+    """This session's job under ``key``; after a page reload, the job whose id the URL keeps under ``key``.
+
+    Also makes sure an idle training worker waits (:func:`prestart`), so that the next Run trains at once.
+    """
+    prestart()
     job = st.session_state.get(key)
     if job is None:
         job = find_job(st.query_params.get(key))
