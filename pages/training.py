@@ -10,10 +10,12 @@ from msmix_core.mixing.registry import METHODS, method_knobs
 from msmix_core.runs import RunStore
 from msmix_core.training import TrainConfig
 from msmix_core.viz_training import training_curves
-from ui import data, jobs_view, sidebar
+from ui import data, jobs_view, page_state, sidebar
 
 JOB_KEY = "training_job"  #: session-state and URL key of the job
 DEFAULT_METHODS = ["none", "mixup", "msmix"]
+LRS = [1e-4, 3e-4, 1e-3, 2e-3, 5e-3]
+BATCHES = [16, 32, 64]
 MSMIX_METHODS = ("msmix", "msmix_guard")
 #: The MS-Mix knobs the page exposes: label, low, high, step (defaults from the method registry).
 MSMIX_SLIDERS = {
@@ -38,15 +40,33 @@ job: TrainingJob | None = jobs_view.session_job(JOB_KEY)
 busy = job is not None and job.is_alive()
 
 msmix_defaults = method_knobs("msmix")
+jobs_view.restore_training_form(job)  # a reloaded page shows the form of the job it follows
 with st.form("training_form", border=True):
-    methods = st.multiselect("Methods", list(METHODS), DEFAULT_METHODS, key="tr_methods")
+    methods = st.multiselect(
+        "Methods", list(METHODS), key=page_state.bind("tr_methods", DEFAULT_METHODS, page_state.subset(list(METHODS)))
+    )
     c1, c2, c3 = st.columns(3)
-    epochs = int(c1.number_input("Epochs (a cap; early stopping after 8 flat epochs)", 1, 200, 10, key="tr_epochs"))
-    lr = c2.select_slider("Learning rate", [1e-4, 3e-4, 1e-3, 2e-3, 5e-3], 1e-3, key="tr_lr")
-    batch_size = c3.select_slider("Batch size", [16, 32, 64], 32, key="tr_batch")
+    epochs = int(
+        c1.number_input(
+            "Epochs (a cap; early stopping after 8 flat epochs)",
+            1,
+            200,
+            key=page_state.bind("tr_epochs", 10, page_state.number(1, 200, int)),
+        )
+    )
+    lr = c2.select_slider("Learning rate", LRS, key=page_state.bind("tr_lr", 1e-3, page_state.choice(LRS)))
+    batch_size = c3.select_slider(
+        "Batch size", BATCHES, key=page_state.bind("tr_batch", 32, page_state.choice(BATCHES))
+    )
     st.caption("MS-Mix knobs (defaults: the released code's)")
     knobs = {
-        knob: column.slider(label, low, high, float(msmix_defaults[knob].default), step, key=f"tr_{knob}")
+        knob: column.slider(
+            label,
+            low,
+            high,
+            step=step,
+            key=page_state.bind(f"tr_{knob}", float(msmix_defaults[knob].default), page_state.number(low, high)),
+        )
         for column, (knob, (label, low, high, step)) in zip(st.columns(4), MSMIX_SLIDERS.items(), strict=True)
     }
     run_clicked = st.form_submit_button("Run", type="primary", disabled=busy)

@@ -196,3 +196,23 @@ def test_robustness_defaults_to_longer_runs_keeps_its_choice_in_the_url_and_star
     shared.run()
     assert shared.slider(key="rb_level").value == 1.5 and shared.multiselect(key="rb_runs").value == [short.run_id]
     assert shared.dataframe[0].value["level"].max() == 1.5
+
+
+def test_the_training_form_lives_in_the_url_and_a_reload_restores_it_from_its_job(store):
+    at = _page("training")
+    at.select_slider(key="tr_lr").set_value(3e-4)
+    job = _start_training(at, ["none"], epochs=2)
+    assert at.query_params["tr_epochs"] == "2" and at.query_params["tr_methods"] == "none"
+    assert at.query_params["tr_lr"] == "0.0003"
+    reloaded = AppTest.from_file(str(ROOT / "pages" / "training.py"), default_timeout=TIMEOUT)
+    reloaded.query_params["training_job"] = job.id  # the job's id alone: the form comes from the job
+    reloaded.run()
+    assert reloaded.number_input(key="tr_epochs").value == 2
+    assert reloaded.multiselect(key="tr_methods").value == ["none"]
+    assert reloaded.select_slider(key="tr_lr").value == 3e-4
+    assert job.join(TIMEOUT)
+    shared = AppTest.from_file(str(ROOT / "pages" / "training.py"), default_timeout=TIMEOUT)
+    shared.query_params["tr_epochs"] = "7"
+    shared.query_params["tr_threshold"] = "5"  # out of range: the default
+    shared.run()
+    assert shared.number_input(key="tr_epochs").value == 7 and shared.slider(key="tr_threshold").value == 0.4

@@ -32,6 +32,27 @@ def session_job(key: str) -> TrainingJob | None:
     return job
 
 
+def restore_training_form(job: TrainingJob | None) -> None:
+    """Fill the Training form from the job a (reloaded) page follows, for the fields this session has not set.
+
+    The methods, epochs, learning rate and batch size of the job's configs, and the MS-Mix knobs of
+    its first MS-Mix run: what was trained, not the form's defaults.
+    """
+    if job is None:
+        return
+    first = job.configs[0]
+    values = {
+        "tr_methods": [c.method for c in job.configs],
+        "tr_epochs": first.epochs,
+        "tr_lr": first.lr,
+        "tr_batch": first.batch_size,
+    }
+    knobs = next((c.method_kwargs for c in job.configs if c.method_kwargs), {})
+    values |= {f"tr_{knob}": float(value) for knob, value in knobs.items()}
+    for key, value in values.items():
+        st.session_state.setdefault(key, value)
+
+
 def keep_job(key: str, job: TrainingJob) -> None:
     """Hold ``job`` in this session and its id in the URL, so that a reload can follow it."""
     st.session_state[key] = job
