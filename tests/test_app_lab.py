@@ -92,3 +92,15 @@ def test_umap_warm_up_runs_once_and_reports_ready():
     warmup.wait()
     assert warmup.ready()
     assert page("embeddings", emb_projection="UMAP", emb_batch="64").radio(key="emb_projection").value == "UMAP"
+
+
+def test_home_tours_all_seven_pages_links_the_paper_and_shows_whole_numbers():
+    from ui.navigation import PAGES
+
+    at = page("home")
+    text = " ".join(md.value for md in at.markdown)
+    assert "arxiv.org/abs/2510.11579" in text
+    for entries in PAGES.values():
+        for _, title, _, _ in entries:
+            assert title in text  # run alone, a page link falls back to its bold title
+    assert "Feature sizes" in text and "…" not in " ".join(m.value for m in at.metric)
