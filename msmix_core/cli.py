@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import warnings
 from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
@@ -23,6 +24,7 @@ from msmix_core import MODALITIES, __version__
 from msmix_core.analysis.experiments import ABLATIONS, DEFAULT_ABLATIONS, FULL_LABEL, ablation_label
 from msmix_core.data.loading import load_dataset
 from msmix_core.data.mmsa import load_mmsa
+from msmix_core.data.mosi_utterance import PREFIX as MOSI_PREFIX
 from msmix_core.data.npz import save_npz
 from msmix_core.data.schema import SPLITS, MSADataset
 from msmix_core.device import resolve_device
@@ -31,6 +33,7 @@ from msmix_core.metrics import METRIC_KEYS
 from msmix_core.runs import RunStore, compare_runs, format_table, to_markdown
 from msmix_core.training import Callback, EpochEvent, TrainConfig, TrainResult, build_models, train
 from msmix_core.training.robustness import evaluate_robustness, load_trained
+from msmix_core.training.trainer import LOSSES, MIX_LOSSES, OPTIMIZERS, RECIPES, SCHEDULES
 
 #: Seeds of a run when none are given: the first three of the five (1111-1115) MMSA's papers average.
 DEFAULT_SEEDS: tuple[int, ...] = (1111, 1112, 1113)
@@ -95,7 +98,17 @@ class _EpochBar(Callback):
 
 
 def _load(args: argparse.Namespace) -> MSADataset:
-    return load_dataset(args.dataset)
+    return _load_source(args.dataset)
+
+
+def _load_source(source: str) -> MSADataset:
+    """``load_dataset``, with a loader's warnings (a leaky split) shown as one line each on stderr."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        dataset = load_dataset(source)
+    for warning in caught:
+        print(f"msmix: warning: {' '.join(str(warning.message).split())}", file=sys.stderr)
+    return dataset
 
 
 def _configs(args: argparse.Namespace, backbones: Sequence[str], variants: dict[str, tuple[str, dict]]) -> list:
@@ -104,13 +117,18 @@ def _configs(args: argparse.Namespace, backbones: Sequence[str], variants: dict[
     method_knobs = parse_knobs(args.set, methods, "--set")
     backbone_knobs = parse_knobs(args.backbone_set, backbones, "--backbone-set")
     base = TrainConfig(
+        recipe=args.recipe,
         epochs=args.epochs,
         batch_size=args.batch_size,
+        optimizer=args.optimizer,
         lr=args.lr,
         weight_decay=args.weight_decay,
+        schedule=args.schedule,
+        warmup=args.warmup,
         grad_clip=args.grad_clip,
         patience=args.patience,
         loss=args.loss,
+        mix_loss=args.mix_loss,
         device=args.device,
         save_weights=not args.no_weights,
     )
@@ -267,7 +285,10 @@ def cmd_runs_delete(args: argparse.Namespace) -> int:
 
 
 def cmd_convert(args: argparse.Namespace) -> int:
-    dataset = load_mmsa(args.source, dataset=args.family)
+    if args.source.startswith(MOSI_PREFIX) or Path(args.source).is_dir():  # a bare MOSI folder gets the hint
+        dataset = _load_source(args.source)
+    else:
+        dataset = load_mmsa(args.source, dataset=args.family)
     save_npz(dataset, args.destination)
     sizes = ", ".join(f"{s} {len(dataset.splits[s])}" for s in SPLITS)
     print(f"wrote {args.destination}: {dataset.name} ({dataset.metrics}), {sizes}, dims {dataset.dims}")
@@ -279,18 +300,40 @@ def _training_options() -> argparse.ArgumentParser:
     d = TrainConfig()
     p = _Parser(add_help=False)
     g = p.add_argument_group("data and runs")
-    g.add_argument("--dataset", default="synthetic", help="synthetic, synthetic:PRESET, or an MMSA .pkl / .npz file")
+    g.add_argument(
+        "--dataset",
+        default="synthetic",
+        help="synthetic, synthetic:PRESET, mosi-utterance:DIR[?split=standard&train_fraction=F&seed=S] (the real "
+        "CMU-MOSI utterances, see docs/data.md), or an MMSA .pkl / .npz file",
+    )
     g.add_argument("--runs-dir", default=None, help="run store folder (default: $MSMIX_RUNS_DIR or ./runs)")
     g.add_argument("--device", default=d.device, help="auto (CUDA when present), cpu, cuda or cuda:N")
     g.add_argument("--seeds", type=int, nargs="+", default=list(DEFAULT_SEEDS), help="one run per seed")
-    g = p.add_argument_group("training (defaults: MMSA's MOSI configs)")
-    g.add_argument("--epochs", type=int, default=d.epochs, help="maximum epochs (default %(default)s)")
-    g.add_argument("--patience", type=int, default=d.patience, help="early stop after N epochs without improvement")
-    g.add_argument("--batch-size", type=int, default=d.batch_size, help="default %(default)s")
-    g.add_argument("--lr", type=float, default=d.lr, help="Adam learning rate (default %(default)s)")
-    g.add_argument("--weight-decay", type=float, default=d.weight_decay, help="default %(default)s")
+    g = p.add_argument_group("training (defaults: the --recipe's; an option given here overrides it)")
+    g.add_argument(
+        "--recipe",
+        choices=list(RECIPES),
+        default=d.recipe,
+        help="mmsa: MMSA's MOSI configs (Adam 1e-3, batch 32, L1, patience 8, 30 epochs); release: MS-Mix's "
+        "released trainer (AdamW 1e-4, wd 1e-4, warm-up + cosine, batch 64, MSE, patience 32, 200 epochs). "
+        "Default %(default)s",
+    )
+    g.add_argument("--epochs", type=int, default=None, help="maximum epochs (mmsa 30, release 200)")
+    g.add_argument("--patience", type=int, default=None, help="early stop after N epochs without improvement")
+    g.add_argument("--batch-size", type=int, default=None, help="mmsa 32, release 64")
+    g.add_argument("--optimizer", choices=list(OPTIMIZERS), default=None, help="mmsa adam, release adamw")
+    g.add_argument("--lr", type=float, default=None, help="peak learning rate (mmsa 1e-3, release 1e-4)")
+    g.add_argument("--weight-decay", type=float, default=None, help="mmsa 0, release 1e-4")
+    g.add_argument("--schedule", choices=list(SCHEDULES), default=None, help="mmsa constant, release warmup_cosine")
+    g.add_argument("--warmup", type=float, default=None, help="warm-up share of the epochs (release 0.1)")
     g.add_argument("--grad-clip", type=float, default=d.grad_clip, help="clip gradient values at ±C (default off)")
-    g.add_argument("--loss", choices=["l1", "mse"], default=d.loss, help="task loss (default %(default)s)")
+    g.add_argument("--loss", choices=list(LOSSES), default=None, help="task loss (mmsa l1, release mse)")
+    g.add_argument(
+        "--mix-loss",
+        choices=list(MIX_LOSSES),
+        default=None,
+        help="loss of the mixed-sample term: mse (both recipes, as the release), l1, or task (= --loss)",
+    )
     g.add_argument("--no-weights", action="store_true", help="do not save the best weights of each run")
     g = p.add_argument_group("knobs")
     g.add_argument(
@@ -373,8 +416,11 @@ def build_parser() -> argparse.ArgumentParser:
             p.add_argument("run_ids", nargs="+", metavar="RUN_ID")
         p.set_defaults(handler=handler)
 
-    p = commands.add_parser("convert", help="convert an MMSA feature pickle to the safe .npz format")
-    p.add_argument("source", help="an MMSA .pkl file (aligned_50.pkl, unaligned_50.pkl, unaligned_39.pkl)")
+    p = commands.add_parser("convert", help="convert an MMSA feature pickle or the MOSI CSVs to the safe .npz format")
+    p.add_argument(
+        "source",
+        help="an MMSA .pkl file (aligned_50.pkl, unaligned_50.pkl, unaligned_39.pkl) or mosi-utterance:DIR[?options]",
+    )
     p.add_argument("destination", help="the .npz file to write")
     p.add_argument("--family", choices=["mosi", "mosei", "sims"], default=None, help="default: detected")
     p.set_defaults(handler=cmd_convert)

@@ -216,7 +216,7 @@ def embedding_scatter(
     mixed: dict[str, tuple[np.ndarray, np.ndarray, list[str]]] | None = None,
     axis_name: str = "UMAP",
     *,
-    real_hover: list[str] | None = None,
+    captions: list[str] | None = None,
     highlight: np.ndarray | None = None,
     flagged: np.ndarray | None = None,
 ) -> go.Figure:
@@ -225,9 +225,11 @@ def embedding_scatter(
     ``mixed``: method name -> (``[M, 2]`` coordinates, ``[M]`` mixed labels, one hover text per
     point): a mixed point has the colour its mixed label would have as a real sample, so a point
     whose colour differs from its neighbours' sits among samples of another sentiment.
+    ``captions``: one text per real sample (its sentence and speaker) added to its hover text.
     ``highlight``: positions of real samples to ring (search hits, the picked sample);
     ``flagged``: ``[K, 2]`` coordinates of mixed points placed off the map, ringed in vermillion.
     """
+    captions = captions if captions is not None else [""] * len(labels)
     scale = {"colorscale": "Viridis", "cmin": label_range[0], "cmax": label_range[1]}
     fig = go.Figure(
         go.Scattergl(
@@ -236,7 +238,7 @@ def embedding_scatter(
             mode="markers",
             name="real samples",
             marker={"size": 7, "color": labels, "colorbar": {"title": "label"}, "opacity": 0.8, **scale},
-            text=real_hover or [f"real · label {y:+.2f}" for y in labels],
+            text=[f"real · label {y:+.2f}" + (f"<br>{c}" if c else "") for y, c in zip(labels, captions, strict=True)],
             hovertemplate="%{text}<extra></extra>",
         )
     )

@@ -14,6 +14,7 @@ from msmix_core.analysis import (
     nearest_neighbours,
     off_map,
     pair_table,
+    sample_captions,
     view_features,
 )
 from msmix_core.data import MSADataset
@@ -32,7 +33,8 @@ st.markdown(
     "A 2-D map of the real samples' latent features, coloured by label. The mixed samples of MS-Mix and of vanilla "
     "Mixup (random pairs, one ratio) are placed **into the same map** (`transform`) and coloured by their mixed "
     "label on the same scale, so you can see whether they land among real samples of a matching sentiment or in "
-    "between clusters. Hover a point for its sources; click a real point (or find one) to see its nearest neighbours."
+    "between clusters. Hover a point for its sentence (a mixed point for its two sources); click a real point "
+    "(or find one) to see its nearest neighbours."
 )
 
 with data.user_errors():
@@ -57,7 +59,7 @@ with data.user_errors():
 
 
 @st.cache_data(max_entries=16, show_spinner=False)
-def project(key: str, batch_size: int, epochs: int, projection: str, view: str, seed: int, _batch: LatentBatch):
+def project(key: str, batch_size: int, epochs: int, projection: str, view: str, seed: int, _batch: LatentBatch, _train):
     """Real coordinates and, per method, mixed coordinates with their pair table (cached per data and settings)."""
     projector = Projector(projection.lower(), random_state=seed)
     real_xy = projector.fit_transform(view_features(_batch.latents, view))
@@ -65,15 +67,19 @@ def project(key: str, batch_size: int, epochs: int, projection: str, view: str, 
     for name, (strategy, _) in MIXERS.items():
         result = STRATEGIES[strategy](_batch, torch.Generator().manual_seed(seed), 0.4, 2.0, 1.0)
         xy = projector.transform(view_features({m: v.numpy() for m, v in result.mixed.items()}, view))
-        mixed[name] = (xy, pair_table(_batch, result))
+        table = pair_table(_batch, result)
+        for side in "ab":
+            table[f"source_{side}"] = sample_captions(_train, table[f"row_{side}"].to_numpy(), width=60)
+        mixed[name] = (xy, table)
     return real_xy, mixed
 
 
 def mixed_hover(name: str, rows: pd.DataFrame) -> list[str]:
     """One hover text per mixed point: its two sources with their labels, the ratios and the mixed label."""
     return [
-        f"{name}: rows {r.row_a} ({r.label_a:+.2f}) × {r.row_b} ({r.label_b:+.2f})<br>λ text/audio/vision "
-        f"{r.lam_text:.2f}/{r.lam_audio:.2f}/{r.lam_vision:.2f} → label {r.mixed_label:+.2f}"
+        f"{name}: rows {r.row_a} ({r.label_a:+.2f}) × {r.row_b} ({r.label_b:+.2f})<br>"
+        + "".join(f"{side}: {text}<br>" for side, text in (("a", r.source_a), ("b", r.source_b)) if text)
+        + f"λ text/audio/vision {r.lam_text:.2f}/{r.lam_audio:.2f}/{r.lam_vision:.2f} → label {r.mixed_label:+.2f}"
         for r in rows.itertuples()
     ]
 
@@ -86,7 +92,9 @@ if projection == "UMAP" and not warmup.ready():
     with st.spinner("Preparing UMAP: compiling its numerical code, once per server (about half a minute)…"):
         warmup.wait()
 with st.spinner(f"Computing the {projection} map…"), data.user_errors():
-    real_xy, mixed = project(latents.data_key(settings), batch_size, epochs, projection, view, settings.seed, batch)
+    real_xy, mixed = project(
+        latents.data_key(settings), batch_size, epochs, projection, view, settings.seed, batch, ds.train
+    )
 
 
 @st.fragment
@@ -117,10 +125,9 @@ def explore(ds: MSADataset, batch: LatentBatch, real_xy: np.ndarray, mixed: dict
             drawn[name] = (xy[:count], rows["mixed_label"].to_numpy(), mixed_hover(name, rows))
             flagged.append(xy[:count][off_map(real_xy, xy[:count])])
     found = find_samples(query, ids, texts)
-    real_hover = [
-        f"real · row {row}{'' if ids is None else f' · {ids[i]}'} · label {batch.labels[i]:+.2f}"
-        + ("" if texts is None else f"<br>{str(texts[i])[:90]}")
-        for i, row in enumerate(batch.index)
+    captions = [
+        f"row {row}{'' if ids is None else f' · {ids[i]}'}<br>{caption}"
+        for i, (row, caption) in enumerate(zip(batch.index, sample_captions(ds.train, batch.index), strict=True))
     ]
     off = np.concatenate(flagged) if flagged else np.zeros((0, 2))
     fig = embedding_scatter(
@@ -129,7 +136,7 @@ def explore(ds: MSADataset, batch: LatentBatch, real_xy: np.ndarray, mixed: dict
         ds.label_range,
         drawn,
         axis_name=projection,
-        real_hover=real_hover,
+        captions=captions,
         highlight=found,
         flagged=off,
     )

@@ -4,7 +4,8 @@ from pathlib import Path
 
 import streamlit as st
 
-from msmix_core.data import MSADataset
+from msmix_core.data import MOSI_REPOSITORIES, MSADataset
+from msmix_core.data.mosi_utterance import source_string
 from ui import data, navigation, sidebar
 
 PAPER = "https://arxiv.org/abs/2510.11579"
@@ -57,8 +58,25 @@ for col, (split, size) in zip(cols[1:4], summary["sizes"].items(), strict=True):
     col.metric(f"{split} samples", size)
 dims = ", ".join(f"{m} {d}" for m, d in summary["dims"].items())
 st.markdown(f"**Feature sizes**: {dims}. **Label range**: {ds.label_range[0]:g} to {ds.label_range[1]:g}.")
+links = " and ".join(f"[{name}]({url})" for name, url in MOSI_REPOSITORIES.items())
 if ds.info.get("source") == "synthetic":
     st.caption(
         "The embedded synthetic dataset: text carries sentiment strongly, audio and vision weakly; speaker clusters "
-        "dominate raw similarity; a share of samples has one modality of opposite polarity (see docs/data.md)."
+        "dominate raw similarity; a share of samples has one modality of opposite polarity (see docs/data.md). "
+        f"For real data choose **CMU-MOSI (real)** in the sidebar: the utterance files come from {links}."
     )
+elif ds.info.get("source") == "mosi-utterance":
+    videos = ds.info["videos"]
+    st.markdown(
+        f"**Real data: CMU-MOSI utterances**, {ds.info['split']} split, "
+        f"{ds.info['train_fraction']:.0%} of the train videos: "
+        + ", ".join(
+            f"{split} {size} utterances from {videos[split]} videos" for split, size in summary["sizes"].items()
+        )
+        + f". {ds.info['split_note']} Real transcripts and official scores (Zadeh et al., 2016), utterance features "
+        f"by Poria et al. (ACL 2017), from {links}."
+    )
+    spelled = source_string(ds.info["folder"], ds.info["split"], ds.info["train_fraction"], ds.info["seed"])
+    st.caption(f'The same data on the command line: `msmix train --dataset "{spelled}"`')
+else:
+    st.caption(f"Real data from `{ds.info.get('source', ds.name)}`.")

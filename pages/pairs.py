@@ -20,6 +20,7 @@ from msmix_core.analysis import (
     pair_table,
     read_selection,
     speakers,
+    with_sources,
 )
 from msmix_core.data import MSADataset
 from msmix_core.mixing import candidate_mask
@@ -125,9 +126,23 @@ def selection(ds: MSADataset, batch: LatentBatch, sims: dict[str, np.ndarray], e
     st.download_button("Download strategy comparison (CSV)", stats.to_csv(index=False), "strategies.csv", "text/csv")
 
     st.subheader("Chosen pairs")
-    table = pair_table(batch, result, sims["averaged"])
-    st.dataframe(table, hide_index=True, height=240)
-    st.download_button("Download pairs (CSV)", table.to_csv(index=False), "sass_pairs.csv", "text/csv")
+    table = with_sources(pair_table(batch, result, sims["averaged"]), ds.train)
+    if "text_a" in table:
+        st.caption(
+            "Each row: the two training sentences a method blends, their scores and speakers, and the mixing ratios. "
+            "Compare what SASS pairs with what vanilla Mixup's random pairing blends."
+        )
+    randomly = STRATEGIES["random (Mixup)"](batch, torch.Generator().manual_seed(settings.seed), delta, 2.0, 1.0)
+    for tab, (name, shown) in zip(
+        st.tabs(["SASS (MS-Mix)", "random (vanilla Mixup)"]),
+        [("sass", table), ("random", with_sources(pair_table(batch, randomly, sims["averaged"]), ds.train))],
+        strict=True,
+    ):
+        with tab:
+            st.dataframe(shown, hide_index=True, height=240)
+            st.download_button(
+                "Download pairs (CSV)", shown.to_csv(index=False), f"{name}_pairs.csv", "text/csv", key=f"dl_{name}"
+            )
     one_pair(ds, batch, table, f"{key}|{size}|{epochs}|{delta}")
 
 
@@ -145,11 +160,14 @@ def one_pair(ds: MSADataset, batch: LatentBatch, table: pd.DataFrame, state: str
     digest = hashlib.sha1(state.encode()).hexdigest()[:10]
     k = options.index(st.selectbox("Pair", options, key=f"pairs_pick_{digest}"))
     split = ds.train
+    who = speakers(split)
     for col, side in zip(st.columns(2), ("a", "b"), strict=True):
         row, pos = int(table[f"row_{side}"][k]), int(table[f"pos_{side}"][k])
         with col:
             st.markdown(f"**Sample {side}: train row {row}**")
             st.metric("Label", f"{split.labels[row]:+.2f}")
+            if who is not None:
+                st.write(f"Speaker: **{who[row]}**")
             st.write({m: round(float(batch.intensities[m][pos]), 3) for m in MODALITIES})
             st.caption("Predicted intensity per modality (−3…3)")
             if "conflict" in split.extras:

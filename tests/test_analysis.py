@@ -1,7 +1,5 @@
 """The app's figure-free computations: latents of a batch, pair statistics, 2-D maps."""
 
-from dataclasses import replace
-
 import numpy as np
 import pandas as pd
 import pytest
@@ -25,10 +23,11 @@ from msmix_core.analysis import (
     pair_statistics,
     pair_table,
     read_selection,
-    speakers,
+    sample_captions,
     view_features,
+    with_sources,
 )
-from msmix_core.data import make_synthetic
+from msmix_core.data import Split, make_synthetic
 from msmix_core.errors import MsmixError
 from msmix_core.mixing import sass_similarity
 
@@ -197,14 +196,6 @@ def test_display_order_groups_labels_and_speakers():
         display_order(labels, "size")
 
 
-def test_speakers_come_from_extras_or_video_ids(dataset):
-    split = dataset.train.subset(np.arange(3))
-    np.testing.assert_array_equal(speakers(split), split.extras["speaker"].astype(str))
-    videos = replace(split, extras={}, ids=np.array(["vidA_1", "vidA_2", "vid_B_7"]))
-    np.testing.assert_array_equal(speakers(videos), ["vidA", "vidA", "vid_B"])
-    assert speakers(replace(split, extras={}, ids=None)) is None
-
-
 def test_read_selection_states_the_numbers_it_reads():
     stats = pd.DataFrame(
         {"strategy": ["SASS (MS-Mix)", "random (Mixup)", "label-aware guard"], "contradictory_rate": [0.47, 0.40, 0.0]}
@@ -235,3 +226,30 @@ def test_nearest_neighbours_and_find_samples():
     np.testing.assert_array_equal(find_samples("BORING", ids, texts), [0, 2])
     np.testing.assert_array_equal(find_samples("vid1 cast", ids, texts), [1])
     assert len(find_samples("  ", ids, texts)) == 0 and len(find_samples("x", None, None)) == 0
+
+
+def _split(extras: dict, raw_text=("GOOD", "BAD", "A VERY LONG SENTENCE ABOUT A MOVIE")) -> Split:
+    x = np.zeros((3, 1, 2), dtype=np.float32)
+    labels = np.array([2.0, -1.0, 0.5], dtype=np.float32)
+    text = None if raw_text is None else np.array(raw_text)
+    return Split(x, x, x, labels, np.array(["v1_1", "v1_2", "v2_1"]), raw_text=text, extras=extras)
+
+
+def test_with_sources_names_both_sentences_and_speakers():
+    table = pd.DataFrame({"row_a": [0, 2], "row_b": [1, 0], "label_a": [2.0, 0.5], "label_b": [-1.0, 2.0], "x": 1})
+    out = with_sources(table, _split({"video": np.array(["v1", "v1", "v2"])}))
+    assert out.columns.tolist() == [
+        "row_a", "row_b", "label_a", "label_b", "text_a", "speaker_a", "text_b", "speaker_b", "same_speaker", "x"
+    ]  # fmt: skip
+    assert out.text_a.tolist() == ["GOOD", "A VERY LONG SENTENCE ABOUT A MOVIE"] and out.text_b.tolist()[0] == "BAD"
+    assert out.same_speaker.tolist() == [True, False]
+    plain = with_sources(table, _split({}, raw_text=None))
+    assert plain.columns.tolist() == table.columns.tolist()  # nothing known, nothing added
+    coded = with_sources(table, _split({"speaker": np.array([4, 4, 7])}))  # the synthetic data's speaker codes
+    assert coded.speaker_b.tolist() == [4, 4]
+
+
+def test_sample_captions_cut_long_sentences():
+    captions = sample_captions(_split({"video": np.array(["v1", "v1", "v2"])}), np.array([2, 0]), width=10)
+    assert captions == ["“A VERY LO…” · speaker v2", "“GOOD” · speaker v1"]
+    assert sample_captions(_split({}, raw_text=None), np.array([0])) == [""]

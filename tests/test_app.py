@@ -127,3 +127,90 @@ def test_ratios_page_compares_untrained_and_trained_predictors():
     assert not at.exception and not at.error
     names = {t["name"] for t in traces(at, "intensity_scatter")}
     assert names == {"untrained predictor", "trained predictor"}
+
+
+# --- the real CMU-MOSI utterances (read from the shared folder beside the checkout) --------------------------
+
+MOSI_DIR = ROOT.parent / "shared" / "data" / "mosi-utterance"
+needs_mosi = pytest.mark.skipif(
+    not (MOSI_DIR / "declare-lab" / "data" / "transcripts.csv").is_file(),
+    reason=f"the CMU-MOSI utterance folder {MOSI_DIR} is absent",
+)
+
+
+def real_page(name: str, **params: str) -> AppTest:
+    return page(name, source="mosi", mosi_dir=str(MOSI_DIR), **params)
+
+
+@needs_mosi
+@pytest.mark.parametrize("name", ["home", "pairs", "ratios", "embeddings", "training", "ablation", "robustness"])
+def test_every_page_opens_the_real_data(name, tmp_path, monkeypatch):
+    monkeypatch.setenv("MSMIX_RUNS_DIR", str(tmp_path))
+    at = real_page(name)
+    assert not at.error and not at.warning, [e.value for e in at.error]
+    assert at.sidebar.radio(key="sb_source_kind").value == "CMU-MOSI (real)"
+
+
+@needs_mosi
+def test_home_says_which_real_data_is_open_and_where_it_comes_from():
+    at = real_page("home", mosi_fraction="0.5", data_seed="2")
+    assert metric(at, "Dataset") == "mosi-utterance (speaker split, 50% of train videos, seed 2)"
+    assert metric(at, "test samples") == "752"
+    text = " ".join(md.value for md in at.markdown)
+    assert "Real data: CMU-MOSI utterances" in text and "27 videos" in text  # half of the 54 train videos
+    assert "github.com/declare-lab/contextual-utterance-level-multimodal-sentiment-analysis" in text
+    assert at.sidebar.select_slider(key="sb_mosi_fraction").value == 0.5
+
+
+@needs_mosi
+def test_the_standard_split_warns_about_its_leak():
+    at = real_page("home", mosi_split="standard")
+    assert metric(at, "train samples") == "1284"
+    assert any("leak" in w.value for w in at.warning)
+
+
+def test_a_missing_mosi_folder_says_where_to_get_the_files(tmp_path):
+    at = page("pairs", source="mosi", mosi_dir=str(tmp_path / "nowhere"))
+    assert not at.exception
+    assert any("declare-lab/contextual-utterance-level" in e.value for e in at.error)
+    assert any("ASA-MOSI/Audio-Sentiment-Analysis" in i.value for i in at.sidebar.info)
+
+
+@needs_mosi
+def test_real_pairs_show_both_sentences_scores_and_speakers():
+    at = real_page("pairs")
+    sass, randomly = [d.value for d in at.dataframe if "row_a" in d.value.columns]
+    for table in (sass, randomly):
+        assert {"text_a", "text_b", "label_a", "label_b", "speaker_a", "speaker_b"} <= set(table.columns)
+        assert table.text_a.str.len().gt(0).all()
+    picker = next(s for s in at.selectbox if s.label == "Pair")
+    picker.set_value(picker.options[2]).run()
+    shown = [md.value for md in at.markdown]
+    assert sum(v.startswith("Speaker: ") for v in shown) == 2
+    assert f"Text: “{sass.text_a[2]}”" in shown and f"Text: “{sass.text_b[2]}”" in shown
+
+
+@needs_mosi
+def test_real_embedding_hover_shows_the_sentence():
+    at = real_page("embeddings")
+    real, mixed = traces(at, "embedding")[:2]
+    assert all("“" in text and "speaker " in text for text in real["text"])
+    assert all("a: “" in text for text in mixed["text"])
+
+
+@needs_mosi
+def test_training_and_robustness_run_on_the_real_data(tmp_path, monkeypatch):
+    monkeypatch.setenv("MSMIX_RUNS_DIR", str(tmp_path))
+    at = real_page("training")
+    at.multiselect(key="tr_methods").set_value(["none"])
+    at.number_input(key="tr_epochs").set_value(1)
+    next(b for b in at.button if b.label == "Run").click()
+    at.run()
+    assert at.session_state["training_job"].join(TIMEOUT)
+    at.run()
+    assert not at.exception and not at.error
+    assert at.dataframe[0].value["run"].tolist() == ["none"]
+    robust = real_page("robustness")
+    assert not robust.error
+    table = robust.dataframe[0].value
+    assert set(table["label"]) == {"none"} and table["MAE"].notna().all()

@@ -4,12 +4,23 @@ from __future__ import annotations
 
 import hashlib
 import io
+import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 import streamlit as st
 
-from msmix_core.data import MSADataset, load_dataset, load_mmsa, load_npz, make_synthetic
+from msmix_core.data import (
+    MOSI_SOURCES,
+    MSADataset,
+    find_mosi_folder,
+    load_dataset,
+    load_mmsa,
+    load_mosi_utterance,
+    load_npz,
+    make_synthetic,
+)
 from msmix_core.errors import MsmixError
 from ui.settings import Settings
 
@@ -29,6 +40,18 @@ def user_errors() -> Iterator[None]:
 @st.cache_resource(max_entries=6, show_spinner="Building the synthetic dataset…")
 def _synthetic(data_seed: int, conflict_rate: float, label_noise: float, n_train: int) -> MSADataset:
     return make_synthetic(seed=data_seed, conflict_rate=conflict_rate, label_noise=label_noise, n_train=n_train)
+
+
+@st.cache_resource(max_entries=4, show_spinner="Reading the CMU-MOSI utterance files…")
+def _mosi(folder: str, split: str, train_fraction: float, seed: int) -> MSADataset:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the leak of the standard split is shown with st.warning instead
+        return load_mosi_utterance(folder, split=split, train_fraction=train_fraction, seed=seed)
+
+
+def mosi_folder(settings: Settings) -> Path | None:
+    """The CMU-MOSI folder the settings point at (typed, ``$MSMIX_MOSI_DIR`` or beside the checkout), or None."""
+    return find_mosi_folder(settings.mosi_dir.strip() or None)
 
 
 @st.cache_resource(max_entries=3, show_spinner="Loading the feature file…")
@@ -53,9 +76,25 @@ def store_upload(name: str, payload: bytes) -> None:
 
 
 def dataset(settings: Settings) -> MSADataset:
-    """The dataset the sidebar selects; raises :class:`MsmixError` for a bad file."""
+    """The dataset the sidebar selects; raises :class:`MsmixError` for a bad file.
+
+    A leaky split (CMU-MOSI's standard folds) is loaded with an ``st.warning`` saying why.
+    """
     if settings.source == "synthetic":
         return _synthetic(settings.data_seed, settings.conflict_rate, settings.label_noise, settings.n_train)
+    if settings.source == "mosi":
+        folder = mosi_folder(settings)
+        if folder is None:
+            where = (
+                f"'{settings.mosi_dir}'"
+                if settings.mosi_dir.strip()
+                else "$MSMIX_MOSI_DIR or ../shared/data/mosi-utterance"
+            )
+            raise MsmixError(f"no CMU-MOSI utterance folder found at {where}: {MOSI_SOURCES}")
+        loaded = _mosi(str(folder), settings.mosi_split, settings.mosi_fraction, settings.data_seed)
+        if loaded.info.get("leaky_split"):
+            st.warning(loaded.info["split_note"])
+        return loaded
     if settings.source == "upload":
         if UPLOAD_KEY not in st.session_state:
             raise MsmixError("no file uploaded in this session: upload an MMSA .pkl or .npz in the sidebar")

@@ -16,9 +16,10 @@ SESSION_KEY = "msmix_settings"
 class Settings:
     """What every page needs to know: which data, which backbone, which seed.
 
-    ``source`` is ``"synthetic"`` or the path of an MMSA ``.pkl``/``.npz`` file (``"upload"``
-    means the file uploaded in this browser session). The synthetic knobs only apply to
-    ``"synthetic"``.
+    ``source`` is ``"synthetic"``, ``"mosi"`` (the real CMU-MOSI utterances) or the path of an MMSA
+    ``.pkl``/``.npz`` file (``"upload"`` means the file uploaded in this browser session). The synthetic
+    knobs only apply to ``"synthetic"``; the ``mosi_*`` knobs and ``data_seed`` (which train videos a
+    fraction keeps) to ``"mosi"``, whose folder is ``mosi_dir`` or, when empty, the one found.
     """
 
     source: str = "synthetic"
@@ -26,6 +27,9 @@ class Settings:
     conflict_rate: float = SyntheticConfig.conflict_rate
     label_noise: float = SyntheticConfig.label_noise
     n_train: int = SyntheticConfig.n_train
+    mosi_dir: str = ""
+    mosi_split: str = "speaker"
+    mosi_fraction: float = 1.0
     backbone: str = "late_fusion"
     seed: int = 1111
 

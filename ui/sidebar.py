@@ -7,9 +7,46 @@ from dataclasses import replace
 import streamlit as st
 import torch
 
+from msmix_core.data import MOSI_SOURCES
 from msmix_core.device import resolve_device
 from msmix_core.models.registry import BACKBONES
 from ui import data, navigation, settings
+
+REAL = "CMU-MOSI (real)"
+FRACTIONS = [0.1, 0.25, 0.5, 0.75, 1.0]
+
+
+def _mosi_knobs(current: settings.Settings) -> settings.Settings:
+    """The real data's folder, split and training fraction; where to get the files when none is found."""
+    sb = st.sidebar
+    typed = sb.text_input(
+        "CMU-MOSI folder",
+        current.mosi_dir,
+        key="sb_mosi_dir",
+        placeholder="found automatically when empty",
+        help="Empty: $MSMIX_MOSI_DIR, else ../shared/data/mosi-utterance beside the checkout or the working folder.",
+    ).strip()
+    new = replace(current, mosi_dir=typed)
+    folder = data.mosi_folder(new)
+    if folder is None:
+        sb.info(f"No CMU-MOSI utterance folder found. Where to get the files: {MOSI_SOURCES}.")
+        return new
+    sb.caption(f"Reading `{folder}`")
+    splits = ["speaker", "standard"]
+    split = sb.radio(
+        "Split",
+        splits,
+        index=splits.index(current.mosi_split) if current.mosi_split in splits else 0,
+        horizontal=True,
+        key="sb_mosi_split",
+        help="speaker: the feature authors' speaker-independent split. standard: the CMU folds, which leak here.",
+    )
+    fraction = current.mosi_fraction if current.mosi_fraction in FRACTIONS else 1.0
+    fraction = sb.select_slider(
+        "Share of train videos", FRACTIONS, fraction, key="sb_mosi_fraction", help="A seeded subset of whole videos"
+    )
+    seed = sb.number_input("Subset seed", 0, 10_000, current.data_seed, key="sb_mosi_seed", disabled=fraction == 1.0)
+    return replace(new, mosi_split=split, mosi_fraction=float(fraction), data_seed=int(seed))
 
 
 def render() -> settings.Settings:
@@ -18,8 +55,8 @@ def render() -> settings.Settings:
     sb = st.sidebar
     navigation.links()
     sb.header("Data")
-    choices = ["synthetic", "file path", "upload"]
-    kind = "synthetic" if current.source == "synthetic" else "upload" if current.source == "upload" else "file path"
+    choices = ["synthetic", REAL, "file path", "upload"]
+    kind = {"synthetic": "synthetic", "mosi": REAL, "upload": "upload"}.get(current.source, "file path")
     kind = sb.radio("Source", choices, index=choices.index(kind), horizontal=True, key="sb_source_kind")
     new = current
     if kind == "synthetic":
@@ -31,6 +68,8 @@ def render() -> settings.Settings:
             label_noise=sb.slider("Label noise (annotator std)", 0.0, 1.5, current.label_noise, 0.05, key="sb_noise"),
             n_train=int(sb.select_slider("Train samples", [128, 256, 512, 1284], current.n_train, key="sb_n_train")),
         )
+    elif kind == REAL:
+        new = _mosi_knobs(replace(new, source="mosi"))
     elif kind == "file path":
         path = sb.text_input(
             "MMSA .pkl or .npz path",

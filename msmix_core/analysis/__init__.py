@@ -3,7 +3,7 @@
 - :mod:`~msmix_core.analysis.latents`: the latent features of one batch, from an untrained
   (seeded) or briefly trained backbone, with the MS-Mix intensity predictors that go with it.
 - :mod:`~msmix_core.analysis.pairs`: how each pairing strategy picks pairs (contradictory-pair
-  rate, mean label gap) and per-pair tables of sources, similarity and ratios.
+  rate, mean label gap) and per-pair tables of sources (sentences, speakers), similarity and ratios.
 - :mod:`~msmix_core.analysis.embedding`: a 2-D map of real latents (UMAP, or PCA for speed)
   into which mixed latents are projected.
 """
@@ -21,7 +21,9 @@ from msmix_core.analysis.pairs import (
     pair_statistics,
     pair_table,
     read_selection,
+    sample_captions,
     speakers,
+    with_sources,
 )
 
 __all__ = [
@@ -43,6 +45,8 @@ __all__ = [
     "pair_statistics",
     "pair_table",
     "read_selection",
+    "sample_captions",
     "speakers",
     "view_features",
+    "with_sources",
 ]

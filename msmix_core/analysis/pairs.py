@@ -114,6 +114,49 @@ def pair_table(batch: LatentBatch, result: MixResult, similarity: np.ndarray | N
     return table
 
 
+def speakers(split: Split) -> np.ndarray | None:
+    """Who speaks each sample: the video id of real MOSI data (one speaker per video), else a speaker code."""
+    for key in ("video", "speaker"):
+        if key in split.extras:
+            return np.asarray(split.extras[key])
+    return None
+
+
+def with_sources(table: pd.DataFrame, split: Split) -> pd.DataFrame:
+    """``table`` (with ``row_a``/``row_b`` rows of ``split``) plus each side's sentence and speaker when known.
+
+    Adds ``text_a``/``text_b`` from ``raw_text`` and ``speaker_a``/``speaker_b`` (and ``same_speaker``)
+    from :func:`speakers`, right after the labels, so a reader sees which sentences a pair blends.
+    """
+    out = table.copy()
+    at = out.columns.get_loc("label_b") + 1
+    who = speakers(split)
+    for side in ("b", "a"):  # inserted at the same place: a before b
+        rows = out[f"row_{side}"].to_numpy()
+        if who is not None:
+            out.insert(at, f"speaker_{side}", who[rows])
+        if split.raw_text is not None:
+            out.insert(at, f"text_{side}", np.asarray(split.raw_text)[rows])
+    if who is not None:
+        out.insert(out.columns.get_loc("speaker_b") + 1, "same_speaker", out["speaker_a"] == out["speaker_b"])
+    return out
+
+
+def sample_captions(split: Split, rows: np.ndarray, width: int = 80) -> list[str]:
+    """One short caption per row: the sentence (cut at ``width`` characters) and the speaker, when known."""
+    who = speakers(split)
+    captions = []
+    for row in np.asarray(rows).tolist():
+        parts = []
+        if split.raw_text is not None:
+            sentence = str(split.raw_text[row])
+            parts.append(f"“{sentence if len(sentence) <= width else sentence[: width - 1] + '…'}”")
+        if who is not None:
+            parts.append(f"speaker {who[row]}")
+        captions.append(" · ".join(parts))
+    return captions
+
+
 def intensity_table(batch: LatentBatch) -> pd.DataFrame:
     """Long format for a scatter: one row per (sample, modality) with its label and predicted intensity."""
     frames = [
@@ -142,18 +185,6 @@ def modality_similarity(batch: LatentBatch) -> dict[str, np.ndarray]:
 
 #: How the heatmap's rows and columns can be ordered: by label, by speaker (then label), as drawn.
 ORDERS: tuple[str, ...] = ("label", "speaker", "batch")
-
-
-def speakers(split: Split) -> np.ndarray | None:
-    """One speaker id per sample of ``split``: ``extras["speaker"]``, else the video part of ``VIDEO_SEGMENT`` ids.
-
-    None when the split names no speakers (the "speaker" order is then not offered).
-    """
-    if "speaker" in split.extras:
-        return np.asarray(split.extras["speaker"]).astype(str)
-    if split.ids is not None and all("_" in str(i) for i in split.ids):
-        return np.asarray([str(i).rsplit("_", 1)[0] for i in split.ids])
-    return None
 
 
 def display_order(labels: np.ndarray, by: str = "label", speaker: np.ndarray | None = None) -> np.ndarray:

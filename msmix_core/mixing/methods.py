@@ -268,6 +268,8 @@ class MSMix(MixMethod):
     ``detach_predictor_input=True`` (our addition) feeds the predictors detached latents: SAL and
     the SIG ratios then train the predictors only and send no gradient into the backbone's
     encoders (the release does not detach), to measure what that gradient does to learning.
+    ``detach_ratios=True`` (our addition) cuts only the path through the SIG ratios: the mixed-sample
+    loss then trains neither the predictors nor, through them, the encoders; SAL still trains both.
     """
 
     name = "msmix"
@@ -283,6 +285,7 @@ class MSMix(MixMethod):
         use_sal: bool = True,
         label_guard: bool = False,
         detach_predictor_input: bool = False,
+        detach_ratios: bool = False,
         num_heads: int = 4,
         mix_weight: float = 0.7,
         sal_weight: float = 0.5,
@@ -290,7 +293,7 @@ class MSMix(MixMethod):
         super().__init__(mix_weight=mix_weight, sal_weight=sal_weight if use_sal else 0.0)
         self.alpha, self.threshold, self.num_mix = float(alpha), float(threshold), num_mix
         self.use_sass, self.use_sig, self.use_sal, self.label_guard = use_sass, use_sig, use_sal, label_guard
-        self.detach_predictor_input = detach_predictor_input
+        self.detach_predictor_input, self.detach_ratios = detach_predictor_input, detach_ratios
         self.predictors = nn.ModuleDict({m: IntensityPredictor(latent_dims[m], num_heads) for m in MODALITIES})
 
     def predict_intensities(self, features: Features) -> dict[str, torch.Tensor]:
@@ -311,4 +314,5 @@ class MSMix(MixMethod):
             use_sass=self.use_sass,
             use_sig=self.use_sig,
             label_guard=self.label_guard,
+            detach_ratios=self.detach_ratios,
         )

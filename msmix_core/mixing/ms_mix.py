@@ -312,6 +312,7 @@ def ms_mix(
     use_sass: bool = True,
     use_sig: bool = True,
     label_guard: bool = False,
+    detach_ratios: bool = False,
 ) -> MixResult:
     """Mix a batch the MS-Mix way (see the module docstring and ``docs/mixing.md``).
 
@@ -321,7 +322,8 @@ def ms_mix(
     from all ``i ≠ j``; ``use_sig=False`` uses ``lam_base`` for every modality and the label;
     ``label_guard=True`` never pairs labels of opposite signs. ``alignment_loss`` is
     differentiable w.r.t. the intensities, and the ratios (hence the mixed samples and the
-    mixed-sample loss) as well, as in the release.
+    mixed-sample loss) as well, as in the release; ``detach_ratios=True`` (our addition) computes
+    the ratios from detached intensities, so the mixed-sample loss sends no gradient through them.
     """
     labels = labels.reshape(-1)
     _check(features, labels, intensities, threshold, alpha, num_mix)
@@ -354,7 +356,8 @@ def ms_mix(
     if lam_base.shape[0] != m:
         raise MsmixError(f"lam_base has {lam_base.shape[0]} ratios for {m} pairs: give one per pair")
     stacked = stack_modalities(intensities)
-    lam = sig_ratios(intensity_weights(stacked), pairs, lam_base, use_sig)
+    weights = intensity_weights(stacked.detach() if detach_ratios else stacked)
+    lam = sig_ratios(weights, pairs, lam_base, use_sig)
     mixed_labels, labels_a, labels_b = mix_labels(labels, pairs, lam["label"])
     return MixResult(
         mixed={mod: mix_pairs(features[mod], pairs, lam[mod]) for mod in MODALITIES},

@@ -1,13 +1,22 @@
 """The training loop: one readable function, the same loss for every mixing method.
 
-:func:`train` follows MMSA's recipe (Adam, L1 task loss, early stopping on the validation loss
-with a patience of 8 epochs, the test split scored with the best-validation checkpoint) and adds
-the mixing term of MS-Mix's released code, so that every method is trained with the same loss:
+:func:`train` trains with one of two recipes (:data:`RECIPES`), chosen by ``TrainConfig.recipe``:
+
+- ``"mmsa"`` (the default): MMSA's MOSI configs: Adam, lr 1e-3, batch 32, L1 task loss, early
+  stopping after 8 epochs without validation improvement;
+- ``"release"``: how MS-Mix's released code trains (``trains/ALMT.py``): AdamW (lr 1e-4, weight
+  decay 1e-4), a linear warm-up over the first 10 % of the epoch budget and then a cosine decay
+  (:func:`get_lr`), batch 64, MSE task loss, up to 200 epochs with a patience of 32.
+
+Both add the mixing term of the released code, so that every method is trained with the same loss:
 
     task(clean) + backbone auxiliary + mix_weight · mixed-sample loss + sal_weight · alignment loss
 
-Observers (the app's live curves, the CLI's progress bar) receive events through callbacks; a
-``threading.Event`` stops a run cleanly after the current batch.
+The mixed-sample loss is always an element-wise MSE against both source labels, weighted by the
+label ratio, as in every released trainer (``mix_loss="task"`` uses the task loss instead; with L1 its
+optimum is the dominant source's label, not the mixed one: see ``docs/findings.md``). The test split
+is scored with the best-validation checkpoint. Observers (the app's live curves, the CLI's progress
+bar) receive events through callbacks; a ``threading.Event`` stops a run cleanly after the current batch.
 """
 
 from __future__ import annotations
@@ -47,6 +56,43 @@ LOSSES: dict[str, Callable[[torch.Tensor, torch.Tensor], torch.Tensor]] = {
     "mse": lambda pred, y: F.mse_loss(pred, y, reduction="none"),
 }
 
+#: What the mixed-sample term may use: an element-wise loss by name, or ``"task"`` (the task loss).
+MIX_LOSSES: tuple[str, ...] = ("mse", "l1", "task")
+
+OPTIMIZERS: tuple[str, ...] = ("adam", "adamw")
+SCHEDULES: tuple[str, ...] = ("constant", "warmup_cosine")
+
+#: Training recipes: the values a :class:`TrainConfig` field left at ``None`` takes.
+#: ``mmsa``: MMSA's MOSI configs (TFN, LMF: Adam, lr 1e-3, batch 32, L1, patience 8).
+#: ``release``: MS-Mix's released ``trains/ALMT.py`` and ``config_regression.json``. Its SAL term is
+#: a batch mean, so halving the batch doubles SAL's weight relative to the task loss: batch 64 assumed.
+RECIPES: dict[str, dict[str, Any]] = {
+    "mmsa": {
+        "optimizer": "adam",
+        "lr": 1e-3,
+        "weight_decay": 0.0,
+        "schedule": "constant",
+        "warmup": 0.0,
+        "batch_size": 32,
+        "epochs": 30,
+        "patience": 8,
+        "loss": "l1",
+        "mix_loss": "mse",
+    },
+    "release": {
+        "optimizer": "adamw",
+        "lr": 1e-4,
+        "weight_decay": 1e-4,
+        "schedule": "warmup_cosine",
+        "warmup": 0.1,
+        "batch_size": 64,
+        "epochs": 200,
+        "patience": 32,
+        "loss": "mse",
+        "mix_loss": "mse",
+    },
+}
+
 #: Batch size for scoring the valid and test splits (it does not change the metrics).
 EVAL_BATCH_SIZE = 256
 
@@ -61,10 +107,12 @@ LOSS_PARTS: tuple[str, ...] = ("total", "task", "mix", "sal", "aux")
 class TrainConfig:
     """Everything that defines a training run besides the data.
 
-    Defaults follow MMSA's MOSI configs (batch 32, lr 1e-3, L1 loss, early stop after 8 epochs
-    without validation improvement); ``epochs`` is only a cap. ``label`` names the variant in
-    tables (``"msmix -SAL"``); it defaults to the method name. Invalid values raise
-    :class:`MsmixError` naming the field and its valid range.
+    ``recipe`` (:data:`RECIPES`) fills every recipe field left at ``None``: ``optimizer``, ``lr``,
+    ``weight_decay``, ``schedule`` (``"constant"`` or ``"warmup_cosine"``), ``warmup`` (the share of
+    the epoch budget spent warming up), ``batch_size``, ``epochs`` (a cap), ``patience``, ``loss``
+    (the task loss) and ``mix_loss`` (the mixed-sample term's loss). Fields given explicitly win.
+    ``label`` names the variant in tables (``"msmix -SAL"``); it defaults to the method name.
+    Invalid values raise :class:`MsmixError` naming the field and its valid values.
     """
 
     backbone: str = "late_fusion"
@@ -72,13 +120,18 @@ class TrainConfig:
     backbone_kwargs: dict[str, Any] = field(default_factory=dict)
     method_kwargs: dict[str, Any] = field(default_factory=dict)
     label: str | None = None
-    epochs: int = 30
-    batch_size: int = 32
-    lr: float = 1e-3
-    weight_decay: float = 0.0
+    recipe: str = "mmsa"
+    epochs: int | None = None
+    batch_size: int | None = None
+    optimizer: str | None = None
+    lr: float | None = None
+    weight_decay: float | None = None
+    schedule: str | None = None
+    warmup: float | None = None
     grad_clip: float | None = None
-    patience: int = 8
-    loss: str = "l1"
+    patience: int | None = None
+    loss: str | None = None
+    mix_loss: str | None = None
     seed: int = 1111
     device: str = "auto"
     save_weights: bool = True
@@ -92,16 +145,25 @@ class TrainConfig:
         for name in ("backbone_kwargs", "method_kwargs"):
             if not isinstance(getattr(self, name), dict):
                 raise MsmixError(f"TrainConfig.{name} must be a dict of knobs, got {getattr(self, name)!r}")
+        _choice("recipe", self.recipe, tuple(RECIPES))
+        for name, value in RECIPES[self.recipe].items():
+            if getattr(self, name) is None:
+                setattr(self, name, value)
         self.epochs = _integer("epochs", self.epochs, 1)
         self.batch_size = _integer("batch_size", self.batch_size, 2)
         self.patience = _integer("patience", self.patience, 1)
         self.seed = _integer("seed", self.seed, 0, 2**63 - 1)
         self.lr = _real("lr", self.lr, positive=True)
         self.weight_decay = _real("weight_decay", self.weight_decay, positive=False)
+        self.warmup = _real("warmup", self.warmup, positive=False)
+        if self.warmup >= 1:
+            raise MsmixError(f"TrainConfig.warmup is a share of the epochs in [0, 1), got {self.warmup!r}")
         if self.grad_clip is not None:
             self.grad_clip = _real("grad_clip", self.grad_clip, positive=True)
-        if self.loss not in LOSSES:
-            raise MsmixError(f"TrainConfig.loss must be one of {sorted(LOSSES)}, got {self.loss!r}")
+        _choice("optimizer", self.optimizer, OPTIMIZERS)
+        _choice("schedule", self.schedule, SCHEDULES)
+        _choice("loss", self.loss, tuple(LOSSES))
+        _choice("mix_loss", self.mix_loss, MIX_LOSSES)
         if not isinstance(self.save_weights, bool):
             raise MsmixError(f"TrainConfig.save_weights must be True or False, got {self.save_weights!r}")
 
@@ -133,6 +195,11 @@ def _integer(name: str, value: Any, minimum: int, maximum: int | None = None) ->
     return int(value)
 
 
+def _choice(name: str, value: Any, valid: tuple[str, ...]) -> None:
+    if value not in valid:
+        raise MsmixError(f"TrainConfig.{name} must be one of {list(valid)}, got {value!r}")
+
+
 def _real(name: str, value: Any, *, positive: bool) -> float:
     valid = isinstance(value, Real) and not isinstance(value, bool) and math.isfinite(value)
     if not valid or value < 0 or (positive and value == 0):
@@ -147,8 +214,11 @@ class EpochEvent:
 
     ``losses``: ``train`` (the total), ``task``, ``mix``, ``sal``, ``aux`` (backbone auxiliary),
     means over the epoch's training samples of the *unweighted* terms, and ``valid``/``test``
-    task losses. ``diagnostics``: the mixing method's per-batch diagnostics averaged over the
-    epoch. ``wall_time``: seconds this epoch took; ``elapsed``: seconds since the run started.
+    task losses, and ``valid_constant``: the validation loss of the best constant prediction (the
+    train labels' median for L1, their mean for MSE), the bar a run must beat to have learned
+    anything. ``diagnostics``: the mixing method's per-batch diagnostics averaged over the epoch.
+    ``wall_time``: seconds this epoch took; ``elapsed``: seconds since the run started; ``lr``: the
+    learning rate the epoch trained at.
     """
 
     epoch: int
@@ -160,6 +230,7 @@ class EpochEvent:
     elapsed: float
     best_epoch: int
     improved: bool
+    lr: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -222,14 +293,32 @@ def build_models(dataset: MSADataset, config: TrainConfig, device: torch.device)
     return backbone.to(device), method.to(device)
 
 
-def make_optimizer(backbone: Backbone, method: MixMethod, config: TrainConfig) -> torch.optim.Adam:
-    """Adam over the backbone's and the method's trainable parameters (MS-Mix's predictors train too).
+def make_optimizer(backbone: Backbone, method: MixMethod, config: TrainConfig) -> torch.optim.Optimizer:
+    """Adam or AdamW over the backbone's and the method's trainable parameters (MS-Mix's predictors train too).
 
-    ``fused=True``: one kernel updates every tensor (on the CPU as on CUDA), where the default
-    implementation loops over them in Python; at these model sizes that loop is a fifth of a step.
+    Adam adds ``weight_decay`` to the gradient (an L2 penalty, as MMSA's trainers do); AdamW decays
+    the weights directly (the release). ``fused=True``: one kernel updates every tensor (on the CPU
+    as on CUDA), where the default implementation loops over them in Python.
     """
     params = [p for module in (backbone, method) for p in module.parameters() if p.requires_grad]
-    return torch.optim.Adam(params, lr=config.lr, weight_decay=config.weight_decay, fused=True)
+    optimizer = torch.optim.AdamW if config.optimizer == "adamw" else torch.optim.Adam
+    return optimizer(params, lr=config.lr, weight_decay=config.weight_decay, fused=True)
+
+
+def get_lr(epoch: int, config: TrainConfig) -> float:
+    """The learning rate of (1-based) ``epoch``: constant, or the release's warm-up then cosine.
+
+    ``warmup_cosine`` follows the release's ``GradualWarmupScheduler`` + ``CosineAnnealingLR``, stepped
+    once per epoch: with ``W = warmup · epochs`` warm-up epochs, epoch ``e`` trains at
+    ``lr · (e-1)/W`` while ``e-1 <= W`` (so the first epoch at 0, as in the release), then at
+    ``lr · (1 + cos(π · (e-1-W) / (epochs-W))) / 2``.
+    """
+    if config.schedule == "constant":
+        return config.lr
+    warmup, step = config.warmup * config.epochs, epoch - 1
+    if step <= warmup and warmup > 0:
+        return config.lr * step / warmup
+    return config.lr * 0.5 * (1 + math.cos(math.pi * (step - warmup) / (config.epochs - warmup)))
 
 
 def _mixed_inputs(batch: dict[str, torch.Tensor], mixed: dict[str, torch.Tensor], pairs: torch.Tensor) -> dict:
@@ -248,11 +337,13 @@ def step_losses(
     batch: dict[str, torch.Tensor],
     loss_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
     generator: torch.Generator | None = None,
+    mix_loss_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] | None = None,
 ) -> tuple[dict[str, torch.Tensor], dict[str, float]]:
     """The loss of one training batch, composed the same way for every method.
 
     Returns the (unweighted) terms keyed by :data:`LOSS_PARTS`, where ``total`` is
-    ``task + aux + mix_weight·mix + sal_weight·sal``, and the method's diagnostics.
+    ``task + aux + mix_weight·mix + sal_weight·sal``, and the method's diagnostics. The mixed
+    term uses ``mix_loss_fn`` (default: the task's ``loss_fn``).
     """
     y = batch["labels"]
     latents = backbone.encode(batch)
@@ -264,7 +355,7 @@ def step_losses(
     else:
         res = method({m: batch[m] for m in MODALITIES}, y, generator)
         mixed_pred = backbone(_mixed_inputs(batch, res.mixed, res.pairs)) if res.num_mixed else None
-    mix = res.mix_loss(mixed_pred, loss_fn) if mixed_pred is not None else task.new_zeros(())
+    mix = res.mix_loss(mixed_pred, mix_loss_fn or loss_fn) if mixed_pred is not None else task.new_zeros(())
     sal = res.alignment_loss.to(task.dtype)
     total = task + aux + method.mix_weight * mix + method.sal_weight * sal
     return {"total": total, "task": task, "mix": mix, "sal": sal, "aux": aux}, res.diagnostics
@@ -281,6 +372,14 @@ def predict(backbone: Backbone, loader: Any) -> tuple[np.ndarray, np.ndarray]:
         labels.append(batch["labels"].float())
     backbone.train(was_training)
     return torch.cat(preds).cpu().numpy(), torch.cat(labels).cpu().numpy()
+
+
+def constant_loss(dataset: MSADataset, loss_fn: Callable, loss: str) -> float:
+    """Validation loss of the best constant prediction: the train labels' median (L1) or mean (MSE)."""
+    train_y = torch.from_numpy(dataset.train.labels)
+    constant = train_y.median() if loss == "l1" else train_y.mean()
+    valid_y = torch.from_numpy(dataset.valid.labels)
+    return float(loss_fn(constant.expand_as(valid_y), valid_y).mean())
 
 
 def _mean_diagnostics(per_batch: list[dict[str, float]]) -> dict[str, float]:
@@ -357,6 +456,8 @@ def train(
     optimizer = make_optimizer(backbone, method, config)
     params = optimizer.param_groups[0]["params"]
     loss_fn = LOSSES[config.loss]
+    mix_loss_fn = loss_fn if config.mix_loss == "task" else LOSSES[config.mix_loss]
+    constant_valid = constant_loss(dataset, loss_fn, config.loss)
     run_config = _run_config(dataset, config, device)
     run = store.create(run_config) if store is not None else None
     run_id = run.id if run is not None else None
@@ -367,11 +468,14 @@ def train(
         _emit(callbacks, "on_train_start", {"config": run_config, "run_id": run_id, "steps_per_epoch": steps_per_epoch})
         for epoch in range(1, config.epochs + 1):
             epoch_start = time.perf_counter()
+            lr = get_lr(epoch, config)
+            for group in optimizer.param_groups:
+                group["lr"] = lr
             backbone.train()
             method.train()
             sums, seen, diagnostics = torch.zeros(len(LOSS_PARTS), device=device), 0, []
             for step, batch in enumerate(train_loader, 1):
-                losses, batch_diagnostics = step_losses(backbone, method, batch, loss_fn, generator)
+                losses, batch_diagnostics = step_losses(backbone, method, batch, loss_fn, generator, mix_loss_fn)
                 optimizer.zero_grad(set_to_none=True)
                 losses["total"].backward()
                 if config.grad_clip is not None:
@@ -392,6 +496,7 @@ def train(
             losses = {"train": train_losses.pop("total"), **train_losses}
             losses["valid"] = float(loss_fn(torch.from_numpy(valid_pred), torch.from_numpy(valid_y)).mean())
             losses["test"] = float(loss_fn(torch.from_numpy(test_pred), torch.from_numpy(test_y)).mean())
+            losses["valid_constant"] = constant_valid
             score = losses["valid"] if math.isfinite(losses["valid"]) else math.inf
             improved = best_state is None or score <= best_valid - MIN_IMPROVEMENT
             if improved:
@@ -408,6 +513,7 @@ def train(
                 elapsed=now - start,
                 best_epoch=best_epoch,
                 improved=improved,
+                lr=lr,
             )
             history.append(event.to_dict())
             if run is not None:

@@ -1,0 +1,241 @@
+"""The experiments behind docs/findings.md: why MS-Mix stalled under the old defaults, one per hypothesis.
+
+    .venv/bin/python bench/findings.py --runs-dir runs/findings                 # every experiment
+    .venv/bin/python bench/findings.py --runs-dir runs/findings --only H1 H3    # some of them
+
+Each experiment trains its variants over the seeds on each dataset and backbone and prints one
+markdown table per dataset: mean ± std over seeds, and the paired t-test of each variant against
+the experiment's reference (``*`` better, ``†`` worse, p < 0.05). Runs already in the store (same
+dataset, backbone, label, seed) are reused, so an interrupted call resumes where it stopped. H5
+measures pairs instead of training variants. Tables go to stdout and, with ``--out``, to a file.
+Model selection is on the validation split; the test split is only reported.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from msmix_core import MODALITIES
+from msmix_core.data import load_dataset, make_loader
+from msmix_core.data.schema import MSADataset
+from msmix_core.mixing.ms_mix import candidate_mask, opposite_sign, sass_similarity
+from msmix_core.runs import RunStore, compare_runs, format_table, to_markdown
+from msmix_core.training import TrainConfig, build_models, train
+
+SEEDS = (1111, 1112, 1113, 1114, 1115)
+METRICS = ("Non0_acc_2", "Non0_F1_score", "MAE", "Corr")
+BACKBONES = ("late_fusion", "tfn")
+
+#: A variant: label -> (method, method knobs, TrainConfig overrides).
+Variant = tuple[str, dict[str, Any], dict[str, Any]]
+FAITHFUL = ("msmix", {"detach_predictor_input": False}, {})
+
+
+@dataclass
+class Experiment:
+    question: str
+    variants: dict[str, Variant]
+    reference: str
+    datasets: tuple[str, ...] = ("synthetic", "mosi", "mosi-0.25")
+    config: dict[str, Any] = field(default_factory=dict)
+
+
+EXPERIMENTS: dict[str, Experiment] = {
+    "H1": Experiment(
+        "Does the mixed-term loss matter (L1, the task loss, against the release's MSE)?",
+        {
+            "none": ("none", {}, {}),
+            "msmix mix=MSE": FAITHFUL,
+            "msmix mix=L1": ("msmix", {"detach_predictor_input": False}, {"mix_loss": "l1"}),
+            "msmix detached mix=MSE": ("msmix", {"detach_predictor_input": True}, {}),
+            "msmix detached mix=L1": ("msmix", {"detach_predictor_input": True}, {"mix_loss": "l1"}),
+        },
+        reference="msmix mix=MSE",
+    ),
+    "H2": Experiment(
+        "Does the release's recipe (AdamW 1e-4, warm-up + cosine, batch 64, MSE) let faithful MS-Mix learn?",
+        {
+            "none mmsa": ("none", {}, {}),
+            "msmix mmsa": FAITHFUL,
+            "none release": ("none", {}, {"recipe": "release"}),
+            "msmix release": ("msmix", {"detach_predictor_input": False}, {"recipe": "release"}),
+            "msmix detached release": ("msmix", {"detach_predictor_input": True}, {"recipe": "release"}),
+        },
+        reference="none release",
+    ),
+    "H3": Experiment(
+        "SAL's strength and where its gradient goes",
+        {
+            "msmix sal=0.5": FAITHFUL,
+            "msmix sal=0": ("msmix", {"detach_predictor_input": False, "sal_weight": 0.0}, {}),
+            "msmix sal=0.5·B/64": ("msmix", {"detach_predictor_input": False, "sal_weight": 0.25}, {}),
+            "msmix detached": ("msmix", {"detach_predictor_input": True}, {}),
+            "none": ("none", {}, {}),
+        },
+        reference="msmix sal=0.5",
+    ),
+    "H4": Experiment(
+        "The gradient of the mixed loss through the SIG ratios into the predictors and encoders",
+        {
+            "msmix": FAITHFUL,
+            "msmix ratios detached": ("msmix", {"detach_predictor_input": False, "detach_ratios": True}, {}),
+            "msmix ratios detached sal=0": (
+                "msmix",
+                {"detach_predictor_input": False, "detach_ratios": True, "sal_weight": 0.0},
+                {},
+            ),
+            "msmix sal=0": ("msmix", {"detach_predictor_input": False, "sal_weight": 0.0}, {}),
+            "none": ("none", {}, {}),
+        },
+        reference="msmix",
+    ),
+    "H6": Experiment(
+        "The regime: small data and label noise (does augmentation help where data is scarce or noisy?)",
+        {
+            "none": ("none", {}, {}),
+            "mixup": ("mixup", {}, {}),
+            "msmix": FAITHFUL,
+            "msmix detached": ("msmix", {"detach_predictor_input": True}, {}),
+        },
+        reference="none",
+        datasets=("synthetic-256", "synthetic-noise1.0", "mosi-0.25"),
+    ),
+}
+
+
+def dataset_by_key(key: str, mosi_dir: str) -> MSADataset:
+    """The datasets the experiments use, by a short key."""
+    if key == "synthetic":
+        return load_dataset("synthetic")
+    if key.startswith("synthetic-noise"):
+        return load_dataset("synthetic", label_noise=float(key.removeprefix("synthetic-noise")))
+    if key.startswith("synthetic-"):
+        return load_dataset("synthetic", n_train=int(key.removeprefix("synthetic-")))
+    fraction = key.removeprefix("mosi").removeprefix("-") or "1.0"
+    return load_dataset(f"mosi-utterance:{mosi_dir}?train_fraction={fraction}")
+
+
+def _dataset_label(key: str, data: MSADataset) -> str:
+    return f"{key} ({len(data.train)} train)"
+
+
+def run_experiment(name: str, exp: Experiment, args: argparse.Namespace) -> str:
+    """Train what the store lacks, then return the experiment's markdown section."""
+    store = RunStore(Path(args.runs_dir) / name)
+    finished = {
+        (r.config["dataset"], r.config["backbone"], r.config["label"], r.config["seed"])
+        for r in store.list()
+        if r.status == "finished"
+    }
+    sections = [f"### {name}: {exp.question}\n"]
+    start = time.perf_counter()
+    for key in [k for k in exp.datasets if args.datasets is None or k in args.datasets]:
+        data = dataset_by_key(key, args.mosi)
+        for backbone in args.backbones:
+            for label, (method, knobs, overrides) in exp.variants.items():
+                for seed in args.seeds:
+                    if (data.name, backbone, label, seed) in finished:
+                        continue
+                    config = TrainConfig(
+                        backbone=backbone,
+                        method=method,
+                        method_kwargs=knobs,
+                        label=label,
+                        seed=seed,
+                        save_weights=False,
+                        **({"epochs": args.epochs} | exp.config | overrides | _release_epochs(overrides, args)),
+                    )
+                    result = train(data, config, store=store)
+                    print(f"{name} {key} {backbone} {label} {seed}: {result.test_metrics['Corr']:.3f}", file=sys.stderr)
+        table = store.table()
+        table = table[table["dataset"] == data.name]
+        compared = compare_runs(table, baseline=exp.reference, metrics=METRICS)
+        sections.append(f"**{_dataset_label(key, data)}**, reference `{exp.reference}`\n")
+        sections.append(to_markdown(format_table(compared, p_values=True)))
+    sections.append(f"\n(wall time of this call: {time.perf_counter() - start:.0f} s)\n")
+    return "\n".join(sections)
+
+
+def _release_epochs(overrides: dict[str, Any], args: argparse.Namespace) -> dict[str, Any]:
+    return {"epochs": args.release_epochs} if overrides.get("recipe") == "release" else {}
+
+
+def sass_selectivity(args: argparse.Namespace) -> str:
+    """H5: share of ordered pairs a ≠ b above δ per training batch, and how many of them clash in sign."""
+    rows = ["| data | backbone | encoder | δ | pairs kept | contradictory among kept | contradictory, random |"]
+    rows.append("|---|---|---|---|---|---|---|")
+    for key in [k for k in ("synthetic", "mosi") if args.datasets is None or k in args.datasets]:
+        data = dataset_by_key(key, args.mosi)
+        for backbone in args.backbones:
+            stats: dict[tuple[str, float], list[tuple[float, float, float]]] = {}
+            for seed in args.seeds:
+                config = TrainConfig(backbone=backbone, method="msmix", seed=seed, epochs=args.epochs)
+                for encoder, epochs in (("untrained", 0), ("trained (MS-Mix)", args.epochs)):
+                    model = _trained_backbone(data, config, epochs)
+                    for delta in (0.2, 0.4, 0.6):
+                        stats.setdefault((encoder, delta), []).append(_batch_pair_rates(model, data, delta, seed))
+            for (encoder, delta), values in stats.items():
+                kept, clash_kept, clash_all = np.mean(values, axis=0)
+                rows.append(
+                    f"| {key} | {backbone} | {encoder} | {delta} | {kept:.1%} | {clash_kept:.1%} | {clash_all:.1%} |"
+                )
+    return "### H5: how selective is SASS on trained latents?\n\n" + "\n".join(rows) + "\n"
+
+
+def _trained_backbone(data: MSADataset, config: TrainConfig, epochs: int) -> torch.nn.Module:
+    if epochs == 0:
+        backbone, _ = build_models(data, config, torch.device("cpu"))
+        return backbone.eval()
+    return train(data, config).backbone.eval()
+
+
+@torch.no_grad()
+def _batch_pair_rates(model: torch.nn.Module, data: MSADataset, delta: float, seed: int) -> tuple[float, float, float]:
+    """Over the train split's batches of 32: kept share, contradictory share among kept, among all pairs."""
+    kept, clash_kept, clash_all, total = 0, 0, 0, 0
+    for batch in make_loader(data.train, 32, shuffle=True, seed=seed, device=torch.device("cpu")):
+        latents = model.encode(batch)
+        b = batch["labels"].shape[0]
+        if b < 2:
+            continue
+        mask = candidate_mask(sass_similarity({m: latents[m] for m in MODALITIES}), delta)
+        clash = opposite_sign(batch["labels"])
+        kept += int(mask.sum())
+        clash_kept += int((mask & clash).sum())
+        clash_all += int(clash.sum())
+        total += b * (b - 1)
+    return kept / total, clash_kept / max(kept, 1), clash_all / total
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--runs-dir", default="runs/findings")
+    parser.add_argument("--only", nargs="+", choices=[*EXPERIMENTS, "H5"], default=[*EXPERIMENTS, "H5"])
+    parser.add_argument("--mosi", default=os.environ.get("MSMIX_MOSI_DIR", "../shared/data/mosi-utterance"))
+    parser.add_argument("--datasets", nargs="+", default=None, help="only these dataset keys (default: all)")
+    parser.add_argument("--seeds", type=int, nargs="+", default=list(SEEDS))
+    parser.add_argument("--backbones", nargs="+", default=list(BACKBONES))
+    parser.add_argument("--epochs", type=int, default=10, help="epoch cap of the mmsa recipe runs")
+    parser.add_argument("--release-epochs", type=int, default=100, help="epoch budget of the release recipe runs")
+    parser.add_argument("--out", default=None, help="also append the markdown to this file")
+    args = parser.parse_args()
+    torch.set_num_threads(1)
+    for name in args.only:
+        text = sass_selectivity(args) if name == "H5" else run_experiment(name, EXPERIMENTS[name], args)
+        print(text, flush=True)
+        if args.out:
+            with open(args.out, "a") as out:
+                out.write(text + "\n")
+
+
+if __name__ == "__main__":
+    main()
