@@ -104,3 +104,46 @@ def test_home_tours_all_seven_pages_links_the_paper_and_shows_whole_numbers():
         for _, title, _, _ in entries:
             assert title in text  # run alone, a page link falls back to its bold title
     assert "Feature sizes" in text and "…" not in " ".join(m.value for m in at.metric)
+
+
+def errors(at) -> str:
+    return " ".join(e.value for e in at.error)
+
+
+def test_data_source_errors_speak_a_browser_users_language(tmp_path):
+    (tmp_path / "notes.txt").write_text("hello")
+    for source, expected in [
+        (str(tmp_path), "is a folder"),
+        (str(tmp_path / "missing.pkl"), "there is no file"),
+        (str(tmp_path / "notes.txt"), "is not an MMSA .pkl or .npz"),
+    ]:
+        at = page("home", source=source)
+        text = errors(at)
+        assert expected in text and "msmix convert" not in text and "synthetic:" not in text, text
+    at = page("home", source="upload")
+    assert "upload a file" in errors(at)
+
+
+def test_switching_to_upload_with_nothing_uploaded_asks_for_a_file(tmp_path):
+    at = page("home", source=str(tmp_path / "missing.pkl"))
+    assert "there is no file" in errors(at)
+    at.sidebar.radio(key="sb_source_kind").set_value("upload").run()
+    assert "upload a file" in errors(at) and "there is no file" not in errors(at)
+
+
+def test_served_app_opens_only_files_in_its_data_folders(tmp_path, monkeypatch):
+    allowed, secret = tmp_path / "data", tmp_path / "private"
+    allowed.mkdir()
+    secret.mkdir()
+    (secret / "real.pkl").write_bytes(b"not a pickle")
+    monkeypatch.setenv("MSMIX_DATA_DIRS", str(allowed))
+    answers = {errors(page("home", source=str(p))) for p in (secret / "real.pkl", secret / "none.pkl", "/etc/passwd")}
+    assert len(answers) == 1 and "only opens files in its data folders" in answers.pop()  # nothing to tell apart
+    outside = page("home", source=str(allowed / ".." / "private" / "real.pkl"))
+    assert "only opens files in its data folders" in errors(outside)
+    mosi = page("home", source="mosi", mosi_dir=str(secret))
+    assert "only opens files in its data folders" in errors(mosi)
+    inside = page("home", source=str(allowed / "missing.pkl"))
+    assert "there is no file" in errors(inside)  # inside a data folder the usual answers apply
+    monkeypatch.delenv("MSMIX_DATA_DIRS")
+    assert "only opens" not in errors(page("home", source=str(secret / "real.pkl")))  # local run: no limit
