@@ -1,10 +1,16 @@
 """AppTest of the lab controls: page controls in the URL, the pair-selection picture and its reading."""
 
+import os
 import re
+import subprocess
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
 from test_app import metric, page, traces, values
+
+ROOT = Path(__file__).resolve().parent.parent
 
 
 def test_pair_controls_start_from_the_url_and_follow_changes():
@@ -147,3 +153,14 @@ def test_served_app_opens_only_files_in_its_data_folders(tmp_path, monkeypatch):
     assert "there is no file" in errors(inside)  # inside a data folder the usual answers apply
     monkeypatch.delenv("MSMIX_DATA_DIRS")
     assert "only opens" not in errors(page("home", source=str(secret / "real.pkl")))  # local run: no limit
+
+
+def test_the_server_uses_one_torch_thread_in_every_script_thread():
+    probe = (
+        "import threading, ui, torch; seen = []; "
+        "t = threading.Thread(target=lambda: seen.append(torch.get_num_threads())); t.start(); t.join(); "
+        "print(torch.get_num_threads(), seen[0])"
+    )
+    env = {k: v for k, v in os.environ.items() if k not in ("OMP_NUM_THREADS", "MSMIX_APP_THREADS")}
+    out = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, env=env, capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["1", "1"]  # a new thread (a Streamlit script run) too

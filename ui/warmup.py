@@ -1,5 +1,8 @@
 """UMAP compiles its numerical code with numba on first use: do that once, in the background, at start-up.
 
+The same call starts an idle training worker (:func:`~msmix_core.training.worker.prestart`), so
+that the first Run on the Training page trains at once.
+
 ``app.py`` calls :func:`start` when the server runs the app, so by the time someone opens the
 Embeddings page and picks UMAP the compilation is done or under way; the page shows a message
 while it waits (:func:`ready`, :func:`wait`). numba's on-disk cache goes to ``.cache/numba`` (git
@@ -13,6 +16,8 @@ import threading
 from pathlib import Path
 
 import numpy as np
+
+from msmix_core.training.worker import prestart
 
 os.environ.setdefault("NUMBA_CACHE_DIR", str(Path(__file__).resolve().parent.parent / ".cache" / "numba"))
 
@@ -35,8 +40,9 @@ def _warm() -> None:
 
 
 def start() -> None:
-    """Start the warm-up thread once per server process (later calls do nothing)."""
+    """Start the warm-up thread once per server process (later calls do nothing), and an idle training worker."""
     global _thread
+    prestart()
     with _lock:
         if _thread is None:
             _thread = threading.Thread(target=_warm, name="msmix-umap-warmup", daemon=True)

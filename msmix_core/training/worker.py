@@ -11,6 +11,8 @@ the child, and under Streamlit ``__main__`` is the page script being run. Here t
 module and nothing else. Parent and child talk over two pipes wrapped in
 :class:`multiprocessing.connection.Connection` (length-prefixed pickles): the parent sends the
 work and, later, a stop request; the child sends events. Only the parent's own objects cross them.
+The child uses the parent's count of torch threads, so that it gives the numbers a ``train`` call
+in the parent would (the app's server runs with one thread: see ``ui/__init__.py``).
 """
 
 from __future__ import annotations
@@ -25,6 +27,8 @@ from collections.abc import Sequence
 from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
+
+import torch
 
 from msmix_core.data.schema import MSADataset
 from msmix_core.errors import MsmixError
@@ -124,7 +128,7 @@ class TrainingProcess:
         child = _take_child()
         self._process, self._work, self._events = child.process, child.work, child.events
         try:
-            self._work.send((dataset, list(configs), store))
+            self._work.send((dataset, list(configs), store, torch.get_num_threads()))
         except BaseException:  # e.g. something in the dataset that cannot be pickled
             self._process.kill()
             self.close()
@@ -199,9 +203,10 @@ class _Relay:
 def _child(work: Connection, events: Connection) -> None:
     """The child process: receive the work, train each config in turn, report every event."""
     try:
-        dataset, configs, store = work.recv()
+        dataset, configs, store, threads = work.recv()
     except (EOFError, OSError):  # an idle worker whose parent went away or discarded it
         return
+    torch.set_num_threads(threads)  # the parent's count: the same numbers as a train() call there
     stop, relay = _StopRequest(work), _Relay(events)
     try:
         for index, config in enumerate(configs):
