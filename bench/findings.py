@@ -72,7 +72,6 @@ EXPERIMENTS: dict[str, Experiment] = {
         "Does the release's recipe (AdamW 1e-4, warm-up + cosine, batch 64, MSE) let MS-Mix learn?",
         ("none release", "msmix release", "msmix detached release", "none", "msmix"),
         reference="none release",
-        datasets=("synthetic", "mosi"),
     ),
     "H3": Experiment(
         "SAL's strength and where its gradient goes",

@@ -86,9 +86,9 @@ def render() -> settings.Settings:
     elif kind == "file path":
         path = sb.text_input(
             "MMSA .pkl or .npz path",
-            "" if current.source in ("synthetic", "upload") else current.source,
+            "" if current.source in ("synthetic", "upload", "mosi") else current.source,
             key="sb_path",
-            help="An MMSA processed feature file (aligned_50.pkl, ...) or the .npz from `msmix convert`.",
+            help="An MMSA processed feature file (aligned_50.pkl, ...) or a .npz converted from one.",
         )
         if path.strip():
             new = replace(new, source=path.strip())
@@ -96,7 +96,7 @@ def render() -> settings.Settings:
         upload = sb.file_uploader("MMSA .pkl or .npz", type=["pkl", "pickle", "npz"], key="sb_upload")
         if upload is not None:
             data.store_upload(upload.name, upload.getvalue())
-            new = replace(new, source="upload")
+        new = replace(new, source="upload")  # nothing uploaded yet: the page asks for a file
 
     sb.header("Model")
     names = _options("backbone")
