@@ -172,7 +172,7 @@ def sass_selectivity(args: argparse.Namespace) -> str:
     """H5: share of ordered pairs a ≠ b above δ per training batch, and how many of them clash in sign."""
     rows = ["| data | backbone | encoder | δ | pairs kept | contradictory among kept | contradictory, random |"]
     rows.append("|---|---|---|---|---|---|---|")
-    for key in [k for k in ("synthetic", "mosi") if args.datasets is None or k in args.datasets]:
+    for key in [k for k in ("synthetic", "mosi", "mosi-0.25") if args.datasets is None or k in args.datasets]:
         data = dataset_by_key(key, args.mosi)
         for backbone in args.backbones:
             stats: dict[tuple[str, float], list[tuple[float, float, float]]] = {}
