@@ -1,0 +1,174 @@
+"""Executors: how a grid of training runs is trained, one after another or in a pool of processes.
+
+Every grid (``msmix compare``, ``ablate``, ``sweep``, the final scoring of ``tune``) hands its
+configs to an :class:`Executor`, which trains them and records each run in the run store:
+
+- :class:`SerialExecutor` trains in this process, one run after another, and lets the trainer
+  record each run as it goes (a run in progress is readable, and ends ``interrupted`` on Ctrl-C);
+- :class:`LocalPoolExecutor` trains each run in its own process (``spawn``: a fresh interpreter,
+  one torch thread). The worker trains without a store and returns the plain outcome; the driver
+  records it with :meth:`RunStore.record`, so a run shows up whole once it has ended, and a worker
+  that dies loses only what was in flight, never the store's consistency.
+
+Same config, same numbers, whatever the executor: every random draw of a run comes from its seed
+(see :func:`msmix_core.training.build_models`), and a fresh process shares its generators with no
+one. Bit for bit, that holds for runs on the same number of torch threads: pool workers use one
+(they share the cores), and torch's CPU reductions split their sums by thread count, so a serial
+run on several threads can differ in the last bits. A pool pays a process start-up (importing
+torch, receiving the dataset) once per worker.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Sequence
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
+from datetime import UTC, datetime
+from typing import Any
+
+import torch
+
+from msmix_core.data.schema import MSADataset
+from msmix_core.errors import MsmixError
+from msmix_core.runs import Run, RunStore
+from msmix_core.training.trainer import TrainConfig, train
+
+#: Called in the driver each time a run has been stored: ``(index of its config, the stored run)``.
+OnRun = Callable[[int, Run], None]
+
+
+class Executor(ABC):
+    """Trains a list of configs on one dataset and records every run in a store."""
+
+    @abstractmethod
+    def run(
+        self, dataset: MSADataset, configs: Sequence[TrainConfig], store: RunStore, on_run: OnRun | None = None
+    ) -> list[Run]:
+        """Train every config; returns the stored runs in config order. The first failure is raised."""
+
+
+class SerialExecutor(Executor):
+    """Today's behaviour: each run trains in this process, recorded by the trainer as it goes.
+
+    ``callbacks`` go to every :func:`~msmix_core.training.train` call (e.g. a progress bar's per-epoch ticks).
+    """
+
+    def __init__(self, callbacks: Sequence[object] = ()) -> None:
+        self.callbacks = tuple(callbacks)
+
+    def run(
+        self, dataset: MSADataset, configs: Sequence[TrainConfig], store: RunStore, on_run: OnRun | None = None
+    ) -> list[Run]:
+        runs = []
+        for index, config in enumerate(configs):
+            result = train(dataset, config, callbacks=self.callbacks, store=store)
+            runs.append(store.load(result.run_id))
+            if on_run is not None:
+                on_run(index, runs[-1])
+        return runs
+
+
+_worker_dataset: MSADataset | None = None
+
+
+def _init_worker(dataset: MSADataset) -> None:
+    """A pool process: one torch thread (the workers share the cores), and the dataset received once."""
+    global _worker_dataset
+    torch.set_num_threads(1)
+    _worker_dataset = dataset
+
+
+class _RunConfig:
+    """Keeps the run config the trainer would store (dataset summary, device, versions) from ``on_train_start``."""
+
+    config: dict[str, Any] | None = None
+
+    def on_train_start(self, info: dict[str, Any]) -> None:
+        self.config = info["config"]
+
+
+def train_outcome(dataset: MSADataset, config: TrainConfig) -> dict[str, Any]:
+    """Train ``config`` without a store and return what :meth:`RunStore.record` needs, as plain data."""
+    created = datetime.now(UTC)
+    seen = _RunConfig()
+    result = train(dataset, config, callbacks=(seen,))
+    weights = None
+    if config.save_weights:
+        weights = {
+            name: {key: value.detach().cpu() for key, value in module.state_dict().items()}
+            for name, module in (("backbone", result.backbone), ("method", result.method))
+        }
+    return {
+        "config": seen.config,
+        "history": result.history,
+        "status": result.status,
+        "metrics": {"valid": result.valid_metrics, "test": result.test_metrics},
+        "best_epoch": result.best_epoch,
+        "weights": weights,
+        "created": created,
+    }
+
+
+def _pool_task(config: TrainConfig) -> dict[str, Any]:
+    return train_outcome(_worker_dataset, config)
+
+
+def _stop_workers(pool: ProcessPoolExecutor) -> None:
+    """End the pool now: drop the queued runs and kill the ones in flight, whose results nobody will read.
+
+    ``shutdown`` alone would wait for the runs in flight to end; Python 3.11 has no public way to
+    kill them (3.14's ``terminate_workers``), hence the pool's own table of processes.
+    """
+    processes = dict(getattr(pool, "_processes", None) or {})
+    pool.shutdown(wait=False, cancel_futures=True)
+    for process in processes.values():
+        process.terminate()
+
+
+class LocalPoolExecutor(Executor):
+    """Each run in its own process of a pool of ``workers`` (``spawn`` start); the driver records the runs.
+
+    Runs are stored in the order they finish; :meth:`run` returns them in config order.
+    """
+
+    def __init__(self, workers: int) -> None:
+        if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
+            raise MsmixError(f"workers must be an integer >= 1, got {workers!r}")
+        self.workers = workers
+
+    def run(
+        self, dataset: MSADataset, configs: Sequence[TrainConfig], store: RunStore, on_run: OnRun | None = None
+    ) -> list[Run]:
+        runs: list[Run | None] = [None] * len(configs)
+        if not configs:
+            return []
+        pool = ProcessPoolExecutor(
+            max_workers=min(self.workers, len(configs)),
+            mp_context=multiprocessing.get_context("spawn"),
+            initializer=_init_worker,
+            initargs=(dataset,),
+        )
+        try:
+            pending: dict[Future, int] = {pool.submit(_pool_task, config): i for i, config in enumerate(configs)}
+            while pending:
+                done, _ = wait(pending, return_when=FIRST_COMPLETED)
+                for future in done:
+                    index = pending.pop(future)
+                    try:
+                        outcome = future.result()
+                    except BrokenProcessPool as exc:
+                        stored = sum(run is not None for run in runs)
+                        raise MsmixError(
+                            f"a worker process died ({exc}): {stored} of {len(configs)} runs were stored; "
+                            "the others were lost: run them again"
+                        ) from exc
+                    runs[index] = store.record(**outcome)
+                    if on_run is not None:
+                        on_run(index, runs[index])
+        except BaseException:
+            _stop_workers(pool)
+            raise
+        pool.shutdown()
+        return runs
