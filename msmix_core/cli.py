@@ -253,6 +253,44 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     return _run_grid(args, configs, baseline=None, knob_values=variants)
 
 
+def cmd_tune(args: argparse.Namespace) -> int:
+    import optuna  # imported here: Optuna (and SQLAlchemy) take a while to load, and only this command needs them
+
+    from msmix_core.analysis.tuning import best_knobs, open_study, search_space, tune
+
+    if args.trial_seed in args.seeds:
+        seeds = f"--trial-seed {args.trial_seed} is among --seeds {args.seeds}"
+        raise MsmixError(f"{seeds}: the best knobs are scored on fresh seeds, so pick another trial seed")
+    _check_outputs(args.out)
+    dataset = _load(args)
+    store = RunStore(args.runs_dir)
+    base = replace(_configs(args, [args.backbone], {args.method: (args.method, {})})[0], seed=args.trial_seed)
+    build_models(dataset, base, resolve_device(base.device))  # a bad name or knob fails before the first trial
+    space = search_space(args.method, args.params, fixed=base.method_kwargs)
+    if args.storage is None:
+        store.root.mkdir(parents=True, exist_ok=True)
+    storage = args.storage or f"sqlite:///{store.root / 'tune.db'}"
+    name = args.study or f"{args.method}-{args.backbone}-{dataset.name}"
+    setup = {"method": args.method, "backbone": args.backbone, "dataset": dataset.name, "knobs": sorted(space)}
+    optuna.logging.set_verbosity(optuna.logging.WARNING)  # one bar instead of a log line per trial
+    study = open_study(storage, name, setup)
+    with tqdm(total=args.trials, desc="trials", unit="trial", file=sys.stderr, disable=args.quiet) as bar:
+
+        def done(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
+            bar.set_postfix_str(f"#{trial.number} {trial.state.name.lower()}", refresh=False)
+            bar.update(1)
+
+        tune(dataset, base, trials=args.trials, study=study, space=space, seed=args.trial_seed, on_trial=done)
+    best, knobs = best_knobs(study)
+    states = {s.name.lower(): sum(t.state == s for t in study.trials) for s in optuna.trial.TrialState}
+    counts = ", ".join(f"{n} {state}" for state, n in states.items() if n)
+    print(f"study {name!r} in {storage}: {len(study.trials)} trials ({counts})")
+    print(f"best valid loss {best.value:.4f} (trial #{best.number}, seed {args.trial_seed}): {json.dumps(knobs)}")
+    print(f"scoring the best knobs against the defaults on test over seeds {args.seeds}")
+    variants = {args.method: (args.method, {}), f"{args.method} tuned": (args.method, knobs)}
+    return _run_grid(args, _configs(args, [args.backbone], variants), baseline=args.method)
+
+
 def cmd_robustness(args: argparse.Namespace) -> int:
     _check_outputs(args.out)
     dataset = _load(args)
@@ -471,6 +509,25 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--backbones", nargs="+", default=["late_fusion"], help="default %(default)s")
     p.set_defaults(handler=cmd_sweep)
+
+    p = commands.add_parser("tune", parents=[training], help="Optuna search over a method's knobs, on valid")
+    p.add_argument("--method", default="msmix", help="default %(default)s")
+    p.add_argument("--backbone", default=TrainConfig.backbone, help="default %(default)s")
+    p.add_argument("--trials", type=_positive_int, default=40, help="trials to add to the study (default %(default)s)")
+    p.add_argument(
+        "--storage",
+        default=None,
+        help="an Optuna storage URL, e.g. sqlite:///runs/tune.db or a database many machines share "
+        "(default: tune.db in the runs folder); the same storage and --study go on where a study stopped",
+    )
+    p.add_argument("--study", default=None, help="study name (default: METHOD-BACKBONE-DATASET)")
+    p.add_argument(
+        "--params", nargs="+", default=None, metavar="KNOB", help="knobs to search (default: every tunable knob)"
+    )
+    p.add_argument(
+        "--trial-seed", type=int, default=0, help="seed of every trial's run; --seeds score the best (default 0)"
+    )
+    p.set_defaults(handler=cmd_tune)
 
     p = commands.add_parser("robustness", help="score stored runs with each modality zeroed or noised")
     p.add_argument("run_ids", nargs="+", metavar="RUN_ID", help="runs to score (see 'msmix runs list')")
