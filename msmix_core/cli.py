@@ -1,7 +1,8 @@
 """The ``msmix`` command line (also ``python -m msmix_core``): train, compare and inspect runs.
 
-Subcommands: ``train``, ``compare``, ``ablate``, ``robustness``, ``runs list|show|delete`` and
-``convert``. Every training run is recorded in the run store, so tables can be rebuilt later.
+Subcommands: ``train``, ``compare``, ``ablate``, ``sweep``, ``tune``, ``robustness``,
+``runs list|show|delete`` and ``convert``. Grids train through an executor (``--workers``).
+Every training run is recorded in the run store, so tables can be rebuilt later.
 User errors (a missing file, an unknown name, a bad knob value) print one line on stderr and
 exit with status 2; anything else is a bug and keeps its traceback. See docs/cli.md.
 """
@@ -37,7 +38,7 @@ from msmix_core.errors import MsmixError, MsmixWarning
 from msmix_core.metrics import METRIC_KEYS
 from msmix_core.runs import Run, RunStore, compare_runs, format_table, to_markdown
 from msmix_core.training import Callback, EpochEvent, TrainConfig, build_models
-from msmix_core.training.executors import LocalPoolExecutor, SerialExecutor
+from msmix_core.training.executors import Executor, LocalPoolExecutor, SerialExecutor
 from msmix_core.training.robustness import evaluate_robustness, load_trained
 from msmix_core.training.trainer import LOSSES, MIX_LOSSES, OPTIMIZERS, RECIPES, SCHEDULES
 
@@ -102,8 +103,10 @@ class _EpochBar(Callback):
 def _train_all(args: argparse.Namespace, dataset: MSADataset, configs: list[TrainConfig], store: RunStore) -> list:
     """Train every config with the executor ``--workers`` asks for, one tick of a tqdm bar (stderr) per stored run."""
     with tqdm(total=len(configs), desc="runs", unit="run", file=sys.stderr, disable=args.quiet) as bar:
-        serial = args.workers == 1
-        executor = SerialExecutor(callbacks=[_EpochBar(bar)]) if serial else LocalPoolExecutor(args.workers)
+        if args.workers == 1:
+            executor: Executor = SerialExecutor(callbacks=[_EpochBar(bar)])
+        else:
+            executor = LocalPoolExecutor(args.workers, args.worker_threads)
 
         def stored(index: int, run: Run) -> None:
             config = configs[index]
@@ -417,8 +420,15 @@ def _training_options() -> argparse.ArgumentParser:
         "--workers",
         type=_positive_int,
         default=1,
-        help="train N runs at a time, each in its own process (one torch thread each; each process pays the "
-        "start-up of importing torch); default 1: one after another in this process",
+        help="train N runs at a time, each in its own process (each pays the start-up of importing torch); "
+        "default 1: one after another in this process",
+    )
+    g.add_argument(
+        "--worker-threads",
+        type=_positive_int,
+        default=1,
+        help="torch threads of each --workers process (default 1); a run's numbers depend on its seed and its "
+        "thread count, see docs/cli.md",
     )
     g = p.add_argument_group("training (defaults: the --recipe's; an option given here overrides it)")
     g.add_argument(

@@ -34,7 +34,7 @@ def _stored(runs) -> list[tuple]:
 
 @pytest.fixture
 def one_thread():
-    """Serial training on one torch thread, like a pool worker: CPU reductions split their sums by thread count."""
+    """Serial training on one torch thread, as a pool worker trains: CPU reductions split their sums by thread count."""
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     yield
@@ -50,6 +50,7 @@ def test_a_pool_of_two_workers_stores_exactly_what_serial_training_stores(tiny, 
     assert [r.status for r in pooled] == ["finished"] * 4
     assert len(pool_store.list()) == 4
     assert _stored(pooled) == _stored(serial)
+    assert [r.config for r in pooled] == [r.config for r in serial]  # dataset, device, torch_threads, versions
     assert pooled[3].load_weights()["backbone"].keys() == serial[3].load_weights()["backbone"].keys()
     for name, tensor in serial[3].load_weights()["backbone"].items():
         assert tensor.equal(pooled[3].load_weights()["backbone"][name])
@@ -62,6 +63,9 @@ def test_a_failing_run_in_a_worker_raises_its_error_in_the_driver(tiny, tmp_path
     assert RunStore(tmp_path).list() == []
 
 
-def test_workers_must_be_a_positive_integer():
-    with pytest.raises(MsmixError, match="workers must be an integer >= 1"):
-        LocalPoolExecutor(workers=0)
+@pytest.mark.parametrize(
+    ("workers", "threads", "name"), [(0, None, "workers"), (2, 0, "threads"), (True, 1, "workers")]
+)
+def test_workers_and_threads_must_be_positive_integers(workers, threads, name):
+    with pytest.raises(MsmixError, match=f"{name} must be an integer >= 1"):
+        LocalPoolExecutor(workers=workers, threads=threads)

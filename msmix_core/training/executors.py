@@ -12,10 +12,13 @@ configs to an :class:`Executor`, which trains them and records each run in the r
 
 Same config, same numbers, whatever the executor: every random draw of a run comes from its seed
 (see :func:`msmix_core.training.build_models`), and a fresh process shares its generators with no
-one. Bit for bit, that holds for runs on the same number of torch threads: pool workers use one
-(they share the cores), and torch's CPU reductions split their sums by thread count, so a serial
-run on several threads can differ in the last bits. A pool pays a process start-up (importing
-torch, receiving the dataset) once per worker.
+one. Bit for bit, that holds for runs on the same number of torch threads: torch's CPU reductions
+split their sums by thread count, and after a few epochs the last bits that differ grow into
+different metrics. Pool workers use one torch thread by default (they share the cores; on 2
+cores, 2 workers of 2 threads each ran 2.6 times slower than serial training): their runs give the
+numbers of a serial run on one thread (``OMP_NUM_THREADS=1``); ``threads=N`` gives those of a serial
+run on N threads. Every run records its thread count (``torch_threads`` in its config). A pool pays
+a process start-up (importing torch, receiving the dataset) once per worker.
 """
 
 from __future__ import annotations
@@ -73,10 +76,10 @@ class SerialExecutor(Executor):
 _worker_dataset: MSADataset | None = None
 
 
-def _init_worker(dataset: MSADataset) -> None:
-    """A pool process: one torch thread (the workers share the cores), and the dataset received once."""
+def _init_worker(dataset: MSADataset, threads: int) -> None:
+    """A pool process: its torch thread count, and the dataset received once."""
     global _worker_dataset
-    torch.set_num_threads(1)
+    torch.set_num_threads(threads)
     _worker_dataset = dataset
 
 
@@ -130,13 +133,16 @@ def _stop_workers(pool: ProcessPoolExecutor) -> None:
 class LocalPoolExecutor(Executor):
     """Each run in its own process of a pool of ``workers`` (``spawn`` start); the driver records the runs.
 
+    ``threads``: torch threads per worker (default 1, see the module docstring for what it changes).
     Runs are stored in the order they finish; :meth:`run` returns them in config order.
     """
 
-    def __init__(self, workers: int) -> None:
-        if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
-            raise MsmixError(f"workers must be an integer >= 1, got {workers!r}")
+    def __init__(self, workers: int, threads: int = 1) -> None:
+        for name, value in (("workers", workers), ("threads", threads)):
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise MsmixError(f"{name} must be an integer >= 1, got {value!r}")
         self.workers = workers
+        self.threads = threads
 
     def run(
         self, dataset: MSADataset, configs: Sequence[TrainConfig], store: RunStore, on_run: OnRun | None = None
@@ -148,7 +154,7 @@ class LocalPoolExecutor(Executor):
             max_workers=min(self.workers, len(configs)),
             mp_context=multiprocessing.get_context("spawn"),
             initializer=_init_worker,
-            initargs=(dataset,),
+            initargs=(dataset, self.threads),
         )
         try:
             pending: dict[Future, int] = {pool.submit(_pool_task, config): i for i, config in enumerate(configs)}
