@@ -104,9 +104,9 @@ def _train_all(args: argparse.Namespace, dataset: MSADataset, configs: list[Trai
     """Train every config with the executor ``--workers`` asks for, one tick of a tqdm bar (stderr) per stored run."""
     with tqdm(total=len(configs), desc="runs", unit="run", file=sys.stderr, disable=args.quiet) as bar:
         if args.workers == 1:
-            executor: Executor = SerialExecutor(callbacks=[_EpochBar(bar)])
+            executor: Executor = SerialExecutor(callbacks=[_EpochBar(bar)], threads=args.threads)
         else:
-            executor = LocalPoolExecutor(args.workers, args.worker_threads)
+            executor = LocalPoolExecutor(args.workers, threads=args.threads or 1)
 
         def stored(index: int, run: Run) -> None:
             config = configs[index]
@@ -424,11 +424,11 @@ def _training_options() -> argparse.ArgumentParser:
         "default 1: one after another in this process",
     )
     g.add_argument(
-        "--worker-threads",
+        "--threads",
         type=_positive_int,
-        default=1,
-        help="torch threads of each --workers process (default 1); a run's numbers depend on its seed and its "
-        "thread count, see docs/cli.md",
+        default=None,
+        help="torch threads per run (default: torch's, one per core, when serial; 1 per --workers process); a "
+        "run's numbers depend on its seed and its thread count, see docs/cli.md",
     )
     g = p.add_argument_group("training (defaults: the --recipe's; an option given here overrides it)")
     g.add_argument(

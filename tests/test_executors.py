@@ -32,19 +32,12 @@ def _stored(runs) -> list[tuple]:
     ]
 
 
-@pytest.fixture
-def one_thread():
-    """Serial training on one torch thread, as a pool worker trains: CPU reductions split their sums by thread count."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
-def test_a_pool_of_two_workers_stores_exactly_what_serial_training_stores(tiny, tmp_path, one_thread):
+def test_a_pool_of_two_workers_stores_exactly_what_serial_training_stores(tiny, tmp_path):
     serial_store, pool_store = RunStore(tmp_path / "serial"), RunStore(tmp_path / "pool")
     finished: list[int] = []
-    serial = SerialExecutor().run(tiny, _grid(), serial_store)
+    threads = torch.get_num_threads()
+    serial = SerialExecutor(threads=1).run(tiny, _grid(), serial_store)  # pool workers train on one thread
+    assert torch.get_num_threads() == threads  # restored
     pooled = LocalPoolExecutor(workers=2).run(tiny, _grid(), pool_store, on_run=lambda i, run: finished.append(i))
     assert sorted(finished) == [0, 1, 2, 3]
     assert [r.status for r in pooled] == ["finished"] * 4
@@ -63,9 +56,9 @@ def test_a_failing_run_in_a_worker_raises_its_error_in_the_driver(tiny, tmp_path
     assert RunStore(tmp_path).list() == []
 
 
-@pytest.mark.parametrize(
-    ("workers", "threads", "name"), [(0, None, "workers"), (2, 0, "threads"), (True, 1, "workers")]
-)
+@pytest.mark.parametrize(("workers", "threads", "name"), [(0, 1, "workers"), (2, 0, "threads"), (True, 1, "workers")])
 def test_workers_and_threads_must_be_positive_integers(workers, threads, name):
     with pytest.raises(MsmixError, match=f"{name} must be an integer >= 1"):
         LocalPoolExecutor(workers=workers, threads=threads)
+    with pytest.raises(MsmixError, match="threads must be an integer >= 1"):
+        SerialExecutor(threads=0)

@@ -14,11 +14,12 @@ Same config, same numbers, whatever the executor: every random draw of a run com
 (see :func:`msmix_core.training.build_models`), and a fresh process shares its generators with no
 one. Bit for bit, that holds for runs on the same number of torch threads: torch's CPU reductions
 split their sums by thread count, and after a few epochs the last bits that differ grow into
-different metrics. Pool workers use one torch thread by default (they share the cores; on 2
-cores, 2 workers of 2 threads each ran 2.6 times slower than serial training): their runs give the
-numbers of a serial run on one thread (``OMP_NUM_THREADS=1``); ``threads=N`` gives those of a serial
-run on N threads. Every run records its thread count (``torch_threads`` in its config). A pool pays
-a process start-up (importing torch, receiving the dataset) once per worker.
+different metrics. Pool workers use one torch thread by default (they share the cores; more
+threads per worker oversubscribe them), so their runs give the numbers of
+``SerialExecutor(threads=1)``, and ``threads=N`` those of ``SerialExecutor(threads=N)``
+(``OMP_NUM_THREADS=1`` is not the same: it changes more than torch's thread count). Every run
+records its count (``torch_threads`` in its config). A pool pays a process start-up (importing
+torch, receiving the dataset) once per worker.
 """
 
 from __future__ import annotations
@@ -52,24 +53,37 @@ class Executor(ABC):
         """Train every config; returns the stored runs in config order. The first failure is raised."""
 
 
+def _check_count(name: str, value: Any) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise MsmixError(f"{name} must be an integer >= 1, got {value!r}")
+
+
 class SerialExecutor(Executor):
     """Today's behaviour: each run trains in this process, recorded by the trainer as it goes.
 
-    ``callbacks`` go to every :func:`~msmix_core.training.train` call (e.g. a progress bar's per-epoch ticks).
+    ``callbacks`` go to every :func:`~msmix_core.training.train` call (e.g. a progress bar's per-epoch
+    ticks). ``threads``: torch threads while training (default: this process's setting), restored after.
     """
 
-    def __init__(self, callbacks: Sequence[object] = ()) -> None:
+    def __init__(self, callbacks: Sequence[object] = (), threads: int | None = None) -> None:
+        if threads is not None:
+            _check_count("threads", threads)
         self.callbacks = tuple(callbacks)
+        self.threads = threads
 
     def run(
         self, dataset: MSADataset, configs: Sequence[TrainConfig], store: RunStore, on_run: OnRun | None = None
     ) -> list[Run]:
-        runs = []
-        for index, config in enumerate(configs):
-            result = train(dataset, config, callbacks=self.callbacks, store=store)
-            runs.append(store.load(result.run_id))
-            if on_run is not None:
-                on_run(index, runs[-1])
+        runs, threads = [], torch.get_num_threads()
+        torch.set_num_threads(self.threads or threads)
+        try:
+            for index, config in enumerate(configs):
+                result = train(dataset, config, callbacks=self.callbacks, store=store)
+                runs.append(store.load(result.run_id))
+                if on_run is not None:
+                    on_run(index, runs[-1])
+        finally:
+            torch.set_num_threads(threads)
         return runs
 
 
@@ -138,9 +152,8 @@ class LocalPoolExecutor(Executor):
     """
 
     def __init__(self, workers: int, threads: int = 1) -> None:
-        for name, value in (("workers", workers), ("threads", threads)):
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise MsmixError(f"{name} must be an integer >= 1, got {value!r}")
+        _check_count("workers", workers)
+        _check_count("threads", threads)
         self.workers = workers
         self.threads = threads
 
