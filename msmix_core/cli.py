@@ -38,7 +38,7 @@ from msmix_core.errors import MsmixError, MsmixWarning
 from msmix_core.metrics import METRIC_KEYS
 from msmix_core.runs import Run, RunStore, compare_runs, format_table, to_markdown
 from msmix_core.training import Callback, EpochEvent, TrainConfig, build_models
-from msmix_core.training.executors import Executor, LocalPoolExecutor, SerialExecutor
+from msmix_core.training.executors import Executor, LocalPoolExecutor, RayExecutor, SerialExecutor
 from msmix_core.training.robustness import evaluate_robustness, load_trained
 from msmix_core.training.trainer import LOSSES, MIX_LOSSES, OPTIMIZERS, RECIPES, SCHEDULES
 
@@ -103,8 +103,12 @@ class _EpochBar(Callback):
 def _train_all(args: argparse.Namespace, dataset: MSADataset, configs: list[TrainConfig], store: RunStore) -> list:
     """Train every config with the executor ``--workers`` asks for, one tick of a tqdm bar (stderr) per stored run."""
     with tqdm(total=len(configs), desc="runs", unit="run", file=sys.stderr, disable=args.quiet) as bar:
-        if args.workers == 1:
-            executor: Executor = SerialExecutor(callbacks=[_EpochBar(bar)], threads=args.threads)
+        if args.ray is not None:
+            address = None if args.ray == "local" else args.ray
+            workers = args.workers if args.workers > 1 else None
+            executor: Executor = RayExecutor(address, workers=workers, threads=args.threads or 1)
+        elif args.workers == 1:
+            executor = SerialExecutor(callbacks=[_EpochBar(bar)], threads=args.threads)
         else:
             executor = LocalPoolExecutor(args.workers, threads=args.threads or 1)
 
@@ -422,6 +426,15 @@ def _training_options() -> argparse.ArgumentParser:
         default=1,
         help="train N runs at a time, each in its own process (each pays the start-up of importing torch); "
         "default 1: one after another in this process",
+    )
+    g.add_argument(
+        "--ray",
+        nargs="?",
+        const="local",
+        default=None,
+        metavar="ADDRESS",
+        help="train each run as a Ray task: --ray starts a local Ray (--workers N > 1 caps its CPUs), --ray ADDRESS "
+        "(auto, ray://HOST:10001) joins a running cluster; needs pip install -r requirements-ray.txt",
     )
     g.add_argument(
         "--threads",

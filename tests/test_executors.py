@@ -62,3 +62,16 @@ def test_workers_and_threads_must_be_positive_integers(workers, threads, name):
         LocalPoolExecutor(workers=workers, threads=threads)
     with pytest.raises(MsmixError, match="threads must be an integer >= 1"):
         SerialExecutor(threads=0)
+
+
+def test_a_local_ray_with_two_workers_stores_exactly_what_serial_training_stores(tiny, tmp_path):
+    pytest.importorskip("ray", reason="Ray is optional: pip install -r requirements-ray.txt")
+    from msmix_core.training.executors import RayExecutor
+
+    serial = SerialExecutor(threads=1).run(tiny, _grid(), RunStore(tmp_path / "serial"))
+    finished: list[int] = []
+    on_ray = RayExecutor(workers=2).run(
+        tiny, _grid(), RunStore(tmp_path / "ray"), on_run=lambda i, r: finished.append(i)
+    )
+    assert sorted(finished) == [0, 1, 2, 3] and len(RunStore(tmp_path / "ray").list()) == 4
+    assert _stored(on_ray) == _stored(serial)

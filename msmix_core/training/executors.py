@@ -191,3 +191,70 @@ class LocalPoolExecutor(Executor):
             raise
         pool.shutdown()
         return runs
+
+
+def _ray_task(dataset: MSADataset, config: TrainConfig, threads: int) -> dict[str, Any]:
+    """One run in a Ray worker: its torch thread count, then :func:`train_outcome`."""
+    torch.set_num_threads(threads)
+    return train_outcome(dataset, config)
+
+
+class RayExecutor(Executor):
+    """Each run as one Ray task (``num_gpus=1`` when its config asks for CUDA); the driver records the runs.
+
+    ``address=None`` starts a local Ray with ``workers`` CPUs (default: all) and stops it at the end;
+    ``"auto"`` or ``"ray://HOST:10001"`` joins a running cluster, whose workers need msmix and its
+    requirements installed (the same ``pip install -e .``). ``threads``: torch threads per run, as
+    for :class:`LocalPoolExecutor`. Ray is optional: ``pip install -r requirements-ray.txt``.
+    """
+
+    def __init__(self, address: str | None = None, workers: int | None = None, threads: int = 1) -> None:
+        _check_count("threads", threads)
+        if workers is not None:
+            _check_count("workers", workers)
+        self.address, self.workers, self.threads = address, workers, threads
+
+    def run(
+        self, dataset: MSADataset, configs: Sequence[TrainConfig], store: RunStore, on_run: OnRun | None = None
+    ) -> list[Run]:
+        try:
+            import ray
+        except ImportError:
+            needs = "--ray needs Ray: pip install -r requirements-ray.txt"
+            raise MsmixError(f"{needs} (on every cluster machine too)") from None
+        started = not ray.is_initialized()
+        if started:
+            local = {"num_cpus": self.workers} if self.address is None else {}
+            try:
+                ray.init(address=self.address, include_dashboard=False, log_to_driver=False, **local)
+            except ConnectionError as exc:
+                raise MsmixError(f"--ray {self.address}: cannot join the cluster ({exc})") from exc
+        runs: list[Run | None] = [None] * len(configs)
+        pending: dict[Any, int] = {}
+        try:
+            data = ray.put(dataset)
+            for index, config in enumerate(configs):
+                gpus = 1 if config.device.startswith("cuda") else 0
+                task = ray.remote(num_cpus=1, num_gpus=gpus)(_ray_task)
+                pending[task.remote(data, config, self.threads)] = index
+            while pending:
+                done, _ = ray.wait(list(pending), num_returns=1)
+                for ref in done:
+                    index = pending.pop(ref)
+                    try:
+                        outcome = ray.get(ref)
+                    except ray.exceptions.RayTaskError as exc:
+                        if isinstance(exc.cause, MsmixError):
+                            raise MsmixError(str(exc.cause)) from None
+                        raise
+                    runs[index] = store.record(**outcome)
+                    if on_run is not None:
+                        on_run(index, runs[index])
+        except BaseException:
+            for ref in pending:
+                ray.cancel(ref, force=True)
+            raise
+        finally:
+            if started:
+                ray.shutdown()
+        return runs
