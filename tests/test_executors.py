@@ -75,3 +75,6 @@ def test_a_local_ray_with_two_workers_stores_exactly_what_serial_training_stores
     )
     assert sorted(finished) == [0, 1, 2, 3] and len(RunStore(tmp_path / "ray").list()) == 4
     assert _stored(on_ray) == _stored(serial)
+    failing = [TrainConfig(method="msmix", method_kwargs={"threshold": 2.0}, epochs=1, device="cpu")]
+    with pytest.raises(MsmixError, match=r"^msmix: knob threshold must be"):  # the worker's one line, not Ray's trace
+        RayExecutor(workers=1).run(tiny, failing, RunStore(tmp_path / "failing"))
