@@ -17,9 +17,11 @@ from msmix_core import MODALITIES
 #: Okabe-Ito colours, distinguishable with every common colour-vision deficiency.
 OKABE_ITO = ("#0072B2", "#E69F00", "#009E73", "#D55E00", "#CC79A7", "#56B4E9", "#F0E442", "#000000")
 
-#: Marker symbol and colour per mixing method in the embedding scatter (colours kept off the Viridis range).
-METHOD_SYMBOLS = ("diamond", "x", "triangle-up", "square", "star")
-METHOD_COLORS = ("#E69F00", "#D55E00", "#CC79A7", "#000000", "#FFFFFF")
+#: Marker symbol per mixing method in the embedding scatter (real samples are circles).
+METHOD_SYMBOLS = ("diamond", "triangle-up", "square", "star", "x")
+
+#: The veil over the heatmap cells that fail δ (light grey, drawn at 80 % opacity).
+VEIL_COLOR = "#EDEFF2"
 
 
 def similarity_heatmap(
@@ -27,49 +29,84 @@ def similarity_heatmap(
     mask: np.ndarray | None = None,
     pairs: np.ndarray | None = None,
     title: str = "SASS similarity",
+    *,
+    order: np.ndarray | None = None,
+    labels: np.ndarray | None = None,
+    label_range: tuple[float, float] = (-3.0, 3.0),
+    order_name: str = "position in batch",
 ) -> go.Figure:
-    """The ``[B, B]`` similarity (Cividis), candidate cells outlined by dots, chosen pairs as crosses."""
-    fig = go.Figure(
+    """The ``[B, B]`` similarity (Cividis); cells that fail δ veiled; chosen pairs as crosses.
+
+    ``mask`` (bool ``[B, B]``, True = candidate) is drawn as one veil layer over the cells that are
+    *not* candidates, so the similarity colours stay readable however many pairs pass. ``order``
+    (a permutation of batch positions) sorts rows and columns, e.g. by label, so blocks of like
+    sentiment show; ``labels`` adds a strip of the samples' labels along the top, in that order.
+    """
+    b = len(similarity)
+    order = np.arange(b) if order is None else np.asarray(order)
+    rank = np.empty(b, dtype=np.int64)
+    rank[order] = np.arange(b)
+    rows = 2 if labels is not None else 1
+    fig = make_subplots(rows=rows, cols=1, shared_xaxes=True, row_heights=[0.04, 0.96][-rows:], vertical_spacing=0.01)
+    heat_row = rows
+    if labels is not None:
+        fig.add_trace(
+            go.Heatmap(
+                z=np.asarray(labels)[order][None, :],
+                colorscale="RdBu",
+                zmin=label_range[0],
+                zmax=label_range[1],
+                showscale=False,
+                name="label",
+                hovertemplate="sample %{x}: label %{z:+.2f}<extra></extra>",
+            ),
+            row=1,
+            col=1,
+        )
+        fig.update_yaxes(showticklabels=False, title_text="label", row=1, col=1)
+    fig.add_trace(
         go.Heatmap(
-            z=similarity,
+            z=similarity[order][:, order],
             colorscale="Cividis",
             zmin=0.0,
             zmax=1.0,
-            colorbar={"title": "similarity (0–1)"},
+            colorbar={"title": "similarity (0–1)", "len": 0.8},
+            name="similarity",
             hovertemplate="a=%{y}, b=%{x}<br>similarity %{z:.3f}<extra></extra>",
-        )
+        ),
+        row=heat_row,
+        col=1,
     )
     if mask is not None:
-        rows, cols = np.nonzero(mask)
+        veil = np.where(np.asarray(mask, dtype=bool)[order][:, order], np.nan, 1.0)
         fig.add_trace(
-            go.Scattergl(
-                x=cols,
-                y=rows,
-                mode="markers",
-                marker={"size": 3, "color": "#FFFFFF", "opacity": 0.8},
-                name=f"candidates (similarity > δ): {len(rows)}",
+            go.Heatmap(
+                z=veil,
+                colorscale=[[0.0, VEIL_COLOR], [1.0, VEIL_COLOR]],
+                showscale=False,
+                opacity=0.8,
+                name="not a candidate (similarity ≤ δ)",
                 hoverinfo="skip",
-            )
+            ),
+            row=heat_row,
+            col=1,
         )
     if pairs is not None and len(pairs):
         fig.add_trace(
             go.Scattergl(
-                x=pairs[:, 1],
-                y=pairs[:, 0],
+                x=rank[pairs[:, 1]],
+                y=rank[pairs[:, 0]],
                 mode="markers",
                 marker={"size": 7, "symbol": "x", "color": OKABE_ITO[3]},
                 name=f"chosen pairs: {len(pairs)}",
                 hovertemplate="pair a=%{y}, b=%{x}<extra></extra>",
-            )
+            ),
+            row=heat_row,
+            col=1,
         )
-    fig.update_layout(
-        title=title,
-        xaxis_title="sample b (position in batch)",
-        yaxis_title="sample a (position in batch)",
-        yaxis_autorange="reversed",
-        legend={"orientation": "h", "y": -0.15},
-        height=560,
-    )
+    fig.update_xaxes(title_text=f"sample b ({order_name})", row=heat_row, col=1)
+    fig.update_yaxes(title_text=f"sample a ({order_name})", autorange="reversed", row=heat_row, col=1)
+    fig.update_layout(title=title, legend={"orientation": "h", "y": -0.15}, height=600, showlegend=True)
     return fig
 
 
@@ -211,36 +248,36 @@ def embedding_scatter(
     real_xy: np.ndarray,
     labels: np.ndarray,
     label_range: tuple[float, float],
-    mixed: dict[str, tuple[np.ndarray, list[str]]] | None = None,
+    mixed: dict[str, tuple[np.ndarray, np.ndarray, list[str]]] | None = None,
     axis_name: str = "UMAP",
+    *,
     captions: list[str] | None = None,
+    highlight: np.ndarray | None = None,
+    flagged: np.ndarray | None = None,
 ) -> go.Figure:
-    """Real samples coloured by label (Viridis), mixed samples overlaid with one marker symbol per method.
+    """Real and mixed samples on one colour scale (Viridis, by label), one marker shape per method.
 
-    ``mixed``: method name -> (``[M, 2]`` coordinates, one hover text per point). ``captions``: one
-    text per real sample (its sentence and speaker) added to its hover text.
+    ``mixed``: method name -> (``[M, 2]`` coordinates, ``[M]`` mixed labels, one hover text per
+    point): a mixed point has the colour its mixed label would have as a real sample, so a point
+    whose colour differs from its neighbours' sits among samples of another sentiment.
+    ``captions``: one text per real sample (its sentence and speaker) added to its hover text.
+    ``highlight``: positions of real samples to ring (search hits, the picked sample);
+    ``flagged``: ``[K, 2]`` coordinates of mixed points placed off the map, ringed in vermillion.
     """
     captions = captions if captions is not None else [""] * len(labels)
+    scale = {"colorscale": "Viridis", "cmin": label_range[0], "cmax": label_range[1]}
     fig = go.Figure(
         go.Scattergl(
             x=real_xy[:, 0],
             y=real_xy[:, 1],
             mode="markers",
             name="real samples",
-            marker={
-                "size": 7,
-                "color": labels,
-                "colorscale": "Viridis",
-                "cmin": label_range[0],
-                "cmax": label_range[1],
-                "colorbar": {"title": "label"},
-                "opacity": 0.8,
-            },
+            marker={"size": 7, "color": labels, "colorbar": {"title": "label"}, "opacity": 0.8, **scale},
             text=[f"real · label {y:+.2f}" + (f"<br>{c}" if c else "") for y, c in zip(labels, captions, strict=True)],
             hovertemplate="%{text}<extra></extra>",
         )
     )
-    for k, (name, (xy, hover)) in enumerate((mixed or {}).items()):
+    for k, (name, (xy, mixed_labels, hover)) in enumerate((mixed or {}).items()):
         fig.add_trace(
             go.Scattergl(
                 x=xy[:, 0],
@@ -248,13 +285,36 @@ def embedding_scatter(
                 mode="markers",
                 name=f"mixed: {name}",
                 marker={
-                    "size": 8,
+                    "size": 10,
                     "symbol": METHOD_SYMBOLS[k % len(METHOD_SYMBOLS)],
-                    "color": METHOD_COLORS[k % len(METHOD_COLORS)],
+                    "color": mixed_labels,
                     "line": {"width": 1, "color": "#1B1F24"},
+                    **scale,
                 },
                 text=hover,
                 hovertemplate="%{text}<extra></extra>",
+            )
+        )
+    if highlight is not None and len(highlight):
+        fig.add_trace(
+            go.Scattergl(
+                x=real_xy[highlight, 0],
+                y=real_xy[highlight, 1],
+                mode="markers",
+                name=f"found: {len(highlight)}",
+                marker={"size": 16, "symbol": "circle-open", "color": "#000000", "line": {"width": 2}},
+                hoverinfo="skip",
+            )
+        )
+    if flagged is not None and len(flagged):
+        fig.add_trace(
+            go.Scattergl(
+                x=flagged[:, 0],
+                y=flagged[:, 1],
+                mode="markers",
+                name=f"placed off the map: {len(flagged)}",
+                marker={"size": 18, "symbol": "circle-open", "color": OKABE_ITO[3], "line": {"width": 2}},
+                hoverinfo="skip",
             )
         )
     fig.update_layout(

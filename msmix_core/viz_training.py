@@ -6,6 +6,7 @@ method keeps its colour across the three pages.
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
@@ -122,5 +123,20 @@ def robustness_curves(table: pd.DataFrame, metric: str) -> go.Figure:
                 )
             fig.update_xaxes(title_text="noise level (× feature std)", row=1, col=col)
     fig.update_yaxes(title_text=f"{_axis_title(metric)}; dotted: modality removed", row=1, col=1)
+    fig.update_yaxes(range=honest_range(table[metric].to_numpy(dtype=float) * scale))
     fig.update_layout(height=400, legend={"orientation": "h", "y": -0.3})
     return fig
+
+
+def honest_range(values: np.ndarray) -> list[float]:
+    """A y-range from 0 (or the lowest value, when negative) to a little above the highest value.
+
+    Zooming to the data's own span makes a difference of a few thousandths fill the panel, so
+    noise looks like an effect; an axis from 0 shows a gap as large as it is.
+    """
+    finite = values[np.isfinite(values)]
+    if finite.size == 0:
+        return [0.0, 1.0]
+    low, high = min(0.0, float(finite.min())), max(0.0, float(finite.max()))
+    span = high - low or 1.0
+    return [low - 0.02 * span if low < 0 else 0.0, high + 0.08 * span]

@@ -6,7 +6,28 @@ import streamlit as st
 
 from msmix_core.data import MOSI_REPOSITORIES, MSADataset
 from msmix_core.data.mosi_utterance import source_string
-from ui import data, sidebar
+from ui import data, navigation, sidebar
+
+PAPER = "https://arxiv.org/abs/2510.11579"
+
+#: The teaching tour: every page of the app, in order, with the question it answers.
+TOUR = [
+    ("pages/home.py", "the MS-Mix pipeline in one picture, and the data you are looking at (this page)."),
+    (
+        "pages/pairs.py",
+        "which pairs does MS-Mix pick, and how often do they contradict each other compared with "
+        "vanilla Mixup? Move δ and see how many pairs it keeps.",
+    ),
+    ("pages/ratios.py", "how the per-modality ratios follow emotional intensity, before and after SAL."),
+    ("pages/embeddings.py", "where the mixed samples of MS-Mix and of vanilla Mixup land among the real ones."),
+    (
+        "pages/training.py",
+        "no mixing, vanilla Mixup and MS-Mix trained live with the same seed: is the gap larger "
+        "than the epoch-to-epoch wiggle?",
+    ),
+    ("pages/ablation.py", "SASS, SIG and SAL switched off in turn over seeds, with a paired test."),
+    ("pages/robustness.py", "remove or noise a modality and see which one the model leans on."),
+]
 
 settings = sidebar.render()
 st.title("msmix: an interactive lab for emotion-aware mixup")
@@ -15,28 +36,28 @@ st.markdown(
     "Plain Mixup blends random pairs with one random ratio, so it often blends a happy clip with an angry one "
     "and blurs the label. **MS-Mix** mixes only pairs whose latent features are similar (**SASS**), gives each "
     "modality its own ratio from how intensely it expresses emotion (**SIG**), and trains that intensity "
-    "predictor to agree with the labels (**SAL**)."
+    "predictor to agree with the labels (**SAL**). "
+    f"The method: Zhu et al., [MS-Mix (arXiv 2510.11579)]({PAPER})."
 )
 st.image(str(Path(__file__).parent.parent / "assets" / "pipeline.svg"), width="stretch")
 
-st.subheader("Start here")
-st.markdown(
-    "1. **Pair selection (SASS)**: which pairs does MS-Mix pick, and how often do they contradict each other "
-    "compared with vanilla Mixup?\n"
-    "2. **Mixing ratios (SIG)**: how the per-modality ratios follow emotional intensity, before and after SAL.\n"
-    "3. **Embeddings (UMAP)**: where the mixed samples of MS-Mix and of vanilla Mixup land among the real ones.\n"
-)
+st.subheader("The tour: seven pages, in order")
+for number, (path, question) in enumerate(TOUR, start=1):
+    title, icon = navigation.entry(path)
+    link, text = st.columns([1, 3], vertical_alignment="center")
+    navigation.page_link(path, f"{number}. {title}", icon, container=link)
+    text.markdown(question)
 
 with data.user_errors():
     ds: MSADataset = data.dataset(settings)
 summary = ds.summary()
 st.subheader("The data you are looking at")
-cols = st.columns(6)
+cols = st.columns(4)
 cols[0].metric("Dataset", summary["name"])
 for col, (split, size) in zip(cols[1:4], summary["sizes"].items(), strict=True):
     col.metric(f"{split} samples", size)
-cols[4].metric("Feature sizes T·A·V", " · ".join(str(v) for v in summary["dims"].values()))
-cols[5].metric("Label range", f"{ds.label_range[0]:g} … {ds.label_range[1]:g}")
+dims = ", ".join(f"{m} {d}" for m, d in summary["dims"].items())
+st.markdown(f"**Feature sizes**: {dims}. **Label range**: {ds.label_range[0]:g} to {ds.label_range[1]:g}.")
 links = " and ".join(f"[{name}]({url})" for name, url in MOSI_REPOSITORIES.items())
 if ds.info.get("source") == "synthetic":
     st.caption(

@@ -1,97 +1,164 @@
 """Pair selection (SASS): which pairs MS-Mix mixes, and how often pairs contradict each other."""
 
+import hashlib
+
 import numpy as np
+import pandas as pd
 import streamlit as st
 import torch
 
 from msmix_core import MODALITIES
-from msmix_core.analysis import STRATEGIES, modality_similarity, pair_statistics, pair_table, speakers, with_sources
+from msmix_core.analysis import (
+    ORDERS,
+    STRATEGIES,
+    LatentBatch,
+    display_order,
+    kept_share,
+    modality_similarity,
+    ordered_pair_count,
+    pair_statistics,
+    pair_table,
+    read_selection,
+    speakers,
+    with_sources,
+)
+from msmix_core.data import MSADataset
 from msmix_core.mixing import candidate_mask
 from msmix_core.viz import similarity_heatmap, strategy_bars
-from ui import data, latents, sidebar
+from ui import data, latents, page_state, sidebar
+
+BATCH_SIZES = [16, 32, 64, 128, 256]
+ORDER_NAMES = {"label": "by label", "speaker": "by speaker, then label", "batch": "batch order"}
+VIEWS = ["averaged", *MODALITIES]
 
 settings = sidebar.render()
 st.title("Pair selection (SASS)")
 st.markdown(
     "MS-Mix only mixes pairs whose latent features are similar: the cosine similarity per modality, averaged and "
-    "min-max scaled to 0–1, must exceed the threshold **δ**. Move δ and watch the candidates (white dots) thin out; "
-    "red crosses are the pairs drawn from them."
+    "min-max scaled to 0–1, must exceed the threshold **δ**. Move δ and watch the veiled cells (pairs that fail δ) "
+    "spread; red crosses are the pairs drawn from the candidates."
 )
 
 with data.user_errors():
     ds = data.dataset(settings)
     left, right = st.columns(2)
-    batch_size = left.select_slider("Batch size", [16, 32, 64, 128, 256], 64, key="pairs_batch")
+    batch_key = page_state.bind("pairs_batch", 64, page_state.choice(BATCH_SIZES))
+    batch_size = left.select_slider("Batch size", BATCH_SIZES, key=batch_key)
     with right:
         epochs = latents.source_picker("pairs_source")
     batch = latents.batch(settings, ds, batch_size, epochs)
+key = latents.data_key(settings)
 
 
-@st.cache_data(max_entries=16, show_spinner=False)
-def similarities(key: str, batch_size: int, epochs: int, _batch) -> dict[str, np.ndarray]:
+@st.cache_resource(max_entries=16, show_spinner=False)
+def similarities(key: str, batch_size: int, epochs: int, _batch: LatentBatch) -> dict[str, np.ndarray]:
+    """The averaged and per-modality similarity of one batch (read-only arrays, shared by the reruns)."""
     return modality_similarity(_batch)
 
 
-sims = similarities(latents.data_key(settings), batch_size, epochs, batch)
-delta = st.slider("Similarity threshold δ", 0.0, 1.0, 0.4, 0.01, key="pairs_delta", help="0.4 in the released code")
-mask = candidate_mask(torch.from_numpy(sims["averaged"]), delta).numpy()
-result = STRATEGIES["SASS (MS-Mix)"](batch, torch.Generator().manual_seed(settings.seed), delta, 2.0, 1.0)
-pairs = result.pairs.numpy()
+@st.cache_data(max_entries=64, show_spinner=False)
+def strategy_comparison(
+    key: str, batch_size: int, epochs: int, delta: float, seed: int, _batch: LatentBatch
+) -> pd.DataFrame:
+    """Every strategy's pair statistics, computed once per (data, batch, encoder, δ, seed)."""
+    return pair_statistics(_batch, threshold=delta, seed=seed)
 
-cols = st.columns(4)
-cols[0].metric("Candidate pairs", int(mask.sum()), help="Ordered pairs (a, b), a ≠ b, with similarity > δ")
-cols[1].metric("Batch size", len(batch.labels))
-cols[2].metric("Pairs mixed", len(pairs))
-cols[3].metric("Fallback used", "yes" if result.fallback else "no", help="Too few candidates: the most similar pairs")
 
-tabs = st.tabs(["Averaged", *[m.capitalize() for m in MODALITIES]])
-for tab, key in zip(tabs, ["averaged", *MODALITIES], strict=True):
-    with tab:
-        fig = similarity_heatmap(
-            sims[key],
-            mask if key == "averaged" else candidate_mask(torch.from_numpy(sims[key]), delta).numpy(),
-            pairs if key == "averaged" else None,
-            title=f"{key} similarity, δ = {delta:.2f}",
-        )
-        st.plotly_chart(fig, key=f"heatmap_{key}")
+sims = similarities(key, batch_size, epochs, batch)
 
-st.subheader("Chosen pairs")
-table = with_sources(pair_table(batch, result, sims["averaged"]), ds.train)
-if "text_a" in table:
+
+@st.fragment
+def selection(ds: MSADataset, batch: LatentBatch, sims: dict[str, np.ndarray], epochs: int) -> None:
+    """Everything δ and the drawing options change; a δ move reruns only this part of the page."""
+    c1, c2, c3 = st.columns([2, 1, 1])
+    delta_key = page_state.bind("pairs_delta", 0.4, page_state.number(0.0, 1.0))
+    delta = c1.slider("Similarity threshold δ", 0.0, 1.0, step=0.01, key=delta_key, help="0.4 in the released code")
+    speaker = speakers(ds.train)
+    orders = [o for o in ORDERS if o != "speaker" or speaker is not None]
+    order_key = page_state.bind("pairs_order", "label", page_state.choice(orders))
+    order_by = c2.radio("Order rows and columns", orders, format_func=ORDER_NAMES.get, key=order_key)
+    view_key = page_state.bind("pairs_view", "averaged", page_state.choice(VIEWS))
+    view = c3.radio("Similarity of", VIEWS, key=view_key, horizontal=True)
+
+    size = len(batch.labels)
+    mask = candidate_mask(torch.from_numpy(sims[view]), delta).numpy()
+    kept, share = kept_share(sims["averaged"], delta)
+    result = STRATEGIES["SASS (MS-Mix)"](batch, torch.Generator().manual_seed(settings.seed), delta, 2.0, 1.0)
+    pairs = result.pairs.numpy()
+    stats = strategy_comparison(key, size, epochs, delta, settings.seed, batch)
+
+    cols = st.columns(5)
+    total = ordered_pair_count(size)
+    cols[0].metric("Pairs kept", f"{100 * share:.0f} %", help=f"{kept:,} of the {total:,} ordered pairs (a, b), a ≠ b")
+    cols[1].metric("Candidate pairs", kept, help="Ordered pairs (a, b), a ≠ b, with averaged similarity > δ")
+    cols[2].metric("Batch size", size)
+    cols[3].metric("Pairs mixed", len(pairs))
+    cols[4].metric(
+        "Fallback used", "yes" if result.fallback else "no", help="Too few candidates: the most similar pairs"
+    )
+    st.info(read_selection(delta, share, stats))
+
+    speaker_in_batch = None if speaker is None else speaker[batch.index]
+    order = display_order(batch.labels, order_by, speaker_in_batch)
+    fig = similarity_heatmap(
+        sims[view],
+        mask,
+        pairs if view == "averaged" else None,
+        title=f"{view} similarity, δ = {delta:.2f}: {100 * mask.sum() / total:.0f} % of pairs pass",
+        order=order,
+        labels=batch.labels,
+        label_range=ds.label_range,
+        order_name=f"{ORDER_NAMES[order_by]}",
+    )
+    st.plotly_chart(fig, key="heatmap")
     st.caption(
-        "Each row: the two training sentences a method blends, their scores and speakers, and the mixing ratios. "
-        "Compare what SASS pairs with what vanilla Mixup's random pairing blends."
+        "The strip on top shows each sample's label (red negative, blue positive) in the order of the rows and "
+        "columns; veiled cells fail δ and can never be mixed."
     )
-randomly = STRATEGIES["random (Mixup)"](batch, torch.Generator().manual_seed(settings.seed), delta, 2.0, 1.0)
-for tab, (name, shown) in zip(
-    st.tabs(["SASS (MS-Mix)", "random (vanilla Mixup)"]),
-    [("sass", table), ("random", with_sources(pair_table(batch, randomly, sims["averaged"]), ds.train))],
-    strict=True,
-):
-    with tab:
-        st.dataframe(shown, hide_index=True, height=240)
-        st.download_button(
-            "Download pairs (CSV)", shown.to_csv(index=False), f"{name}_pairs.csv", "text/csv", key=f"dl_{name}"
+
+    st.subheader("How often does each strategy mix opposite sentiments?")
+    st.caption(
+        "Same batch, same δ, α = 2, C-Mixup σ = 1; each value is the mean over 5 seeded draws. The label-aware guard "
+        "is MS-Mix that never pairs opposite signs: the floor SASS could reach."
+    )
+    st.plotly_chart(strategy_bars(stats), key="strategy_bars")
+    st.dataframe(stats, hide_index=True)
+    st.download_button("Download strategy comparison (CSV)", stats.to_csv(index=False), "strategies.csv", "text/csv")
+
+    st.subheader("Chosen pairs")
+    table = with_sources(pair_table(batch, result, sims["averaged"]), ds.train)
+    if "text_a" in table:
+        st.caption(
+            "Each row: the two training sentences a method blends, their scores and speakers, and the mixing ratios. "
+            "Compare what SASS pairs with what vanilla Mixup's random pairing blends."
         )
+    randomly = STRATEGIES["random (Mixup)"](batch, torch.Generator().manual_seed(settings.seed), delta, 2.0, 1.0)
+    for tab, (name, shown) in zip(
+        st.tabs(["SASS (MS-Mix)", "random (vanilla Mixup)"]),
+        [("sass", table), ("random", with_sources(pair_table(batch, randomly, sims["averaged"]), ds.train))],
+        strict=True,
+    ):
+        with tab:
+            st.dataframe(shown, hide_index=True, height=240)
+            st.download_button(
+                "Download pairs (CSV)", shown.to_csv(index=False), f"{name}_pairs.csv", "text/csv", key=f"dl_{name}"
+            )
+    one_pair(ds, batch, table, f"{key}|{size}|{epochs}|{delta}")
 
-st.subheader("How often does each strategy mix opposite sentiments?")
-st.caption(
-    "Same batch, same δ, α = 2, C-Mixup σ = 1; each value is the mean over 5 seeded draws. The label-aware guard "
-    "is MS-Mix that never pairs opposite signs: the floor SASS could reach."
-)
-stats = pair_statistics(batch, threshold=delta, seed=settings.seed)
-st.plotly_chart(strategy_bars(stats), key="strategy_bars")
-st.dataframe(stats, hide_index=True)
-st.download_button("Download strategy comparison (CSV)", stats.to_csv(index=False), "strategies.csv", "text/csv")
 
-st.subheader("Look at one pair")
-if len(table):
-    k = st.selectbox(
-        "Pair",
-        range(len(table)),
-        format_func=lambda i: f"#{i}: row {table.row_a[i]} × row {table.row_b[i]}",
-        key="pairs_pick",
-    )
+def one_pair(ds: MSADataset, batch: LatentBatch, table: pd.DataFrame, state: str) -> None:
+    """A picker over the chosen pairs and both samples side by side.
+
+    The picker's key names the settings that made ``table``, so after any change a new picker
+    starts on the first pair: its label and the samples shown always come from the same table.
+    """
+    st.subheader("Look at one pair")
+    if not len(table):
+        st.info("No pairs at this setting: lower δ or use a larger batch.")
+        return
+    options = [f"#{i}: row {a} × row {b}" for i, (a, b) in enumerate(zip(table.row_a, table.row_b, strict=True))]
+    digest = hashlib.sha1(state.encode()).hexdigest()[:10]
+    k = options.index(st.selectbox("Pair", options, key=f"pairs_pick_{digest}"))
     split = ds.train
     who = speakers(split)
     for col, side in zip(st.columns(2), ("a", "b"), strict=True):
@@ -109,5 +176,6 @@ if len(table):
                 st.write(f"Modality conflict: **{MODALITIES[which] if flag else 'none'}**")
             if split.raw_text is not None:
                 st.write(f"Text: “{split.raw_text[row]}”")
-else:
-    st.info("No pairs at this setting: lower δ or use a larger batch.")
+
+
+selection(ds, batch, sims, epochs)

@@ -7,7 +7,9 @@ import torch
 from msmix_core.analysis import STRATEGIES, intensity_table, pair_table
 from msmix_core.analysis.alignment import intensity_tracking, sal_distributions, tracking_sentence
 from msmix_core.viz import intensity_scatter, lambda_histograms, sal_distribution_chart
-from ui import data, latents, sidebar
+from ui import data, latents, page_state, sidebar
+
+BATCH_SIZES = [16, 32, 64, 128, 256]
 
 settings = sidebar.render()
 st.title("Mixing ratios (SIG)")
@@ -20,11 +22,12 @@ st.markdown(
 
 with data.user_errors():
     ds = data.dataset(settings)
-    left, mid, right = st.columns(3)
-    batch_size = left.select_slider("Batch size", [16, 32, 64, 128, 256], 128, key="ratios_batch")
-    alpha = mid.slider("α of Beta(α, α)", 0.1, 5.0, 2.0, 0.1, key="ratios_alpha", help="2.0 in the released code")
+    left, right = st.columns(2)
+    batch_key = page_state.bind("ratios_batch", 128, page_state.choice(BATCH_SIZES))
+    batch_size = left.select_slider("Batch size", BATCH_SIZES, key=batch_key)
     compare = right.toggle(
-        f"Compare with the trained predictor ({latents.TRAINED_EPOCHS} epochs, once)", False, key="ratios_trained"
+        f"Compare with the trained predictor ({latents.TRAINED_EPOCHS} epochs, once)",
+        key=page_state.bind("ratios_trained", False, page_state.flag),
     )
     batches = {"untrained": latents.batch(settings, ds, batch_size, 0)}
     if compare:
@@ -49,19 +52,35 @@ st.caption(
 )
 
 shown = "trained" if compare else "untrained"
-st.subheader(f"Ratios of one SASS batch ({shown} predictor) against vanilla Mixup's Beta(α, α)")
-batch = batches[shown]
-result = STRATEGIES["SASS (MS-Mix)"](batch, torch.Generator().manual_seed(settings.seed), 0.4, alpha, 1.0)
-lam = {k: v.numpy() for k, v in result.lam.items()}
-st.plotly_chart(lambda_histograms(lam, alpha), key="lambda_hist")
-st.caption(
-    "SIG averages a Beta draw with the intensity share, so its ratios crowd towards the middle more than Beta(α, α)."
-)
 
-st.subheader("Per-pair breakdown")
-table = pair_table(batch, result)
-for m in ("text", "audio", "vision"):
-    table[f"intensity_{m}_a"] = batch.intensities[m][table["pos_a"]]
-    table[f"intensity_{m}_b"] = batch.intensities[m][table["pos_b"]]
-st.dataframe(table, hide_index=True, height=300)
-st.download_button("Download ratios (CSV)", table.to_csv(index=False), "sig_ratios.csv", "text/csv")
+
+@st.fragment
+def ratios(batch) -> None:
+    """What α changes: the SASS batch's ratios and the per-pair table (an α move reruns only this)."""
+    alpha = st.columns(3)[0].slider(
+        "α of Beta(α, α)",
+        0.1,
+        5.0,
+        step=0.1,
+        key=page_state.bind("ratios_alpha", 2.0, page_state.number(0.1, 5.0)),
+        help="2.0 in the released code",
+    )
+    st.subheader(f"Ratios of one SASS batch ({shown} predictor) against vanilla Mixup's Beta(α, α)")
+    result = STRATEGIES["SASS (MS-Mix)"](batch, torch.Generator().manual_seed(settings.seed), 0.4, alpha, 1.0)
+    lam = {k: v.numpy() for k, v in result.lam.items()}
+    st.plotly_chart(lambda_histograms(lam, alpha), key="lambda_hist")
+    st.caption(
+        "SIG averages a Beta draw with the intensity share, so its ratios crowd towards the middle "
+        "more than Beta(α, α)."
+    )
+
+    st.subheader("Per-pair breakdown")
+    table = pair_table(batch, result)
+    for m in ("text", "audio", "vision"):
+        table[f"intensity_{m}_a"] = batch.intensities[m][table["pos_a"]]
+        table[f"intensity_{m}_b"] = batch.intensities[m][table["pos_b"]]
+    st.dataframe(table, hide_index=True, height=300)
+    st.download_button("Download ratios (CSV)", table.to_csv(index=False), "sig_ratios.csv", "text/csv")
+
+
+ratios(batches[shown])

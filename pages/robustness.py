@@ -6,13 +6,17 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from msmix_core.analysis.experiments import fits, latest_runs, robustness_table
+from msmix_core import MODALITIES
+from msmix_core.analysis.experiments import fits, latest_runs
 from msmix_core.data import MSADataset
-from msmix_core.runs import RunStore
+from msmix_core.runs import WEIGHTS_FILE, RunStore
+from msmix_core.training import feature_std, load_trained, score_condition
 from msmix_core.viz_training import robustness_curves
-from ui import data, jobs_view, sidebar
+from ui import data, jobs_view, latents, page_state, sidebar
 
 COMPARED_LABELS = ["msmix", "mixup", "none"]
+LEVEL_STEP = 0.25  #: the noise levels lie on this grid, so a new top level adds one level to score
+SPLITS = ["test", "valid"]
 
 settings = sidebar.render()
 st.title("Robustness: what if a modality is missing or noisy?")
@@ -43,30 +47,80 @@ default = [run.id for run in latest_runs(candidates.values(), ds, COMPARED_LABEL
 chosen = st.multiselect(
     "Models (stored runs)",
     list(candidates),
-    default,
-    key="rb_runs",
-    format_func=lambda run_id: jobs_view.run_caption(candidates[run_id]),
-    help="By default the newest finished MS-Mix, vanilla Mixup and no-mixing runs.",
+    key=page_state.bind("rb_runs", default, page_state.subset(list(candidates))),
+    format_func=lambda run_id: jobs_view.run_caption(candidates[run_id], candidates.values()),
+    help="By default, per method, the finished MS-Mix, vanilla Mixup and no-mixing run that trained longest "
+    "(1-epoch runs only when nothing longer exists).",
 )
 c1, c2 = st.columns(2)
-top = c1.slider("Highest noise level (× feature std)", 0.25, 3.0, 1.0, 0.25, key="rb_level")
-split = c2.radio("Split", ["test", "valid"], horizontal=True, key="rb_split")
-levels = tuple(float(v) for v in np.linspace(0.0, top, 5))
+top = c1.slider(
+    "Highest noise level (× feature std)",
+    LEVEL_STEP,
+    3.0,
+    step=LEVEL_STEP,
+    key=page_state.bind("rb_level", 1.0, page_state.number(LEVEL_STEP, 3.0)),
+)
+split = c2.radio("Split", SPLITS, horizontal=True, key=page_state.bind("rb_split", "test", page_state.choice(SPLITS)))
+levels = [float(v) for v in np.arange(0.0, top + LEVEL_STEP / 2, LEVEL_STEP)]
+data_key = latents.data_key(settings)
 
 
-@st.cache_data(max_entries=16, show_spinner="Scoring the models under each condition…")
-def _scores(run_ids: tuple[str, ...], levels: tuple[float, ...], split: str, seed: int, _ds: MSADataset, data_key: str):
-    """Cached per runs, levels, split, noise seed and data (``data_key``); ended runs never change."""
-    return robustness_table([store.load(r) for r in run_ids], _ds, levels, seed=seed, split=split)
+def weights_stamp(run_id: str) -> tuple[int, int]:
+    """When and how large the run's weights file is: a rewritten file is loaded again, never a stale model."""
+    stat = (candidates[run_id].path / WEIGHTS_FILE).stat()
+    return stat.st_mtime_ns, stat.st_size
+
+
+@st.cache_resource(max_entries=16, show_spinner=False)
+def _model(run_id: str, stamp: tuple[int, int], data_key: str, _ds: MSADataset):
+    return load_trained(store.load(run_id), _ds)
+
+
+@st.cache_resource(max_entries=8, show_spinner=False)
+def _spread(data_key: str, modality: str, _ds: MSADataset) -> np.ndarray:
+    return feature_std(_ds.train, modality)
+
+
+@st.cache_data(max_entries=4096, show_spinner=False)
+def _score(
+    run_id: str, stamp: tuple, split: str, condition: str, modality: str, level: float, seed: int, data_key: str, _ds
+) -> dict:
+    """One model under one condition, cached per (run, weights, split, condition, modality, level, seed, data)."""
+    model = _model(run_id, stamp, data_key, _ds)
+    std = None if condition != "noise" else _spread(data_key, modality, _ds)
+    kwargs = {"split": split, "condition": condition, "modality": modality, "level": level, "seed": seed, "std": std}
+    return score_condition(model, _ds, **kwargs)
+
+
+def conditions() -> list[tuple[str, str, float]]:
+    rows = [("clean", "none", 0.0)]
+    for m in MODALITIES:
+        rows += [("zeroed", m, float("nan")), *[("noise", m, level) for level in levels]]
+    return rows
 
 
 if not chosen:
     st.info("Choose at least one model.")
     st.stop()
-with data.user_errors():
-    table: pd.DataFrame = _scores(tuple(chosen), levels, split, settings.seed, ds, repr(settings))
+with (
+    st.spinner(f"Scoring {len(chosen)} model(s) under {len(conditions())} conditions (each one once)…"),
+    data.user_errors(),
+):
+    rows = []
+    for run_id in chosen:
+        run, stamp = candidates[run_id], weights_stamp(run_id)
+        for condition, modality, level in conditions():
+            row = _score(run_id, stamp, split, condition, modality, level, settings.seed, data_key, ds)
+            rows.append({"label": run.config.get("label", run.config["method"]), "run": run_id, **row})
+    table = pd.DataFrame(rows)
 metrics = [c for c in table.columns if c not in ("label", "run", "condition", "modality", "level")]
-metric = st.selectbox("Metric", metrics, index=metrics.index("MAE"), key="rb_metric")  # moves smoothly with noise
+metric = st.selectbox(
+    "Metric", metrics, key=page_state.bind("rb_metric", "MAE", page_state.choice(metrics))
+)  # MAE moves smoothly with noise
 st.plotly_chart(robustness_curves(table, metric), width="stretch", key="rb_chart")
-st.caption("Level 0 is the clean score; a dotted line is the score with that modality removed.")
+st.caption(
+    f"Level 0 is the clean score; a dotted line is the score with that modality removed. Noise levels "
+    f"{', '.join(f'{v:g}' for v in levels)}. The y-axis starts at 0, so a gap of a few thousandths looks as small "
+    "as it is."
+)
 jobs_view.table_with_download(table, "robustness.csv", key="rb_table")

@@ -11,11 +11,13 @@ from msmix_core.mixing.registry import METHODS, method_knobs
 from msmix_core.runs import RunStore, compare_runs, format_table
 from msmix_core.training import RECIPES, TrainConfig
 from msmix_core.viz_training import training_curves
-from ui import data, jobs_view, sidebar
+from ui import data, jobs_view, page_state, sidebar
 
 JOB_KEY = "training_job"  #: session-state and URL key of the job
 DEFAULT_METHODS = ["none", "mixup", "msmix"]
 FROM_RECIPE = "recipe's"  #: the option that leaves a field to the chosen recipe
+LRS = [FROM_RECIPE, 1e-4, 3e-4, 1e-3, 2e-3, 5e-3]
+BATCHES = [FROM_RECIPE, 16, 32, 64]
 MSMIX_METHODS = ("msmix", "msmix_guard")
 #: The MS-Mix knobs the page exposes: label, low, high, step (defaults from the method registry).
 MSMIX_SLIDERS = {
@@ -43,29 +45,54 @@ job: TrainingJob | None = jobs_view.session_job(JOB_KEY)
 busy = job is not None and job.is_alive()
 
 msmix_defaults = method_knobs("msmix")
+jobs_view.restore_training_form(job)  # a reloaded page shows the form of the job it follows
 with st.form("training_form", border=True):
-    methods = st.multiselect("Methods", list(METHODS), DEFAULT_METHODS, key="tr_methods")
+    methods = st.multiselect(
+        "Methods", list(METHODS), key=page_state.bind("tr_methods", DEFAULT_METHODS, page_state.subset(list(METHODS)))
+    )
     c1, c2, c3, c4, c5 = st.columns([1.2, 1, 1, 1, 1])
     recipe = c1.selectbox(
         "Recipe",
         list(RECIPES),
-        key="tr_recipe",
+        key=page_state.bind("tr_recipe", "mmsa", page_state.choice(list(RECIPES))),
         help="mmsa: MMSA's MOSI configs (Adam 1e-3, batch 32, L1). release: MS-Mix's released trainer (AdamW 1e-4, "
         "weight decay 1e-4, warm-up over 10 % of the epochs then cosine, batch 64, MSE; it needs far more epochs).",
     )
-    epochs = int(c2.number_input("Epochs (a cap; early stopping)", 1, 200, 10, key="tr_epochs"))
-    n_seeds = int(c3.number_input("Seeds per method", 1, 5, 3, key="tr_seeds", help="Counted up from the sidebar's."))
-    lr = c4.select_slider("Learning rate", [FROM_RECIPE, 1e-4, 3e-4, 1e-3, 2e-3, 5e-3], FROM_RECIPE, key="tr_lr")
-    batch_size = c5.select_slider("Batch size", [FROM_RECIPE, 16, 32, 64], FROM_RECIPE, key="tr_batch")
+    epochs = int(
+        c2.number_input(
+            "Epochs (a cap; early stopping)",
+            1,
+            200,
+            key=page_state.bind("tr_epochs", 10, page_state.number(1, 200, int)),
+        )
+    )
+    n_seeds = int(
+        c3.number_input(
+            "Seeds per method",
+            1,
+            5,
+            key=page_state.bind("tr_seeds", 3, page_state.number(1, 5, int)),
+            help="Counted up from the sidebar's seed.",
+        )
+    )
+    lr = c4.select_slider("Learning rate", LRS, key=page_state.bind("tr_lr", FROM_RECIPE, page_state.choice(LRS)))
+    batch_size = c5.select_slider(
+        "Batch size", BATCHES, key=page_state.bind("tr_batch", FROM_RECIPE, page_state.choice(BATCHES))
+    )
     st.caption("MS-Mix knobs (defaults: the released code's)")
     knobs = {
-        knob: column.slider(label, low, high, float(msmix_defaults[knob].default), step, key=f"tr_{knob}")
+        knob: column.slider(
+            label,
+            low,
+            high,
+            step=step,
+            key=page_state.bind(f"tr_{knob}", float(msmix_defaults[knob].default), page_state.number(low, high)),
+        )
         for column, (knob, (label, low, high, step)) in zip(st.columns(4), MSMIX_SLIDERS.items(), strict=True)
     }
     knobs["detach_predictor_input"] = not st.toggle(
         "Release gradient paths: SAL and SIG train the encoders through the predictors",
-        False,
-        key="tr_attached",
+        key=page_state.bind("tr_attached", False, page_state.flag),
         help="Off (msmix's default): the intensity predictors read detached latents. On: as in the released code.",
     )
     run_clicked = st.form_submit_button("Run", type="primary", disabled=busy)
@@ -102,7 +129,7 @@ overlay = st.multiselect(
 jobs_view.damaged_warning(store)
 
 
-@st.fragment(run_every=1.0 if busy else None)
+@st.fragment(run_every=2.0 if busy else None)
 def live() -> None:
     """Redrawn every second while the job trains, so the page never waits for training."""
     if job is None and not overlay:

@@ -10,12 +10,19 @@ from msmix_core.analysis import (
     STRATEGIES,
     LatentBatch,
     Projector,
+    display_order,
     encode_batch,
+    find_samples,
     fit_encoder,
     intensity_table,
+    kept_share,
     modality_similarity,
+    nearest_neighbours,
+    off_map,
+    ordered_pair_count,
     pair_statistics,
     pair_table,
+    read_selection,
     sample_captions,
     view_features,
     with_sources,
@@ -165,6 +172,60 @@ def test_projector_errors():
         Projector("pca").transform(np.zeros((2, 3)))
     with pytest.raises(MsmixError, match="at least 3"):
         Projector("pca").fit(np.zeros((2, 3)))
+
+
+def test_kept_share_counts_ordered_pairs_without_the_diagonal():
+    sim = np.array([[1.0, 0.9, 0.1], [0.9, 1.0, 0.5], [0.1, 0.5, 1.0]], dtype=np.float32)
+    assert ordered_pair_count(3) == 6
+    assert kept_share(sim, 0.4) == (4, pytest.approx(4 / 6))  # (0,1), (1,0), (1,2), (2,1); never (i, i)
+    assert kept_share(sim, 0.95) == (0, 0.0)
+    stats = pair_statistics(polar_batch(16), threshold=0.0, repeats=1).set_index("strategy")
+    assert stats.loc["random (Mixup)", "candidate_share"] == pytest.approx(1.0)  # B·(B−1) for every strategy
+    assert 0 < stats.loc["SASS (MS-Mix)", "candidate_share"] <= 1.0
+
+
+def test_display_order_groups_labels_and_speakers():
+    labels = np.array([0.5, -2.0, 1.0, -1.0])
+    np.testing.assert_array_equal(display_order(labels, "label"), [1, 3, 0, 2])
+    np.testing.assert_array_equal(display_order(labels, "batch"), [0, 1, 2, 3])
+    speaker = np.array(["b", "a", "a", "b"])
+    np.testing.assert_array_equal(display_order(labels, "speaker", speaker), [1, 2, 3, 0])
+    with pytest.raises(MsmixError, match="no speakers"):
+        display_order(labels, "speaker")
+    with pytest.raises(MsmixError, match="unknown order"):
+        display_order(labels, "size")
+
+
+def test_read_selection_states_the_numbers_it_reads():
+    stats = pd.DataFrame(
+        {"strategy": ["SASS (MS-Mix)", "random (Mixup)", "label-aware guard"], "contradictory_rate": [0.47, 0.40, 0.0]}
+    )
+    text = read_selection(0.4, 0.95, stats)
+    assert "keeps 95 %" in text and "close to random pairing" in text and "47 %" in text and "40 %" in text
+    assert "more than random" in text
+    text = read_selection(0.8, 0.1, stats.assign(contradictory_rate=[0.1, 0.4, 0.0]))
+    assert "keeps 10 %" in text and "only the most similar pairs" in text and "fewer than random" in text
+
+
+def test_off_map_flags_points_outside_or_far_from_the_real_ones():
+    real = np.array([[0.0, 0.0], [1.0, 0.0], [0.0, 1.0], [1.0, 1.0]])
+    flagged = off_map(real, np.array([[0.5, 0.5], [2.0, 0.5], [1.0, 1.0]]))
+    np.testing.assert_array_equal(flagged, [False, True, False])
+    spread = np.array([[0.0, 0.0], [0.1, 0.0], [10.0, 10.0], [10.1, 10.0]])
+    assert off_map(spread, np.array([[5.0, 5.0]]))[0]  # inside the box, but far from every real point
+    assert off_map(real, np.zeros((0, 2))).shape == (0,)
+
+
+def test_nearest_neighbours_and_find_samples():
+    features = np.array([[1.0, 0.0], [0.9, 0.1], [0.0, 1.0], [-1.0, 0.0]])
+    near, cosine = nearest_neighbours(features, features[0], k=2, exclude=0)
+    np.testing.assert_array_equal(near, [1, 2])
+    assert cosine[0] > cosine[1]
+    ids = np.array(["vid1_1", "vid1_2", "vid2_1"])
+    texts = np.array(["A boring film", "great cast", "so boring, really"])
+    np.testing.assert_array_equal(find_samples("BORING", ids, texts), [0, 2])
+    np.testing.assert_array_equal(find_samples("vid1 cast", ids, texts), [1])
+    assert len(find_samples("  ", ids, texts)) == 0 and len(find_samples("x", None, None)) == 0
 
 
 def _split(extras: dict, raw_text=("GOOD", "BAD", "A VERY LONG SENTENCE ABOUT A MOVIE")) -> Split:

@@ -211,3 +211,43 @@ def test_robustness_page_scores_a_stored_model_and_reports_bad_weights(store):
     at.slider(key="rb_level").set_value(0.5).run()  # new levels: not cached, the weights are read again
     assert not at.exception
     assert any("cannot be loaded" in e.value for e in at.error)
+
+
+def test_robustness_defaults_to_longer_runs_keeps_its_choice_in_the_url_and_starts_the_axis_at_zero(store):
+    short = train(TINY, TrainConfig(method="msmix", epochs=1, batch_size=16), store=store)
+    longer = train(TINY, TrainConfig(method="msmix", epochs=2, batch_size=16, lr=3e-3), store=store)
+    train(TINY, TrainConfig(method="msmix", epochs=1, batch_size=16, seed=7), store=store)  # newer, but 1 epoch
+    at = _page("robustness")
+    assert at.multiselect(key="rb_runs").value == [longer.run_id]
+    options = at.multiselect(key="rb_runs").format_func
+    assert "epochs 2" in options(longer.run_id) and "lr 0.003" in options(longer.run_id)  # named by what differs
+    spec = json.loads(at.get("plotly_chart")[0].proto.spec)
+    assert spec["layout"]["yaxis"]["range"][0] == 0
+    at.slider(key="rb_level").set_value(1.5).run()
+    assert at.query_params["rb_level"] == "1.5"
+    shared = AppTest.from_file(str(ROOT / "pages" / "robustness.py"), default_timeout=TIMEOUT)
+    shared.query_params["rb_level"] = "1.5"
+    shared.query_params["rb_runs"] = short.run_id
+    shared.run()
+    assert shared.slider(key="rb_level").value == 1.5 and shared.multiselect(key="rb_runs").value == [short.run_id]
+    assert shared.dataframe[0].value["level"].max() == 1.5
+
+
+def test_the_training_form_lives_in_the_url_and_a_reload_restores_it_from_its_job(store):
+    at = _page("training")
+    at.select_slider(key="tr_lr").set_value(3e-4)
+    job = _start_training(at, ["none"], epochs=2)
+    assert at.query_params["tr_epochs"] == "2" and at.query_params["tr_methods"] == "none"
+    assert at.query_params["tr_lr"] == "0.0003"
+    reloaded = AppTest.from_file(str(ROOT / "pages" / "training.py"), default_timeout=TIMEOUT)
+    reloaded.query_params["training_job"] = job.id  # the job's id alone: the form comes from the job
+    reloaded.run()
+    assert reloaded.number_input(key="tr_epochs").value == 2
+    assert reloaded.multiselect(key="tr_methods").value == ["none"]
+    assert reloaded.select_slider(key="tr_lr").value == 3e-4
+    assert job.join(TIMEOUT)
+    shared = AppTest.from_file(str(ROOT / "pages" / "training.py"), default_timeout=TIMEOUT)
+    shared.query_params["tr_epochs"] = "7"
+    shared.query_params["tr_threshold"] = "5"  # out of range: the default
+    shared.run()
+    assert shared.number_input(key="tr_epochs").value == 7 and shared.slider(key="tr_threshold").value == 0.4

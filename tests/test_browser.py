@@ -5,79 +5,26 @@ browser). Other pages' tests reuse the ``server`` fixture and :func:`visit`.
 """
 
 import os
-import re
 import shutil
-import socket
-import subprocess
-import sys
-import time
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from app_driver import CHROMIUM, CHROMIUM_ARGS, ROOT, RunWatcher, app_server, metric_text, wait_charts
 
 pytestmark = pytest.mark.browser
 
-ROOT = Path(__file__).resolve().parent.parent
 ARTIFACTS = ROOT / "test-artifacts"
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
-STARTUP_TIMEOUT_S = 60
 PAGE_TIMEOUT_MS = 120_000  # the first view of a page builds the data and encodes a batch on slow CPUs
 SMALL = "n_train=128"
-VISIBLE_CHARTS_DRAWN = """() => [...document.querySelectorAll('[data-testid=stPlotlyChart]')]
-    .filter(e => e.offsetParent !== null).every(e => e.querySelector('.main-svg'))"""
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _wait_healthy(url: str, process: subprocess.Popen) -> None:
-    deadline = time.monotonic() + STARTUP_TIMEOUT_S
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"streamlit exited with code {process.returncode}")
-        try:
-            with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as response:
-                if response.status == 200:
-                    return
-        except OSError:
-            time.sleep(0.5)
-    raise RuntimeError(f"streamlit did not become healthy within {STARTUP_TIMEOUT_S} s")
+LEGEND_HAS = "text => [...document.querySelectorAll('.legendtext')].some(e => e.textContent.includes(text))"
 
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory) -> Iterator[str]:
-    """The app on a free local port; yields its base URL and always stops it."""
-    port = _free_port()
-    env = {**os.environ, "MSMIX_RUNS_DIR": str(tmp_path_factory.mktemp("runs"))}
-    command = [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port)]
-    command += ["--server.headless", "true", "--browser.gatherUsageStats", "false"]
-    process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        url = f"http://127.0.0.1:{port}"
-        _wait_healthy(url, process)
+    """The app on a free local port with its own run store; yields its base URL and always stops it."""
+    with app_server({"MSMIX_RUNS_DIR": str(tmp_path_factory.mktemp("runs"))}) as url:
         yield url
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
 
 
 @pytest.fixture(scope="module")
@@ -97,29 +44,37 @@ def browser():
             chromium.close()
 
 
+def new_tab(browser):
+    """A tab in a fresh browser context (no cookies, no session), with a :class:`RunWatcher` as ``tab.watcher``."""
+    context = browser.new_context(viewport={"width": 1400, "height": 1000})
+    tab = context.new_page()
+    tab.watcher = RunWatcher(tab)
+    return context, tab
+
+
 @pytest.fixture
 def tab(browser):
-    context = browser.new_context(viewport={"width": 1400, "height": 1000})
+    context, page = new_tab(browser)
     try:
-        yield context.new_page()
+        yield page
     finally:
         context.close()
 
 
-def visit(tab, server: str, path: str, wait_for: str):
-    """Open ``path`` (small settings), wait until ``wait_for`` text shows and the app is idle; no exception shown."""
-    tab.goto(f"{server}/{path}?{SMALL}", timeout=PAGE_TIMEOUT_MS)
+def visit(tab, server: str, path: str, wait_for: str, query: str = SMALL):
+    """Open ``path`` (small settings), wait until a run finished, ``wait_for`` shows and charts are drawn."""
+    since = tab.watcher.finished
+    tab.goto(f"{server}/{path}?{query}", timeout=PAGE_TIMEOUT_MS)
     tab.get_by_text(wait_for).first.wait_for(timeout=PAGE_TIMEOUT_MS)
-    wait_idle(tab)
-    tab.wait_for_function(VISIBLE_CHARTS_DRAWN, timeout=PAGE_TIMEOUT_MS)
+    wait_idle(tab, since)
     assert tab.locator("[data-testid=stException]").count() == 0
     return tab
 
 
-def wait_idle(tab) -> None:
-    """Wait until the script run finished (Streamlit shows a 'Running' status widget meanwhile)."""
-    tab.wait_for_timeout(300)
-    tab.locator("[data-testid=stStatusWidget]").wait_for(state="hidden", timeout=PAGE_TIMEOUT_MS)
+def wait_idle(tab, since: int = 0) -> None:
+    """Wait until a script run counted after ``since`` finished (the server's ``script_finished``), then for charts."""
+    tab.watcher.wait_finished(since, PAGE_TIMEOUT_MS)
+    wait_charts(tab, PAGE_TIMEOUT_MS)
 
 
 def screenshot(tab, name: str) -> None:
@@ -128,8 +83,16 @@ def screenshot(tab, name: str) -> None:
 
 
 def candidate_count(tab) -> int:
-    card = tab.locator("[data-testid=stMetric]", has_text="Candidate pairs").first
-    return int(re.search(r"(\d+)\s*$", card.inner_text()).group(1))
+    return int(metric_text(tab, "Candidate pairs"))
+
+
+def press(tab, slider: str, key: str, times: int = 1) -> int:
+    """Press ``key`` on the slider named ``slider``; returns the run count before, for :func:`wait_idle`."""
+    since = tab.watcher.finished
+    tab.get_by_role("slider", name=slider).first.focus()  # matches [role=slider] and <input type=range>
+    for _ in range(times):
+        tab.keyboard.press(key)
+    return since
 
 
 def test_every_exploration_page_renders(server, tab):
@@ -143,13 +106,20 @@ def test_every_exploration_page_renders(server, tab):
         screenshot(tab, path)
 
 
-def test_moving_delta_changes_the_candidate_count(server, tab):
-    visit(tab, server, "pairs", "Chosen pairs")
+def test_moving_delta_at_batch_256_changes_the_candidate_count(server, tab):
+    visit(tab, server, "pairs", "Chosen pairs", query="n_train=512&pairs_batch=128")  # 128 samples cap a batch
+    assert metric_text(tab, "Batch size") == "128"
+    since = press(tab, "Batch size", "End")
+    tab.wait_for_function(
+        "() => [...document.querySelectorAll('[data-testid=stMetric]')].some(e => e.innerText.includes('Batch size')"
+        " && e.innerText.trim().endsWith('256'))",
+        timeout=PAGE_TIMEOUT_MS,
+    )
+    wait_idle(tab, since)
     before = candidate_count(tab)
-    thumb = tab.get_by_role("slider", name="Similarity threshold δ")  # matches [role=slider] and <input type=range>
-    thumb.focus()
-    for _ in range(5):
-        tab.keyboard.press("ArrowRight")
+    assert before > 0
+    since = press(tab, "Similarity threshold δ", "ArrowRight", times=5)
+    wait_idle(tab, since)
     tab.wait_for_function(
         "before => { const card = [...document.querySelectorAll('[data-testid=stMetric]')]"
         ".find(e => e.innerText.includes('Candidate pairs'));"
@@ -157,6 +127,39 @@ def test_moving_delta_changes_the_candidate_count(server, tab):
         arg=before,
         timeout=PAGE_TIMEOUT_MS,
     )
-    wait_idle(tab)
     assert candidate_count(tab) < before
+    tab.wait_for_function(
+        "() => location.search.includes('pairs_delta=0.45') && location.search.includes('pairs_batch=256')",
+        timeout=PAGE_TIMEOUT_MS,
+    )
     screenshot(tab, "pairs_delta")
+
+
+def test_changing_alpha_redraws_the_beta_density(server, tab):
+    visit(tab, server, "ratios", "Per-pair breakdown")
+    since = press(tab, "α of Beta(α, α)", "ArrowRight", times=3)
+    wait_idle(tab, since)
+    tab.wait_for_function(LEGEND_HAS, arg="Beta(2.3, 2.3)", timeout=PAGE_TIMEOUT_MS)
+    tab.wait_for_function("() => location.search.includes('ratios_alpha=2.3')", timeout=PAGE_TIMEOUT_MS)
+
+
+def test_a_shared_link_opens_the_same_controls_in_a_fresh_browser(server, browser, tab):
+    visit(tab, server, "pairs", "Chosen pairs")
+    since = press(tab, "Similarity threshold δ", "ArrowRight", times=4)
+    wait_idle(tab, since)
+    tab.wait_for_function("() => location.search.includes('pairs_delta=0.44')", timeout=PAGE_TIMEOUT_MS)
+    since = press(tab, "Batch size", "ArrowRight")
+    wait_idle(tab, since)
+    tab.wait_for_function("() => location.search.includes('pairs_batch=128')", timeout=PAGE_TIMEOUT_MS)
+    link = tab.url
+    context, fresh = new_tab(browser)
+    try:
+        fresh.goto(link, timeout=PAGE_TIMEOUT_MS)
+        fresh.get_by_text("Chosen pairs").first.wait_for(timeout=PAGE_TIMEOUT_MS)
+        wait_idle(fresh)
+        assert metric_text(fresh, "Batch size") == "128"
+        delta = fresh.get_by_role("slider", name="Similarity threshold δ").first
+        assert float(delta.evaluate("e => e.getAttribute('aria-valuenow') ?? e.value")) == 0.44
+        assert metric_text(fresh, "Candidate pairs") == metric_text(tab, "Candidate pairs")
+    finally:
+        context.close()

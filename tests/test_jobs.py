@@ -8,6 +8,7 @@ import os
 import signal
 import threading
 
+import numpy as np
 import pytest
 import torch
 
@@ -89,7 +90,7 @@ def test_stop_keeps_a_stopped_run_and_skips_the_rest(data, tmp_path):
     assert job.join(120)
     mid = job.mid_run  # after 1 of at most 5 + 2 epochs, the 6 left estimated at the pace so far
     assert mid.running and mid.current == "msmix" and mid.fraction == pytest.approx(1 / 7)
-    assert mid.eta == pytest.approx(6 * mid.elapsed)
+    assert 0 < mid.eta <= 6 * mid.elapsed  # the pace since training began: the process's start-up is not work
     progress = job.progress()
     assert progress.status == "stopped" and progress.run_status == {"msmix": "stopped"}
     (run,) = store.list()  # the training process may have begun epoch 2 before it saw the request
@@ -228,3 +229,23 @@ def test_ablation_bars_show_mean_std_and_p_values():
     bar = ablation_bars(compared, "MAE").data[0]
     assert list(bar.y) == [1.0, 1.2] and list(bar.error_y.array) == [0.1, 0.0]
     assert [c[1] for c in bar.customdata] == ["baseline", "p = 0.04"]
+
+
+def test_honest_range_starts_at_zero_unless_values_are_negative():
+    from msmix_core.viz_training import honest_range
+
+    low, high = honest_range(np.array([0.7012, 0.7027]))
+    assert low == 0.0 and 0.7027 < high < 0.8
+    low, high = honest_range(np.array([-0.2, 0.5, np.nan]))
+    assert low < -0.2 and high > 0.5
+
+
+def test_an_idle_worker_started_ahead_takes_the_next_training(data, tmp_path):
+    from msmix_core.training import worker
+
+    worker.prestart()
+    spare = worker._spare.process.pid
+    job = TrainingJob(data, [_config("none", epochs=1)], RunStore(tmp_path)).start()
+    assert job.join(120) and job.progress().status == "finished"
+    assert job.pid == spare
+    assert worker._spare is not None and worker._spare.alive() and worker._spare.process.pid != spare

@@ -179,3 +179,15 @@ def test_directions_and_display_scale():
     assert is_percent_metric("test_Has0_F1_score") and is_percent_metric("Mult_acc_3")
     assert not is_percent_metric("MAE") and not is_percent_metric("test_Corr")
     assert all(PRIMARY_METRICS[d] in METRIC_KEYS[d] for d in METRIC_KEYS)
+
+
+def test_binary_scores_match_sklearns_weighted_f1():
+    from msmix_core.metrics import _binary_scores
+
+    rng = np.random.default_rng(0)
+    for n in (1, 2, 7, 100):
+        for p_true, p_pred in ((0.5, 0.5), (1.0, 0.3), (0.0, 1.0), (0.9, 0.0)):
+            true, pred = rng.random(n) < p_true, rng.random(n) < p_pred
+            acc, f1 = _binary_scores(pred, true)
+            assert acc == pytest.approx(accuracy_score(true, pred))
+            assert f1 == pytest.approx(f1_score(true, pred, average="weighted", zero_division=0))

@@ -277,6 +277,27 @@ def test_detached_predictor_input_keeps_sal_out_of_the_encoders(detach):
     assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in method.predictors["text"].out.parameters())
 
 
+def test_msmix_defaults_to_detached_predictor_input_and_attached_ratios():
+    method = MSMix(latent_dims={m: 8 for m in MODALITIES})
+    assert method.detach_predictor_input and not method.detach_ratios
+
+
+@pytest.mark.parametrize("detach_ratios", [False, True])
+def test_detached_ratios_keep_the_mixed_loss_out_of_the_predictors(detach_ratios):
+    features, labels, _ = _batch(b=16, d=8)
+    features = {m: x.requires_grad_() for m, x in features.items()}  # latents of an encoder
+    method = MSMix(latent_dims={m: 8 for m in MODALITIES}, detach_ratios=detach_ratios)
+    res = method(features, labels, torch.Generator().manual_seed(0))
+    mixed_target = torch.randn(res.num_mixed, generator=torch.Generator().manual_seed(1))
+    (sum(res.mixed[m].sum() for m in MODALITIES) + (res.lam["label"] * mixed_target).sum()).backward()
+    grads = [p.grad for m in MODALITIES for p in method.predictors[m].parameters()]
+    reached = any(g is not None and g.abs().sum() > 0 for g in grads)
+    assert reached != detach_ratios
+    fresh = MSMix(latent_dims={m: 8 for m in MODALITIES}, detach_ratios=detach_ratios)
+    fresh(features, labels, torch.Generator().manual_seed(0)).alignment_loss.backward()  # SAL still trains them
+    assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in fresh.predictors["text"].out.parameters())
+
+
 def test_bad_arguments_are_explained():
     features, labels, intensities = _batch()
     with pytest.raises(MsmixError, match="threshold"):

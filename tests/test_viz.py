@@ -14,19 +14,33 @@ from msmix_core.viz import (
 )
 
 
-def test_similarity_heatmap_marks_candidates_and_pairs():
+def test_similarity_heatmap_veils_non_candidates_and_marks_pairs():
     sim = np.random.default_rng(0).uniform(size=(6, 6))
     mask = sim > 0.5
     pairs = np.array([[0, 1], [2, 3]])
     fig = similarity_heatmap(sim, mask, pairs)
-    heat, cands, chosen = fig.data
+    heat, veil, chosen = fig.data
     np.testing.assert_array_equal(heat.z, sim)
     assert heat.colorscale[0][1] != heat.colorscale[-1][1] and heat.zmin == 0 and heat.zmax == 1
-    assert len(cands.x) == mask.sum()
+    veil_z = np.asarray(veil.z, dtype=float)
+    assert np.isnan(veil_z[mask]).all() and (veil_z[~mask] == 1).all()  # one layer, only over the failed cells
     np.testing.assert_array_equal(chosen.y, pairs[:, 0])
     np.testing.assert_array_equal(chosen.x, pairs[:, 1])
     assert "sample a" in fig.layout.yaxis.title.text and "sample b" in fig.layout.xaxis.title.text
     assert len(similarity_heatmap(sim).data) == 1
+
+
+def test_similarity_heatmap_orders_rows_columns_and_pairs_together():
+    sim = np.random.default_rng(1).uniform(size=(5, 5))
+    labels = np.array([2.0, -1.0, 0.5, -3.0, 1.0])
+    order = np.argsort(labels)
+    pairs = np.array([[0, 3], [4, 1]])
+    strip, heat, _, chosen = similarity_heatmap(sim, sim > 0.3, pairs, order=order, labels=labels).data
+    np.testing.assert_array_equal(np.asarray(strip.z)[0], np.sort(labels))
+    np.testing.assert_array_equal(heat.z, sim[order][:, order])
+    rank = np.argsort(order)
+    for (a, b), x, y in zip(pairs, chosen.x, chosen.y, strict=True):  # a cross sits on its own cell
+        assert heat.z[y][x] == sim[a, b] and (x, y) == (rank[b], rank[a])
 
 
 def test_strategy_bars_show_percentages_and_gaps():
@@ -60,13 +74,22 @@ def test_intensity_scatter_has_one_legend_entry_per_predictor():
     assert "|label|" in fig.layout.xaxis.title.text
 
 
-def test_embedding_scatter_overlays_one_marker_per_method():
+def test_embedding_scatter_colours_mixed_points_by_label_with_one_marker_per_method():
     real = np.random.default_rng(0).normal(size=(10, 2))
-    mixed = {"MS-Mix": (real[:3], ["a", "b", "c"]), "vanilla Mixup": (real[3:5], ["d", "e"])}
-    fig = embedding_scatter(real, np.linspace(-3, 3, 10), (-3.0, 3.0), mixed, axis_name="PCA")
-    base, ms, vanilla = fig.data
+    mixed = {
+        "MS-Mix": (real[:3], np.array([0.5, -1.0, 2.0]), ["a", "b", "c"]),
+        "vanilla Mixup": (real[3:5], np.array([0.0, 1.0]), ["d", "e"]),
+    }
+    fig = embedding_scatter(
+        real, np.linspace(-3, 3, 10), (-3.0, 3.0), mixed, axis_name="PCA", highlight=np.array([2]), flagged=real[3:4]
+    )
+    base, ms, vanilla, found, flagged = fig.data
     assert base.marker.colorscale[0][1] != base.marker.colorscale[-1][1]
-    assert (base.marker.cmin, base.marker.cmax) == (-3.0, 3.0)
-    assert ms.marker.symbol != vanilla.marker.symbol
+    for trace in (base, ms, vanilla):  # one colour scale for real and mixed points
+        assert (trace.marker.cmin, trace.marker.cmax) == (-3.0, 3.0)
+        assert trace.marker.colorscale == base.marker.colorscale
+    np.testing.assert_array_equal(ms.marker.color, [0.5, -1.0, 2.0])
+    assert len({base.marker.symbol, ms.marker.symbol, vanilla.marker.symbol}) == 3
     assert list(vanilla.text) == ["d", "e"]
+    assert found.x[0] == real[2, 0] and flagged.name == "placed off the map: 1"
     assert fig.layout.xaxis.title.text.startswith("PCA 1")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import os
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -21,6 +22,8 @@ from msmix_core.data import (
     load_npz,
     make_synthetic,
 )
+from msmix_core.data.mosi_utterance import PREFIX as MOSI_PREFIX
+from msmix_core.data.mosi_utterance import parse_source
 from msmix_core.errors import MsmixError
 from ui.settings import Settings
 
@@ -52,6 +55,39 @@ def _mosi(folder: str, split: str, train_fraction: float, seed: int) -> MSADatas
 def mosi_folder(settings: Settings) -> Path | None:
     """The CMU-MOSI folder the settings point at (typed, ``$MSMIX_MOSI_DIR`` or beside the checkout), or None."""
     return find_mosi_folder(settings.mosi_dir.strip() or None)
+
+
+#: Folders (``os.pathsep``-separated) that a served app may read; unset: any path (a local, single-user run).
+DATA_DIRS_ENV = "MSMIX_DATA_DIRS"
+FEATURE_SUFFIXES = (".pkl", ".pickle", ".npz")
+
+
+def allowed_path(text: str) -> Path:
+    """``text`` as a path this server may open: anywhere locally, only under ``$MSMIX_DATA_DIRS`` when set.
+
+    When the app is served to others, a ``?source=`` link must not let a visitor probe the server's
+    files: outside the data folders every path gets the same answer, whether it exists or not.
+    """
+    path = Path(text).expanduser()
+    folders = [Path(f).expanduser().resolve() for f in os.environ.get(DATA_DIRS_ENV, "").split(os.pathsep) if f]
+    if folders and not any(path.resolve().is_relative_to(folder) for folder in folders):
+        raise MsmixError(
+            "this server only opens files in its data folders: choose a file there, or upload one in the sidebar"
+        )
+    return path
+
+
+def _check_feature_file(path: Path) -> None:
+    """The problems a browser user can fix, said in their words (a folder is a folder; no command lines)."""
+    if path.is_dir():
+        raise MsmixError(
+            f"'{path}' is a folder: give the path of an MMSA .pkl or .npz feature file inside it "
+            "(for the CMU-MOSI utterance folder, choose CMU-MOSI (real) as the source)"
+        )
+    if not path.exists():
+        raise MsmixError(f"there is no file at '{path}' on the server: check the path, or upload the file instead")
+    if path.suffix.lower() not in FEATURE_SUFFIXES:
+        raise MsmixError(f"'{path.name}' is not an MMSA .pkl or .npz feature file: choose one of those, or upload it")
 
 
 @st.cache_resource(max_entries=3, show_spinner="Loading the feature file…")
@@ -92,6 +128,8 @@ def _selected(settings: Settings) -> MSADataset:
     if settings.source == "synthetic":
         return _synthetic(settings.data_seed, settings.conflict_rate, settings.label_noise, settings.n_train)
     if settings.source == "mosi":
+        if settings.mosi_dir.strip():
+            allowed_path(settings.mosi_dir.strip())
         folder = mosi_folder(settings)
         if folder is None:
             where = (
@@ -103,6 +141,11 @@ def _selected(settings: Settings) -> MSADataset:
         return _mosi(str(folder), settings.mosi_split, settings.mosi_fraction, settings.data_seed)
     if settings.source == "upload":
         if UPLOAD_KEY not in st.session_state:
-            raise MsmixError("no file uploaded in this session: upload an MMSA .pkl or .npz in the sidebar")
+            raise MsmixError("upload a file: drop an MMSA .pkl or .npz feature file on the sidebar's uploader")
         return _from_upload(*st.session_state[UPLOAD_KEY])
-    return _from_path(settings.source)
+    if settings.source.startswith(MOSI_PREFIX):  # the CMU-MOSI folder spelled as on the command line
+        allowed_path(str(parse_source(settings.source)[0]))
+        return _from_path(settings.source)
+    path = allowed_path(settings.source)
+    _check_feature_file(path)
+    return _from_path(str(path))

@@ -2,26 +2,59 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 import pandas as pd
 import streamlit as st
 
+from msmix_core.analysis.experiments import run_name
 from msmix_core.analysis.jobs import JobProgress, TrainingJob, find_job
 from msmix_core.runs import Run, RunStore
+from msmix_core.training.worker import prestart
 
 
-def run_caption(run: Run) -> str:
-    """A stored run in one line: label, seed, status and the id's unique suffix."""
-    return f"{run.config.get('label', run.config['method'])} · seed {run.config['seed']} · {run.status} · {run.id[-4:]}"
+def run_caption(run: Run, others: Iterable[Run] = ()) -> str:
+    """A stored run in one line: what differs from ``others`` (label, knobs, epochs, date), then its id's suffix."""
+    return f"{run_name(run, others)} · {run.id[-4:]}"
 
 
 def session_job(key: str) -> TrainingJob | None:
-    """This session's job under ``key``; after a page reload, the job whose id the URL keeps under ``key``."""
+    """This session's job under ``key``; after a page reload, the job whose id the URL keeps under ``key``.
+
+    Also makes sure an idle training worker waits (:func:`prestart`), so that the next Run trains at once.
+    """
+    prestart()
     job = st.session_state.get(key)
     if job is None:
         job = find_job(st.query_params.get(key))
         if job is not None:
             st.session_state[key] = job
     return job
+
+
+def restore_training_form(job: TrainingJob | None) -> None:
+    """Fill the Training form from the job a (reloaded) page follows, for the fields this session has not set.
+
+    The methods, recipe, epochs, seeds, learning rate and batch size of the job's configs, and the
+    MS-Mix knobs of its first MS-Mix run: what was trained, not the form's defaults.
+    """
+    if job is None:
+        return
+    first = job.configs[0]
+    values = {
+        "tr_methods": list(dict.fromkeys(c.method for c in job.configs)),
+        "tr_recipe": first.recipe,
+        "tr_epochs": first.epochs,
+        "tr_seeds": len({c.seed for c in job.configs}),
+        "tr_lr": first.lr,
+        "tr_batch": first.batch_size,
+    }
+    knobs = next((c.method_kwargs for c in job.configs if c.method_kwargs), {})
+    values |= {f"tr_{knob}": float(value) for knob, value in knobs.items() if not isinstance(value, bool)}
+    if "detach_predictor_input" in knobs:
+        values["tr_attached"] = not knobs["detach_predictor_input"]
+    for key, value in values.items():
+        st.session_state.setdefault(key, value)
 
 
 def keep_job(key: str, job: TrainingJob) -> None:

@@ -11,7 +11,7 @@ import streamlit as st
 
 from msmix_core.analysis import LatentBatch, encode_batch, fit_encoder
 from msmix_core.data import MSADataset
-from ui import data
+from ui import data, page_state
 from ui.settings import Settings
 
 #: Epochs of MS-Mix training behind the "trained" latents: enough for SAL to move the predictors.
@@ -40,8 +40,15 @@ def _batch(key: str, _dataset: MSADataset, backbone: str, seed: int, epochs: int
 
 def source_picker(key: str) -> int:
     """A radio choosing untrained or trained latents; returns the number of training epochs."""
-    choice = st.radio("Latent features from", list(SOURCES), horizontal=True, key=key)
-    return SOURCES[choice]
+    names = {"untrained" if epochs == 0 else "trained": source for source, epochs in SOURCES.items()}
+    short = st.radio(
+        "Latent features from",
+        list(names),
+        format_func=names.get,
+        horizontal=True,
+        key=page_state.bind(key, "untrained", page_state.choice(list(names))),
+    )
+    return SOURCES[names[short]]
 
 
 def batch(settings: Settings, dataset: MSADataset, batch_size: int, epochs: int) -> LatentBatch:

@@ -37,6 +37,19 @@ def pages() -> dict[str, list[st.Page]]:
     }
 
 
+def page_link(path: str, label: str, icon: str | None = None, container=st) -> None:
+    """A link to a page of :data:`PAGES`; a page run on its own (no navigation) shows the label in bold instead."""
+    try:
+        container.page_link(path, label=label, icon=icon)
+    except StreamlitPageNotFoundError:
+        container.markdown(f"**{label}**")
+
+
+def entry(path: str) -> tuple[str, str]:
+    """The title and icon of the page at ``path``."""
+    return next((title, icon) for entries in PAGES.values() for file, title, icon, _ in entries if file == path)
+
+
 def links() -> None:
     """Titled links to every page, grouped, at the top of the sidebar.
 

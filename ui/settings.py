@@ -57,7 +57,7 @@ class Domain:
         return self.step is None or abs((value - self.low) / self.step - round((value - self.low) / self.step)) < 1e-6
 
 
-#: The domain of every setting with a widget (``source`` is free text: a path, ``synthetic`` or ``upload``).
+#: The domain of every setting with a widget (``source`` and ``mosi_dir`` are free text: paths or a source name).
 DOMAINS: dict[str, Domain] = {
     "data_seed": Domain(0, 10_000),
     "conflict_rate": Domain(0.0, 0.6, 0.05),
@@ -65,6 +65,8 @@ DOMAINS: dict[str, Domain] = {
     "n_train": Domain(options=(128, 256, 512, 1284)),
     "backbone": Domain(options=tuple(BACKBONES)),
     "seed": Domain(0, 2**31 - 1),
+    "mosi_split": Domain(options=("speaker", "standard")),
+    "mosi_fraction": Domain(options=(0.1, 0.25, 0.5, 0.75, 1.0)),
 }
 
 

@@ -12,7 +12,6 @@ from msmix_core.device import resolve_device
 from ui import data, navigation, settings
 
 REAL = "CMU-MOSI (real)"
-FRACTIONS = [0.1, 0.25, 0.5, 0.75, 1.0]
 
 
 def _mosi_knobs(current: settings.Settings) -> settings.Settings:
@@ -31,7 +30,7 @@ def _mosi_knobs(current: settings.Settings) -> settings.Settings:
         sb.info(f"No CMU-MOSI utterance folder found. Where to get the files: {MOSI_SOURCES}.")
         return new
     sb.caption(f"Reading `{folder}`")
-    splits = ["speaker", "standard"]
+    splits = list(settings.DOMAINS["mosi_split"].options)
     split = sb.radio(
         "Split",
         splits,
@@ -40,9 +39,10 @@ def _mosi_knobs(current: settings.Settings) -> settings.Settings:
         key="sb_mosi_split",
         help="speaker: the feature authors' speaker-independent split. standard: the CMU folds, which leak here.",
     )
-    fraction = current.mosi_fraction if current.mosi_fraction in FRACTIONS else 1.0
+    fractions = list(settings.DOMAINS["mosi_fraction"].options)
+    fraction = current.mosi_fraction if current.mosi_fraction in fractions else 1.0
     fraction = sb.select_slider(
-        "Share of train videos", FRACTIONS, fraction, key="sb_mosi_fraction", help="A seeded subset of whole videos"
+        "Share of train videos", fractions, fraction, key="sb_mosi_fraction", help="A seeded subset of whole videos"
     )
     seed = sb.number_input("Subset seed", 0, 10_000, current.data_seed, key="sb_mosi_seed", disabled=fraction == 1.0)
     return replace(new, mosi_split=split, mosi_fraction=float(fraction), data_seed=int(seed))
@@ -86,9 +86,9 @@ def render() -> settings.Settings:
     elif kind == "file path":
         path = sb.text_input(
             "MMSA .pkl or .npz path",
-            "" if current.source in ("synthetic", "upload") else current.source,
+            "" if current.source in ("synthetic", "upload", "mosi") else current.source,
             key="sb_path",
-            help="An MMSA processed feature file (aligned_50.pkl, ...) or the .npz from `msmix convert`.",
+            help="An MMSA processed feature file (aligned_50.pkl, ...) or a .npz converted from one.",
         )
         if path.strip():
             new = replace(new, source=path.strip())
@@ -96,7 +96,7 @@ def render() -> settings.Settings:
         upload = sb.file_uploader("MMSA .pkl or .npz", type=["pkl", "pickle", "npz"], key="sb_upload")
         if upload is not None:
             data.store_upload(upload.name, upload.getvalue())
-            new = replace(new, source="upload")
+        new = replace(new, source="upload")  # nothing uploaded yet: the page asks for a file
 
     sb.header("Model")
     names = _options("backbone")

@@ -8,30 +8,43 @@
   into which mixed latents are projected.
 """
 
-from msmix_core.analysis.embedding import VIEWS, Projector, view_features
+from msmix_core.analysis.embedding import VIEWS, Projector, find_samples, nearest_neighbours, off_map, view_features
 from msmix_core.analysis.latents import LatentBatch, encode_batch, fit_encoder
 from msmix_core.analysis.pairs import (
+    ORDERS,
     STRATEGIES,
+    display_order,
     intensity_table,
+    kept_share,
     modality_similarity,
+    ordered_pair_count,
     pair_statistics,
     pair_table,
+    read_selection,
     sample_captions,
     speakers,
     with_sources,
 )
 
 __all__ = [
+    "ORDERS",
     "STRATEGIES",
     "VIEWS",
     "LatentBatch",
     "Projector",
+    "display_order",
     "encode_batch",
+    "find_samples",
     "fit_encoder",
     "intensity_table",
+    "kept_share",
     "modality_similarity",
+    "nearest_neighbours",
+    "off_map",
+    "ordered_pair_count",
     "pair_statistics",
     "pair_table",
+    "read_selection",
     "sample_captions",
     "speakers",
     "view_features",

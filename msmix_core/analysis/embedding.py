@@ -75,3 +75,47 @@ class Projector:
         if self.method == "umap":
             return np.asarray(self.model_.embedding_, dtype=np.float32)
         return self.transform(x)
+
+
+def off_map(real_xy: np.ndarray, xy: np.ndarray) -> np.ndarray:
+    """``bool [M]``: points that ``transform`` placed off the real samples' map.
+
+    A point is off the map when it lies outside the real points' bounding box, or farther from
+    every real point than any real point lies from its own nearest neighbour: UMAP's ``transform``
+    piles samples unlike any real one on the map's border, where they would read as real clusters.
+    """
+    real_xy, xy = np.asarray(real_xy, dtype=np.float64), np.asarray(xy, dtype=np.float64)
+    if len(xy) == 0 or len(real_xy) < 2:
+        return np.zeros(len(xy), dtype=bool)
+    low, high = real_xy.min(axis=0), real_xy.max(axis=0)
+    outside = ((xy < low) | (xy > high)).any(axis=1)
+    real_gaps = np.linalg.norm(real_xy[:, None] - real_xy[None], axis=2)
+    np.fill_diagonal(real_gaps, np.inf)
+    farthest_neighbour = real_gaps.min(axis=1).max()
+    nearest = np.linalg.norm(xy[:, None] - real_xy[None], axis=2).min(axis=1)
+    return outside | (nearest > farthest_neighbour)
+
+
+def nearest_neighbours(features: np.ndarray, query: np.ndarray, k: int = 5, exclude: int | None = None):
+    """The ``k`` rows of ``features`` ``[N, D]`` most cosine-similar to ``query`` ``[D]``: positions and similarities.
+
+    ``exclude`` leaves one position out (the query's own row). Cosine, as SASS measures similarity.
+    """
+    features = np.asarray(features, dtype=np.float64)
+    norms = np.maximum(np.linalg.norm(features, axis=1), 1e-12)
+    query = np.asarray(query, dtype=np.float64)
+    cosine = features @ query / (norms * max(float(np.linalg.norm(query)), 1e-12))
+    if exclude is not None:
+        cosine[exclude] = -np.inf
+    order = np.argsort(-cosine, kind="stable")[: min(k, len(features) - (exclude is not None))]
+    return order, cosine[order]
+
+
+def find_samples(query: str, ids: np.ndarray | None, texts: np.ndarray | None) -> np.ndarray:
+    """Positions whose id or transcript contains ``query`` (case-insensitive); every word must match."""
+    words = query.lower().split()
+    n = len(ids) if ids is not None else len(texts) if texts is not None else 0
+    if not words or n == 0:
+        return np.zeros(0, dtype=np.int64)
+    haystack = [" ".join(str(part[i]) for part in (ids, texts) if part is not None).lower() for i in range(n)]
+    return np.asarray([i for i, text in enumerate(haystack) if all(w in text for w in words)], dtype=np.int64)

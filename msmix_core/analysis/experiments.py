@@ -5,7 +5,8 @@
 - :func:`learning_warnings`: a sentence for each run that did not learn.
 - :func:`significance_sentences`: a paired comparison of variants, said in words.
 - :func:`ablation_configs`: MS-Mix with SASS, SIG or SAL switched off, times seeds.
-- :func:`latest_runs`: the newest stored run per method label that a dataset can score.
+- :func:`latest_runs`: per method label, the stored run a dataset can score that trained longest.
+- :func:`run_name`: a stored run named by what differs between it and the others.
 - :func:`robustness_table`: :func:`~msmix_core.training.evaluate_robustness` for several stored runs.
 """
 
@@ -170,14 +171,45 @@ def fits(run: Run, dataset: MSADataset) -> bool:
 
 
 def latest_runs(runs: Iterable[Run], dataset: MSADataset, labels: Sequence[str], backbone: str) -> list[Run]:
-    """The newest finished run with weights per label (in ``labels`` order) that ``dataset`` can score."""
+    """Per label (in ``labels`` order), the finished run with weights that ``dataset`` can score and trained longest.
+
+    Among runs with as many epochs the newest wins, and a 1-epoch run (a smoke test, usually) is
+    only chosen when its label has nothing longer: the default comparison is of real trainings.
+    """
     chosen: dict[str, Run] = {}
-    for run in sorted(runs, key=lambda r: r.created, reverse=True):
+    for run in runs:
         label = run.config.get("label", run.config["method"])
         usable = run.status == "finished" and run.config["backbone"] == backbone and fits(run, dataset)
-        if label in labels and label not in chosen and usable:
+        if label in labels and usable and (label not in chosen or _rank(run) > _rank(chosen[label])):
             chosen[label] = run
     return [chosen[label] for label in labels if label in chosen]
+
+
+def _rank(run: Run) -> tuple:
+    epochs = len(run.history)
+    return (epochs > 1, epochs, run.created)
+
+
+def run_name(run: Run, others: Iterable[Run] = ()) -> str:
+    """A stored run named by what differs between it and ``others``: label, then only the knobs that vary.
+
+    Always the label, seed and the date; the epochs, learning rate, batch size and the MS-Mix
+    knobs (δ, α, ...) appear when they are not the same in every run of ``others``.
+    """
+
+    def knobs(r: Run) -> dict[str, Any]:
+        config = r.config
+        flat = {"epochs": len(r.history), "lr": config.get("lr"), "batch": config.get("batch_size")}
+        names = {"threshold": "δ", "alpha": "α", "mix_weight": "mix w", "sal_weight": "SAL w"}
+        flat |= {names.get(k, k): v for k, v in (config.get("method_kwargs") or {}).items()}
+        return flat
+
+    mine, pool = knobs(run), [knobs(r) for r in others] or [knobs(run)]
+    varying = [k for k, v in mine.items() if any(p.get(k) != v for p in pool)]
+    parts = [str(run.config.get("label", run.config["method"])), f"seed {run.config['seed']}"]
+    parts += [f"{k} {v:g}" if isinstance(v, float) else f"{k} {v}" for k, v in mine.items() if k in varying]
+    parts += [f"{run.created:%b %d %H:%M}", run.status]
+    return " · ".join(parts)
 
 
 def robustness_table(

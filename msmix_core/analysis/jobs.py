@@ -122,6 +122,7 @@ class TrainingJob:
         self._status = "running"
         self._error: str | None = None
         self._start = 0.0
+        self._paced_from: float | None = None  # when the first run began training: the pace excludes start-up
         self._end: float | None = None
         self._current: int | None = None
         self._step_share = 0.0  # share of the current epoch's batches done
@@ -168,6 +169,8 @@ class TrainingJob:
     # The trainer's callbacks, called in this process as the training process reports them.
     def on_train_start(self, info: dict[str, Any]) -> None:
         with self._lock:
+            if self._paced_from is None:
+                self._paced_from = time.perf_counter()
             if info["run_id"] is not None:
                 self._run_ids[self.names[self._current]] = info["run_id"]
             self._run_status[self.names[self._current]] = "running"
@@ -231,6 +234,10 @@ class TrainingJob:
                 done += self._step_share
         return done, total
 
+    def _eta(self, now: float, done: float, total: float) -> float | None:
+        """Time left at the pace since training began (the process's start-up and imports are not work)."""
+        return None if self._paced_from is None else estimate_eta(now - self._paced_from, done, total)
+
     def progress(self) -> JobProgress:
         """A consistent snapshot of the job, safe to read from any thread."""
         with self._lock:
@@ -245,7 +252,7 @@ class TrainingJob:
                 current=None if self._current is None else self.names[self._current],
                 fraction=min(done / total, 1.0) if total else 0.0,
                 elapsed=elapsed,
-                eta=estimate_eta(elapsed, done, total) if running else 0.0,
+                eta=self._eta(now, done, total) if running else 0.0,
                 histories=copy.deepcopy(self._histories),
                 run_ids=dict(self._run_ids),
                 error=self._error,

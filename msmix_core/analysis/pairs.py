@@ -17,8 +17,9 @@ import torch
 from msmix_core import MODALITIES
 from msmix_core.analysis.latents import LatentBatch
 from msmix_core.data.schema import Split
+from msmix_core.errors import MsmixError
 from msmix_core.mixing.methods import CMixup, ManifoldMixup
-from msmix_core.mixing.ms_mix import ms_mix, sass_similarity
+from msmix_core.mixing.ms_mix import candidate_mask, ms_mix, sass_similarity
 from msmix_core.mixing.result import MixResult
 
 Strategy = Callable[[LatentBatch, torch.Generator, float, float, float], MixResult]
@@ -66,11 +67,14 @@ def pair_statistics(
 ) -> pd.DataFrame:
     """One row per strategy: contradictory-pair rate and mean ``|Δy|``, averaged over ``repeats`` draws.
 
+    ``candidates`` counts the ordered pairs ``a ≠ b`` a strategy draws from and ``candidate_share``
+    their share of ``B·(B−1)``.
+
     ``threshold`` is SASS's δ, ``alpha`` the Beta(α, α) of every method, ``sigma`` C-Mixup's
     bandwidth (1.0, its default here). Averaging several seeded draws keeps the comparison from
     hinging on one lucky permutation.
     """
-    rows = []
+    rows, pairs_in_batch = [], max(ordered_pair_count(len(batch.labels)), 1)
     for name, strategy in STRATEGIES.items():
         generator = torch.Generator().manual_seed(seed)
         draws = [strategy(batch, generator, threshold, alpha, sigma).diagnostics for _ in range(repeats)]
@@ -80,6 +84,7 @@ def pair_statistics(
                 "contradictory_rate": float(np.mean([d["contradictory_rate"] for d in draws])),
                 "mean_abs_label_gap": float(np.mean([d["mean_abs_label_gap"] for d in draws])),
                 "candidates": float(np.mean([d["num_candidates"] for d in draws])),
+                "candidate_share": float(np.mean([d["num_candidates"] for d in draws])) / pairs_in_batch,
                 "fallback_rate": float(np.mean([d["fallback"] for d in draws])),
             }
         )
@@ -176,3 +181,68 @@ def modality_similarity(batch: LatentBatch) -> dict[str, np.ndarray]:
     for m in MODALITIES:
         out[m] = sass_similarity(dict.fromkeys(MODALITIES, features[m])).numpy()
     return out
+
+
+#: How the heatmap's rows and columns can be ordered: by label, by speaker (then label), as drawn.
+ORDERS: tuple[str, ...] = ("label", "speaker", "batch")
+
+
+def display_order(labels: np.ndarray, by: str = "label", speaker: np.ndarray | None = None) -> np.ndarray:
+    """Batch positions in display order, so that blocks of like sentiment (or one speaker) sit together.
+
+    ``by``: ``"label"`` (ascending, ties in batch order), ``"speaker"`` (grouped by ``speaker``,
+    labels ascending inside a group) or ``"batch"`` (as drawn).
+    """
+    if by not in ORDERS:
+        raise MsmixError(f"unknown order {by!r}: choose one of {', '.join(ORDERS)}")
+    labels = np.asarray(labels)
+    if by == "batch":
+        return np.arange(len(labels))
+    if by == "speaker":
+        if speaker is None:
+            raise MsmixError("this data names no speakers: order the heatmap by label or batch order")
+        return np.lexsort((labels, np.asarray(speaker)))
+    return np.argsort(labels, kind="stable")
+
+
+def ordered_pair_count(batch_size: int) -> int:
+    """The ordered pairs ``(a, b)`` with ``a ≠ b`` of a batch: ``B·(B−1)``, the one count every page uses."""
+    return batch_size * (batch_size - 1)
+
+
+def kept_share(similarity: np.ndarray, threshold: float) -> tuple[int, float]:
+    """How many ordered pairs ``a ≠ b`` pass δ, and their share of ``B·(B−1)``."""
+    kept = int(candidate_mask(torch.from_numpy(np.asarray(similarity)), threshold).sum())
+    total = ordered_pair_count(len(similarity))
+    return kept, kept / total if total else 0.0
+
+
+def read_selection(threshold: float, share: float, stats: pd.DataFrame) -> str:
+    """One or two sentences that read the pair-selection picture for the user, from the numbers on it.
+
+    ``share``: SASS's kept share at δ = ``threshold``; ``stats``: :func:`pair_statistics` at that δ.
+    """
+    rate = dict(zip(stats["strategy"], stats["contradictory_rate"], strict=True))
+    sass, rand = rate["SASS (MS-Mix)"], rate["random (Mixup)"]
+    if share >= 0.8:
+        verdict = "close to random pairing"
+    elif share >= 0.2:
+        verdict = "a real filter"
+    elif share > 0:
+        verdict = "only the most similar pairs"
+    else:
+        verdict = "no pair at all, so SASS falls back to the most similar pairs"
+    if sass < rand - 0.02:
+        compare = "fewer than"
+    elif sass > rand + 0.02:
+        compare = "more than"
+    else:
+        compare = "about as many as"
+    text = (
+        f"At δ = {threshold:.2f} SASS keeps {100 * share:.0f} % of the ordered pairs: {verdict}. "
+        f"Its contradictory-pair rate is {100 * sass:.0f} % against {100 * rand:.0f} % for random pairing "
+        f"({compare} random)"
+    )
+    if "label-aware guard" in rate:
+        text += f"; the label-aware guard reaches {100 * rate['label-aware guard']:.0f} %"
+    return text + "."

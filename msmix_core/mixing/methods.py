@@ -100,7 +100,7 @@ class Mixup(MixMethod):
         partner = torch.randperm(b, generator=generator, device=_draw_device(generator, labels)).to(device)
         pairs = torch.stack([torch.arange(b, device=device), partner], dim=1)
         lam = sample_beta(self.alpha, 1, device, generator).expand(b)
-        return _pair_result(features, labels, pairs, lam, b * b)
+        return _pair_result(features, labels, pairs, lam, b * (b - 1))
 
 
 class ManifoldMixup(Mixup):
@@ -144,7 +144,7 @@ class CMixup(MixMethod):
         partner = torch.multinomial(kernel.to(_draw_device(generator, labels)), 1, generator=generator)
         pairs = torch.stack([torch.arange(b, device=device), partner.reshape(-1).to(device)], dim=1)
         lam = sample_beta(self.alpha, 1, device, generator).expand(b)
-        return _pair_result(features, labels, pairs, lam, b * b)
+        return _pair_result(features, labels, pairs, lam, b * (b - 1))
 
 
 class _WeightedMix(MixMethod):

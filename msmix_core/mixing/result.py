@@ -81,7 +81,8 @@ def pair_diagnostics(
 ) -> dict[str, float]:
     """The per-batch diagnostics every method reports, as plain floats.
 
-    - ``num_candidates``: pairs the method could choose from (``B·(B-1)`` for random pairing).
+    - ``num_candidates``: ordered pairs ``a ≠ b`` the method could choose from (``B·(B-1)`` for random
+      pairing, the one count convention of every table and page).
     - ``fallback``: 1.0 when SASS fell back to the top pairs, else 0.0.
     - ``contradictory_rate``: share of pairs whose labels have opposite signs (a pair with a
       zero label is never contradictory).

@@ -1,6 +1,6 @@
 """Training and evaluation: the trainer loop, its events, and robustness to missing modalities."""
 
-from msmix_core.training.robustness import evaluate_robustness, feature_std, load_trained
+from msmix_core.training.robustness import evaluate_robustness, feature_std, load_trained, score_condition
 from msmix_core.training.trainer import (
     LOSSES,
     MIX_LOSSES,
@@ -34,6 +34,7 @@ __all__ = [
     "load_trained",
     "make_optimizer",
     "predict",
+    "score_condition",
     "step_losses",
     "train",
 ]

@@ -110,6 +110,57 @@ def _corrupted(
         yield {**batch, modality: x}
 
 
+#: The conditions of :func:`score_condition`.
+CONDITIONS: tuple[str, ...] = ("clean", "zeroed", "noise")
+
+
+def score_condition(
+    backbone: Backbone,
+    dataset: MSADataset,
+    *,
+    split: str = "test",
+    condition: str = "clean",
+    modality: str = "none",
+    level: float = float("nan"),
+    seed: int = 0,
+    std: np.ndarray | None = None,
+    device: str | torch.device = "auto",
+    batch_size: int = EVAL_BATCH_SIZE,
+) -> dict:
+    """One row of :func:`evaluate_robustness`: ``backbone`` scored on ``split`` under one condition.
+
+    A page can cache rows one by one (per run, split, modality and level), so a new noise level
+    costs one scoring pass per model rather than all of them. ``std`` is ``feature_std`` of the
+    modality on the training split (computed when None); the noise of a ``seed`` is the same draw
+    at every level.
+    """
+    if split not in SPLITS:
+        raise MsmixError(f"unknown split {split!r}: use one of {list(SPLITS)}")
+    if condition not in CONDITIONS:
+        raise MsmixError(f"unknown condition {condition!r}: use one of {list(CONDITIONS)}")
+    if condition != "clean" and modality not in MODALITIES:
+        raise MsmixError(f"modality must be one of {list(MODALITIES)}, got {modality!r}")
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+        raise MsmixError(f"batch_size must be an integer >= 1, got {batch_size!r}")
+    device = resolve_device(device)
+    backbone = backbone.to(device)
+    batches = make_loader(dataset.splits[split], batch_size, shuffle=False, seed=seed, device=device)
+    if condition == "clean":
+        modality, level = "none", 0.0
+    elif condition == "zeroed":
+        batches, level = _corrupted(batches, modality, None, None, None), float("nan")
+    else:
+        level = float(level)
+        if not math.isfinite(level) or level < 0:
+            raise MsmixError(f"noise levels must be finite numbers >= 0, got {level}")
+        spread = feature_std(dataset.train, modality) if std is None else std
+        spread = torch.as_tensor(spread, dtype=torch.float32, device=device)
+        generator = torch.Generator(device=device).manual_seed(seed)
+        batches = _corrupted(batches, modality, level, spread, generator)
+    pred, y = predict(backbone, batches)
+    return {"condition": condition, "modality": modality, "level": level, **mmsa_metrics(pred, y, dataset.metrics)}
+
+
 def evaluate_robustness(
     backbone: Backbone,
     dataset: MSADataset,
@@ -127,29 +178,19 @@ def evaluate_robustness(
     (``"none"`` for clean), ``level`` (the noise level; NaN for zeroed) and MMSA's metrics for the
     dataset. The backbone is moved to ``device`` and scored in eval mode.
     """
-    if split not in SPLITS:
-        raise MsmixError(f"unknown split {split!r}: use one of {list(SPLITS)}")
     unknown = [m for m in modalities if m not in MODALITIES]
     if unknown or not modalities:
         raise MsmixError(f"modalities must be a non-empty subset of {list(MODALITIES)}, got {list(modalities)}")
     levels = [float(v) for v in noise_levels]
     if any(not math.isfinite(v) or v < 0 for v in levels):
         raise MsmixError(f"noise levels must be finite numbers >= 0, got {list(noise_levels)}")
-    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-        raise MsmixError(f"batch_size must be an integer >= 1, got {batch_size!r}")
-    device = resolve_device(device)
-    backbone = backbone.to(device)
-    loader = make_loader(dataset.splits[split], batch_size, shuffle=False, seed=seed, device=device)
-
-    def score(condition: str, modality: str, level: float, batches: Iterable) -> dict:
-        pred, y = predict(backbone, batches)
-        return {"condition": condition, "modality": modality, "level": level, **mmsa_metrics(pred, y, dataset.metrics)}
-
-    rows = [score("clean", "none", 0.0, loader)]
+    common = {"split": split, "seed": seed, "device": device, "batch_size": batch_size}
+    rows = [score_condition(backbone, dataset, condition="clean", **common)]
     for m in modalities:
-        rows.append(score("zeroed", m, float("nan"), _corrupted(loader, m, None, None, None)))
-        std = torch.as_tensor(feature_std(dataset.train, m), dtype=torch.float32, device=device)
+        rows.append(score_condition(backbone, dataset, condition="zeroed", modality=m, **common))
+        std = feature_std(dataset.train, m)
         for level in levels:
-            generator = torch.Generator(device=device).manual_seed(seed)
-            rows.append(score("noise", m, level, _corrupted(loader, m, level, std, generator)))
+            rows.append(
+                score_condition(backbone, dataset, condition="noise", modality=m, level=level, std=std, **common)
+            )
     return pd.DataFrame(rows)

@@ -11,18 +11,24 @@ the child, and under Streamlit ``__main__`` is the page script being run. Here t
 module and nothing else. Parent and child talk over two pipes wrapped in
 :class:`multiprocessing.connection.Connection` (length-prefixed pickles): the parent sends the
 work and, later, a stop request; the child sends events. Only the parent's own objects cross them.
+The child uses the parent's count of torch threads, so that it gives the numbers a ``train`` call
+in the parent would (the app's server runs with one thread: see ``ui/__init__.py``).
 """
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import os
 import subprocess
 import sys
+import threading
 from collections.abc import Sequence
 from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
+
+import torch
 
 from msmix_core.data.schema import MSADataset
 from msmix_core.errors import MsmixError
@@ -36,21 +42,18 @@ _PACKAGE_PARENT = str(Path(__file__).resolve().parents[2])
 _EXIT_WAIT = 10.0
 
 
-class TrainingProcess:
-    """Train ``configs`` in order in a child process; read its events with :meth:`next_event`.
+class _Child:
+    """A started worker interpreter and the parent's ends of its two pipes.
 
-    Events are tuples: ``("run", index)`` when a config starts, ``("on_train_start", info)``,
-    ``("on_batch_end", step, total)`` and ``("on_epoch_end", event)`` from the trainer,
-    ``("run_end", index, status)``, and last ``("end", status, error)`` with status
-    ``"finished"``, ``"stopped"`` or ``"failed"`` (``error`` the message). A child that dies
-    without a word (killed, out of memory) is reported as ``("end", "failed", ...)`` too.
+    The child imports torch and the trainer, then waits for its work: a child started ahead of
+    time (:func:`prestart`) lets the next training skip the interpreter's start-up and imports.
     """
 
-    def __init__(self, dataset: MSADataset, configs: Sequence[TrainConfig], store: RunStore | None) -> None:
+    def __init__(self) -> None:
         work_read, work_write = os.pipe()
         event_read, event_write = os.pipe()
         python_path = os.pathsep.join(filter(None, (_PACKAGE_PARENT, os.environ.get("PYTHONPATH"))))
-        self._process = subprocess.Popen(
+        self.process = subprocess.Popen(
             [sys.executable, "-m", __name__, str(work_read), str(event_write)],
             pass_fds=(work_read, event_write),
             stdin=subprocess.DEVNULL,
@@ -58,10 +61,74 @@ class TrainingProcess:
         )
         os.close(work_read)
         os.close(event_write)
-        self._work = Connection(work_write, readable=False)
-        self._events = Connection(event_read, writable=False)
+        self.work = Connection(work_write, readable=False)
+        self.events = Connection(event_read, writable=False)
+
+    def alive(self) -> bool:
+        return self.process.poll() is None
+
+    def discard(self) -> None:
+        """End an unused child: closing its work pipe tells it nobody will send work."""
+        self.work.close()
+        self.events.close()
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            self.process.wait(_EXIT_WAIT)
+        if self.alive():
+            self.process.kill()
+            self.process.wait()
+
+
+_spare: _Child | None = None
+_spare_lock = threading.Lock()
+
+
+def prestart() -> None:
+    """Start an idle worker now (once), so that the next :class:`TrainingProcess` starts training at once."""
+    global _spare
+    with _spare_lock:
+        if _spare is not None and not _spare.alive():
+            _spare.discard()
+            _spare = None
+        if _spare is None:
+            _spare = _Child()
+
+
+def _take_child() -> _Child:
+    """The idle worker when there is a live one, else a new child."""
+    global _spare
+    with _spare_lock:
+        child, _spare = _spare, None
+    if child is not None and child.alive():
+        return child
+    if child is not None:
+        child.discard()
+    return _Child()
+
+
+@atexit.register
+def _discard_spare() -> None:
+    with _spare_lock:
+        if _spare is not None:
+            _spare.discard()
+
+
+class TrainingProcess:
+    """Train ``configs`` in order in a child process; read its events with :meth:`next_event`.
+
+    Events are tuples: ``("run", index)`` when a config starts, ``("on_train_start", info)``,
+    ``("on_batch_end", step, total)`` and ``("on_epoch_end", event)`` from the trainer,
+    ``("run_end", index, status)``, and last ``("end", status, error)`` with status
+    ``"finished"``, ``"stopped"`` or ``"failed"`` (``error`` the message). A child that dies
+    without a word (killed, out of memory) is reported as ``("end", "failed", ...)`` too. The
+    child is the idle worker of :func:`prestart` when there is one; when this training ends, a
+    new idle worker is started for the next.
+    """
+
+    def __init__(self, dataset: MSADataset, configs: Sequence[TrainConfig], store: RunStore | None) -> None:
+        child = _take_child()
+        self._process, self._work, self._events = child.process, child.work, child.events
         try:
-            self._work.send((dataset, list(configs), store))
+            self._work.send((dataset, list(configs), store, torch.get_num_threads()))
         except BaseException:  # e.g. something in the dataset that cannot be pickled
             self._process.kill()
             self.close()
@@ -98,6 +165,7 @@ class TrainingProcess:
             self._process.wait()
         self._work.close()
         self._events.close()
+        prestart()
 
 
 class _StopRequest:
@@ -134,7 +202,11 @@ class _Relay:
 
 def _child(work: Connection, events: Connection) -> None:
     """The child process: receive the work, train each config in turn, report every event."""
-    dataset, configs, store = work.recv()
+    try:
+        dataset, configs, store, threads = work.recv()
+    except (EOFError, OSError):  # an idle worker whose parent went away or discarded it
+        return
+    torch.set_num_threads(threads)  # the parent's count: the same numbers as a train() call there
     stop, relay = _StopRequest(work), _Relay(events)
     try:
         for index, config in enumerate(configs):

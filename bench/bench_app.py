@@ -1,0 +1,253 @@
+"""App benchmark: how long the real app takes to answer, driven in Debian's headless Chromium.
+
+    .venv/bin/python bench/bench_app.py                 # Markdown table on stdout
+    .venv/bin/python bench/bench_app.py --repeats 5 --epochs 3
+
+Starts a fresh ``streamlit run app.py`` (its own port, a temporary run store) on the default
+synthetic data, as a new user would, and times the actions of issue 12. Every timing runs from
+the action (key press, click, page open) until the server's ``script_finished`` for a run that
+began after it *and* the signal the user waits for: the changed count text, the new legend, the
+map's axis title, the drawn charts, the progress text. Nothing waits on a sleep.
+
+Before the server starts, the CLI (``msmix train``) trains none, mixup and MS-Mix for
+``--epochs`` epochs into the run store: the Robustness page scores those runs, and their
+per-epoch wall time is the CLI side of "app training speed vs the CLI". The Training page then
+trains the same three methods with the same epochs from the browser.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import re
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "tests"))
+
+from app_driver import (  # noqa: E402  (the tests folder is put on the path just above)
+    CHROMIUM,
+    CHROMIUM_ARGS,
+    app_server,
+    metric_text,
+    open_tab,
+    wait_charts,
+    wait_metric_change,
+)
+
+from msmix_core.runs import RunStore  # noqa: E402
+
+TIMEOUT_MS = 600_000
+METHODS = ("none", "mixup", "msmix")
+LEGEND_HAS = "text => [...document.querySelectorAll('.legendtext')].some(e => e.textContent.includes(text))"
+XTITLE_HAS = "text => [...document.querySelectorAll('.xtitle')].some(e => e.textContent.includes(text))"
+
+
+class Timings:
+    """Seconds per action, in the order measured; printed as median (min–max) over repeats."""
+
+    def __init__(self) -> None:
+        self.rows: dict[str, list[float]] = {}
+        self.notes: dict[str, str] = {}
+
+    def add(self, action: str, seconds: float, note: str = "") -> None:
+        self.rows.setdefault(action, []).append(seconds)
+        if note:
+            self.notes[action] = note
+        print(f"  {action}: {seconds:.2f} s {note}", file=sys.stderr, flush=True)
+
+    def markdown(self) -> str:
+        lines = ["| action | seconds: median (min–max) | n | note |", "|---|---|---|---|"]
+        for action, values in self.rows.items():
+            spread = f"{statistics.median(values):.2f} ({min(values):.2f}–{max(values):.2f})"
+            lines.append(f"| {action} | {spread} | {len(values)} | {self.notes.get(action, '')} |")
+        return "\n".join(lines)
+
+
+def timed(watcher, action: Callable[[], None], until: Callable[[], None]) -> float:
+    """Seconds from ``action`` until a run that started after it finished and ``until`` returned."""
+    since = watcher.finished
+    start = time.perf_counter()
+    action()
+    watcher.wait_finished(since, TIMEOUT_MS)
+    until()
+    return time.perf_counter() - start
+
+
+def press(tab, slider: str, key: str) -> Callable[[], None]:
+    def act() -> None:
+        tab.get_by_role("slider", name=slider).first.focus()
+        tab.keyboard.press(key)
+
+    return act
+
+
+def cli_training(runs_dir: str, epochs: int) -> tuple[float, list[float]]:
+    """Train :data:`METHODS` with the CLI into ``runs_dir``; total wall seconds and every epoch's wall time."""
+    start = time.perf_counter()
+    for method in METHODS:
+        command = [sys.executable, "-m", "msmix_core", "train", "--method", method, "--epochs", str(epochs)]
+        command += ["--runs-dir", runs_dir, "--quiet"]
+        subprocess.run(command, cwd=ROOT, check=True, stdout=subprocess.DEVNULL)
+    total = time.perf_counter() - start
+    epochs_wall = [h["wall_time"] for run in RunStore(runs_dir).list() for h in run.history]
+    return total, epochs_wall
+
+
+def bench_pairs(browser, url: str, timings: Timings, repeats: int) -> None:
+    start = time.perf_counter()
+    context, tab, watcher = open_tab(browser, f"{url}/pairs", TIMEOUT_MS)
+    wait_charts(tab, TIMEOUT_MS)
+    timings.add("Pair selection: first view (batch 64)", time.perf_counter() - start)
+
+    def delta_moves(batch: int) -> None:
+        for _ in range(repeats):
+            before = metric_text(tab, "Candidate pairs")
+            seconds = timed(
+                watcher,
+                press(tab, "Similarity threshold δ", "ArrowRight"),
+                lambda before=before: (
+                    wait_metric_change(tab, "Candidate pairs", before, TIMEOUT_MS),
+                    wait_charts(tab, TIMEOUT_MS),
+                ),
+            )
+            timings.add(f"δ move on Pair selection, batch {batch}", seconds)
+
+    delta_moves(64)
+    seconds = timed(
+        watcher,
+        press(tab, "Batch size", "End"),
+        lambda: (
+            wait_metric_change(tab, "Batch size", "64", TIMEOUT_MS),
+            wait_charts(tab, TIMEOUT_MS),
+        ),
+    )
+    timings.add("batch 64 → 256 (first time)", seconds, f"batch now {metric_text(tab, 'Batch size')}")
+    delta_moves(256)
+    context.close()
+
+
+def bench_ratios(browser, url: str, timings: Timings, repeats: int) -> None:
+    context, tab, watcher = open_tab(browser, f"{url}/ratios", TIMEOUT_MS)
+    wait_charts(tab, TIMEOUT_MS)
+    alpha = 2.0
+    for _ in range(repeats):
+        alpha = round(alpha + 0.1, 1)
+        legend = f"Beta({alpha:g}, {alpha:g})"
+        seconds = timed(
+            watcher,
+            press(tab, "α of Beta(α, α)", "ArrowRight"),
+            lambda legend=legend: tab.wait_for_function(LEGEND_HAS, arg=legend, timeout=TIMEOUT_MS),
+        )
+        timings.add("α move on Mixing ratios", seconds)
+    context.close()
+
+
+def bench_embeddings(browser, url: str, timings: Timings) -> None:
+    context, tab, watcher = open_tab(browser, f"{url}/embeddings", TIMEOUT_MS)
+    wait_charts(tab, TIMEOUT_MS)
+    seconds = timed(
+        watcher,
+        lambda: tab.locator("label").filter(has_text=re.compile(r"^\s*UMAP\s*$")).first.click(),
+        lambda: tab.wait_for_function(XTITLE_HAS, arg="UMAP 1", timeout=TIMEOUT_MS),
+    )
+    timings.add("first UMAP map in a fresh server", seconds, "256 real points")
+    context.close()
+
+
+def bench_robustness(browser, url: str, timings: Timings, repeats: int) -> None:
+    start = time.perf_counter()
+    context, tab, watcher = open_tab(browser, f"{url}/robustness", TIMEOUT_MS)
+    tab.get_by_text("Level 0 is the clean score").first.wait_for(timeout=TIMEOUT_MS)
+    wait_charts(tab, TIMEOUT_MS)
+    timings.add("Robustness: first view", time.perf_counter() - start, f"{len(METHODS)} stored runs")
+    for _ in range(repeats):
+        seconds = timed(
+            watcher,
+            press(tab, "Highest noise level (× feature std)", "ArrowRight"),
+            lambda: wait_charts(tab, TIMEOUT_MS),
+        )
+        timings.add("Robustness: noise-level change", seconds)
+    context.close()
+
+
+def bench_training(browser, url: str, timings: Timings, epochs: int, runs_dir: str) -> list[float]:
+    """Run the Training page's default methods for ``epochs``; returns the app runs' per-epoch wall times."""
+    context, tab, _ = open_tab(browser, f"{url}/training", TIMEOUT_MS)
+    tab.get_by_label(re.compile(r"^Epochs")).fill(str(epochs))
+    tab.keyboard.press("Tab")
+    created = datetime.now(UTC)
+    start = time.perf_counter()
+    tab.get_by_role("button", name="Run", exact=True).click()
+    tab.get_by_text(re.compile(r"Training \S+ \(\d+/\d+ runs done\)")).first.wait_for(timeout=TIMEOUT_MS)
+    timings.add("Training: Run → first progress", time.perf_counter() - start, "progress text names the run")
+    tab.locator("[data-testid=stPlotlyChart]").first.wait_for(timeout=TIMEOUT_MS)
+    first_epoch = time.perf_counter()
+    timings.add("Training: Run → first epoch drawn", first_epoch - start)
+    eta_text = tab.locator("[data-testid=stProgress]").first.inner_text()
+    tab.get_by_text("Finished:").first.wait_for(timeout=TIMEOUT_MS)
+    end = time.perf_counter()
+    timings.add("Training: whole job (3 methods)", end - start, f"{len(METHODS)} × {epochs} epochs")
+    eta = re.search(r"about (?:(\d+) min )?(\d+) s left", eta_text)
+    if eta:
+        estimate = 60 * int(eta.group(1) or 0) + int(eta.group(2))
+        timings.add("Training: time-left estimate after the first epoch", estimate, f"actual {end - first_epoch:.0f} s")
+    context.close()
+    return [h["wall_time"] for run in RunStore(runs_dir).list() if run.created > created for h in run.history]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeats", type=int, default=3, help="slider moves per measured action")
+    parser.add_argument("--epochs", type=int, default=3, help="epochs per method for the training measurements")
+    parser.add_argument(
+        "--skip", nargs="*", default=[], choices=["pairs", "ratios", "embeddings", "robustness", "training"]
+    )
+    args = parser.parse_args()
+    from playwright.sync_api import sync_playwright
+
+    timings = Timings()
+    cli_epochs: list[float] = []
+    app_epochs: list[float] = []
+    try:
+        with tempfile.TemporaryDirectory() as runs_dir:
+            print("training with the CLI…", file=sys.stderr, flush=True)
+            cli_total, cli_epochs = cli_training(runs_dir, args.epochs)
+            timings.add(f"CLI: {len(METHODS)} methods × {args.epochs} epochs", cli_total, "process start-ups included")
+            with app_server({"MSMIX_RUNS_DIR": runs_dir}) as url, sync_playwright() as playwright:
+                browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+                try:
+                    if "embeddings" not in args.skip:
+                        bench_embeddings(browser, url, timings)  # first: the UMAP compile of a fresh server
+                    if "pairs" not in args.skip:
+                        bench_pairs(browser, url, timings, args.repeats)
+                    if "ratios" not in args.skip:
+                        bench_ratios(browser, url, timings, args.repeats)
+                    if "robustness" not in args.skip:
+                        bench_robustness(browser, url, timings, args.repeats)
+                    if "training" not in args.skip:
+                        app_epochs = bench_training(browser, url, timings, args.epochs, runs_dir)
+                finally:
+                    browser.close()
+    finally:  # what was measured is printed even when a later step fails
+        machine = f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPUs"
+        load = " / ".join(f"{v:.1f}" for v in os.getloadavg())
+        print(f"machine: {machine}; {datetime.now(UTC):%Y-%m-%d %H:%M} UTC; load average at the end {load}")
+        print(timings.markdown())
+        if cli_epochs:
+            print(f"\nCLI epoch wall time: median {statistics.median(cli_epochs):.2f} s")
+        if app_epochs and cli_epochs:
+            ratio = statistics.median(app_epochs) / statistics.median(cli_epochs)
+            print(f"app epoch wall time: median {statistics.median(app_epochs):.2f} s ({ratio:.1f}× the CLI's)")
+
+
+if __name__ == "__main__":
+    main()

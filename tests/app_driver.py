@@ -1,0 +1,149 @@
+"""Drive the real app in Debian's headless Chromium: start a server, open pages, wait on real signals.
+
+Shared by the browser tests and ``bench/bench_app.py``. The one signal that a script run is over
+is the server's own: every run (of the page or of a fragment) ends with a ``script_finished``
+message on the app's websocket. :class:`RunWatcher` counts them, so a caller can act, then wait
+until a run that started after the action has finished, and then for what it expects to see.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+STARTUP_TIMEOUT_S = 60
+VISIBLE_CHARTS_DRAWN = """() => [...document.querySelectorAll('[data-testid=stPlotlyChart]')]
+    .filter(e => e.offsetParent !== null).every(e => e.querySelector('.main-svg'))"""
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _wait_healthy(url: str, process: subprocess.Popen) -> None:
+    deadline = time.monotonic() + STARTUP_TIMEOUT_S
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"streamlit exited with code {process.returncode}")
+        try:
+            with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as response:
+                if response.status == 200:
+                    return
+        except OSError:
+            time.sleep(0.2)
+    raise RuntimeError(f"streamlit did not become healthy within {STARTUP_TIMEOUT_S} s")
+
+
+@contextmanager
+def app_server(env: Mapping[str, str] | None = None) -> Iterator[str]:
+    """``streamlit run app.py`` on a free local port with ``env`` added; yields its base URL and always stops it."""
+    port = free_port()
+    command = [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port)]
+    command += ["--server.headless", "true", "--browser.gatherUsageStats", "false"]
+    process = subprocess.Popen(
+        command, cwd=ROOT, env={**os.environ, **(env or {})}, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    try:
+        url = f"http://127.0.0.1:{port}"
+        _wait_healthy(url, process)
+        yield url
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+class RunWatcher:
+    """Counts the ``script_finished`` messages the server sends to one browser tab."""
+
+    def __init__(self, tab) -> None:
+        from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
+
+        self._message = ForwardMsg
+        self.finished = 0
+        self.tab = tab
+        tab.on("websocket", self._attach)
+
+    def _attach(self, ws) -> None:
+        ws.on("framereceived", self._frame)
+
+    def _frame(self, payload) -> None:
+        if isinstance(payload, str):
+            return
+        message = self._message()
+        try:
+            message.ParseFromString(payload)
+        except Exception:  # not a ForwardMsg: ignore it
+            return
+        if message.WhichOneof("type") == "script_finished":
+            self.finished += 1
+
+    def wait_finished(self, since: int, timeout_ms: float) -> None:
+        """Wait until a run counted after ``since`` finished (Playwright delivers frames while it waits)."""
+        deadline = time.monotonic() + timeout_ms / 1000
+        while self.finished <= since:
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"no script run finished within {timeout_ms / 1000:.0f} s")
+            self.tab.wait_for_timeout(20)
+
+
+def open_tab(browser, url: str, timeout_ms: float, viewport: tuple[int, int] = (1400, 1000)):
+    """A new browser context and tab at ``url``, with a :class:`RunWatcher`; waits for the first run to finish."""
+    context = browser.new_context(viewport={"width": viewport[0], "height": viewport[1]})
+    tab = context.new_page()
+    watcher = RunWatcher(tab)
+    tab.goto(url, timeout=timeout_ms)
+    watcher.wait_finished(0, timeout_ms)
+    return context, tab, watcher
+
+
+def wait_charts(tab, timeout_ms: float) -> None:
+    """Wait until every visible plotly chart has drawn its SVG."""
+    tab.wait_for_function(VISIBLE_CHARTS_DRAWN, timeout=timeout_ms)
+
+
+def metric_text(tab, label: str) -> str:
+    """The value shown by the ``st.metric`` whose label is ``label`` (empty when there is none)."""
+    return tab.evaluate(
+        """label => { const card = [...document.querySelectorAll('[data-testid=stMetric]')]
+            .find(e => (e.querySelector('[data-testid=stMetricLabel]')?.innerText ?? '').trim() === label);
+          return card ? card.querySelector('[data-testid=stMetricValue]').innerText.trim() : ''; }""",
+        label,
+    )
+
+
+def wait_metric_change(tab, label: str, before: str, timeout_ms: float) -> str:
+    """Wait until the metric ``label`` shows something other than ``before``; return it."""
+    tab.wait_for_function(
+        """([label, before]) => { const card = [...document.querySelectorAll('[data-testid=stMetric]')]
+            .find(e => (e.querySelector('[data-testid=stMetricLabel]')?.innerText ?? '').trim() === label);
+          const v = card?.querySelector('[data-testid=stMetricValue]')?.innerText.trim();
+          return v !== undefined && v !== before; }""",
+        arg=[label, before],
+        timeout=timeout_ms,
+    )
+    return metric_text(tab, label)

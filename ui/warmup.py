@@ -1,0 +1,60 @@
+"""UMAP compiles its numerical code with numba on first use: do that once, in the background, at start-up.
+
+The same call starts an idle training worker (:func:`~msmix_core.training.worker.prestart`), so
+that the first Run on the Training page trains at once.
+
+``app.py`` calls :func:`start` when the server runs the app, so by the time someone opens the
+Embeddings page and picks UMAP the compilation is done or under way; the page shows a message
+while it waits (:func:`ready`, :func:`wait`). numba's on-disk cache goes to ``.cache/numba`` (git
+ignored) unless ``NUMBA_CACHE_DIR`` is set, so the functions numba may cache survive restarts.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from pathlib import Path
+
+import numpy as np
+
+from msmix_core.training.worker import prestart
+
+os.environ.setdefault("NUMBA_CACHE_DIR", str(Path(__file__).resolve().parent.parent / ".cache" / "numba"))
+
+_done = threading.Event()
+_lock = threading.Lock()
+_thread: threading.Thread | None = None
+
+
+def _warm() -> None:
+    """Fit and apply a small map: the same code paths (small-data nearest neighbours, layout, transform)."""
+    from msmix_core.analysis import Projector
+
+    try:
+        x = np.random.default_rng(0).normal(size=(96, 48)).astype(np.float32)
+        projector = Projector("umap", random_state=0)
+        projector.fit_transform(x)
+        projector.transform(x[:8])
+    finally:
+        _done.set()  # a failure here shows again, with its message, where the page uses UMAP
+
+
+def start() -> None:
+    """Start the warm-up thread once per server process (later calls do nothing), and an idle training worker."""
+    global _thread
+    prestart()
+    with _lock:
+        if _thread is None:
+            _thread = threading.Thread(target=_warm, name="msmix-umap-warmup", daemon=True)
+            _thread.start()
+
+
+def ready() -> bool:
+    """Whether UMAP is compiled (or the warm-up gave up)."""
+    return _done.is_set()
+
+
+def wait() -> None:
+    """Start the warm-up if needed and wait for it to end."""
+    start()
+    _done.wait()
