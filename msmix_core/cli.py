@@ -1,7 +1,8 @@
 """The ``msmix`` command line (also ``python -m msmix_core``): train, compare and inspect runs.
 
-Subcommands: ``train``, ``compare``, ``ablate``, ``robustness``, ``runs list|show|delete`` and
-``convert``. Every training run is recorded in the run store, so tables can be rebuilt later.
+Subcommands: ``train``, ``compare``, ``ablate``, ``sweep``, ``tune``, ``robustness``,
+``runs list|show|delete`` and ``convert``. Grids train through an executor (``--workers``).
+Every training run is recorded in the run store, so tables can be rebuilt later.
 User errors (a missing file, an unknown name, a bad knob value) print one line on stderr and
 exit with status 2; anything else is a bug and keeps its traceback. See docs/cli.md.
 """
@@ -26,6 +27,7 @@ from tqdm import tqdm
 
 from msmix_core import MODALITIES, __version__
 from msmix_core.analysis.experiments import ABLATIONS, DEFAULT_ABLATIONS, FULL_LABEL, ablation_label
+from msmix_core.analysis.sweeps import parse_value, sweep_variants
 from msmix_core.data.loading import load_dataset
 from msmix_core.data.mmsa import load_mmsa
 from msmix_core.data.mosi_utterance import PREFIX as MOSI_PREFIX
@@ -34,8 +36,9 @@ from msmix_core.data.schema import SPLITS, MSADataset
 from msmix_core.device import resolve_device
 from msmix_core.errors import MsmixError, MsmixWarning
 from msmix_core.metrics import METRIC_KEYS
-from msmix_core.runs import RunStore, compare_runs, format_table, to_markdown
-from msmix_core.training import Callback, EpochEvent, TrainConfig, TrainResult, build_models, train
+from msmix_core.runs import Run, RunStore, compare_runs, format_table, to_markdown
+from msmix_core.training import Callback, EpochEvent, TrainConfig, build_models
+from msmix_core.training.executors import Executor, LocalPoolExecutor, RayExecutor, SerialExecutor
 from msmix_core.training.robustness import evaluate_robustness, load_trained
 from msmix_core.training.trainer import LOSSES, MIX_LOSSES, OPTIMIZERS, RECIPES, SCHEDULES
 
@@ -60,16 +63,15 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message} (see '{self.prog} --help')\n")
 
 
-def _value(text: str) -> Any:
-    """A knob value from the command line: JSON (numbers, true/false/null, lists), Python's
-    True/False/None, or else the text itself."""
-    python = {"True": True, "False": False, "None": None}
-    if text in python:
-        return python[text]
+def _positive_int(text: str) -> int:
+    """An argparse type: an integer >= 1."""
     try:
-        return json.loads(text)
-    except json.JSONDecodeError:
-        return text
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an integer >= 1")
+    return value
 
 
 def parse_knobs(items: Sequence[str], names: Sequence[str], option: str) -> dict[str, dict[str, Any]]:
@@ -83,22 +85,39 @@ def parse_knobs(items: Sequence[str], names: Sequence[str], option: str) -> dict
         if dot and target not in knobs:
             raise MsmixError(f"{option} {item!r}: {target!r} is not one of this command's {list(names)}")
         for name in [target] if dot else names:
-            knobs[name][key] = _value(text)
+            knobs[name][key] = parse_value(text)
     return knobs
 
 
 class _EpochBar(Callback):
-    """Drives one tqdm bar per run (on stderr): one tick per epoch, valid loss and best epoch shown."""
+    """Shows the current run's epoch, valid loss and best epoch on the runs bar (serial training only)."""
 
     def __init__(self, bar: tqdm) -> None:
         self.bar = bar
 
     def on_epoch_end(self, event: EpochEvent) -> None:
-        self.bar.set_postfix(valid_loss=f"{event.losses['valid']:.4f}", best_epoch=event.best_epoch, refresh=False)
-        self.bar.update(1)
+        postfix = {"epoch": event.epoch, "valid_loss": f"{event.losses['valid']:.4f}", "best_epoch": event.best_epoch}
+        self.bar.set_postfix(postfix)
 
-    def on_train_end(self, result: TrainResult) -> None:
-        self.bar.set_postfix_str(f"{result.status}, best epoch {result.best_epoch}")
+
+def _train_all(args: argparse.Namespace, dataset: MSADataset, configs: list[TrainConfig], store: RunStore) -> list:
+    """Train every config with the executor ``--workers`` asks for, one tick of a tqdm bar (stderr) per stored run."""
+    with tqdm(total=len(configs), desc="runs", unit="run", file=sys.stderr, disable=args.quiet) as bar:
+        if args.ray is not None:
+            address = None if args.ray == "local" else args.ray
+            workers = args.workers if args.workers > 1 else None
+            executor: Executor = RayExecutor(address, workers=workers, threads=args.threads or 1)
+        elif args.workers == 1:
+            executor = SerialExecutor(callbacks=[_EpochBar(bar)], threads=args.threads)
+        else:
+            executor = LocalPoolExecutor(args.workers, threads=args.threads or 1)
+
+        def stored(index: int, run: Run) -> None:
+            config = configs[index]
+            bar.set_postfix_str(f"{config.backbone} {config.variant} seed {config.seed}: {run.status}", refresh=False)
+            bar.update(1)
+
+        return executor.run(dataset, configs, store, on_run=stored)
 
 
 def _load(args: argparse.Namespace) -> MSADataset:
@@ -172,8 +191,16 @@ def _write_outputs(paths: Sequence[str], long: pd.DataFrame, wide: pd.DataFrame)
         print(f"wrote {path}", file=sys.stderr)
 
 
-def _run_grid(args: argparse.Namespace, configs: list[TrainConfig], baseline: str | None) -> int:
-    """Train every config (checking names and knobs of all of them first), then print the table."""
+def _run_grid(
+    args: argparse.Namespace,
+    configs: list[TrainConfig],
+    baseline: str | None,
+    knob_values: dict[str, dict[str, Any]] | None = None,
+) -> int:
+    """Train every config (checking names and knobs of all of them first), then print the table.
+
+    ``knob_values`` (a sweep's ``label -> {knob: value}``) puts one column per knob in the table, sorted by them.
+    """
     _check_outputs(args.out)
     dataset = _load(args)
     store = RunStore(args.runs_dir)
@@ -188,14 +215,14 @@ def _run_grid(args: argparse.Namespace, configs: list[TrainConfig], baseline: st
         if key not in checked:
             build_models(dataset, config, device)
             checked.add(key)
-    runs = []
-    for i, config in enumerate(configs, 1):
-        desc = f"[{i}/{len(configs)}] {config.backbone} {config.variant} seed {config.seed}"
-        with tqdm(total=config.epochs, desc=desc, unit="epoch", file=sys.stderr, disable=args.quiet) as bar:
-            result = train(dataset, config, callbacks=[_EpochBar(bar)], store=store)
-        runs.append(store.load(result.run_id))
+    runs = _train_all(args, dataset, configs, store)
 
     long = compare_runs(store.table(runs), baseline=baseline, metrics=metrics)
+    if knob_values:
+        knobs = list(next(iter(knob_values.values())))
+        for position, knob in enumerate(knobs, start=long.columns.get_loc("label")):
+            long.insert(position, knob, long["label"].map(lambda label, k=knob: knob_values[label][k]))
+        long = long.drop(columns="label").sort_values(["dataset", "backbone", *knobs], kind="stable")
     print(format_table(long).to_string(index=False))
     if baseline is not None:
         print(f"* / †: significantly better / worse than {baseline!r} (paired t-test over seeds, p < 0.05)")
@@ -220,6 +247,55 @@ def cmd_ablate(args: argparse.Namespace) -> int:
     chosen = dict.fromkeys(["full", *args.variants])  # full MS-Mix is every test's baseline
     variants = {ablation_label(v): ("msmix", ABLATIONS[v]) for v in chosen}
     return _run_grid(args, _configs(args, args.backbones, variants), baseline=FULL_LABEL)
+
+
+def cmd_sweep(args: argparse.Namespace) -> int:
+    method, variants = sweep_variants(args.knob)
+    swept = next(iter(variants.values()))
+    fixed = parse_knobs(args.set, [method], "--set")[method]
+    clash = sorted(set(fixed) & set(swept))
+    if clash:
+        raise MsmixError(f"--set {clash}: these knobs are swept by --knob; drop them from --set")
+    configs = _configs(args, args.backbones, {label: (method, knobs) for label, knobs in variants.items()})
+    return _run_grid(args, configs, baseline=None, knob_values=variants)
+
+
+def cmd_tune(args: argparse.Namespace) -> int:
+    import optuna  # imported here: Optuna (and SQLAlchemy) take a while to load, and only this command needs them
+
+    from msmix_core.analysis.tuning import best_knobs, open_study, search_space, tune
+
+    if args.trial_seed in args.seeds:
+        seeds = f"--trial-seed {args.trial_seed} is among --seeds {args.seeds}"
+        raise MsmixError(f"{seeds}: the best knobs are scored on fresh seeds, so pick another trial seed")
+    _check_outputs(args.out)
+    dataset = _load(args)
+    store = RunStore(args.runs_dir)
+    base = replace(_configs(args, [args.backbone], {args.method: (args.method, {})})[0], seed=args.trial_seed)
+    build_models(dataset, base, resolve_device(base.device))  # a bad name or knob fails before the first trial
+    space = search_space(args.method, args.params, fixed=base.method_kwargs)
+    if args.storage is None:
+        store.root.mkdir(parents=True, exist_ok=True)
+    storage = args.storage or f"sqlite:///{store.root / 'tune.db'}"
+    name = args.study or f"{args.method}-{args.backbone}-{dataset.name}"
+    setup = {"method": args.method, "backbone": args.backbone, "dataset": dataset.name, "knobs": sorted(space)}
+    optuna.logging.set_verbosity(optuna.logging.WARNING)  # one bar instead of a log line per trial
+    study = open_study(storage, name, setup)
+    with tqdm(total=args.trials, desc="trials", unit="trial", file=sys.stderr, disable=args.quiet) as bar:
+
+        def done(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
+            bar.set_postfix_str(f"#{trial.number} {trial.state.name.lower()}", refresh=False)
+            bar.update(1)
+
+        tune(dataset, base, trials=args.trials, study=study, space=space, seed=args.trial_seed, on_trial=done)
+    best, knobs = best_knobs(study)
+    states = {s.name.lower(): sum(t.state == s for t in study.trials) for s in optuna.trial.TrialState}
+    counts = ", ".join(f"{n} {state}" for state, n in states.items() if n)
+    print(f"study {name!r} in {storage}: {len(study.trials)} trials ({counts})")
+    print(f"best valid loss {best.value:.4f} (trial #{best.number}, seed {args.trial_seed}): {json.dumps(knobs)}")
+    print(f"scoring the best knobs against the defaults on test over seeds {args.seeds}")
+    variants = {args.method: (args.method, {}), f"{args.method} tuned": (args.method, knobs)}
+    return _run_grid(args, _configs(args, [args.backbone], variants), baseline=args.method)
 
 
 def cmd_robustness(args: argparse.Namespace) -> int:
@@ -344,6 +420,29 @@ def _training_options() -> argparse.ArgumentParser:
     g.add_argument("--runs-dir", default=None, help="run store folder (default: $MSMIX_RUNS_DIR or ./runs)")
     g.add_argument("--device", default=d.device, help="auto (CUDA when present), cpu, cuda or cuda:N")
     g.add_argument("--seeds", type=int, nargs="+", default=list(DEFAULT_SEEDS), help="one run per seed")
+    g.add_argument(
+        "--workers",
+        type=_positive_int,
+        default=1,
+        help="train N runs at a time, each in its own process (each pays the start-up of importing torch); "
+        "default 1: one after another in this process",
+    )
+    g.add_argument(
+        "--ray",
+        nargs="?",
+        const="local",
+        default=None,
+        metavar="ADDRESS",
+        help="train each run as a Ray task: --ray starts a local Ray (--workers N > 1 caps its CPUs), --ray ADDRESS "
+        "(auto, ray://HOST:10001) joins a running cluster; needs pip install -r requirements-ray.txt",
+    )
+    g.add_argument(
+        "--threads",
+        type=_positive_int,
+        default=None,
+        help="torch threads per run (default: torch's, one per core, when serial; 1 per --workers process); a "
+        "run's numbers depend on its seed and its thread count, see docs/cli.md",
+    )
     g = p.add_argument_group("training (defaults: the --recipe's; an option given here overrides it)")
     g.add_argument(
         "--recipe",
@@ -421,6 +520,37 @@ def build_parser() -> argparse.ArgumentParser:
         help=f"of {list(ABLATIONS)}; 'full' is the baseline and always runs (default %(default)s)",
     )
     p.set_defaults(handler=cmd_ablate)
+
+    p = commands.add_parser("sweep", parents=[training], help="a grid over one or two knobs of a method × seeds")
+    p.add_argument(
+        "--knob",
+        action="append",
+        required=True,
+        metavar="METHOD.KNOB=VALUES",
+        help="the values of a knob: LOW:HIGH:COUNT (evenly spaced, both ends included) or A,B,C; once or twice, "
+        "e.g. --knob msmix.threshold=0.1:0.9:5 --knob msmix.alpha=0.5,1,2",
+    )
+    p.add_argument("--backbones", nargs="+", default=["late_fusion"], help="default %(default)s")
+    p.set_defaults(handler=cmd_sweep)
+
+    p = commands.add_parser("tune", parents=[training], help="Optuna search over a method's knobs, on valid")
+    p.add_argument("--method", default="msmix", help="default %(default)s")
+    p.add_argument("--backbone", default=TrainConfig.backbone, help="default %(default)s")
+    p.add_argument("--trials", type=_positive_int, default=40, help="trials to add to the study (default %(default)s)")
+    p.add_argument(
+        "--storage",
+        default=None,
+        help="an Optuna storage URL, e.g. sqlite:///runs/tune.db or a database many machines share "
+        "(default: tune.db in the runs folder); the same storage and --study go on where a study stopped",
+    )
+    p.add_argument("--study", default=None, help="study name (default: METHOD-BACKBONE-DATASET)")
+    p.add_argument(
+        "--params", nargs="+", default=None, metavar="KNOB", help="knobs to search (default: every tunable knob)"
+    )
+    p.add_argument(
+        "--trial-seed", type=int, default=0, help="seed of every trial's run; --seeds score the best (default 0)"
+    )
+    p.set_defaults(handler=cmd_tune)
 
     p = commands.add_parser("robustness", help="score stored runs with each modality zeroed or noised")
     p.add_argument("run_ids", nargs="+", metavar="RUN_ID", help="runs to score (see 'msmix runs list')")

@@ -442,12 +442,46 @@ class RunStore:
 
     def create(self, config: dict) -> Run:
         """Start a run with status ``running``; see :data:`REQUIRED_CONFIG_KEYS` and docs/runs.md for keys."""
-        config = _checked_config(config)
+        result = {"status": "running", "metrics": {}, "error": None, "best_epoch": None}
+        result |= {"created": _now().isoformat(), "ended": None, "process": _this_process()}
+        return self._publish(_checked_config(config), [], result)
+
+    def record(
+        self,
+        config: dict,
+        history: list[dict],
+        *,
+        status: str,
+        metrics: dict[str, dict[str, float]],
+        best_epoch: int | None = None,
+        error: str | None = None,
+        weights: dict | None = None,
+        created: datetime | None = None,
+    ) -> Run:
+        """Store a run that trained elsewhere (a worker process) in one step, with its outcome.
+
+        The run shows up whole, already ended, or not at all, so a driver that records the runs of
+        its workers keeps the store consistent whichever worker dies. ``created`` (aware, default
+        now) is when the run started; ``weights`` a state dict saved as ``weights.pt``.
+        """
+        if status == "running":
+            raise MsmixError("record() stores runs that have ended: give their final status, not 'running'")
+        if not isinstance(history, list) or not all(isinstance(record, dict) for record in history):
+            raise MsmixError("a run history must be a list of epoch records (dicts)")
+        started = created or _now()
+        result = {"status": status, "metrics": metrics, "error": error, "best_epoch": best_epoch}
+        result |= {"created": started.isoformat(), "ended": _now().isoformat(), "process": _this_process()}
+        result = json.loads(_dumps(result, "run result"))
+        _check_result(result)
+        return self._publish(_checked_config(config), json.loads(_dumps(history, "run history")), result, weights)
+
+    def _publish(self, config: dict, history: list, result: dict, weights: dict | None = None) -> Run:
+        """Assemble a run in a hidden staging folder, then rename it into place: it never shows up half-made."""
         try:
             self.root.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise MsmixError(f"cannot create the runs folder {self.root} ({exc}): set {RUNS_DIR_ENV}") from exc
-        created = _now()
+        created = datetime.fromisoformat(result["created"])
         while True:
             run_id = self._new_id(config, created)
             staging = self.root / f".{run_id}.new"
@@ -458,15 +492,15 @@ class RunStore:
             if not (self.root / run_id).exists():
                 break
             staging.rmdir()
-        result = {"status": "running", "metrics": {}, "error": None, "best_epoch": None}
-        result |= {"created": created.isoformat(), "ended": None, "process": _this_process()}
         _write_json(staging / CONFIG_FILE, config, "run config")
-        _write_json(staging / HISTORY_FILE, [], "run history")
+        _write_json(staging / HISTORY_FILE, history, "run history")
         _write_json(staging / RESULT_FILE, result, "run result")
+        if weights is not None:
+            atomic_write(staging / WEIGHTS_FILE, lambda file: torch.save(weights, file))
         path = self.root / run_id
         staging.rename(path)
         _fsync_dir(self.root)
-        return Run(path, config, [], result)
+        return Run(path, config, history, result)
 
     def _path(self, run_id: str) -> Path:
         if not isinstance(run_id, str) or not _ID_PATTERN.fullmatch(run_id):

@@ -71,6 +71,37 @@ def test_create_log_finish_and_load_round_trip(store):
     assert json.loads((run.path / "result.json").read_text())["status"] == "finished"
 
 
+def test_record_stores_an_ended_run_whole_with_its_weights(store):
+    started = datetime(2026, 11, 24, 7, 0, 0, tzinfo=UTC)
+    history = [{"epoch": 1, "loss": np.float64(0.5)}, {"epoch": 2, "loss": 0.25}]
+    weights = {"backbone": {"w": torch.arange(3.0)}}
+    run = store.record(
+        CONFIG, history, status="stopped", metrics=METRICS, best_epoch=2, weights=weights, created=started
+    )
+    loaded = store.load(run.id)
+    assert loaded.status == "stopped" and loaded.metrics == METRICS and loaded.best_epoch == 2
+    assert loaded.history == [{"epoch": 1, "loss": 0.5}, {"epoch": 2, "loss": 0.25}]
+    assert loaded.created == started and loaded.ended >= started and run.id.startswith("20261124-070000-")
+    assert loaded.load_weights()["backbone"]["w"].equal(torch.arange(3.0))
+    assert [p.name for p in store.root.iterdir()] == [run.id]  # no staging folder left behind
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"status": "running"}, "stores runs that have ended"),
+        ({"status": "done"}, "not one of"),
+        ({"metrics": {"test": {"MAE": "low"}}}, "'metrics.test.MAE' must be a number"),
+        ({"history": [1, 2]}, "a list of epoch records"),
+    ],
+)
+def test_record_refuses_a_bad_outcome_before_anything_is_written(store, kwargs, message):
+    arguments = {"config": CONFIG, "history": [], "status": "finished", "metrics": METRICS} | kwargs
+    with pytest.raises(MsmixError, match=message):
+        store.record(**arguments)
+    assert not store.root.exists() or list(store.root.iterdir()) == []
+
+
 def test_run_id_is_readable_and_sortable(store, clock):
     run = store.create({**CONFIG, "backbone": "MulT", "method": "C-Mixup (σ=0.1)"})
     # UTC time, backbone, method (slugs keep ids safe as folder names), seed, random suffix.

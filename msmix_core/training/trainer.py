@@ -422,6 +422,7 @@ def _run_config(dataset: MSADataset, config: TrainConfig, device: torch.device) 
         "dataset_summary": dataset.summary(),
         "dataset_info": dataset.info,
         "device": str(device),
+        "torch_threads": torch.get_num_threads(),  # CPU reductions split their sums by it: part of the numbers
         "versions": {
             "msmix": msmix_core.__version__,
             "torch": torch.__version__,

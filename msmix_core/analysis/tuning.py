@@ -1,0 +1,168 @@
+"""Tuning a method's knobs with Optuna, on the validation split only.
+
+The search space comes from the same declaration the registry checks knobs with
+(:func:`msmix_core.mixing.registry.method_knobs`): a number with a finite declared range is searched
+over that range, an open-ended one over :data:`DEFAULT_SEARCH_RANGES` (none: it is left at its
+default), a switch over ``False``/``True``. Each trial trains one run and reports its validation loss
+after every epoch, so the pruner can stop a hopeless trial early (the run stops cleanly, then the
+trial is marked pruned); its value is the best validation loss. The test split is never looked at
+here: score the best knobs on test over fresh seeds afterwards (``msmix tune`` does).
+
+A study lives in any Optuna storage (``sqlite:///runs/tune.db``, a database URL that many machines
+share), so a second call with the same storage and study name goes on where the first stopped.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Collection, Sequence
+from dataclasses import replace
+from typing import Any
+
+import optuna
+from optuna.distributions import BaseDistribution, CategoricalDistribution, FloatDistribution, IntDistribution
+
+from msmix_core.data.schema import MSADataset
+from msmix_core.errors import MsmixError
+from msmix_core.mixing.registry import Knob, method_knobs
+from msmix_core.training.trainer import EpochEvent, TrainConfig, train
+
+#: Search ranges ``(low, high, log scale)`` of knobs whose declared range is open-ended (alpha > 0...).
+DEFAULT_SEARCH_RANGES: dict[str, tuple[float, float, bool]] = {
+    "alpha": (0.1, 8.0, True),
+    "sigma": (0.05, 4.0, True),
+    "power": (0.5, 4.0, True),
+    "min_mix": (0.1, 1.0, False),
+    "max_mix": (1.0, 3.0, False),
+    "mix_weight": (0.0, 2.0, False),
+    "sal_weight": (0.0, 2.0, False),
+    "max_sources": (2, 5, False),
+}
+
+
+def _distribution(name: str, knob: Knob) -> BaseDistribution | None:
+    """Where a knob is searched; None for a knob without a finite range or a default range (e.g. num_heads)."""
+    if knob.kind == "bool":
+        return CategoricalDistribution([False, True])
+    if knob.default is None:  # an optional knob ("all pairs" when None): no range to draw from
+        return None
+    if math.isfinite(knob.low) and math.isfinite(knob.high):
+        low, high, log = knob.low, knob.high, False
+    elif name in DEFAULT_SEARCH_RANGES:
+        low, high, log = DEFAULT_SEARCH_RANGES[name]
+    else:
+        return None
+    if knob.kind == "int":
+        return IntDistribution(int(low), int(high), log=log)
+    return FloatDistribution(float(low), float(high), log=log)
+
+
+def search_space(
+    method: str, params: Sequence[str] | None = None, fixed: Collection[str] = ()
+) -> dict[str, BaseDistribution]:
+    """The distributions of ``method``'s tunable knobs: ``params`` (default: all of them) less ``fixed`` ones."""
+    knobs = method_knobs(method)
+    space = {name: dist for name, knob in knobs.items() if (dist := _distribution(name, knob)) is not None}
+    if params is None:
+        chosen = [name for name in space if name not in fixed]
+    else:
+        chosen = list(dict.fromkeys(params))
+        unknown = [name for name in chosen if name not in knobs]
+        if unknown:
+            raise MsmixError(f"--params {unknown}: {method}'s knobs are {sorted(knobs)}")
+        untunable = [name for name in chosen if name not in space]
+        if untunable:
+            raise MsmixError(f"--params {untunable}: no finite range to search; the tunable knobs are {sorted(space)}")
+        clash = [name for name in chosen if name in fixed]
+        if clash:
+            raise MsmixError(f"--params {clash}: these knobs are fixed with --set; tune them or fix them, not both")
+    if not chosen:
+        raise MsmixError(f"{method} has no knob left to tune (tunable: {sorted(space)}, fixed: {sorted(fixed)})")
+    return {name: space[name] for name in chosen}
+
+
+def _suggest(trial: optuna.Trial, name: str, dist: BaseDistribution) -> Any:
+    if isinstance(dist, CategoricalDistribution):
+        return trial.suggest_categorical(name, dist.choices)
+    if isinstance(dist, IntDistribution):
+        return trial.suggest_int(name, dist.low, dist.high, log=dist.log)
+    return trial.suggest_float(name, dist.low, dist.high, log=dist.log)
+
+
+class _Pruning:
+    """A trainer callback and stop flag: reports each epoch's valid loss, and stops the run once Optuna prunes it."""
+
+    def __init__(self, trial: optuna.Trial) -> None:
+        self.trial = trial
+        self.pruned_at: int | None = None
+
+    def on_epoch_end(self, event: EpochEvent) -> None:
+        self.trial.report(event.losses["valid"], event.epoch)
+        if self.trial.should_prune():
+            self.pruned_at = event.epoch
+
+    def is_set(self) -> bool:
+        return self.pruned_at is not None
+
+
+def open_study(storage: str | None, study_name: str, setup: dict[str, Any]) -> optuna.Study:
+    """Create the study, or load it to go on; a study made for another method, backbone or data is refused."""
+    try:
+        study = optuna.create_study(storage=storage, study_name=study_name, direction="minimize", load_if_exists=True)
+    except Exception as exc:  # a bad URL or an unreachable database: SQLAlchemy's and Optuna's errors vary
+        reason = " ".join(str(exc).split()) or type(exc).__name__
+        raise MsmixError(f"--storage {storage!r}: cannot open study {study_name!r} ({reason[:300]})") from exc
+    stored = study.user_attrs.get("setup")
+    if stored is None:
+        study.set_user_attr("setup", setup)
+    elif stored != setup:
+        raise MsmixError(
+            f"study {study_name!r} in {storage} was made for {stored}, not {setup}: give another --study name"
+        )
+    return study
+
+
+def tune(
+    dataset: MSADataset,
+    base: TrainConfig,
+    *,
+    trials: int,
+    study: optuna.Study,
+    space: dict[str, BaseDistribution],
+    seed: int = 0,
+    pruner: optuna.pruners.BasePruner | None = None,
+    on_trial: Callable[[optuna.Study, optuna.trial.FrozenTrial], None] | None = None,
+) -> optuna.Study:
+    """Run ``trials`` more trials of ``study``: each trains ``base`` with knobs drawn from ``space``.
+
+    The objective is the run's best validation loss. The sampler is TPE seeded from ``seed`` and
+    the trials already stored (a resumed study draws new points, not the first session's again);
+    the pruner defaults to the median rule after 3 trials and 2 epochs. A trial whose training
+    fails (a diverged loss) is recorded as failed and the study goes on. ``on_trial`` is called
+    after each trial.
+    """
+    if isinstance(trials, bool) or not isinstance(trials, int) or trials < 1:
+        raise MsmixError(f"trials must be an integer >= 1, got {trials!r}")
+
+    def objective(trial: optuna.Trial) -> float:
+        knobs = {name: _suggest(trial, name, dist) for name, dist in space.items()}
+        config = replace(base, method_kwargs={**base.method_kwargs, **knobs}, save_weights=False)
+        pruning = _Pruning(trial)
+        result = train(dataset, config, callbacks=(pruning,), stop=pruning)
+        if pruning.pruned_at is not None:
+            raise optuna.TrialPruned(f"valid loss not promising at epoch {pruning.pruned_at}")
+        return result.history[result.best_epoch - 1]["losses"]["valid"]
+
+    study.sampler = optuna.samplers.TPESampler(seed=seed + len(study.trials))
+    study.pruner = pruner or optuna.pruners.MedianPruner(n_startup_trials=3, n_warmup_steps=2)
+    study.optimize(objective, n_trials=trials, catch=(MsmixError,), callbacks=[on_trial] if on_trial else None)
+    return study
+
+
+def best_knobs(study: optuna.Study) -> tuple[optuna.trial.FrozenTrial, dict[str, Any]]:
+    """The best complete trial and its knobs; a MsmixError when no trial has completed."""
+    complete = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
+    if not complete:
+        states = {s.name.lower(): sum(t.state == s for t in study.trials) for s in optuna.trial.TrialState}
+        raise MsmixError(f"study {study.study_name!r} has no complete trial ({states}): run more trials")
+    return study.best_trial, dict(study.best_trial.params)

@@ -1,0 +1,127 @@
+"""``msmix compare --workers``, ``msmix sweep`` and the knob specs behind it, on tiny settings."""
+
+import re
+
+import pandas as pd
+import pytest
+
+from msmix_core.analysis.sweeps import parse_knob_spec, sweep_variants
+from msmix_core.cli import main
+from msmix_core.data.npz import save_npz
+from msmix_core.data.synthetic import make_synthetic
+from msmix_core.errors import MsmixError
+from msmix_core.runs import RunStore
+
+FAST = ["--epochs", "1", "--batch-size", "16", "--device", "cpu", "--quiet", "--no-weights"]
+
+
+@pytest.fixture(scope="module")
+def data_file(tmp_path_factory):
+    path = tmp_path_factory.mktemp("data") / "tiny.npz"
+    save_npz(make_synthetic(seed=0, n_train=48, n_valid=24, n_test=24), path)
+    return str(path)
+
+
+def run_cli(capsys, *argv):
+    code = main([str(a) for a in argv])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_compare_with_two_workers_stores_every_run_and_prints_the_table(capsys, data_file, tmp_path):
+    argv = ["compare", "--dataset", data_file, "--runs-dir", tmp_path, "--backbones", "late_fusion"]
+    code, out, err = run_cli(capsys, *argv, "--methods", "none", "mixup", "--seeds", "1", "2", "--workers", 2, *FAST)
+    assert code == 0, err
+    runs = RunStore(tmp_path).list()
+    assert sorted((r.config["method"], r.config["seed"]) for r in runs) == [
+        ("mixup", 1),
+        ("mixup", 2),
+        ("none", 1),
+        ("none", 2),
+    ]
+    assert {r.status for r in runs} == {"finished"} and "4 runs stored" in out and "mixup" in out
+
+
+@pytest.mark.parametrize("workers", ["0", "two"])
+def test_workers_must_be_a_positive_integer(capsys, workers):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["compare", "--workers", workers])
+    assert exit_info.value.code == 2
+    assert "--workers" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("spec", "values"),
+    [
+        ("msmix.threshold=0.1:0.9:5", [0.1, 0.3, 0.5, 0.7, 0.9]),
+        ("msmix.alpha=0.5,1,2", [0.5, 1.0, 2.0]),
+        ("msmix.num_heads=1:4:4", [1, 2, 3, 4]),
+        ("msmix.use_sal=true,false", [True, False]),
+    ],
+)
+def test_knob_specs_give_ranges_and_lists_of_valid_values(spec, values):
+    method, knob, parsed = parse_knob_spec(spec)
+    assert (method, knob, spec.partition("=")[0]) == (*spec.partition("=")[0].split("."), spec.partition("=")[0])
+    assert parsed == values and [type(v) for v in parsed] == [type(v) for v in values]
+
+
+@pytest.mark.parametrize(
+    ("spec", "message"),
+    [
+        ("threshold=0.1:0.9:5", "write METHOD.KNOB=LOW:HIGH:COUNT"),
+        ("msmix.threshold", "write METHOD.KNOB=LOW:HIGH:COUNT"),
+        ("nosuch.alpha=1,2", "unknown mixing method 'nosuch'"),
+        ("msmix.delta=1,2", "msmix has no knob 'delta'"),
+        ("msmix.threshold=0:1.5:4", "1.5 is not valid; msmix.threshold must be a number in [0, 1]"),
+        ("msmix.threshold=0.1:0.9", "a range is LOW:HIGH:COUNT"),
+        ("msmix.threshold=0.1:0.9:1", "COUNT must be an integer >= 2"),
+        ("msmix.threshold=a:0.9:3", "'a' is not a number"),
+        ("msmix.alpha=0,1", "0.0 is not valid; msmix.alpha must be a number > 0"),
+        ("msmix.num_heads=1:2:3", "integer knob"),
+        ("msmix.use_sal=0:1:2", "true or false, not a range"),
+        ("msmix.alpha=1,1.0", "a value is given twice"),
+    ],
+)
+def test_a_bad_knob_spec_is_one_clear_error(spec, message):
+    with pytest.raises(MsmixError, match="^--knob .*" + re.escape(message)):
+        parse_knob_spec(spec)
+
+
+def test_two_knobs_give_their_product_labelled_by_value():
+    method, variants = sweep_variants(["msmix.threshold=0.2,0.4", "msmix.alpha=1,2"])
+    assert method == "msmix"
+    assert list(variants) == [
+        "msmix threshold=0.2 alpha=1",
+        "msmix threshold=0.2 alpha=2",
+        "msmix threshold=0.4 alpha=1",
+        "msmix threshold=0.4 alpha=2",
+    ]
+    assert variants["msmix threshold=0.4 alpha=1"] == {"threshold": 0.4, "alpha": 1.0}
+    with pytest.raises(MsmixError, match="one method"):
+        sweep_variants(["msmix.alpha=1,2", "mixup.alpha=1,2"])
+    with pytest.raises(MsmixError, match="given twice"):
+        sweep_variants(["msmix.alpha=1,2", "msmix.alpha=3"])
+    with pytest.raises(MsmixError, match="one or two knobs"):
+        sweep_variants(["msmix.alpha=1,2", "msmix.threshold=0.1,0.2", "msmix.sal_weight=0,1"])
+
+
+def test_sweep_stores_labelled_runs_and_tabulates_metric_against_knob(capsys, data_file, tmp_path):
+    csv = tmp_path / "sweep.csv"
+    argv = ["sweep", "--dataset", data_file, "--runs-dir", tmp_path / "runs", "--knob", "msmix.threshold=0.8,0.2"]
+    code, out, err = run_cli(capsys, *argv, "--seeds", "1", "2", "--metrics", "MAE", "--out", csv, *FAST)
+    assert code == 0, err
+    labels = sorted(r.config["label"] for r in RunStore(tmp_path / "runs").list())
+    assert labels == ["msmix threshold=0.2"] * 2 + ["msmix threshold=0.8"] * 2
+    thresholds = [r.config["method_kwargs"]["threshold"] for r in RunStore(tmp_path / "runs").list()]
+    assert sorted(thresholds) == [0.2, 0.2, 0.8, 0.8]
+    header = out.splitlines()[0].split()
+    assert header[:4] == ["dataset", "backbone", "threshold", "n_seeds"] and "label" not in header
+    assert out.index(" 0.2 ") < out.index(" 0.8 ")  # sorted by the knob, not as given
+    table = pd.read_csv(csv)
+    assert list(table["threshold"]) == [0.2, 0.8] and list(table["n_seeds"]) == [2, 2]
+    assert "label" not in table.columns
+
+
+def test_sweep_refuses_a_knob_also_fixed_with_set(capsys):
+    code, _, err = run_cli(capsys, "sweep", "--knob", "msmix.alpha=1,2", "--set", "msmix.alpha=3", *FAST)
+    assert code == 2 and err.count("\n") == 1 and "swept by --knob" in err

@@ -1,0 +1,80 @@
+"""Executors: a grid trained serially and in a pool of processes stores the same numbers."""
+
+import pytest
+import torch
+
+from msmix_core.data.synthetic import make_synthetic
+from msmix_core.errors import MsmixError
+from msmix_core.runs import RunStore
+from msmix_core.training import TrainConfig
+from msmix_core.training.executors import LocalPoolExecutor, SerialExecutor
+
+
+@pytest.fixture(scope="module")
+def tiny():
+    return make_synthetic(seed=0, n_train=48, n_valid=24, n_test=24)
+
+
+def _grid() -> list[TrainConfig]:
+    return [
+        TrainConfig(method=method, seed=seed, epochs=1, batch_size=16, device="cpu")
+        for method in ("none", "msmix")
+        for seed in (1, 2)
+    ]
+
+
+def _stored(runs) -> list[tuple]:
+    """What a run stores, less the wall times of its epoch records (they differ from one training to the next)."""
+    timeless = [[{k: v for k, v in e.items() if k not in ("wall_time", "elapsed")} for e in r.history] for r in runs]
+    return [
+        (r.config["method"], r.config["seed"], r.status, r.best_epoch, r.metrics, history)
+        for r, history in zip(runs, timeless, strict=True)
+    ]
+
+
+def test_a_pool_of_two_workers_stores_exactly_what_serial_training_stores(tiny, tmp_path):
+    serial_store, pool_store = RunStore(tmp_path / "serial"), RunStore(tmp_path / "pool")
+    finished: list[int] = []
+    threads = torch.get_num_threads()
+    serial = SerialExecutor(threads=1).run(tiny, _grid(), serial_store)  # pool workers train on one thread
+    assert torch.get_num_threads() == threads  # restored
+    pooled = LocalPoolExecutor(workers=2).run(tiny, _grid(), pool_store, on_run=lambda i, run: finished.append(i))
+    assert sorted(finished) == [0, 1, 2, 3]
+    assert [r.status for r in pooled] == ["finished"] * 4
+    assert len(pool_store.list()) == 4
+    assert _stored(pooled) == _stored(serial)
+    assert [r.config for r in pooled] == [r.config for r in serial]  # dataset, device, torch_threads, versions
+    assert pooled[3].load_weights()["backbone"].keys() == serial[3].load_weights()["backbone"].keys()
+    for name, tensor in serial[3].load_weights()["backbone"].items():
+        assert tensor.equal(pooled[3].load_weights()["backbone"][name])
+
+
+def test_a_failing_run_in_a_worker_raises_its_error_in_the_driver(tiny, tmp_path):
+    configs = [TrainConfig(method="msmix", method_kwargs={"threshold": 2.0}, epochs=1, device="cpu")]
+    with pytest.raises(MsmixError, match="threshold"):
+        LocalPoolExecutor(workers=1).run(tiny, configs, RunStore(tmp_path))
+    assert RunStore(tmp_path).list() == []
+
+
+@pytest.mark.parametrize(("workers", "threads", "name"), [(0, 1, "workers"), (2, 0, "threads"), (True, 1, "workers")])
+def test_workers_and_threads_must_be_positive_integers(workers, threads, name):
+    with pytest.raises(MsmixError, match=f"{name} must be an integer >= 1"):
+        LocalPoolExecutor(workers=workers, threads=threads)
+    with pytest.raises(MsmixError, match="threads must be an integer >= 1"):
+        SerialExecutor(threads=0)
+
+
+def test_a_local_ray_with_two_workers_stores_exactly_what_serial_training_stores(tiny, tmp_path):
+    pytest.importorskip("ray", reason="Ray is optional: pip install -r requirements-ray.txt")
+    from msmix_core.training.executors import RayExecutor
+
+    serial = SerialExecutor(threads=1).run(tiny, _grid(), RunStore(tmp_path / "serial"))
+    finished: list[int] = []
+    on_ray = RayExecutor(workers=2).run(
+        tiny, _grid(), RunStore(tmp_path / "ray"), on_run=lambda i, r: finished.append(i)
+    )
+    assert sorted(finished) == [0, 1, 2, 3] and len(RunStore(tmp_path / "ray").list()) == 4
+    assert _stored(on_ray) == _stored(serial)
+    failing = [TrainConfig(method="msmix", method_kwargs={"threshold": 2.0}, epochs=1, device="cpu")]
+    with pytest.raises(MsmixError, match=r"^msmix: knob threshold must be"):  # the worker's one line, not Ray's trace
+        RayExecutor(workers=1).run(tiny, failing, RunStore(tmp_path / "failing"))

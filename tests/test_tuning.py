@@ -1,0 +1,99 @@
+"""Optuna tuning: the space from the registry, valid-only objective, pruning, resumption, and ``msmix tune``."""
+
+import math
+
+import optuna
+import pytest
+from optuna.distributions import CategoricalDistribution, FloatDistribution
+
+from msmix_core.analysis.tuning import open_study, search_space, tune
+from msmix_core.cli import main
+from msmix_core.data.npz import save_npz
+from msmix_core.data.synthetic import make_synthetic
+from msmix_core.errors import MsmixError
+from msmix_core.runs import RunStore
+from msmix_core.training import TrainConfig
+
+FAST = ["--epochs", "1", "--batch-size", "16", "--device", "cpu", "--quiet", "--no-weights"]
+
+
+@pytest.fixture(scope="module")
+def tiny():
+    return make_synthetic(seed=0, n_train=48, n_valid=24, n_test=24)
+
+
+def test_the_space_follows_the_declared_knobs():
+    space = search_space("msmix")
+    assert space["threshold"] == FloatDistribution(0.0, 1.0)  # the declared range
+    assert space["alpha"] == FloatDistribution(0.1, 8.0, log=True)  # open-ended: the default search range
+    assert space["use_sal"] == CategoricalDistribution([False, True])
+    assert "num_mix" not in space and "num_heads" not in space  # optional / no finite range: left at default
+    assert list(search_space("msmix", fixed={"alpha"})) == [k for k in space if k != "alpha"]
+    assert list(search_space("msmix", ["alpha", "threshold"])) == ["alpha", "threshold"]
+
+
+@pytest.mark.parametrize(
+    ("params", "fixed", "message"),
+    [
+        (["delta"], (), "msmix's knobs are"),
+        (["num_heads"], (), "no finite range to search"),
+        (["alpha"], ("alpha",), "fixed with --set"),
+    ],
+)
+def test_a_bad_choice_of_knobs_is_one_clear_error(params, fixed, message):
+    with pytest.raises(MsmixError, match=message):
+        search_space("msmix", params, fixed)
+
+
+def _config(epochs: int = 1) -> TrainConfig:
+    return TrainConfig(method="msmix", epochs=epochs, batch_size=16, device="cpu", seed=0, save_weights=False)
+
+
+def test_trials_minimise_the_validation_loss_and_a_study_resumes(tiny, tmp_path):
+    storage, space = f"sqlite:///{tmp_path / 'tune.db'}", search_space("msmix", ["threshold"])
+    setup, keep = {"method": "msmix"}, optuna.pruners.NopPruner()
+    tune(tiny, _config(2), trials=2, study=open_study(storage, "s", setup), space=space, pruner=keep)
+    study = tune(tiny, _config(2), trials=2, study=open_study(storage, "s", setup), space=space, pruner=keep)
+    assert len(study.trials) == 4 and len(optuna.load_study(study_name="s", storage=storage).trials) == 4
+    assert len({t.params["threshold"] for t in study.trials}) == 4  # the resumed sampler draws new points
+    for trial in study.trials:
+        assert trial.state == optuna.trial.TrialState.COMPLETE
+        valid_losses = list(trial.intermediate_values.values())  # reported per epoch: valid, never test
+        assert len(valid_losses) == 2 and math.isclose(trial.value, min(valid_losses), abs_tol=1e-6)
+    with pytest.raises(MsmixError, match="was made for"):
+        open_study(storage, "s", {"method": "mixup"})
+
+
+def test_a_pruned_trial_stops_its_run_after_the_epoch(tiny):
+    study = open_study(None, "p", {})
+    tune(
+        tiny,
+        _config(3),
+        trials=1,
+        study=study,
+        space=search_space("msmix", ["alpha"]),
+        pruner=optuna.pruners.ThresholdPruner(upper=0.0),
+    )
+    (trial,) = study.trials
+    assert trial.state == optuna.trial.TrialState.PRUNED and list(trial.intermediate_values) == [1]
+
+
+def test_tune_command_scores_the_best_knobs_on_fresh_seeds_and_resumes(capsys, tmp_path):
+    data = tmp_path / "tiny.npz"
+    save_npz(make_synthetic(seed=0, n_train=48, n_valid=24, n_test=24), data)
+    argv = ["tune", "--dataset", data, "--runs-dir", tmp_path / "runs", "--params", "threshold", "--trials", "2"]
+    argv += ["--seeds", "1", "2", "3", "--metrics", "MAE", *FAST]
+    assert main([str(a) for a in argv]) == 0
+    out = capsys.readouterr().out
+    assert "2 trials (2 complete)" in out and "best valid loss" in out
+    runs = RunStore(tmp_path / "runs").list()
+    assert sorted(r.config["label"] for r in runs) == ["msmix"] * 3 + ["msmix tuned"] * 3
+    assert {r.config["seed"] for r in runs} == {1, 2, 3}  # fresh seeds, not the trial seed 0
+    assert "msmix tuned" in out and "MAE" in out
+    assert main([str(a) for a in argv]) == 0  # the same storage (tune.db in the runs folder): 2 more trials
+    assert "4 trials" in capsys.readouterr().out
+
+
+def test_tune_refuses_a_trial_seed_among_the_scoring_seeds(capsys):
+    assert main(["tune", "--trial-seed", "1", "--seeds", "1", "2", *FAST]) == 2
+    assert "pick another trial seed" in capsys.readouterr().err
