@@ -244,6 +244,18 @@ def sal_distribution_chart(table: pd.DataFrame) -> go.Figure:
     return fig
 
 
+def _rings(xy: np.ndarray, name: str, color: str, size: int) -> go.Scattergl:
+    """Open circles around points ``xy`` ``[K, 2]`` (search hits, points placed off the map), no hover."""
+    return go.Scattergl(
+        x=xy[:, 0],
+        y=xy[:, 1],
+        mode="markers",
+        name=name,
+        marker={"size": size, "symbol": "circle-open", "color": color, "line": {"width": 2}},
+        hoverinfo="skip",
+    )
+
+
 def embedding_scatter(
     real_xy: np.ndarray,
     labels: np.ndarray,
@@ -296,27 +308,9 @@ def embedding_scatter(
             )
         )
     if highlight is not None and len(highlight):
-        fig.add_trace(
-            go.Scattergl(
-                x=real_xy[highlight, 0],
-                y=real_xy[highlight, 1],
-                mode="markers",
-                name=f"found: {len(highlight)}",
-                marker={"size": 16, "symbol": "circle-open", "color": "#000000", "line": {"width": 2}},
-                hoverinfo="skip",
-            )
-        )
+        fig.add_trace(_rings(real_xy[highlight], f"found: {len(highlight)}", "#000000", 16))
     if flagged is not None and len(flagged):
-        fig.add_trace(
-            go.Scattergl(
-                x=flagged[:, 0],
-                y=flagged[:, 1],
-                mode="markers",
-                name=f"placed off the map: {len(flagged)}",
-                marker={"size": 18, "symbol": "circle-open", "color": OKABE_ITO[3], "line": {"width": 2}},
-                hoverinfo="skip",
-            )
-        )
+        fig.add_trace(_rings(flagged, f"placed off the map: {len(flagged)}", OKABE_ITO[3], 18))
     fig.update_layout(
         xaxis_title=f"{axis_name} 1 (arbitrary units)",
         yaxis_title=f"{axis_name} 2 (arbitrary units)",
