@@ -10,7 +10,16 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from app_driver import CHROMIUM, CHROMIUM_ARGS, ROOT, RunWatcher, app_server, metric_text, wait_charts
+from app_driver import (
+    CHROMIUM,
+    CHROMIUM_ARGS,
+    ROOT,
+    RunWatcher,
+    app_server,
+    metric_text,
+    wait_charts,
+    wait_metric_change,
+)
 
 pytestmark = pytest.mark.browser
 
@@ -157,7 +166,8 @@ def test_a_shared_link_opens_the_same_controls_in_a_fresh_browser(server, browse
         fresh.goto(link, timeout=PAGE_TIMEOUT_MS)
         fresh.get_by_text("Chosen pairs").first.wait_for(timeout=PAGE_TIMEOUT_MS)
         wait_idle(fresh)
-        assert metric_text(fresh, "Batch size") == "128"
+        # the run's last message can arrive before the browser has drawn the metrics: wait for them to show
+        assert wait_metric_change(fresh, "Batch size", "", PAGE_TIMEOUT_MS) == "128"
         delta = fresh.get_by_role("slider", name="Similarity threshold δ").first
         assert float(delta.evaluate("e => e.getAttribute('aria-valuenow') ?? e.value")) == 0.44
         assert metric_text(fresh, "Candidate pairs") == metric_text(tab, "Candidate pairs")

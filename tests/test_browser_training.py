@@ -22,7 +22,8 @@ def visit(tab, server: str, path: str, wait_for: str):
 
 def test_training_then_ablation_and_robustness(server, tab):
     visit(tab, server, "training", "Overlay stored runs")
-    tab.get_by_label("Epochs (a cap; early stopping after 8 flat epochs)").fill("2")
+    tab.get_by_label("Epochs (a cap; early stopping)").fill("2")
+    tab.get_by_role("spinbutton", name="Seeds per method").fill("1")  # one curve per method and split
     tab.get_by_role("button", name="Run", exact=True).click()
     tab.get_by_text("Finished:").first.wait_for(timeout=TRAINING_TIMEOUT_MS)
     wait_idle(tab)
