@@ -117,7 +117,7 @@ def test_every_exploration_page_renders(server, tab):
 
 def test_moving_delta_at_batch_256_changes_the_candidate_count(server, tab):
     visit(tab, server, "pairs", "Chosen pairs", query="n_train=512&pairs_batch=128")  # 128 samples cap a batch
-    assert metric_text(tab, "Batch size") == "128"
+    assert wait_metric_change(tab, "Batch size", "", PAGE_TIMEOUT_MS) == "128"  # drawn after the last frame
     since = press(tab, "Batch size", "End")
     tab.wait_for_function(
         "() => [...document.querySelectorAll('[data-testid=stMetric]')].some(e => e.innerText.includes('Batch size')"

@@ -40,6 +40,7 @@ def test_training_then_ablation_and_robustness(server, tab):
     visit(tab, server, "robustness", "Highest noise level")
     tab.get_by_text("Level 0 is the clean score").wait_for(timeout=PAGE_TIMEOUT_MS)
     wait_idle(tab)
+    tab.locator("[data-testid=stPlotlyChart]").first.wait_for(timeout=PAGE_TIMEOUT_MS)  # drawn after the last frame
     assert tab.locator("[data-testid=stPlotlyChart]").count() == 1
     assert tab.locator("[data-testid=stException]").count() == 0
     tab.locator("[data-testid=stPlotlyChart]").scroll_into_view_if_needed()
