@@ -26,8 +26,6 @@ import pandas as pd
 from tqdm import tqdm
 
 from msmix_core import MODALITIES, __version__
-from msmix_core.analysis.experiments import ABLATIONS, DEFAULT_ABLATIONS, FULL_LABEL, ablation_label
-from msmix_core.analysis.sweeps import parse_value, sweep_variants
 from msmix_core.data.loading import load_dataset
 from msmix_core.data.mmsa import load_mmsa
 from msmix_core.data.mosi_utterance import PREFIX as MOSI_PREFIX
@@ -35,6 +33,8 @@ from msmix_core.data.npz import save_npz
 from msmix_core.data.schema import SPLITS, MSADataset
 from msmix_core.device import resolve_device
 from msmix_core.errors import MsmixError, MsmixWarning
+from msmix_core.experiments import ABLATIONS, DEFAULT_ABLATIONS, FULL_LABEL, ablation_label
+from msmix_core.experiments.sweeps import parse_value, sweep_variants
 from msmix_core.metrics import METRIC_KEYS
 from msmix_core.runs import Run, RunStore, compare_runs, format_table, to_markdown
 from msmix_core.training import Callback, EpochEvent, TrainConfig, build_models
@@ -263,7 +263,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
 def cmd_tune(args: argparse.Namespace) -> int:
     import optuna  # imported here: Optuna (and SQLAlchemy) take a while to load, and only this command needs them
 
-    from msmix_core.analysis.tuning import best_knobs, open_study, search_space, tune
+    from msmix_core.experiments.tuning import best_knobs, open_study, search_space, tune
 
     if args.trial_seed in args.seeds:
         seeds = f"--trial-seed {args.trial_seed} is among --seeds {args.seeds}"

@@ -4,18 +4,18 @@ from __future__ import annotations
 
 import streamlit as st
 
-from msmix_core.analysis.experiments import (
+from msmix_core.experiments import (
     ABLATIONS,
     DEFAULT_ABLATIONS,
     FULL_LABEL,
     ablation_configs,
     ablation_label,
 )
-from msmix_core.analysis.jobs import TrainingJob
+from msmix_core.figures import ablation_bars
+from msmix_core.jobs import TrainingJob
 from msmix_core.metrics import PRIMARY_METRICS
 from msmix_core.runs import MIN_PAIRED_SEEDS, RunStore, compare_runs, format_table
 from msmix_core.training import TrainConfig
-from msmix_core.viz_training import ablation_bars
 from ui import data, jobs_view, sidebar
 
 JOB_KEY = "ablation_job"  #: session-state and URL key of the job

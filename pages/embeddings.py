@@ -18,7 +18,7 @@ from msmix_core.analysis import (
     view_features,
 )
 from msmix_core.data import MSADataset
-from msmix_core.viz import embedding_scatter
+from msmix_core.figures import embedding_scatter
 from ui import data, latents, page_state, sidebar, warmup
 
 #: Method shown in the legend -> pairing strategy that makes its mixed latents, and its URL key.

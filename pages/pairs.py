@@ -23,8 +23,8 @@ from msmix_core.analysis import (
     with_sources,
 )
 from msmix_core.data import MSADataset
+from msmix_core.figures import similarity_heatmap, strategy_bars
 from msmix_core.mixing import candidate_mask
-from msmix_core.viz import similarity_heatmap, strategy_bars
 from ui import data, latents, page_state, sidebar
 
 BATCH_SIZES = [16, 32, 64, 128, 256]

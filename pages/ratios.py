@@ -6,7 +6,7 @@ import torch
 
 from msmix_core.analysis import STRATEGIES, intensity_table, pair_table
 from msmix_core.analysis.alignment import intensity_tracking, sal_distributions, tracking_sentence
-from msmix_core.viz import intensity_scatter, lambda_histograms, sal_distribution_chart
+from msmix_core.figures import intensity_scatter, lambda_histograms, sal_distribution_chart
 from ui import data, latents, page_state, sidebar
 
 BATCH_SIZES = [16, 32, 64, 128, 256]

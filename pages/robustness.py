@@ -7,11 +7,11 @@ import pandas as pd
 import streamlit as st
 
 from msmix_core import MODALITIES
-from msmix_core.analysis.experiments import fits, latest_runs
 from msmix_core.data import MSADataset
+from msmix_core.experiments import fits, latest_runs
+from msmix_core.figures import robustness_curves
 from msmix_core.runs import WEIGHTS_FILE, RunStore
 from msmix_core.training import feature_std, load_trained, score_condition
-from msmix_core.viz_training import robustness_curves
 from ui import data, jobs_view, latents, page_state, sidebar
 
 COMPARED_LABELS = ["msmix", "mixup", "none"]

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import streamlit as st
 
-from msmix_core.analysis.experiments import history_frame, learning_warnings, significance_sentences, summary_table
-from msmix_core.analysis.jobs import TrainingJob
+from msmix_core.experiments import history_frame, learning_warnings, significance_sentences, summary_table
+from msmix_core.figures import training_curves
+from msmix_core.jobs import TrainingJob
 from msmix_core.metrics import PRIMARY_METRICS
 from msmix_core.mixing.registry import METHODS, method_knobs
 from msmix_core.runs import RunStore, compare_runs, format_table
 from msmix_core.training import RECIPES, TrainConfig
-from msmix_core.viz_training import training_curves
 from ui import data, jobs_view, page_state, sidebar
 
 JOB_KEY = "training_job"  #: session-state and URL key of the job

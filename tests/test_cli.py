@@ -12,11 +12,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from msmix_core.analysis.experiments import ABLATIONS, ablation_label
 from msmix_core.cli import DEFAULT_ABLATE_VARIANTS, main, parse_knobs
 from msmix_core.data.npz import load_npz, save_npz
 from msmix_core.data.synthetic import make_synthetic
 from msmix_core.errors import MsmixError
+from msmix_core.experiments import ABLATIONS, ablation_label
 from msmix_core.runs import RunStore
 
 FAST = ["--epochs", "1", "--batch-size", "16", "--device", "cpu", "--quiet"]

@@ -5,11 +5,11 @@ import re
 import pandas as pd
 import pytest
 
-from msmix_core.analysis.sweeps import parse_knob_spec, sweep_variants
 from msmix_core.cli import main
 from msmix_core.data.npz import save_npz
 from msmix_core.data.synthetic import make_synthetic
 from msmix_core.errors import MsmixError
+from msmix_core.experiments.sweeps import parse_knob_spec, sweep_variants
 from msmix_core.runs import RunStore
 
 FAST = ["--epochs", "1", "--batch-size", "16", "--device", "cpu", "--quiet", "--no-weights"]

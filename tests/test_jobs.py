@@ -12,19 +12,19 @@ import numpy as np
 import pytest
 import torch
 
-from msmix_core.analysis.experiments import (
+from msmix_core.data import make_synthetic
+from msmix_core.errors import MsmixError
+from msmix_core.experiments import (
     DEFAULT_ABLATIONS,
     ablation_configs,
     history_frame,
     latest_runs,
     robustness_table,
 )
-from msmix_core.analysis.jobs import TrainingJob, estimate_eta, run_names
-from msmix_core.data import make_synthetic
-from msmix_core.errors import MsmixError
+from msmix_core.figures import ablation_bars, robustness_curves, training_curves
+from msmix_core.jobs import TrainingJob, estimate_eta, run_names
 from msmix_core.runs import RunStore
 from msmix_core.training import TrainConfig, train
-from msmix_core.viz_training import ablation_bars, robustness_curves, training_curves
 
 TINY = {"n_train": 48, "n_valid": 24, "n_test": 24}
 
@@ -232,7 +232,7 @@ def test_ablation_bars_show_mean_std_and_p_values():
 
 
 def test_honest_range_starts_at_zero_unless_values_are_negative():
-    from msmix_core.viz_training import honest_range
+    from msmix_core.figures import honest_range
 
     low, high = honest_range(np.array([0.7012, 0.7027]))
     assert low == 0.0 and 0.7027 < high < 0.8
@@ -241,7 +241,7 @@ def test_honest_range_starts_at_zero_unless_values_are_negative():
 
 
 def test_an_idle_worker_started_ahead_takes_the_next_training(data, tmp_path):
-    from msmix_core.training import worker
+    from msmix_core.jobs import worker
 
     worker.prestart()
     spare = worker._spare.process.pid

@@ -6,11 +6,11 @@ import optuna
 import pytest
 from optuna.distributions import CategoricalDistribution, FloatDistribution
 
-from msmix_core.analysis.tuning import open_study, search_space, tune
 from msmix_core.cli import main
 from msmix_core.data.npz import save_npz
 from msmix_core.data.synthetic import make_synthetic
 from msmix_core.errors import MsmixError
+from msmix_core.experiments.tuning import open_study, search_space, tune
 from msmix_core.runs import RunStore
 from msmix_core.training import TrainConfig
 

@@ -7,10 +7,10 @@ from collections.abc import Iterable
 import pandas as pd
 import streamlit as st
 
-from msmix_core.analysis.experiments import run_name
-from msmix_core.analysis.jobs import JobProgress, TrainingJob, find_job
+from msmix_core.experiments import run_name
+from msmix_core.jobs import JobProgress, TrainingJob, find_job
+from msmix_core.jobs.worker import prestart
 from msmix_core.runs import Run, RunStore
-from msmix_core.training.worker import prestart
 
 
 def run_caption(run: Run, others: Iterable[Run] = ()) -> str:

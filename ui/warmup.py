@@ -1,6 +1,6 @@
 """UMAP compiles its numerical code with numba on first use: do that once, in the background, at start-up.
 
-The same call starts an idle training worker (:func:`~msmix_core.training.worker.prestart`), so
+The same call starts an idle training worker (:func:`~msmix_core.jobs.worker.prestart`), so
 that the first Run on the Training page trains at once.
 
 ``app.py`` calls :func:`start` when the server runs the app, so by the time someone opens the
@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from msmix_core.training.worker import prestart
+from msmix_core.jobs.worker import prestart
 
 os.environ.setdefault("NUMBA_CACHE_DIR", str(Path(__file__).resolve().parent.parent / ".cache" / "numba"))
 

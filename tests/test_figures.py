@@ -5,7 +5,7 @@ import pandas as pd
 import pytest
 from scipy.stats import beta
 
-from msmix_core.viz import (
+from msmix_core.figures import (
     embedding_scatter,
     intensity_scatter,
     lambda_histograms,

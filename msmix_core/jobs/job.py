@@ -1,7 +1,7 @@
 """Training jobs that run in a separate process and report progress a page can poll.
 
 A :class:`TrainingJob` trains a list of :class:`~msmix_core.training.TrainConfig` one after the
-other in its own process (:class:`~msmix_core.training.worker.TrainingProcess`), so a page (or a
+other in its own process (:class:`~msmix_core.jobs.worker.TrainingProcess`), so a page (or a
 notebook) stays responsive. A process, not a thread: model initialisation and dropout draw from
 torch's global random generator, which every thread of a process shares, so two trainings (or a
 page building a model) in one process would disturb each other's draws. In its own process a run
@@ -28,9 +28,9 @@ from typing import Any
 
 from msmix_core.data.schema import MSADataset
 from msmix_core.errors import MsmixError
+from msmix_core.jobs.worker import TrainingProcess
 from msmix_core.runs import RunStore
 from msmix_core.training import EpochEvent, TrainConfig
-from msmix_core.training.worker import TrainingProcess
 
 #: The states of a job: it ends ``finished``, ``stopped`` (by :meth:`TrainingJob.stop`) or ``failed``.
 JOB_STATUSES: tuple[str, ...] = ("running", "finished", "stopped", "failed")

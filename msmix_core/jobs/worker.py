@@ -4,7 +4,7 @@ Model initialisation and dropout draw from torch's global generator, which every
 process shares: two trainings in threads of one process (or an app page that seeds torch to
 build an untrained encoder) shift each other's draws, and the same seed stops giving the same
 numbers. :class:`TrainingProcess` trains a list of configs in a fresh interpreter
-(``python -m msmix_core.training.worker``) and hands the trainer's events back in order.
+(``python -m msmix_core.jobs.worker``) and hands the trainer's events back in order.
 
 Why not :mod:`multiprocessing`: its ``spawn`` start re-runs the parent's ``__main__`` module in
 the child, and under Streamlit ``__main__`` is the page script being run. Here the child runs this

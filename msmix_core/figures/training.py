@@ -1,8 +1,4 @@
-"""Plotly figures of the Training, Ablation and Robustness pages: tables in, ``go.Figure`` out.
-
-Colours are :data:`msmix_core.viz.OKABE_ITO`, one per method label in the order given, so a
-method keeps its colour across the three pages.
-"""
+"""Figures of trained runs (Training, Ablation and Robustness pages): tables in, ``go.Figure`` out."""
 
 from __future__ import annotations
 
@@ -12,8 +8,8 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from msmix_core import MODALITIES
+from msmix_core.figures.palette import OKABE_ITO
 from msmix_core.metrics import is_percent_metric
-from msmix_core.viz import OKABE_ITO
 
 #: Line style per split in the training curves.
 SPLIT_DASH = {"train": "dot", "valid": "dash", "test": "solid"}

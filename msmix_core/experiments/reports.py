@@ -1,10 +1,9 @@
-"""Tables behind the Training, Ablation and Robustness pages: plain pandas in and out.
+"""What a set of runs says: tables, warnings and verdicts in words; plain pandas in and out.
 
 - :func:`history_frame`: per-epoch histories (live or stored) as one long table for the curves.
 - :func:`summary_table`: the best-validation epoch of each run, with its test metrics.
 - :func:`learning_warnings`: a sentence for each run that did not learn.
 - :func:`significance_sentences`: a paired comparison of variants, said in words.
-- :func:`ablation_configs`: MS-Mix with SASS, SIG or SAL switched off, times seeds.
 - :func:`latest_runs`: per method label, the stored run a dataset can score that trained longest.
 - :func:`run_name`: a stored run named by what differs between it and the others.
 - :func:`robustness_table`: :func:`~msmix_core.training.evaluate_robustness` for several stored runs.
@@ -13,7 +12,6 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -22,64 +20,7 @@ import pandas as pd
 from msmix_core.data.schema import MSADataset
 from msmix_core.errors import MsmixError
 from msmix_core.runs import Run
-from msmix_core.training import TrainConfig, evaluate_robustness, load_trained
-
-#: MS-Mix's ablation variants: name -> the knobs that switch a component off. "attached" keeps
-#: every component and lets SAL's and SIG's gradients reach the encoders through the intensity
-#: predictors, as the release does (msmix's default stops them there: docs/findings.md).
-ABLATIONS: dict[str, dict[str, bool]] = {
-    "full": {},
-    "no-sass": {"use_sass": False},
-    "no-sig": {"use_sig": False},
-    "no-sal": {"use_sal": False},
-    "no-parts": {"use_sass": False, "use_sig": False, "use_sal": False},
-    "attached": {"detach_predictor_input": False},
-}
-
-#: The label of full MS-Mix in ablation tables, the baseline of the paired tests.
-FULL_LABEL = "msmix"
-
-#: Each variant's label in run stores and tables.
-ABLATION_LABELS: dict[str, str] = {
-    "full": FULL_LABEL,
-    "no-sass": "msmix -SASS",
-    "no-sig": "msmix -SIG",
-    "no-sal": "msmix -SAL",
-    "no-parts": "msmix -SASS -SIG -SAL",
-    "attached": "msmix attached (release)",
-}
-
-#: The variants offered first: each component off in turn (the paper's ablation).
-DEFAULT_ABLATIONS: tuple[str, ...] = ("full", "no-sass", "no-sig", "no-sal")
-
-
-def ablation_label(variant: str) -> str:
-    """A variant's label in tables: ``"no-sal"`` -> ``"msmix -SAL"``, ``"full"`` -> ``"msmix"``."""
-    return ABLATION_LABELS[variant]
-
-
-def ablation_configs(base: TrainConfig, variants: Sequence[str], seeds: Sequence[int]) -> list[TrainConfig]:
-    """One MS-Mix config per (seed, variant), seed-major so that every variant has a result early.
-
-    ``base`` gives the backbone, epochs, learning rate and MS-Mix knobs; each variant adds its
-    switch to ``base.method_kwargs``.
-    """
-    unknown = [v for v in variants if v not in ABLATIONS]
-    if unknown or not variants:
-        raise MsmixError(f"ablation variants must be a non-empty subset of {list(ABLATIONS)}, got {list(variants)}")
-    if not seeds:
-        raise MsmixError("choose at least one seed for the ablation")
-    return [
-        replace(
-            base,
-            method="msmix",
-            label=ablation_label(v),
-            seed=int(seed),
-            method_kwargs={**base.method_kwargs, **ABLATIONS[v]},
-        )
-        for seed in seeds
-        for v in variants
-    ]
+from msmix_core.training import evaluate_robustness, load_trained
 
 
 def history_frame(histories: Mapping[str, Iterable[Mapping[str, Any]]]) -> pd.DataFrame:

@@ -1,0 +1,72 @@
+"""MS-Mix ablation variants: SASS, SIG or SAL switched off, their labels, and their training configs.
+
+The CLI (``msmix ablate``) and the Ablation page build the same variants from this one table.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import replace
+
+from msmix_core.errors import MsmixError
+from msmix_core.training import TrainConfig
+
+#: MS-Mix's ablation variants: name -> the knobs that switch a component off. "attached" keeps
+#: every component and lets SAL's and SIG's gradients reach the encoders through the intensity
+#: predictors, as the release does (msmix's default stops them there: docs/findings.md).
+ABLATIONS: dict[str, dict[str, bool]] = {
+    "full": {},
+    "no-sass": {"use_sass": False},
+    "no-sig": {"use_sig": False},
+    "no-sal": {"use_sal": False},
+    "no-parts": {"use_sass": False, "use_sig": False, "use_sal": False},
+    "attached": {"detach_predictor_input": False},
+}
+
+
+#: The label of full MS-Mix in ablation tables, the baseline of the paired tests.
+FULL_LABEL = "msmix"
+
+
+#: Each variant's label in run stores and tables.
+ABLATION_LABELS: dict[str, str] = {
+    "full": FULL_LABEL,
+    "no-sass": "msmix -SASS",
+    "no-sig": "msmix -SIG",
+    "no-sal": "msmix -SAL",
+    "no-parts": "msmix -SASS -SIG -SAL",
+    "attached": "msmix attached (release)",
+}
+
+
+#: The variants offered first: each component off in turn (the paper's ablation).
+DEFAULT_ABLATIONS: tuple[str, ...] = ("full", "no-sass", "no-sig", "no-sal")
+
+
+def ablation_label(variant: str) -> str:
+    """A variant's label in tables: ``"no-sal"`` -> ``"msmix -SAL"``, ``"full"`` -> ``"msmix"``."""
+    return ABLATION_LABELS[variant]
+
+
+def ablation_configs(base: TrainConfig, variants: Sequence[str], seeds: Sequence[int]) -> list[TrainConfig]:
+    """One MS-Mix config per (seed, variant), seed-major so that every variant has a result early.
+
+    ``base`` gives the backbone, epochs, learning rate and MS-Mix knobs; each variant adds its
+    switch to ``base.method_kwargs``.
+    """
+    unknown = [v for v in variants if v not in ABLATIONS]
+    if unknown or not variants:
+        raise MsmixError(f"ablation variants must be a non-empty subset of {list(ABLATIONS)}, got {list(variants)}")
+    if not seeds:
+        raise MsmixError("choose at least one seed for the ablation")
+    return [
+        replace(
+            base,
+            method="msmix",
+            label=ablation_label(v),
+            seed=int(seed),
+            method_kwargs={**base.method_kwargs, **ABLATIONS[v]},
+        )
+        for seed in seeds
+        for v in variants
+    ]

@@ -1,0 +1,44 @@
+"""The layout docs/architecture.md describes is the one on disk, and the library stays streamlit-free."""
+
+import ast
+import re
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+LIBRARY = ROOT / "msmix_core"
+
+
+def _tree_block() -> str:
+    """The library part of the tree in docs/architecture.md (up to the app's part)."""
+    text = (ROOT / "docs" / "architecture.md").read_text()
+    return re.search(r"```\nmsmix_core/\n(.*?)# The app", text, re.S).group(1)
+
+
+def _modules() -> list[Path]:
+    return sorted(p for p in LIBRARY.rglob("*.py") if p.name not in ("__init__.py", "__main__.py"))
+
+
+def test_every_library_module_is_in_the_architecture_tree():
+    block = _tree_block()
+    missing = [str(p.relative_to(ROOT)) for p in _modules() if not re.search(rf"\b{re.escape(p.name)}\b", block)]
+    packages = {p.parent.name for p in _modules() if p.parent != LIBRARY}
+    missing += [f"{name}/" for name in sorted(packages) if f"{name}/" not in block]
+    assert not missing, f"docs/architecture.md does not list {missing}"
+
+
+def test_the_architecture_tree_names_no_module_that_is_gone():
+    block = _tree_block()
+    on_disk = {p.name for p in _modules()}
+    listed = set(re.findall(r"\b([a-z_]+\.py)\b", block)) - {"__init__.py"}
+    assert listed <= on_disk, f"docs/architecture.md lists modules that do not exist: {sorted(listed - on_disk)}"
+
+
+def test_the_library_never_imports_streamlit():
+    offenders = []
+    for path in LIBRARY.rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            names = [a.name for a in node.names] if isinstance(node, ast.Import) else []
+            names += [node.module or ""] if isinstance(node, ast.ImportFrom) else []
+            if any(n.split(".")[0] == "streamlit" for n in names):
+                offenders.append(str(path.relative_to(ROOT)))
+    assert not offenders, f"streamlit imported from the library: {offenders}"
