@@ -19,7 +19,7 @@ import pytest
 import torch
 from scipy import stats
 
-import msmix_core.runs as runs_module
+import msmix_core.runs.store as store_module
 from msmix_core.errors import MsmixError
 from msmix_core.runs import (
     TABLE_COLUMNS,
@@ -47,7 +47,7 @@ def store(tmp_path) -> RunStore:
 def clock(monkeypatch):
     """A frozen UTC clock the test moves by hand."""
     now = {"t": datetime(2026, 11, 24, 7, 15, 2, tzinfo=UTC)}
-    monkeypatch.setattr(runs_module, "_now", lambda: now["t"])
+    monkeypatch.setattr(store_module, "_now", lambda: now["t"])
     return now
 
 
@@ -152,7 +152,7 @@ def test_bad_configs_are_refused_before_anything_is_written(store):
 
 def test_same_second_same_config_never_overwrites(store, clock, monkeypatch):
     suffixes = iter(["aaaa", "aaaa", "bbbb"])
-    monkeypatch.setattr(runs_module.secrets, "token_hex", lambda n: next(suffixes))
+    monkeypatch.setattr(store_module.secrets, "token_hex", lambda n: next(suffixes))
     first = store.create(CONFIG)
     first.finish(metrics=METRICS)
     second = store.create(CONFIG)  # draws "aaaa" again, finds it taken, takes "bbbb"
@@ -301,7 +301,7 @@ def test_a_run_that_cannot_be_checked_is_interrupted_once_its_files_are_stale(st
     legacy = store.create(CONFIG)
     _edit_json(legacy.path / "result.json", lambda r: r.pop("process"))
     assert {r.status for r in store.list()} == {"running"}  # fresh files: maybe alive
-    stale = time.time() - runs_module.ABANDONED_AFTER.total_seconds() - 60
+    stale = time.time() - store_module.ABANDONED_AFTER.total_seconds() - 60
     for run in (elsewhere, legacy):
         for name in ("config.json", "history.json", "result.json"):
             os.utime(run.path / name, (stale, stale))
