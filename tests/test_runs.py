@@ -23,6 +23,7 @@ import msmix_core.runs.store as store_module
 from msmix_core.errors import MsmixError
 from msmix_core.runs import (
     TABLE_COLUMNS,
+    RunStatus,
     RunStore,
     atomic_write,
     compare_runs,
@@ -120,7 +121,10 @@ def test_finish_rules(store):
         run.finish("done")
     with pytest.raises(MsmixError, match="map splits to metric dicts"):
         run.finish(metrics={"test": 0.7})
-    run.finish("running", metrics=METRICS, best_epoch=3)  # an update, the run goes on
+    with pytest.raises(MsmixError, match=r"finish\(\) ends a run: .* update\(\)"):
+        run.finish("running")
+    run.update(metrics=METRICS, best_epoch=3)  # the run goes on
+    assert store.load(run.id).status == RunStatus.RUNNING
     run.log_epoch({"epoch": 4})
     run.finish("failed", error="RuntimeError: boom")  # None arguments keep what is stored
     loaded = store.load(run.id)
@@ -134,6 +138,8 @@ def test_finish_rules(store):
         run.finish("finished")
     with pytest.raises(MsmixError, match="already ended"):
         run.log_epoch({"epoch": 5})
+    with pytest.raises(MsmixError, match="already ended as 'failed': cannot update it"):
+        run.update(best_epoch=4)
 
 
 def test_bad_configs_are_refused_before_anything_is_written(store):

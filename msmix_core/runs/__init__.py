@@ -29,6 +29,7 @@ from msmix_core.runs.store import (
     STATUSES,
     WEIGHTS_FILE,
     Run,
+    RunStatus,
     RunStore,
 )
 
@@ -46,6 +47,7 @@ __all__ = [
     "TABLE_COLUMNS",
     "WEIGHTS_FILE",
     "Run",
+    "RunStatus",
     "RunStore",
     "atomic_write",
     "compare_runs",

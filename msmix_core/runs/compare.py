@@ -63,7 +63,7 @@ def runs_table(runs: Iterable[Run]) -> pd.DataFrame:
     for run in runs:
         config, metrics = run.config, run.metrics
         row = {column: config.get(column) for column in ("dataset", "backbone", "method", "seed")}
-        row |= {"id": run.id, "status": run.status, "label": config.get("label", config["method"])}
+        row |= {"id": run.id, "status": run.status.value, "label": config.get("label", config["method"])}
         row |= {"epochs": len(run.history), "best_epoch": run.best_epoch, "created": run.created}
         for split, seen in keys.items():
             for key, value in metrics.get(split, {}).items():

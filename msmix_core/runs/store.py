@@ -26,6 +26,7 @@ import socket
 import time
 from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
+from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
@@ -40,9 +41,23 @@ from msmix_core.runs.files import atomic_write, dumps_json, fsync_dir, read_json
 #: Environment variable that moves the default runs folder (otherwise ``runs/`` in the working directory).
 RUNS_DIR_ENV = "MSMIX_RUNS_DIR"
 
-#: A run is ``running`` until it ends as ``finished``, ``stopped`` (by the user), ``failed`` (with an error)
-#: or ``interrupted`` (Ctrl-C, SIGTERM; also how a ``running`` run whose process is gone is reported).
-STATUSES: tuple[str, ...] = ("running", "finished", "stopped", "failed", "interrupted")
+
+
+class RunStatus(StrEnum):
+    """A run is ``running`` until it ends as ``finished``, ``stopped`` (by the user), ``failed`` (with
+    an error) or ``interrupted`` (Ctrl-C, SIGTERM; also how a ``running`` run whose process is gone is
+    reported). Members are strings, so ``run.status == "finished"`` holds and JSON stores the name.
+    """
+
+    RUNNING = "running"
+    FINISHED = "finished"
+    STOPPED = "stopped"
+    FAILED = "failed"
+    INTERRUPTED = "interrupted"
+
+
+#: The status names, in :class:`RunStatus` order.
+STATUSES: tuple[str, ...] = tuple(status.value for status in RunStatus)
 
 #: A ``running`` run whose process cannot be checked (another host, or a run from before msmix
 #: recorded its process) is reported ``interrupted`` when its files have not changed for this long.
@@ -168,7 +183,7 @@ def _process_alive(process: dict[str, Any]) -> bool | None:
 
 def _abandoned(path: Path, result: dict) -> bool:
     """A ``running`` run nobody trains any more: its process is gone, or its files are stale beyond ABANDONED_AFTER."""
-    if result["status"] != "running":
+    if result["status"] != RunStatus.RUNNING:
         return False
     alive = _process_alive(result["process"]) if result.get("process") else None
     if alive is not None:
@@ -204,7 +219,7 @@ class Run:
         self._abandoned = abandoned
 
     def __repr__(self) -> str:
-        return f"Run({self.id!r}, status={self.status!r})"
+        return f"Run({self.id!r}, status={self.status.value!r})"
 
     @property
     def id(self) -> str:
@@ -223,8 +238,8 @@ class Run:
         return copy.deepcopy(self._history)
 
     @property
-    def status(self) -> str:
-        return "interrupted" if self._abandoned else self._result["status"]
+    def status(self) -> RunStatus:
+        return RunStatus.INTERRUPTED if self._abandoned else RunStatus(self._result["status"])
 
     @property
     def process(self) -> dict[str, Any] | None:
@@ -263,8 +278,8 @@ class Run:
         return self._path / name
 
     def _check_running(self, action: str) -> None:
-        if self.status != "running":
-            raise MsmixError(f"run {self.id!r} already ended as {self.status!r}: cannot {action}")
+        if self.status != RunStatus.RUNNING:
+            raise MsmixError(f"run {self.id!r} already ended as {self.status.value!r}: cannot {action}")
 
     def log_epoch(self, record: dict) -> None:
         """Append one epoch's record (losses, metrics, diagnostics...) to ``history.json``."""
@@ -275,21 +290,32 @@ class Run:
         write_json(self._file(HISTORY_FILE), history, "run history")
         self._history = history
 
+    def update(self, metrics: dict | None = None, best_epoch: int | None = None) -> None:
+        """Record the best metrics so far of a run that goes on; arguments left at None keep what is stored."""
+        self._write_result(RunStatus.RUNNING, metrics=metrics, best_epoch=best_epoch)
+
     def finish(
         self,
-        status: str = "finished",
+        status: RunStatus | str = RunStatus.FINISHED,
         metrics: dict | None = None,
         error: str | None = None,
         best_epoch: int | None = None,
     ) -> None:
-        """Record the outcome in ``result.json``; arguments left at None keep what is stored.
+        """End the run with ``status`` and its outcome; arguments left at None keep what is stored.
 
-        ``status="running"`` updates the metrics of a run that goes on; any other status ends it,
-        after which the run takes no more epochs or results.
+        An ended run takes no more epochs or results; :meth:`update` is for a run that goes on.
         """
         if status not in STATUSES:
             raise MsmixError(f"unknown run status {status!r}: use one of {list(STATUSES)}")
-        self._check_running(f"finish it again as {status!r}")
+        if status == RunStatus.RUNNING:
+            raise MsmixError("finish() ends a run: record the metrics of a run that goes on with update()")
+        self._write_result(RunStatus(status), metrics=metrics, error=error, best_epoch=best_epoch)
+
+    def _write_result(
+        self, status: RunStatus, metrics: dict | None, best_epoch: int | None, error: str | None = None
+    ) -> None:
+        """Check and atomically write ``result.json``; ending statuses stamp ``ended``."""
+        self._check_running(f"finish it again as {status.value!r}" if status != RunStatus.RUNNING else "update it")
         if metrics is not None and not (
             isinstance(metrics, dict) and all(isinstance(v, dict) for v in metrics.values())
         ):
@@ -297,8 +323,8 @@ class Run:
         if best_epoch is not None and (not isinstance(best_epoch, int | np.integer) or isinstance(best_epoch, bool)):
             raise MsmixError(f"best_epoch must be an integer, got {best_epoch!r}")
         updates = {"metrics": metrics, "error": error, "best_epoch": best_epoch}
-        result = {**self._result, **{k: v for k, v in updates.items() if v is not None}, "status": status}
-        if status != "running":
+        result = {**self._result, **{k: v for k, v in updates.items() if v is not None}, "status": status.value}
+        if status != RunStatus.RUNNING:
             result["ended"] = _now().isoformat()
         result = json.loads(dumps_json(result, "run result"))
         write_json(self._file(RESULT_FILE), result, "run result")
@@ -343,7 +369,7 @@ class RunStore:
 
     def create(self, config: dict) -> Run:
         """Start a run with status ``running``; see :data:`REQUIRED_CONFIG_KEYS` and docs/runs.md for keys."""
-        result = {"status": "running", "metrics": {}, "error": None, "best_epoch": None}
+        result = {"status": RunStatus.RUNNING.value, "metrics": {}, "error": None, "best_epoch": None}
         result |= {"created": _now().isoformat(), "ended": None, "process": _this_process()}
         return self._publish(_checked_config(config), [], result)
 
@@ -352,7 +378,7 @@ class RunStore:
         config: dict,
         history: list[dict],
         *,
-        status: str,
+        status: RunStatus | str,
         metrics: dict[str, dict[str, float]],
         best_epoch: int | None = None,
         error: str | None = None,
@@ -365,7 +391,7 @@ class RunStore:
         its workers keeps the store consistent whichever worker dies. ``created`` (aware, default
         now) is when the run started; ``weights`` a state dict saved as ``weights.pt``.
         """
-        if status == "running":
+        if status == RunStatus.RUNNING:
             raise MsmixError("record() stores runs that have ended: give their final status, not 'running'")
         if not isinstance(history, list) or not all(isinstance(record, dict) for record in history):
             raise MsmixError("a run history must be a list of epoch records (dicts)")

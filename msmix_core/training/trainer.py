@@ -539,7 +539,7 @@ def train(
             if run is not None:
                 run.log_epoch(history[-1])
                 if improved:  # the best so far, readable while the run goes on
-                    run.finish("running", metrics=_split_metrics(history[-1]), best_epoch=best_epoch)
+                    run.update(metrics=_split_metrics(history[-1]), best_epoch=best_epoch)
             _emit(callbacks, "on_epoch_end", event)
             if stop is not None and stop.is_set():
                 status = "stopped"
