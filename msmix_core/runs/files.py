@@ -31,9 +31,10 @@ def _jsonable(value: Any) -> Any:
     raise TypeError(f"a {type(value).__name__} is not JSON-serialisable")
 
 
-def dumps_json(value: Any, what: str) -> bytes:
+def dumps_json(value: Any, what: str, indent: int | None = 2) -> bytes:
+    """``value`` as JSON bytes (``indent=None``: on one line); a MsmixError naming ``what`` if it cannot be."""
     try:
-        return json.dumps(value, indent=2, default=_jsonable).encode()
+        return json.dumps(value, indent=indent, default=_jsonable).encode()
     except (TypeError, ValueError) as exc:
         raise MsmixError(f"{what} cannot be stored as JSON ({exc}): use numbers, strings, lists and dicts") from exc
 
@@ -85,3 +86,52 @@ def read_json(path: Path, kind: type) -> Any:
     if not isinstance(value, kind):
         raise MsmixError(f"{path.name} holds a {type(value).__name__} where a {kind.__name__} belongs")
     return value
+
+
+def json_lines(values: list[Any], what: str) -> bytes:
+    """``values`` as JSON lines: one compact value per line, each ended by a newline."""
+    return b"".join(dumps_json(value, what, indent=None) + b"\n" for value in values)
+
+
+def append_json_line(path: Path, value: Any, what: str) -> None:
+    """Append ``value`` to ``path`` as one JSON line, flushed and fsynced.
+
+    Appending costs one line per call where rewriting the file grew with it. If the write fails,
+    the file is cut back to its old end, so a later append never lands after half a line.
+    """
+    data = json_lines([value], what)
+    with open(path, "ab") as file:
+        end = file.tell()
+        try:
+            file.write(data)
+            file.flush()
+            os.fsync(file.fileno())
+        except BaseException:
+            file.truncate(end)
+            raise
+
+
+def read_json_lines(path: Path) -> tuple[list[Any], list[str]]:
+    """The values of a JSON-lines file, and notes on what was skipped.
+
+    A last line without its newline that does not parse is what a process killed mid-append
+    leaves behind: it is skipped with a note. Any other bad line is damage: a MsmixError naming it.
+    """
+    try:
+        lines = path.read_bytes().split(b"\n")
+    except FileNotFoundError:
+        raise MsmixError(f"{path.name} is missing") from None
+    tail = lines.pop()  # empty when the file ends with a newline
+    values = []
+    for number, line in enumerate(lines, 1):
+        try:
+            values.append(json.loads(line))
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            raise MsmixError(f"{path.name} line {number} is not valid JSON ({exc})") from None
+    if not tail:
+        return values, []
+    try:
+        values.append(json.loads(tail))
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        return values, [f"{path.name} line {len(lines) + 1} was cut short (its process was killed?) and is skipped"]
+    return values, []

@@ -3,11 +3,13 @@
 A run lives in ``<root>/<run_id>/``::
 
     config.json    what was trained: dataset, backbone, method, label, seed, every knob, device, versions
-    history.json   one record per epoch, as the trainer logged it
+    history.jsonl  one JSON line per epoch, as the trainer logged it, appended (older runs: history.json)
     result.json    status, final metrics ({"valid": {...}, "test": {...}}), error, best epoch, timestamps
     weights.pt     optional, the best weights (torch.save; loaded back with weights_only=True)
 
-Files are written atomically (:mod:`msmix_core.runs.files`). A new run is assembled in a hidden
+Config, result and weights are replaced atomically (:mod:`msmix_core.runs.files`); each epoch
+appends one line to the history, so an epoch costs one line, not a rewrite of every earlier one,
+and a run killed mid-append loses only that line (skipped with a note on load). A new run is assembled in a hidden
 staging folder and renamed into place, so half-created runs never show up. Ids are readable,
 sortable by creation time and never reused, e.g. ``20261124-071502-tfn-msmix-s1-3fa2`` (UTC time,
 backbone, method, seed, random suffix).
@@ -24,7 +26,7 @@ import secrets
 import shutil
 import socket
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from pathlib import Path
@@ -36,7 +38,16 @@ import torch
 
 from msmix_core.errors import MsmixError
 from msmix_core.runs.compare import runs_table
-from msmix_core.runs.files import atomic_write, dumps_json, fsync_dir, read_json, write_json
+from msmix_core.runs.files import (
+    append_json_line,
+    atomic_write,
+    dumps_json,
+    fsync_dir,
+    json_lines,
+    read_json,
+    read_json_lines,
+    write_json,
+)
 
 #: Environment variable that moves the default runs folder (otherwise ``runs/`` in the working directory).
 RUNS_DIR_ENV = "MSMIX_RUNS_DIR"
@@ -66,7 +77,9 @@ ABANDONED_AFTER = timedelta(hours=24)
 #: The config keys a run must have; ``label`` defaults to ``method``, everything else is free.
 REQUIRED_CONFIG_KEYS: tuple[str, ...] = ("dataset", "backbone", "method", "seed")
 
-CONFIG_FILE, HISTORY_FILE, RESULT_FILE, WEIGHTS_FILE = "config.json", "history.json", "result.json", "weights.pt"
+CONFIG_FILE, HISTORY_FILE, RESULT_FILE, WEIGHTS_FILE = "config.json", "history.jsonl", "result.json", "weights.pt"
+#: Where runs stored before msmix appended epochs keep their history: one JSON list, read as it is.
+LEGACY_HISTORY_FILE = "history.json"
 
 _ID_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 
@@ -188,20 +201,35 @@ def _abandoned(path: Path, result: dict) -> bool:
     alive = _process_alive(result["process"]) if result.get("process") else None
     if alive is not None:
         return not alive
-    newest = max((path / name).stat().st_mtime for name in (CONFIG_FILE, HISTORY_FILE, RESULT_FILE))
+    newest = max(file.stat().st_mtime for file in (path / CONFIG_FILE, _history_path(path), path / RESULT_FILE))
     return time.time() - newest > ABANDONED_AFTER.total_seconds()
+
+
+def _history_path(path: Path) -> Path:
+    """``history.jsonl``, or ``history.json`` in a run stored before msmix appended epochs."""
+    legacy = path / LEGACY_HISTORY_FILE
+    return legacy if legacy.exists() and not (path / HISTORY_FILE).exists() else path / HISTORY_FILE
+
+
+def _read_history(path: Path) -> tuple[list[dict], list[str]]:
+    """The epoch records of the run in ``path`` and notes on what was skipped (a last line cut short)."""
+    file = _history_path(path)
+    legacy = file.name == LEGACY_HISTORY_FILE
+    history, notes = (read_json(file, list), []) if legacy else read_json_lines(file)
+    for i, record in enumerate(history):
+        if not isinstance(record, dict):
+            where = f"entry {i}" if legacy else f"line {i + 1}"
+            raise MsmixError(f"{file.name} {where} holds a {type(record).__name__} where a dict belongs")
+    return history, notes
 
 
 def _read_run(path: Path) -> Run:
     config = read_json(path / CONFIG_FILE, dict)
     _check_config_fields(config, CONFIG_FILE)
-    history = read_json(path / HISTORY_FILE, list)
-    for i, record in enumerate(history):
-        if not isinstance(record, dict):
-            raise MsmixError(f"{HISTORY_FILE} entry {i} holds a {type(record).__name__} where a dict belongs")
+    history, notes = _read_history(path)
     result = read_json(path / RESULT_FILE, dict)
     _check_result(result)
-    return Run(path, config, history, result, abandoned=_abandoned(path, result))
+    return Run(path, config, history, result, abandoned=_abandoned(path, result), notes=notes)
 
 
 class Run:
@@ -211,12 +239,21 @@ class Run:
     A run stored as ``running`` whose process is gone loads as ``interrupted`` (see :func:`_abandoned`).
     """
 
-    def __init__(self, path: Path, config: dict, history: list, result: dict, abandoned: bool = False) -> None:
+    def __init__(
+        self,
+        path: Path,
+        config: dict,
+        history: list,
+        result: dict,
+        abandoned: bool = False,
+        notes: Sequence[str] = (),
+    ) -> None:
         self._path = path
         self._config = config
         self._history = history
         self._result = result
         self._abandoned = abandoned
+        self._notes = list(notes)
 
     def __repr__(self) -> str:
         return f"Run({self.id!r}, status={self.status.value!r})"
@@ -236,6 +273,11 @@ class Run:
     @property
     def history(self) -> list[dict]:
         return copy.deepcopy(self._history)
+
+    @property
+    def notes(self) -> list[str]:
+        """What loading skipped rather than failing, e.g. a last epoch record cut short by a killed run."""
+        return list(self._notes)
 
     @property
     def status(self) -> RunStatus:
@@ -282,13 +324,15 @@ class Run:
             raise MsmixError(f"run {self.id!r} already ended as {self.status.value!r}: cannot {action}")
 
     def log_epoch(self, record: dict) -> None:
-        """Append one epoch's record (losses, metrics, diagnostics...) to ``history.json``."""
+        """Append one epoch's record (losses, metrics, diagnostics...) to ``history.jsonl`` as one line."""
         self._check_running("log another epoch")
         if not isinstance(record, dict):
             raise MsmixError(f"an epoch record must be a dict, got {type(record).__name__}")
-        history = [*self._history, json.loads(dumps_json(record, "epoch record"))]
-        write_json(self._file(HISTORY_FILE), history, "run history")
-        self._history = history
+        if self._file(LEGACY_HISTORY_FILE).exists():
+            raise MsmixError(f"run {self.id!r} keeps its epochs in the old {LEGACY_HISTORY_FILE}: start a new run")
+        record = json.loads(dumps_json(record, "epoch record"))
+        append_json_line(self._file(HISTORY_FILE), record, "epoch record")
+        self._history.append(record)
 
     def update(self, metrics: dict | None = None, best_epoch: int | None = None) -> None:
         """Record the best metrics so far of a run that goes on; arguments left at None keep what is stored."""
@@ -420,7 +464,8 @@ class RunStore:
                 break
             staging.rmdir()
         write_json(staging / CONFIG_FILE, config, "run config")
-        write_json(staging / HISTORY_FILE, history, "run history")
+        data = json_lines(history, "run history")
+        atomic_write(staging / HISTORY_FILE, lambda file: file.write(data))
         write_json(staging / RESULT_FILE, result, "run result")
         if weights is not None:
             atomic_write(staging / WEIGHTS_FILE, lambda file: torch.save(weights, file))
