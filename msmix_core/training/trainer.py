@@ -346,9 +346,8 @@ def step_losses(
     term uses ``mix_loss_fn`` (default: the task's ``loss_fn``).
     """
     y = batch["labels"]
-    latents = backbone.encode(batch)
+    latents, aux = backbone.encode_with_aux(batch)
     task = loss_fn(backbone.head(latents), y).mean()
-    aux = backbone.auxiliary_loss()  # read before a second encode (input-level mixing) overwrites it
     if method.stage == "latent":
         res = method(latents, y, generator)
         mixed_pred = backbone.head(res.mixed) if res.num_mixed else None
