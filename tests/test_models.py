@@ -41,6 +41,23 @@ def build(name, seed=0, **overrides):
     return build_backbone(name, DIMS, LENS, **{**TINY[name], **overrides})
 
 
+def forward_with_aux(model, batch):
+    """The prediction and the backbone's own loss on ``batch``, as the trainer computes them."""
+    latents, aux = model.encode_with_aux(batch)
+    return model.head(latents), aux
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_encode_with_aux_gives_the_latents_of_encode_and_a_scalar_loss(name):
+    model = build(name).eval()
+    batch = make_batch()
+    with torch.no_grad():
+        latents, aux = model.encode_with_aux(batch)
+        assert all(torch.equal(latents[m], model.encode(batch)[m]) for m in MODALITIES)
+    assert aux.shape == () and torch.isfinite(aux)
+    assert (aux.item() > 0) == (name == "misa"), "only MISA has a loss of its own"
+
+
 def test_registry_lists_the_six_backbones():
     assert set(BACKBONES) == {"late_fusion", "tfn", "lmf", "mult", "misa", "almt"}
     assert all(cls.name == name for name, cls in BACKBONES.items())
@@ -84,8 +101,8 @@ def test_gradients_reach_every_parameter(name):
     the hyper-modality tokens start as ones, whose layer norm is 0 before the first update."""
     model = build(name).train()
     batch = make_batch(lengths=False)
-    loss = model(batch).pow(2).mean() + model.auxiliary_loss()
-    loss.backward()
+    pred, aux = forward_with_aux(model, batch)
+    (pred.pow(2).mean() + aux).backward()
     for pname, p in model.named_parameters():
         assert p.grad is not None, f"{pname} got no gradient"
         assert torch.isfinite(p.grad).all(), pname
@@ -102,7 +119,7 @@ def test_padding_beyond_the_lengths_is_ignored(name):
         beyond = torch.arange(LENS[m]).view(1, -1, 1) >= batch[f"{m}_lengths"].view(-1, 1, 1)
         noisy[m] = torch.where(beyond, 100 * torch.randn_like(batch[m]), batch[m])
     torch.testing.assert_close(model(noisy), model(batch), atol=1e-5, rtol=1e-5)
-    if name != "misa":  # MISA's cached auxiliary loss is checked below; the rest are pure functions
+    if name != "misa":  # MISA's auxiliary loss is checked below; the rest are pure functions
         full = {m: batch[m] for m in MODALITIES}
         assert not torch.allclose(model(full), model(batch), atol=1e-4), "lengths must change the output"
 
@@ -113,8 +130,8 @@ def test_empty_sequences_train_without_nan(name):
     batch = make_batch()
     for m in MODALITIES:
         batch[f"{m}_lengths"][:2] = 0
-    out = model(batch)
-    (out.sum() + model.auxiliary_loss()).backward()
+    out, aux = forward_with_aux(model, batch)
+    (out.sum() + aux).backward()
     assert torch.isfinite(out).all()
     assert all(torch.isfinite(p.grad).all() for p in model.parameters() if p.grad is not None)
 
@@ -129,7 +146,8 @@ def test_batch_of_one_and_no_grad(name):
             out = model(one)
             assert out.shape == (1,) and torch.isfinite(out).all() and not out.requires_grad
     model.train()
-    (model(one).sum() + model.auxiliary_loss()).backward()
+    out, aux = forward_with_aux(model, one)
+    (out.sum() + aux).backward()
     assert all(torch.isfinite(p.grad).all() for p in model.parameters() if p.grad is not None)
 
 
@@ -161,7 +179,8 @@ def test_a_few_adam_steps_lower_the_loss(name):
     for _ in range(40):
         model.train()
         optimizer.zero_grad()
-        (F.l1_loss(model(batch), y) + model.auxiliary_loss()).backward()
+        pred, aux = forward_with_aux(model, batch)
+        (F.l1_loss(pred, y) + aux).backward()
         optimizer.step()
     assert eval_loss() < 0.9 * before
 
@@ -332,11 +351,10 @@ def test_cmd_and_soft_orthogonality_match_loop_references():
 
 def test_misa_auxiliary_loss_is_the_weighted_sum_of_its_three_losses():
     model = build("misa").eval()
-    assert model.auxiliary_loss().item() == 0.0, "zero before any encode"
     batch = make_batch()
     with torch.no_grad():
-        latents = model.encode(batch)
-        aux = model.auxiliary_loss()
+        latents, aux = model.encode_with_aux(batch)
+        assert all(torch.equal(latents[m], model.encode(batch)[m]) for m in MODALITIES)
         private = {m: latents[m][:, :8] for m in MODALITIES}
         shared = {m: latents[m][:, 8:] for m in MODALITIES}
         projected = model._utterances(batch)
@@ -347,8 +365,7 @@ def test_misa_auxiliary_loss_is_the_weighted_sum_of_its_three_losses():
     recon = sum(F.mse_loss(model.recon[m](private[m] + shared[m]), projected[m]).item() for m in MODALITIES) / 3
     assert aux.item() == pytest.approx(0.3 * sim + 0.1 * diff + 1.0 * recon, rel=1e-4)
     silent = build("misa", sim_weight=0.0, diff_weight=0.0, recon_weight=0.0)
-    silent.encode(batch)
-    assert silent.auxiliary_loss().item() == 0.0
+    assert silent.encode_with_aux(batch)[1].item() == 0.0
 
 
 # ---- recurrent encoders and pooling against per-sample references -------------------------------

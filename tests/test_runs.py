@@ -19,10 +19,11 @@ import pytest
 import torch
 from scipy import stats
 
-import msmix_core.runs as runs_module
+import msmix_core.runs.store as store_module
 from msmix_core.errors import MsmixError
 from msmix_core.runs import (
     TABLE_COLUMNS,
+    RunStatus,
     RunStore,
     atomic_write,
     compare_runs,
@@ -47,7 +48,7 @@ def store(tmp_path) -> RunStore:
 def clock(monkeypatch):
     """A frozen UTC clock the test moves by hand."""
     now = {"t": datetime(2026, 11, 24, 7, 15, 2, tzinfo=UTC)}
-    monkeypatch.setattr(runs_module, "_now", lambda: now["t"])
+    monkeypatch.setattr(store_module, "_now", lambda: now["t"])
     return now
 
 
@@ -56,7 +57,7 @@ def test_create_log_finish_and_load_round_trip(store):
     assert run.status == "running" and run.metrics == {} and run.history == [] and run.ended is None
     assert run.config["label"] == "msmix"  # label defaults to the method
     assert run.config["lr"] == 0.5 and run.config["sizes"] == [8, 16]  # stored as JSON reads it back
-    assert {p.name for p in run.path.iterdir()} == {"config.json", "history.json", "result.json"}
+    assert {p.name for p in run.path.iterdir()} == {"config.json", "history.jsonl", "result.json"}
     run.log_epoch({"epoch": 1, "loss": torch.tensor(0.25), "metrics": {"MAE": np.float64(1.5)}})
     run.log_epoch({"epoch": 2, "loss": 0.125})
     run.finish(metrics=METRICS, best_epoch=2)
@@ -120,7 +121,10 @@ def test_finish_rules(store):
         run.finish("done")
     with pytest.raises(MsmixError, match="map splits to metric dicts"):
         run.finish(metrics={"test": 0.7})
-    run.finish("running", metrics=METRICS, best_epoch=3)  # an update, the run goes on
+    with pytest.raises(MsmixError, match=r"finish\(\) ends a run: .* update\(\)"):
+        run.finish("running")
+    run.update(metrics=METRICS, best_epoch=3)  # the run goes on
+    assert store.load(run.id).status == RunStatus.RUNNING
     run.log_epoch({"epoch": 4})
     run.finish("failed", error="RuntimeError: boom")  # None arguments keep what is stored
     loaded = store.load(run.id)
@@ -134,6 +138,8 @@ def test_finish_rules(store):
         run.finish("finished")
     with pytest.raises(MsmixError, match="already ended"):
         run.log_epoch({"epoch": 5})
+    with pytest.raises(MsmixError, match="already ended as 'failed': cannot update it"):
+        run.update(best_epoch=4)
 
 
 def test_bad_configs_are_refused_before_anything_is_written(store):
@@ -152,7 +158,7 @@ def test_bad_configs_are_refused_before_anything_is_written(store):
 
 def test_same_second_same_config_never_overwrites(store, clock, monkeypatch):
     suffixes = iter(["aaaa", "aaaa", "bbbb"])
-    monkeypatch.setattr(runs_module.secrets, "token_hex", lambda n: next(suffixes))
+    monkeypatch.setattr(store_module.secrets, "token_hex", lambda n: next(suffixes))
     first = store.create(CONFIG)
     first.finish(metrics=METRICS)
     second = store.create(CONFIG)  # draws "aaaa" again, finds it taken, takes "bbbb"
@@ -194,21 +200,22 @@ def test_crash_between_write_and_rename_keeps_the_old_file(store, monkeypatch):
         run.finish(metrics=METRICS)
     monkeypatch.undo()
     assert (run.path / "result.json").read_bytes() == before
-    assert sorted(p.name for p in run.path.iterdir()) == ["config.json", "history.json", "result.json"]
+    assert sorted(p.name for p in run.path.iterdir()) == ["config.json", "history.jsonl", "result.json"]
     assert store.load(run.id).status == "running"
 
 
 def test_crash_mid_write_and_stray_temp_files_leave_the_store_readable(store):
     run = store.create(CONFIG)
-    target = run.path / "history.json"
+    target = run.path / "result.json"
+    before = target.read_bytes()
 
     def half_written(file):
-        file.write(b'[{"epoch": 1, "lo')
+        file.write(b'{"status": "fini')
         raise OSError("disk full")
 
     with pytest.raises(OSError, match="disk full"):
         atomic_write(target, half_written)
-    assert json.loads(target.read_text()) == []
+    assert target.read_bytes() == before
     # A process killed outright leaves its temporary file behind; nobody reads it.
     (run.path / ".result.json.x1y2.tmp").write_text('{"status": "fini')
     (store.root / f".{run.id}-other.new").mkdir()  # and a half-created run stays hidden
@@ -216,12 +223,91 @@ def test_crash_mid_write_and_stray_temp_files_leave_the_store_readable(store):
     assert store.load(run.id).history == []
 
 
+def test_each_epoch_appends_one_json_line(store):
+    run = store.create(CONFIG)
+    run.log_epoch({"epoch": 1, "loss": float("nan")})
+    run.log_epoch({"epoch": 2, "loss": 0.5})
+    lines = (run.path / "history.jsonl").read_text().splitlines()
+    assert [json.loads(line)["epoch"] for line in lines] == [1, 2]
+    assert (
+        repr(store.load(run.id).history)
+        == repr(run.history)
+        == "[{'epoch': 1, 'loss': nan}, {'epoch': 2, 'loss': 0.5}]"
+    )
+
+
+def test_a_failed_append_leaves_the_history_as_it_was(store, monkeypatch):
+    run = store.create(CONFIG)
+    run.log_epoch({"epoch": 1})
+    before = (run.path / "history.jsonl").read_bytes()
+
+    def disk_full(fd):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(os, "fsync", disk_full)
+    with pytest.raises(OSError, match="disk full"):
+        run.log_epoch({"epoch": 2})
+    monkeypatch.undo()
+    assert (run.path / "history.jsonl").read_bytes() == before
+    run.log_epoch({"epoch": 2})
+    assert [e["epoch"] for e in store.load(run.id).history] == [1, 2]
+
+
+def test_a_last_line_cut_short_by_a_killed_run_is_skipped_with_a_note(store):
+    run = store.create(CONFIG)
+    run.log_epoch({"epoch": 1})
+    run.log_epoch({"epoch": 2})
+    with open(run.path / "history.jsonl", "ab") as file:
+        file.write(b'{"epoch": 3, "lo')  # killed mid-append: no newline
+    loaded = store.load(run.id)
+    assert [e["epoch"] for e in loaded.history] == [1, 2]
+    assert loaded.notes == ["history.jsonl line 3 was cut short (its process was killed?) and is skipped"]
+    assert [r.id for r in store.list()] == [run.id] and store.damaged() == []
+    assert list(store.table()["epochs"]) == [2]
+    assert store.load(store.create(CONFIG).id).notes == []
+
+
+def _to_old_format(run) -> None:
+    """Rewrite a run's history as msmix stored it before appending: one indented JSON list."""
+    history = [json.loads(line) for line in (run.path / "history.jsonl").read_text().splitlines()]
+    (run.path / "history.json").write_text(json.dumps(history, indent=2))
+    (run.path / "history.jsonl").unlink()
+
+
+def test_a_run_stored_in_the_old_history_format_loads_as_it_was(store):
+    run = store.create(CONFIG)
+    run.log_epoch({"epoch": 1, "losses": {"train": 0.9}})
+    run.log_epoch({"epoch": 2, "losses": {"train": 0.7}})
+    run.finish(metrics=METRICS, best_epoch=2)
+    new = store.load(run.id)
+    _to_old_format(run)
+    old = store.load(run.id)
+    assert sorted(p.name for p in run.path.iterdir()) == ["config.json", "history.json", "result.json"]
+    assert (old.history, old.status, old.metrics, old.best_epoch) == (new.history, "finished", METRICS, 2)
+    pd.testing.assert_frame_equal(store.table([old]), store.table([new]))
+    (run.path / "history.json").write_text(json.dumps([{"epoch": 1}, "epoch 2"]))
+    [(path, why)] = store.damaged()
+    assert path == run.path and "history.json entry 1 holds a str where a dict belongs" in why
+
+
+def test_a_running_run_in_the_old_format_takes_no_appended_epochs(store):
+    run = store.create(CONFIG)
+    run.log_epoch({"epoch": 1})
+    _to_old_format(run)
+    with pytest.raises(MsmixError, match=r"old history\.json: start a new run"):
+        run.log_epoch({"epoch": 2})
+    assert not (run.path / "history.jsonl").exists()
+    assert store.load(run.id).history == [{"epoch": 1}]
+
+
 @pytest.mark.parametrize(
     ("damage", "reason"),
     [
         (lambda p: (p / "config.json").write_text('{"dataset": "mo'), "config.json is not valid JSON"),
         (lambda p: (p / "result.json").unlink(), "result.json is missing"),
-        (lambda p: (p / "history.json").write_text("{}"), "history.json holds a dict where a list belongs"),
+        (lambda p: (p / "history.jsonl").write_text('{"epoch": 1}\n[1]\n'), "history.jsonl line 2 holds a list"),
+        (lambda p: (p / "history.jsonl").write_text('{"ep\n{"epoch": 2}\n'), "history.jsonl line 1 is not valid JSON"),
+        (lambda p: (p / "history.jsonl").unlink(), "history.jsonl is missing"),
         (lambda p: (p / "result.json").write_text('{"status": "odd"}'), "result.json has status 'odd'"),
         (lambda p: (p / "config.json").write_text('{"dataset": "mosi"}'), "config.json lacks"),
     ],
@@ -258,7 +344,6 @@ def _edit_json(path: Path, edit) -> None:
         ("result.json", lambda r: r.update(error=3), "'error' must be a string or null"),
         ("result.json", lambda r: r.update(ended=7), "no valid 'ended' timestamp"),
         ("result.json", lambda r: r.update(created="2026-11-24T07:15:02"), "no valid 'created' timestamp"),
-        ("history.json", lambda h: h.append("epoch 2"), "history.json entry 1 holds a str"),
     ],
 )
 def test_mistyped_json_is_reported_and_skipped_naming_the_field(store, file, edit, field):
@@ -301,9 +386,9 @@ def test_a_run_that_cannot_be_checked_is_interrupted_once_its_files_are_stale(st
     legacy = store.create(CONFIG)
     _edit_json(legacy.path / "result.json", lambda r: r.pop("process"))
     assert {r.status for r in store.list()} == {"running"}  # fresh files: maybe alive
-    stale = time.time() - runs_module.ABANDONED_AFTER.total_seconds() - 60
+    stale = time.time() - store_module.ABANDONED_AFTER.total_seconds() - 60
     for run in (elsewhere, legacy):
-        for name in ("config.json", "history.json", "result.json"):
+        for name in ("config.json", "history.jsonl", "result.json"):
             os.utime(run.path / name, (stale, stale))
     assert {r.status for r in store.list()} == {"interrupted"}
 

@@ -227,6 +227,29 @@ def test_store_marks_a_crashed_run_failed_with_the_error(tiny, tmp_path):
     assert len(run.history) == 1
 
 
+def test_observers_hear_of_a_failure_after_the_run_is_recorded(tiny, tmp_path):
+    heard = []
+
+    class Interrupt:
+        def on_batch_end(self, step, total):
+            raise KeyboardInterrupt
+
+        def on_train_error(self, error):
+            heard.append((type(error).__name__, [r.status for r in store.list()]))
+
+    class LateCrash:
+        def on_train_end(self, result):
+            raise RuntimeError("after the end")
+
+    store = RunStore(tmp_path)
+    with pytest.raises(KeyboardInterrupt):
+        train(tiny, TrainConfig(epochs=2, batch_size=16, device="cpu"), callbacks=[Interrupt()], store=store)
+    assert heard == [("KeyboardInterrupt", ["interrupted"])]
+    with pytest.raises(RuntimeError, match="after the end"):
+        train(tiny, TrainConfig(epochs=1, batch_size=16, device="cpu"), callbacks=[LateCrash()], store=store)
+    assert sorted(r.status for r in store.list()) == ["finished", "interrupted"]  # recorded before the crash
+
+
 @pytest.mark.parametrize("method", ["none", "msmix"])
 def test_nan_in_the_features_stops_the_run_failed_naming_the_input(tmp_path, method):
     data = make_synthetic(seed=0, **TINY)

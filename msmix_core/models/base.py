@@ -2,7 +2,8 @@
 
 The forward pass is split in two so that mixing can act between the halves, as MS-Mix does:
 ``encode(batch)`` returns the unimodal latent features and ``head(latents)`` fuses them into a
-prediction. Input-level Mixup mixes before ``encode``.
+prediction. Input-level Mixup mixes before ``encode``. A backbone with its own training loss
+(MISA) returns it with the latents from ``encode_with_aux``, so no loss depends on call order.
 """
 
 from __future__ import annotations
@@ -40,13 +41,13 @@ class Backbone(nn.Module):
         """Fuse the latents into one sentiment prediction per sample, ``[B]``."""
         raise NotImplementedError
 
-    def auxiliary_loss(self) -> torch.Tensor:
-        """The backbone's own extra training loss from its last clean ``encode`` call.
+    def encode_with_aux(self, batch: dict[str, torch.Tensor]) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
+        """The latents of ``encode`` and the backbone's own extra training loss on this batch (a scalar).
 
-        Zero for most backbones; MISA returns its weighted similarity, difference and
-        reconstruction losses here.
+        Zero for most backbones; MISA overrides this to return its weighted similarity, difference
+        and reconstruction losses (and its ``encode`` drops them).
         """
-        return torch.zeros((), device=next(self.parameters()).device)
+        return self.encode(batch), torch.zeros((), device=next(self.parameters()).device)
 
     def forward(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
         return self.head(self.encode(batch))

@@ -78,11 +78,11 @@ class MISA(Backbone):
     exactly what the fusion consumes: the head stacks the six codes as tokens, runs MISA's
     one-layer transformer over them and an MLP on their concatenation.
 
-    ``encode`` also computes MISA's losses on the batch it encodes, which
-    :meth:`auxiliary_loss` returns weighted: similarity (CMD over the three pairs of shared
-    codes, MMSA's default ``use_cmd_sim``), difference (soft orthogonality between each
-    private and shared code and between the private codes) and reconstruction (MSE between
-    each projection and a linear map of private + shared).
+    :meth:`encode_with_aux` also returns MISA's losses on the batch it encodes, weighted:
+    similarity (CMD over the three pairs of shared codes, MMSA's default ``use_cmd_sim``),
+    difference (soft orthogonality between each private and shared code and between the
+    private codes) and reconstruction (MSE between each projection and a linear map of
+    private + shared).
 
     Size knobs (MMSA's MOSI config in brackets):
 
@@ -143,7 +143,6 @@ class MISA(Backbone):
             nn.Linear(3 * hidden_size, 1),
         )
         self.latent_dims = dict.fromkeys(MODALITIES, 2 * hidden_size)
-        self._aux: torch.Tensor | None = None
 
     def _utterances(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         utterances = {"text": masked_mean(batch["text"], batch.get("text_lengths"))}
@@ -152,6 +151,10 @@ class MISA(Backbone):
         return {m: self.project[m](u) for m, u in utterances.items()}
 
     def encode(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        return self.encode_with_aux(batch)[0]
+
+    def encode_with_aux(self, batch: dict[str, torch.Tensor]) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
+        """The latents and ``sim_weight·CMD + diff_weight·difference + recon_weight·reconstruction``."""
         projected = self._utterances(batch)
         private = {m: self.private[m](u) for m, u in projected.items()}
         shared = {m: self.shared(u) for m, u in projected.items()}
@@ -164,15 +167,11 @@ class MISA(Backbone):
         )
         recon = sum(F.mse_loss(self.recon[m](private[m] + shared[m]), projected[m]) for m in MODALITIES)
         losses = {"sim": sim / 3, "diff": diff, "recon": recon / 3}
-        self._aux = sum(self.weights[k] * losses[k] for k in losses)
-        return {m: torch.cat([private[m], shared[m]], dim=1) for m in MODALITIES}
+        aux = sum(self.weights[k] * losses[k] for k in losses)
+        return {m: torch.cat([private[m], shared[m]], dim=1) for m in MODALITIES}, aux
 
     def head(self, latents: dict[str, torch.Tensor]) -> torch.Tensor:
         private = [latents[m][:, : self.hidden_size] for m in MODALITIES]
         shared = [latents[m][:, self.hidden_size :] for m in MODALITIES]
         tokens = self.fusion_transformer(torch.stack(private + shared, dim=1))
         return self.fusion(tokens.flatten(1)).squeeze(-1)
-
-    def auxiliary_loss(self) -> torch.Tensor:
-        """``sim_weight·CMD + diff_weight·difference + recon_weight·reconstruction`` of the last ``encode``."""
-        return super().auxiliary_loss() if self._aux is None else self._aux

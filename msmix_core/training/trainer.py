@@ -24,8 +24,7 @@ from __future__ import annotations
 import math
 import platform
 import time
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field, fields
 from numbers import Integral, Real
 from typing import TYPE_CHECKING, Any, Protocol
@@ -268,6 +267,9 @@ class Callback:
     def on_train_end(self, result: TrainResult) -> None:
         """Called once with the final result (also after a stop request)."""
 
+    def on_train_error(self, error: BaseException) -> None:
+        """Called when training fails or is interrupted, before the exception propagates."""
+
 
 class StopFlag(Protocol):
     """What ``train(stop=...)`` reads after each batch: a ``threading.Event``, or anything with ``is_set()``."""
@@ -346,9 +348,8 @@ def step_losses(
     term uses ``mix_loss_fn`` (default: the task's ``loss_fn``).
     """
     y = batch["labels"]
-    latents = backbone.encode(batch)
+    latents, aux = backbone.encode_with_aux(batch)
     task = loss_fn(backbone.head(latents), y).mean()
-    aux = backbone.auxiliary_loss()  # read before a second encode (input-level mixing) overwrites it
     if method.stage == "latent":
         res = method(latents, y, generator)
         mixed_pred = backbone.head(res.mixed) if res.num_mixed else None
@@ -432,21 +433,47 @@ def _run_config(dataset: MSADataset, config: TrainConfig, device: torch.device) 
     }
 
 
-def _split_metrics(record: dict[str, Any]) -> dict[str, dict[str, float]]:
-    """An epoch record's metrics in the run store's shape."""
-    return {"valid": record["valid_metrics"], "test": record["test_metrics"]}
+@torch.no_grad()
+def evaluate(
+    backbone: Backbone, loaders: dict[str, Any], loss_fn: Callable, dataset_metrics: str
+) -> tuple[dict[str, dict[str, float]], dict[str, float]]:
+    """Score each split: its MMSA metrics and its mean task loss, keyed by split name."""
+    metrics, losses = {}, {}
+    for split, loader in loaders.items():
+        pred, y = predict(backbone, loader)
+        losses[split] = float(loss_fn(torch.from_numpy(pred), torch.from_numpy(y)).mean())
+        metrics[split] = mmsa_metrics(pred, y, dataset_metrics)
+    return metrics, losses
 
 
-@contextmanager
-def _failures_recorded(run: Run | None) -> Iterator[None]:
-    """Mark the stored run as failed (``interrupted`` for Ctrl-C or SIGTERM), with the error; then re-raise."""
-    try:
-        yield
-    except BaseException as exc:
-        if run is not None:
-            status = "interrupted" if isinstance(exc, KeyboardInterrupt) else "failed"
-            run.finish(status, error=f"{type(exc).__name__}: {exc}")
-        raise
+class RecordRun(Callback):
+    """Records a training run into the run store: every epoch, the best results so far, the outcome.
+
+    :func:`train` puts one first among its callbacks when given a ``store``, so the files are
+    written before any other observer hears of an epoch or of the end.
+    """
+
+    def __init__(self, run: Run, save_weights: bool = True) -> None:
+        self.run = run
+        self.save_weights = save_weights
+
+    def on_epoch_end(self, event: EpochEvent) -> None:
+        self.run.log_epoch(event.to_dict())
+        if event.improved:  # the best so far, readable while the run goes on
+            metrics = {"valid": event.valid_metrics, "test": event.test_metrics}
+            self.run.update(metrics=metrics, best_epoch=event.best_epoch)
+
+    def on_train_end(self, result: TrainResult) -> None:
+        if self.save_weights:
+            self.run.save_weights({"backbone": result.backbone.state_dict(), "method": result.method.state_dict()})
+        metrics = {"valid": result.valid_metrics, "test": result.test_metrics}
+        self.run.finish(result.status, metrics=metrics, best_epoch=result.best_epoch)
+
+    def on_train_error(self, error: BaseException) -> None:
+        """Mark the run failed (``interrupted`` for Ctrl-C or SIGTERM), unless it had already ended."""
+        if self.run.status == "running":
+            status = "interrupted" if isinstance(error, KeyboardInterrupt) else "failed"
+            self.run.finish(status, error=f"{type(error).__name__}: {error}")
 
 
 def train(
@@ -470,8 +497,10 @@ def train(
     backbone, method = build_models(dataset, config, device)
     generator = torch.Generator(device=device).manual_seed(config.seed)  # mixing draws
     train_loader = make_loader(dataset.train, config.batch_size, shuffle=True, seed=config.seed, device=device)
-    valid_loader = make_loader(dataset.valid, EVAL_BATCH_SIZE, shuffle=False, seed=config.seed, device=device)
-    test_loader = make_loader(dataset.test, EVAL_BATCH_SIZE, shuffle=False, seed=config.seed, device=device)
+    eval_loaders = {
+        split: make_loader(getattr(dataset, split), EVAL_BATCH_SIZE, shuffle=False, seed=config.seed, device=device)
+        for split in ("valid", "test")
+    }
     optimizer = make_optimizer(backbone, method, config)
     params = optimizer.param_groups[0]["params"]
     loss_fn = LOSSES[config.loss]
@@ -480,10 +509,12 @@ def train(
     run_config = _run_config(dataset, config, device)
     run = store.create(run_config) if store is not None else None
     run_id = run.id if run is not None else None
+    if run is not None:  # recorded first, so the files are written before any observer hears of them
+        callbacks = [RecordRun(run, config.save_weights), *callbacks]
     steps_per_epoch = len(train_loader)
     status, history = "finished", []
     best_valid, best_epoch, best_state = math.inf, 0, None
-    with _failures_recorded(run):
+    try:
         _emit(callbacks, "on_train_start", {"config": run_config, "run_id": run_id, "steps_per_epoch": steps_per_epoch})
         for epoch in range(1, config.epochs + 1):
             epoch_start = time.perf_counter()
@@ -510,12 +541,9 @@ def train(
                     status = "stopped"
                     break
 
-            valid_pred, valid_y = predict(backbone, valid_loader)
-            test_pred, test_y = predict(backbone, test_loader)
+            metrics, eval_losses = evaluate(backbone, eval_loaders, loss_fn, dataset.metrics)
             train_losses = dict(zip(LOSS_PARTS, (sums / max(seen, 1)).tolist(), strict=True))
-            losses = {"train": train_losses.pop("total"), **train_losses}
-            losses["valid"] = float(loss_fn(torch.from_numpy(valid_pred), torch.from_numpy(valid_y)).mean())
-            losses["test"] = float(loss_fn(torch.from_numpy(test_pred), torch.from_numpy(test_y)).mean())
+            losses = {"train": train_losses.pop("total"), **train_losses, **eval_losses}
             losses["valid_constant"] = constant_valid
             score = losses["valid"] if math.isfinite(losses["valid"]) else math.inf
             improved = best_state is None or score <= best_valid - MIN_IMPROVEMENT
@@ -526,8 +554,8 @@ def train(
             event = EpochEvent(
                 epoch=epoch,
                 losses=losses,
-                valid_metrics=mmsa_metrics(valid_pred, valid_y, dataset.metrics),
-                test_metrics=mmsa_metrics(test_pred, test_y, dataset.metrics),
+                valid_metrics=metrics["valid"],
+                test_metrics=metrics["test"],
                 diagnostics=_mean_diagnostics(diagnostics),
                 wall_time=now - epoch_start,
                 elapsed=now - start,
@@ -536,10 +564,6 @@ def train(
                 lr=lr,
             )
             history.append(event.to_dict())
-            if run is not None:
-                run.log_epoch(history[-1])
-                if improved:  # the best so far, readable while the run goes on
-                    run.finish("running", metrics=_split_metrics(history[-1]), best_epoch=best_epoch)
             _emit(callbacks, "on_epoch_end", event)
             if stop is not None and stop.is_set():
                 status = "stopped"
@@ -562,9 +586,8 @@ def train(
             wall_time=time.perf_counter() - start,
             device=str(device),
         )
-        if run is not None:
-            if config.save_weights:
-                run.save_weights(best_state)
-            run.finish(status, metrics=_split_metrics(best), best_epoch=best_epoch)
-    _emit(callbacks, "on_train_end", result)
+        _emit(callbacks, "on_train_end", result)
+    except BaseException as error:
+        _emit(callbacks, "on_train_error", error)
+        raise
     return result

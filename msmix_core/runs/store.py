@@ -1,56 +1,74 @@
-"""The run store: one folder of plain files per training run, and tables that compare runs over seeds.
+"""The run store: one folder of plain files per training run.
 
 A run lives in ``<root>/<run_id>/``::
 
     config.json    what was trained: dataset, backbone, method, label, seed, every knob, device, versions
-    history.json   one record per epoch, as the trainer logged it
+    history.jsonl  one JSON line per epoch, as the trainer logged it, appended (older runs: history.json)
     result.json    status, final metrics ({"valid": {...}, "test": {...}}), error, best epoch, timestamps
     weights.pt     optional, the best weights (torch.save; loaded back with weights_only=True)
 
-Every write goes to a temporary file in the same folder, is fsynced and then renamed over the
-target with ``os.replace``, so a reader (or a crash) sees the old file or the new one, never half
-of one. A new run is assembled in a hidden staging folder and renamed into place, so half-created
-runs never show up. Ids are readable, sortable by creation time and never reused, e.g.
-``20261124-071502-tfn-msmix-s1-3fa2`` (UTC time, backbone, method, seed, random suffix).
-
-:func:`compare_runs` turns :func:`runs_table` into the numbers papers print: mean ± std over seeds
-in MMSA's style and a paired test against a baseline method on the seeds both share.
+Config, result and weights are replaced atomically (:mod:`msmix_core.runs.files`); each epoch
+appends one line to the history, so an epoch costs one line, not a rewrite of every earlier one,
+and a run killed mid-append loses only that line (skipped with a note on load). A new run is assembled in a hidden
+staging folder and renamed into place, so half-created runs never show up. Ids are readable,
+sortable by creation time and never reused, e.g. ``20261124-071502-tfn-msmix-s1-3fa2`` (UTC time,
+backbone, method, seed, random suffix).
 """
 
 from __future__ import annotations
 
-import contextlib
 import copy
 import json
-import math
 import os
 import pickle
 import re
 import secrets
 import shutil
 import socket
-import tempfile
 import time
-import warnings
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime, timedelta
+from enum import StrEnum
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 import numpy as np
 import pandas as pd
 import torch
-from scipy import stats
 
 from msmix_core.errors import MsmixError
-from msmix_core.metrics import METRIC_KEYS, higher_is_better, is_percent_metric
+from msmix_core.runs.compare import runs_table
+from msmix_core.runs.files import (
+    append_json_line,
+    atomic_write,
+    dumps_json,
+    fsync_dir,
+    json_lines,
+    read_json,
+    read_json_lines,
+    write_json,
+)
 
 #: Environment variable that moves the default runs folder (otherwise ``runs/`` in the working directory).
 RUNS_DIR_ENV = "MSMIX_RUNS_DIR"
 
-#: A run is ``running`` until it ends as ``finished``, ``stopped`` (by the user), ``failed`` (with an error)
-#: or ``interrupted`` (Ctrl-C, SIGTERM; also how a ``running`` run whose process is gone is reported).
-STATUSES: tuple[str, ...] = ("running", "finished", "stopped", "failed", "interrupted")
+
+
+class RunStatus(StrEnum):
+    """A run is ``running`` until it ends as ``finished``, ``stopped`` (by the user), ``failed`` (with
+    an error) or ``interrupted`` (Ctrl-C, SIGTERM; also how a ``running`` run whose process is gone is
+    reported). Members are strings, so ``run.status == "finished"`` holds and JSON stores the name.
+    """
+
+    RUNNING = "running"
+    FINISHED = "finished"
+    STOPPED = "stopped"
+    FAILED = "failed"
+    INTERRUPTED = "interrupted"
+
+
+#: The status names, in :class:`RunStatus` order.
+STATUSES: tuple[str, ...] = tuple(status.value for status in RunStatus)
 
 #: A ``running`` run whose process cannot be checked (another host, or a run from before msmix
 #: recorded its process) is reported ``interrupted`` when its files have not changed for this long.
@@ -59,104 +77,15 @@ ABANDONED_AFTER = timedelta(hours=24)
 #: The config keys a run must have; ``label`` defaults to ``method``, everything else is free.
 REQUIRED_CONFIG_KEYS: tuple[str, ...] = ("dataset", "backbone", "method", "seed")
 
-CONFIG_FILE, HISTORY_FILE, RESULT_FILE, WEIGHTS_FILE = "config.json", "history.json", "result.json", "weights.pt"
-
-#: The columns :func:`runs_table` always has, before the ``test_*`` and ``valid_*`` metric columns.
-TABLE_COLUMNS: tuple[str, ...] = (
-    "id",
-    "status",
-    "dataset",
-    "backbone",
-    "method",
-    "label",
-    "seed",
-    "epochs",
-    "best_epoch",
-    "created",
-)
-
-#: Tests need at least this many seeds shared with the baseline (a t-test on two pairs has one
-#: degree of freedom: it calls 0.0006 MAE "significant" when the two seeds happen to agree); the
-#: Wilcoxon test needs more.
-MIN_PAIRED_SEEDS = 3
-#: Below 6 pairs the two-sided exact Wilcoxon test cannot reach p < 0.05 (its smallest p is 2/2^n).
-MIN_WILCOXON_SEEDS = 6
+CONFIG_FILE, HISTORY_FILE, RESULT_FILE, WEIGHTS_FILE = "config.json", "history.jsonl", "result.json", "weights.pt"
+#: Where runs stored before msmix appended epochs keep their history: one JSON list, read as it is.
+LEGACY_HISTORY_FILE = "history.json"
 
 _ID_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
-# Table order across families: MMSA's accuracies and F1 scores first, then MAE and Corr.
-_METRIC_ORDER = [
-    key for key in dict.fromkeys(k for keys in METRIC_KEYS.values() for k in keys) if key not in ("MAE", "Corr")
-]
-_METRIC_ORDER += ["MAE", "Corr"]
 
 
 def _now() -> datetime:
     return datetime.now(UTC)
-
-
-def _jsonable(value: Any) -> Any:
-    """JSON stand-ins for the numpy/torch numbers and paths that configs and records carry."""
-    if isinstance(value, np.generic | np.ndarray | torch.Tensor):
-        return value.tolist()
-    if isinstance(value, Path):
-        return str(value)
-    raise TypeError(f"a {type(value).__name__} is not JSON-serialisable")
-
-
-def _dumps(value: Any, what: str) -> bytes:
-    try:
-        return json.dumps(value, indent=2, default=_jsonable).encode()
-    except (TypeError, ValueError) as exc:
-        raise MsmixError(f"{what} cannot be stored as JSON ({exc}): use numbers, strings, lists and dicts") from exc
-
-
-def _fsync_dir(folder: Path) -> None:
-    """Make a rename inside ``folder`` durable (POSIX only: Windows cannot open a folder)."""
-    if os.name != "posix":
-        return
-    fd = os.open(folder, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def atomic_write(path: Path, write: Callable[[IO[bytes]], None]) -> None:
-    """Write ``path`` through ``write(file)`` so that it is replaced whole or not at all.
-
-    The bytes go to a temporary file in the same folder, are fsynced, and the file is renamed
-    over ``path`` with ``os.replace``; if anything fails before the rename, ``path`` is untouched.
-    """
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as file:
-            write(file)
-            file.flush()
-            os.fsync(file.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
-    _fsync_dir(path.parent)
-
-
-def _write_json(path: Path, value: Any, what: str) -> None:
-    data = _dumps(value, what)
-    atomic_write(path, lambda file: file.write(data))
-
-
-def _read_json(path: Path, kind: type) -> Any:
-    """The JSON value in ``path``; a MsmixError naming the file when it is missing, cut short or the wrong type."""
-    try:
-        value = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise MsmixError(f"{path.name} is missing") from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise MsmixError(f"{path.name} is not valid JSON ({exc})") from None
-    if not isinstance(value, kind):
-        raise MsmixError(f"{path.name} holds a {type(value).__name__} where a {kind.__name__} belongs")
-    return value
 
 
 def _slug(text: str) -> str:
@@ -184,7 +113,7 @@ def _checked_config(config: dict) -> dict:
     """A JSON round-tripped copy of ``config`` (so memory matches disk) with ``label`` filled in."""
     if not isinstance(config, dict):
         raise MsmixError(f"a run config must be a dict, got {type(config).__name__}")
-    config = json.loads(_dumps(config, "run config"))
+    config = json.loads(dumps_json(config, "run config"))
     if "method" in config:
         config.setdefault("label", config["method"])
     _check_config_fields(config, "run config")
@@ -267,25 +196,40 @@ def _process_alive(process: dict[str, Any]) -> bool | None:
 
 def _abandoned(path: Path, result: dict) -> bool:
     """A ``running`` run nobody trains any more: its process is gone, or its files are stale beyond ABANDONED_AFTER."""
-    if result["status"] != "running":
+    if result["status"] != RunStatus.RUNNING:
         return False
     alive = _process_alive(result["process"]) if result.get("process") else None
     if alive is not None:
         return not alive
-    newest = max((path / name).stat().st_mtime for name in (CONFIG_FILE, HISTORY_FILE, RESULT_FILE))
+    newest = max(file.stat().st_mtime for file in (path / CONFIG_FILE, _history_path(path), path / RESULT_FILE))
     return time.time() - newest > ABANDONED_AFTER.total_seconds()
 
 
-def _read_run(path: Path) -> Run:
-    config = _read_json(path / CONFIG_FILE, dict)
-    _check_config_fields(config, CONFIG_FILE)
-    history = _read_json(path / HISTORY_FILE, list)
+def _history_path(path: Path) -> Path:
+    """``history.jsonl``, or ``history.json`` in a run stored before msmix appended epochs."""
+    legacy = path / LEGACY_HISTORY_FILE
+    return legacy if legacy.exists() and not (path / HISTORY_FILE).exists() else path / HISTORY_FILE
+
+
+def _read_history(path: Path) -> tuple[list[dict], list[str]]:
+    """The epoch records of the run in ``path`` and notes on what was skipped (a last line cut short)."""
+    file = _history_path(path)
+    legacy = file.name == LEGACY_HISTORY_FILE
+    history, notes = (read_json(file, list), []) if legacy else read_json_lines(file)
     for i, record in enumerate(history):
         if not isinstance(record, dict):
-            raise MsmixError(f"{HISTORY_FILE} entry {i} holds a {type(record).__name__} where a dict belongs")
-    result = _read_json(path / RESULT_FILE, dict)
+            where = f"entry {i}" if legacy else f"line {i + 1}"
+            raise MsmixError(f"{file.name} {where} holds a {type(record).__name__} where a dict belongs")
+    return history, notes
+
+
+def _read_run(path: Path) -> Run:
+    config = read_json(path / CONFIG_FILE, dict)
+    _check_config_fields(config, CONFIG_FILE)
+    history, notes = _read_history(path)
+    result = read_json(path / RESULT_FILE, dict)
     _check_result(result)
-    return Run(path, config, history, result, abandoned=_abandoned(path, result))
+    return Run(path, config, history, result, abandoned=_abandoned(path, result), notes=notes)
 
 
 class Run:
@@ -295,15 +239,24 @@ class Run:
     A run stored as ``running`` whose process is gone loads as ``interrupted`` (see :func:`_abandoned`).
     """
 
-    def __init__(self, path: Path, config: dict, history: list, result: dict, abandoned: bool = False) -> None:
+    def __init__(
+        self,
+        path: Path,
+        config: dict,
+        history: list,
+        result: dict,
+        abandoned: bool = False,
+        notes: Sequence[str] = (),
+    ) -> None:
         self._path = path
         self._config = config
         self._history = history
         self._result = result
         self._abandoned = abandoned
+        self._notes = list(notes)
 
     def __repr__(self) -> str:
-        return f"Run({self.id!r}, status={self.status!r})"
+        return f"Run({self.id!r}, status={self.status.value!r})"
 
     @property
     def id(self) -> str:
@@ -322,8 +275,13 @@ class Run:
         return copy.deepcopy(self._history)
 
     @property
-    def status(self) -> str:
-        return "interrupted" if self._abandoned else self._result["status"]
+    def notes(self) -> list[str]:
+        """What loading skipped rather than failing, e.g. a last epoch record cut short by a killed run."""
+        return list(self._notes)
+
+    @property
+    def status(self) -> RunStatus:
+        return RunStatus.INTERRUPTED if self._abandoned else RunStatus(self._result["status"])
 
     @property
     def process(self) -> dict[str, Any] | None:
@@ -362,33 +320,46 @@ class Run:
         return self._path / name
 
     def _check_running(self, action: str) -> None:
-        if self.status != "running":
-            raise MsmixError(f"run {self.id!r} already ended as {self.status!r}: cannot {action}")
+        if self.status != RunStatus.RUNNING:
+            raise MsmixError(f"run {self.id!r} already ended as {self.status.value!r}: cannot {action}")
 
     def log_epoch(self, record: dict) -> None:
-        """Append one epoch's record (losses, metrics, diagnostics...) to ``history.json``."""
+        """Append one epoch's record (losses, metrics, diagnostics...) to ``history.jsonl`` as one line."""
         self._check_running("log another epoch")
         if not isinstance(record, dict):
             raise MsmixError(f"an epoch record must be a dict, got {type(record).__name__}")
-        history = [*self._history, json.loads(_dumps(record, "epoch record"))]
-        _write_json(self._file(HISTORY_FILE), history, "run history")
-        self._history = history
+        if self._file(LEGACY_HISTORY_FILE).exists():
+            raise MsmixError(f"run {self.id!r} keeps its epochs in the old {LEGACY_HISTORY_FILE}: start a new run")
+        record = json.loads(dumps_json(record, "epoch record"))
+        append_json_line(self._file(HISTORY_FILE), record, "epoch record")
+        self._history.append(record)
+
+    def update(self, metrics: dict | None = None, best_epoch: int | None = None) -> None:
+        """Record the best metrics so far of a run that goes on; arguments left at None keep what is stored."""
+        self._write_result(RunStatus.RUNNING, metrics=metrics, best_epoch=best_epoch)
 
     def finish(
         self,
-        status: str = "finished",
+        status: RunStatus | str = RunStatus.FINISHED,
         metrics: dict | None = None,
         error: str | None = None,
         best_epoch: int | None = None,
     ) -> None:
-        """Record the outcome in ``result.json``; arguments left at None keep what is stored.
+        """End the run with ``status`` and its outcome; arguments left at None keep what is stored.
 
-        ``status="running"`` updates the metrics of a run that goes on; any other status ends it,
-        after which the run takes no more epochs or results.
+        An ended run takes no more epochs or results; :meth:`update` is for a run that goes on.
         """
         if status not in STATUSES:
             raise MsmixError(f"unknown run status {status!r}: use one of {list(STATUSES)}")
-        self._check_running(f"finish it again as {status!r}")
+        if status == RunStatus.RUNNING:
+            raise MsmixError("finish() ends a run: record the metrics of a run that goes on with update()")
+        self._write_result(RunStatus(status), metrics=metrics, error=error, best_epoch=best_epoch)
+
+    def _write_result(
+        self, status: RunStatus, metrics: dict | None, best_epoch: int | None, error: str | None = None
+    ) -> None:
+        """Check and atomically write ``result.json``; ending statuses stamp ``ended``."""
+        self._check_running(f"finish it again as {status.value!r}" if status != RunStatus.RUNNING else "update it")
         if metrics is not None and not (
             isinstance(metrics, dict) and all(isinstance(v, dict) for v in metrics.values())
         ):
@@ -396,11 +367,11 @@ class Run:
         if best_epoch is not None and (not isinstance(best_epoch, int | np.integer) or isinstance(best_epoch, bool)):
             raise MsmixError(f"best_epoch must be an integer, got {best_epoch!r}")
         updates = {"metrics": metrics, "error": error, "best_epoch": best_epoch}
-        result = {**self._result, **{k: v for k, v in updates.items() if v is not None}, "status": status}
-        if status != "running":
+        result = {**self._result, **{k: v for k, v in updates.items() if v is not None}, "status": status.value}
+        if status != RunStatus.RUNNING:
             result["ended"] = _now().isoformat()
-        result = json.loads(_dumps(result, "run result"))
-        _write_json(self._file(RESULT_FILE), result, "run result")
+        result = json.loads(dumps_json(result, "run result"))
+        write_json(self._file(RESULT_FILE), result, "run result")
         self._result = result
 
     def save_weights(self, state_dict: dict) -> None:
@@ -442,7 +413,7 @@ class RunStore:
 
     def create(self, config: dict) -> Run:
         """Start a run with status ``running``; see :data:`REQUIRED_CONFIG_KEYS` and docs/runs.md for keys."""
-        result = {"status": "running", "metrics": {}, "error": None, "best_epoch": None}
+        result = {"status": RunStatus.RUNNING.value, "metrics": {}, "error": None, "best_epoch": None}
         result |= {"created": _now().isoformat(), "ended": None, "process": _this_process()}
         return self._publish(_checked_config(config), [], result)
 
@@ -451,7 +422,7 @@ class RunStore:
         config: dict,
         history: list[dict],
         *,
-        status: str,
+        status: RunStatus | str,
         metrics: dict[str, dict[str, float]],
         best_epoch: int | None = None,
         error: str | None = None,
@@ -464,16 +435,16 @@ class RunStore:
         its workers keeps the store consistent whichever worker dies. ``created`` (aware, default
         now) is when the run started; ``weights`` a state dict saved as ``weights.pt``.
         """
-        if status == "running":
+        if status == RunStatus.RUNNING:
             raise MsmixError("record() stores runs that have ended: give their final status, not 'running'")
         if not isinstance(history, list) or not all(isinstance(record, dict) for record in history):
             raise MsmixError("a run history must be a list of epoch records (dicts)")
         started = created or _now()
         result = {"status": status, "metrics": metrics, "error": error, "best_epoch": best_epoch}
         result |= {"created": started.isoformat(), "ended": _now().isoformat(), "process": _this_process()}
-        result = json.loads(_dumps(result, "run result"))
+        result = json.loads(dumps_json(result, "run result"))
         _check_result(result)
-        return self._publish(_checked_config(config), json.loads(_dumps(history, "run history")), result, weights)
+        return self._publish(_checked_config(config), json.loads(dumps_json(history, "run history")), result, weights)
 
     def _publish(self, config: dict, history: list, result: dict, weights: dict | None = None) -> Run:
         """Assemble a run in a hidden staging folder, then rename it into place: it never shows up half-made."""
@@ -492,14 +463,15 @@ class RunStore:
             if not (self.root / run_id).exists():
                 break
             staging.rmdir()
-        _write_json(staging / CONFIG_FILE, config, "run config")
-        _write_json(staging / HISTORY_FILE, history, "run history")
-        _write_json(staging / RESULT_FILE, result, "run result")
+        write_json(staging / CONFIG_FILE, config, "run config")
+        data = json_lines(history, "run history")
+        atomic_write(staging / HISTORY_FILE, lambda file: file.write(data))
+        write_json(staging / RESULT_FILE, result, "run result")
         if weights is not None:
             atomic_write(staging / WEIGHTS_FILE, lambda file: torch.save(weights, file))
         path = self.root / run_id
         staging.rename(path)
-        _fsync_dir(self.root)
+        fsync_dir(self.root)
         return Run(path, config, history, result)
 
     def _path(self, run_id: str) -> Path:
@@ -549,191 +521,3 @@ class RunStore:
     def table(self, runs: Iterable[Run] | None = None) -> pd.DataFrame:
         """:func:`runs_table` of ``runs`` (default: every run in the store)."""
         return runs_table(self.list() if runs is None else runs)
-
-
-def _metric_rank(key: str) -> tuple[int, str]:
-    return (_METRIC_ORDER.index(key) if key in _METRIC_ORDER else len(_METRIC_ORDER), key)
-
-
-def runs_table(runs: Iterable[Run]) -> pd.DataFrame:
-    """A tidy table, one row per run: :data:`TABLE_COLUMNS`, then ``test_<metric>`` and ``valid_<metric>``.
-
-    ``epochs`` counts the epochs the run logged; ``created`` is a UTC timestamp; a metric a run
-    does not have (another dataset family, a run that failed) is NaN.
-    """
-    rows, keys = [], {"test": {}, "valid": {}}
-    for run in runs:
-        config, metrics = run.config, run.metrics
-        row = {column: config.get(column) for column in ("dataset", "backbone", "method", "seed")}
-        row |= {"id": run.id, "status": run.status, "label": config.get("label", config["method"])}
-        row |= {"epochs": len(run.history), "best_epoch": run.best_epoch, "created": run.created}
-        for split, seen in keys.items():
-            for key, value in metrics.get(split, {}).items():
-                row[f"{split}_{key}"] = value
-                seen[key] = None
-        rows.append(row)
-    metric_columns = [f"{split}_{key}" for split, seen in keys.items() for key in sorted(seen, key=_metric_rank)]
-    frame = pd.DataFrame(rows, columns=[*TABLE_COLUMNS, *metric_columns])
-    frame = frame.astype({"seed": "Int64", "epochs": "Int64", "best_epoch": "Int64"})
-    frame[metric_columns] = frame[metric_columns].astype(float)
-    frame["created"] = pd.to_datetime(frame["created"], utc=True)
-    return frame
-
-
-#: The columns of :func:`compare_runs` after the grouping columns.
-COMPARE_COLUMNS: tuple[str, ...] = (
-    "metric",
-    "n_seeds",
-    "mean",
-    "std",
-    "baseline",
-    "n_paired",
-    "delta",
-    "better",
-    "p_value",
-    "p_wilcoxon",
-    "significant",
-    "note",
-)
-
-
-def _display_scale(metric: str) -> tuple[float, int]:
-    """Papers' scale and decimals: accuracies and F1 ×100 with 2 decimals, MAE and Corr as is with 4."""
-    return (100.0, 2) if is_percent_metric(metric) else (1.0, 4)
-
-
-def _paired_test(x: pd.Series, base: pd.Series, metric: str, alpha: float) -> dict[str, Any]:
-    """Paired comparison of a group's per-seed values with the baseline's on the seeds both have."""
-    x, base = x.align(base, join="inner")
-    diff = (x - base).to_numpy(dtype=float)
-    out = {"n_paired": len(diff)}
-    if len(diff) < MIN_PAIRED_SEEDS:
-        return out | {
-            "note": f"fewer than {MIN_PAIRED_SEEDS} seeds shared with the baseline: no test (train more seeds)"
-        }
-    scale, decimals = _display_scale(metric)
-    gain = diff.mean() if higher_is_better(metric) else -diff.mean()
-    out |= {"delta": round(diff.mean() * scale, decimals), "better": bool(gain > 0)}
-    if np.all(diff == 0):
-        return out | {"p_value": 1.0, "p_wilcoxon": 1.0, "significant": False, "note": "identical on every seed"}
-    with warnings.catch_warnings():
-        # A constant non-zero difference gives t = ±inf and p = 0; scipy warns about its precision.
-        warnings.simplefilter("ignore", RuntimeWarning)
-        p_value = float(stats.ttest_rel(x.to_numpy(dtype=float), base.to_numpy(dtype=float)).pvalue)
-        if len(diff) >= MIN_WILCOXON_SEEDS:
-            out["p_wilcoxon"] = float(stats.wilcoxon(diff).pvalue)
-    return out | {"p_value": p_value, "significant": p_value < alpha}
-
-
-def compare_runs(
-    table: pd.DataFrame,
-    baseline: str | None = "none",
-    metrics: Sequence[str] | None = None,
-    split: str = "test",
-    by: Sequence[str] = ("dataset", "backbone", "label"),
-    *,
-    alpha: float = 0.05,
-    ddof: int = 0,
-    statuses: Sequence[str] | None = ("finished",),
-) -> pd.DataFrame:
-    """Mean ± std over seeds per group and metric, and a paired test of each group against its baseline.
-
-    Runs (rows of :func:`runs_table`) with a status in ``statuses`` (None: all) are grouped by
-    ``by``; the last column of ``by`` names the compared variant and ``baseline`` is one of its
-    values (None: no tests). Each group is paired with the baseline group that shares the other
-    ``by`` values, seed by seed. A seed run twice in a group counts once, with its newest run.
-
-    Returns a long table, one row per (group, metric): the ``by`` columns, then
-    :data:`COMPARE_COLUMNS`: ``n_seeds``, ``mean``, ``std`` (``ddof=0`` like MMSA's ``np.std``),
-    ``baseline``, ``n_paired``, ``delta`` (mean paired difference, group minus baseline),
-    ``better`` (delta points the metric's good way), ``p_value`` (two-sided
-    ``scipy.stats.ttest_rel``), ``p_wilcoxon`` (``scipy.stats.wilcoxon``, from 6 pairs on),
-    ``significant`` (``p_value < alpha``) and ``note``. Accuracies and F1 are ×100 with 2
-    decimals, MAE and Corr as they are with 4 decimals, as papers print them.
-    """
-    by = list(by)
-    missing = [column for column in [*by, "seed"] if column not in table.columns]
-    if not by or missing:
-        raise MsmixError(f"cannot group runs by {by}: the table lacks {missing or 'a grouping column'}")
-    prefix = f"{split}_"
-    available = [column[len(prefix) :] for column in table.columns if column.startswith(prefix)]
-    metrics = available if metrics is None else list(metrics)
-    unknown = [m for m in metrics if m not in available]
-    if unknown:
-        raise MsmixError(f"no {split} metric {unknown} in the table: choose from {available}")
-    rows = table if statuses is None or "status" not in table.columns else table[table["status"].isin(statuses)]
-    if "created" in rows.columns:
-        rows = rows.sort_values("created", kind="stable")
-    rows = rows.drop_duplicates([*by, "seed"], keep="last")
-    groups = {key: group.set_index("seed") for key, group in rows.groupby(by, sort=True, dropna=False)}
-
-    records = []
-    for key, group in groups.items():
-        base_key = (*key[:-1], baseline)
-        for metric in metrics:
-            values = group[prefix + metric].dropna()
-            if values.empty:
-                continue
-            scale, decimals = _display_scale(metric)
-            std = values.std(ddof=ddof) if len(values) > ddof else math.nan
-            record = dict(zip(by, key, strict=True)) | {"metric": metric, "n_seeds": len(values), "baseline": baseline}
-            record |= {"mean": round(values.mean() * scale, decimals), "std": round(std * scale, decimals)}
-            if baseline is None:
-                record["note"] = "no baseline chosen"
-            elif key[-1] == baseline:
-                record["note"] = "baseline"
-            elif base_key not in groups:
-                record["note"] = f"no {baseline!r} runs with the same {', '.join(by[:-1]) or 'grouping'}"
-            else:
-                record |= _paired_test(values, groups[base_key][prefix + metric].dropna(), metric, alpha)
-            records.append(record)
-    frame = pd.DataFrame(records, columns=[*by, *COMPARE_COLUMNS])
-    frame = frame.fillna({"n_paired": 0, "note": ""})
-    return frame.astype({"n_seeds": int, "n_paired": int, "better": "boolean", "significant": "boolean"})
-
-
-def _cell(row: pd.Series) -> str:
-    decimals = 2 if is_percent_metric(row["metric"]) else 4
-    text = f"{row['mean']:.{decimals}f}"
-    if not math.isnan(row["std"]):
-        text += f" ± {row['std']:.{decimals}f}"
-    if pd.notna(row["significant"]) and row["significant"]:
-        text += " *" if row["better"] else " †"
-    return text
-
-
-def format_table(compared: pd.DataFrame, p_values: bool = False) -> pd.DataFrame:
-    """One row per group, one ``"mean ± std"`` string column per metric, for display and export.
-
-    ``*`` marks a significant gain over the baseline and ``†`` a significant loss (p < alpha of
-    :func:`compare_runs`). With ``p_values``, a ``<metric> p`` column follows each metric. The
-    result holds strings and integers only, ready for ``to_csv`` or :func:`to_markdown`.
-    """
-    by = [column for column in compared.columns if column not in COMPARE_COLUMNS]
-    if compared.empty:
-        return pd.DataFrame(columns=[*by, "n_seeds"])
-    metrics = list(dict.fromkeys(compared["metric"]))
-    rows = []
-    for key, group in compared.groupby(by, sort=False, dropna=False):
-        row = dict(zip(by, key, strict=True)) | {"n_seeds": int(group["n_seeds"].max())}
-        for _, entry in group.iterrows():
-            row[entry["metric"]] = _cell(entry)
-            if p_values:
-                row[f"{entry['metric']} p"] = "" if math.isnan(entry["p_value"]) else f"{entry['p_value']:.3g}"
-        rows.append(row)
-    columns = [*by, "n_seeds", *(c for m in metrics for c in ([m, f"{m} p"] if p_values else [m]))]
-    return pd.DataFrame(rows, columns=columns).fillna("")
-
-
-def to_markdown(frame: pd.DataFrame) -> str:
-    """A GitHub-flavoured Markdown table of ``frame`` (no ``tabulate`` needed); ``|`` in cells is escaped."""
-
-    def cell(value: Any) -> str:
-        return "" if value is None or value is pd.NA or (isinstance(value, float) and math.isnan(value)) else str(value)
-
-    def line(values: Iterable[Any]) -> str:
-        return "| " + " | ".join(cell(v).replace("|", r"\|") for v in values) + " |"
-
-    lines = [line(frame.columns), "|" + "---|" * len(frame.columns)]
-    lines += [line(row) for row in frame.itertuples(index=False)]
-    return "\n".join(lines) + "\n"

@@ -1,0 +1,59 @@
+"""Training runs on disk and the tables that compare them over seeds.
+
+- :mod:`msmix_core.runs.files`: atomic writes and checked JSON reads;
+- :mod:`msmix_core.runs.store`: :class:`RunStore` and :class:`Run`, one folder of plain files per run;
+- :mod:`msmix_core.runs.compare`: :func:`runs_table`, :func:`compare_runs` (mean ± std, paired tests),
+  :func:`format_table` and :func:`to_markdown`.
+
+Everything public is re-exported here, so ``from msmix_core.runs import RunStore`` is the import to use.
+"""
+
+from msmix_core.runs.compare import (
+    COMPARE_COLUMNS,
+    MIN_PAIRED_SEEDS,
+    MIN_WILCOXON_SEEDS,
+    TABLE_COLUMNS,
+    compare_runs,
+    format_table,
+    runs_table,
+    to_markdown,
+)
+from msmix_core.runs.files import atomic_write
+from msmix_core.runs.store import (
+    ABANDONED_AFTER,
+    CONFIG_FILE,
+    HISTORY_FILE,
+    LEGACY_HISTORY_FILE,
+    REQUIRED_CONFIG_KEYS,
+    RESULT_FILE,
+    RUNS_DIR_ENV,
+    STATUSES,
+    WEIGHTS_FILE,
+    Run,
+    RunStatus,
+    RunStore,
+)
+
+__all__ = [
+    "ABANDONED_AFTER",
+    "COMPARE_COLUMNS",
+    "CONFIG_FILE",
+    "HISTORY_FILE",
+    "LEGACY_HISTORY_FILE",
+    "MIN_PAIRED_SEEDS",
+    "MIN_WILCOXON_SEEDS",
+    "REQUIRED_CONFIG_KEYS",
+    "RESULT_FILE",
+    "RUNS_DIR_ENV",
+    "STATUSES",
+    "TABLE_COLUMNS",
+    "WEIGHTS_FILE",
+    "Run",
+    "RunStatus",
+    "RunStore",
+    "atomic_write",
+    "compare_runs",
+    "format_table",
+    "runs_table",
+    "to_markdown",
+]
