@@ -1,18 +1,27 @@
 # Two entry points, each sets up everything it needs first:
 #   make run   - create/reuse .venv, install, start the app on the embedded synthetic data
-#   make test  - create/reuse .venv, install (plus Debian's chromium for the browser test), lint, run all tests
+#   make test  - create/reuse .venv, install (plus Ray for the executor test and Debian's chromium for the
+#                browser test), lint, run all tests
+#   make test-fast - the inner loop: lint, then the tests not marked slow, app or browser (under a minute)
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+RAY_STAMP := $(VENV)/.ray-installed
 
-.PHONY: run test setup lint bench chromium
+.PHONY: run test test-fast setup lint bench chromium
 
 $(STAMP): requirements.txt requirements-dev.txt pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps -e .
 	touch $(STAMP)
+
+# Ray is optional for users (requirements-ray.txt); the tests install it to check that a local Ray
+# stores exactly what serial training stores.
+$(RAY_STAMP): $(STAMP) requirements-ray.txt
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements-ray.txt
+	touch $(RAY_STAMP)
 
 setup: $(STAMP)
 
@@ -28,8 +37,11 @@ lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
-test: $(STAMP) chromium lint
+test: $(STAMP) $(RAY_STAMP) chromium lint
 	$(BIN)/python -m pytest
+
+test-fast: lint
+	$(BIN)/python -m pytest -m "not slow and not app and not browser"
 
 bench: $(STAMP)
 	$(BIN)/python bench/bench_mixing.py
