@@ -17,8 +17,9 @@ from msmix_core import MODALITIES
 from msmix_core.errors import MsmixError
 from msmix_core.mixing.base import MixMethod
 from msmix_core.mixing.intensity import IntensityPredictor
-from msmix_core.mixing.ms_mix import check_features, mix_labels, mix_pairs, ms_mix, sample_beta, sample_dirichlet
+from msmix_core.mixing.ms_mix import check_features, mix_labels, mix_pairs, ms_mix
 from msmix_core.mixing.result import MixResult, pair_diagnostics
+from msmix_core.mixing.sampling import generator_device, sample_beta, sample_dirichlet
 
 Features = dict[str, torch.Tensor]
 
@@ -61,10 +62,6 @@ def _batch_size(features: Features) -> int:
     return int(features[MODALITIES[0]].shape[0])
 
 
-def _draw_device(generator: torch.Generator | None, labels: torch.Tensor) -> torch.device:
-    return generator.device if generator is not None else labels.device
-
-
 class NoMix(MixMethod):
     """No augmentation, the baseline: an empty result, so the trainer adds no mixed-sample loss."""
 
@@ -97,7 +94,7 @@ class Mixup(MixMethod):
         b, device = _batch_size(features), labels.device
         if b < 2:
             return _empty(features, labels)
-        partner = torch.randperm(b, generator=generator, device=_draw_device(generator, labels)).to(device)
+        partner = torch.randperm(b, generator=generator, device=generator_device(generator, labels.device)).to(device)
         pairs = torch.stack([torch.arange(b, device=device), partner], dim=1)
         lam = sample_beta(self.alpha, 1, device, generator).expand(b)
         return _pair_result(features, labels, pairs, lam, b * (b - 1))
@@ -141,7 +138,7 @@ class CMixup(MixMethod):
             return _empty(features, labels)
         y = labels.float()
         kernel = torch.exp(-((y[:, None] - y[None, :]) ** 2) / (2 * self.sigma**2))  # diagonal 1: never all zero
-        partner = torch.multinomial(kernel.to(_draw_device(generator, labels)), 1, generator=generator)
+        partner = torch.multinomial(kernel.to(generator_device(generator, labels.device)), 1, generator=generator)
         pairs = torch.stack([torch.arange(b, device=device), partner.reshape(-1).to(device)], dim=1)
         lam = sample_beta(self.alpha, 1, device, generator).expand(b)
         return _pair_result(features, labels, pairs, lam, b * (b - 1))
@@ -199,10 +196,10 @@ class MultiMix(_WeightedMix):
 
     def forward(self, features: Features, labels: torch.Tensor, generator: torch.Generator | None = None) -> MixResult:
         labels = labels.reshape(-1)
-        b = _batch_size(features)
+        b, gdev = _batch_size(features), generator_device(generator, labels.device)
         if b < 2:
             return _empty(features, labels)
-        concentration = torch.full((self.num_mix or b, b), self.alpha, device=_draw_device(generator, labels))
+        concentration = torch.full((self.num_mix or b, b), self.alpha, device=gdev)
         w = sample_dirichlet(concentration, generator).to(labels.device)
         return self._result(features, labels, {m: w for m in MODALITIES})
 
@@ -239,7 +236,7 @@ class PowMix(_WeightedMix):
 
     def forward(self, features: Features, labels: torch.Tensor, generator: torch.Generator | None = None) -> MixResult:
         labels = labels.reshape(-1)
-        b, gdev = _batch_size(features), _draw_device(generator, labels)
+        b, gdev = _batch_size(features), generator_device(generator, labels.device)
         if b < 2:
             return _empty(features, labels)
         low, high = max(1, round(self.min_mix * b)), max(1, round(self.max_mix * b))
@@ -249,7 +246,7 @@ class PowMix(_WeightedMix):
         sources = torch.zeros(m, b, dtype=torch.bool, device=gdev).scatter_(1, order, torch.arange(b, device=gdev) < k)
         weights = {}
         for mod in MODALITIES:
-            gamma = torch._standard_gamma(torch.full((m, b), self.alpha, device=gdev), generator=generator)
+            gamma = sample_dirichlet(torch.full((m, b), self.alpha, device=gdev), generator, normalise=False)
             # Dirichlet over the sources, raised to `power` and renormalised, in log space (no underflow)
             logits = (self.power * gamma.log()).masked_fill(~sources, -torch.inf)
             weights[mod] = torch.softmax(logits, dim=1).to(labels.device)

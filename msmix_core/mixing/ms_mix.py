@@ -31,6 +31,7 @@ import torch.nn.functional as F
 from msmix_core import MODALITIES
 from msmix_core.errors import MsmixError
 from msmix_core.mixing.result import MixResult, pair_diagnostics
+from msmix_core.mixing.sampling import as_pairs, distinct_ranks, draw_pairs, sample_beta
 
 #: Additive constants of the released code: ratio smoothing, weight normalisation, SAL epsilon.
 RATIO_EPS = 1e-8
@@ -40,61 +41,6 @@ SAL_SCALE = 1000.0
 #: Similarity spans at or below this count as constant (every pair then gets 0.5). The release
 #: uses 1e-8, below float32's resolution near 1, so identical samples came out as rounding noise.
 SPAN_EPS = 1e-6
-#: Up to this many items, :func:`distinct_ranks` draws one random key per item (above it a top-k
-#: over the keys costs more than drawing with replacement: 1.9 against 0.35 ms at 45k items).
-KEYED_DRAW_MAX = 1 << 13
-#: Up to this many mask entries (a batch of 256), :func:`draw_pairs` lists the candidates.
-LISTED_DRAW_MAX = 1 << 16
-
-
-# --- seeded draws on the generator's device --------------------------------------------------
-
-
-def _generator_device(generator: torch.Generator | None, device: torch.device) -> torch.device:
-    return generator.device if generator is not None else device
-
-
-def sample_dirichlet(concentration: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
-    """Dirichlet draws, one per row of ``concentration`` ``[..., K]``, on its device.
-
-    ``torch.distributions`` cannot take a generator; its own sampler (``_sample_dirichlet``) can,
-    so the draw stays on the device and follows the caller's seed.
-    """
-    return torch._sample_dirichlet(concentration, generator=generator)
-
-
-def sample_beta(
-    alpha: float, size: int, device: torch.device, generator: torch.Generator | None = None
-) -> torch.Tensor:
-    """``size`` draws of Beta(α, α) as float32 on ``device`` (the first coordinate of a Dirichlet(α, α))."""
-    concentration = torch.full((size, 2), float(alpha), device=_generator_device(generator, device))
-    return sample_dirichlet(concentration, generator)[:, 0].to(device)
-
-
-def distinct_ranks(count: int, num: int, generator: torch.Generator | None, device: torch.device) -> torch.Tensor:
-    """``num`` distinct integers from ``[0, count)``, uniformly without replacement, in random order.
-
-    Few items, or few per draw (``count <= max(8·num, KEYED_DRAW_MAX)``): the ``num`` largest of
-    ``count`` i.i.d. uniform keys (float64, so ties are negligible); a handful of operations,
-    which is what a training batch needs. Many items: draws with replacement, of which the first
-    occurrences are kept; sequential draws that skip repeats are exactly sampling without
-    replacement, and this costs ``O(num log num)`` instead of ``O(count)``.
-    """
-    gdev = _generator_device(generator, device)
-    if num <= 0:
-        return torch.zeros(0, dtype=torch.long, device=device)
-    if count <= max(8 * num, KEYED_DRAW_MAX):
-        keys = torch.rand(count, generator=generator, device=gdev, dtype=torch.float64)
-        return keys.topk(num).indices.to(device)
-    draws = torch.zeros(0, dtype=torch.long, device=gdev)
-    while True:  # one round unless a batch of draws repeats itself a lot (rare, small num)
-        draws = torch.cat([draws, torch.randint(count, (2 * num,), generator=generator, device=gdev)])
-        values, order = torch.sort(draws, stable=True)
-        first = torch.ones_like(values, dtype=torch.bool)
-        first[1:] = values[1:] != values[:-1]
-        positions = order[first].sort().values  # first occurrences, in draw order
-        if positions.numel() >= num:
-            return draws[positions[:num]].to(device)
 
 
 # --- SASS: similarity and candidates ----------------------------------------------------------
@@ -146,31 +92,6 @@ def opposite_sign(labels: torch.Tensor) -> torch.Tensor:
     return (labels[:, None] * labels[None, :]) < 0
 
 
-def draw_pairs(allowed: torch.Tensor, num: int, generator: torch.Generator | None = None) -> tuple[torch.Tensor, int]:
-    """Draw ``min(num, K)`` of the ``K`` True entries of ``allowed`` ``[B, B]`` uniformly without replacement.
-
-    The release's ``nonzero(mask)[randperm(K)[:num]]`` with :func:`distinct_ranks` for the
-    permutation. Up to :data:`LISTED_DRAW_MAX` entries the candidates are listed (few
-    operations); above it they are not: the ranks are mapped to mask positions by a binary
-    search in the row-major running count, which picks the same pairs for the same ranks.
-    Returns the pairs ``[M, 2]`` and ``K`` (the one host sync).
-    """
-    b = allowed.shape[0]
-    if allowed.numel() <= LISTED_DRAW_MAX:
-        candidates = allowed.nonzero()
-        count = candidates.shape[0]
-        return candidates[distinct_ranks(count, min(num, count), generator, allowed.device)], count
-    running = torch.cumsum(allowed.reshape(-1), 0, dtype=torch.int32 if b * b < 2**31 else torch.int64)
-    count = int(running[-1])
-    ranks = distinct_ranks(count, min(num, count), generator, allowed.device)
-    return _as_pairs(torch.searchsorted(running, (ranks + 1).to(running.dtype)), b), count
-
-
-def _as_pairs(flat: torch.Tensor, b: int) -> torch.Tensor:
-    """Row-major positions in a ``[B, B]`` matrix -> ``(row, column)`` pairs ``[M, 2]``."""
-    return torch.stack([flat // b, flat % b], dim=1)
-
-
 def _fallback_pairs(
     similarity: torch.Tensor, num_mix: int, forbidden: torch.Tensor | None, generator: torch.Generator | None
 ) -> tuple[torch.Tensor, torch.Tensor]:
@@ -188,7 +109,7 @@ def _fallback_pairs(
     scores = similarity.masked_fill(~upper, -math.inf).reshape(-1)
     top = scores.topk(k).indices.sort().values
     picked = top[distinct_ranks(k, min(num_mix, k), generator, similarity.device)]
-    return _as_pairs(picked, b), _as_pairs(top, b)
+    return as_pairs(picked, b), as_pairs(top, b)
 
 
 # --- SIG and SAL ------------------------------------------------------------------------------
