@@ -1,7 +1,7 @@
 """The ``msmix`` command line (also ``python -m msmix_core``): train, compare and inspect runs.
 
 Subcommands: ``train``, ``compare``, ``ablate``, ``sweep``, ``tune``, ``robustness``,
-``runs list|show|delete`` and ``convert``. Grids train through an executor (``--workers``).
+``partners``, ``runs list|show|delete`` and ``convert``. Grids train through an executor (``--workers``).
 Every training run is recorded in the run store, so tables can be rebuilt later.
 User errors (a missing file, an unknown name, a bad knob value) print one line on stderr and
 exit with status 2; anything else is a bug and keeps its traceback. See docs/cli.md.
@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
+import torch
 from tqdm import tqdm
 
 from msmix_core import MODALITIES, __version__
@@ -324,6 +325,39 @@ def cmd_robustness(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_partners(args: argparse.Namespace) -> int:
+    from msmix_core.analysis.latents import encode_split, fit_encoder  # UMAP and the trainer: only when asked
+    from msmix_core.analysis.partners import candidate_partners, partner_table
+
+    if args.out is not None and Path(args.out).suffix != ".csv":
+        raise MsmixError(f"--out {args.out}: the file name must end in .csv")
+    dataset = _load(args)
+    model, _ = fit_encoder(dataset, args.backbone, seed=args.seed, epochs=args.epochs, device=args.device)
+    split = dataset.splits[args.split]
+    pool = candidate_partners(
+        encode_split(model, dataset, args.split),
+        args.threshold,
+        labels=torch.from_numpy(split.labels),
+        block_size=args.block_size,
+        top_k=args.top_k,
+    )
+    table = partner_table(split, pool)
+    encoder = f"trained {args.epochs} epochs" if args.epochs else "untrained"
+    candidates = int(table["candidates"].sum())
+    opposite = int(table["contradictory"].sum()) / candidates if candidates else 0.0
+    print(f"{dataset.name} {args.split}, {len(table)} samples, {args.backbone} latents ({encoder}, seed {args.seed}):")
+    print(
+        f"SASS candidates at δ = {args.threshold:g}: {table['candidates'].mean():.1f} per sample, none for "
+        f"{int((table['candidates'] == 0).sum())} samples; {100 * opposite:.1f} % of them of the opposite sentiment"
+    )
+    print(table.head(args.show).to_string(index=False, float_format="{:.3f}".format))
+    if args.out is not None:
+        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+        table.to_csv(args.out, index=False)
+        print(f"wrote {args.out}", file=sys.stderr)
+    return 0
+
+
 def cmd_runs_list(args: argparse.Namespace) -> int:
     store = RunStore(args.runs_dir)
     table = store.table()
@@ -565,6 +599,24 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0, help="seed of the noise (default %(default)s)")
     p.add_argument("--out", nargs="+", default=[], metavar="FILE", help="write the table to FILE.csv and/or FILE.md")
     p.set_defaults(handler=cmd_robustness)
+
+    p = commands.add_parser("partners", help="each sample's SASS partners over a whole split")
+    p.add_argument("--dataset", default="synthetic", help="as for train (default %(default)s)")
+    p.add_argument("--split", choices=list(SPLITS), default="train", help="default %(default)s")
+    p.add_argument("--backbone", default=TrainConfig.backbone, help="whose latents SASS compares (default %(default)s)")
+    p.add_argument(
+        "--epochs", type=int, default=0, help="train the backbone with msmix this long first; 0: untrained (default 0)"
+    )
+    p.add_argument("--seed", type=int, default=DEFAULT_SEEDS[0], help="seed of the backbone (default %(default)s)")
+    p.add_argument("--threshold", type=float, default=0.4, help="SASS's δ (default %(default)s)")
+    p.add_argument("--top-k", type=_positive_int, default=5, help="partners listed per sample (default %(default)s)")
+    p.add_argument(
+        "--block-size", type=_positive_int, default=2048, help="tile size of the search; memory ~ its square"
+    )
+    p.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
+    p.add_argument("--show", type=int, default=10, help="rows printed (default %(default)s; --out has them all)")
+    p.add_argument("--out", default=None, metavar="FILE.csv", help="write one row per sample to FILE.csv")
+    p.set_defaults(handler=cmd_partners)
 
     runs = commands.add_parser("runs", help="list, show or delete stored runs")
     runs_commands = runs.add_subparsers(dest="runs_command", required=True, metavar="ACTION")

@@ -4,10 +4,8 @@ from msmix_core.mixing.base import MixMethod
 from msmix_core.mixing.intensity import IntensityPredictor
 from msmix_core.mixing.methods import CMixup, ManifoldMixup, Mixup, MSMix, MultiMix, NoMix, PowMix
 from msmix_core.mixing.ms_mix import (
-    PoolCandidates,
     alignment_loss,
     candidate_mask,
-    candidate_partners,
     draw_pairs,
     intensity_weights,
     ms_mix,
@@ -30,12 +28,10 @@ __all__ = [
     "Mixup",
     "MultiMix",
     "NoMix",
-    "PoolCandidates",
     "PowMix",
     "alignment_loss",
     "build_method",
     "candidate_mask",
-    "candidate_partners",
     "describe_methods",
     "draw_pairs",
     "intensity_weights",

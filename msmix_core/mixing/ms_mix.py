@@ -16,14 +16,13 @@ documented in ``docs/mixing.md``:
 
 The paper's text gives δ = 0.2, the released code 0.4; the default here is the code's.
 
-:func:`candidate_partners` is the same SASS candidate search over a pool of any size (a whole
-training split), in tiles, without materialising the ``N × N`` similarity matrix.
+The same candidate search over a whole split, in tiles, is
+:func:`msmix_core.analysis.partners.candidate_partners`.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
@@ -46,7 +45,7 @@ SPAN_EPS = 1e-6
 # --- SASS: similarity and candidates ----------------------------------------------------------
 
 
-def _unit_rows(features: dict[str, torch.Tensor]) -> torch.Tensor:
+def unit_rows(features: dict[str, torch.Tensor]) -> torch.Tensor:
     """``[B, ΣD]``: each modality's flattened features L2-normalised and scaled by ``1/√3``.
 
     Then ``Z Zᵀ`` is the mean over modalities of the cosine similarities, in one product.
@@ -55,7 +54,7 @@ def _unit_rows(features: dict[str, torch.Tensor]) -> torch.Tensor:
     return torch.cat(parts, dim=1) / math.sqrt(len(MODALITIES))
 
 
-def _min_max_(similarity: torch.Tensor, low: torch.Tensor, high: torch.Tensor) -> torch.Tensor:
+def min_max_(similarity: torch.Tensor, low: torch.Tensor, high: torch.Tensor) -> torch.Tensor:
     """In place ``(S - low) / (high - low)``; all 0.5 when the span is at most :data:`SPAN_EPS`."""
     span = high - low
     similarity.sub_(low).div_(span.clamp(min=SPAN_EPS))
@@ -70,7 +69,7 @@ def sass_similarity(features: dict[str, torch.Tensor]) -> torch.Tensor:
     over the off-diagonal entries; a constant matrix becomes 0.5; the diagonal is 0, so a sample
     is never its own candidate. Computed without autograd: it only selects pairs.
     """
-    z = _unit_rows(features)
+    z = unit_rows(features)
     b = z.shape[0]
     similarity = z @ z.T
     if b < 2:
@@ -78,7 +77,7 @@ def sass_similarity(features: dict[str, torch.Tensor]) -> torch.Tensor:
     # an off-diagonal value on the diagonal leaves the off-diagonal min and max unchanged
     similarity.diagonal().copy_(similarity[0, 1].expand(b))
     low, high = torch.aminmax(similarity)
-    return _min_max_(similarity, low, high).fill_diagonal_(0.0)
+    return min_max_(similarity, low, high).fill_diagonal_(0.0)
 
 
 def candidate_mask(similarity: torch.Tensor, threshold: float) -> torch.Tensor:
@@ -320,128 +319,4 @@ def ms_mix(
         fallback=fallback,
         diagnostics=pair_diagnostics(labels_a, labels_b, lam, num_candidates, fallback),
         candidates_fn=candidates_fn,
-    )
-
-
-# --- the same candidate search over a large pool, in tiles ------------------------------------
-
-
-@dataclass
-class PoolCandidates:
-    """Each pool sample's SASS candidates, as found by :func:`candidate_partners`.
-
-    - ``counts`` ``[N]``: partners ``j ≠ i`` with normalised similarity above δ.
-    - ``low``/``high``: min and max of the raw mean cosine similarity over all pairs ``i ≠ j``
-      (the min-max normalisation's constants).
-    - ``partners`` ``[N, k]``: the ``top_k`` most similar candidates, most similar first, ``-1``
-      where a sample has fewer than ``k``; ``partner_similarity`` ``[N, k]`` their normalised
-      similarities (NaN where ``-1``). None without ``top_k``.
-    - ``contradictory`` ``[N]``: candidates whose label has the opposite sign; None without labels.
-    """
-
-    counts: torch.Tensor
-    low: float
-    high: float
-    partners: torch.Tensor | None = None
-    partner_similarity: torch.Tensor | None = None
-    contradictory: torch.Tensor | None = None
-
-
-def _upper_tiles(n: int, block: int):
-    """``(rows, cols)`` slices of the tiles on and above the diagonal of an ``n × n`` matrix."""
-    for r in range(0, n, block):
-        for c in range(r, n, block):
-            yield slice(r, min(r + block, n)), slice(c, min(c + block, n))
-
-
-def _merge_top(values: torch.Tensor, index: torch.Tensor, rows: slice, scores: torch.Tensor, offset: int) -> None:
-    """Fold a tile's row-wise top-k (columns shifted by ``offset``) into the running top-k of ``rows``."""
-    k = values.shape[1]
-    tile_values, tile_index = scores.topk(min(k, scores.shape[1]), dim=1)
-    all_values = torch.cat([values[rows], tile_values], dim=1)
-    all_index = torch.cat([index[rows], tile_index + offset], dim=1)
-    best = all_values.topk(k, dim=1)
-    values[rows] = best.values
-    index[rows] = all_index.gather(1, best.indices)
-
-
-def _pool_min_max(z: torch.Tensor, block_size: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """First pass: min and max of ``Z Zᵀ`` over its off-diagonal entries, tile by tile."""
-    low = torch.full((), math.inf, device=z.device)
-    high = torch.full((), -math.inf, device=z.device)
-    for rows, cols in _upper_tiles(z.shape[0], block_size):
-        tile = z[rows] @ z[cols].T
-        if rows == cols:  # keep the diagonal out of each reduction
-            low = torch.minimum(low, tile.fill_diagonal_(math.inf).min())
-            high = torch.maximum(high, tile.fill_diagonal_(-math.inf).max())
-        else:
-            tile_low, tile_high = torch.aminmax(tile)
-            low, high = torch.minimum(low, tile_low), torch.maximum(high, tile_high)
-    return low, high
-
-
-@torch.no_grad()
-def candidate_partners(
-    features: dict[str, torch.Tensor],
-    threshold: float = 0.4,
-    *,
-    labels: torch.Tensor | None = None,
-    block_size: int = 2048,
-    top_k: int | None = None,
-) -> PoolCandidates:
-    """SASS candidates of every sample of a pool of ``N`` samples, in ``block_size²`` tiles.
-
-    The same similarity, normalisation and threshold as :func:`sass_similarity` and
-    :func:`candidate_mask`, without the ``N × N`` matrix: a first pass over the tiles finds the
-    global off-diagonal min and max, a second counts candidates (and keeps the ``top_k`` most
-    similar, and counts opposite-sign labels when ``labels`` are given). By symmetry only the
-    tiles on and above the diagonal are computed, each twice. Peak memory is a few tiles.
-    """
-    if not 0.0 <= threshold <= 1.0:
-        raise MsmixError(f"threshold (δ) must lie in [0, 1], got {threshold}")
-    if block_size < 1 or (top_k is not None and top_k < 1):
-        raise MsmixError(f"block_size and top_k must be integers >= 1, got {block_size} and {top_k}")
-    z = _unit_rows(features)
-    n, device = z.shape[0], z.device
-    if labels is not None:
-        labels = labels.reshape(-1).to(device)
-        if labels.shape[0] != n:
-            raise MsmixError(f"labels has {labels.shape[0]} entries for {n} samples: give one label per sample")
-    counts = torch.zeros(n, dtype=torch.long, device=device)
-    contradictory = torch.zeros_like(counts) if labels is not None else None
-    k = top_k or 0
-    values = torch.full((n, k), -math.inf, device=device)
-    index = torch.full((n, k), -1, dtype=torch.long, device=device)
-
-    def add(these: slice, offset: int, candidate: torch.Tensor, clash: torch.Tensor | None, scores) -> None:
-        """Fold a tile's per-row statistics into the rows ``these`` (columns start at ``offset``)."""
-        counts[these] += candidate.sum(dim=1)
-        if clash is not None:
-            contradictory[these] += clash.sum(dim=1)
-        if k:
-            _merge_top(values, index, these, scores, offset)
-
-    if n < 2:
-        low = high = torch.full((), math.nan, device=device)
-    else:
-        low, high = _pool_min_max(z, block_size)
-    for rows, cols in _upper_tiles(n if n >= 2 else 0, block_size):
-        tile = _min_max_(z[rows] @ z[cols].T, low, high)
-        candidate = tile > threshold
-        if rows == cols:
-            candidate.fill_diagonal_(False)
-        clash = candidate & (labels[rows, None] * labels[None, cols] < 0) if labels is not None else None
-        scores = tile.masked_fill_(~candidate, -math.inf)
-        add(rows, cols.start, candidate, clash, scores)
-        if rows != cols:  # the tile also holds the pairs (j, i) of its mirror below the diagonal
-            add(cols, rows.start, candidate.T, clash.T if clash is not None else None, scores.T)
-
-    missing = values == -math.inf
-    return PoolCandidates(
-        counts=counts,
-        low=float(low),
-        high=float(high),
-        partners=index.masked_fill(missing, -1) if top_k else None,
-        partner_similarity=values.masked_fill(missing, math.nan) if top_k else None,
-        contradictory=contradictory,
     )
