@@ -1,11 +1,25 @@
 """Every mixing method honours the shared contract; each rival does what its paper says; the registry checks knobs."""
 
+import inspect
+
 import pytest
 import torch
 
 from msmix_core import MODALITIES
 from msmix_core.errors import MsmixError
-from msmix_core.mixing import METHODS, MixMethod, build_method, describe_methods, method_knobs
+from msmix_core.mixing import (
+    METHODS,
+    CMixup,
+    MixMethod,
+    Mixup,
+    MSMix,
+    MultiMix,
+    NoMix,
+    PowMix,
+    build_method,
+    describe_methods,
+    method_knobs,
+)
 
 DIMS = {"text": 8, "audio": 4, "vision": 6}
 DIAGNOSTIC_KEYS = {"num_candidates", "fallback", "contradictory_rate", "mean_abs_label_gap"} | {
@@ -156,6 +170,50 @@ def test_describe_methods_lists_every_knob_with_default_and_range():
 def test_bad_names_and_knobs_are_explained(name, knobs, message):
     with pytest.raises(MsmixError, match=message):
         build_method(name, latent_dims=DIMS, **knobs)
+
+
+@pytest.mark.parametrize(
+    ("build", "message"),
+    [
+        (lambda: Mixup(alpha=-1), r"^mixup: knob alpha must be a number > 0, got -1$"),
+        (lambda: CMixup(sigma=0.0), "sigma must be a number > 0"),
+        (lambda: MultiMix(num_mix=0), "num_mix must be an integer >= 1 or None"),
+        (lambda: PowMix(min_mix=2.0, max_mix=1.0), "min_mix .* must not exceed max_mix"),
+        (lambda: MSMix(DIMS, threshold=1.5), r"threshold must be a number in \[0, 1\]"),
+        (lambda: NoMix(mix_weight=-0.1), "mix_weight must be a number >= 0"),
+    ],
+)
+def test_the_classes_check_their_knobs_when_built_directly(build, message):
+    with pytest.raises(MsmixError, match=message):
+        build()
+
+
+@pytest.mark.parametrize("name", list(METHODS))
+def test_every_knob_is_declared_once_on_its_class_with_its_constructor_default(name):
+    cls, knobs = METHODS[name], method_knobs(name)
+    params = inspect.signature(cls.__init__).parameters
+    for knob, declared in knobs.items():
+        assert declared is cls.knobs[knob] and declared.default == params[knob].default, knob
+        assert declared.doc and declared.kind in ("bool", "int", "float"), knob
+        assert declared.accepts(declared.default), knob
+    assert set(cls.knobs) == set(params) - {"self", "latent_dims"}
+    method = build_method(name, latent_dims=DIMS)
+    assert all(getattr(method, knob) == declared.default for knob, declared in knobs.items())  # stored as declared
+
+
+def test_a_method_with_an_undeclared_knob_is_refused_when_its_class_is_made():
+    with pytest.raises(TypeError, match="declared knobs"):
+
+        class Broken(MixMethod):
+            def __init__(self, beta: float = 1.0, mix_weight: float = 0.7) -> None:
+                super().__init__(beta=beta, mix_weight=mix_weight)
+
+
+def test_search_ranges_are_the_finite_range_or_the_declared_suggestion():
+    knobs = method_knobs("msmix")
+    assert knobs["threshold"].search_range() == (0.0, 1.0, False)
+    assert knobs["alpha"].search_range() == (0.1, 8.0, True)
+    assert knobs["num_mix"].search_range() is None and knobs["num_heads"].search_range() is None
 
 
 def test_msmix_needs_latent_dims():

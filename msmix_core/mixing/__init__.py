@@ -1,7 +1,8 @@
 """Mixup methods acting on multimodal latent (or input) features: MS-Mix and its rivals."""
 
-from msmix_core.mixing.base import MixMethod
+from msmix_core.mixing.base import MixMethod, Stage
 from msmix_core.mixing.intensity import IntensityPredictor
+from msmix_core.mixing.knobs import Knob
 from msmix_core.mixing.methods import CMixup, ManifoldMixup, Mixup, MSMix, MultiMix, NoMix, PowMix
 from msmix_core.mixing.ms_mix import (
     alignment_loss,
@@ -13,7 +14,7 @@ from msmix_core.mixing.ms_mix import (
     sig_ratios,
     stack_modalities,
 )
-from msmix_core.mixing.registry import METHODS, Knob, build_method, describe_methods, method_knobs
+from msmix_core.mixing.registry import METHODS, build_method, describe_methods, method_knobs
 from msmix_core.mixing.result import MixResult, pair_diagnostics
 
 __all__ = [
@@ -29,6 +30,7 @@ __all__ = [
     "MultiMix",
     "NoMix",
     "PowMix",
+    "Stage",
     "alignment_loss",
     "build_method",
     "candidate_mask",

@@ -10,6 +10,9 @@ each one mixes contradictory sentiments. All random draws use the ``generator`` 
 
 from __future__ import annotations
 
+from dataclasses import replace
+from typing import ClassVar
+
 import torch
 from torch import nn
 
@@ -17,6 +20,7 @@ from msmix_core import MODALITIES
 from msmix_core.errors import MsmixError
 from msmix_core.mixing.base import MixMethod
 from msmix_core.mixing.intensity import IntensityPredictor
+from msmix_core.mixing.knobs import ALPHA, MIX_WEIGHT, NUM_MIX, POSITIVE, SAL_WEIGHT, Knob
 from msmix_core.mixing.ms_mix import check_features, mix_labels, mix_pairs, ms_mix
 from msmix_core.mixing.result import MixResult, pair_diagnostics
 from msmix_core.mixing.sampling import generator_device, sample_beta, sample_dirichlet
@@ -84,10 +88,10 @@ class Mixup(MixMethod):
 
     name = "mixup"
     stage = "input"
+    knobs: ClassVar[dict[str, Knob]] = {"alpha": ALPHA, "mix_weight": MIX_WEIGHT}
 
     def __init__(self, alpha: float = 1.0, mix_weight: float = 0.7) -> None:
-        super().__init__(mix_weight=mix_weight)
-        self.alpha = float(alpha)
+        super().__init__(alpha=alpha, mix_weight=mix_weight)
 
     def forward(self, features: Features, labels: torch.Tensor, generator: torch.Generator | None = None) -> MixResult:
         labels = labels.reshape(-1)
@@ -125,11 +129,14 @@ class CMixup(MixMethod):
     """
 
     name = "cmixup"
+    knobs: ClassVar[dict[str, Knob]] = {
+        "sigma": Knob(kind="float", **POSITIVE, doc="bandwidth of the label kernel", suggested=(0.05, 4.0, True)),
+        "alpha": ALPHA,
+        "mix_weight": MIX_WEIGHT,
+    }
 
     def __init__(self, sigma: float = 1.0, alpha: float = 2.0, mix_weight: float = 0.7) -> None:
-        super().__init__(mix_weight=mix_weight)
-        self.sigma = float(sigma)
-        self.alpha = float(alpha)
+        super().__init__(sigma=sigma, alpha=alpha, mix_weight=mix_weight)
 
     def forward(self, features: Features, labels: torch.Tensor, generator: torch.Generator | None = None) -> MixResult:
         labels = labels.reshape(-1)
@@ -188,11 +195,14 @@ class MultiMix(_WeightedMix):
     """
 
     name = "multimix"
+    knobs: ClassVar[dict[str, Knob]] = {
+        "alpha": replace(ALPHA, doc="concentration of the Dirichlet(α·1) weights"),
+        "num_mix": NUM_MIX,
+        "mix_weight": MIX_WEIGHT,
+    }
 
     def __init__(self, alpha: float = 1.0, num_mix: int | None = None, mix_weight: float = 0.7) -> None:
-        super().__init__(mix_weight=mix_weight)
-        self.alpha = float(alpha)
-        self.num_mix = num_mix
+        super().__init__(alpha=alpha, num_mix=num_mix, mix_weight=mix_weight)
 
     def forward(self, features: Features, labels: torch.Tensor, generator: torch.Generator | None = None) -> MixResult:
         labels = labels.reshape(-1)
@@ -219,6 +229,14 @@ class PowMix(_WeightedMix):
     """
 
     name = "powmix"
+    knobs: ClassVar[dict[str, Knob]] = {
+        "alpha": replace(ALPHA, doc="concentration of each modality's Dirichlet factors"),
+        "power": Knob(kind="float", **POSITIVE, doc="exponent that sharpens the factors", suggested=(0.5, 4.0, True)),
+        "max_sources": Knob(kind="int", low=2, doc="most samples in one mix", suggested=(2, 5, False)),
+        "min_mix": Knob(kind="float", **POSITIVE, doc="fewest mixed samples, × B", suggested=(0.1, 1.0, False)),
+        "max_mix": Knob(kind="float", **POSITIVE, doc="most mixed samples, × B", suggested=(1.0, 3.0, False)),
+        "mix_weight": MIX_WEIGHT,
+    }
 
     def __init__(
         self,
@@ -229,10 +247,11 @@ class PowMix(_WeightedMix):
         max_mix: float = 1.5,
         mix_weight: float = 0.7,
     ) -> None:
-        super().__init__(mix_weight=mix_weight)
-        self.alpha, self.power = float(alpha), float(power)
-        self.max_sources = int(max_sources)
-        self.min_mix, self.max_mix = float(min_mix), float(max_mix)
+        super().__init__(
+            alpha=alpha, power=power, max_sources=max_sources, min_mix=min_mix, max_mix=max_mix, mix_weight=mix_weight
+        )
+        if self.min_mix > self.max_mix:
+            raise MsmixError(f"{self.name}: min_mix ({min_mix}) must not exceed max_mix ({max_mix})")
 
     def forward(self, features: Features, labels: torch.Tensor, generator: torch.Generator | None = None) -> MixResult:
         labels = labels.reshape(-1)
@@ -272,6 +291,20 @@ class MSMix(MixMethod):
     """
 
     name = "msmix"
+    knobs: ClassVar[dict[str, Knob]] = {
+        "alpha": ALPHA,
+        "threshold": Knob(kind="float", low=0.0, high=1.0, doc="SASS's δ: pairs need a normalised similarity above it"),
+        "num_mix": NUM_MIX,
+        "use_sass": Knob(kind="bool", doc="pick pairs by similarity (False: from all i ≠ j)"),
+        "use_sig": Knob(kind="bool", doc="per-modality ratios from the intensities (False: λ_base)"),
+        "use_sal": Knob(kind="bool", doc="train with the alignment loss (False: sal_weight 0)"),
+        "label_guard": Knob(kind="bool", doc="never pair labels of opposite signs (ours)"),
+        "detach_predictor_input": Knob(kind="bool", doc="predictors read detached latents (ours; the release: False)"),
+        "detach_ratios": Knob(kind="bool", doc="no gradient through the SIG ratios (ours)"),
+        "num_heads": Knob(kind="int", low=1, doc="attention heads of each intensity predictor"),
+        "mix_weight": MIX_WEIGHT,
+        "sal_weight": SAL_WEIGHT,
+    }
 
     def __init__(
         self,
@@ -289,10 +322,22 @@ class MSMix(MixMethod):
         mix_weight: float = 0.7,
         sal_weight: float = 0.5,
     ) -> None:
-        super().__init__(mix_weight=mix_weight, sal_weight=sal_weight if use_sal else 0.0)
-        self.alpha, self.threshold, self.num_mix = float(alpha), float(threshold), num_mix
-        self.use_sass, self.use_sig, self.use_sal, self.label_guard = use_sass, use_sig, use_sal, label_guard
-        self.detach_predictor_input, self.detach_ratios = detach_predictor_input, detach_ratios
+        super().__init__(
+            alpha=alpha,
+            threshold=threshold,
+            num_mix=num_mix,
+            use_sass=use_sass,
+            use_sig=use_sig,
+            use_sal=use_sal,
+            label_guard=label_guard,
+            detach_predictor_input=detach_predictor_input,
+            detach_ratios=detach_ratios,
+            num_heads=num_heads,
+            mix_weight=mix_weight,
+            sal_weight=sal_weight,
+        )
+        if not use_sal:
+            self.sal_weight = 0.0
         self.latent_dims = {m: int(latent_dims[m]) for m in MODALITIES}
         self.predictors = nn.ModuleDict({m: IntensityPredictor(latent_dims[m], num_heads) for m in MODALITIES})
 
