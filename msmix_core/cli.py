@@ -1,7 +1,7 @@
 """The ``msmix`` command line (also ``python -m msmix_core``): train, compare and inspect runs.
 
 Subcommands: ``train``, ``compare``, ``ablate``, ``sweep``, ``tune``, ``robustness``,
-``partners``, ``runs list|show|delete`` and ``convert``. Grids train through an executor (``--workers``).
+``partners``, ``methods``, ``runs list|show|delete`` and ``convert``. Grids train through an executor (``--workers``).
 Every training run is recorded in the run store, so tables can be rebuilt later.
 User errors (a missing file, an unknown name, a bad knob value) print one line on stderr and
 exit with status 2; anything else is a bug and keeps its traceback. See docs/cli.md.
@@ -35,8 +35,9 @@ from msmix_core.data.schema import SPLITS, MSADataset
 from msmix_core.device import resolve_device
 from msmix_core.errors import MsmixError, MsmixWarning
 from msmix_core.experiments import ABLATIONS, DEFAULT_ABLATIONS, FULL_LABEL, ablation_label
-from msmix_core.experiments.sweeps import parse_value, sweep_variants
+from msmix_core.experiments.sweeps import format_value, parse_value, sweep_variants
 from msmix_core.metrics import METRIC_KEYS
+from msmix_core.mixing.registry import describe_methods
 from msmix_core.runs import Run, RunStore, compare_runs, format_table, to_markdown
 from msmix_core.training import Callback, EpochEvent, TrainConfig, build_models
 from msmix_core.training.executors import Executor, LocalPoolExecutor, RayExecutor, SerialExecutor
@@ -358,6 +359,14 @@ def cmd_partners(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_methods(args: argparse.Namespace) -> int:
+    for name, entry in describe_methods().items():
+        print(f"{name} ({entry['stage']}): {entry['summary']}")
+        for knob, declared in entry["knobs"].items():
+            print(f"  {knob}={format_value(declared.default)}  {declared.describe()}; {declared.doc}")
+    return 0
+
+
 def cmd_runs_list(args: argparse.Namespace) -> int:
     store = RunStore(args.runs_dir)
     table = store.table()
@@ -617,6 +626,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--show", type=int, default=10, help="rows printed (default %(default)s; --out has them all)")
     p.add_argument("--out", default=None, metavar="FILE.csv", help="write one row per sample to FILE.csv")
     p.set_defaults(handler=cmd_partners)
+
+    p = commands.add_parser("methods", help="the mixing methods and their knobs (what --set takes)")
+    p.set_defaults(handler=cmd_methods)
 
     runs = commands.add_parser("runs", help="list, show or delete stored runs")
     runs_commands = runs.add_subparsers(dest="runs_command", required=True, metavar="ACTION")

@@ -18,7 +18,7 @@ from msmix_core.data.npz import load_npz, save_npz
 from msmix_core.data.synthetic import make_synthetic
 from msmix_core.errors import MsmixError
 from msmix_core.experiments import ABLATIONS, ablation_label
-from msmix_core.mixing import candidate_mask, sass_similarity
+from msmix_core.mixing import METHODS, candidate_mask, method_knobs, sass_similarity
 from msmix_core.runs import RunStore
 
 FAST = ["--epochs", "1", "--batch-size", "16", "--device", "cpu", "--quiet"]
@@ -298,6 +298,17 @@ def test_partners_lists_the_dense_sass_candidates_of_every_sample_of_the_split(c
     assert table["contradictory"].tolist() == clash.sum(axis=1).tolist()
     for row, partner in zip(table["row"], table["partner_1"], strict=True):
         assert (partner == -1) == (not mask[row].any()) and (partner == -1 or mask[row, partner])
+
+
+def test_methods_lists_every_method_and_its_declared_knobs(capsys):
+    code, out, _ = run_cli(capsys, "methods")
+    assert code == 0
+    for name in METHODS:
+        assert f"\n{name} (" in f"\n{out}"
+        for knob, declared in method_knobs(name).items():
+            assert f"  {knob}=" in out and declared.doc in out
+    assert "  alpha=1  a number > 0; α of the Beta(α, α) ratio draw" in out  # mixup's
+    assert "  threshold=0.4  a number in [0, 1];" in out
 
 
 def test_parse_knobs_targets_names_and_parses_values():
