@@ -113,9 +113,9 @@ def test_strategies_take_keywords_and_default_to_the_methods_declared_knobs():
     strict = STRATEGIES["sass"](batch, torch.Generator().manual_seed(3), threshold=0.9)
     assert loose.diagnostics["num_candidates"] > strict.diagnostics["num_candidates"]
     gaps = [
-        STRATEGIES["cmixup"](
-            batch, torch.Generator().manual_seed(3), sigma=sigma, threshold=0.9
-        ).diagnostics["mean_abs_label_gap"]  # δ: not C-Mixup's
+        STRATEGIES["cmixup"](batch, torch.Generator().manual_seed(3), sigma=sigma, threshold=0.9).diagnostics[
+            "mean_abs_label_gap"
+        ]  # δ: not C-Mixup's
         for sigma in (0.01, 100.0)
     ]
     assert gaps[0] < gaps[1]

@@ -98,6 +98,15 @@ def test_candidates_and_fallback_equal_a_loop_reference():
     assert res.num_mixed == 4 and set(map(tuple, res.pairs.tolist())) <= set(map(tuple, res.candidates.tolist()))
 
 
+@pytest.mark.parametrize("label_guard", [False, True])
+def test_given_pairs_still_list_the_candidates_of_the_search(label_guard):
+    features, labels, intensities = _batch(b=10)
+    drawn = ms_mix(features, labels, intensities, threshold=0.2, label_guard=label_guard, generator=torch.Generator())
+    given = ms_mix(features, labels, intensities, threshold=0.2, label_guard=label_guard, pairs=drawn.pairs)
+    assert not drawn.fallback and torch.equal(given.candidates, drawn.candidates)
+    assert given.candidates is given.candidates  # listed once, on first access
+
+
 def test_same_generator_seed_same_result_and_other_seed_differs():
     batch = _batch(b=32)
     a = ms_mix(*batch, generator=torch.Generator().manual_seed(7))

@@ -3,8 +3,9 @@
 Knobs are constructor arguments with documented defaults (as in timm's ``Mixup``); every
 method takes ``mix_weight`` (the weight of its mixed-sample loss in the trainer, 0.7 as in
 MS-Mix's released training code). Every method reports the same diagnostics
-(:func:`pair_diagnostics`), so the app and the benchmarks can compare, for instance, how often
-each one mixes contradictory sentiments. All random draws use the ``generator`` passed to
+(:func:`pair_diagnostics` for pairs, :func:`weight_diagnostics` for weighted mixes of many
+sources, which report weights rather than a pair), so the app and the benchmarks can compare,
+for instance, how often each one mixes contradictory sentiments. All random draws use the ``generator`` passed to
 ``forward`` and happen on its device.
 """
 
@@ -22,7 +23,7 @@ from msmix_core.mixing.base import MixMethod
 from msmix_core.mixing.intensity import IntensityPredictor
 from msmix_core.mixing.knobs import ALPHA, MIX_WEIGHT, NUM_MIX, POSITIVE, SAL_WEIGHT, Knob
 from msmix_core.mixing.ms_mix import check_features, mix_labels, mix_pairs, ms_mix
-from msmix_core.mixing.result import MixResult, pair_diagnostics
+from msmix_core.mixing.result import MixResult, pair_diagnostics, weight_diagnostics
 from msmix_core.mixing.sampling import generator_device, sample_beta, sample_dirichlet
 
 Features = dict[str, torch.Tensor]
@@ -157,32 +158,20 @@ class _WeightedMix(MixMethod):
     def _result(self, features: Features, labels: torch.Tensor, weights: Features) -> MixResult:
         """``weights``: modality -> ``[M, B]`` rows summing to 1; labels mix with their mean.
 
-        A sample mixes many sources, so ``labels_a = labels_b = mixed_labels`` and ``lam["label"]
-        = 1``; ``pairs`` are the two sources with the largest label weights and ``lam[m]`` the
-        share of the first within that pair, for the diagnostics.
+        The result holds those label weights (``source_weights``), not a pair: the mixed loss is
+        taken against the mixed label, and the diagnostics are computed from the weights.
         """
         mixed = {}
         for m in MODALITIES:
             x = features[m]
             mixed[m] = (weights[m].to(x.dtype) @ x.reshape(x.shape[0], -1)).reshape(-1, *x.shape[1:])
         label_weights = sum(weights[m] for m in MODALITIES) / len(MODALITIES)
-        mixed_labels = label_weights.to(labels.dtype) @ labels
-        pairs = label_weights.topk(2, dim=1).indices
-        lam = {}
-        for m in MODALITIES:
-            top_two = weights[m].gather(1, pairs)
-            lam[m] = top_two[:, 0] / top_two.sum(dim=1).clamp(min=torch.finfo(top_two.dtype).tiny)
-        lam["label"] = torch.ones_like(mixed_labels)
-        labels_a, labels_b = labels[pairs[:, 0]], labels[pairs[:, 1]]
         return MixResult(
             mixed=mixed,
-            mixed_labels=mixed_labels,
-            labels_a=mixed_labels,
-            labels_b=mixed_labels,
-            pairs=pairs,
-            lam=lam,
+            mixed_labels=label_weights.to(labels.dtype) @ labels,
             alignment_loss=torch.zeros((), device=labels.device),
-            diagnostics=pair_diagnostics(labels_a, labels_b, lam, labels.shape[0], False),
+            source_weights=label_weights,
+            diagnostics=weight_diagnostics(labels, label_weights, labels.shape[0]),
         )
 
 

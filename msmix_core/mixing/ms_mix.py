@@ -276,16 +276,20 @@ def ms_mix(
     similarity = sass_similarity(features) if use_sass else None
     forbidden = opposite_sign(labels) if label_guard else None
 
+    def candidate_pairs() -> torch.Tensor:
+        """``bool [B, B]``: SASS's candidates (every ``i ≠ j`` without SASS), less opposite signs under the guard."""
+        allowed = candidate_mask(similarity, threshold) if use_sass else ~torch.eye(b, dtype=torch.bool, device=device)
+        return allowed & ~forbidden if forbidden is not None else allowed
+
     fallback, candidates_fn = False, None
-    if pairs is not None:
+    if pairs is not None:  # the candidates are still those of the search, listed on first access
         pairs = _given_pairs(pairs, b, device)
         num_candidates = pairs.shape[0]
+        candidates_fn = lambda: candidate_pairs().nonzero()  # noqa: E731 (a lazy listing, like the fallback's)
     elif b < 2:
         pairs, num_candidates = torch.zeros(0, 2, dtype=torch.long, device=device), 0
     else:
-        allowed = candidate_mask(similarity, threshold) if use_sass else ~torch.eye(b, dtype=torch.bool, device=device)
-        if forbidden is not None:
-            allowed &= ~forbidden
+        allowed = candidate_pairs()
         pairs, num_candidates = draw_pairs(allowed, num_mix, generator)
         candidates_fn = allowed.nonzero
         if use_sass and num_candidates < num_mix:
