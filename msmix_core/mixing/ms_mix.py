@@ -1,12 +1,14 @@
 """MS-Mix's functional core: SASS pair selection, SIG ratios and the SAL loss, step by step.
 
+:func:`ms_mix` comes first and reads as the method; the steps it calls follow in its order.
+
 It computes what the authors' released ``MS_Mix`` computes (Zhu et al., arXiv 2510.11579;
 github HongyuZhu-s/MS-Mix, ``models/MS_MIX.py``) with these deliberate differences, all
 documented in ``docs/mixing.md``:
 
 - the pairs are drawn uniformly without replacement among the candidates, as in the release,
-  but without listing and permuting all candidates on the host: distinct ranks are drawn and
-  mapped to mask positions through a cumulative count; every draw uses the caller's generator;
+  but as distinct random ranks on the caller's generator (``mixing/sampling.py``), not by
+  permuting the candidate list on the host;
 - for ``[B, T, D]`` features the ratios use the same ``|I|`` min-max weights as the 2-D path
   (the release feeds raw, signed intensities there, which can push ratios outside [0, 1]);
 - the fallback never asks for more top pairs than the upper triangle holds (the release then
@@ -40,6 +42,93 @@ SAL_SCALE = 1000.0
 #: Similarity spans at or below this count as constant (every pair then gets 0.5). The release
 #: uses 1e-8, below float32's resolution near 1, so identical samples came out as rounding noise.
 SPAN_EPS = 1e-6
+
+
+# --- the whole step, in the order of docs/mixing.md --------------------------------------------
+
+
+def ms_mix(
+    features: dict[str, torch.Tensor],
+    labels: torch.Tensor,
+    intensities: dict[str, torch.Tensor],
+    *,
+    threshold: float = 0.4,
+    alpha: float = 2.0,
+    num_mix: int | None = None,
+    pairs: torch.Tensor | None = None,
+    lam_base: torch.Tensor | None = None,
+    generator: torch.Generator | None = None,
+    use_sass: bool = True,
+    use_sig: bool = True,
+    label_guard: bool = False,
+    detach_ratios: bool = False,
+) -> MixResult:
+    """Mix a batch the MS-Mix way (see the module docstring and ``docs/mixing.md``).
+
+    ``features``: modality -> ``[B, D]`` or ``[B, T, D]``; ``labels``: ``[B]`` or ``[B, 1]``;
+    ``intensities``: modality -> ``[B]`` raw predictor outputs. ``pairs`` (``[M, 2]``) and
+    ``lam_base`` (``[M]``) replace the random draws when given. ``use_sass=False`` draws pairs
+    from all ``i ≠ j``; ``use_sig=False`` uses ``lam_base`` for every modality and the label;
+    ``label_guard=True`` never pairs labels of opposite signs. ``alignment_loss`` is
+    differentiable w.r.t. the intensities, and the ratios (hence the mixed samples and the
+    mixed-sample loss) as well, as in the release; ``detach_ratios=True`` (our addition) computes
+    the ratios from detached intensities, so the mixed-sample loss sends no gradient through them.
+    """
+    _check(features, labels, intensities, threshold, alpha, num_mix)
+    labels = labels.reshape(-1)
+    b, device = labels.shape[0], labels.device
+    num_mix = b if num_mix is None else int(num_mix)
+    similarity = sass_similarity(features) if use_sass else None
+    forbidden = opposite_sign(labels) if label_guard else None
+
+    def candidate_pairs() -> torch.Tensor:
+        """``bool [B, B]``: SASS's candidates (every ``i ≠ j`` without SASS), less opposite signs under the guard."""
+        allowed = candidate_mask(similarity, threshold) if use_sass else ~torch.eye(b, dtype=torch.bool, device=device)
+        return allowed & ~forbidden if forbidden is not None else allowed
+
+    fallback, candidates_fn = False, None
+    if pairs is not None:  # the candidates are still those of the search, listed on first access
+        pairs = _given_pairs(pairs, b, device)
+        num_candidates = pairs.shape[0]
+        candidates_fn = lambda: candidate_pairs().nonzero()  # noqa: E731 (a lazy listing, like the fallback's)
+    elif b < 2:
+        pairs, num_candidates = torch.zeros(0, 2, dtype=torch.long, device=device), 0
+    else:
+        allowed = candidate_pairs()
+        pairs, num_candidates = draw_pairs(allowed, num_mix, generator)
+        candidates_fn = allowed.nonzero
+        if use_sass and num_candidates < num_mix:
+            fallback = True
+            pairs, top = _fallback_pairs(similarity, num_mix, forbidden, generator)
+            num_candidates, candidates_fn = top.shape[0], lambda: top
+
+    m = pairs.shape[0]
+    if lam_base is None:
+        lam_base = sample_beta(alpha, m, device, generator)
+    else:  # given by the caller (not the training path): checked, at the cost of one sync
+        lam_base = torch.as_tensor(lam_base, device=device, dtype=torch.float32).reshape(-1)
+        if lam_base.shape[0] != m:
+            raise MsmixError(f"lam_base has {lam_base.shape[0]} ratios for {m} pairs: give one per pair")
+        if m and not bool(((lam_base >= 0) & (lam_base <= 1)).all()):
+            raise MsmixError("lam_base must hold ratios in [0, 1] (NaN is not one): the share of source a in each pair")
+    lam_base = lam_base.to(device=device, dtype=torch.float32)
+    stacked = stack_modalities(intensities)
+    weights = intensity_weights(stacked.detach() if detach_ratios else stacked)
+    lam = sig_ratios(weights, pairs, lam_base, use_sig)
+    mixed_labels, labels_a, labels_b = mix_labels(labels, pairs, lam["label"])
+    return MixResult(
+        mixed={mod: mix_pairs(features[mod], pairs, lam[mod]) for mod in MODALITIES},
+        mixed_labels=mixed_labels,
+        labels_a=labels_a,
+        labels_b=labels_b,
+        pairs=pairs,
+        lam=lam,
+        alignment_loss=alignment_loss(labels, stacked),
+        similarity=similarity,
+        fallback=fallback,
+        diagnostics=pair_diagnostics(labels_a, labels_b, lam, num_candidates, fallback),
+        candidates_fn=candidates_fn,
+    )
 
 
 # --- SASS: similarity and candidates ----------------------------------------------------------
@@ -182,7 +271,7 @@ def mix_labels(
     return torch.lerp(labels_b, labels_a, lam.to(labels.dtype)), labels_a, labels_b
 
 
-# --- the whole step ---------------------------------------------------------------------------
+# --- argument checks -------------------------------------------------------------------------
 
 
 def check_features(features: object, name: str = "features", ndims: tuple[int, ...] = (2, 3)) -> None:
@@ -240,87 +329,3 @@ def _given_pairs(pairs: torch.Tensor, b: int, device: torch.device) -> torch.Ten
     if pairs.numel() and (int(pairs.min()) < 0 or int(pairs.max()) >= b):
         raise MsmixError(f"pairs must hold batch indices in [0, {b}): pass rows (i, j) of samples in this batch")
     return pairs
-
-
-def ms_mix(
-    features: dict[str, torch.Tensor],
-    labels: torch.Tensor,
-    intensities: dict[str, torch.Tensor],
-    *,
-    threshold: float = 0.4,
-    alpha: float = 2.0,
-    num_mix: int | None = None,
-    pairs: torch.Tensor | None = None,
-    lam_base: torch.Tensor | None = None,
-    generator: torch.Generator | None = None,
-    use_sass: bool = True,
-    use_sig: bool = True,
-    label_guard: bool = False,
-    detach_ratios: bool = False,
-) -> MixResult:
-    """Mix a batch the MS-Mix way (see the module docstring and ``docs/mixing.md``).
-
-    ``features``: modality -> ``[B, D]`` or ``[B, T, D]``; ``labels``: ``[B]`` or ``[B, 1]``;
-    ``intensities``: modality -> ``[B]`` raw predictor outputs. ``pairs`` (``[M, 2]``) and
-    ``lam_base`` (``[M]``) replace the random draws when given. ``use_sass=False`` draws pairs
-    from all ``i ≠ j``; ``use_sig=False`` uses ``lam_base`` for every modality and the label;
-    ``label_guard=True`` never pairs labels of opposite signs. ``alignment_loss`` is
-    differentiable w.r.t. the intensities, and the ratios (hence the mixed samples and the
-    mixed-sample loss) as well, as in the release; ``detach_ratios=True`` (our addition) computes
-    the ratios from detached intensities, so the mixed-sample loss sends no gradient through them.
-    """
-    _check(features, labels, intensities, threshold, alpha, num_mix)
-    labels = labels.reshape(-1)
-    b, device = labels.shape[0], labels.device
-    num_mix = b if num_mix is None else int(num_mix)
-    similarity = sass_similarity(features) if use_sass else None
-    forbidden = opposite_sign(labels) if label_guard else None
-
-    def candidate_pairs() -> torch.Tensor:
-        """``bool [B, B]``: SASS's candidates (every ``i ≠ j`` without SASS), less opposite signs under the guard."""
-        allowed = candidate_mask(similarity, threshold) if use_sass else ~torch.eye(b, dtype=torch.bool, device=device)
-        return allowed & ~forbidden if forbidden is not None else allowed
-
-    fallback, candidates_fn = False, None
-    if pairs is not None:  # the candidates are still those of the search, listed on first access
-        pairs = _given_pairs(pairs, b, device)
-        num_candidates = pairs.shape[0]
-        candidates_fn = lambda: candidate_pairs().nonzero()  # noqa: E731 (a lazy listing, like the fallback's)
-    elif b < 2:
-        pairs, num_candidates = torch.zeros(0, 2, dtype=torch.long, device=device), 0
-    else:
-        allowed = candidate_pairs()
-        pairs, num_candidates = draw_pairs(allowed, num_mix, generator)
-        candidates_fn = allowed.nonzero
-        if use_sass and num_candidates < num_mix:
-            fallback = True
-            pairs, top = _fallback_pairs(similarity, num_mix, forbidden, generator)
-            num_candidates, candidates_fn = top.shape[0], lambda: top
-
-    m = pairs.shape[0]
-    if lam_base is None:
-        lam_base = sample_beta(alpha, m, device, generator)
-    else:  # given by the caller (not the training path): checked, at the cost of one sync
-        lam_base = torch.as_tensor(lam_base, device=device, dtype=torch.float32).reshape(-1)
-        if lam_base.shape[0] != m:
-            raise MsmixError(f"lam_base has {lam_base.shape[0]} ratios for {m} pairs: give one per pair")
-        if m and not bool(((lam_base >= 0) & (lam_base <= 1)).all()):
-            raise MsmixError("lam_base must hold ratios in [0, 1] (NaN is not one): the share of source a in each pair")
-    lam_base = lam_base.to(device=device, dtype=torch.float32)
-    stacked = stack_modalities(intensities)
-    weights = intensity_weights(stacked.detach() if detach_ratios else stacked)
-    lam = sig_ratios(weights, pairs, lam_base, use_sig)
-    mixed_labels, labels_a, labels_b = mix_labels(labels, pairs, lam["label"])
-    return MixResult(
-        mixed={mod: mix_pairs(features[mod], pairs, lam[mod]) for mod in MODALITIES},
-        mixed_labels=mixed_labels,
-        labels_a=labels_a,
-        labels_b=labels_b,
-        pairs=pairs,
-        lam=lam,
-        alignment_loss=alignment_loss(labels, stacked),
-        similarity=similarity,
-        fallback=fallback,
-        diagnostics=pair_diagnostics(labels_a, labels_b, lam, num_candidates, fallback),
-        candidates_fn=candidates_fn,
-    )
