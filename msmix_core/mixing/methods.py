@@ -311,20 +311,8 @@ class MSMix(MixMethod):
         mix_weight: float = 0.7,
         sal_weight: float = 0.5,
     ) -> None:
-        super().__init__(
-            alpha=alpha,
-            threshold=threshold,
-            num_mix=num_mix,
-            use_sass=use_sass,
-            use_sig=use_sig,
-            use_sal=use_sal,
-            label_guard=label_guard,
-            detach_predictor_input=detach_predictor_input,
-            detach_ratios=detach_ratios,
-            num_heads=num_heads,
-            mix_weight=mix_weight,
-            sal_weight=sal_weight,
-        )
+        given = locals()  # every knob, checked and stored by MixMethod
+        super().__init__(**{knob: given[knob] for knob in self.knobs})
         if not use_sal:
             self.sal_weight = 0.0
         self.latent_dims = {m: int(latent_dims[m]) for m in MODALITIES}
