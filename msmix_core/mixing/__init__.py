@@ -15,7 +15,7 @@ from msmix_core.mixing.ms_mix import (
     stack_modalities,
 )
 from msmix_core.mixing.registry import METHODS, build_method, describe_methods, method_knobs
-from msmix_core.mixing.result import MixResult, pair_diagnostics
+from msmix_core.mixing.result import MixResult, pair_diagnostics, weight_diagnostics
 
 __all__ = [
     "METHODS",
@@ -43,4 +43,5 @@ __all__ = [
     "sass_similarity",
     "sig_ratios",
     "stack_modalities",
+    "weight_diagnostics",
 ]
