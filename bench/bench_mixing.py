@@ -35,10 +35,11 @@ import torch.nn.functional as F
 from torch.profiler import ProfilerActivity, profile
 
 from msmix_core import MODALITIES
+from msmix_core.analysis.partners import candidate_partners
 from msmix_core.data.batching import make_loader
 from msmix_core.data.synthetic import make_synthetic
 from msmix_core.device import resolve_device
-from msmix_core.mixing import METHODS, build_method, candidate_mask, candidate_partners, draw_pairs, ms_mix
+from msmix_core.mixing import METHODS, build_method, candidate_mask, draw_pairs, ms_mix
 from msmix_core.models import BACKBONES
 from msmix_core.training import LOSSES, TrainConfig, build_models, make_optimizer, step_losses
 

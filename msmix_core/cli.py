@@ -1,7 +1,7 @@
 """The ``msmix`` command line (also ``python -m msmix_core``): train, compare and inspect runs.
 
 Subcommands: ``train``, ``compare``, ``ablate``, ``sweep``, ``tune``, ``robustness``,
-``runs list|show|delete`` and ``convert``. Grids train through an executor (``--workers``).
+``partners``, ``methods``, ``runs list|show|delete`` and ``convert``. Grids train through an executor (``--workers``).
 Every training run is recorded in the run store, so tables can be rebuilt later.
 User errors (a missing file, an unknown name, a bad knob value) print one line on stderr and
 exit with status 2; anything else is a bug and keeps its traceback. See docs/cli.md.
@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
+import torch
 from tqdm import tqdm
 
 from msmix_core import MODALITIES, __version__
@@ -34,8 +35,9 @@ from msmix_core.data.schema import SPLITS, MSADataset
 from msmix_core.device import resolve_device
 from msmix_core.errors import MsmixError, MsmixWarning
 from msmix_core.experiments import ABLATIONS, DEFAULT_ABLATIONS, FULL_LABEL, ablation_label
-from msmix_core.experiments.sweeps import parse_value, sweep_variants
+from msmix_core.experiments.sweeps import format_value, parse_value, sweep_variants
 from msmix_core.metrics import METRIC_KEYS
+from msmix_core.mixing.registry import describe_methods
 from msmix_core.runs import Run, RunStore, compare_runs, format_table, to_markdown
 from msmix_core.training import Callback, EpochEvent, TrainConfig, build_models
 from msmix_core.training.executors import Executor, LocalPoolExecutor, RayExecutor, SerialExecutor
@@ -324,6 +326,47 @@ def cmd_robustness(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_partners(args: argparse.Namespace) -> int:
+    from msmix_core.analysis.latents import encode_split, fit_encoder  # UMAP and the trainer: only when asked
+    from msmix_core.analysis.partners import candidate_partners, partner_table
+
+    if args.out is not None and Path(args.out).suffix != ".csv":
+        raise MsmixError(f"--out {args.out}: the file name must end in .csv")
+    dataset = _load(args)
+    model, _ = fit_encoder(dataset, args.backbone, seed=args.seed, epochs=args.epochs, device=args.device)
+    split = dataset.splits[args.split]
+    pool = candidate_partners(
+        encode_split(model, dataset, args.split),
+        args.threshold,
+        labels=torch.from_numpy(split.labels),
+        block_size=args.block_size,
+        top_k=args.top_k,
+    )
+    table = partner_table(split, pool)
+    encoder = f"trained {args.epochs} epochs" if args.epochs else "untrained"
+    candidates = int(table["candidates"].sum())
+    opposite = int(table["contradictory"].sum()) / candidates if candidates else 0.0
+    print(f"{dataset.name} {args.split}, {len(table)} samples, {args.backbone} latents ({encoder}, seed {args.seed}):")
+    print(
+        f"SASS candidates at δ = {args.threshold:g}: {table['candidates'].mean():.1f} per sample, none for "
+        f"{int((table['candidates'] == 0).sum())} samples; {100 * opposite:.1f} % of them of the opposite sentiment"
+    )
+    print(table.head(args.show).to_string(index=False, float_format="{:.3f}".format))
+    if args.out is not None:
+        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+        table.to_csv(args.out, index=False)
+        print(f"wrote {args.out}", file=sys.stderr)
+    return 0
+
+
+def cmd_methods(args: argparse.Namespace) -> int:
+    for name, entry in describe_methods().items():
+        print(f"{name} ({entry['stage']}): {entry['summary']}")
+        for knob, declared in entry["knobs"].items():
+            print(f"  {knob}={format_value(declared.default)}  {declared.describe()}; {declared.doc}")
+    return 0
+
+
 def cmd_runs_list(args: argparse.Namespace) -> int:
     store = RunStore(args.runs_dir)
     table = store.table()
@@ -565,6 +608,27 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0, help="seed of the noise (default %(default)s)")
     p.add_argument("--out", nargs="+", default=[], metavar="FILE", help="write the table to FILE.csv and/or FILE.md")
     p.set_defaults(handler=cmd_robustness)
+
+    p = commands.add_parser("partners", help="each sample's SASS partners over a whole split")
+    p.add_argument("--dataset", default="synthetic", help="as for train (default %(default)s)")
+    p.add_argument("--split", choices=list(SPLITS), default="train", help="default %(default)s")
+    p.add_argument("--backbone", default=TrainConfig.backbone, help="whose latents SASS compares (default %(default)s)")
+    p.add_argument(
+        "--epochs", type=int, default=0, help="train the backbone with msmix this long first; 0: untrained (default 0)"
+    )
+    p.add_argument("--seed", type=int, default=DEFAULT_SEEDS[0], help="seed of the backbone (default %(default)s)")
+    p.add_argument("--threshold", type=float, default=0.4, help="SASS's δ (default %(default)s)")
+    p.add_argument("--top-k", type=_positive_int, default=5, help="partners listed per sample (default %(default)s)")
+    p.add_argument(
+        "--block-size", type=_positive_int, default=2048, help="tile size of the search; memory ~ its square"
+    )
+    p.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
+    p.add_argument("--show", type=int, default=10, help="rows printed (default %(default)s; --out has them all)")
+    p.add_argument("--out", default=None, metavar="FILE.csv", help="write one row per sample to FILE.csv")
+    p.set_defaults(handler=cmd_partners)
+
+    p = commands.add_parser("methods", help="the mixing methods and their knobs (what --set takes)")
+    p.set_defaults(handler=cmd_methods)
 
     runs = commands.add_parser("runs", help="list, show or delete stored runs")
     runs_commands = runs.add_subparsers(dest="runs_command", required=True, metavar="ACTION")

@@ -22,7 +22,7 @@ from msmix_core.figures import embedding_scatter
 from ui import data, latents, page_state, sidebar, warmup
 
 #: Method shown in the legend -> pairing strategy that makes its mixed latents, and its URL key.
-MIXERS = {"MS-Mix": ("SASS (MS-Mix)", "emb_show_msmix"), "vanilla Mixup": ("random (Mixup)", "emb_show_mixup")}
+MIXERS = {"MS-Mix": ("sass", "emb_show_msmix"), "vanilla Mixup": ("random", "emb_show_mixup")}
 BATCH_SIZES = [64, 128, 256]
 PROJECTIONS = ["PCA", "UMAP"]
 NEIGHBOURS = 8
@@ -65,7 +65,7 @@ def project(key: str, batch_size: int, epochs: int, projection: str, view: str, 
     real_xy = projector.fit_transform(view_features(_batch.latents, view))
     mixed = {}
     for name, (strategy, _) in MIXERS.items():
-        result = STRATEGIES[strategy](_batch, torch.Generator().manual_seed(seed), 0.4, 2.0, 1.0)
+        result = STRATEGIES[strategy](_batch, torch.Generator().manual_seed(seed))
         xy = projector.transform(view_features({m: v.numpy() for m, v in result.mixed.items()}, view))
         table = pair_table(_batch, result)
         for side in "ab":

@@ -83,7 +83,7 @@ def selection(ds: MSADataset, batch: LatentBatch, sims: dict[str, np.ndarray], e
     size = len(batch.labels)
     mask = candidate_mask(torch.from_numpy(sims[view]), delta).numpy()
     kept, share = kept_share(sims["averaged"], delta)
-    result = STRATEGIES["SASS (MS-Mix)"](batch, torch.Generator().manual_seed(settings.seed), delta, 2.0, 1.0)
+    result = STRATEGIES["sass"](batch, torch.Generator().manual_seed(settings.seed), threshold=delta)
     pairs = result.pairs.numpy()
     stats = strategy_comparison(key, size, epochs, delta, settings.seed, batch)
 
@@ -132,7 +132,7 @@ def selection(ds: MSADataset, batch: LatentBatch, sims: dict[str, np.ndarray], e
             "Each row: the two training sentences a method blends, their scores and speakers, and the mixing ratios. "
             "Compare what SASS pairs with what vanilla Mixup's random pairing blends."
         )
-    randomly = STRATEGIES["random (Mixup)"](batch, torch.Generator().manual_seed(settings.seed), delta, 2.0, 1.0)
+    randomly = STRATEGIES["random"](batch, torch.Generator().manual_seed(settings.seed))
     for tab, (name, shown) in zip(
         st.tabs(["SASS (MS-Mix)", "random (vanilla Mixup)"]),
         [("sass", table), ("random", with_sources(pair_table(batch, randomly, sims["averaged"]), ds.train))],

@@ -66,7 +66,7 @@ def ratios(batch) -> None:
         help="2.0 in the released code",
     )
     st.subheader(f"Ratios of one SASS batch ({shown} predictor) against vanilla Mixup's Beta(α, α)")
-    result = STRATEGIES["SASS (MS-Mix)"](batch, torch.Generator().manual_seed(settings.seed), 0.4, alpha, 1.0)
+    result = STRATEGIES["sass"](batch, torch.Generator().manual_seed(settings.seed), alpha=alpha)
     lam = {k: v.numpy() for k, v in result.lam.items()}
     st.plotly_chart(lambda_histograms(lam, alpha), key="lambda_hist")
     st.caption(

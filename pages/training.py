@@ -19,12 +19,12 @@ FROM_RECIPE = "recipe's"  #: the option that leaves a field to the chosen recipe
 LRS = [FROM_RECIPE, 1e-4, 3e-4, 1e-3, 2e-3, 5e-3]
 BATCHES = [FROM_RECIPE, 16, 32, 64]
 MSMIX_METHODS = ("msmix", "msmix_guard")
-#: The MS-Mix knobs the page exposes: label, low, high, step (defaults from the method registry).
+#: The MS-Mix knobs the page exposes: label and step (default, range and help from the method's declaration).
 MSMIX_SLIDERS = {
-    "alpha": ("α of Beta(α, α)", 0.1, 5.0, 0.1),
-    "threshold": ("SASS threshold δ", 0.0, 1.0, 0.05),
-    "mix_weight": ("Mixed-loss weight", 0.0, 2.0, 0.1),
-    "sal_weight": ("SAL weight", 0.0, 2.0, 0.1),
+    "alpha": ("α of Beta(α, α)", 0.1),
+    "threshold": ("SASS threshold δ", 0.05),
+    "mix_weight": ("Mixed-loss weight", 0.1),
+    "sal_weight": ("SAL weight", 0.1),
 }
 
 settings = sidebar.render()
@@ -44,7 +44,7 @@ store = RunStore()
 job: TrainingJob | None = jobs_view.session_job(JOB_KEY)
 busy = job is not None and job.is_alive()
 
-msmix_defaults = method_knobs("msmix")
+msmix_knobs = method_knobs("msmix")
 jobs_view.restore_training_form(job)  # a reloaded page shows the form of the job it follows
 with st.form("training_form", border=True):
     methods = st.multiselect(
@@ -80,16 +80,18 @@ with st.form("training_form", border=True):
         "Batch size", BATCHES, key=page_state.bind("tr_batch", FROM_RECIPE, page_state.choice(BATCHES))
     )
     st.caption("MS-Mix knobs (defaults: the released code's)")
-    knobs = {
-        knob: column.slider(
+    knobs = {}
+    for column, (knob, (label, step)) in zip(st.columns(4), MSMIX_SLIDERS.items(), strict=True):
+        declared = msmix_knobs[knob]
+        low, high, _ = declared.search_range()
+        knobs[knob] = column.slider(
             label,
-            low,
-            high,
+            float(low),
+            float(high),
             step=step,
-            key=page_state.bind(f"tr_{knob}", float(msmix_defaults[knob].default), page_state.number(low, high)),
+            help=declared.doc,
+            key=page_state.bind(f"tr_{knob}", float(declared.default), page_state.number(low, high)),
         )
-        for column, (knob, (label, low, high, step)) in zip(st.columns(4), MSMIX_SLIDERS.items(), strict=True)
-    }
     knobs["detach_predictor_input"] = not st.toggle(
         "Release gradient paths: SAL and SIG train the encoders through the predictors",
         key=page_state.bind("tr_attached", False, page_state.flag),

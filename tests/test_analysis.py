@@ -29,7 +29,7 @@ from msmix_core.analysis import (
 )
 from msmix_core.data import Split, make_synthetic
 from msmix_core.errors import MsmixError
-from msmix_core.mixing import sass_similarity
+from msmix_core.mixing import method_knobs, sass_similarity
 
 
 @pytest.fixture(scope="module")
@@ -81,10 +81,11 @@ def test_training_moves_the_intensity_predictors(dataset):
 
 def test_pair_statistics_match_the_methods_own_diagnostics():
     batch = polar_batch()
-    stats = pair_statistics(batch, threshold=0.6, repeats=1, seed=7).set_index("strategy")
+    stats = pair_statistics(batch, threshold=0.6, repeats=1, seed=7).set_index("id")
     assert list(stats.index) == list(STRATEGIES)
+    assert list(stats["strategy"]) == [s.label for s in STRATEGIES.values()]
     for name, strategy in STRATEGIES.items():
-        result = strategy(batch, torch.Generator().manual_seed(7), 0.6, 2.0, 1.0)
+        result = strategy(batch, torch.Generator().manual_seed(7), threshold=0.6)
         table = pair_table(batch, result)
         assert stats.loc[name, "contradictory_rate"] == pytest.approx(table["contradictory"].mean())
         gap = np.abs(table["label_a"] - table["label_b"]).mean()
@@ -92,18 +93,38 @@ def test_pair_statistics_match_the_methods_own_diagnostics():
 
 
 def test_similarity_based_pairing_avoids_contradictions_on_polar_latents():
-    stats = pair_statistics(polar_batch(), threshold=0.6, repeats=3).set_index("strategy")
-    assert stats.loc["label-aware guard", "contradictory_rate"] == 0.0
-    assert stats.loc["SASS (MS-Mix)", "contradictory_rate"] < 0.1
-    assert stats.loc["random (Mixup)", "contradictory_rate"] > 0.3
-    again = pair_statistics(polar_batch(), threshold=0.6, repeats=3).set_index("strategy")
+    stats = pair_statistics(polar_batch(), threshold=0.6, repeats=3).set_index("id")
+    assert stats.loc["guard", "contradictory_rate"] == 0.0
+    assert stats.loc["sass", "contradictory_rate"] < 0.1
+    assert stats.loc["random", "contradictory_rate"] > 0.3
+    again = pair_statistics(polar_batch(), threshold=0.6, repeats=3).set_index("id")
     assert again.equals(stats)
+
+
+def test_strategies_take_keywords_and_default_to_the_methods_declared_knobs():
+    batch = polar_batch(16)
+    for name, strategy in STRATEGIES.items():
+        declared = method_knobs(strategy.method)
+        explicit = {k: declared[k].default for k in ("threshold", "alpha", "sigma") if k in declared}
+        a = strategy(batch, torch.Generator().manual_seed(3))
+        b = strategy(batch, torch.Generator().manual_seed(3), **explicit)
+        assert torch.equal(a.pairs, b.pairs) and torch.equal(a.mixed_labels, b.mixed_labels), name
+    loose = STRATEGIES["sass"](batch, torch.Generator().manual_seed(3), threshold=0.0)
+    strict = STRATEGIES["sass"](batch, torch.Generator().manual_seed(3), threshold=0.9)
+    assert loose.diagnostics["num_candidates"] > strict.diagnostics["num_candidates"]
+    gaps = [
+        STRATEGIES["cmixup"](batch, torch.Generator().manual_seed(3), sigma=sigma, threshold=0.9).diagnostics[
+            "mean_abs_label_gap"
+        ]  # δ: not C-Mixup's
+        for sigma in (0.01, 100.0)
+    ]
+    assert gaps[0] < gaps[1]
 
 
 def test_pair_table_columns_follow_the_result():
     batch = polar_batch(16)
     sims = modality_similarity(batch)
-    result = STRATEGIES["SASS (MS-Mix)"](batch, torch.Generator().manual_seed(0), 0.4, 2.0, 1.0)
+    result = STRATEGIES["sass"](batch, torch.Generator().manual_seed(0))
     table = pair_table(batch, result, sims["averaged"])
     a, b = table["pos_a"].to_numpy(), table["pos_b"].to_numpy()
     np.testing.assert_array_equal(table["row_a"], batch.index[a])
@@ -179,9 +200,9 @@ def test_kept_share_counts_ordered_pairs_without_the_diagonal():
     assert ordered_pair_count(3) == 6
     assert kept_share(sim, 0.4) == (4, pytest.approx(4 / 6))  # (0,1), (1,0), (1,2), (2,1); never (i, i)
     assert kept_share(sim, 0.95) == (0, 0.0)
-    stats = pair_statistics(polar_batch(16), threshold=0.0, repeats=1).set_index("strategy")
-    assert stats.loc["random (Mixup)", "candidate_share"] == pytest.approx(1.0)  # B·(B−1) for every strategy
-    assert 0 < stats.loc["SASS (MS-Mix)", "candidate_share"] <= 1.0
+    stats = pair_statistics(polar_batch(16), threshold=0.0, repeats=1).set_index("id")
+    assert stats.loc["random", "candidate_share"] == pytest.approx(1.0)  # B·(B−1) for every strategy
+    assert 0 < stats.loc["sass", "candidate_share"] <= 1.0
 
 
 def test_display_order_groups_labels_and_speakers():
@@ -197,9 +218,7 @@ def test_display_order_groups_labels_and_speakers():
 
 
 def test_read_selection_states_the_numbers_it_reads():
-    stats = pd.DataFrame(
-        {"strategy": ["SASS (MS-Mix)", "random (Mixup)", "label-aware guard"], "contradictory_rate": [0.47, 0.40, 0.0]}
-    )
+    stats = pd.DataFrame({"id": ["sass", "random", "guard"], "contradictory_rate": [0.47, 0.40, 0.0]})
     text = read_selection(0.4, 0.95, stats)
     assert "keeps 95 %" in text and "close to random pairing" in text and "47 %" in text and "40 %" in text
     assert "more than random" in text

@@ -11,6 +11,7 @@ from streamlit.testing.v1 import AppTest
 
 import ui.data
 from msmix_core.data import make_synthetic
+from msmix_core.mixing import method_knobs
 from msmix_core.runs import RunStore
 from msmix_core.training import TrainConfig, train
 
@@ -110,6 +111,14 @@ def test_a_reloaded_page_follows_the_job_its_url_names(store):
     stranger.query_params["training_job"] = "not-a-job"
     stranger.run()
     assert not stranger.exception and "training_job" not in stranger.session_state
+
+
+def test_the_msmix_sliders_read_the_method_declaration(store):
+    at = _page("training")
+    for knob in ("alpha", "threshold", "mix_weight", "sal_weight"):
+        declared, slider = method_knobs("msmix")[knob], at.slider(key=f"tr_{knob}")
+        low, high, _ = declared.search_range()
+        assert (slider.min, slider.max, slider.value, slider.help) == (low, high, declared.default, declared.doc)
 
 
 def test_run_without_methods_shows_an_error_not_a_traceback(store):

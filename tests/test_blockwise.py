@@ -6,8 +6,9 @@ import pytest
 import torch
 
 from msmix_core import MODALITIES
+from msmix_core.analysis.partners import candidate_partners
 from msmix_core.errors import MsmixError
-from msmix_core.mixing import candidate_mask, candidate_partners, sass_similarity
+from msmix_core.mixing import candidate_mask, sass_similarity
 
 
 def _pool(n, t=None, seed=0):

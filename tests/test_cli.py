@@ -12,11 +12,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from msmix_core.analysis.latents import encode_split, fit_encoder
 from msmix_core.cli import DEFAULT_ABLATE_VARIANTS, main, parse_knobs
 from msmix_core.data.npz import load_npz, save_npz
 from msmix_core.data.synthetic import make_synthetic
 from msmix_core.errors import MsmixError
 from msmix_core.experiments import ABLATIONS, ablation_label
+from msmix_core.mixing import METHODS, candidate_mask, method_knobs, sass_similarity
 from msmix_core.runs import RunStore
 
 FAST = ["--epochs", "1", "--batch-size", "16", "--device", "cpu", "--quiet"]
@@ -278,6 +280,37 @@ def test_runs_show_prints_a_curve_for_any_history(capsys, runs_dir):
     assert code == 0 and err == "" and "0.5000" in out
 
 
+def test_partners_lists_the_dense_sass_candidates_of_every_sample_of_the_split(capsys, data_file, tmp_path):
+    out_csv = tmp_path / "out" / "partners.csv"
+    code, out, err = run_cli(
+        capsys, "partners", "--dataset", data_file, "--device", "cpu", "--threshold", 0.3, "--top-k", 3,
+        "--block-size", 16, "--show", 4, "--out", out_csv,
+    )  # fmt: skip
+    assert code == 0 and "64 samples" in out and "SASS candidates at δ = 0.3" in out and "wrote" in err
+    table = pd.read_csv(out_csv)
+    assert len(table) == 64 and list(table.columns[:4]) == ["row", "label", "candidates", "contradictory"]
+    dataset = load_npz(data_file)
+    model, _ = fit_encoder(dataset, seed=1111, device="cpu")
+    mask = candidate_mask(sass_similarity(encode_split(model, dataset)), 0.3)
+    assert table["candidates"].tolist() == mask.sum(dim=1).tolist()
+    labels = dataset.train.labels
+    clash = mask.numpy() & (labels[:, None] * labels[None, :] < 0)
+    assert table["contradictory"].tolist() == clash.sum(axis=1).tolist()
+    for row, partner in zip(table["row"], table["partner_1"], strict=True):
+        assert (partner == -1) == (not mask[row].any()) and (partner == -1 or mask[row, partner])
+
+
+def test_methods_lists_every_method_and_its_declared_knobs(capsys):
+    code, out, _ = run_cli(capsys, "methods")
+    assert code == 0
+    for name in METHODS:
+        assert f"\n{name} (" in f"\n{out}"
+        for knob, declared in method_knobs(name).items():
+            assert f"  {knob}=" in out and declared.doc in out
+    assert "  alpha=1  a number > 0; α of the Beta(α, α) ratio draw" in out  # mixup's
+    assert "  threshold=0.4  a number in [0, 1];" in out
+
+
 def test_parse_knobs_targets_names_and_parses_values():
     knobs = parse_knobs(["alpha=2", "msmix.use_sal=false", "mixup.tag=x", "sigma=[1, 2]"], ["mixup", "msmix"], "--set")
     assert knobs == {
@@ -307,6 +340,8 @@ def test_parse_knobs_targets_names_and_parses_values():
         (["compare", "--methods", "mixup", "msmix"], "--baseline"),
         (["runs", "show", "20990101-000000-x"], "no run"),
         (["convert", "missing.pkl", "out.npz"], "missing.pkl"),
+        (["partners", "--out", "partners.md"], "must end in .csv"),
+        (["partners", "--threshold", "1.5", "--device", "cpu"], "threshold"),
         (["train", "--seeds", "1", "2", "1"], "--seeds: [1] given more than once"),
     ],
 )

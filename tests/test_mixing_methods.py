@@ -1,14 +1,30 @@
 """Every mixing method honours the shared contract; each rival does what its paper says; the registry checks knobs."""
 
+import inspect
+import math
+
 import pytest
 import torch
 
 from msmix_core import MODALITIES
 from msmix_core.errors import MsmixError
-from msmix_core.mixing import METHODS, MixMethod, build_method, describe_methods, method_knobs
+from msmix_core.mixing import (
+    METHODS,
+    CMixup,
+    MixMethod,
+    Mixup,
+    MSMix,
+    MultiMix,
+    NoMix,
+    PowMix,
+    build_method,
+    describe_methods,
+    method_knobs,
+)
+from msmix_core.mixing.result import weight_diagnostics
 
 DIMS = {"text": 8, "audio": 4, "vision": 6}
-DIAGNOSTIC_KEYS = {"num_candidates", "fallback", "contradictory_rate", "mean_abs_label_gap"} | {
+DIAGNOSTIC_KEYS = {"num_candidates", "fallback", "contradictory_rate", "opposite_mass", "mean_abs_label_gap"} | {
     f"lam_{k}" for k in (*MODALITIES, "label")
 }
 
@@ -28,12 +44,20 @@ def test_every_method_returns_the_shared_result(name, t, dtype):
     res = method(features, labels, torch.Generator().manual_seed(0))
     m = res.num_mixed
     assert set(res.diagnostics) == DIAGNOSTIC_KEYS
-    assert res.pairs.shape == (m, 2) and res.labels_a.shape == (m,) and res.alignment_loss.dim() == 0
+    assert res.alignment_loss.dim() == 0
     for mod in MODALITIES:
         assert res.mixed[mod].shape == (m, *features[mod].shape[1:]) and res.mixed[mod].dtype == dtype
-    for k in (*MODALITIES, "label"):
-        assert res.lam[k].shape == (m,)
-        assert ((res.lam[k] >= 0) & (res.lam[k] <= 1)).all()
+    weighted = name in ("multimix", "powmix")
+    assert (res.pairs is None) == weighted and (res.source_weights is None) != weighted
+    if not weighted:
+        assert res.pairs.shape == (m, 2) and res.labels_a.shape == (m,) and res.labels_b.shape == (m,)
+        for k in (*MODALITIES, "label"):
+            assert res.lam[k].shape == (m,)
+            assert ((res.lam[k] >= 0) & (res.lam[k] <= 1)).all()
+    sources, weights = res.sources, res.weights  # every result: its mixed labels are these weights of its sources
+    assert sources.shape == weights.shape and sources.shape[0] == m and (weights >= 0).all()
+    torch.testing.assert_close(weights.sum(dim=1), torch.ones(m), atol=1e-4, rtol=0)
+    torch.testing.assert_close((weights * labels[sources]).sum(dim=1), res.mixed_labels.float(), atol=1e-4, rtol=0)
     if name == "none":
         assert m == 0 and res.mix_loss(torch.zeros(0), torch.nn.functional.l1_loss) == 0
         return
@@ -90,13 +114,48 @@ def test_multimix_mixes_the_whole_batch_with_dirichlet_weights():
     features, labels = _batch(t=2)
     res = build_method("multimix", num_mix=50)(features, labels, torch.Generator().manual_seed(0))
     assert res.num_mixed == 50
-    assert torch.equal(res.labels_a, res.mixed_labels) and (res.lam["label"] == 1).all()
+    assert res.pairs is None and res.labels_a is None and res.lam == {} and res.source_weights.shape == (50, 24)
     # one weight vector per mixed sample, shared by the modalities and the label: recover it from the labels' mix
     flat = torch.cat([features[m].flatten(1) for m in MODALITIES], dim=1)
     weights = torch.linalg.lstsq(flat.T, torch.cat([res.mixed[m].flatten(1) for m in MODALITIES], dim=1).T).solution
     assert (weights > -1e-4).all()
     torch.testing.assert_close(weights.sum(dim=0), torch.ones(50), atol=1e-4, rtol=0)
     torch.testing.assert_close(weights.T @ labels, res.mixed_labels, atol=1e-4, rtol=0)
+    torch.testing.assert_close(weights.T, res.source_weights, atol=1e-3, rtol=0)
+
+
+def test_weighted_mixes_report_contradictions_from_their_weights():
+    labels = torch.tensor([2.0, 1.0, -1.0, -2.0])
+    weights = torch.tensor(
+        [
+            [0.5, 0.5, 0.0, 0.0],  # two positive sources: no contradiction
+            [0.6, 0.0, 0.4, 0.0],  # mixed label +0.8, 0.4 of it from a negative source
+            [0.1, 0.0, 0.0, 0.9],  # mixed label -1.6, 0.1 from a positive source
+        ]
+    )
+    diagnostics = weight_diagnostics(labels, weights, 4)
+    assert diagnostics["contradictory_rate"] == pytest.approx(2 / 3)
+    assert diagnostics["opposite_mass"] == pytest.approx(0.5 / 3)
+    assert math.isnan(diagnostics["mean_abs_label_gap"]) and math.isnan(diagnostics["lam_label"])
+    assert set(diagnostics) == DIAGNOSTIC_KEYS
+
+
+@pytest.mark.parametrize("name", ["mixup", "cmixup", "msmix"])
+def test_a_pair_is_the_two_source_case_of_the_weight_diagnostics(name):
+    features, labels = _batch(b=40)
+    res = build_method(name, latent_dims=DIMS)(features, labels, torch.Generator().manual_seed(0))
+    dense = torch.zeros(res.num_mixed, 40).scatter_add_(1, res.sources, res.weights)
+    from_weights = weight_diagnostics(labels, dense, 40)
+    for key in ("contradictory_rate", "opposite_mass"):
+        assert from_weights[key] == pytest.approx(res.diagnostics[key], abs=1e-6), key
+
+
+def test_multimix_blends_both_sentiments_in_every_sample_and_says_so():
+    features, labels = _batch()
+    res = build_method("multimix")(features, labels, torch.Generator().manual_seed(0))
+    assert str(res.diagnostics) == str(weight_diagnostics(labels, res.source_weights, 24))  # NaN == NaN as text
+    assert res.diagnostics["contradictory_rate"] == 1.0  # Dirichlet weights: every source has some weight
+    assert 0 < res.diagnostics["opposite_mass"] < 1
 
 
 def test_powmix_is_anisotropic_sparse_and_varies_its_count():
@@ -156,6 +215,50 @@ def test_describe_methods_lists_every_knob_with_default_and_range():
 def test_bad_names_and_knobs_are_explained(name, knobs, message):
     with pytest.raises(MsmixError, match=message):
         build_method(name, latent_dims=DIMS, **knobs)
+
+
+@pytest.mark.parametrize(
+    ("build", "message"),
+    [
+        (lambda: Mixup(alpha=-1), r"^mixup: knob alpha must be a number > 0, got -1$"),
+        (lambda: CMixup(sigma=0.0), "sigma must be a number > 0"),
+        (lambda: MultiMix(num_mix=0), "num_mix must be an integer >= 1 or None"),
+        (lambda: PowMix(min_mix=2.0, max_mix=1.0), "min_mix .* must not exceed max_mix"),
+        (lambda: MSMix(DIMS, threshold=1.5), r"threshold must be a number in \[0, 1\]"),
+        (lambda: NoMix(mix_weight=-0.1), "mix_weight must be a number >= 0"),
+    ],
+)
+def test_the_classes_check_their_knobs_when_built_directly(build, message):
+    with pytest.raises(MsmixError, match=message):
+        build()
+
+
+@pytest.mark.parametrize("name", list(METHODS))
+def test_every_knob_is_declared_once_on_its_class_with_its_constructor_default(name):
+    cls, knobs = METHODS[name], method_knobs(name)
+    params = inspect.signature(cls.__init__).parameters
+    for knob, declared in knobs.items():
+        assert declared is cls.knobs[knob] and declared.default == params[knob].default, knob
+        assert declared.doc and declared.kind in ("bool", "int", "float"), knob
+        assert declared.accepts(declared.default), knob
+    assert set(cls.knobs) == set(params) - {"self", "latent_dims"}
+    method = build_method(name, latent_dims=DIMS)
+    assert all(getattr(method, knob) == declared.default for knob, declared in knobs.items())  # stored as declared
+
+
+def test_a_method_with_an_undeclared_knob_is_refused_when_its_class_is_made():
+    with pytest.raises(TypeError, match="declared knobs"):
+
+        class Broken(MixMethod):
+            def __init__(self, beta: float = 1.0, mix_weight: float = 0.7) -> None:
+                super().__init__(beta=beta, mix_weight=mix_weight)
+
+
+def test_search_ranges_are_the_finite_range_or_the_declared_suggestion():
+    knobs = method_knobs("msmix")
+    assert knobs["threshold"].search_range() == (0.0, 1.0, False)
+    assert knobs["alpha"].search_range() == (0.1, 8.0, True)
+    assert knobs["num_mix"].search_range() is None and knobs["num_heads"].search_range() is None
 
 
 def test_msmix_needs_latent_dims():

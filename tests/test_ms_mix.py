@@ -1,21 +1,15 @@
 """ms_mix against a plain loop reference, its properties, edge cases, seeded draws and the predictor."""
 
-import importlib
 import itertools
 import math
 
 import numpy as np
 import pytest
 import torch
-from scipy import stats
 
 from msmix_core import MODALITIES
 from msmix_core.errors import MsmixError
-from msmix_core.mixing import IntensityPredictor, MSMix, candidate_mask, draw_pairs, ms_mix, sass_similarity
-from msmix_core.mixing.ms_mix import distinct_ranks, sample_beta
-
-# the package re-exports the function ms_mix under the module's name
-ms_mix_module = importlib.import_module("msmix_core.mixing.ms_mix")
+from msmix_core.mixing import IntensityPredictor, MSMix, candidate_mask, ms_mix, sass_similarity
 
 
 def _batch(b=12, d=6, t=None, seed=0):
@@ -102,6 +96,15 @@ def test_candidates_and_fallback_equal_a_loop_reference():
     assert res.fallback and res.diagnostics["fallback"] == 1.0
     assert sorted(res.candidates.tolist()) == sorted([i, j] for _, i, j in upper[:8])
     assert res.num_mixed == 4 and set(map(tuple, res.pairs.tolist())) <= set(map(tuple, res.candidates.tolist()))
+
+
+@pytest.mark.parametrize("label_guard", [False, True])
+def test_given_pairs_still_list_the_candidates_of_the_search(label_guard):
+    features, labels, intensities = _batch(b=10)
+    drawn = ms_mix(features, labels, intensities, threshold=0.2, label_guard=label_guard, generator=torch.Generator())
+    given = ms_mix(features, labels, intensities, threshold=0.2, label_guard=label_guard, pairs=drawn.pairs)
+    assert not drawn.fallback and torch.equal(given.candidates, drawn.candidates)
+    assert given.candidates is given.candidates  # listed once, on first access
 
 
 def test_same_generator_seed_same_result_and_other_seed_differs():
@@ -198,54 +201,6 @@ def test_label_guard_never_pairs_opposite_signs():
         )
         assert res.num_mixed > 0 and (res.labels_a * res.labels_b >= 0).all()
         assert res.diagnostics["contradictory_rate"] == 0.0
-
-
-def _chi2_pvalue(observed):
-    observed = np.asarray(observed, dtype=float)
-    return stats.chisquare(observed).pvalue
-
-
-@pytest.mark.parametrize("count", [5, 17])  # top-k of keys (count <= 8·num), and draws with replacement
-def test_distinct_ranks_are_uniform_ordered_draws_without_replacement(count, monkeypatch):
-    monkeypatch.setattr(ms_mix_module, "KEYED_DRAW_MAX", 0)  # so that 17 > 8·2 items take the second path
-    g = torch.Generator().manual_seed(0)
-    outcomes = [(a, b) for a in range(count) for b in range(count) if a != b]
-    tally = dict.fromkeys(outcomes, 0)
-    for _ in range(30 * len(outcomes)):
-        a, b = distinct_ranks(count, 2, g, torch.device("cpu")).tolist()
-        tally[(a, b)] += 1
-    assert _chi2_pvalue(list(tally.values())) > 1e-3
-
-
-def test_draw_pairs_maps_ranks_to_every_candidate_uniformly():
-    mask = torch.rand(9, 9, generator=torch.Generator().manual_seed(1)) > 0.6
-    mask.fill_diagonal_(False)
-    pairs, count = draw_pairs(mask, 100, torch.Generator().manual_seed(0))
-    assert count == mask.sum() and sorted(pairs.tolist()) == mask.nonzero().tolist()  # each exactly once
-    g = torch.Generator().manual_seed(0)
-    tally = torch.zeros(9, 9)
-    for _ in range(60 * count):
-        pairs, _ = draw_pairs(mask, 1, g)
-        tally[pairs[0, 0], pairs[0, 1]] += 1
-    assert tally[~mask].sum() == 0 and _chi2_pvalue(tally[mask].tolist()) > 1e-3
-
-
-@pytest.mark.parametrize("b", [9, 300])
-def test_draw_pairs_picks_the_same_pairs_with_or_without_listing_the_candidates(b, monkeypatch):
-    mask = torch.rand(b, b, generator=torch.Generator().manual_seed(2)) > 0.5
-    mask.fill_diagonal_(False)
-    listed = draw_pairs(mask, b, torch.Generator().manual_seed(3))
-    monkeypatch.setattr(ms_mix_module, "LISTED_DRAW_MAX", 0)  # the running-count search
-    searched = draw_pairs(mask, b, torch.Generator().manual_seed(3))
-    assert listed[1] == searched[1] == int(mask.sum())
-    torch.testing.assert_close(listed[0], searched[0], rtol=0, atol=0)
-
-
-def test_sample_beta_follows_beta_and_its_seed():
-    draws = sample_beta(2.0, 4000, torch.device("cpu"), torch.Generator().manual_seed(0))
-    assert stats.kstest(draws.numpy(), stats.beta(2.0, 2.0).cdf).pvalue > 1e-3
-    again = sample_beta(2.0, 4000, torch.device("cpu"), torch.Generator().manual_seed(0))
-    assert torch.equal(draws, again)
 
 
 def test_bfloat16_features_keep_their_dtype():

@@ -4,12 +4,14 @@
   (seeded) or briefly trained backbone, with the MS-Mix intensity predictors that go with it.
 - :mod:`~msmix_core.analysis.pairs`: how each pairing strategy picks pairs (contradictory-pair
   rate, mean label gap) and per-pair tables of sources (sentences, speakers), similarity and ratios.
+- :mod:`~msmix_core.analysis.partners`: each sample's SASS partners over a whole split, in tiles
+  (``msmix partners``).
 - :mod:`~msmix_core.analysis.embedding`: a 2-D map of real latents (UMAP, or PCA for speed)
   into which mixed latents are projected.
 """
 
 from msmix_core.analysis.embedding import VIEWS, Projector, find_samples, nearest_neighbours, off_map, view_features
-from msmix_core.analysis.latents import LatentBatch, encode_batch, fit_encoder
+from msmix_core.analysis.latents import LatentBatch, encode_batch, encode_split, fit_encoder
 from msmix_core.analysis.pairs import (
     ORDERS,
     STRATEGIES,
@@ -25,15 +27,19 @@ from msmix_core.analysis.pairs import (
     speakers,
     with_sources,
 )
+from msmix_core.analysis.partners import PoolCandidates, candidate_partners, partner_table
 
 __all__ = [
     "ORDERS",
     "STRATEGIES",
     "VIEWS",
     "LatentBatch",
+    "PoolCandidates",
     "Projector",
+    "candidate_partners",
     "display_order",
     "encode_batch",
+    "encode_split",
     "find_samples",
     "fit_encoder",
     "intensity_table",
@@ -44,6 +50,7 @@ __all__ = [
     "ordered_pair_count",
     "pair_statistics",
     "pair_table",
+    "partner_table",
     "read_selection",
     "sample_captions",
     "speakers",

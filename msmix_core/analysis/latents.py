@@ -9,7 +9,7 @@ import torch
 
 from msmix_core import MODALITIES
 from msmix_core.data.batching import make_loader, pool_time
-from msmix_core.data.schema import MSADataset
+from msmix_core.data.schema import SPLITS, MSADataset
 from msmix_core.device import resolve_device
 from msmix_core.errors import MsmixError
 from msmix_core.mixing.methods import MSMix
@@ -75,7 +75,7 @@ def encode_batch(model: Backbone, method: MSMix, dataset: MSADataset, batch_size
     size = min(batch_size, len(dataset.train))
     batch = next(iter(make_loader(dataset.train, size, shuffle=True, seed=seed, device=device)))
     encoded = model.encode(batch)
-    latents = {m: encoded[m] if encoded[m].dim() == 2 else pool_time(encoded[m]) for m in MODALITIES}
+    latents = _utterance_latents(encoded)
     intensities = method.predict_intensities(encoded)
     return LatentBatch(
         latents={m: latents[m].float().cpu().numpy() for m in MODALITIES},
@@ -83,3 +83,23 @@ def encode_batch(model: Backbone, method: MSMix, dataset: MSADataset, batch_size
         index=batch["index"].cpu().numpy(),
         intensities={m: intensities[m].reshape(-1).float().cpu().numpy() for m in MODALITIES},
     )
+
+
+def _utterance_latents(encoded: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """``[B, D]`` per modality: sequence latents averaged over time, as SASS and the pages see them."""
+    return {m: encoded[m] if encoded[m].dim() == 2 else pool_time(encoded[m]) for m in MODALITIES}
+
+
+@torch.no_grad()
+def encode_split(
+    model: Backbone, dataset: MSADataset, split: str = "train", batch_size: int = 256
+) -> dict[str, torch.Tensor]:
+    """Every sample of ``split`` through ``model.encode``, in row order: modality -> float32 ``[N, D]``."""
+    if split not in SPLITS:
+        raise MsmixError(f"unknown split {split!r}: choose one of {', '.join(SPLITS)}")
+    device = next(model.parameters()).device
+    parts: dict[str, list[torch.Tensor]] = {m: [] for m in MODALITIES}
+    for batch in make_loader(dataset.splits[split], batch_size, shuffle=False, device=device):
+        for m, latents in _utterance_latents(model.encode(batch)).items():
+            parts[m].append(latents.float())
+    return {m: torch.cat(parts[m]) for m in MODALITIES}

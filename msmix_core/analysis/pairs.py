@@ -8,7 +8,7 @@ labels are (mean ``|Δy|``), and lay out per-pair tables for inspection.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -18,69 +18,79 @@ from msmix_core import MODALITIES
 from msmix_core.analysis.latents import LatentBatch
 from msmix_core.data.schema import Split
 from msmix_core.errors import MsmixError
-from msmix_core.mixing.methods import CMixup, ManifoldMixup
 from msmix_core.mixing.ms_mix import candidate_mask, ms_mix, sass_similarity
+from msmix_core.mixing.registry import build_method, method_knobs
 from msmix_core.mixing.result import MixResult
 
-Strategy = Callable[[LatentBatch, torch.Generator, float, float, float], MixResult]
+
+@dataclass(frozen=True)
+class Strategy:
+    """A pairing strategy of the exploration pages: its display label and the method whose pairs it draws.
+
+    Call it with a batch, a generator and any of ``threshold`` (SASS's δ), ``alpha`` and ``sigma``
+    (C-Mixup's bandwidth) as keywords; a knob left out (or one the method lacks) keeps the method's
+    declared default. SASS strategies mix with the batch's own predicted intensities.
+    """
+
+    label: str
+    method: str
+
+    def __call__(
+        self,
+        batch: LatentBatch,
+        generator: torch.Generator,
+        *,
+        threshold: float | None = None,
+        alpha: float | None = None,
+        sigma: float | None = None,
+    ) -> MixResult:
+        declared = method_knobs(self.method)
+        given = {"threshold": threshold, "alpha": alpha, "sigma": sigma}
+        knobs = {k: declared[k].default if v is None else v for k, v in given.items() if k in declared}
+        features, labels = batch.tensors()
+        if self.method in ("msmix", "msmix_guard"):
+            intensities = {m: torch.from_numpy(batch.intensities[m]) for m in MODALITIES}
+            guard = self.method == "msmix_guard"
+            return ms_mix(features, labels, intensities, generator=generator, label_guard=guard, **knobs)
+        return build_method(self.method, **knobs)(features, labels, generator=generator)
 
 
-def _sass(batch: LatentBatch, generator: torch.Generator, threshold: float, alpha: float, sigma: float) -> MixResult:
-    features, labels = batch.tensors()
-    intensities = {m: torch.from_numpy(batch.intensities[m]) for m in MODALITIES}
-    return ms_mix(features, labels, intensities, threshold=threshold, alpha=alpha, generator=generator)
-
-
-def _guard(batch: LatentBatch, generator: torch.Generator, threshold: float, alpha: float, sigma: float) -> MixResult:
-    features, labels = batch.tensors()
-    intensities = {m: torch.from_numpy(batch.intensities[m]) for m in MODALITIES}
-    return ms_mix(
-        features, labels, intensities, threshold=threshold, alpha=alpha, generator=generator, label_guard=True
-    )
-
-
-def _random(batch: LatentBatch, generator: torch.Generator, threshold: float, alpha: float, sigma: float) -> MixResult:
-    return ManifoldMixup(alpha=alpha)(*batch.tensors(), generator=generator)
-
-
-def _cmixup(batch: LatentBatch, generator: torch.Generator, threshold: float, alpha: float, sigma: float) -> MixResult:
-    return CMixup(sigma=sigma, alpha=alpha)(*batch.tensors(), generator=generator)
-
-
-#: Display name -> how that strategy mixes a batch ``(batch, generator, δ, α, σ)``.
+#: Strategy id -> strategy; the ids are what code and URLs use, the labels what tables and charts show.
 STRATEGIES: dict[str, Strategy] = {
-    "SASS (MS-Mix)": _sass,
-    "random (Mixup)": _random,
-    "C-Mixup": _cmixup,
-    "label-aware guard": _guard,
+    "sass": Strategy("SASS (MS-Mix)", "msmix"),
+    "random": Strategy("random (Mixup)", "manifold"),
+    "cmixup": Strategy("C-Mixup", "cmixup"),
+    "guard": Strategy("label-aware guard", "msmix_guard"),
 }
 
 
 def pair_statistics(
     batch: LatentBatch,
     *,
-    threshold: float = 0.4,
-    alpha: float = 2.0,
-    sigma: float = 1.0,
+    threshold: float | None = None,
+    alpha: float | None = None,
+    sigma: float | None = None,
     repeats: int = 5,
     seed: int = 0,
 ) -> pd.DataFrame:
     """One row per strategy: contradictory-pair rate and mean ``|Δy|``, averaged over ``repeats`` draws.
 
-    ``candidates`` counts the ordered pairs ``a ≠ b`` a strategy draws from and ``candidate_share``
-    their share of ``B·(B−1)``.
+    ``id`` is the strategy's id, ``strategy`` its label. ``candidates`` counts the ordered pairs
+    ``a ≠ b`` a strategy draws from and ``candidate_share`` their share of ``B·(B−1)``.
 
     ``threshold`` is SASS's δ, ``alpha`` the Beta(α, α) of every method, ``sigma`` C-Mixup's
-    bandwidth (1.0, its default here). Averaging several seeded draws keeps the comparison from
-    hinging on one lucky permutation.
+    bandwidth; None keeps each method's declared default. Averaging several seeded draws keeps the
+    comparison from hinging on one lucky permutation.
     """
     rows, pairs_in_batch = [], max(ordered_pair_count(len(batch.labels)), 1)
-    for name, strategy in STRATEGIES.items():
+    knobs = {"threshold": threshold, "alpha": alpha, "sigma": sigma}
+    for strategy_id, strategy in STRATEGIES.items():
         generator = torch.Generator().manual_seed(seed)
-        draws = [strategy(batch, generator, threshold, alpha, sigma).diagnostics for _ in range(repeats)]
+        draws = [strategy(batch, generator, **knobs).diagnostics for _ in range(repeats)]
         rows.append(
             {
-                "strategy": name,
+                "id": strategy_id,
+                "strategy": strategy.label,
                 "contradictory_rate": float(np.mean([d["contradictory_rate"] for d in draws])),
                 "mean_abs_label_gap": float(np.mean([d["mean_abs_label_gap"] for d in draws])),
                 "candidates": float(np.mean([d["num_candidates"] for d in draws])),
@@ -222,8 +232,8 @@ def read_selection(threshold: float, share: float, stats: pd.DataFrame) -> str:
 
     ``share``: SASS's kept share at δ = ``threshold``; ``stats``: :func:`pair_statistics` at that δ.
     """
-    rate = dict(zip(stats["strategy"], stats["contradictory_rate"], strict=True))
-    sass, rand = rate["SASS (MS-Mix)"], rate["random (Mixup)"]
+    rate = dict(zip(stats["id"], stats["contradictory_rate"], strict=True))
+    sass, rand = rate["sass"], rate["random"]
     if share >= 0.8:
         verdict = "close to random pairing"
     elif share >= 0.2:
@@ -243,6 +253,6 @@ def read_selection(threshold: float, share: float, stats: pd.DataFrame) -> str:
         f"Its contradictory-pair rate is {100 * sass:.0f} % against {100 * rand:.0f} % for random pairing "
         f"({compare} random)"
     )
-    if "label-aware guard" in rate:
-        text += f"; the label-aware guard reaches {100 * rate['label-aware guard']:.0f} %"
+    if "guard" in rate:
+        text += f"; the label-aware guard reaches {100 * rate['guard']:.0f} %"
     return text + "."

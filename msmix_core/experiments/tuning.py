@@ -1,12 +1,13 @@
 """Tuning a method's knobs with Optuna, on the validation split only.
 
 The search space comes from the same declaration the registry checks knobs with
-(:func:`msmix_core.mixing.registry.method_knobs`): a number with a finite declared range is searched
-over that range, an open-ended one over :data:`DEFAULT_SEARCH_RANGES` (none: it is left at its
-default), a switch over ``False``/``True``. Each trial trains one run and reports its validation loss
-after every epoch, so the pruner can stop a hopeless trial early (the run stops cleanly, then the
-trial is marked pruned); its value is the best validation loss. The test split is never looked at
-here: score the best knobs on test over fresh seeds afterwards (``msmix tune`` does).
+(:func:`msmix_core.mixing.registry.method_knobs`): a number is searched over
+:meth:`~msmix_core.mixing.knobs.Knob.search_range` (its finite declared range, or the range its
+declaration suggests; none: it is left at its default), a switch over ``False``/``True``. Each trial
+trains one run and reports its validation loss after every epoch, so the pruner can stop a hopeless
+trial early (the run stops cleanly, then the trial is marked pruned); its value is the best
+validation loss. The test split is never looked at here: score the best knobs on test over fresh
+seeds afterwards (``msmix tune`` does).
 
 A study lives in any Optuna storage (``sqlite:///runs/tune.db``, a database URL that many machines
 share), so a second call with the same storage and study name goes on where the first stopped.
@@ -14,7 +15,6 @@ share), so a second call with the same storage and study name goes on where the 
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Collection, Sequence
 from dataclasses import replace
 from typing import Any
@@ -27,31 +27,15 @@ from msmix_core.errors import MsmixError
 from msmix_core.mixing.registry import Knob, method_knobs
 from msmix_core.training.trainer import EpochEvent, TrainConfig, train
 
-#: Search ranges ``(low, high, log scale)`` of knobs whose declared range is open-ended (alpha > 0...).
-DEFAULT_SEARCH_RANGES: dict[str, tuple[float, float, bool]] = {
-    "alpha": (0.1, 8.0, True),
-    "sigma": (0.05, 4.0, True),
-    "power": (0.5, 4.0, True),
-    "min_mix": (0.1, 1.0, False),
-    "max_mix": (1.0, 3.0, False),
-    "mix_weight": (0.0, 2.0, False),
-    "sal_weight": (0.0, 2.0, False),
-    "max_sources": (2, 5, False),
-}
 
-
-def _distribution(name: str, knob: Knob) -> BaseDistribution | None:
+def _distribution(knob: Knob) -> BaseDistribution | None:
     """Where a knob is searched; None for a knob without a finite range or a default range (e.g. num_heads)."""
     if knob.kind == "bool":
         return CategoricalDistribution([False, True])
-    if knob.default is None:  # an optional knob ("all pairs" when None): no range to draw from
+    span = knob.search_range()  # None for an optional knob ("all pairs" when None) or one without a range
+    if span is None:
         return None
-    if math.isfinite(knob.low) and math.isfinite(knob.high):
-        low, high, log = knob.low, knob.high, False
-    elif name in DEFAULT_SEARCH_RANGES:
-        low, high, log = DEFAULT_SEARCH_RANGES[name]
-    else:
-        return None
+    low, high, log = span
     if knob.kind == "int":
         return IntDistribution(int(low), int(high), log=log)
     return FloatDistribution(float(low), float(high), log=log)
@@ -62,7 +46,7 @@ def search_space(
 ) -> dict[str, BaseDistribution]:
     """The distributions of ``method``'s tunable knobs: ``params`` (default: all of them) less ``fixed`` ones."""
     knobs = method_knobs(method)
-    space = {name: dist for name, knob in knobs.items() if (dist := _distribution(name, knob)) is not None}
+    space = {name: dist for name, knob in knobs.items() if (dist := _distribution(knob)) is not None}
     if params is None:
         chosen = [name for name in space if name not in fixed]
     else:

@@ -1,13 +1,12 @@
 """Mixup methods acting on multimodal latent (or input) features: MS-Mix and its rivals."""
 
-from msmix_core.mixing.base import MixMethod
+from msmix_core.mixing.base import MixMethod, Stage
 from msmix_core.mixing.intensity import IntensityPredictor
+from msmix_core.mixing.knobs import Knob
 from msmix_core.mixing.methods import CMixup, ManifoldMixup, Mixup, MSMix, MultiMix, NoMix, PowMix
 from msmix_core.mixing.ms_mix import (
-    PoolCandidates,
     alignment_loss,
     candidate_mask,
-    candidate_partners,
     draw_pairs,
     intensity_weights,
     ms_mix,
@@ -15,8 +14,8 @@ from msmix_core.mixing.ms_mix import (
     sig_ratios,
     stack_modalities,
 )
-from msmix_core.mixing.registry import METHODS, Knob, build_method, describe_methods, method_knobs
-from msmix_core.mixing.result import MixResult, pair_diagnostics
+from msmix_core.mixing.registry import METHODS, build_method, describe_methods, method_knobs
+from msmix_core.mixing.result import MixResult, pair_diagnostics, weight_diagnostics
 
 __all__ = [
     "METHODS",
@@ -30,12 +29,11 @@ __all__ = [
     "Mixup",
     "MultiMix",
     "NoMix",
-    "PoolCandidates",
     "PowMix",
+    "Stage",
     "alignment_loss",
     "build_method",
     "candidate_mask",
-    "candidate_partners",
     "describe_methods",
     "draw_pairs",
     "intensity_weights",
@@ -45,4 +43,5 @@ __all__ = [
     "sass_similarity",
     "sig_ratios",
     "stack_modalities",
+    "weight_diagnostics",
 ]

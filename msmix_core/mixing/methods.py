@@ -3,12 +3,16 @@
 Knobs are constructor arguments with documented defaults (as in timm's ``Mixup``); every
 method takes ``mix_weight`` (the weight of its mixed-sample loss in the trainer, 0.7 as in
 MS-Mix's released training code). Every method reports the same diagnostics
-(:func:`pair_diagnostics`), so the app and the benchmarks can compare, for instance, how often
-each one mixes contradictory sentiments. All random draws use the ``generator`` passed to
+(:func:`pair_diagnostics` for pairs, :func:`weight_diagnostics` for weighted mixes of many
+sources, which report weights rather than a pair), so the app and the benchmarks can compare,
+for instance, how often each one mixes contradictory sentiments. All random draws use the ``generator`` passed to
 ``forward`` and happen on its device.
 """
 
 from __future__ import annotations
+
+from dataclasses import replace
+from typing import ClassVar
 
 import torch
 from torch import nn
@@ -17,8 +21,10 @@ from msmix_core import MODALITIES
 from msmix_core.errors import MsmixError
 from msmix_core.mixing.base import MixMethod
 from msmix_core.mixing.intensity import IntensityPredictor
-from msmix_core.mixing.ms_mix import check_features, mix_labels, mix_pairs, ms_mix, sample_beta, sample_dirichlet
-from msmix_core.mixing.result import MixResult, pair_diagnostics
+from msmix_core.mixing.knobs import ALPHA, MIX_WEIGHT, NUM_MIX, POSITIVE, SAL_WEIGHT, Knob
+from msmix_core.mixing.ms_mix import check_features, mix_labels, mix_pairs, ms_mix
+from msmix_core.mixing.result import MixResult, pair_diagnostics, weight_diagnostics
+from msmix_core.mixing.sampling import generator_device, sample_beta, sample_dirichlet
 
 Features = dict[str, torch.Tensor]
 
@@ -61,10 +67,6 @@ def _batch_size(features: Features) -> int:
     return int(features[MODALITIES[0]].shape[0])
 
 
-def _draw_device(generator: torch.Generator | None, labels: torch.Tensor) -> torch.device:
-    return generator.device if generator is not None else labels.device
-
-
 class NoMix(MixMethod):
     """No augmentation, the baseline: an empty result, so the trainer adds no mixed-sample loss."""
 
@@ -87,17 +89,17 @@ class Mixup(MixMethod):
 
     name = "mixup"
     stage = "input"
+    knobs: ClassVar[dict[str, Knob]] = {"alpha": ALPHA, "mix_weight": MIX_WEIGHT}
 
     def __init__(self, alpha: float = 1.0, mix_weight: float = 0.7) -> None:
-        super().__init__(mix_weight=mix_weight)
-        self.alpha = float(alpha)
+        super().__init__(alpha=alpha, mix_weight=mix_weight)
 
     def forward(self, features: Features, labels: torch.Tensor, generator: torch.Generator | None = None) -> MixResult:
         labels = labels.reshape(-1)
         b, device = _batch_size(features), labels.device
         if b < 2:
             return _empty(features, labels)
-        partner = torch.randperm(b, generator=generator, device=_draw_device(generator, labels)).to(device)
+        partner = torch.randperm(b, generator=generator, device=generator_device(generator, labels.device)).to(device)
         pairs = torch.stack([torch.arange(b, device=device), partner], dim=1)
         lam = sample_beta(self.alpha, 1, device, generator).expand(b)
         return _pair_result(features, labels, pairs, lam, b * (b - 1))
@@ -128,11 +130,14 @@ class CMixup(MixMethod):
     """
 
     name = "cmixup"
+    knobs: ClassVar[dict[str, Knob]] = {
+        "sigma": Knob(kind="float", **POSITIVE, doc="bandwidth of the label kernel", suggested=(0.05, 4.0, True)),
+        "alpha": ALPHA,
+        "mix_weight": MIX_WEIGHT,
+    }
 
     def __init__(self, sigma: float = 1.0, alpha: float = 2.0, mix_weight: float = 0.7) -> None:
-        super().__init__(mix_weight=mix_weight)
-        self.sigma = float(sigma)
-        self.alpha = float(alpha)
+        super().__init__(sigma=sigma, alpha=alpha, mix_weight=mix_weight)
 
     def forward(self, features: Features, labels: torch.Tensor, generator: torch.Generator | None = None) -> MixResult:
         labels = labels.reshape(-1)
@@ -141,7 +146,7 @@ class CMixup(MixMethod):
             return _empty(features, labels)
         y = labels.float()
         kernel = torch.exp(-((y[:, None] - y[None, :]) ** 2) / (2 * self.sigma**2))  # diagonal 1: never all zero
-        partner = torch.multinomial(kernel.to(_draw_device(generator, labels)), 1, generator=generator)
+        partner = torch.multinomial(kernel.to(generator_device(generator, labels.device)), 1, generator=generator)
         pairs = torch.stack([torch.arange(b, device=device), partner.reshape(-1).to(device)], dim=1)
         lam = sample_beta(self.alpha, 1, device, generator).expand(b)
         return _pair_result(features, labels, pairs, lam, b * (b - 1))
@@ -153,32 +158,20 @@ class _WeightedMix(MixMethod):
     def _result(self, features: Features, labels: torch.Tensor, weights: Features) -> MixResult:
         """``weights``: modality -> ``[M, B]`` rows summing to 1; labels mix with their mean.
 
-        A sample mixes many sources, so ``labels_a = labels_b = mixed_labels`` and ``lam["label"]
-        = 1``; ``pairs`` are the two sources with the largest label weights and ``lam[m]`` the
-        share of the first within that pair, for the diagnostics.
+        The result holds those label weights (``source_weights``), not a pair: the mixed loss is
+        taken against the mixed label, and the diagnostics are computed from the weights.
         """
         mixed = {}
         for m in MODALITIES:
             x = features[m]
             mixed[m] = (weights[m].to(x.dtype) @ x.reshape(x.shape[0], -1)).reshape(-1, *x.shape[1:])
         label_weights = sum(weights[m] for m in MODALITIES) / len(MODALITIES)
-        mixed_labels = label_weights.to(labels.dtype) @ labels
-        pairs = label_weights.topk(2, dim=1).indices
-        lam = {}
-        for m in MODALITIES:
-            top_two = weights[m].gather(1, pairs)
-            lam[m] = top_two[:, 0] / top_two.sum(dim=1).clamp(min=torch.finfo(top_two.dtype).tiny)
-        lam["label"] = torch.ones_like(mixed_labels)
-        labels_a, labels_b = labels[pairs[:, 0]], labels[pairs[:, 1]]
         return MixResult(
             mixed=mixed,
-            mixed_labels=mixed_labels,
-            labels_a=mixed_labels,
-            labels_b=mixed_labels,
-            pairs=pairs,
-            lam=lam,
+            mixed_labels=label_weights.to(labels.dtype) @ labels,
             alignment_loss=torch.zeros((), device=labels.device),
-            diagnostics=pair_diagnostics(labels_a, labels_b, lam, labels.shape[0], False),
+            source_weights=label_weights,
+            diagnostics=weight_diagnostics(labels, label_weights, labels.shape[0]),
         )
 
 
@@ -191,18 +184,21 @@ class MultiMix(_WeightedMix):
     """
 
     name = "multimix"
+    knobs: ClassVar[dict[str, Knob]] = {
+        "alpha": replace(ALPHA, doc="concentration of the Dirichlet(α·1) weights"),
+        "num_mix": NUM_MIX,
+        "mix_weight": MIX_WEIGHT,
+    }
 
     def __init__(self, alpha: float = 1.0, num_mix: int | None = None, mix_weight: float = 0.7) -> None:
-        super().__init__(mix_weight=mix_weight)
-        self.alpha = float(alpha)
-        self.num_mix = num_mix
+        super().__init__(alpha=alpha, num_mix=num_mix, mix_weight=mix_weight)
 
     def forward(self, features: Features, labels: torch.Tensor, generator: torch.Generator | None = None) -> MixResult:
         labels = labels.reshape(-1)
-        b = _batch_size(features)
+        b, gdev = _batch_size(features), generator_device(generator, labels.device)
         if b < 2:
             return _empty(features, labels)
-        concentration = torch.full((self.num_mix or b, b), self.alpha, device=_draw_device(generator, labels))
+        concentration = torch.full((self.num_mix or b, b), self.alpha, device=gdev)
         w = sample_dirichlet(concentration, generator).to(labels.device)
         return self._result(features, labels, {m: w for m in MODALITIES})
 
@@ -222,6 +218,14 @@ class PowMix(_WeightedMix):
     """
 
     name = "powmix"
+    knobs: ClassVar[dict[str, Knob]] = {
+        "alpha": replace(ALPHA, doc="concentration of each modality's Dirichlet factors"),
+        "power": Knob(kind="float", **POSITIVE, doc="exponent that sharpens the factors", suggested=(0.5, 4.0, True)),
+        "max_sources": Knob(kind="int", low=2, doc="most samples in one mix", suggested=(2, 5, False)),
+        "min_mix": Knob(kind="float", **POSITIVE, doc="fewest mixed samples, × B", suggested=(0.1, 1.0, False)),
+        "max_mix": Knob(kind="float", **POSITIVE, doc="most mixed samples, × B", suggested=(1.0, 3.0, False)),
+        "mix_weight": MIX_WEIGHT,
+    }
 
     def __init__(
         self,
@@ -232,14 +236,15 @@ class PowMix(_WeightedMix):
         max_mix: float = 1.5,
         mix_weight: float = 0.7,
     ) -> None:
-        super().__init__(mix_weight=mix_weight)
-        self.alpha, self.power = float(alpha), float(power)
-        self.max_sources = int(max_sources)
-        self.min_mix, self.max_mix = float(min_mix), float(max_mix)
+        super().__init__(
+            alpha=alpha, power=power, max_sources=max_sources, min_mix=min_mix, max_mix=max_mix, mix_weight=mix_weight
+        )
+        if self.min_mix > self.max_mix:
+            raise MsmixError(f"{self.name}: min_mix ({min_mix}) must not exceed max_mix ({max_mix})")
 
     def forward(self, features: Features, labels: torch.Tensor, generator: torch.Generator | None = None) -> MixResult:
         labels = labels.reshape(-1)
-        b, gdev = _batch_size(features), _draw_device(generator, labels)
+        b, gdev = _batch_size(features), generator_device(generator, labels.device)
         if b < 2:
             return _empty(features, labels)
         low, high = max(1, round(self.min_mix * b)), max(1, round(self.max_mix * b))
@@ -249,7 +254,7 @@ class PowMix(_WeightedMix):
         sources = torch.zeros(m, b, dtype=torch.bool, device=gdev).scatter_(1, order, torch.arange(b, device=gdev) < k)
         weights = {}
         for mod in MODALITIES:
-            gamma = torch._standard_gamma(torch.full((m, b), self.alpha, device=gdev), generator=generator)
+            gamma = sample_dirichlet(torch.full((m, b), self.alpha, device=gdev), generator, normalise=False)
             # Dirichlet over the sources, raised to `power` and renormalised, in log space (no underflow)
             logits = (self.power * gamma.log()).masked_fill(~sources, -torch.inf)
             weights[mod] = torch.softmax(logits, dim=1).to(labels.device)
@@ -275,6 +280,20 @@ class MSMix(MixMethod):
     """
 
     name = "msmix"
+    knobs: ClassVar[dict[str, Knob]] = {
+        "alpha": ALPHA,
+        "threshold": Knob(kind="float", low=0.0, high=1.0, doc="SASS's δ: pairs need a normalised similarity above it"),
+        "num_mix": NUM_MIX,
+        "use_sass": Knob(kind="bool", doc="pick pairs by similarity (False: from all i ≠ j)"),
+        "use_sig": Knob(kind="bool", doc="per-modality ratios from the intensities (False: λ_base)"),
+        "use_sal": Knob(kind="bool", doc="train with the alignment loss (False: sal_weight 0)"),
+        "label_guard": Knob(kind="bool", doc="never pair labels of opposite signs (ours)"),
+        "detach_predictor_input": Knob(kind="bool", doc="predictors read detached latents (ours; the release: False)"),
+        "detach_ratios": Knob(kind="bool", doc="no gradient through the SIG ratios (ours)"),
+        "num_heads": Knob(kind="int", low=1, doc="attention heads of each intensity predictor"),
+        "mix_weight": MIX_WEIGHT,
+        "sal_weight": SAL_WEIGHT,
+    }
 
     def __init__(
         self,
@@ -292,10 +311,10 @@ class MSMix(MixMethod):
         mix_weight: float = 0.7,
         sal_weight: float = 0.5,
     ) -> None:
-        super().__init__(mix_weight=mix_weight, sal_weight=sal_weight if use_sal else 0.0)
-        self.alpha, self.threshold, self.num_mix = float(alpha), float(threshold), num_mix
-        self.use_sass, self.use_sig, self.use_sal, self.label_guard = use_sass, use_sig, use_sal, label_guard
-        self.detach_predictor_input, self.detach_ratios = detach_predictor_input, detach_ratios
+        given = locals()  # every knob, checked and stored by MixMethod
+        super().__init__(**{knob: given[knob] for knob in self.knobs})
+        if not use_sal:
+            self.sal_weight = 0.0
         self.latent_dims = {m: int(latent_dims[m]) for m in MODALITIES}
         self.predictors = nn.ModuleDict({m: IntensityPredictor(latent_dims[m], num_heads) for m in MODALITIES})
 

@@ -1,12 +1,14 @@
 """MS-Mix's functional core: SASS pair selection, SIG ratios and the SAL loss, step by step.
 
+:func:`ms_mix` comes first and reads as the method; the steps it calls follow in its order.
+
 It computes what the authors' released ``MS_Mix`` computes (Zhu et al., arXiv 2510.11579;
 github HongyuZhu-s/MS-Mix, ``models/MS_MIX.py``) with these deliberate differences, all
 documented in ``docs/mixing.md``:
 
 - the pairs are drawn uniformly without replacement among the candidates, as in the release,
-  but without listing and permuting all candidates on the host: distinct ranks are drawn and
-  mapped to mask positions through a cumulative count; every draw uses the caller's generator;
+  but as distinct random ranks on the caller's generator (``mixing/sampling.py``), not by
+  permuting the candidate list on the host;
 - for ``[B, T, D]`` features the ratios use the same ``|I|`` min-max weights as the 2-D path
   (the release feeds raw, signed intensities there, which can push ratios outside [0, 1]);
 - the fallback never asks for more top pairs than the upper triangle holds (the release then
@@ -16,14 +18,13 @@ documented in ``docs/mixing.md``:
 
 The paper's text gives δ = 0.2, the released code 0.4; the default here is the code's.
 
-:func:`candidate_partners` is the same SASS candidate search over a pool of any size (a whole
-training split), in tiles, without materialising the ``N × N`` similarity matrix.
+The same candidate search over a whole split, in tiles, is
+:func:`msmix_core.analysis.partners.candidate_partners`.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
@@ -31,6 +32,7 @@ import torch.nn.functional as F
 from msmix_core import MODALITIES
 from msmix_core.errors import MsmixError
 from msmix_core.mixing.result import MixResult, pair_diagnostics
+from msmix_core.mixing.sampling import as_pairs, distinct_ranks, draw_pairs, sample_beta
 
 #: Additive constants of the released code: ratio smoothing, weight normalisation, SAL epsilon.
 RATIO_EPS = 1e-8
@@ -40,67 +42,99 @@ SAL_SCALE = 1000.0
 #: Similarity spans at or below this count as constant (every pair then gets 0.5). The release
 #: uses 1e-8, below float32's resolution near 1, so identical samples came out as rounding noise.
 SPAN_EPS = 1e-6
-#: Up to this many items, :func:`distinct_ranks` draws one random key per item (above it a top-k
-#: over the keys costs more than drawing with replacement: 1.9 against 0.35 ms at 45k items).
-KEYED_DRAW_MAX = 1 << 13
-#: Up to this many mask entries (a batch of 256), :func:`draw_pairs` lists the candidates.
-LISTED_DRAW_MAX = 1 << 16
 
 
-# --- seeded draws on the generator's device --------------------------------------------------
+# --- the whole step, in the order of docs/mixing.md --------------------------------------------
 
 
-def _generator_device(generator: torch.Generator | None, device: torch.device) -> torch.device:
-    return generator.device if generator is not None else device
+def ms_mix(
+    features: dict[str, torch.Tensor],
+    labels: torch.Tensor,
+    intensities: dict[str, torch.Tensor],
+    *,
+    threshold: float = 0.4,
+    alpha: float = 2.0,
+    num_mix: int | None = None,
+    pairs: torch.Tensor | None = None,
+    lam_base: torch.Tensor | None = None,
+    generator: torch.Generator | None = None,
+    use_sass: bool = True,
+    use_sig: bool = True,
+    label_guard: bool = False,
+    detach_ratios: bool = False,
+) -> MixResult:
+    """Mix a batch the MS-Mix way (see the module docstring and ``docs/mixing.md``).
 
-
-def sample_dirichlet(concentration: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
-    """Dirichlet draws, one per row of ``concentration`` ``[..., K]``, on its device.
-
-    ``torch.distributions`` cannot take a generator; its own sampler (``_sample_dirichlet``) can,
-    so the draw stays on the device and follows the caller's seed.
+    ``features``: modality -> ``[B, D]`` or ``[B, T, D]``; ``labels``: ``[B]`` or ``[B, 1]``;
+    ``intensities``: modality -> ``[B]`` raw predictor outputs. ``pairs`` (``[M, 2]``) and
+    ``lam_base`` (``[M]``) replace the random draws when given. ``use_sass=False`` draws pairs
+    from all ``i ≠ j``; ``use_sig=False`` uses ``lam_base`` for every modality and the label;
+    ``label_guard=True`` never pairs labels of opposite signs. ``alignment_loss`` is
+    differentiable w.r.t. the intensities, and the ratios (hence the mixed samples and the
+    mixed-sample loss) as well, as in the release; ``detach_ratios=True`` (our addition) computes
+    the ratios from detached intensities, so the mixed-sample loss sends no gradient through them.
     """
-    return torch._sample_dirichlet(concentration, generator=generator)
+    _check(features, labels, intensities, threshold, alpha, num_mix)
+    labels = labels.reshape(-1)
+    b, device = labels.shape[0], labels.device
+    num_mix = b if num_mix is None else int(num_mix)
+    similarity = sass_similarity(features) if use_sass else None
+    forbidden = opposite_sign(labels) if label_guard else None
 
+    def candidate_pairs() -> torch.Tensor:
+        """``bool [B, B]``: SASS's candidates (every ``i ≠ j`` without SASS), less opposite signs under the guard."""
+        allowed = candidate_mask(similarity, threshold) if use_sass else ~torch.eye(b, dtype=torch.bool, device=device)
+        return allowed & ~forbidden if forbidden is not None else allowed
 
-def sample_beta(
-    alpha: float, size: int, device: torch.device, generator: torch.Generator | None = None
-) -> torch.Tensor:
-    """``size`` draws of Beta(α, α) as float32 on ``device`` (the first coordinate of a Dirichlet(α, α))."""
-    concentration = torch.full((size, 2), float(alpha), device=_generator_device(generator, device))
-    return sample_dirichlet(concentration, generator)[:, 0].to(device)
+    fallback, candidates_fn = False, None
+    if pairs is not None:  # the candidates are still those of the search, listed on first access
+        pairs = _given_pairs(pairs, b, device)
+        num_candidates = pairs.shape[0]
+        candidates_fn = lambda: candidate_pairs().nonzero()  # noqa: E731 (a lazy listing, like the fallback's)
+    elif b < 2:
+        pairs, num_candidates = torch.zeros(0, 2, dtype=torch.long, device=device), 0
+    else:
+        allowed = candidate_pairs()
+        pairs, num_candidates = draw_pairs(allowed, num_mix, generator)
+        candidates_fn = allowed.nonzero
+        if use_sass and num_candidates < num_mix:
+            fallback = True
+            pairs, top = _fallback_pairs(similarity, num_mix, forbidden, generator)
+            num_candidates, candidates_fn = top.shape[0], lambda: top
 
-
-def distinct_ranks(count: int, num: int, generator: torch.Generator | None, device: torch.device) -> torch.Tensor:
-    """``num`` distinct integers from ``[0, count)``, uniformly without replacement, in random order.
-
-    Few items, or few per draw (``count <= max(8·num, KEYED_DRAW_MAX)``): the ``num`` largest of
-    ``count`` i.i.d. uniform keys (float64, so ties are negligible); a handful of operations,
-    which is what a training batch needs. Many items: draws with replacement, of which the first
-    occurrences are kept; sequential draws that skip repeats are exactly sampling without
-    replacement, and this costs ``O(num log num)`` instead of ``O(count)``.
-    """
-    gdev = _generator_device(generator, device)
-    if num <= 0:
-        return torch.zeros(0, dtype=torch.long, device=device)
-    if count <= max(8 * num, KEYED_DRAW_MAX):
-        keys = torch.rand(count, generator=generator, device=gdev, dtype=torch.float64)
-        return keys.topk(num).indices.to(device)
-    draws = torch.zeros(0, dtype=torch.long, device=gdev)
-    while True:  # one round unless a batch of draws repeats itself a lot (rare, small num)
-        draws = torch.cat([draws, torch.randint(count, (2 * num,), generator=generator, device=gdev)])
-        values, order = torch.sort(draws, stable=True)
-        first = torch.ones_like(values, dtype=torch.bool)
-        first[1:] = values[1:] != values[:-1]
-        positions = order[first].sort().values  # first occurrences, in draw order
-        if positions.numel() >= num:
-            return draws[positions[:num]].to(device)
+    m = pairs.shape[0]
+    if lam_base is None:
+        lam_base = sample_beta(alpha, m, device, generator)
+    else:  # given by the caller (not the training path): checked, at the cost of one sync
+        lam_base = torch.as_tensor(lam_base, device=device, dtype=torch.float32).reshape(-1)
+        if lam_base.shape[0] != m:
+            raise MsmixError(f"lam_base has {lam_base.shape[0]} ratios for {m} pairs: give one per pair")
+        if m and not bool(((lam_base >= 0) & (lam_base <= 1)).all()):
+            raise MsmixError("lam_base must hold ratios in [0, 1] (NaN is not one): the share of source a in each pair")
+    lam_base = lam_base.to(device=device, dtype=torch.float32)
+    stacked = stack_modalities(intensities)
+    weights = intensity_weights(stacked.detach() if detach_ratios else stacked)
+    lam = sig_ratios(weights, pairs, lam_base, use_sig)
+    mixed_labels, labels_a, labels_b = mix_labels(labels, pairs, lam["label"])
+    return MixResult(
+        mixed={mod: mix_pairs(features[mod], pairs, lam[mod]) for mod in MODALITIES},
+        mixed_labels=mixed_labels,
+        labels_a=labels_a,
+        labels_b=labels_b,
+        pairs=pairs,
+        lam=lam,
+        alignment_loss=alignment_loss(labels, stacked),
+        similarity=similarity,
+        fallback=fallback,
+        diagnostics=pair_diagnostics(labels_a, labels_b, lam, num_candidates, fallback),
+        candidates_fn=candidates_fn,
+    )
 
 
 # --- SASS: similarity and candidates ----------------------------------------------------------
 
 
-def _unit_rows(features: dict[str, torch.Tensor]) -> torch.Tensor:
+def unit_rows(features: dict[str, torch.Tensor]) -> torch.Tensor:
     """``[B, ΣD]``: each modality's flattened features L2-normalised and scaled by ``1/√3``.
 
     Then ``Z Zᵀ`` is the mean over modalities of the cosine similarities, in one product.
@@ -109,7 +143,7 @@ def _unit_rows(features: dict[str, torch.Tensor]) -> torch.Tensor:
     return torch.cat(parts, dim=1) / math.sqrt(len(MODALITIES))
 
 
-def _min_max_(similarity: torch.Tensor, low: torch.Tensor, high: torch.Tensor) -> torch.Tensor:
+def min_max_(similarity: torch.Tensor, low: torch.Tensor, high: torch.Tensor) -> torch.Tensor:
     """In place ``(S - low) / (high - low)``; all 0.5 when the span is at most :data:`SPAN_EPS`."""
     span = high - low
     similarity.sub_(low).div_(span.clamp(min=SPAN_EPS))
@@ -124,7 +158,7 @@ def sass_similarity(features: dict[str, torch.Tensor]) -> torch.Tensor:
     over the off-diagonal entries; a constant matrix becomes 0.5; the diagonal is 0, so a sample
     is never its own candidate. Computed without autograd: it only selects pairs.
     """
-    z = _unit_rows(features)
+    z = unit_rows(features)
     b = z.shape[0]
     similarity = z @ z.T
     if b < 2:
@@ -132,7 +166,7 @@ def sass_similarity(features: dict[str, torch.Tensor]) -> torch.Tensor:
     # an off-diagonal value on the diagonal leaves the off-diagonal min and max unchanged
     similarity.diagonal().copy_(similarity[0, 1].expand(b))
     low, high = torch.aminmax(similarity)
-    return _min_max_(similarity, low, high).fill_diagonal_(0.0)
+    return min_max_(similarity, low, high).fill_diagonal_(0.0)
 
 
 def candidate_mask(similarity: torch.Tensor, threshold: float) -> torch.Tensor:
@@ -144,31 +178,6 @@ def opposite_sign(labels: torch.Tensor) -> torch.Tensor:
     """``bool [B, B]``: True where two labels have strictly opposite signs (zeros never clash)."""
     labels = labels.reshape(-1)
     return (labels[:, None] * labels[None, :]) < 0
-
-
-def draw_pairs(allowed: torch.Tensor, num: int, generator: torch.Generator | None = None) -> tuple[torch.Tensor, int]:
-    """Draw ``min(num, K)`` of the ``K`` True entries of ``allowed`` ``[B, B]`` uniformly without replacement.
-
-    The release's ``nonzero(mask)[randperm(K)[:num]]`` with :func:`distinct_ranks` for the
-    permutation. Up to :data:`LISTED_DRAW_MAX` entries the candidates are listed (few
-    operations); above it they are not: the ranks are mapped to mask positions by a binary
-    search in the row-major running count, which picks the same pairs for the same ranks.
-    Returns the pairs ``[M, 2]`` and ``K`` (the one host sync).
-    """
-    b = allowed.shape[0]
-    if allowed.numel() <= LISTED_DRAW_MAX:
-        candidates = allowed.nonzero()
-        count = candidates.shape[0]
-        return candidates[distinct_ranks(count, min(num, count), generator, allowed.device)], count
-    running = torch.cumsum(allowed.reshape(-1), 0, dtype=torch.int32 if b * b < 2**31 else torch.int64)
-    count = int(running[-1])
-    ranks = distinct_ranks(count, min(num, count), generator, allowed.device)
-    return _as_pairs(torch.searchsorted(running, (ranks + 1).to(running.dtype)), b), count
-
-
-def _as_pairs(flat: torch.Tensor, b: int) -> torch.Tensor:
-    """Row-major positions in a ``[B, B]`` matrix -> ``(row, column)`` pairs ``[M, 2]``."""
-    return torch.stack([flat // b, flat % b], dim=1)
 
 
 def _fallback_pairs(
@@ -188,7 +197,7 @@ def _fallback_pairs(
     scores = similarity.masked_fill(~upper, -math.inf).reshape(-1)
     top = scores.topk(k).indices.sort().values
     picked = top[distinct_ranks(k, min(num_mix, k), generator, similarity.device)]
-    return _as_pairs(picked, b), _as_pairs(top, b)
+    return as_pairs(picked, b), as_pairs(top, b)
 
 
 # --- SIG and SAL ------------------------------------------------------------------------------
@@ -262,7 +271,7 @@ def mix_labels(
     return torch.lerp(labels_b, labels_a, lam.to(labels.dtype)), labels_a, labels_b
 
 
-# --- the whole step ---------------------------------------------------------------------------
+# --- argument checks -------------------------------------------------------------------------
 
 
 def check_features(features: object, name: str = "features", ndims: tuple[int, ...] = (2, 3)) -> None:
@@ -320,207 +329,3 @@ def _given_pairs(pairs: torch.Tensor, b: int, device: torch.device) -> torch.Ten
     if pairs.numel() and (int(pairs.min()) < 0 or int(pairs.max()) >= b):
         raise MsmixError(f"pairs must hold batch indices in [0, {b}): pass rows (i, j) of samples in this batch")
     return pairs
-
-
-def ms_mix(
-    features: dict[str, torch.Tensor],
-    labels: torch.Tensor,
-    intensities: dict[str, torch.Tensor],
-    *,
-    threshold: float = 0.4,
-    alpha: float = 2.0,
-    num_mix: int | None = None,
-    pairs: torch.Tensor | None = None,
-    lam_base: torch.Tensor | None = None,
-    generator: torch.Generator | None = None,
-    use_sass: bool = True,
-    use_sig: bool = True,
-    label_guard: bool = False,
-    detach_ratios: bool = False,
-) -> MixResult:
-    """Mix a batch the MS-Mix way (see the module docstring and ``docs/mixing.md``).
-
-    ``features``: modality -> ``[B, D]`` or ``[B, T, D]``; ``labels``: ``[B]`` or ``[B, 1]``;
-    ``intensities``: modality -> ``[B]`` raw predictor outputs. ``pairs`` (``[M, 2]``) and
-    ``lam_base`` (``[M]``) replace the random draws when given. ``use_sass=False`` draws pairs
-    from all ``i ≠ j``; ``use_sig=False`` uses ``lam_base`` for every modality and the label;
-    ``label_guard=True`` never pairs labels of opposite signs. ``alignment_loss`` is
-    differentiable w.r.t. the intensities, and the ratios (hence the mixed samples and the
-    mixed-sample loss) as well, as in the release; ``detach_ratios=True`` (our addition) computes
-    the ratios from detached intensities, so the mixed-sample loss sends no gradient through them.
-    """
-    _check(features, labels, intensities, threshold, alpha, num_mix)
-    labels = labels.reshape(-1)
-    b, device = labels.shape[0], labels.device
-    num_mix = b if num_mix is None else int(num_mix)
-    similarity = sass_similarity(features) if use_sass else None
-    forbidden = opposite_sign(labels) if label_guard else None
-
-    fallback, candidates_fn = False, None
-    if pairs is not None:
-        pairs = _given_pairs(pairs, b, device)
-        num_candidates = pairs.shape[0]
-    elif b < 2:
-        pairs, num_candidates = torch.zeros(0, 2, dtype=torch.long, device=device), 0
-    else:
-        allowed = candidate_mask(similarity, threshold) if use_sass else ~torch.eye(b, dtype=torch.bool, device=device)
-        if forbidden is not None:
-            allowed &= ~forbidden
-        pairs, num_candidates = draw_pairs(allowed, num_mix, generator)
-        candidates_fn = allowed.nonzero
-        if use_sass and num_candidates < num_mix:
-            fallback = True
-            pairs, top = _fallback_pairs(similarity, num_mix, forbidden, generator)
-            num_candidates, candidates_fn = top.shape[0], lambda: top
-
-    m = pairs.shape[0]
-    if lam_base is None:
-        lam_base = sample_beta(alpha, m, device, generator)
-    else:  # given by the caller (not the training path): checked, at the cost of one sync
-        lam_base = torch.as_tensor(lam_base, device=device, dtype=torch.float32).reshape(-1)
-        if lam_base.shape[0] != m:
-            raise MsmixError(f"lam_base has {lam_base.shape[0]} ratios for {m} pairs: give one per pair")
-        if m and not bool(((lam_base >= 0) & (lam_base <= 1)).all()):
-            raise MsmixError("lam_base must hold ratios in [0, 1] (NaN is not one): the share of source a in each pair")
-    lam_base = lam_base.to(device=device, dtype=torch.float32)
-    stacked = stack_modalities(intensities)
-    weights = intensity_weights(stacked.detach() if detach_ratios else stacked)
-    lam = sig_ratios(weights, pairs, lam_base, use_sig)
-    mixed_labels, labels_a, labels_b = mix_labels(labels, pairs, lam["label"])
-    return MixResult(
-        mixed={mod: mix_pairs(features[mod], pairs, lam[mod]) for mod in MODALITIES},
-        mixed_labels=mixed_labels,
-        labels_a=labels_a,
-        labels_b=labels_b,
-        pairs=pairs,
-        lam=lam,
-        alignment_loss=alignment_loss(labels, stacked),
-        similarity=similarity,
-        fallback=fallback,
-        diagnostics=pair_diagnostics(labels_a, labels_b, lam, num_candidates, fallback),
-        candidates_fn=candidates_fn,
-    )
-
-
-# --- the same candidate search over a large pool, in tiles ------------------------------------
-
-
-@dataclass
-class PoolCandidates:
-    """Each pool sample's SASS candidates, as found by :func:`candidate_partners`.
-
-    - ``counts`` ``[N]``: partners ``j ≠ i`` with normalised similarity above δ.
-    - ``low``/``high``: min and max of the raw mean cosine similarity over all pairs ``i ≠ j``
-      (the min-max normalisation's constants).
-    - ``partners`` ``[N, k]``: the ``top_k`` most similar candidates, most similar first, ``-1``
-      where a sample has fewer than ``k``; ``partner_similarity`` ``[N, k]`` their normalised
-      similarities (NaN where ``-1``). None without ``top_k``.
-    - ``contradictory`` ``[N]``: candidates whose label has the opposite sign; None without labels.
-    """
-
-    counts: torch.Tensor
-    low: float
-    high: float
-    partners: torch.Tensor | None = None
-    partner_similarity: torch.Tensor | None = None
-    contradictory: torch.Tensor | None = None
-
-
-def _upper_tiles(n: int, block: int):
-    """``(rows, cols)`` slices of the tiles on and above the diagonal of an ``n × n`` matrix."""
-    for r in range(0, n, block):
-        for c in range(r, n, block):
-            yield slice(r, min(r + block, n)), slice(c, min(c + block, n))
-
-
-def _merge_top(values: torch.Tensor, index: torch.Tensor, rows: slice, scores: torch.Tensor, offset: int) -> None:
-    """Fold a tile's row-wise top-k (columns shifted by ``offset``) into the running top-k of ``rows``."""
-    k = values.shape[1]
-    tile_values, tile_index = scores.topk(min(k, scores.shape[1]), dim=1)
-    all_values = torch.cat([values[rows], tile_values], dim=1)
-    all_index = torch.cat([index[rows], tile_index + offset], dim=1)
-    best = all_values.topk(k, dim=1)
-    values[rows] = best.values
-    index[rows] = all_index.gather(1, best.indices)
-
-
-def _pool_min_max(z: torch.Tensor, block_size: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """First pass: min and max of ``Z Zᵀ`` over its off-diagonal entries, tile by tile."""
-    low = torch.full((), math.inf, device=z.device)
-    high = torch.full((), -math.inf, device=z.device)
-    for rows, cols in _upper_tiles(z.shape[0], block_size):
-        tile = z[rows] @ z[cols].T
-        if rows == cols:  # keep the diagonal out of each reduction
-            low = torch.minimum(low, tile.fill_diagonal_(math.inf).min())
-            high = torch.maximum(high, tile.fill_diagonal_(-math.inf).max())
-        else:
-            tile_low, tile_high = torch.aminmax(tile)
-            low, high = torch.minimum(low, tile_low), torch.maximum(high, tile_high)
-    return low, high
-
-
-@torch.no_grad()
-def candidate_partners(
-    features: dict[str, torch.Tensor],
-    threshold: float = 0.4,
-    *,
-    labels: torch.Tensor | None = None,
-    block_size: int = 2048,
-    top_k: int | None = None,
-) -> PoolCandidates:
-    """SASS candidates of every sample of a pool of ``N`` samples, in ``block_size²`` tiles.
-
-    The same similarity, normalisation and threshold as :func:`sass_similarity` and
-    :func:`candidate_mask`, without the ``N × N`` matrix: a first pass over the tiles finds the
-    global off-diagonal min and max, a second counts candidates (and keeps the ``top_k`` most
-    similar, and counts opposite-sign labels when ``labels`` are given). By symmetry only the
-    tiles on and above the diagonal are computed, each twice. Peak memory is a few tiles.
-    """
-    if not 0.0 <= threshold <= 1.0:
-        raise MsmixError(f"threshold (δ) must lie in [0, 1], got {threshold}")
-    if block_size < 1 or (top_k is not None and top_k < 1):
-        raise MsmixError(f"block_size and top_k must be integers >= 1, got {block_size} and {top_k}")
-    z = _unit_rows(features)
-    n, device = z.shape[0], z.device
-    if labels is not None:
-        labels = labels.reshape(-1).to(device)
-        if labels.shape[0] != n:
-            raise MsmixError(f"labels has {labels.shape[0]} entries for {n} samples: give one label per sample")
-    counts = torch.zeros(n, dtype=torch.long, device=device)
-    contradictory = torch.zeros_like(counts) if labels is not None else None
-    k = top_k or 0
-    values = torch.full((n, k), -math.inf, device=device)
-    index = torch.full((n, k), -1, dtype=torch.long, device=device)
-
-    def add(these: slice, offset: int, candidate: torch.Tensor, clash: torch.Tensor | None, scores) -> None:
-        """Fold a tile's per-row statistics into the rows ``these`` (columns start at ``offset``)."""
-        counts[these] += candidate.sum(dim=1)
-        if clash is not None:
-            contradictory[these] += clash.sum(dim=1)
-        if k:
-            _merge_top(values, index, these, scores, offset)
-
-    if n < 2:
-        low = high = torch.full((), math.nan, device=device)
-    else:
-        low, high = _pool_min_max(z, block_size)
-    for rows, cols in _upper_tiles(n if n >= 2 else 0, block_size):
-        tile = _min_max_(z[rows] @ z[cols].T, low, high)
-        candidate = tile > threshold
-        if rows == cols:
-            candidate.fill_diagonal_(False)
-        clash = candidate & (labels[rows, None] * labels[None, cols] < 0) if labels is not None else None
-        scores = tile.masked_fill_(~candidate, -math.inf)
-        add(rows, cols.start, candidate, clash, scores)
-        if rows != cols:  # the tile also holds the pairs (j, i) of its mirror below the diagonal
-            add(cols, rows.start, candidate.T, clash.T if clash is not None else None, scores.T)
-
-    missing = values == -math.inf
-    return PoolCandidates(
-        counts=counts,
-        low=float(low),
-        high=float(high),
-        partners=index.masked_fill(missing, -1) if top_k else None,
-        partner_similarity=values.masked_fill(missing, math.nan) if top_k else None,
-        contradictory=contradictory,
-    )

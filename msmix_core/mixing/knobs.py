@@ -1,0 +1,81 @@
+"""A mixing method's knobs, declared once on its class: kind, valid range, a suggested range, a one-line doc.
+
+The constructor's signature holds each default (as in timm's ``Mixup``); the class's ``knobs``
+holds the rest, and :class:`~msmix_core.mixing.base.MixMethod` checks every value against it when
+the method is built. The registry, ``--set``, sweeps, the Optuna space and the app's sliders all
+read the same declaration. The shared knobs are declared here.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+from dataclasses import dataclass
+from typing import Any, Literal
+
+KnobKind = Literal["bool", "int", "float"]
+
+
+@dataclass(frozen=True)
+class Knob:
+    """One knob: its default and valid values.
+
+    ``kind`` is ``"bool"``, ``"int"`` (``None`` allowed when the default is None) or ``"float"``;
+    numbers must lie between ``low`` and ``high`` (``low`` excluded unless ``low_inclusive``).
+    ``suggested`` ``(low, high, log)`` is where sliders and tuning look when the valid range is
+    open-ended (``alpha > 0``); a finite valid range is its own suggestion.
+    """
+
+    default: Any = None
+    kind: KnobKind = "float"
+    low: float = -math.inf
+    high: float = math.inf
+    low_inclusive: bool = True
+    doc: str = ""
+    suggested: tuple[float, float, bool] | None = None
+
+    def describe(self) -> str:
+        """The valid values in words, as error messages and ``--help`` show them."""
+        if self.kind == "bool":
+            return "true or false"
+        bracket = "[" if self.low_inclusive else "("
+        span = f"in {bracket}{self.low:g}, {self.high:g}]" if math.isfinite(self.high) else None
+        lower = f">= {self.low:g}" if self.low_inclusive else f"> {self.low:g}"
+        text = f"{'an integer' if self.kind == 'int' else 'a number'} {span or lower}"
+        return text + (" or None" if self.default is None else "")
+
+    def accepts(self, value: Any) -> bool:
+        if self.kind == "bool":
+            return isinstance(value, bool)
+        if value is None:
+            return self.default is None
+        number = numbers.Integral if self.kind == "int" else numbers.Real
+        if isinstance(value, bool) or not isinstance(value, number) or not math.isfinite(value):
+            return False
+        above = value >= self.low if self.low_inclusive else value > self.low
+        return above and value <= self.high
+
+    def cast(self, value: Any) -> Any:
+        """An accepted value as the method stores it (``2`` -> ``2.0`` for a float knob)."""
+        if value is None or self.kind == "bool":
+            return value
+        return float(value) if self.kind == "float" else int(value)
+
+    def search_range(self) -> tuple[float, float, bool] | None:
+        """``(low, high, log)`` for a slider or a search: the valid range when finite, else the suggestion."""
+        if self.kind == "bool" or self.default is None:
+            return None
+        if math.isfinite(self.low) and math.isfinite(self.high):
+            return self.low, self.high, False
+        return self.suggested
+
+
+#: ``> 0``, the valid range of concentrations, bandwidths and powers.
+POSITIVE = {"low": 0.0, "low_inclusive": False}
+
+ALPHA = Knob(kind="float", **POSITIVE, doc="α of the Beta(α, α) ratio draw", suggested=(0.1, 8.0, True))
+MIX_WEIGHT = Knob(
+    kind="float", low=0.0, doc="weight of the mixed-sample loss in the trainer's loss", suggested=(0.0, 2.0, False)
+)
+SAL_WEIGHT = Knob(kind="float", low=0.0, doc="weight of MS-Mix's alignment loss (SAL)", suggested=(0.0, 2.0, False))
+NUM_MIX = Knob(kind="int", low=1, doc="mixed samples per batch; None: the batch size")
