@@ -70,6 +70,7 @@ def test_sequence_latents_are_pooled_over_time(dataset):
     assert all(batch.latents[m].shape == (8, model.latent_dims[m]) for m in MODALITIES)
 
 
+@pytest.mark.slow
 def test_training_moves_the_intensity_predictors(dataset):
     untrained = encode_batch(*fit_encoder(dataset, seed=5), dataset, 32)
     trained = encode_batch(*fit_encoder(dataset, seed=5, epochs=1), dataset, 32)
@@ -174,7 +175,7 @@ def test_pca_map_is_linear_so_midpoints_land_between_their_sources():
     assert projector.transform(np.zeros((0, 6))).shape == (0, 2)
 
 
-@pytest.mark.slow  # numba compiles UMAP on first use (~30-50 s on 2 shared cores)
+@pytest.mark.slow  # numba compiles UMAP on first use
 def test_umap_map_is_seeded_and_places_new_points():
     rng = np.random.default_rng(0)
     x = np.concatenate([rng.normal(0, 0.1, (30, 5)), rng.normal(5, 0.1, (30, 5))])

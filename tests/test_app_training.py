@@ -10,21 +10,19 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 import ui.data
-from msmix_core.data import make_synthetic
 from msmix_core.mixing import method_knobs
 from msmix_core.runs import RunStore
 from msmix_core.training import TrainConfig, train
 
-TINY = make_synthetic(seed=0, n_train=48, n_valid=24, n_test=24)
 TIMEOUT = 120
 ROOT = Path(__file__).resolve().parent.parent
 
 
 @pytest.fixture()
-def store(tmp_path, monkeypatch) -> RunStore:
+def store(tmp_path, monkeypatch, tiny) -> RunStore:
     """A fresh run store for the pages (via $MSMIX_RUNS_DIR), and the tiny dataset behind every page."""
     monkeypatch.setenv("MSMIX_RUNS_DIR", str(tmp_path))
-    monkeypatch.setattr(ui.data, "dataset", lambda settings: TINY)
+    monkeypatch.setattr(ui.data, "dataset", lambda settings: tiny)
     return RunStore(tmp_path)
 
 
@@ -159,20 +157,20 @@ def test_two_sessions_training_at_once_both_finish_with_their_own_runs(store):
     assert sorted(run.config["method"] for run in store.list() if run.status == "finished") == ["mixup", "none"]
 
 
-def _fake_ablation_runs(store: RunStore, seeds=(1, 2, 3)) -> None:
+def _fake_ablation_runs(store: RunStore, dataset: str, seeds=(1, 2, 3)) -> None:
     """Stored MS-Mix ablation runs with made-up metrics (the page only reads the store)."""
     for seed in seeds:
         for label, mae in (("msmix", 1.0), ("msmix -SAL", 1.1)):
-            config = {"dataset": TINY.name, "backbone": "late_fusion", "method": "msmix", "label": label, "seed": seed}
+            config = {"dataset": dataset, "backbone": "late_fusion", "method": "msmix", "label": label, "seed": seed}
             run = store.create(config)
             metrics = {"MAE": mae + 0.01 * seed, "Non0_acc_2": 0.6, "Corr": 0.3}
             run.finish("finished", metrics={"valid": metrics, "test": metrics}, best_epoch=1)
 
 
-def test_ablation_page_reads_stored_runs_and_reports_damaged_folders(store):
+def test_ablation_page_reads_stored_runs_and_reports_damaged_folders(store, tiny):
     at = _page("ablation")
     assert any("No finished MS-Mix runs" in info.value for info in at.info)
-    _fake_ablation_runs(store)
+    _fake_ablation_runs(store, tiny.name)
     (store.root / "broken-run").mkdir()
     (store.root / "broken-run" / "config.json").write_text("{not json")
     at.run()
@@ -184,8 +182,8 @@ def test_ablation_page_reads_stored_runs_and_reports_damaged_folders(store):
     assert len(at.get("plotly_chart")) == 1
 
 
-def test_ablation_page_refuses_a_paired_test_on_two_seeds(store):
-    _fake_ablation_runs(store, seeds=(1, 2))
+def test_ablation_page_refuses_a_paired_test_on_two_seeds(store, tiny):
+    _fake_ablation_runs(store, tiny.name, seeds=(1, 2))
     at = _page("ablation")
     assert any("No paired test yet" in info.value for info in at.info)
     wide = at.dataframe[0].value
@@ -206,10 +204,10 @@ def test_ablation_page_launches_a_job_over_seeds(store):
     assert at.dataframe[0].value["label"].tolist() == ["msmix", "msmix -SIG"]
 
 
-def test_robustness_page_scores_a_stored_model_and_reports_bad_weights(store):
+def test_robustness_page_scores_a_stored_model_and_reports_bad_weights(store, tiny):
     at = _page("robustness")
     assert any("No stored" in info.value for info in at.info)
-    result = train(TINY, TrainConfig(method="msmix", epochs=1, batch_size=16), store=store)
+    result = train(tiny, TrainConfig(method="msmix", epochs=1, batch_size=16), store=store)
     at.run()
     assert not at.exception and not at.error
     table = at.dataframe[0].value
@@ -222,10 +220,10 @@ def test_robustness_page_scores_a_stored_model_and_reports_bad_weights(store):
     assert any("cannot be loaded" in e.value for e in at.error)
 
 
-def test_robustness_defaults_to_longer_runs_keeps_its_choice_in_the_url_and_starts_the_axis_at_zero(store):
-    short = train(TINY, TrainConfig(method="msmix", epochs=1, batch_size=16), store=store)
-    longer = train(TINY, TrainConfig(method="msmix", epochs=2, batch_size=16, lr=3e-3), store=store)
-    train(TINY, TrainConfig(method="msmix", epochs=1, batch_size=16, seed=7), store=store)  # newer, but 1 epoch
+def test_robustness_defaults_to_longer_runs_keeps_its_choice_in_the_url_and_starts_the_axis_at_zero(store, tiny):
+    short = train(tiny, TrainConfig(method="msmix", epochs=1, batch_size=16), store=store)
+    longer = train(tiny, TrainConfig(method="msmix", epochs=2, batch_size=16, lr=3e-3), store=store)
+    train(tiny, TrainConfig(method="msmix", epochs=1, batch_size=16, seed=7), store=store)  # newer, but 1 epoch
     at = _page("robustness")
     assert at.multiselect(key="rb_runs").value == [longer.run_id]
     options = at.multiselect(key="rb_runs").format_func

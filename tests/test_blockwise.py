@@ -92,6 +92,7 @@ def test_bad_arguments_are_explained():
         candidate_partners(features, 0.4, labels=labels[:3])
 
 
+@pytest.mark.slow
 def test_a_20k_pool_runs_in_blocks_and_matches_direct_rows():
     n, k = 20_000, 8
     g = torch.Generator().manual_seed(3)

@@ -42,6 +42,7 @@ def run_cli(capsys, *argv):
     return code, out, err
 
 
+@pytest.mark.slow
 def test_train_stores_one_run_per_seed_and_prints_the_table(capsys, data_file, runs_dir, tmp_path):
     out_csv, out_md = tmp_path / "t.csv", tmp_path / "out" / "t.md"
     code, out, _ = run_cli(
@@ -59,6 +60,7 @@ def test_train_stores_one_run_per_seed_and_prints_the_table(capsys, data_file, r
     assert out_md.read_text().startswith("| dataset | backbone | label |")
 
 
+@pytest.mark.slow
 def test_compare_runs_the_grid_and_tests_against_the_baseline(capsys, data_file, runs_dir, tmp_path):
     out_csv = tmp_path / "c.csv"
     code, out, _ = run_cli(
@@ -72,6 +74,7 @@ def test_compare_runs_the_grid_and_tests_against_the_baseline(capsys, data_file,
     assert len(RunStore(runs_dir).list()) == 4
 
 
+@pytest.mark.slow
 def test_ablate_switches_each_msmix_part_off(capsys, data_file, runs_dir, tmp_path):
     out_csv = tmp_path / "a.csv"
     code, _, _ = run_cli(
@@ -87,6 +90,7 @@ def test_ablate_switches_each_msmix_part_off(capsys, data_file, runs_dir, tmp_pa
     assert knobs == labels
 
 
+@pytest.mark.slow
 def test_ablate_runs_chosen_variants_against_full_msmix(capsys, data_file, runs_dir):
     code, _, _ = run_cli(
         capsys, "ablate", "--dataset", data_file, "--runs-dir", runs_dir, *FAST, "--seeds", 1, "--variants", "attached",
@@ -148,6 +152,7 @@ def _start_training(data_file, runs_dir):
     raise AssertionError(f"training did not start: {process.communicate()[1][-2000:]}")
 
 
+@pytest.mark.slow
 def test_sigterm_ends_a_run_like_ctrl_c(data_file, runs_dir):
     process, run_id = _start_training(data_file, runs_dir)
     process.send_signal(signal.SIGTERM)
@@ -158,6 +163,7 @@ def test_sigterm_ends_a_run_like_ctrl_c(data_file, runs_dir):
     assert run.status == "interrupted" and "SIGTERM" in run.error
 
 
+@pytest.mark.slow
 def test_a_killed_run_is_listed_as_interrupted_not_running(capsys, data_file, runs_dir):
     process, run_id = _start_training(data_file, runs_dir)
     process.kill()  # SIGKILL: nothing can record the end
@@ -260,6 +266,7 @@ def test_convert_warns_on_one_line_about_a_modality_that_is_all_nan(capsys, tmp_
     ]
 
 
+@pytest.mark.slow
 def test_runs_show_into_a_closed_pipe_ends_quietly(tmp_path):
     runs_dir = tmp_path / "runs"
     run = RunStore(runs_dir).create({"dataset": "mosi", "backbone": "tfn", "method": "none", "seed": 1})
@@ -365,6 +372,7 @@ def test_usage_errors_are_one_line_too(capsys):
     assert exit_info.value.code == 2 and len(err.strip().splitlines()) == 1 and "--epochs" in err
 
 
+@pytest.mark.slow
 def test_python_dash_m_runs_the_same_command_line():
     done = subprocess.run([sys.executable, "-m", "msmix_core", "--version"], capture_output=True, text=True)
     assert done.returncode == 0 and done.stdout.startswith("msmix ")

@@ -95,6 +95,7 @@ def _mmsa_bytes(protocol: int) -> bytes:
     return pickle.dumps({"train": split(4), "valid": split(2), "test": split(2)}, protocol=protocol)
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="RLIMIT_AS and /proc are Linux's")
 def test_random_truncated_and_mutated_files_give_one_clean_error_each(tmp_path):
     seeds = {}

@@ -13,6 +13,7 @@ def test_the_readme_has_python_examples():
     assert BLOCKS, "README.md lost its python examples"
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("code", BLOCKS, ids=[f"block{i}" for i in range(len(BLOCKS))])
 def test_readme_python_block_runs(code, capsys):
     exec(compile(code, str(README), "exec"), {"__name__": "readme"})
