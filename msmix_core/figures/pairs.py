@@ -2,12 +2,59 @@
 
 from __future__ import annotations
 
+import base64
+import struct
+import zlib
+
 import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
+from plotly.colors import hex_to_rgb, sample_colorscale, unlabel_rgb
 from plotly.subplots import make_subplots
 
-from msmix_core.figures.palette import OKABE_ITO, VEIL_COLOR
+from msmix_core.figures.palette import OKABE_ITO, VEIL_COLOR, VEIL_OPACITY
+
+#: Colour scale of the similarity (0–1), and how many steps of it the heatmap image uses.
+SIMILARITY_SCALE = "Cividis"
+LEVELS = 128
+
+
+def similarity_palette() -> np.ndarray:
+    """``uint8 [2·LEVELS, 3]``: the similarity's colour steps, then the same steps under the veil.
+
+    The veil is :data:`~msmix_core.figures.palette.VEIL_COLOR` laid over a cell at
+    :data:`~msmix_core.figures.palette.VEIL_OPACITY`, so a veiled cell keeps a trace of its colour.
+    """
+    steps = np.array([unlabel_rgb(c) for c in sample_colorscale(SIMILARITY_SCALE, np.linspace(0.0, 1.0, LEVELS))])
+    veiled = (1 - VEIL_OPACITY) * steps + VEIL_OPACITY * np.asarray(hex_to_rgb(VEIL_COLOR), dtype=float)
+    return np.rint(np.concatenate([steps, veiled])).astype(np.uint8)
+
+
+def similarity_levels(similarity: np.ndarray, mask: np.ndarray | None = None) -> np.ndarray:
+    """``uint8 [B, B]``: each cell's row in :func:`similarity_palette`, veiled where ``mask`` is False."""
+    clipped = np.clip(np.nan_to_num(np.asarray(similarity, dtype=np.float64)), 0.0, 1.0)
+    levels = np.rint(clipped * (LEVELS - 1)).astype(np.uint8)
+    if mask is not None:
+        levels[~np.asarray(mask, dtype=bool)] += LEVELS
+    return levels
+
+
+def png_data_uri(levels: np.ndarray, palette: np.ndarray) -> str:
+    """An indexed image (``uint8 [H, W]`` rows of ``palette`` ``uint8 [K, 3]``) as a PNG ``data:`` URI.
+
+    Written with zlib and the PNG chunks, no imaging library; one byte per pixel keeps a 256 × 256
+    heatmap to a few tens of kilobytes.
+    """
+    height, width = levels.shape
+    rows = np.concatenate([np.zeros((height, 1), np.uint8), np.asarray(levels, np.uint8)], axis=1)
+
+    def chunk(tag: bytes, body: bytes) -> bytes:
+        return struct.pack(">I", len(body)) + tag + body + struct.pack(">I", zlib.crc32(tag + body))
+
+    header = struct.pack(">IIBBBBB", width, height, 8, 3, 0, 0, 0)  # 8-bit palette indices, no interlace
+    png = b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"PLTE", np.asarray(palette, np.uint8).tobytes())
+    png += chunk(b"IDAT", zlib.compress(rows.tobytes(), 9)) + chunk(b"IEND", b"")
+    return "data:image/png;base64," + base64.b64encode(png).decode("ascii")
 
 
 def similarity_heatmap(
@@ -21,12 +68,13 @@ def similarity_heatmap(
     label_range: tuple[float, float] = (-3.0, 3.0),
     order_name: str = "position in batch",
 ) -> go.Figure:
-    """The ``[B, B]`` similarity (Cividis); cells that fail δ veiled; chosen pairs as crosses.
+    """The ``[B, B]`` similarity (Cividis) as one image, cells that fail δ veiled; chosen pairs as crosses.
 
-    ``mask`` (bool ``[B, B]``, True = candidate) is drawn as one veil layer over the cells that are
-    *not* candidates, so the similarity colours stay readable however many pairs pass. ``order``
-    (a permutation of batch positions) sorts rows and columns, e.g. by label, so blocks of like
-    sentiment show; ``labels`` adds a strip of the samples' labels along the top, in that order.
+    The similarity colours and the veil over the cells ``mask`` (bool ``[B, B]``, True = candidate)
+    rules out are baked into one indexed PNG (:func:`similarity_levels`), so the figure carries a few
+    kilobytes whatever the batch size, and the colours stay readable however many pairs pass.
+    ``order`` (a permutation of batch positions) sorts rows and columns, e.g. by label, so blocks
+    of like sentiment show; ``labels`` adds a strip of the samples' labels along the top, in that order.
     """
     b = len(similarity)
     order = np.arange(b) if order is None else np.asarray(order)
@@ -50,36 +98,44 @@ def similarity_heatmap(
             col=1,
         )
         fig.update_yaxes(showticklabels=False, title_text="label", row=1, col=1)
+    shown_mask = None if mask is None else np.asarray(mask, dtype=bool)[order][:, order]
     fig.add_trace(
-        go.Heatmap(
-            z=similarity[order][:, order],
-            colorscale="Cividis",
-            zmin=0.0,
-            zmax=1.0,
-            colorbar={"title": "similarity (0–1)", "len": 0.8},
+        go.Image(
+            source=png_data_uri(
+                similarity_levels(np.asarray(similarity)[order][:, order], shown_mask), similarity_palette()
+            ),
+            x0=0,
+            y0=0,
+            dx=1,
+            dy=1,
             name="similarity",
-            hovertemplate="a=%{y}, b=%{x}<br>similarity %{z:.3f}<extra></extra>",
+            hovertemplate="a=%{y}, b=%{x}<extra></extra>",
         ),
         row=heat_row,
         col=1,
     )
-    if mask is not None:
-        veil = np.where(np.asarray(mask, dtype=bool)[order][:, order], np.nan, 1.0)
-        fig.add_trace(
-            go.Heatmap(
-                z=veil,
-                colorscale=[[0.0, VEIL_COLOR], [1.0, VEIL_COLOR]],
-                showscale=False,
-                opacity=0.8,
-                name="not a candidate (similarity ≤ δ)",
-                hoverinfo="skip",
-            ),
-            row=heat_row,
-            col=1,
-        )
+    fig.add_trace(  # the colour bar of the image: one marker-less trace that only carries the scale
+        go.Scatter(
+            x=[None],
+            y=[None],
+            mode="markers",
+            marker={
+                "colorscale": SIMILARITY_SCALE,
+                "cmin": 0.0,
+                "cmax": 1.0,
+                "color": [0.0],
+                "showscale": True,
+                "colorbar": {"title": "similarity (0–1)", "len": 0.8},
+            },
+            showlegend=False,
+            hoverinfo="skip",
+        ),
+        row=heat_row,
+        col=1,
+    )
     if pairs is not None and len(pairs):
         fig.add_trace(
-            go.Scattergl(
+            go.Scatter(
                 x=rank[pairs[:, 1]],
                 y=rank[pairs[:, 0]],
                 mode="markers",
@@ -90,8 +146,9 @@ def similarity_heatmap(
             row=heat_row,
             col=1,
         )
-    fig.update_xaxes(title_text=f"sample b ({order_name})", row=heat_row, col=1)
-    fig.update_yaxes(title_text=f"sample a ({order_name})", autorange="reversed", row=heat_row, col=1)
+    edges = [-0.5, b - 0.5]
+    fig.update_xaxes(title_text=f"sample b ({order_name})", range=edges, row=heat_row, col=1)
+    fig.update_yaxes(title_text=f"sample a ({order_name})", range=edges[::-1], row=heat_row, col=1)
     fig.update_layout(title=title, legend={"orientation": "h", "y": -0.15}, height=600, showlegend=True)
     return fig
 
