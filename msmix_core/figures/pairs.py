@@ -5,13 +5,14 @@ from __future__ import annotations
 import base64
 import struct
 import zlib
+from functools import cache
 
 import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 from plotly.colors import hex_to_rgb, sample_colorscale, unlabel_rgb
-from plotly.subplots import make_subplots
 
+from msmix_core.figures.layout import axis_suffix, panels
 from msmix_core.figures.palette import OKABE_ITO, VEIL_COLOR, VEIL_OPACITY
 
 #: Colour scale of the similarity (0–1), and how many steps of it the heatmap image uses.
@@ -19,6 +20,7 @@ SIMILARITY_SCALE = "Cividis"
 LEVELS = 128
 
 
+@cache
 def similarity_palette() -> np.ndarray:
     """``uint8 [2·LEVELS, 3]``: the similarity's colour steps, then the same steps under the veil.
 
@@ -27,7 +29,9 @@ def similarity_palette() -> np.ndarray:
     """
     steps = np.array([unlabel_rgb(c) for c in sample_colorscale(SIMILARITY_SCALE, np.linspace(0.0, 1.0, LEVELS))])
     veiled = (1 - VEIL_OPACITY) * steps + VEIL_OPACITY * np.asarray(hex_to_rgb(VEIL_COLOR), dtype=float)
-    return np.rint(np.concatenate([steps, veiled])).astype(np.uint8)
+    palette = np.rint(np.concatenate([steps, veiled])).astype(np.uint8)
+    palette.setflags(write=False)  # computed once and shared by every call
+    return palette
 
 
 def similarity_levels(similarity: np.ndarray, mask: np.ndarray | None = None) -> np.ndarray:
@@ -80,104 +84,100 @@ def similarity_heatmap(
     order = np.arange(b) if order is None else np.asarray(order)
     rank = np.empty(b, dtype=np.int64)
     rank[order] = np.arange(b)
-    rows = 2 if labels is not None else 1
-    fig = make_subplots(rows=rows, cols=1, shared_xaxes=True, row_heights=[0.04, 0.96][-rows:], vertical_spacing=0.01)
-    heat_row = rows
+    edges = [-0.5, b - 0.5]
+    data: list[dict] = []
+    layout = {
+        "title": {"text": title},
+        "height": 600,
+        "showlegend": True,
+        "legend": {"orientation": "h", "y": -0.15},
+        "xaxis": {"title": {"text": f"sample b ({order_name})"}, "range": edges, "anchor": "y"},
+        "yaxis": {"title": {"text": f"sample a ({order_name})"}, "range": edges[::-1], "domain": [0.0, 1.0]},
+    }
     if labels is not None:
-        fig.add_trace(
-            go.Heatmap(
-                z=np.asarray(labels)[order][None, :],
-                colorscale="RdBu",
-                zmin=label_range[0],
-                zmax=label_range[1],
-                showscale=False,
-                name="label",
-                hovertemplate="sample %{x}: label %{z:+.2f}<extra></extra>",
-            ),
-            row=1,
-            col=1,
+        layout["yaxis"]["domain"] = [0.0, 0.95]
+        layout["yaxis2"] = {"domain": [0.96, 1.0], "showticklabels": False, "title": {"text": "label"}, "anchor": "x"}
+        data.append(
+            {
+                "type": "heatmap",
+                "yaxis": "y2",
+                "z": np.asarray(labels)[order][None, :],
+                "colorscale": "RdBu",
+                "zmin": label_range[0],
+                "zmax": label_range[1],
+                "showscale": False,
+                "name": "label",
+                "hovertemplate": "sample %{x}: label %{z:+.2f}<extra></extra>",
+            }
         )
-        fig.update_yaxes(showticklabels=False, title_text="label", row=1, col=1)
     shown_mask = None if mask is None else np.asarray(mask, dtype=bool)[order][:, order]
-    fig.add_trace(
-        go.Image(
-            source=png_data_uri(
-                similarity_levels(np.asarray(similarity)[order][:, order], shown_mask), similarity_palette()
-            ),
-            x0=0,
-            y0=0,
-            dx=1,
-            dy=1,
-            name="similarity",
-            hovertemplate="a=%{y}, b=%{x}<extra></extra>",
-        ),
-        row=heat_row,
-        col=1,
+    levels = similarity_levels(np.asarray(similarity)[order][:, order], shown_mask)
+    data.append(
+        {
+            "type": "image",
+            "source": png_data_uri(levels, similarity_palette()),
+            "x0": 0,
+            "y0": 0,
+            "dx": 1,
+            "dy": 1,
+            "name": "similarity",
+            "hovertemplate": "a=%{y}, b=%{x}<extra></extra>",
+        }
     )
-    fig.add_trace(  # the colour bar of the image: one marker-less trace that only carries the scale
-        go.Scatter(
-            x=[None],
-            y=[None],
-            mode="markers",
-            marker={
+    data.append(  # the colour bar of the image: one marker-less trace that only carries the scale
+        {
+            "type": "scatter",
+            "x": [None],
+            "y": [None],
+            "mode": "markers",
+            "marker": {
                 "colorscale": SIMILARITY_SCALE,
                 "cmin": 0.0,
                 "cmax": 1.0,
                 "color": [0.0],
                 "showscale": True,
-                "colorbar": {"title": "similarity (0–1)", "len": 0.8},
+                "colorbar": {"title": {"text": "similarity (0–1)"}, "len": 0.8},
             },
-            showlegend=False,
-            hoverinfo="skip",
-        ),
-        row=heat_row,
-        col=1,
+            "showlegend": False,
+            "hoverinfo": "skip",
+        }
     )
     if pairs is not None and len(pairs):
-        fig.add_trace(
-            go.Scatter(
-                x=rank[pairs[:, 1]],
-                y=rank[pairs[:, 0]],
-                mode="markers",
-                marker={"size": 7, "symbol": "x", "color": OKABE_ITO[3]},
-                name=f"chosen pairs: {len(pairs)}",
-                hovertemplate="pair a=%{y}, b=%{x}<extra></extra>",
-            ),
-            row=heat_row,
-            col=1,
+        data.append(
+            {
+                "type": "scatter",
+                "x": rank[pairs[:, 1]],
+                "y": rank[pairs[:, 0]],
+                "mode": "markers",
+                "marker": {"size": 7, "symbol": "x", "color": OKABE_ITO[3]},
+                "name": f"chosen pairs: {len(pairs)}",
+                "hovertemplate": "pair a=%{y}, b=%{x}<extra></extra>",
+            }
         )
-    edges = [-0.5, b - 0.5]
-    fig.update_xaxes(title_text=f"sample b ({order_name})", range=edges, row=heat_row, col=1)
-    fig.update_yaxes(title_text=f"sample a ({order_name})", range=edges[::-1], row=heat_row, col=1)
-    fig.update_layout(title=title, legend={"orientation": "h", "y": -0.15}, height=600, showlegend=True)
-    return fig
+    return go.Figure({"data": data, "layout": layout})
 
 
 def strategy_bars(stats: pd.DataFrame) -> go.Figure:
     """Contradictory-pair rate and mean ``|Δy|`` side by side, one bar per strategy."""
-    fig = make_subplots(rows=1, cols=2, subplot_titles=("Contradictory pairs", "Mean label gap |Δy|"))
     colors = [OKABE_ITO[i % len(OKABE_ITO)] for i in range(len(stats))]
-    fig.add_trace(
-        go.Bar(
-            x=stats["strategy"],
-            y=100 * stats["contradictory_rate"],
-            marker_color=colors,
-            hovertemplate="%{x}: %{y:.1f}%<extra></extra>",
-        ),
-        row=1,
-        col=1,
-    )
-    fig.add_trace(
-        go.Bar(
-            x=stats["strategy"],
-            y=stats["mean_abs_label_gap"],
-            marker_color=colors,
-            hovertemplate="%{x}: %{y:.3f}<extra></extra>",
-        ),
-        row=1,
-        col=2,
-    )
-    fig.update_yaxes(title_text="pairs with opposite-sign labels (%)", row=1, col=1)
-    fig.update_yaxes(title_text="|y_a − y_b| (label units)", row=1, col=2)
-    fig.update_layout(showlegend=False, height=380)
-    return fig
+    layout = panels(("Contradictory pairs", "Mean label gap |Δy|"))
+    layout["yaxis"]["title"] = {"text": "pairs with opposite-sign labels (%)"}
+    layout["yaxis2"]["title"] = {"text": "|y_a − y_b| (label units)"}
+    layout.update(showlegend=False, height=380)
+    bars = [
+        (1, 100 * stats["contradictory_rate"], "%{x}: %{y:.1f}%<extra></extra>"),
+        (2, stats["mean_abs_label_gap"], "%{x}: %{y:.3f}<extra></extra>"),
+    ]
+    data = [
+        {
+            "type": "bar",
+            "x": stats["strategy"],
+            "y": values,
+            "marker": {"color": colors},
+            "hovertemplate": hover,
+            "xaxis": f"x{axis_suffix(column)}",
+            "yaxis": f"y{axis_suffix(column)}",
+        }
+        for column, values, hover in bars
+    ]
+    return go.Figure({"data": data, "layout": layout})
