@@ -49,6 +49,8 @@ TIMEOUT_MS = 600_000
 METHODS = ("none", "mixup", "msmix")
 LEGEND_HAS = "text => [...document.querySelectorAll('.legendtext')].some(e => e.textContent.includes(text))"
 XTITLE_HAS = "text => [...document.querySelectorAll('.xtitle')].some(e => e.textContent.includes(text))"
+FIRST_MAP = """() => [...document.querySelectorAll('.xtitle')].some(e => e.textContent.includes('UMAP 1'))
+    || document.body.innerText.includes('UMAP is compiling')"""
 
 
 class Timings:
@@ -152,14 +154,18 @@ def bench_ratios(browser, url: str, timings: Timings, repeats: int) -> None:
 
 
 def bench_embeddings(browser, url: str, timings: Timings) -> None:
+    """Choose UMAP in a fresh server: when a map (PCA with the notice, or UMAP) shows, and when UMAP's does."""
     context, tab, watcher = open_tab(browser, f"{url}/embeddings", TIMEOUT_MS)
     wait_charts(tab, TIMEOUT_MS)
+    start = time.perf_counter()
     seconds = timed(
         watcher,
         lambda: tab.locator("label").filter(has_text=re.compile(r"^\s*UMAP\s*$")).first.click(),
-        lambda: tab.wait_for_function(XTITLE_HAS, arg="UMAP 1", timeout=TIMEOUT_MS),
+        lambda: tab.wait_for_function(FIRST_MAP, timeout=TIMEOUT_MS),
     )
-    timings.add("first UMAP map in a fresh server", seconds, "256 real points")
+    timings.add("UMAP chosen in a fresh server: a map shown", seconds, "PCA with the compiling notice, or UMAP")
+    tab.wait_for_function(XTITLE_HAS, arg="UMAP 1", timeout=TIMEOUT_MS)
+    timings.add("first UMAP map in a fresh server", time.perf_counter() - start, "256 real points")
     context.close()
 
 
