@@ -86,9 +86,13 @@ def _score(
 
 
 def conditions(levels: list[float]) -> list[tuple[str, str, float]]:
+    """What to score: clean, and per modality removed and noised at each level above 0.
+
+    Noise at level 0 adds nothing, so those points of the curves are the clean score (see :func:`scores`).
+    """
     rows = [("clean", "none", 0.0)]
     for m in MODALITIES:
-        rows += [("zeroed", m, float("nan")), *[("noise", m, level) for level in levels]]
+        rows += [("zeroed", m, float("nan")), *[("noise", m, level) for level in levels if level > 0]]
     return rows
 
 
@@ -114,9 +118,12 @@ def scores(chosen: list[str]) -> None:
         rows = []
         for run_id in chosen:
             run, stamp = candidates[run_id], weights_stamp(run_id)
+            named = {"label": run.config.get("label", run.config["method"]), "run": run_id}
             for condition, modality, level in conditions(levels):
                 row = _score(run_id, stamp, split, condition, modality, level, settings.seed, data_key, ds)
-                rows.append({"label": run.config.get("label", run.config["method"]), "run": run_id, **row})
+                rows.append({**named, **row})
+                if condition == "clean":  # noise level 0: the clean inputs, so the clean score
+                    rows += [{**named, **row, "condition": "noise", "modality": m, "level": 0.0} for m in MODALITIES]
         table = pd.DataFrame(rows)
     metrics = [c for c in table.columns if c not in ("label", "run", "condition", "modality", "level")]
     metric = st.selectbox(
