@@ -31,6 +31,10 @@ CHROMIUM_ARGS = [
     "--disable-sync",
 ]
 STARTUP_TIMEOUT_S = 60
+#: After choosing UMAP: a map is shown, UMAP's own or PCA's with the notice that UMAP is still compiling.
+UMAP_OR_NOTICE = """() => [...document.querySelectorAll('.xtitle')].some(e => e.textContent.includes('UMAP 1'))
+    || document.body.innerText.includes('UMAP is compiling')"""
+XTITLE_HAS = "text => [...document.querySelectorAll('.xtitle')].some(e => e.textContent.includes(text))"
 VISIBLE_CHARTS_DRAWN = """() => [...document.querySelectorAll('[data-testid=stPlotlyChart]')]
     .filter(e => e.offsetParent !== null).every(e => e.querySelector('.main-svg'))"""
 
