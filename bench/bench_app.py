@@ -36,6 +36,8 @@ sys.path.insert(0, str(ROOT / "tests"))
 from app_driver import (  # noqa: E402  (the tests folder is put on the path just above)
     CHROMIUM,
     CHROMIUM_ARGS,
+    UMAP_OR_NOTICE,
+    XTITLE_HAS,
     app_server,
     metric_text,
     open_tab,
@@ -48,7 +50,6 @@ from msmix_core.runs import RunStore  # noqa: E402
 TIMEOUT_MS = 600_000
 METHODS = ("none", "mixup", "msmix")
 LEGEND_HAS = "text => [...document.querySelectorAll('.legendtext')].some(e => e.textContent.includes(text))"
-XTITLE_HAS = "text => [...document.querySelectorAll('.xtitle')].some(e => e.textContent.includes(text))"
 
 
 class Timings:
@@ -152,14 +153,18 @@ def bench_ratios(browser, url: str, timings: Timings, repeats: int) -> None:
 
 
 def bench_embeddings(browser, url: str, timings: Timings) -> None:
+    """Choose UMAP in a fresh server: when a map (PCA with the notice, or UMAP) shows, and when UMAP's does."""
     context, tab, watcher = open_tab(browser, f"{url}/embeddings", TIMEOUT_MS)
     wait_charts(tab, TIMEOUT_MS)
+    start = time.perf_counter()
     seconds = timed(
         watcher,
         lambda: tab.locator("label").filter(has_text=re.compile(r"^\s*UMAP\s*$")).first.click(),
-        lambda: tab.wait_for_function(XTITLE_HAS, arg="UMAP 1", timeout=TIMEOUT_MS),
+        lambda: tab.wait_for_function(UMAP_OR_NOTICE, timeout=TIMEOUT_MS),
     )
-    timings.add("first UMAP map in a fresh server", seconds, "256 real points")
+    timings.add("UMAP chosen in a fresh server: a map shown", seconds, "PCA with the compiling notice, or UMAP")
+    tab.wait_for_function(XTITLE_HAS, arg="UMAP 1", timeout=TIMEOUT_MS)
+    timings.add("first UMAP map in a fresh server", time.perf_counter() - start, "256 real points")
     context.close()
 
 

@@ -48,7 +48,7 @@ with data.user_errors():
         PROJECTIONS,
         horizontal=True,
         key=page_state.bind("emb_projection", "PCA", page_state.choice(PROJECTIONS)),
-        help="PCA is instant; UMAP compiles once per server, then takes a few seconds",
+        help="PCA is instant; UMAP compiles once per server (PCA is shown meanwhile), then takes a few seconds",
     )
     view = c3.radio(
         "Latents", VIEWS, horizontal=True, key=page_state.bind("emb_view", "fused", page_state.choice(VIEWS))
@@ -88,12 +88,25 @@ def column(values: np.ndarray | None, rows: np.ndarray) -> np.ndarray | None:
     return None if values is None else np.asarray(values)[rows]
 
 
+@st.fragment(run_every=2)
+def umap_notice() -> None:
+    """While UMAP compiles, say so; once it is ready, redraw the page with the UMAP map."""
+    if warmup.ready():
+        st.rerun()
+    st.info(
+        "UMAP is compiling (first use after the server starts, in the background); showing PCA until it is "
+        "ready. The map switches to UMAP by itself."
+    )
+
+
+drawn_projection = projection
 if projection == "UMAP" and not warmup.ready():
-    with st.spinner("Preparing UMAP: compiling its numerical code, once per server (about half a minute)…"):
-        warmup.wait()
-with st.spinner(f"Computing the {projection} map…"), data.user_errors():
+    warmup.start()
+    drawn_projection = "PCA"
+    umap_notice()
+with st.spinner(f"Computing the {drawn_projection} map…"), data.user_errors():
     real_xy, mixed = project(
-        latents.data_key(settings), batch_size, epochs, projection, view, settings.seed, batch, ds.train
+        latents.data_key(settings), batch_size, epochs, drawn_projection, view, settings.seed, batch, ds.train
     )
 
 
@@ -135,7 +148,7 @@ def explore(ds: MSADataset, batch: LatentBatch, real_xy: np.ndarray, mixed: dict
         batch.labels,
         ds.label_range,
         drawn,
-        axis_name=projection,
+        axis_name=drawn_projection,
         captions=captions,
         highlight=found,
         flagged=off,

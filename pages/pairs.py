@@ -129,21 +129,24 @@ def selection(ds: MSADataset, batch: LatentBatch, sims: dict[str, np.ndarray], e
     table = with_sources(pair_table(batch, result, sims["averaged"]), ds.train)
     if "text_a" in table:
         st.caption(
-            "Each row: the two training sentences a method blends, their scores and speakers, and the mixing ratios. "
-            "Compare what SASS pairs with what vanilla Mixup's random pairing blends."
+            "Each row: the two training sentences SASS blends, their scores and speakers, and the mixing ratios. "
+            "Compare them with vanilla Mixup's random pairs further down."
         )
-    randomly = STRATEGIES["random"](batch, torch.Generator().manual_seed(settings.seed))
-    for tab, (name, shown) in zip(
-        st.tabs(["SASS (MS-Mix)", "random (vanilla Mixup)"]),
-        [("sass", table), ("random", with_sources(pair_table(batch, randomly, sims["averaged"]), ds.train))],
-        strict=True,
-    ):
-        with tab:
-            st.dataframe(shown, hide_index=True, height=240)
-            st.download_button(
-                "Download pairs (CSV)", shown.to_csv(index=False), f"{name}_pairs.csv", "text/csv", key=f"dl_{name}"
-            )
+    st.dataframe(table, hide_index=True, height=240)
+    st.download_button("Download pairs (CSV)", table.to_csv(index=False), "sass_pairs.csv", "text/csv", key="dl_sass")
     one_pair(ds, batch, table, f"{key}|{size}|{epochs}|{delta}")
+
+
+def random_pairs(ds: MSADataset, batch: LatentBatch, sims: dict[str, np.ndarray]) -> None:
+    """Vanilla Mixup's random pairs of the same batch: δ does not change them, so they sit outside the fragment."""
+    st.subheader("For comparison: vanilla Mixup's random pairs")
+    st.caption("Random pairing ignores δ: the same batch and seed always give these pairs.")
+    randomly = STRATEGIES["random"](batch, torch.Generator().manual_seed(settings.seed))
+    shown = with_sources(pair_table(batch, randomly, sims["averaged"]), ds.train)
+    st.dataframe(shown, hide_index=True, height=240)
+    st.download_button(
+        "Download pairs (CSV)", shown.to_csv(index=False), "random_pairs.csv", "text/csv", key="dl_random"
+    )
 
 
 def one_pair(ds: MSADataset, batch: LatentBatch, table: pd.DataFrame, state: str) -> None:
@@ -179,3 +182,4 @@ def one_pair(ds: MSADataset, batch: LatentBatch, table: pd.DataFrame, state: str
 
 
 selection(ds, batch, sims, epochs)
+random_pairs(ds, batch, sims)

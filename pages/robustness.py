@@ -52,16 +52,6 @@ chosen = st.multiselect(
     help="By default, per method, the finished MS-Mix, vanilla Mixup and no-mixing run that trained longest "
     "(1-epoch runs only when nothing longer exists).",
 )
-c1, c2 = st.columns(2)
-top = c1.slider(
-    "Highest noise level (× feature std)",
-    LEVEL_STEP,
-    3.0,
-    step=LEVEL_STEP,
-    key=page_state.bind("rb_level", 1.0, page_state.number(LEVEL_STEP, 3.0)),
-)
-split = c2.radio("Split", SPLITS, horizontal=True, key=page_state.bind("rb_split", "test", page_state.choice(SPLITS)))
-levels = [float(v) for v in np.arange(0.0, top + LEVEL_STEP / 2, LEVEL_STEP)]
 data_key = latents.data_key(settings)
 
 
@@ -81,46 +71,74 @@ def _spread(data_key: str, modality: str, _ds: MSADataset) -> np.ndarray:
     return feature_std(_ds.train, modality)
 
 
-@st.cache_data(max_entries=4096, show_spinner=False)
+@st.cache_resource(max_entries=4096, show_spinner=False)
 def _score(
     run_id: str, stamp: tuple, split: str, condition: str, modality: str, level: float, seed: int, data_key: str, _ds
 ) -> dict:
-    """One model under one condition, cached per (run, weights, split, condition, modality, level, seed, data)."""
+    """One model under one condition, cached per (run, weights, split, condition, modality, level, seed, data).
+
+    A cached row is shared, not copied: callers read it and never change it.
+    """
     model = _model(run_id, stamp, data_key, _ds)
     std = None if condition != "noise" else _spread(data_key, modality, _ds)
     kwargs = {"split": split, "condition": condition, "modality": modality, "level": level, "seed": seed, "std": std}
     return score_condition(model, _ds, **kwargs)
 
 
-def conditions() -> list[tuple[str, str, float]]:
+def conditions(levels: list[float]) -> list[tuple[str, str, float]]:
+    """What to score: clean, and per modality removed and noised at each level above 0.
+
+    Noise at level 0 adds nothing, so those points of the curves are the clean score (see :func:`scores`).
+    """
     rows = [("clean", "none", 0.0)]
     for m in MODALITIES:
-        rows += [("zeroed", m, float("nan")), *[("noise", m, level) for level in levels]]
+        rows += [("zeroed", m, float("nan")), *[("noise", m, level) for level in levels if level > 0]]
     return rows
+
+
+@st.fragment
+def scores(chosen: list[str]) -> None:
+    """The noise levels, split and metric, and what they show: changing them reruns only this part."""
+    c1, c2 = st.columns(2)
+    top = c1.slider(
+        "Highest noise level (× feature std)",
+        LEVEL_STEP,
+        3.0,
+        step=LEVEL_STEP,
+        key=page_state.bind("rb_level", 1.0, page_state.number(LEVEL_STEP, 3.0)),
+    )
+    split = c2.radio(
+        "Split", SPLITS, horizontal=True, key=page_state.bind("rb_split", "test", page_state.choice(SPLITS))
+    )
+    levels = [float(v) for v in np.arange(0.0, top + LEVEL_STEP / 2, LEVEL_STEP)]
+    with (
+        st.spinner(f"Scoring {len(chosen)} model(s) under {len(conditions(levels))} conditions (each one once)…"),
+        data.user_errors(),
+    ):
+        rows = []
+        for run_id in chosen:
+            run, stamp = candidates[run_id], weights_stamp(run_id)
+            named = {"label": run.config.get("label", run.config["method"]), "run": run_id}
+            for condition, modality, level in conditions(levels):
+                row = _score(run_id, stamp, split, condition, modality, level, settings.seed, data_key, ds)
+                rows.append({**named, **row})
+                if condition == "clean":  # noise level 0: the clean inputs, so the clean score
+                    rows += [{**named, **row, "condition": "noise", "modality": m, "level": 0.0} for m in MODALITIES]
+        table = pd.DataFrame(rows)
+    metrics = [c for c in table.columns if c not in ("label", "run", "condition", "modality", "level")]
+    metric = st.selectbox(
+        "Metric", metrics, key=page_state.bind("rb_metric", "MAE", page_state.choice(metrics))
+    )  # MAE moves smoothly with noise
+    st.plotly_chart(robustness_curves(table, metric), width="stretch", key="rb_chart")
+    st.caption(
+        f"Level 0 is the clean score; a dotted line is the score with that modality removed. Noise levels "
+        f"{', '.join(f'{v:g}' for v in levels)}. The y-axis starts at 0, so a gap of a few thousandths looks as small "
+        "as it is."
+    )
+    jobs_view.table_with_download(table, "robustness.csv", key="rb_table")
 
 
 if not chosen:
     st.info("Choose at least one model.")
     st.stop()
-with (
-    st.spinner(f"Scoring {len(chosen)} model(s) under {len(conditions())} conditions (each one once)…"),
-    data.user_errors(),
-):
-    rows = []
-    for run_id in chosen:
-        run, stamp = candidates[run_id], weights_stamp(run_id)
-        for condition, modality, level in conditions():
-            row = _score(run_id, stamp, split, condition, modality, level, settings.seed, data_key, ds)
-            rows.append({"label": run.config.get("label", run.config["method"]), "run": run_id, **row})
-    table = pd.DataFrame(rows)
-metrics = [c for c in table.columns if c not in ("label", "run", "condition", "modality", "level")]
-metric = st.selectbox(
-    "Metric", metrics, key=page_state.bind("rb_metric", "MAE", page_state.choice(metrics))
-)  # MAE moves smoothly with noise
-st.plotly_chart(robustness_curves(table, metric), width="stretch", key="rb_chart")
-st.caption(
-    f"Level 0 is the clean score; a dotted line is the score with that modality removed. Noise levels "
-    f"{', '.join(f'{v:g}' for v in levels)}. The y-axis starts at 0, so a gap of a few thousandths looks as small "
-    "as it is."
-)
-jobs_view.table_with_download(table, "robustness.csv", key="rb_table")
+scores(chosen)

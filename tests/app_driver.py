@@ -31,6 +31,10 @@ CHROMIUM_ARGS = [
     "--disable-sync",
 ]
 STARTUP_TIMEOUT_S = 60
+#: After choosing UMAP: a map is shown, UMAP's own or PCA's with the notice that UMAP is still compiling.
+UMAP_OR_NOTICE = """() => [...document.querySelectorAll('.xtitle')].some(e => e.textContent.includes('UMAP 1'))
+    || document.body.innerText.includes('UMAP is compiling')"""
+XTITLE_HAS = "text => [...document.querySelectorAll('.xtitle')].some(e => e.textContent.includes(text))"
 VISIBLE_CHARTS_DRAWN = """() => [...document.querySelectorAll('[data-testid=stPlotlyChart]')]
     .filter(e => e.offsetParent !== null).every(e => e.querySelector('.main-svg'))"""
 
@@ -78,13 +82,15 @@ def app_server(env: Mapping[str, str] | None = None) -> Iterator[str]:
 
 
 class RunWatcher:
-    """Counts the ``script_finished`` messages the server sends to one browser tab."""
+    """Counts the ``script_finished`` messages the server sends to one browser tab, and the bytes it sends."""
 
     def __init__(self, tab) -> None:
         from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
 
         self._message = ForwardMsg
         self.finished = 0
+        self.received = 0  # bytes of every websocket frame from the server
+        self.finished_at = 0.0  # time.perf_counter() when the last script_finished arrived
         self.tab = tab
         tab.on("websocket", self._attach)
 
@@ -92,6 +98,7 @@ class RunWatcher:
         ws.on("framereceived", self._frame)
 
     def _frame(self, payload) -> None:
+        self.received += len(payload)
         if isinstance(payload, str):
             return
         message = self._message()
@@ -101,6 +108,7 @@ class RunWatcher:
             return
         if message.WhichOneof("type") == "script_finished":
             self.finished += 1
+            self.finished_at = time.perf_counter()
 
     def wait_finished(self, since: int, timeout_ms: float) -> None:
         """Wait until a run counted after ``since`` finished (Playwright delivers frames while it waits)."""

@@ -187,6 +187,18 @@ def test_umap_map_is_seeded_and_places_new_points():
     assert np.all(np.linalg.norm(placed - centre_a, axis=1) < np.linalg.norm(placed - centre_b, axis=1))
 
 
+def test_umap_is_imported_with_numba_caching_on_for_its_functions():
+    import numba
+    from numba.core.caching import NullCache
+
+    from msmix_core.analysis.embedding import import_umap
+
+    umap = import_umap()
+    # marked without cache=True in umap's source (a parallel njit), cached on disk all the same
+    assert not isinstance(umap.umap_.smooth_knn_dist._cache, NullCache)
+    assert isinstance(numba.njit(lambda x: x)._cache, NullCache)  # numba's own default is back
+
+
 def test_projector_errors():
     with pytest.raises(MsmixError, match="unknown projection"):
         Projector("tsne")

@@ -1,5 +1,6 @@
 """AppTest of the lab controls: page controls in the URL, the pair-selection picture and its reading."""
 
+import json
 import os
 import re
 import subprocess
@@ -98,6 +99,18 @@ def test_umap_warm_up_runs_once_and_reports_ready():
     warmup.wait()
     assert warmup.ready()
     assert page("embeddings", emb_projection="UMAP", emb_batch="64").radio(key="emb_projection").value == "UMAP"
+
+
+def test_umap_before_its_compile_ends_shows_pca_and_says_why(monkeypatch):
+    from ui import warmup
+
+    monkeypatch.setattr(warmup, "ready", lambda: False)
+    monkeypatch.setattr(warmup, "start", lambda: None)
+    at = page("embeddings", emb_projection="UMAP", emb_batch="64")
+    assert at.radio(key="emb_projection").value == "UMAP"
+    assert any("UMAP is compiling" in i.value and "showing PCA" in i.value for i in at.info)
+    chart = next(c for c in at.get("plotly_chart") if "embedding" in c.proto.id)
+    assert json.loads(chart.proto.spec)["layout"]["xaxis"]["title"]["text"].startswith("PCA 1")
 
 
 def test_home_tours_all_seven_pages_links_the_paper_and_shows_whole_numbers():

@@ -5,6 +5,7 @@ browser). Other pages' tests reuse the ``server`` fixture and :func:`visit`.
 """
 
 import os
+import re
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -14,6 +15,8 @@ from app_driver import (
     CHROMIUM,
     CHROMIUM_ARGS,
     ROOT,
+    UMAP_OR_NOTICE,
+    XTITLE_HAS,
     RunWatcher,
     app_server,
     metric_text,
@@ -25,6 +28,7 @@ pytestmark = pytest.mark.browser
 
 ARTIFACTS = ROOT / "test-artifacts"
 PAGE_TIMEOUT_MS = 120_000  # the first view of a page builds the data and encodes a batch on slow CPUs
+UMAP_TIMEOUT_MS = 900_000  # UMAP's first compile in a fresh server, on a slow shared CPU
 SMALL = "n_train=128"
 LEGEND_HAS = "text => [...document.querySelectorAll('.legendtext')].some(e => e.textContent.includes(text))"
 
@@ -150,6 +154,16 @@ def test_changing_alpha_redraws_the_beta_density(server, tab):
     wait_idle(tab, since)
     tab.wait_for_function(LEGEND_HAS, arg="Beta(2.3, 2.3)", timeout=PAGE_TIMEOUT_MS)
     tab.wait_for_function("() => location.search.includes('ratios_alpha=2.3')", timeout=PAGE_TIMEOUT_MS)
+
+
+def test_choosing_umap_shows_a_map_at_once_then_umap_by_itself(server, tab):
+    visit(tab, server, "embeddings", "Real points")
+    since = tab.watcher.finished
+    tab.locator("label").filter(has_text=re.compile(r"^\s*UMAP\s*$")).first.click()
+    tab.watcher.wait_finished(since, PAGE_TIMEOUT_MS)
+    tab.wait_for_function(UMAP_OR_NOTICE, timeout=PAGE_TIMEOUT_MS)  # PCA with the notice, or UMAP when compiled
+    tab.wait_for_function(XTITLE_HAS, arg="UMAP 1", timeout=UMAP_TIMEOUT_MS)  # the page polls and switches
+    tab.wait_for_function("() => !document.body.innerText.includes('UMAP is compiling')", timeout=PAGE_TIMEOUT_MS)
 
 
 def test_a_shared_link_opens_the_same_controls_in_a_fresh_browser(server, browser, tab):

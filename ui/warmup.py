@@ -3,10 +3,12 @@
 The same call starts an idle training worker (:func:`~msmix_core.jobs.worker.prestart`), so
 that the first Run on the Training page trains at once.
 
-``app.py`` calls :func:`start` when the server runs the app, so by the time someone opens the
-Embeddings page and picks UMAP the compilation is done or under way; the page shows a message
-while it waits (:func:`ready`, :func:`wait`). numba's on-disk cache goes to ``.cache/numba`` (git
-ignored) unless ``NUMBA_CACHE_DIR`` is set, so the functions numba may cache survive restarts.
+``app.py`` calls :func:`start` when the server runs the app (its first browser session), so by
+the time someone opens the Embeddings page and picks UMAP the compilation is done or under way;
+until :func:`ready`, that page draws the PCA map with a message and polls, then switches to UMAP.
+numba's on-disk cache goes to ``.cache/numba`` (git ignored) unless ``NUMBA_CACHE_DIR`` is set;
+umap is imported with caching on for all its numba functions
+(:func:`~msmix_core.analysis.embedding.import_umap`), so after a restart they load from there.
 """
 
 from __future__ import annotations

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+
 import numpy as np
 from sklearn.decomposition import PCA
 
@@ -9,6 +11,36 @@ from msmix_core import MODALITIES
 from msmix_core.errors import MsmixError
 
 VIEWS: tuple[str, ...] = ("fused", *MODALITIES)
+
+_import_lock = threading.Lock()
+
+
+def import_umap():
+    """``umap``, imported so that numba keeps every function it compiles for umap on disk.
+
+    umap and pynndescent mark only some of their numba functions ``cache=True``; the rest compile
+    again in every new process (most of UMAP's first-use time). While umap is imported, numba's
+    ``njit`` and ``jit`` default to ``cache=True``, so a restarted process loads them from numba's
+    cache (``NUMBA_CACHE_DIR``) instead; a function numba cannot cache still compiles as before.
+    """
+    with _import_lock:
+        import numba
+
+        originals = numba.njit, numba.jit
+
+        def cached(decorator):
+            def decorate(*args, **kwargs):
+                kwargs.setdefault("cache", True)
+                return decorator(*args, **kwargs)
+
+            return decorate
+
+        numba.njit, numba.jit = cached(numba.njit), cached(numba.jit)
+        try:
+            import umap
+        finally:
+            numba.njit, numba.jit = originals
+    return umap
 
 
 def view_features(latents: dict[str, np.ndarray], view: str = "fused") -> np.ndarray:
@@ -52,7 +84,7 @@ class Projector:
         if self.method == "pca":
             self.model_ = PCA(n_components=2, random_state=self.random_state).fit(x)
         else:
-            import umap  # imported lazily: it compiles with numba on first use
+            umap = import_umap()  # imported lazily: it compiles with numba on first use
 
             neighbors = min(self.n_neighbors, x.shape[0] - 1)
             self.model_ = umap.UMAP(

@@ -2,12 +2,63 @@
 
 from __future__ import annotations
 
+import base64
+import struct
+import zlib
+from functools import cache
+
 import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
-from plotly.subplots import make_subplots
+from plotly.colors import hex_to_rgb, sample_colorscale, unlabel_rgb
 
-from msmix_core.figures.palette import OKABE_ITO, VEIL_COLOR
+from msmix_core.figures.layout import axis_suffix, panels
+from msmix_core.figures.palette import OKABE_ITO, VEIL_COLOR, VEIL_OPACITY
+
+#: Colour scale of the similarity (0–1), and how many steps of it the heatmap image uses.
+SIMILARITY_SCALE = "Cividis"
+LEVELS = 128
+
+
+@cache
+def similarity_palette() -> np.ndarray:
+    """``uint8 [2·LEVELS, 3]``: the similarity's colour steps, then the same steps under the veil.
+
+    The veil is :data:`~msmix_core.figures.palette.VEIL_COLOR` laid over a cell at
+    :data:`~msmix_core.figures.palette.VEIL_OPACITY`, so a veiled cell keeps a trace of its colour.
+    """
+    steps = np.array([unlabel_rgb(c) for c in sample_colorscale(SIMILARITY_SCALE, np.linspace(0.0, 1.0, LEVELS))])
+    veiled = (1 - VEIL_OPACITY) * steps + VEIL_OPACITY * np.asarray(hex_to_rgb(VEIL_COLOR), dtype=float)
+    palette = np.rint(np.concatenate([steps, veiled])).astype(np.uint8)
+    palette.setflags(write=False)  # computed once and shared by every call
+    return palette
+
+
+def similarity_levels(similarity: np.ndarray, mask: np.ndarray | None = None) -> np.ndarray:
+    """``uint8 [B, B]``: each cell's row in :func:`similarity_palette`, veiled where ``mask`` is False."""
+    clipped = np.clip(np.nan_to_num(np.asarray(similarity, dtype=np.float64)), 0.0, 1.0)
+    levels = np.rint(clipped * (LEVELS - 1)).astype(np.uint8)
+    if mask is not None:
+        levels[~np.asarray(mask, dtype=bool)] += LEVELS
+    return levels
+
+
+def png_data_uri(levels: np.ndarray, palette: np.ndarray) -> str:
+    """An indexed image (``uint8 [H, W]`` rows of ``palette`` ``uint8 [K, 3]``) as a PNG ``data:`` URI.
+
+    Written with zlib and the PNG chunks, no imaging library; one byte per pixel keeps a 256 × 256
+    heatmap to a few tens of kilobytes.
+    """
+    height, width = levels.shape
+    rows = np.concatenate([np.zeros((height, 1), np.uint8), np.asarray(levels, np.uint8)], axis=1)
+
+    def chunk(tag: bytes, body: bytes) -> bytes:
+        return struct.pack(">I", len(body)) + tag + body + struct.pack(">I", zlib.crc32(tag + body))
+
+    header = struct.pack(">IIBBBBB", width, height, 8, 3, 0, 0, 0)  # 8-bit palette indices, no interlace
+    png = b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"PLTE", np.asarray(palette, np.uint8).tobytes())
+    png += chunk(b"IDAT", zlib.compress(rows.tobytes(), 9)) + chunk(b"IEND", b"")
+    return "data:image/png;base64," + base64.b64encode(png).decode("ascii")
 
 
 def similarity_heatmap(
@@ -21,106 +72,112 @@ def similarity_heatmap(
     label_range: tuple[float, float] = (-3.0, 3.0),
     order_name: str = "position in batch",
 ) -> go.Figure:
-    """The ``[B, B]`` similarity (Cividis); cells that fail δ veiled; chosen pairs as crosses.
+    """The ``[B, B]`` similarity (Cividis) as one image, cells that fail δ veiled; chosen pairs as crosses.
 
-    ``mask`` (bool ``[B, B]``, True = candidate) is drawn as one veil layer over the cells that are
-    *not* candidates, so the similarity colours stay readable however many pairs pass. ``order``
-    (a permutation of batch positions) sorts rows and columns, e.g. by label, so blocks of like
-    sentiment show; ``labels`` adds a strip of the samples' labels along the top, in that order.
+    The similarity colours and the veil over the cells ``mask`` (bool ``[B, B]``, True = candidate)
+    rules out are baked into one indexed PNG (:func:`similarity_levels`), so the figure carries a few
+    kilobytes whatever the batch size, and the colours stay readable however many pairs pass.
+    ``order`` (a permutation of batch positions) sorts rows and columns, e.g. by label, so blocks
+    of like sentiment show; ``labels`` adds a strip of the samples' labels along the top, in that order.
     """
     b = len(similarity)
     order = np.arange(b) if order is None else np.asarray(order)
     rank = np.empty(b, dtype=np.int64)
     rank[order] = np.arange(b)
-    rows = 2 if labels is not None else 1
-    fig = make_subplots(rows=rows, cols=1, shared_xaxes=True, row_heights=[0.04, 0.96][-rows:], vertical_spacing=0.01)
-    heat_row = rows
+    edges = [-0.5, b - 0.5]
+    data: list[dict] = []
+    layout = {
+        "title": {"text": title},
+        "height": 600,
+        "showlegend": True,
+        "legend": {"orientation": "h", "y": -0.15},
+        "xaxis": {"title": {"text": f"sample b ({order_name})"}, "range": edges, "anchor": "y"},
+        "yaxis": {"title": {"text": f"sample a ({order_name})"}, "range": edges[::-1], "domain": [0.0, 1.0]},
+    }
     if labels is not None:
-        fig.add_trace(
-            go.Heatmap(
-                z=np.asarray(labels)[order][None, :],
-                colorscale="RdBu",
-                zmin=label_range[0],
-                zmax=label_range[1],
-                showscale=False,
-                name="label",
-                hovertemplate="sample %{x}: label %{z:+.2f}<extra></extra>",
-            ),
-            row=1,
-            col=1,
+        layout["yaxis"]["domain"] = [0.0, 0.95]
+        layout["yaxis2"] = {"domain": [0.96, 1.0], "showticklabels": False, "title": {"text": "label"}, "anchor": "x"}
+        data.append(
+            {
+                "type": "heatmap",
+                "yaxis": "y2",
+                "z": np.asarray(labels)[order][None, :],
+                "colorscale": "RdBu",
+                "zmin": label_range[0],
+                "zmax": label_range[1],
+                "showscale": False,
+                "name": "label",
+                "hovertemplate": "sample %{x}: label %{z:+.2f}<extra></extra>",
+            }
         )
-        fig.update_yaxes(showticklabels=False, title_text="label", row=1, col=1)
-    fig.add_trace(
-        go.Heatmap(
-            z=similarity[order][:, order],
-            colorscale="Cividis",
-            zmin=0.0,
-            zmax=1.0,
-            colorbar={"title": "similarity (0–1)", "len": 0.8},
-            name="similarity",
-            hovertemplate="a=%{y}, b=%{x}<br>similarity %{z:.3f}<extra></extra>",
-        ),
-        row=heat_row,
-        col=1,
+    shown_mask = None if mask is None else np.asarray(mask, dtype=bool)[order][:, order]
+    levels = similarity_levels(np.asarray(similarity)[order][:, order], shown_mask)
+    data.append(
+        {
+            "type": "image",
+            "source": png_data_uri(levels, similarity_palette()),
+            "x0": 0,
+            "y0": 0,
+            "dx": 1,
+            "dy": 1,
+            "name": "similarity",
+            "hovertemplate": "a=%{y}, b=%{x}<extra></extra>",
+        }
     )
-    if mask is not None:
-        veil = np.where(np.asarray(mask, dtype=bool)[order][:, order], np.nan, 1.0)
-        fig.add_trace(
-            go.Heatmap(
-                z=veil,
-                colorscale=[[0.0, VEIL_COLOR], [1.0, VEIL_COLOR]],
-                showscale=False,
-                opacity=0.8,
-                name="not a candidate (similarity ≤ δ)",
-                hoverinfo="skip",
-            ),
-            row=heat_row,
-            col=1,
-        )
+    data.append(  # the colour bar of the image: one marker-less trace that only carries the scale
+        {
+            "type": "scatter",
+            "x": [None],
+            "y": [None],
+            "mode": "markers",
+            "marker": {
+                "colorscale": SIMILARITY_SCALE,
+                "cmin": 0.0,
+                "cmax": 1.0,
+                "color": [0.0],
+                "showscale": True,
+                "colorbar": {"title": {"text": "similarity (0–1)"}, "len": 0.8},
+            },
+            "showlegend": False,
+            "hoverinfo": "skip",
+        }
+    )
     if pairs is not None and len(pairs):
-        fig.add_trace(
-            go.Scattergl(
-                x=rank[pairs[:, 1]],
-                y=rank[pairs[:, 0]],
-                mode="markers",
-                marker={"size": 7, "symbol": "x", "color": OKABE_ITO[3]},
-                name=f"chosen pairs: {len(pairs)}",
-                hovertemplate="pair a=%{y}, b=%{x}<extra></extra>",
-            ),
-            row=heat_row,
-            col=1,
+        data.append(
+            {
+                "type": "scatter",
+                "x": rank[pairs[:, 1]],
+                "y": rank[pairs[:, 0]],
+                "mode": "markers",
+                "marker": {"size": 7, "symbol": "x", "color": OKABE_ITO[3]},
+                "name": f"chosen pairs: {len(pairs)}",
+                "hovertemplate": "pair a=%{y}, b=%{x}<extra></extra>",
+            }
         )
-    fig.update_xaxes(title_text=f"sample b ({order_name})", row=heat_row, col=1)
-    fig.update_yaxes(title_text=f"sample a ({order_name})", autorange="reversed", row=heat_row, col=1)
-    fig.update_layout(title=title, legend={"orientation": "h", "y": -0.15}, height=600, showlegend=True)
-    return fig
+    return go.Figure({"data": data, "layout": layout})
 
 
 def strategy_bars(stats: pd.DataFrame) -> go.Figure:
     """Contradictory-pair rate and mean ``|Δy|`` side by side, one bar per strategy."""
-    fig = make_subplots(rows=1, cols=2, subplot_titles=("Contradictory pairs", "Mean label gap |Δy|"))
     colors = [OKABE_ITO[i % len(OKABE_ITO)] for i in range(len(stats))]
-    fig.add_trace(
-        go.Bar(
-            x=stats["strategy"],
-            y=100 * stats["contradictory_rate"],
-            marker_color=colors,
-            hovertemplate="%{x}: %{y:.1f}%<extra></extra>",
-        ),
-        row=1,
-        col=1,
-    )
-    fig.add_trace(
-        go.Bar(
-            x=stats["strategy"],
-            y=stats["mean_abs_label_gap"],
-            marker_color=colors,
-            hovertemplate="%{x}: %{y:.3f}<extra></extra>",
-        ),
-        row=1,
-        col=2,
-    )
-    fig.update_yaxes(title_text="pairs with opposite-sign labels (%)", row=1, col=1)
-    fig.update_yaxes(title_text="|y_a − y_b| (label units)", row=1, col=2)
-    fig.update_layout(showlegend=False, height=380)
-    return fig
+    layout = panels(("Contradictory pairs", "Mean label gap |Δy|"))
+    layout["yaxis"]["title"] = {"text": "pairs with opposite-sign labels (%)"}
+    layout["yaxis2"]["title"] = {"text": "|y_a − y_b| (label units)"}
+    layout.update(showlegend=False, height=380)
+    bars = [
+        (1, 100 * stats["contradictory_rate"], "%{x}: %{y:.1f}%<extra></extra>"),
+        (2, stats["mean_abs_label_gap"], "%{x}: %{y:.3f}<extra></extra>"),
+    ]
+    data = [
+        {
+            "type": "bar",
+            "x": stats["strategy"],
+            "y": values,
+            "marker": {"color": colors},
+            "hovertemplate": hover,
+            "xaxis": f"x{axis_suffix(column)}",
+            "yaxis": f"y{axis_suffix(column)}",
+        }
+        for column, values, hover in bars
+    ]
+    return go.Figure({"data": data, "layout": layout})

@@ -15,5 +15,6 @@ OKABE_ITO = ("#0072B2", "#E69F00", "#009E73", "#D55E00", "#CC79A7", "#56B4E9", "
 METHOD_SYMBOLS = ("diamond", "triangle-up", "square", "star", "x")
 
 
-#: The veil over the heatmap cells that fail δ (light grey, drawn at 80 % opacity).
+#: The veil over the heatmap cells that fail δ: light grey, laid over the cell at this opacity.
 VEIL_COLOR = "#EDEFF2"
+VEIL_OPACITY = 0.8

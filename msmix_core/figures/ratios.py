@@ -5,49 +5,49 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
-from plotly.subplots import make_subplots
 from scipy.stats import beta
 
 from msmix_core import MODALITIES
+from msmix_core.figures.layout import axis_suffix, panels
 from msmix_core.figures.palette import OKABE_ITO
 
 
 def lambda_histograms(lam: dict[str, np.ndarray], alpha: float, bins: int = 20) -> go.Figure:
     """Histograms (as densities) of each ratio against the Beta(α, α) density vanilla Mixup draws from."""
     keys = [k for k in (*MODALITIES, "label") if k in lam]
-    fig = make_subplots(rows=1, cols=len(keys), subplot_titles=[f"λ_{k}" for k in keys], shared_yaxes=True)
+    layout = panels([f"λ_{k}" for k in keys], shared_y=True)
     grid = np.linspace(0.005, 0.995, 199)
     density = beta.pdf(grid, alpha, alpha)
-    for col, key in enumerate(keys, start=1):
-        fig.add_trace(
-            go.Histogram(
-                x=np.asarray(lam[key]),
-                xbins={"start": 0.0, "end": 1.0, "size": 1.0 / bins},
-                histnorm="probability density",
-                marker_color=OKABE_ITO[0],
-                opacity=0.75,
-                name="MS-Mix ratios",
-                showlegend=col == 1,
-            ),
-            row=1,
-            col=col,
+    data = []
+    for column, key in enumerate(keys, start=1):
+        axes = {"xaxis": f"x{axis_suffix(column)}", "yaxis": f"y{axis_suffix(column)}", "showlegend": column == 1}
+        data.append(
+            {
+                "type": "histogram",
+                "x": np.asarray(lam[key]),
+                "xbins": {"start": 0.0, "end": 1.0, "size": 1.0 / bins},
+                "histnorm": "probability density",
+                "marker": {"color": OKABE_ITO[0]},
+                "opacity": 0.75,
+                "name": "MS-Mix ratios",
+                **axes,
+            }
         )
-        fig.add_trace(
-            go.Scatter(
-                x=grid,
-                y=density,
-                mode="lines",
-                line={"color": OKABE_ITO[3], "width": 2},
-                name=f"Beta({alpha:g}, {alpha:g}) (vanilla Mixup)",
-                showlegend=col == 1,
-            ),
-            row=1,
-            col=col,
+        data.append(
+            {
+                "type": "scatter",
+                "x": grid,
+                "y": density,
+                "mode": "lines",
+                "line": {"color": OKABE_ITO[3], "width": 2},
+                "name": f"Beta({alpha:g}, {alpha:g}) (vanilla Mixup)",
+                **axes,
+            }
         )
-        fig.update_xaxes(title_text="ratio of source a (0–1)", range=[0, 1], row=1, col=col)
-    fig.update_yaxes(title_text="density", row=1, col=1)
-    fig.update_layout(height=360, legend={"orientation": "h", "y": -0.3}, bargap=0.05)
-    return fig
+        layout[f"xaxis{axis_suffix(column)}"].update(title={"text": "ratio of source a (0–1)"}, range=[0, 1])
+    layout["yaxis"]["title"] = {"text": "density"}
+    layout.update(height=360, legend={"orientation": "h", "y": -0.3}, bargap=0.05)
+    return go.Figure({"data": data, "layout": layout})
 
 
 def intensity_scatter(table: pd.DataFrame) -> go.Figure:
@@ -56,29 +56,32 @@ def intensity_scatter(table: pd.DataFrame) -> go.Figure:
     ``table`` has columns ``modality``, ``abs_label``, ``intensity``, ``row`` and ``predictor``
     (e.g. "untrained", "trained").
     """
-    fig = make_subplots(rows=1, cols=len(MODALITIES), subplot_titles=MODALITIES, shared_yaxes=True)
+    layout = panels(MODALITIES, shared_y=True)
+    data = []
     for p, (name, part) in enumerate(table.groupby("predictor", sort=False)):
-        for col, m in enumerate(MODALITIES, start=1):
+        for column, m in enumerate(MODALITIES, start=1):
             rows = part[part["modality"] == m]
-            fig.add_trace(
-                go.Scattergl(
-                    x=rows["abs_label"],
-                    y=rows["intensity"],
-                    mode="markers",
-                    marker={"size": 5, "color": OKABE_ITO[p % len(OKABE_ITO)], "opacity": 0.7},
-                    name=f"{name} predictor",
-                    legendgroup=str(name),
-                    showlegend=col == 1,
-                    customdata=rows["row"],
-                    hovertemplate="row %{customdata}<br>|label| %{x:.2f}<br>intensity %{y:.2f}<extra></extra>",
-                ),
-                row=1,
-                col=col,
+            data.append(
+                {
+                    "type": "scattergl",
+                    "x": rows["abs_label"],
+                    "y": rows["intensity"],
+                    "mode": "markers",
+                    "marker": {"size": 5, "color": OKABE_ITO[p % len(OKABE_ITO)], "opacity": 0.7},
+                    "name": f"{name} predictor",
+                    "legendgroup": str(name),
+                    "showlegend": column == 1,
+                    "customdata": rows["row"],
+                    "hovertemplate": "row %{customdata}<br>|label| %{x:.2f}<br>intensity %{y:.2f}<extra></extra>",
+                    "xaxis": f"x{axis_suffix(column)}",
+                    "yaxis": f"y{axis_suffix(column)}",
+                }
             )
-            fig.update_xaxes(title_text="|label| (sentiment units)", row=1, col=col)
-    fig.update_yaxes(title_text="predicted intensity (−3…3)", row=1, col=1)
-    fig.update_layout(height=380, legend={"orientation": "h", "y": -0.3})
-    return fig
+    for column in range(1, len(MODALITIES) + 1):
+        layout[f"xaxis{axis_suffix(column)}"]["title"] = {"text": "|label| (sentiment units)"}
+    layout["yaxis"]["title"] = {"text": "predicted intensity (−3…3)"}
+    layout.update(height=380, legend={"orientation": "h", "y": -0.3})
+    return go.Figure({"data": data, "layout": layout})
 
 
 def sal_distribution_chart(table: pd.DataFrame) -> go.Figure:

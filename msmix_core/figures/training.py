@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
-from plotly.subplots import make_subplots
 
 from msmix_core import MODALITIES
+from msmix_core.figures.layout import axis_suffix, panels
 from msmix_core.figures.palette import OKABE_ITO
 from msmix_core.metrics import is_percent_metric
 
@@ -81,47 +81,49 @@ def robustness_curves(table: pd.DataFrame, metric: str) -> go.Figure:
     score is the level-0 point. ``table`` comes from ``robustness_table``.
     """
     modalities = [m for m in MODALITIES if m in set(table["modality"])]
-    fig = make_subplots(rows=1, cols=len(modalities), subplot_titles=modalities, shared_yaxes=True)
+    layout = panels(modalities, shared_y=True)
     scale = _scale(metric)
+    data = []
     for i, (label, part) in enumerate(table.groupby("label", sort=False)):
         color = OKABE_ITO[i % len(OKABE_ITO)]
-        for col, m in enumerate(modalities, start=1):
+        for column, m in enumerate(modalities, start=1):
+            axes = {"xaxis": f"x{axis_suffix(column)}", "yaxis": f"y{axis_suffix(column)}", "legendgroup": str(label)}
             noise = part[(part["condition"] == "noise") & (part["modality"] == m)].sort_values("level")
-            fig.add_trace(
-                go.Scatter(
-                    x=noise["level"],
-                    y=noise[metric] * scale,
-                    mode="lines+markers",
-                    line={"color": color},
-                    name=str(label),
-                    legendgroup=str(label),
-                    showlegend=col == 1,
-                    hovertemplate=f"{label}, {m} noised<br>level %{{x}}<br>{metric} %{{y:.4g}}<extra></extra>",
-                ),
-                row=1,
-                col=col,
+            data.append(
+                {
+                    "type": "scatter",
+                    "x": noise["level"],
+                    "y": noise[metric] * scale,
+                    "mode": "lines+markers",
+                    "line": {"color": color},
+                    "name": str(label),
+                    "showlegend": column == 1,
+                    "hovertemplate": f"{label}, {m} noised<br>level %{{x}}<br>{metric} %{{y:.4g}}<extra></extra>",
+                    **axes,
+                }
             )
             zeroed = part[(part["condition"] == "zeroed") & (part["modality"] == m)]
             if not zeroed.empty and not noise.empty:
-                fig.add_trace(
-                    go.Scatter(
-                        x=[noise["level"].min(), noise["level"].max()],
-                        y=[zeroed[metric].iloc[0] * scale] * 2,
-                        mode="lines",
-                        line={"color": color, "dash": "dot"},
-                        name=f"{label} ({m} removed)",
-                        legendgroup=str(label),
-                        showlegend=False,
-                        hovertemplate=f"{label}, {m} removed<br>{metric} %{{y:.4g}}<extra></extra>",
-                    ),
-                    row=1,
-                    col=col,
+                data.append(
+                    {
+                        "type": "scatter",
+                        "x": [noise["level"].min(), noise["level"].max()],
+                        "y": [zeroed[metric].iloc[0] * scale] * 2,
+                        "mode": "lines",
+                        "line": {"color": color, "dash": "dot"},
+                        "name": f"{label} ({m} removed)",
+                        "showlegend": False,
+                        "hovertemplate": f"{label}, {m} removed<br>{metric} %{{y:.4g}}<extra></extra>",
+                        **axes,
+                    }
                 )
-            fig.update_xaxes(title_text="noise level (× feature std)", row=1, col=col)
-    fig.update_yaxes(title_text=f"{_axis_title(metric)}; dotted: modality removed", row=1, col=1)
-    fig.update_yaxes(range=honest_range(table[metric].to_numpy(dtype=float) * scale))
-    fig.update_layout(height=400, legend={"orientation": "h", "y": -0.3})
-    return fig
+            layout[f"xaxis{axis_suffix(column)}"]["title"] = {"text": "noise level (× feature std)"}
+    y_range = honest_range(table[metric].to_numpy(dtype=float) * scale)
+    for column in range(1, len(modalities) + 1):
+        layout[f"yaxis{axis_suffix(column)}"]["range"] = y_range
+    layout["yaxis"]["title"] = {"text": f"{_axis_title(metric)}; dotted: modality removed"}
+    layout.update(height=400, legend={"orientation": "h", "y": -0.3})
+    return go.Figure({"data": data, "layout": layout})
 
 
 def honest_range(values: np.ndarray) -> list[float]:
