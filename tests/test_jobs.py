@@ -79,8 +79,8 @@ def test_stop_keeps_a_stopped_run_and_skips_the_rest(data, tmp_path):
     class StopAfterFirstEpoch(TrainingJob):
         mid_run = None
 
-        def on_epoch_end(self, event):
-            super().on_epoch_end(event)
+        def on_epoch_end(self, index, event):
+            super().on_epoch_end(index, event)
             if self.mid_run is None:
                 self.mid_run = self.progress()
                 self.stop()
@@ -142,7 +142,7 @@ def test_jobs_at_once_give_the_numbers_of_a_run_alone(data, tmp_path):
 
 
 def test_a_training_process_that_dies_fails_the_job(data, tmp_path):
-    def kill_the_training_process(event):
+    def kill_the_training_process(index, event):
         os.kill(job.pid, signal.SIGKILL)  # as the kernel's out-of-memory killer would
 
     job = TrainingJob(data, [_config("none", epochs=50)], RunStore(tmp_path))
