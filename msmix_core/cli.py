@@ -129,11 +129,13 @@ class _Progress:
         self.bar.update(1)
         self._show()
 
-    def summary(self) -> str:
-        """What an interruption left in the store, in words."""
+    def summary(self, stored_in_flight: bool) -> str:
+        """What an interruption of a pool (``stored_in_flight``) or Ray grid left in the store, in words."""
         cut = self.statuses.count("interrupted")
-        done = len(self.statuses) - cut
-        return f"{done} of {len(self.configs)} runs stored whole, {cut} in progress stored as 'interrupted'"
+        done = f"{len(self.statuses) - cut} of {len(self.configs)} runs stored"
+        if not stored_in_flight:
+            return f"{done}; the Ray tasks in progress were cancelled, not stored"
+        return f"{done}, the {cut} in progress stored as 'interrupted'"
 
 
 def _executor(args: argparse.Namespace, runs: int) -> Executor:
@@ -155,8 +157,9 @@ def _train_all(args: argparse.Namespace, dataset: MSADataset, configs: list[Trai
         progress = _Progress(bar, configs)
         try:
             return executor.run(dataset, configs, store, on_run=progress.on_run, on_event=progress.on_event)
-        except KeyboardInterrupt as exc:
-            exc.summary = progress.summary()
+        except KeyboardInterrupt as exc:  # serial: the trainer stored the one run in progress, as main() says
+            if not isinstance(executor, SerialExecutor):
+                exc.summary = progress.summary(stored_in_flight=isinstance(executor, LocalPoolExecutor))
             raise
 
 

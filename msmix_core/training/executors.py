@@ -29,12 +29,15 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import pickle
 import signal
+import tempfile
 import threading
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
@@ -229,12 +232,40 @@ def train_outcome(
 _worker: dict[str, Any] = {}
 
 
-def _init_worker(dataset: MSADataset, threads: int, events: Any, stop: Any) -> None:
-    """A pool process: its torch thread count, the dataset received once, the driver's event queue and
-    stop flag. Ctrl-C reaches the whole process group: the driver alone handles it, and ends the workers."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
+def _init_worker(dataset_file: str, threads: int, events: Any, stop: Any) -> None:
+    """A pool process: its torch thread count, the dataset read once (the driver's own pickle in a private
+    temporary file: sent with the process, a large dataset would block the driver until the new interpreter
+    has imported torch, and a Ctrl-C meanwhile would leave the worker half a message), the driver's event
+    queue and stop flag."""
     torch.set_num_threads(threads)
+    with open(dataset_file, "rb") as file:
+        dataset = pickle.load(file)  # written by this run's driver, readable by its user only
     _worker.update(dataset=dataset, events=events, stop=stop)
+
+
+@contextmanager
+def _dataset_file(dataset: MSADataset) -> Iterator[str]:
+    """The dataset pickled once into a private temporary file, removed when the pool is done."""
+    with tempfile.NamedTemporaryFile(prefix="msmix-dataset-", suffix=".pickle", delete=False) as file:
+        pickle.dump(dataset, file, protocol=pickle.HIGHEST_PROTOCOL)
+    try:
+        yield file.name
+    finally:
+        os.unlink(file.name)
+
+
+@contextmanager
+def _without_ctrl_c() -> Iterator[None]:
+    """Ignore SIGINT while workers are started (they inherit it): a Ctrl-C reaches the whole process group,
+    and the driver alone handles it, ending the workers; a worker still importing would print a traceback."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 def _pool_task(index: int, config: TrainConfig) -> dict[str, Any] | None:
@@ -323,13 +354,18 @@ class LocalPoolExecutor(Executor):
             return []
         context = multiprocessing.get_context("spawn")
         events, stop = context.Queue(), context.Event()
-        relay = _Relay(events, on_event)
-        pool = ProcessPoolExecutor(
-            max_workers=min(self.workers, len(configs)),
-            mp_context=context,
-            initializer=_init_worker,
-            initargs=(dataset, self.threads, events, stop),
-        )
+        with _dataset_file(dataset) as dataset_file:
+            relay = _Relay(events, on_event)
+            pool = ProcessPoolExecutor(
+                max_workers=min(self.workers, len(configs)),
+                mp_context=context,
+                initializer=_init_worker,
+                initargs=(dataset_file, self.threads, events, stop),
+            )
+            return self._train(dataset, configs, store, pool, relay, stop, on_run)
+
+    def _train(self, dataset, configs, store, pool, relay, stop, on_run) -> list[Run]:
+        """Submit every config to ``pool`` and store each outcome as it comes (see :meth:`run`)."""
         runs: list[Run | None] = [None] * len(configs)
         pending: dict[Future, int] = {}
 
@@ -346,7 +382,9 @@ class LocalPoolExecutor(Executor):
                     store_outcome(index, seen.outcome(dataset, configs[index], status, error))
 
         try:
-            pending = {pool.submit(_pool_task, i, config): i for i, config in enumerate(configs)}
+            with _without_ctrl_c():  # the first submit starts the workers
+                for i, config in enumerate(configs):
+                    pending[pool.submit(_pool_task, i, config)] = i
             while pending:
                 if self.stop is not None and self.stop.is_set():
                     stop.set()
