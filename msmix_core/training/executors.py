@@ -420,7 +420,8 @@ def _ray_task(dataset: MSADataset, config: TrainConfig, threads: int) -> dict[st
 
 
 class RayExecutor(Executor):
-    """Each run as one Ray task (``num_gpus=1`` when its config asks for CUDA); the driver records the runs.
+    """Each run as one Ray task (``num_gpus=1`` when its config asks for CUDA, or for ``auto`` on a cluster
+    with GPUs); the driver records the runs.
 
     ``address=None`` starts a local Ray with ``workers`` CPUs (default: all) and stops it at the end;
     ``"auto"`` or ``"ray://HOST:10001"`` joins a running cluster, whose workers need msmix and its
@@ -461,8 +462,10 @@ class RayExecutor(Executor):
         pending: dict[Any, int] = {}
         try:
             data = ray.put(dataset)
+            cluster_gpus = ray.cluster_resources().get("GPU", 0) > 0
             for index, config in enumerate(configs):
-                gpus = 1 if config.device.startswith("cuda") else 0
+                # "auto" on a cluster with GPUs must ask for one: Ray hides the GPUs from tasks that do not
+                gpus = 1 if config.device.startswith("cuda") or (config.device == "auto" and cluster_gpus) else 0
                 task = ray.remote(num_cpus=1, num_gpus=gpus)(_ray_task)
                 pending[task.remote(data, config, self.threads)] = index
             while pending:
