@@ -39,7 +39,7 @@ from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wai
 from concurrent.futures.process import BrokenProcessPool
 from contextlib import contextmanager
 from datetime import UTC, datetime
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
 import torch
 
@@ -79,10 +79,19 @@ def default_workers(runs: int, cores: int | None = None) -> int:
     return 1 if cores <= SERIAL_CORES else max(1, min(cores, runs))
 
 
+class Grid(NamedTuple):
+    """What an executor trains: configs on one dataset, into a store, with the driver's callbacks."""
+
+    dataset: MSADataset
+    configs: list[TrainConfig]
+    store: RunStore
+    on_run: OnRun | None
+    on_event: OnEvent | None
+
+
 class Executor(ABC):
     """Trains a list of configs on one dataset and records every run in a store."""
 
-    @abstractmethod
     def run(
         self,
         dataset: MSADataset,
@@ -92,6 +101,11 @@ class Executor(ABC):
         on_event: OnEvent | None = None,
     ) -> list[Run]:
         """Train every config; returns the stored runs in config order (see each executor for failures)."""
+        return self._train(Grid(dataset, list(configs), store, on_run, on_event))
+
+    @abstractmethod
+    def _train(self, grid: Grid) -> list[Run]:
+        """How this executor trains the grid."""
 
 
 def _check_count(name: str, value: Any) -> None:
@@ -130,14 +144,8 @@ class SerialExecutor(Executor):
         self.callbacks = tuple(callbacks)
         self.threads = threads
 
-    def run(
-        self,
-        dataset: MSADataset,
-        configs: Sequence[TrainConfig],
-        store: RunStore,
-        on_run: OnRun | None = None,
-        on_event: OnEvent | None = None,
-    ) -> list[Run]:
+    def _train(self, grid: Grid) -> list[Run]:
+        dataset, configs, store, on_run, on_event = grid
         runs, threads = [], torch.get_num_threads()
         torch.set_num_threads(self.threads or threads)
         try:
@@ -342,14 +350,8 @@ class LocalPoolExecutor(Executor):
         self.threads = threads
         self.stop = stop
 
-    def run(
-        self,
-        dataset: MSADataset,
-        configs: Sequence[TrainConfig],
-        store: RunStore,
-        on_run: OnRun | None = None,
-        on_event: OnEvent | None = None,
-    ) -> list[Run]:
+    def _train(self, grid: Grid) -> list[Run]:
+        dataset, configs, store, on_run, on_event = grid
         if not configs:
             return []
         context = multiprocessing.get_context("spawn")
@@ -362,9 +364,9 @@ class LocalPoolExecutor(Executor):
                 initializer=_init_worker,
                 initargs=(dataset_file, self.threads, events, stop),
             )
-            return self._train(dataset, configs, store, pool, relay, stop, on_run)
+            return self._train_in_pool(dataset, configs, store, pool, relay, stop, on_run)
 
-    def _train(self, dataset, configs, store, pool, relay, stop, on_run) -> list[Run]:
+    def _train_in_pool(self, dataset, configs, store, pool, relay, stop, on_run) -> list[Run]:
         """Submit every config to ``pool`` and store each outcome as it comes (see :meth:`run`)."""
         runs: list[Run | None] = [None] * len(configs)
         pending: dict[Future, int] = {}
@@ -438,14 +440,8 @@ class RayExecutor(Executor):
             _check_count("workers", workers)
         self.address, self.workers, self.threads = address, workers, threads
 
-    def run(
-        self,
-        dataset: MSADataset,
-        configs: Sequence[TrainConfig],
-        store: RunStore,
-        on_run: OnRun | None = None,
-        on_event: OnEvent | None = None,
-    ) -> list[Run]:
+    def _train(self, grid: Grid) -> list[Run]:
+        dataset, configs, store, on_run, _ = grid  # Ray tasks send no events
         try:
             import ray
         except ImportError:
