@@ -39,8 +39,16 @@ from msmix_core.experiments.sweeps import format_value, parse_value, sweep_varia
 from msmix_core.metrics import METRIC_KEYS
 from msmix_core.mixing.registry import describe_methods
 from msmix_core.runs import Run, RunStore, compare_runs, format_table, to_markdown
-from msmix_core.training import Callback, EpochEvent, TrainConfig, build_models
-from msmix_core.training.executors import Executor, LocalPoolExecutor, RayExecutor, SerialExecutor
+from msmix_core.training import TrainConfig, build_models
+from msmix_core.training.executors import (
+    DEFAULT_WORKERS_RULE,
+    SERIAL_CORES,
+    Executor,
+    LocalPoolExecutor,
+    RayExecutor,
+    SerialExecutor,
+    default_workers,
+)
 from msmix_core.training.robustness import evaluate_robustness, load_trained
 from msmix_core.training.trainer import LOSSES, MIX_LOSSES, OPTIMIZERS, RECIPES, SCHEDULES
 
@@ -91,35 +99,70 @@ def parse_knobs(items: Sequence[str], names: Sequence[str], option: str) -> dict
     return knobs
 
 
-class _EpochBar(Callback):
-    """Shows the current run's epoch, valid loss and best epoch on the runs bar (serial training only)."""
+class _Progress:
+    """The runs bar for every backend: a tick per stored run, and the epoch of each run in training.
 
-    def __init__(self, bar: tqdm) -> None:
-        self.bar = bar
+    Serial and pool runs report their epochs (``on_event``); Ray tasks only their end.
+    """
 
-    def on_epoch_end(self, event: EpochEvent) -> None:
-        postfix = {"epoch": event.epoch, "valid_loss": f"{event.losses['valid']:.4f}", "best_epoch": event.best_epoch}
-        self.bar.set_postfix(postfix)
+    def __init__(self, bar: tqdm, configs: Sequence[TrainConfig]) -> None:
+        self.bar, self.configs = bar, configs
+        self.epochs: dict[int, int] = {}
+        self.statuses: list[str] = []
+
+    def _show(self) -> None:
+        training = ", ".join(
+            f"{self.configs[i].variant} s{self.configs[i].seed} epoch {e}" for i, e in sorted(self.epochs.items())
+        )
+        self.bar.set_postfix_str(training, refresh=True)
+
+    def on_event(self, index: int, kind: str, *payload: Any) -> None:
+        if kind == "on_train_start":
+            self.epochs[index] = 0
+        elif kind == "on_epoch_end":
+            self.epochs[index] = payload[0].epoch
+        else:
+            return
+        self._show()
+
+    def on_run(self, index: int, run: Run) -> None:
+        self.statuses.append(run.status)
+        self.epochs.pop(index, None)
+        self.bar.update(1)
+        self._show()
+
+    def summary(self, stored_in_flight: bool) -> str:
+        """What an interruption of a pool (``stored_in_flight``) or Ray grid left in the store, in words."""
+        cut = self.statuses.count("interrupted")
+        done = f"{len(self.statuses) - cut} of {len(self.configs)} runs stored"
+        if not stored_in_flight:
+            return f"{done}; the Ray tasks in progress were cancelled, not stored"
+        return f"{done}, the {cut} in progress stored as 'interrupted'"
+
+
+def _executor(args: argparse.Namespace, runs: int) -> Executor:
+    """The executor ``--ray``, ``--workers`` (default: :func:`default_workers`) and ``--threads`` ask for."""
+    workers = args.workers or default_workers(runs)
+    if args.ray is not None:
+        address = None if args.ray == "local" else args.ray
+        cap = args.workers if args.workers and args.workers > 1 else None  # a local Ray's CPUs
+        return RayExecutor(address, workers=cap, threads=args.threads or 1)
+    if workers == 1:
+        return SerialExecutor(threads=args.threads)
+    return LocalPoolExecutor(workers, threads=args.threads or 1)
 
 
 def _train_all(args: argparse.Namespace, dataset: MSADataset, configs: list[TrainConfig], store: RunStore) -> list:
-    """Train every config with the executor ``--workers`` asks for, one tick of a tqdm bar (stderr) per stored run."""
+    """Train every config with the chosen executor, with a tqdm bar (stderr) of stored runs and epochs."""
+    executor = _executor(args, len(configs))
     with tqdm(total=len(configs), desc="runs", unit="run", file=sys.stderr, disable=args.quiet) as bar:
-        if args.ray is not None:
-            address = None if args.ray == "local" else args.ray
-            workers = args.workers if args.workers > 1 else None
-            executor: Executor = RayExecutor(address, workers=workers, threads=args.threads or 1)
-        elif args.workers == 1:
-            executor = SerialExecutor(callbacks=[_EpochBar(bar)], threads=args.threads)
-        else:
-            executor = LocalPoolExecutor(args.workers, threads=args.threads or 1)
-
-        def stored(index: int, run: Run) -> None:
-            config = configs[index]
-            bar.set_postfix_str(f"{config.backbone} {config.variant} seed {config.seed}: {run.status}", refresh=False)
-            bar.update(1)
-
-        return executor.run(dataset, configs, store, on_run=stored)
+        progress = _Progress(bar, configs)
+        try:
+            return executor.run(dataset, configs, store, on_run=progress.on_run, on_event=progress.on_event)
+        except KeyboardInterrupt as exc:  # serial: the trainer stored the one run in progress, as main() says
+            if not isinstance(executor, SerialExecutor):
+                exc.summary = progress.summary(stored_in_flight=isinstance(executor, LocalPoolExecutor))
+            raise
 
 
 def _load(args: argparse.Namespace) -> MSADataset:
@@ -230,7 +273,10 @@ def _run_grid(
         print(f"* / †: significantly better / worse than {baseline!r} (paired t-test over seeds, p < 0.05)")
     print(f"{len(runs)} runs stored in {store.root}")
     _write_outputs(args.out, long, format_table(long, p_values=True))
-    return 0
+    failed = [run for run in runs if run.status == "failed"]
+    for run in failed:  # a pool or Ray grid goes on past a failed run; the table leaves it out
+        print(f"msmix: error: run {run.id} failed: {' '.join(str(run.error).split())}", file=sys.stderr)
+    return 1 if failed else 0
 
 
 def cmd_train(args: argparse.Namespace) -> int:
@@ -463,12 +509,14 @@ def _training_options() -> argparse.ArgumentParser:
     g.add_argument("--runs-dir", default=None, help="run store folder (default: $MSMIX_RUNS_DIR or ./runs)")
     g.add_argument("--device", default=d.device, help="auto (CUDA when present), cpu, cuda or cuda:N")
     g.add_argument("--seeds", type=int, nargs="+", default=list(DEFAULT_SEEDS), help="one run per seed")
+    cores = os.cpu_count() or 1
     g.add_argument(
         "--workers",
         type=_positive_int,
-        default=1,
-        help="train N runs at a time, each in its own process (each pays the start-up of importing torch); "
-        "default 1: one after another in this process",
+        default=None,
+        help="train N runs at a time, each in its own process on --threads 1 (each pays the start-up of importing "
+        f"torch); 1: one after another in this process. Default: {DEFAULT_WORKERS_RULE}; on this machine "
+        f"({cores} cores) {'1' if cores <= SERIAL_CORES else f'min({cores}, runs)'}",
     )
     g.add_argument(
         "--ray",
@@ -705,9 +753,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except MsmixError as exc:
         print(f"msmix: error: {' '.join(str(exc).split())}", file=sys.stderr)
         return 2
-    except Terminated:
-        print("msmix: terminated by SIGTERM; a run in progress is stored as 'interrupted'", file=sys.stderr)
-        return 128 + signal.SIGTERM
-    except KeyboardInterrupt:
-        print("msmix: interrupted; a run in progress is stored as 'interrupted'", file=sys.stderr)
+    except KeyboardInterrupt as exc:
+        left = getattr(exc, "summary", "a run in progress is stored as 'interrupted'")
+        if isinstance(exc, Terminated):
+            print(f"msmix: terminated by SIGTERM; {left}", file=sys.stderr)
+            return 128 + signal.SIGTERM
+        print(f"msmix: interrupted; {left}", file=sys.stderr)
         return 130

@@ -26,6 +26,11 @@ TOUR = [
         "than the epoch-to-epoch wiggle?",
     ),
     ("pages/ablation.py", "SASS, SIG and SAL switched off in turn over seeds, with a paired test."),
+    (
+        "pages/sweeps.py",
+        "how much does δ (or α, a loss weight, the learning rate) matter? The metric against the knob over "
+        "seeds, with the paper's δ marked, and past tuning studies.",
+    ),
     ("pages/robustness.py", "remove or noise a modality and see which one the model leans on."),
 ]
 
@@ -41,7 +46,7 @@ st.markdown(
 )
 st.image(str(Path(__file__).parent.parent / "assets" / "pipeline.svg"), width="stretch")
 
-st.subheader("The tour: seven pages, in order")
+st.subheader("The tour: eight pages, in order")
 for number, (path, question) in enumerate(TOUR, start=1):
     title, icon = navigation.entry(path)
     link, text = st.columns([1, 3], vertical_alignment="center")

@@ -1,6 +1,11 @@
 """``msmix compare --workers``, ``msmix sweep`` and the knob specs behind it, on tiny settings."""
 
 import re
+import signal
+import subprocess
+import sys
+import threading
+import time
 
 import pandas as pd
 import pytest
@@ -125,3 +130,38 @@ def test_sweep_stores_labelled_runs_and_tabulates_metric_against_knob(capsys, da
 def test_sweep_refuses_a_knob_also_fixed_with_set(capsys):
     code, _, err = run_cli(capsys, "sweep", "--knob", "msmix.alpha=1,2", "--set", "msmix.alpha=3", *FAST)
     assert code == 2 and err.count("\n") == 1 and "swept by --knob" in err
+
+
+class _Stderr:
+    """A process's stderr read in a thread (tqdm's bar updates end in ``\\r``, not newlines)."""
+
+    def __init__(self, process: subprocess.Popen) -> None:
+        self.text = ""
+        self.thread = threading.Thread(target=self._read, args=(process.stderr,), daemon=True)
+        self.thread.start()
+
+    def _read(self, stream) -> None:
+        for char in iter(lambda: stream.read(1), ""):
+            self.text += char
+
+
+@pytest.mark.parametrize(
+    ("sent", "code", "said"), [(signal.SIGINT, 130, "interrupted"), (signal.SIGTERM, 143, "terminated by SIGTERM")]
+)
+def test_a_signal_during_a_pool_run_stores_the_runs_in_flight_as_interrupted(data_file, tmp_path, sent, code, said):
+    argv = [sys.executable, "-m", "msmix_core", "train", "--dataset", data_file, "--runs-dir", str(tmp_path)]
+    argv += ["--workers", "2", "--seeds", "1", "2", "3", "--epochs", "100000", "--patience", "100000"]
+    argv += ["--batch-size", "16", "--device", "cpu", "--no-weights"]
+    process = subprocess.Popen(argv, stderr=subprocess.PIPE, text=True)
+    stderr = _Stderr(process)
+    deadline = time.monotonic() + 180
+    while "epoch 2" not in stderr.text and time.monotonic() < deadline and process.poll() is None:
+        time.sleep(0.2)  # a worker has trained two epochs (the bar shows each run's epoch)
+    process.send_signal(sent)
+    assert process.wait(timeout=60) == code
+    stderr.thread.join(10)
+    runs = RunStore(tmp_path).list()
+    assert runs and all(run.status == "interrupted" and run.history for run in runs)  # none lost, none half-made
+    assert len(runs) <= 2  # the third seed was queued: it never started
+    last = stderr.text.replace("\r", "\n").strip().splitlines()[-1]
+    assert last == f"msmix: {said}; 0 of 3 runs stored, the {len(runs)} in progress stored as 'interrupted'"

@@ -1,5 +1,8 @@
 """Executors: a grid trained serially and in a pool of processes stores the same numbers."""
 
+import os
+import signal
+
 import pytest
 import torch
 
@@ -49,11 +52,13 @@ def test_a_pool_of_two_workers_stores_exactly_what_serial_training_stores(tiny, 
         assert tensor.equal(pooled[3].load_weights()["backbone"][name])
 
 
-def test_a_failing_run_in_a_worker_raises_its_error_in_the_driver(tiny, tmp_path):
-    configs = [TrainConfig(method="msmix", method_kwargs={"threshold": 2.0}, epochs=1, device="cpu")]
-    with pytest.raises(MsmixError, match="threshold"):
-        LocalPoolExecutor(workers=1).run(tiny, configs, RunStore(tmp_path))
-    assert RunStore(tmp_path).list() == []
+def test_a_failing_run_in_a_worker_is_stored_as_failed_and_the_others_go_on(tiny, tmp_path):
+    failing = TrainConfig(method="msmix", method_kwargs={"threshold": 2.0}, epochs=1, device="cpu", seed=1)
+    fine = TrainConfig(method="none", epochs=1, batch_size=16, device="cpu", seed=2)
+    runs = LocalPoolExecutor(workers=1).run(tiny, [failing, fine], RunStore(tmp_path))
+    assert [run.status for run in runs] == ["failed", "finished"]
+    assert "threshold" in runs[0].error and runs[0].config["method_kwargs"] == {"threshold": 2.0}
+    assert sorted(run.status for run in RunStore(tmp_path).list()) == ["failed", "finished"]
 
 
 @pytest.mark.parametrize(("workers", "threads", "name"), [(0, 1, "workers"), (2, 0, "threads"), (True, 1, "workers")])
@@ -76,5 +81,26 @@ def test_a_local_ray_with_two_workers_stores_exactly_what_serial_training_stores
     assert sorted(finished) == [0, 1, 2, 3] and len(RunStore(tmp_path / "ray").list()) == 4
     assert _stored(on_ray) == _stored(serial)
     failing = [TrainConfig(method="msmix", method_kwargs={"threshold": 2.0}, epochs=1, device="cpu")]
-    with pytest.raises(MsmixError, match=r"^msmix: knob threshold must be"):  # the worker's one line, not Ray's trace
-        RayExecutor(workers=1).run(tiny, failing, RunStore(tmp_path / "failing"))
+    (run,) = RayExecutor(workers=1).run(tiny, failing, RunStore(tmp_path / "failing"))
+    assert run.status == "failed" and run.error.startswith("msmix: knob threshold must be")  # one line, no trace
+
+
+def test_ctrl_c_during_a_pool_run_keeps_finished_runs_and_stores_the_run_in_flight_as_interrupted(tiny, tmp_path):
+    short = TrainConfig(method="none", epochs=1, batch_size=16, device="cpu", seed=1)
+    long = TrainConfig(method="none", epochs=100000, patience=100000, batch_size=16, device="cpu", seed=2)
+    store, stored = RunStore(tmp_path), []
+
+    def on_event(index, kind, *payload):  # the driver's relay thread; the signal reaches the main thread
+        if index == 1 and kind == "on_epoch_end" and payload[0].epoch >= 2 and stored:
+            os.kill(os.getpid(), signal.SIGINT)
+
+    with pytest.raises(KeyboardInterrupt):
+        LocalPoolExecutor(workers=2).run(
+            tiny, [short, long], store, on_run=lambda i, r: stored.append(r), on_event=on_event
+        )
+    by_seed = {run.config["seed"]: run for run in store.list()}
+    assert by_seed[1].status == "finished"
+    cut = by_seed[2]
+    assert cut.status == "interrupted" and "KeyboardInterrupt" in cut.error and len(cut.history) >= 2
+    assert cut.config["torch_threads"] == 1 and cut.best_epoch is not None and "MAE" in cut.metrics["test"]
+    assert [run.status for run in stored] == ["finished", "interrupted"]

@@ -79,8 +79,8 @@ def test_stop_keeps_a_stopped_run_and_skips_the_rest(data, tmp_path):
     class StopAfterFirstEpoch(TrainingJob):
         mid_run = None
 
-        def on_epoch_end(self, event):
-            super().on_epoch_end(event)
+        def on_epoch_end(self, index, event):
+            super().on_epoch_end(index, event)
             if self.mid_run is None:
                 self.mid_run = self.progress()
                 self.stop()
@@ -142,7 +142,7 @@ def test_jobs_at_once_give_the_numbers_of_a_run_alone(data, tmp_path):
 
 
 def test_a_training_process_that_dies_fails_the_job(data, tmp_path):
-    def kill_the_training_process(event):
+    def kill_the_training_process(index, event):
         os.kill(job.pid, signal.SIGKILL)  # as the kernel's out-of-memory killer would
 
     job = TrainingJob(data, [_config("none", epochs=50)], RunStore(tmp_path))
@@ -249,3 +249,19 @@ def test_an_idle_worker_started_ahead_takes_the_next_training(data, tmp_path):
     assert job.join(120) and job.progress().status == "finished"
     assert job.pid == spare
     assert worker._spare is not None and worker._spare.alive() and worker._spare.process.pid != spare
+
+
+def test_a_job_with_two_workers_trains_in_a_pool_reports_every_epoch_and_stores_failures(data, tmp_path):
+    store = RunStore(tmp_path)
+    configs = [_config("none", seed=1), _config("msmix", seed=1, method_kwargs={"threshold": 7.0})]
+    job = TrainingJob(data, configs, store, workers=2).start()
+    assert job.join(180)
+    progress = job.progress()
+    assert progress.status == "failed" and "1 of 2 runs failed" in progress.error and "threshold" in progress.error
+    assert progress.run_status == {"none": "finished", "msmix": "failed"} and progress.runs_done == 2
+    assert len(progress.histories["none"]) == 2 and progress.fraction == 1.0
+    stored = {store.load(run_id).config["method"]: store.load(run_id) for run_id in progress.run_ids.values()}
+    assert stored["none"].status == "finished" and stored["none"].config["torch_threads"] == 1
+    assert stored["msmix"].status == "failed" and "threshold" in stored["msmix"].error
+    with pytest.raises(MsmixError, match="give it a RunStore"):
+        TrainingJob(data, configs, None, workers=2)

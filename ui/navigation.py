@@ -21,6 +21,7 @@ PAGES: dict[str, list[tuple[str, str, str, str]]] = {
     "Experiment": [
         ("pages/training.py", "Training", ":material/show_chart:", "training"),
         ("pages/ablation.py", "Ablation", ":material/extension:", "ablation"),
+        ("pages/sweeps.py", "Sweeps", ":material/tune:", "sweeps"),
         ("pages/robustness.py", "Robustness", ":material/shield:", "robustness"),
     ],
 }

@@ -12,13 +12,17 @@ from __future__ import annotations
 import itertools
 import json
 import math
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
+from dataclasses import fields, replace
 from typing import Any
 
 import numpy as np
+import pandas as pd
 
 from msmix_core.errors import MsmixError
 from msmix_core.mixing.registry import Knob, method_knobs
+from msmix_core.runs import Run
+from msmix_core.training.trainer import TrainConfig
 
 #: How many knobs one sweep may vary (a table of metric against one or two knob values).
 MAX_SWEEP_KNOBS = 2
@@ -38,32 +42,48 @@ def parse_value(text: str) -> Any:
         return text
 
 
-def _number(spec: str, text: str) -> float:
+def _number(where: str, text: str) -> float:
     try:
         value = float(text)
     except ValueError:
         value = math.nan
     if not math.isfinite(value):
-        raise MsmixError(f"--knob {spec!r}: {text!r} is not a number; {_EXAMPLE}")
+        raise MsmixError(f"{where}: {text!r} is not a number; {_EXAMPLE}")
     return value
 
 
-def _range(spec: str, text: str, name: str, knob: Knob) -> list[Any]:
+def _range(where: str, text: str, name: str, knob: Knob) -> list[Any]:
     """``LOW:HIGH:COUNT``: COUNT evenly spaced values from LOW to HIGH, both included."""
     parts = text.split(":")
     if len(parts) != 3:
-        raise MsmixError(f"--knob {spec!r}: a range is LOW:HIGH:COUNT; {_EXAMPLE}")
+        raise MsmixError(f"{where}: a range is LOW:HIGH:COUNT; {_EXAMPLE}")
     if knob.kind == "bool":
-        raise MsmixError(f"--knob {spec!r}: {name} is true or false, not a range: write {name}=true,false")
-    low, high = _number(spec, parts[0]), _number(spec, parts[1])
-    count = _number(spec, parts[2])
+        raise MsmixError(f"{where}: {name} is true or false, not a range: write {name}=true,false")
+    low, high = _number(where, parts[0]), _number(where, parts[1])
+    count = _number(where, parts[2])
     if count != int(count) or count < 2:
-        raise MsmixError(f"--knob {spec!r}: COUNT must be an integer >= 2, got {parts[2]!r}; {_EXAMPLE}")
+        raise MsmixError(f"{where}: COUNT must be an integer >= 2, got {parts[2]!r}; {_EXAMPLE}")
     values = [float(f"{v:.12g}") for v in np.linspace(low, high, int(count))]  # 0.3, not 0.30000000000000004
     if knob.kind == "int":
         if any(v != int(v) for v in values):
-            raise MsmixError(f"--knob {spec!r}: {name} is an integer knob and this range gives {values}: pick ends")
+            raise MsmixError(f"{where}: {name} is an integer knob and this range gives {values}: pick ends")
         return [int(v) for v in values]
+    return values
+
+
+def _values(where: str, name: str, knob: Knob, text: str, full_name: str) -> list[Any]:
+    """The values ``text`` gives a knob (a range or a list), each checked against its declaration."""
+    if ":" in text:
+        values = _range(where, text, name, knob)
+    else:
+        values = [parse_value(item.strip()) for item in text.split(",")]
+        if knob.kind == "float":  # 1 means 1.0 for a float knob; the label shows it as written
+            values = [float(v) if isinstance(v, int) and not isinstance(v, bool) else v for v in values]
+    for value in values:
+        if not knob.accepts(value):
+            raise MsmixError(f"{where}: {value!r} is not valid; {full_name} must be {knob.describe()}")
+    if len(set(map(repr, values))) != len(values):
+        raise MsmixError(f"{where}: a value is given twice; give each value once")
     return values
 
 
@@ -79,18 +99,7 @@ def parse_knob_spec(spec: str) -> tuple[str, str, list[Any]]:
         raise MsmixError(f"--knob {spec!r}: {exc}") from None
     if knob_name not in knobs:
         raise MsmixError(f"--knob {spec!r}: {method} has no knob {knob_name!r}; its knobs are {sorted(knobs)}")
-    knob = knobs[knob_name]
-    if ":" in text:
-        values = _range(spec, text, knob_name, knob)
-    else:
-        values = [parse_value(item.strip()) for item in text.split(",")]
-        if knob.kind == "float":  # 1 means 1.0 for a float knob; the label shows it as written
-            values = [float(v) if isinstance(v, int) and not isinstance(v, bool) else v for v in values]
-    for value in values:
-        if not knob.accepts(value):
-            raise MsmixError(f"--knob {spec!r}: {value!r} is not valid; {method}.{knob_name} must be {knob.describe()}")
-    if len(set(map(repr, values))) != len(values):
-        raise MsmixError(f"--knob {spec!r}: a value is given twice; give each value once")
+    values = _values(f"--knob {spec!r}", knob_name, knobs[knob_name], text, f"{method}.{knob_name}")
     return method, knob_name, values
 
 
@@ -121,3 +130,110 @@ def sweep_variants(specs: Sequence[str]) -> tuple[str, dict[str, dict[str, Any]]
         label = " ".join([methods[0], *(f"{k}={format_value(v)}" for k, v in knobs.items())])
         variants[label] = knobs
     return methods[0], variants
+
+
+#: Training knobs a sweep can vary besides the method's (TrainConfig fields, stored at the top of a run's
+#: config); their ranges as the trainer checks them.
+TRAINING_KNOBS: dict[str, Knob] = {
+    "lr": Knob(default=None, kind="float", low=0.0, low_inclusive=False),
+    "weight_decay": Knob(default=None, kind="float", low=0.0),
+    "batch_size": Knob(default=None, kind="int", low=1),
+}
+
+#: Published values to mark next to a knob's default: the MS-Mix paper's text says δ = 0.2, while its
+#: released code (msmix's default) uses 0.4.
+PAPER_VALUES: dict[tuple[str, str], float] = {("msmix", "threshold"): 0.2}
+
+#: Config fields that do not make two runs belong to different sweeps (the seed and label vary within one).
+_NOT_SWEEP_IDENTITY = frozenset({"seed", "label", "device", "save_weights"})
+
+
+def knob_declaration(method: str, knob: str) -> Knob:
+    """The declared range of a method knob or a training knob (:data:`TRAINING_KNOBS`)."""
+    if knob in TRAINING_KNOBS:
+        return TRAINING_KNOBS[knob]
+    knobs = method_knobs(method)
+    if knob not in knobs:
+        raise MsmixError(f"{method} has no knob {knob!r}; its knobs are {sorted(knobs)} and {sorted(TRAINING_KNOBS)}")
+    return knobs[knob]
+
+
+def knob_value(config: dict[str, Any], knob: str) -> Any:
+    """The value a stored run's config gives ``knob`` (None when the run did not set a method knob)."""
+    if knob in TRAINING_KNOBS:
+        return config.get(knob)
+    return (config.get("method_kwargs") or {}).get(knob)
+
+
+def knob_marks(method: str, knob: str, base: TrainConfig | None = None) -> dict[str, float]:
+    """Values worth a line on a sweep's chart: the default (a training knob's from ``base``'s recipe), the paper's."""
+    default = getattr(base or TrainConfig(method=method), knob) if knob in TRAINING_KNOBS else None
+    if default is None:
+        default = knob_declaration(method, knob).default
+    marks = {} if default is None or isinstance(default, bool) else {"default": float(default)}
+    if (method, knob) in PAPER_VALUES:
+        marks = {"default (release code)": marks["default"], "paper": PAPER_VALUES[(method, knob)]}
+    return marks
+
+
+def sweep_configs(base: TrainConfig, knob: str, values: Sequence[Any], seeds: Sequence[int]) -> list[TrainConfig]:
+    """One config per value × seed, labelled ``METHOD KNOB=VALUE`` like ``msmix sweep``'s runs."""
+    declared = knob_declaration(base.method, knob)
+    configs = []
+    for value in values:
+        if not declared.accepts(value):
+            raise MsmixError(f"{value!r} is not valid for {knob}: it must be {declared.describe()}")
+        label = f"{base.method} {knob}={format_value(value)}"
+        change = {knob: value} if knob in TRAINING_KNOBS else {"method_kwargs": {**base.method_kwargs, knob: value}}
+        configs += [replace(base, label=label, seed=seed, **change) for seed in seeds]
+    return configs
+
+
+def parse_values(method: str, knob: str, text: str) -> list[Any]:
+    """Values written as on the command line (``LOW:HIGH:COUNT`` or ``A,B,C``), checked like ``--knob``'s."""
+    return _values(f"{knob} values {text!r}", knob, knob_declaration(method, knob), text.strip(), knob)
+
+
+def sweep_table(runs: Iterable[Run], knob: str, metric: str, split: str = "test") -> pd.DataFrame:
+    """``metric`` against the knob's value over finished runs: one row per value with mean, std (MMSA's
+    population std over seeds) and n; runs without the knob or the metric are left out."""
+    rows = []
+    for run in runs:
+        value = knob_value(run.config, knob)
+        score = run.metrics.get(split, {}).get(metric)
+        if run.status == "finished" and value is not None and score is not None and math.isfinite(score):
+            rows.append({knob: value, metric: score})
+    frame = pd.DataFrame(rows, columns=[knob, metric])
+    table = frame.groupby(knob)[metric].agg(mean="mean", std=lambda s: s.std(ddof=0), n="size").reset_index()
+    return table.sort_values(knob, kind="stable").reset_index(drop=True)
+
+
+def _identity(config: dict[str, Any], knob: str) -> str:
+    """What two runs of one sweep share: every TrainConfig field and the data, but the knob, seed and label."""
+    keys = {f.name for f in fields(TrainConfig)} - _NOT_SWEEP_IDENTITY - {knob}
+    same = {key: config.get(key) for key in sorted(keys | {"dataset"})}
+    same["method_kwargs"] = {k: v for k, v in (config.get("method_kwargs") or {}).items() if k != knob}
+    return json.dumps(same, sort_keys=True, default=str)
+
+
+def stored_sweeps(runs: Iterable[Run], method: str, knob: str, dataset: str) -> dict[str, list[Run]]:
+    """Finished runs of ``method`` on ``dataset`` grouped into sweeps of ``knob``: runs that differ only in
+    the knob's value and the seed, with at least two values. Named by backbone, epochs, size and date."""
+    groups: dict[str, list[Run]] = {}
+    for run in runs:
+        config = run.config
+        mine = run.status == "finished" and config.get("method") == method and config.get("dataset") == dataset
+        if mine and knob_value(config, knob) is not None:
+            groups.setdefault(_identity(config, knob), []).append(run)
+    sweeps = {}
+    for members in groups.values():
+        values = {repr(knob_value(run.config, knob)) for run in members}
+        if len(values) < 2:
+            continue
+        first, seeds = members[-1], {run.config["seed"] for run in members}
+        name = (
+            f"{first.config['backbone']}, {first.config.get('epochs')} epochs: {len(values)} values × "
+            f"{len(seeds)} seeds ({first.created:%Y-%m-%d %H:%M})"
+        )
+        sweeps[name if name not in sweeps else f"{name} #{len(sweeps) + 1}"] = members
+    return sweeps

@@ -15,8 +15,10 @@ share), so a second call with the same storage and study name goes on where the 
 
 from __future__ import annotations
 
+import urllib.parse
 from collections.abc import Callable, Collection, Sequence
 from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
 import optuna
@@ -150,3 +152,32 @@ def best_knobs(study: optuna.Study) -> tuple[optuna.trial.FrozenTrial, dict[str,
         states = {s.name.lower(): sum(t.state == s for t in study.trials) for s in optuna.trial.TrialState}
         raise MsmixError(f"study {study.study_name!r} has no complete trial ({states}): run more trials")
     return study.best_trial, dict(study.best_trial.params)
+
+
+#: The first bytes of every SQLite database file.
+_SQLITE_HEADER = b"SQLite format 3\x00"
+
+
+def find_studies(root: str | Path) -> list[Path]:
+    """The Optuna SQLite files (``*.db``) in ``root`` and its sub-folders, newest first."""
+    folder = Path(root)
+    found = [path for path in folder.rglob("*.db") if path.is_file()] if folder.is_dir() else []
+    return sorted(found, key=lambda path: (path.stat().st_mtime, str(path)), reverse=True)
+
+
+def load_studies(path: str | Path) -> list[optuna.Study]:
+    """Every study in an Optuna SQLite file, opened read-only (a page that looks must not write, nor
+    create a file for a mistyped path)."""
+    file = Path(path).expanduser()
+    if not file.is_file():
+        raise MsmixError(f"{str(path)!r} is not a file: give the path of an Optuna .db file (msmix tune --storage)")
+    with file.open("rb") as handle:
+        if handle.read(len(_SQLITE_HEADER)) != _SQLITE_HEADER:
+            raise MsmixError(f"{str(path)!r} is not an SQLite database: give an Optuna .db file (msmix tune --storage)")
+    storage = f"sqlite:///file:{urllib.parse.quote(str(file.resolve()))}?mode=ro&uri=true"
+    try:
+        names = [summary.study_name for summary in optuna.get_all_study_summaries(storage)]
+        return [optuna.load_study(study_name=name, storage=storage) for name in names]
+    except Exception as exc:  # SQLAlchemy's and Optuna's errors vary: an SQLite file that is no Optuna study
+        reason = " ".join(str(exc).split()).split(" (Background")[0] or type(exc).__name__
+        raise MsmixError(f"{str(path)!r} holds no readable Optuna study ({reason[:200]})") from exc

@@ -2,11 +2,13 @@
 
 A :class:`TrainingJob` trains a list of :class:`~msmix_core.training.TrainConfig` one after the
 other in its own process (:class:`~msmix_core.jobs.worker.TrainingProcess`), so a page (or a
-notebook) stays responsive. A process, not a thread: model initialisation and dropout draw from
-torch's global random generator, which every thread of a process shares, so two trainings (or a
-page building a model) in one process would disturb each other's draws. In its own process a run
-gives the same numbers for the same seed, whatever else the app does. A thread of the job relays
-the process's events into the snapshot that :meth:`TrainingJob.progress` returns.
+notebook) stays responsive; with ``workers > 1`` that process hands the runs to a
+:class:`~msmix_core.training.executors.LocalPoolExecutor` and several train at once. A process,
+not a thread: model initialisation and dropout draw from torch's global random generator, which
+every thread of a process shares, so two trainings (or a page building a model) in one process
+would disturb each other's draws. In its own process a run gives the same numbers for the same
+seed, whatever else the app does. A thread of the job relays the process's events into the
+snapshot that :meth:`TrainingJob.progress` returns.
 
 Each browser session keeps its own job object, so two sessions never share progress or results;
 a reloaded page (a new session) finds its job again with :func:`find_job` when it kept the job's
@@ -105,15 +107,25 @@ class TrainingJob:
     :meth:`stop` asks the current run to end after its current batch: it is kept as a ``stopped``
     run with its history, and the runs not yet started are skipped. An error in a run (bad knob,
     diverged model) ends the job as ``failed`` with the message; the failed run is in the store.
+    ``workers > 1`` trains that many runs at a time, each in a pool process on one torch thread
+    (the numbers of ``threads=1``; it needs a ``store``, which records each run once it ended): a
+    failed run is stored and the others go on, the job ends ``failed`` naming the failures.
     """
 
-    def __init__(self, dataset: MSADataset, configs: Sequence[TrainConfig], store: RunStore | None = None) -> None:
+    def __init__(
+        self, dataset: MSADataset, configs: Sequence[TrainConfig], store: RunStore | None = None, workers: int = 1
+    ) -> None:
         if not configs:
             raise MsmixError("nothing to train: choose at least one method")
+        if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
+            raise MsmixError(f"workers must be an integer >= 1, got {workers!r}")
+        if workers > 1 and store is None:
+            raise MsmixError("a job with workers > 1 records its runs: give it a RunStore")
         self.dataset = dataset
         self.configs = list(configs)
         self.names = run_names(self.configs)
         self.store = store
+        self.workers = workers
         self.id = uuid.uuid4().hex[:12]
         self._stop = threading.Event()
         self._process: TrainingProcess | None = None
@@ -124,8 +136,7 @@ class TrainingJob:
         self._start = 0.0
         self._paced_from: float | None = None  # when the first run began training: the pace excludes start-up
         self._end: float | None = None
-        self._current: int | None = None
-        self._step_share = 0.0  # share of the current epoch's batches done
+        self._active: dict[int, float] = {}  # runs training now -> share of their current epoch's batches done
         self._histories: dict[str, list[dict[str, Any]]] = {name: [] for name in self.names}
         self._run_ids: dict[str, str] = {}
         self._run_status: dict[str, str] = {}
@@ -166,29 +177,37 @@ class TrainingJob:
     def is_alive(self) -> bool:
         return self._thread is not None and self._thread.is_alive()
 
-    # The trainer's callbacks, called in this process as the training process reports them.
-    def on_train_start(self, info: dict[str, Any]) -> None:
+    # The trainer's callbacks, with the index of the run's config, as the training process reports them.
+    def on_train_start(self, index: int, info: dict[str, Any]) -> None:
         with self._lock:
             if self._paced_from is None:
                 self._paced_from = time.perf_counter()
             if info["run_id"] is not None:
-                self._run_ids[self.names[self._current]] = info["run_id"]
-            self._run_status[self.names[self._current]] = "running"
+                self._run_ids[self.names[index]] = info["run_id"]
+            self._run_status[self.names[index]] = "running"
+            self._active[index] = 0.0
 
-    def on_batch_end(self, step: int, total: int) -> None:
+    def on_batch_end(self, index: int, step: int, total: int) -> None:
         with self._lock:
-            self._step_share = step / max(total, 1)
+            self._active[index] = step / max(total, 1)
 
-    def on_epoch_end(self, event: EpochEvent) -> None:
+    def on_epoch_end(self, index: int, event: EpochEvent) -> None:
         with self._lock:
-            self._histories[self.names[self._current]].append(event.to_dict())
-            self._step_share = 0.0
+            self._histories[self.names[index]].append(event.to_dict())
+            self._active[index] = 0.0
+
+    def on_run_end(self, index: int, status: str, run_id: str | None) -> None:
+        with self._lock:
+            self._run_status[self.names[index]] = status
+            if run_id is not None:
+                self._run_ids[self.names[index]] = run_id
+            self._active.pop(index, None)
 
     def _work(self) -> None:
         """The relay thread: start the training process, apply its events, record how it ended."""
         process = None
         try:
-            process = TrainingProcess(self.dataset, self.configs, self.store)
+            process = TrainingProcess(self.dataset, self.configs, self.store, self.workers)
             with self._lock:
                 self._process = process
             if self._stop.is_set():  # stop() came before the process existed
@@ -199,9 +218,10 @@ class TrainingJob:
         if process is not None:
             process.close()
         with self._lock:
-            if status == "failed" and self._current is not None:
-                self._run_status[self.names[self._current]] = "failed"
-            self._status, self._error, self._current = status, error, None
+            if status == "failed":
+                self._run_status |= {self.names[index]: "failed" for index in self._active}
+            self._status, self._error = status, error
+            self._active.clear()
             self._end = time.perf_counter()
 
     def _relay(self, process: TrainingProcess) -> tuple[str, str | None]:
@@ -211,16 +231,9 @@ class TrainingJob:
             if event is None:
                 continue
             kind, *payload = event
-            if kind == "run":
-                with self._lock:
-                    self._current = payload[0]
-            elif kind == "run_end":
-                with self._lock:
-                    self._run_status[self.names[payload[0]]] = payload[1]
-            elif kind == "end":
+            if kind == "end":
                 return payload[0], payload[1]
-            else:  # a trainer callback: on_train_start, on_batch_end or on_epoch_end
-                getattr(self, kind)(*payload)
+            getattr(self, kind)(*payload)  # on_train_start, on_batch_end, on_epoch_end or on_run_end
 
     def _epochs_done_and_total(self) -> tuple[float, float]:
         """Epochs done (the current one by its share of batches) and the epochs the job will take at most."""
@@ -228,10 +241,8 @@ class TrainingJob:
         for index, (name, config) in enumerate(zip(self.names, self.configs, strict=True)):
             epochs = len(self._histories[name])
             ended = self._run_status.get(name, "running") != "running"
-            done += epochs
+            done += epochs + self._active.get(index, 0.0)
             total += epochs if ended else config.epochs
-            if index == self._current:
-                done += self._step_share
         return done, total
 
     def _eta(self, now: float, done: float, total: float) -> float | None:
@@ -249,7 +260,7 @@ class TrainingJob:
                 status=self._status,
                 names=list(self.names),
                 runs_done=sum(s != "running" for s in self._run_status.values()),
-                current=None if self._current is None else self.names[self._current],
+                current=", ".join(self.names[index] for index in sorted(self._active)) or None,
                 fraction=min(done / total, 1.0) if total else 0.0,
                 elapsed=elapsed,
                 eta=self._eta(now, done, total) if running else 0.0,

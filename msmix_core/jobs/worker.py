@@ -32,8 +32,9 @@ import torch
 
 from msmix_core.data.schema import MSADataset
 from msmix_core.errors import MsmixError
-from msmix_core.runs import RunStore
-from msmix_core.training.trainer import EpochEvent, TrainConfig, train
+from msmix_core.runs import Run, RunStore
+from msmix_core.training.executors import ForwardEvents, LocalPoolExecutor
+from msmix_core.training.trainer import TrainConfig, train
 
 #: The folder holding the ``msmix_core`` package, put on the child's ``PYTHONPATH``.
 _PACKAGE_PARENT = str(Path(__file__).resolve().parents[2])
@@ -115,20 +116,24 @@ def _discard_spare() -> None:
 class TrainingProcess:
     """Train ``configs`` in order in a child process; read its events with :meth:`next_event`.
 
-    Events are tuples: ``("run", index)`` when a config starts, ``("on_train_start", info)``,
-    ``("on_batch_end", step, total)`` and ``("on_epoch_end", event)`` from the trainer,
-    ``("run_end", index, status)``, and last ``("end", status, error)`` with status
-    ``"finished"``, ``"stopped"`` or ``"failed"`` (``error`` the message). A child that dies
+    Events are tuples, each with the index of its config: ``("on_train_start", index, info)``,
+    ``("on_batch_end", index, step, total)`` and ``("on_epoch_end", index, event)`` from the trainer,
+    ``("on_run_end", index, status, run_id)``, and last ``("end", status, error)`` with status
+    ``"finished"``, ``"stopped"`` or ``"failed"`` (``error`` the message). With ``workers > 1`` the
+    child trains through a :class:`~msmix_core.training.executors.LocalPoolExecutor` (one torch
+    thread per worker) and several runs report at once. A child that dies
     without a word (killed, out of memory) is reported as ``("end", "failed", ...)`` too. The
     child is the idle worker of :func:`prestart` when there is one; when this training ends, a
     new idle worker is started for the next.
     """
 
-    def __init__(self, dataset: MSADataset, configs: Sequence[TrainConfig], store: RunStore | None) -> None:
+    def __init__(
+        self, dataset: MSADataset, configs: Sequence[TrainConfig], store: RunStore | None, workers: int = 1
+    ) -> None:
         child = _take_child()
         self._process, self._work, self._events = child.process, child.work, child.events
         try:
-            self._work.send((dataset, list(configs), store, torch.get_num_threads()))
+            self._work.send((dataset, list(configs), store, torch.get_num_threads(), workers))
         except BaseException:  # e.g. something in the dataset that cannot be pickled
             self._process.kill()
             self.close()
@@ -185,37 +190,57 @@ class _StopRequest:
 
 
 class _Relay:
-    """The child's trainer callback: every event goes to the parent, in order."""
+    """Sends the trainer's events of every run to the parent, in order (from the pool's event thread too)."""
 
     def __init__(self, events: Connection) -> None:
         self.events = events
+        self.lock = threading.Lock()
 
-    def on_train_start(self, info: dict[str, Any]) -> None:
-        self.events.send(("on_train_start", {"run_id": info["run_id"]}))
+    def __call__(self, index: int, kind: str, *payload: Any) -> None:
+        if kind == "on_train_start":
+            payload = ({"run_id": payload[0]["run_id"]},)
+        with self.lock:
+            self.events.send((kind, index, *payload))
 
-    def on_batch_end(self, step: int, total: int) -> None:
-        self.events.send(("on_batch_end", step, total))
 
-    def on_epoch_end(self, event: EpochEvent) -> None:
-        self.events.send(("on_epoch_end", event))
+def _train_in_turn(dataset: MSADataset, configs: list[TrainConfig], store: RunStore | None, stop, relay) -> str:
+    for index, config in enumerate(configs):
+        if stop.is_set():
+            break
+        result = train(dataset, config, callbacks=(ForwardEvents(index, relay),), stop=stop, store=store)
+        relay(index, "on_run_end", result.status, result.run_id)
+    return "stopped" if stop.is_set() else "finished"
+
+
+def _train_in_pool(dataset: MSADataset, configs: list[TrainConfig], store: RunStore, stop, relay, workers: int):
+    """Train through a pool; failed runs are stored and the others go on, then the job ends naming them."""
+
+    def ended(index: int, run: Run) -> None:
+        relay(index, "on_run_end", run.status, run.id)
+
+    runs = LocalPoolExecutor(workers, stop=stop).run(dataset, configs, store, on_run=ended, on_event=relay)
+    failed = [run for run in runs if run.status == "failed"]
+    if failed:
+        raise MsmixError(
+            f"{len(failed)} of {len(configs)} runs failed (stored as 'failed'); the first: {failed[0].error}"
+        )
+    return "stopped" if stop.is_set() else "finished"
 
 
 def _child(work: Connection, events: Connection) -> None:
-    """The child process: receive the work, train each config in turn, report every event."""
+    """The child process: receive the work, train each config (in turn or in a pool), report every event."""
     try:
-        dataset, configs, store, threads = work.recv()
+        dataset, configs, store, threads, workers = work.recv()
     except (EOFError, OSError):  # an idle worker whose parent went away or discarded it
         return
     torch.set_num_threads(threads)  # the parent's count: the same numbers as a train() call there
     stop, relay = _StopRequest(work), _Relay(events)
     try:
-        for index, config in enumerate(configs):
-            if stop.is_set():
-                break
-            events.send(("run", index))
-            result = train(dataset, config, callbacks=(relay,), stop=stop, store=store)
-            events.send(("run_end", index, result.status))
-        events.send(("end", "stopped" if stop.is_set() else "finished", None))
+        if workers > 1:
+            status = _train_in_pool(dataset, configs, store, stop, relay, workers)
+        else:
+            status = _train_in_turn(dataset, configs, store, stop, relay)
+        events.send(("end", status, None))
     except Exception as exc:  # the parent shows the message; the store marked the run failed
         message = str(exc) if isinstance(exc, MsmixError) else f"{type(exc).__name__}: {exc}"
         events.send(("end", "failed", message))
