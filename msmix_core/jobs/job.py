@@ -31,11 +31,12 @@ from typing import Any
 from msmix_core.data.schema import MSADataset
 from msmix_core.errors import MsmixError
 from msmix_core.jobs.worker import TrainingProcess
-from msmix_core.runs import RunStore
+from msmix_core.runs import RunStatus, RunStore
 from msmix_core.training import EpochEvent, TrainConfig
 
-#: The states of a job: it ends ``finished``, ``stopped`` (by :meth:`TrainingJob.stop`) or ``failed``.
-JOB_STATUSES: tuple[str, ...] = ("running", "finished", "stopped", "failed")
+#: The states of a job, the run statuses but ``interrupted``: it ends ``finished``, ``stopped`` (by
+#: :meth:`TrainingJob.stop`) or ``failed`` (also when its training process dies).
+JOB_STATUSES: tuple[RunStatus, ...] = tuple(s for s in RunStatus if s is not RunStatus.INTERRUPTED)
 
 #: How many started jobs :func:`find_job` remembers (the oldest are forgotten first).
 JOBS_REMEMBERED = 64
@@ -83,7 +84,7 @@ class JobProgress:
     ``histories``: per run name, the epoch records so far; ``run_ids``: per run name, its stored id.
     """
 
-    status: str
+    status: RunStatus
     names: list[str]
     runs_done: int
     current: str | None
@@ -93,11 +94,11 @@ class JobProgress:
     histories: dict[str, list[dict[str, Any]]]
     run_ids: dict[str, str]
     error: str | None = None
-    run_status: dict[str, str] = field(default_factory=dict)
+    run_status: dict[str, RunStatus] = field(default_factory=dict)
 
     @property
     def running(self) -> bool:
-        return self.status == "running"
+        return self.status == RunStatus.RUNNING
 
 
 class TrainingJob:
@@ -131,7 +132,7 @@ class TrainingJob:
         self._process: TrainingProcess | None = None
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
-        self._status = "running"
+        self._status = RunStatus.RUNNING
         self._error: str | None = None
         self._start = 0.0
         self._paced_from: float | None = None  # when the first run began training: the pace excludes start-up
@@ -139,7 +140,7 @@ class TrainingJob:
         self._active: dict[int, float] = {}  # runs training now -> share of their current epoch's batches done
         self._histories: dict[str, list[dict[str, Any]]] = {name: [] for name in self.names}
         self._run_ids: dict[str, str] = {}
-        self._run_status: dict[str, str] = {}
+        self._run_status: dict[str, RunStatus] = {}
 
     def start(self) -> TrainingJob:
         """Start the training process and the thread that relays its progress (once); return the job."""
@@ -184,7 +185,7 @@ class TrainingJob:
                 self._paced_from = time.perf_counter()
             if info["run_id"] is not None:
                 self._run_ids[self.names[index]] = info["run_id"]
-            self._run_status[self.names[index]] = "running"
+            self._run_status[self.names[index]] = RunStatus.RUNNING
             self._active[index] = 0.0
 
     def on_batch_end(self, index: int, step: int, total: int) -> None:
@@ -196,7 +197,7 @@ class TrainingJob:
             self._histories[self.names[index]].append(event.to_dict())
             self._active[index] = 0.0
 
-    def on_run_end(self, index: int, status: str, run_id: str | None) -> None:
+    def on_run_end(self, index: int, status: RunStatus, run_id: str | None) -> None:
         with self._lock:
             self._run_status[self.names[index]] = status
             if run_id is not None:
@@ -214,12 +215,12 @@ class TrainingJob:
                 process.stop()
             status, error = self._relay(process)
         except Exception as exc:  # it could not start, or its events could not be read
-            status, error = "failed", f"the training process failed: {type(exc).__name__}: {exc}"
+            status, error = RunStatus.FAILED, f"the training process failed: {type(exc).__name__}: {exc}"
         if process is not None:
             process.close()
         with self._lock:
-            if status == "failed":
-                self._run_status |= {self.names[index]: "failed" for index in self._active}
+            if status == RunStatus.FAILED:
+                self._run_status |= {self.names[index]: RunStatus.FAILED for index in self._active}
             self._status, self._error = status, error
             self._active.clear()
             self._end = time.perf_counter()
@@ -240,7 +241,7 @@ class TrainingJob:
         done, total = 0.0, 0.0
         for index, (name, config) in enumerate(zip(self.names, self.configs, strict=True)):
             epochs = len(self._histories[name])
-            ended = self._run_status.get(name, "running") != "running"
+            ended = self._run_status.get(name, RunStatus.RUNNING) != RunStatus.RUNNING
             done += epochs + self._active.get(index, 0.0)
             total += epochs if ended else config.epochs
         return done, total
@@ -255,11 +256,11 @@ class TrainingJob:
             now = self._end if self._end is not None else time.perf_counter()
             elapsed = now - self._start if self._thread is not None else 0.0
             done, total = self._epochs_done_and_total()
-            running = self._status == "running"
+            running = self._status == RunStatus.RUNNING
             return JobProgress(
                 status=self._status,
                 names=list(self.names),
-                runs_done=sum(s != "running" for s in self._run_status.values()),
+                runs_done=sum(s != RunStatus.RUNNING for s in self._run_status.values()),
                 current=", ".join(self.names[index] for index in sorted(self._active)) or None,
                 fraction=min(done / total, 1.0) if total else 0.0,
                 elapsed=elapsed,

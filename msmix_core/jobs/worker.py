@@ -32,7 +32,7 @@ import torch
 
 from msmix_core.data.schema import MSADataset
 from msmix_core.errors import MsmixError
-from msmix_core.runs import Run, RunStore
+from msmix_core.runs import Run, RunStatus, RunStore
 from msmix_core.training.executors import ForwardEvents, LocalPoolExecutor
 from msmix_core.training.trainer import TrainConfig, train
 
@@ -158,7 +158,7 @@ class TrainingProcess:
                 code = self._process.wait(_EXIT_WAIT)
             except subprocess.TimeoutExpired:
                 code = None
-            return ("end", "failed", f"the training process ended unexpectedly (exit code {code})")
+            return ("end", RunStatus.FAILED, f"the training process ended unexpectedly (exit code {code})")
         return None
 
     def close(self) -> None:
@@ -209,7 +209,7 @@ def _train_in_turn(dataset: MSADataset, configs: list[TrainConfig], store: RunSt
             break
         result = train(dataset, config, callbacks=(ForwardEvents(index, relay),), stop=stop, store=store)
         relay(index, "on_run_end", result.status, result.run_id)
-    return "stopped" if stop.is_set() else "finished"
+    return RunStatus.STOPPED if stop.is_set() else RunStatus.FINISHED
 
 
 def _train_in_pool(dataset: MSADataset, configs: list[TrainConfig], store: RunStore, stop, relay, workers: int):
@@ -219,12 +219,12 @@ def _train_in_pool(dataset: MSADataset, configs: list[TrainConfig], store: RunSt
         relay(index, "on_run_end", run.status, run.id)
 
     runs = LocalPoolExecutor(workers, stop=stop).run(dataset, configs, store, on_run=ended, on_event=relay)
-    failed = [run for run in runs if run.status == "failed"]
+    failed = [run for run in runs if run.status == RunStatus.FAILED]
     if failed:
         raise MsmixError(
             f"{len(failed)} of {len(configs)} runs failed (stored as 'failed'); the first: {failed[0].error}"
         )
-    return "stopped" if stop.is_set() else "finished"
+    return RunStatus.STOPPED if stop.is_set() else RunStatus.FINISHED
 
 
 def _child(work: Connection, events: Connection) -> None:
@@ -243,7 +243,7 @@ def _child(work: Connection, events: Connection) -> None:
         events.send(("end", status, None))
     except Exception as exc:  # the parent shows the message; the store marked the run failed
         message = str(exc) if isinstance(exc, MsmixError) else f"{type(exc).__name__}: {exc}"
-        events.send(("end", "failed", message))
+        events.send(("end", RunStatus.FAILED, message))
 
 
 if __name__ == "__main__":
