@@ -12,19 +12,17 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 import ui.data
-from msmix_core.data import make_synthetic
 from msmix_core.experiments.sweeps import stored_sweeps, sweep_table
 from msmix_core.runs import RunStore
 
-TINY = make_synthetic(seed=0, n_train=48, n_valid=24, n_test=24)
 TIMEOUT = 180
 PAGE = str(Path(__file__).resolve().parent.parent / "pages" / "sweeps.py")
 
 
 @pytest.fixture()
-def store(tmp_path, monkeypatch) -> RunStore:
+def store(tmp_path, monkeypatch, tiny) -> RunStore:
     monkeypatch.setenv("MSMIX_RUNS_DIR", str(tmp_path))
-    monkeypatch.setattr(ui.data, "dataset", lambda settings: TINY)
+    monkeypatch.setattr(ui.data, "dataset", lambda settings: tiny)
     return RunStore(tmp_path)
 
 
@@ -48,12 +46,12 @@ def _numbers(array: list | dict) -> list[float]:
     return list(array)
 
 
-def _fake_sweep(store: RunStore, values=(0.2, 0.4, 0.6), seeds=(1, 2), epochs=3) -> None:
+def _fake_sweep(store: RunStore, dataset: str, values=(0.2, 0.4, 0.6), seeds=(1, 2), epochs=3) -> None:
     """Stored MS-Mix runs of a δ sweep with made-up metrics (the page only reads the store)."""
     for value in values:
         for seed in seeds:
             config = {
-                "dataset": TINY.name,
+                "dataset": dataset,
                 "backbone": "late_fusion",
                 "method": "msmix",
                 "label": f"msmix threshold={value:g}",
@@ -65,9 +63,9 @@ def _fake_sweep(store: RunStore, values=(0.2, 0.4, 0.6), seeds=(1, 2), epochs=3)
             store.record(config, [], status="finished", metrics={"valid": metrics, "test": metrics}, best_epoch=1)
 
 
-def test_sweep_table_groups_runs_by_knob_value_with_mean_std_and_n(store):
-    _fake_sweep(store)
-    (name, runs), *others = stored_sweeps(store.list(), "msmix", "threshold", TINY.name).items()
+def test_sweep_table_groups_runs_by_knob_value_with_mean_std_and_n(store, tiny):
+    _fake_sweep(store, tiny.name)
+    (name, runs), *others = stored_sweeps(store.list(), "msmix", "threshold", tiny.name).items()
     assert not others and len(runs) == 6 and "3 values × 2 seeds" in name
     table = sweep_table(runs, "threshold", "MAE")
     assert table["threshold"].tolist() == [0.2, 0.4, 0.6] and table["n"].tolist() == [2, 2, 2]
@@ -134,8 +132,8 @@ def test_bad_values_give_one_error_line(store):
     assert "sweep_job" not in at.session_state
 
 
-def test_a_stored_sweep_overlays(store):
-    _fake_sweep(store)
+def test_a_stored_sweep_overlays(store, tiny):
+    _fake_sweep(store, tiny.name)
     at = _page()
     (option,) = at.multiselect(key="sw_overlay").options
     at.multiselect(key="sw_overlay").set_value([option]).run()

@@ -103,6 +103,7 @@ def test_ablate_runs_chosen_variants_against_full_msmix(capsys, data_file, runs_
     assert exit_info.value.code == 2 and "invalid choice: 'no-xyz'" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_robustness_and_runs_subcommands(capsys, data_file, runs_dir, tmp_path):
     assert run_cli(capsys, "train", "--dataset", data_file, "--runs-dir", runs_dir, *FAST, "--seeds", 5)[0] == 0
     (run,) = RunStore(runs_dir).list()

@@ -11,8 +11,6 @@ import pandas as pd
 import pytest
 
 from msmix_core.cli import main
-from msmix_core.data.npz import save_npz
-from msmix_core.data.synthetic import make_synthetic
 from msmix_core.errors import MsmixError
 from msmix_core.experiments.sweeps import parse_knob_spec, sweep_variants
 from msmix_core.runs import RunStore
@@ -21,10 +19,8 @@ FAST = ["--epochs", "1", "--batch-size", "16", "--device", "cpu", "--quiet", "--
 
 
 @pytest.fixture(scope="module")
-def data_file(tmp_path_factory):
-    path = tmp_path_factory.mktemp("data") / "tiny.npz"
-    save_npz(make_synthetic(seed=0, n_train=48, n_valid=24, n_test=24), path)
-    return str(path)
+def data_file(tiny_npz):
+    return tiny_npz
 
 
 def run_cli(capsys, *argv):
@@ -33,6 +29,7 @@ def run_cli(capsys, *argv):
     return code, out, err
 
 
+@pytest.mark.slow
 def test_compare_with_two_workers_stores_every_run_and_prints_the_table(capsys, data_file, tmp_path):
     argv = ["compare", "--dataset", data_file, "--runs-dir", tmp_path, "--backbones", "late_fusion"]
     code, out, err = run_cli(capsys, *argv, "--methods", "none", "mixup", "--seeds", "1", "2", "--workers", 2, *FAST)
@@ -110,6 +107,7 @@ def test_two_knobs_give_their_product_labelled_by_value():
         sweep_variants(["msmix.alpha=1,2", "msmix.threshold=0.1,0.2", "msmix.sal_weight=0,1"])
 
 
+@pytest.mark.slow
 def test_sweep_stores_labelled_runs_and_tabulates_metric_against_knob(capsys, data_file, tmp_path):
     csv = tmp_path / "sweep.csv"
     argv = ["sweep", "--dataset", data_file, "--runs-dir", tmp_path / "runs", "--knob", "msmix.threshold=0.8,0.2"]
@@ -145,6 +143,7 @@ class _Stderr:
             self.text += char
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("sent", "code", "said"), [(signal.SIGINT, 130, "interrupted"), (signal.SIGTERM, 143, "terminated by SIGTERM")]
 )

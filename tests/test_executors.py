@@ -6,16 +6,10 @@ import signal
 import pytest
 import torch
 
-from msmix_core.data.synthetic import make_synthetic
 from msmix_core.errors import MsmixError
 from msmix_core.runs import RunStore
 from msmix_core.training import TrainConfig
 from msmix_core.training.executors import LocalPoolExecutor, SerialExecutor
-
-
-@pytest.fixture(scope="module")
-def tiny():
-    return make_synthetic(seed=0, n_train=48, n_valid=24, n_test=24)
 
 
 def _grid() -> list[TrainConfig]:
@@ -35,6 +29,7 @@ def _stored(runs) -> list[tuple]:
     ]
 
 
+@pytest.mark.slow
 def test_a_pool_of_two_workers_stores_exactly_what_serial_training_stores(tiny, tmp_path):
     serial_store, pool_store = RunStore(tmp_path / "serial"), RunStore(tmp_path / "pool")
     finished: list[int] = []
@@ -52,6 +47,7 @@ def test_a_pool_of_two_workers_stores_exactly_what_serial_training_stores(tiny, 
         assert tensor.equal(pooled[3].load_weights()["backbone"][name])
 
 
+@pytest.mark.slow
 def test_a_failing_run_in_a_worker_is_stored_as_failed_and_the_others_go_on(tiny, tmp_path):
     failing = TrainConfig(method="msmix", method_kwargs={"threshold": 2.0}, epochs=1, device="cpu", seed=1)
     fine = TrainConfig(method="none", epochs=1, batch_size=16, device="cpu", seed=2)
@@ -69,6 +65,7 @@ def test_workers_and_threads_must_be_positive_integers(workers, threads, name):
         SerialExecutor(threads=0)
 
 
+@pytest.mark.slow
 def test_a_local_ray_with_two_workers_stores_exactly_what_serial_training_stores(tiny, tmp_path):
     pytest.importorskip("ray", reason="Ray is optional: pip install -r requirements-ray.txt")
     from msmix_core.training.executors import RayExecutor
@@ -85,6 +82,7 @@ def test_a_local_ray_with_two_workers_stores_exactly_what_serial_training_stores
     assert run.status == "failed" and run.error.startswith("msmix: knob threshold must be")  # one line, no trace
 
 
+@pytest.mark.slow
 def test_ctrl_c_during_a_pool_run_keeps_finished_runs_and_stores_the_run_in_flight_as_interrupted(tiny, tmp_path):
     short = TrainConfig(method="none", epochs=1, batch_size=16, device="cpu", seed=1)
     long = TrainConfig(method="none", epochs=100000, patience=100000, batch_size=16, device="cpu", seed=2)

@@ -26,13 +26,6 @@ from msmix_core.jobs import TrainingJob, estimate_eta, run_names
 from msmix_core.runs import RunStore
 from msmix_core.training import TrainConfig, train
 
-TINY = {"n_train": 48, "n_valid": 24, "n_test": 24}
-
-
-@pytest.fixture(scope="module")
-def data():
-    return make_synthetic(seed=0, **TINY)
-
 
 def _config(method: str, **kw) -> TrainConfig:
     return TrainConfig(method=method, epochs=kw.pop("epochs", 2), batch_size=16, **kw)
@@ -52,9 +45,10 @@ def test_run_names_add_the_seed_only_when_a_variant_repeats():
         run_names([_config("none"), _config("none")])
 
 
-def test_job_trains_every_config_into_the_store(data, tmp_path):
+@pytest.mark.slow
+def test_job_trains_every_config_into_the_store(tiny, tmp_path):
     store = RunStore(tmp_path)
-    job = TrainingJob(data, [_config("none"), _config("mixup")], store)
+    job = TrainingJob(tiny, [_config("none"), _config("mixup")], store)
     assert job.progress().eta is None and job.progress().fraction == 0.0
     job.start()
     assert job.join(120)
@@ -75,7 +69,8 @@ def test_job_trains_every_config_into_the_store(data, tmp_path):
         job.start()
 
 
-def test_stop_keeps_a_stopped_run_and_skips_the_rest(data, tmp_path):
+@pytest.mark.slow
+def test_stop_keeps_a_stopped_run_and_skips_the_rest(tiny, tmp_path):
     class StopAfterFirstEpoch(TrainingJob):
         mid_run = None
 
@@ -86,7 +81,7 @@ def test_stop_keeps_a_stopped_run_and_skips_the_rest(data, tmp_path):
                 self.stop()
 
     store = RunStore(tmp_path)
-    job = StopAfterFirstEpoch(data, [_config("msmix", epochs=5), _config("none")], store).start()
+    job = StopAfterFirstEpoch(tiny, [_config("msmix", epochs=5), _config("none")], store).start()
     assert job.join(120)
     mid = job.mid_run  # after 1 of at most 5 + 2 epochs, the 6 left estimated at the pace so far
     assert mid.running and mid.current == "msmix" and mid.fraction == pytest.approx(1 / 7)
@@ -98,18 +93,20 @@ def test_stop_keeps_a_stopped_run_and_skips_the_rest(data, tmp_path):
     assert len(progress.histories["msmix"]) == len(run.history) and progress.histories["none"] == []
 
 
-def test_a_failing_run_ends_the_job_as_failed_with_the_message(data, tmp_path):
+@pytest.mark.slow
+def test_a_failing_run_ends_the_job_as_failed_with_the_message(tiny, tmp_path):
     store = RunStore(tmp_path)
-    job = TrainingJob(data, [_config("msmix", method_kwargs={"threshold": 7.0})], store).start()
+    job = TrainingJob(tiny, [_config("msmix", method_kwargs={"threshold": 7.0})], store).start()
     assert job.join(60)
     progress = job.progress()
     assert progress.status == "failed" and "threshold" in progress.error
 
 
-def test_two_jobs_at_once_keep_their_own_runs(data, tmp_path):
+@pytest.mark.slow
+def test_two_jobs_at_once_keep_their_own_runs(tiny, tmp_path):
     """Two sessions training at the same time: each job sees exactly its own runs, all finished."""
     store = RunStore(tmp_path)
-    jobs = [TrainingJob(data, [_config(m, seed=seed)], store) for m, seed in (("none", 1), ("mixup", 2))]
+    jobs = [TrainingJob(tiny, [_config(m, seed=seed)], store) for m, seed in (("none", 1), ("mixup", 2))]
     barrier = threading.Barrier(2)
     starters = [threading.Thread(target=lambda j=j: (barrier.wait(), j.start())) for j in jobs]
     for t in starters:
@@ -125,12 +122,13 @@ def test_two_jobs_at_once_keep_their_own_runs(data, tmp_path):
     assert len(store.list()) == 2
 
 
-def test_jobs_at_once_give_the_numbers_of_a_run_alone(data, tmp_path):
+@pytest.mark.slow
+def test_jobs_at_once_give_the_numbers_of_a_run_alone(tiny, tmp_path):
     """Same seed, same result, while another job trains and this process draws from torch's global RNG."""
     config = _config("msmix", epochs=2)
-    alone = train(data, config)
+    alone = train(tiny, config)
     store = RunStore(tmp_path)
-    jobs = [TrainingJob(data, [config], store).start() for _ in range(2)]
+    jobs = [TrainingJob(tiny, [config], store).start() for _ in range(2)]
     while any(job.is_alive() for job in jobs):  # what a page building an untrained encoder does
         torch.manual_seed(0)
         torch.rand(1000)
@@ -141,11 +139,12 @@ def test_jobs_at_once_give_the_numbers_of_a_run_alone(data, tmp_path):
     assert {run.metrics["test"]["MAE"] for run in store.list()} == {alone.test_metrics["MAE"]}
 
 
-def test_a_training_process_that_dies_fails_the_job(data, tmp_path):
+@pytest.mark.slow
+def test_a_training_process_that_dies_fails_the_job(tiny, tmp_path):
     def kill_the_training_process(index, event):
         os.kill(job.pid, signal.SIGKILL)  # as the kernel's out-of-memory killer would
 
-    job = TrainingJob(data, [_config("none", epochs=50)], RunStore(tmp_path))
+    job = TrainingJob(tiny, [_config("none", epochs=50)], RunStore(tmp_path))
     job.on_epoch_end = kill_the_training_process
     job.start()
     assert job.join(120)
@@ -153,9 +152,9 @@ def test_a_training_process_that_dies_fails_the_job(data, tmp_path):
     assert progress.status == "failed" and "ended unexpectedly" in progress.error
 
 
-def test_a_job_whose_work_cannot_reach_the_process_fails_with_the_reason(data, tmp_path):
-    unpicklable = copy.copy(data)
-    unpicklable.info = {**data.info, "loader": lambda: None}
+def test_a_job_whose_work_cannot_reach_the_process_fails_with_the_reason(tiny, tmp_path):
+    unpicklable = copy.copy(tiny)
+    unpicklable.info = {**tiny.info, "loader": lambda: None}
     job = TrainingJob(unpicklable, [_config("none")], RunStore(tmp_path)).start()
     assert job.join(60)
     progress = job.progress()
@@ -192,15 +191,18 @@ def test_history_frame_is_long_and_drops_non_finite_values():
     assert list(training_curves(frame, "Non0_acc_2").data[0].y) == [50.0, 50.0]  # accuracies in percent
 
 
-def test_latest_runs_and_robustness_table_score_stored_models(data, tmp_path):
+@pytest.mark.slow
+def test_latest_runs_and_robustness_table_score_stored_models(tiny, tmp_path):
     store = RunStore(tmp_path)
-    job = TrainingJob(data, [_config("none", epochs=1), _config("msmix", epochs=1)], store).start()
+    job = TrainingJob(tiny, [_config("none", epochs=1), _config("msmix", epochs=1)], store).start()
     assert job.join(120)
-    other = make_synthetic(seed=0, text_dim=8, **TINY)  # other feature sizes: its runs do not fit
+    other = make_synthetic(
+        seed=0, text_dim=8, n_train=48, n_valid=24, n_test=24
+    )  # other feature sizes: its runs do not fit
     assert latest_runs(store.list(), other, ["none", "msmix"], "late_fusion") == []
-    runs = latest_runs(store.list(), data, ["msmix", "none", "mixup"], "late_fusion")
+    runs = latest_runs(store.list(), tiny, ["msmix", "none", "mixup"], "late_fusion")
     assert [r.config["label"] for r in runs] == ["msmix", "none"]
-    table = robustness_table(runs, data, [0.0, 1.0], seed=3)
+    table = robustness_table(runs, tiny, [0.0, 1.0], seed=3)
     assert list(table.columns[:5]) == ["label", "run", "condition", "modality", "level"]
     assert len(table) == 2 * (1 + 3 * (1 + 2))
     clean = table[table["condition"] == "clean"].set_index("label")["MAE"]
@@ -209,7 +211,7 @@ def test_latest_runs_and_robustness_table_score_stored_models(data, tmp_path):
     figure = robustness_curves(table, "MAE")
     assert {t.name for t in figure.data if t.showlegend} == {"msmix", "none"}
     with pytest.raises(MsmixError, match="Training page"):
-        robustness_table([], data, [0.0])
+        robustness_table([], tiny, [0.0])
 
 
 def test_ablation_bars_show_mean_std_and_p_values():
@@ -240,21 +242,23 @@ def test_honest_range_starts_at_zero_unless_values_are_negative():
     assert low < -0.2 and high > 0.5
 
 
-def test_an_idle_worker_started_ahead_takes_the_next_training(data, tmp_path):
+@pytest.mark.slow
+def test_an_idle_worker_started_ahead_takes_the_next_training(tiny, tmp_path):
     from msmix_core.jobs import worker
 
     worker.prestart()
     spare = worker._spare.process.pid
-    job = TrainingJob(data, [_config("none", epochs=1)], RunStore(tmp_path)).start()
+    job = TrainingJob(tiny, [_config("none", epochs=1)], RunStore(tmp_path)).start()
     assert job.join(120) and job.progress().status == "finished"
     assert job.pid == spare
     assert worker._spare is not None and worker._spare.alive() and worker._spare.process.pid != spare
 
 
-def test_a_job_with_two_workers_trains_in_a_pool_reports_every_epoch_and_stores_failures(data, tmp_path):
+@pytest.mark.slow
+def test_a_job_with_two_workers_trains_in_a_pool_reports_every_epoch_and_stores_failures(tiny, tmp_path):
     store = RunStore(tmp_path)
     configs = [_config("none", seed=1), _config("msmix", seed=1, method_kwargs={"threshold": 7.0})]
-    job = TrainingJob(data, configs, store, workers=2).start()
+    job = TrainingJob(tiny, configs, store, workers=2).start()
     assert job.join(180)
     progress = job.progress()
     assert progress.status == "failed" and "1 of 2 runs failed" in progress.error and "threshold" in progress.error
@@ -264,4 +268,4 @@ def test_a_job_with_two_workers_trains_in_a_pool_reports_every_epoch_and_stores_
     assert stored["none"].status == "finished" and stored["none"].config["torch_threads"] == 1
     assert stored["msmix"].status == "failed" and "threshold" in stored["msmix"].error
     with pytest.raises(MsmixError, match="give it a RunStore"):
-        TrainingJob(data, configs, None, workers=2)
+        TrainingJob(tiny, configs, None, workers=2)

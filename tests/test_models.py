@@ -163,6 +163,7 @@ def test_same_seed_same_model_and_output(name):
     assert not torch.equal(outputs[0], outputs[2])
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", NAMES)
 def test_a_few_adam_steps_lower_the_loss(name):
     batch = make_batch(batch_size=32, seed=1)

@@ -84,6 +84,7 @@ def test_config_round_trips_and_rejects_unknown_fields():
         TrainConfig.from_dict({"learning_rate": 0.1})
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("method", sorted(METHODS))
 @pytest.mark.parametrize("backbone", sorted(BACKBONES))
 def test_every_backbone_trains_with_every_method(tiny, backbone, method):
@@ -365,6 +366,7 @@ def test_every_epoch_records_the_constant_predictors_validation_loss(tiny):
     assert [e["losses"]["valid_constant"] for e in history] == pytest.approx([expected, expected])
 
 
+@pytest.mark.slow
 def test_msmix_with_the_defaults_learns_within_a_few_epochs(default_data):
     """The regression test of issue 11: MS-Mix's defaults leave the constant predictor within 4 epochs."""
     result = train(default_data, TrainConfig(method="msmix", epochs=4, device="cpu", save_weights=False))

@@ -7,19 +7,12 @@ import pytest
 from optuna.distributions import CategoricalDistribution, FloatDistribution
 
 from msmix_core.cli import main
-from msmix_core.data.npz import save_npz
-from msmix_core.data.synthetic import make_synthetic
 from msmix_core.errors import MsmixError
 from msmix_core.experiments.tuning import open_study, search_space, tune
 from msmix_core.runs import RunStore
 from msmix_core.training import TrainConfig
 
 FAST = ["--epochs", "1", "--batch-size", "16", "--device", "cpu", "--quiet", "--no-weights"]
-
-
-@pytest.fixture(scope="module")
-def tiny():
-    return make_synthetic(seed=0, n_train=48, n_valid=24, n_test=24)
 
 
 def test_the_space_follows_the_declared_knobs():
@@ -49,6 +42,7 @@ def _config(epochs: int = 1) -> TrainConfig:
     return TrainConfig(method="msmix", epochs=epochs, batch_size=16, device="cpu", seed=0, save_weights=False)
 
 
+@pytest.mark.slow
 def test_trials_minimise_the_validation_loss_and_a_study_resumes(tiny, tmp_path):
     storage, space = f"sqlite:///{tmp_path / 'tune.db'}", search_space("msmix", ["threshold"])
     setup, keep = {"method": "msmix"}, optuna.pruners.NopPruner()
@@ -78,9 +72,9 @@ def test_a_pruned_trial_stops_its_run_after_the_epoch(tiny):
     assert trial.state == optuna.trial.TrialState.PRUNED and list(trial.intermediate_values) == [1]
 
 
-def test_tune_command_scores_the_best_knobs_on_fresh_seeds_and_resumes(capsys, tmp_path):
-    data = tmp_path / "tiny.npz"
-    save_npz(make_synthetic(seed=0, n_train=48, n_valid=24, n_test=24), data)
+@pytest.mark.slow
+def test_tune_command_scores_the_best_knobs_on_fresh_seeds_and_resumes(capsys, tmp_path, tiny_npz):
+    data = tiny_npz
     argv = ["tune", "--dataset", data, "--runs-dir", tmp_path / "runs", "--params", "threshold", "--trials", "2"]
     argv += ["--seeds", "1", "2", "3", "--metrics", "MAE", *FAST]
     assert main([str(a) for a in argv]) == 0
