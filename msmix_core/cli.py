@@ -16,7 +16,7 @@ import signal
 import sys
 import threading
 import warnings
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
@@ -35,7 +35,7 @@ from msmix_core.data.schema import SPLITS, MSADataset
 from msmix_core.device import resolve_device
 from msmix_core.errors import MsmixError, MsmixWarning
 from msmix_core.experiments import ABLATIONS, DEFAULT_ABLATIONS, FULL_LABEL, ablation_label
-from msmix_core.experiments.sweeps import format_value, parse_value, sweep_variants
+from msmix_core.experiments.sweeps import format_value, knob_marks, knob_value, parse_value, sweep_table, sweep_variants
 from msmix_core.metrics import METRIC_KEYS
 from msmix_core.mixing.registry import describe_methods
 from msmix_core.runs import Run, RunStore, compare_runs, format_table, to_markdown
@@ -241,10 +241,12 @@ def _run_grid(
     configs: list[TrainConfig],
     baseline: str | None,
     knob_values: dict[str, dict[str, Any]] | None = None,
+    then: Callable[[list[Run], list[str]], None] | None = None,
 ) -> int:
     """Train every config (checking names and knobs of all of them first), then print the table.
 
-    ``knob_values`` (a sweep's ``label -> {knob: value}``) puts one column per knob in the table, sorted by them.
+    ``knob_values`` (a sweep's ``label -> {knob: value}``) puts one column per knob in the table, sorted by them;
+    ``then(runs, metrics)`` runs after the table is printed (a sweep's plot).
     """
     _check_outputs(args.out)
     dataset = _load(args)
@@ -273,6 +275,8 @@ def _run_grid(
         print(f"* / †: significantly better / worse than {baseline!r} (paired t-test over seeds, p < 0.05)")
     print(f"{len(runs)} runs stored in {store.root}")
     _write_outputs(args.out, long, format_table(long, p_values=True))
+    if then is not None:
+        then(runs, metrics)
     failed = [run for run in runs if run.status == "failed"]
     for run in failed:  # a pool or Ray grid goes on past a failed run; the table leaves it out
         print(f"msmix: error: run {run.id} failed: {' '.join(str(run.error).split())}", file=sys.stderr)
@@ -305,7 +309,25 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     if clash:
         raise MsmixError(f"--set {clash}: these knobs are swept by --knob; drop them from --set")
     configs = _configs(args, args.backbones, {label: (method, knobs) for label, knobs in variants.items()})
-    return _run_grid(args, configs, baseline=None, knob_values=variants)
+    if args.plot is not None and Path(args.plot).suffix != ".html":
+        raise MsmixError(f"--plot {args.plot}: the file name must end in .html")
+
+    def plot(runs: list[Run], metrics: list[str]) -> None:
+        """The first metric against the first knob, one line per backbone and value of the second knob."""
+        from msmix_core.figures.sweeps import sweep_chart  # imported here: it loads Optuna, slow to import
+
+        first, *rest = swept
+        lines: dict[str, list[Run]] = {}
+        for run in runs:
+            parts = [run.config["backbone"], *(f"{k}={format_value(knob_value(run.config, k))}" for k in rest)]
+            lines.setdefault(" · ".join(parts), []).append(run)
+        tables = {name: sweep_table(group, first, metrics[0]) for name, group in lines.items()}
+        path = Path(args.plot)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        sweep_chart(tables, first, metrics[0], knob_marks(method, first)).write_html(path, include_plotlyjs=True)
+        print(f"wrote {path}", file=sys.stderr)
+
+    return _run_grid(args, configs, baseline=None, knob_values=variants, then=plot if args.plot else None)
 
 
 def cmd_tune(args: argparse.Namespace) -> int:
@@ -622,6 +644,12 @@ def build_parser() -> argparse.ArgumentParser:
         "e.g. --knob msmix.threshold=0.1:0.9:5 --knob msmix.alpha=0.5,1,2",
     )
     p.add_argument("--backbones", nargs="+", default=["late_fusion"], help="default %(default)s")
+    p.add_argument(
+        "--plot",
+        metavar="FILE.html",
+        help="also draw the first --metrics (test) against the first knob, mean ± std over seeds, one line per "
+        "backbone and value of the second knob, as a self-contained HTML page",
+    )
     p.set_defaults(handler=cmd_sweep)
 
     p = commands.add_parser("tune", parents=[training], help="Optuna search over a method's knobs, on valid")

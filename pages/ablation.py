@@ -14,7 +14,7 @@ from msmix_core.experiments import (
 from msmix_core.figures import ablation_bars
 from msmix_core.jobs import TrainingJob
 from msmix_core.metrics import PRIMARY_METRICS
-from msmix_core.runs import MIN_PAIRED_SEEDS, RunStore, compare_runs, format_table
+from msmix_core.runs import MIN_PAIRED_SEEDS, compare_runs, format_table
 from msmix_core.training import TrainConfig
 from ui import data, jobs_view, sidebar
 
@@ -30,11 +30,7 @@ st.markdown(
     "`†`: significantly worse, p < 0.05). Finished runs are kept in the run store, so a reload loses nothing."
 )
 
-with data.user_errors():
-    ds = data.dataset(settings)
-store = RunStore()
-job: TrainingJob | None = jobs_view.session_job(JOB_KEY)
-busy = job is not None and job.is_alive()
+ds, store, job, busy = jobs_view.open_training_page(settings, JOB_KEY)
 
 with st.form("ablation_form"):
     c1, c2, c3 = st.columns([2, 1, 1])

@@ -19,7 +19,6 @@ from msmix_core.experiments.tuning import find_studies, load_studies
 from msmix_core.figures.sweeps import study_figures, sweep_chart
 from msmix_core.jobs import TrainingJob
 from msmix_core.metrics import METRIC_KEYS, PRIMARY_METRICS
-from msmix_core.runs import RunStore
 from msmix_core.training import TrainConfig
 from ui import data, jobs_view, page_state, sidebar
 
@@ -47,11 +46,7 @@ st.markdown(
     "(from this page or `msmix sweep`) can be overlaid. Past `msmix tune` studies are at the bottom."
 )
 
-with data.user_errors():
-    ds = data.dataset(settings)
-store = RunStore()
-job: TrainingJob | None = jobs_view.session_job(JOB_KEY)
-busy = job is not None and job.is_alive()
+ds, store, job, busy = jobs_view.open_training_page(settings, JOB_KEY)
 
 knob = st.selectbox(
     "Knob",

@@ -9,7 +9,7 @@ from msmix_core.figures import training_curves
 from msmix_core.jobs import TrainingJob
 from msmix_core.metrics import PRIMARY_METRICS
 from msmix_core.mixing.registry import METHODS, method_knobs
-from msmix_core.runs import RunStore, compare_runs, format_table
+from msmix_core.runs import compare_runs, format_table
 from msmix_core.training import RECIPES, TrainConfig
 from ui import data, jobs_view, page_state, sidebar
 
@@ -38,11 +38,7 @@ st.markdown(
     "behaviour is one toggle away below. Train **3 seeds** per method to tell a gap from noise."
 )
 
-with data.user_errors():
-    ds = data.dataset(settings)
-store = RunStore()
-job: TrainingJob | None = jobs_view.session_job(JOB_KEY)
-busy = job is not None and job.is_alive()
+ds, store, job, busy = jobs_view.open_training_page(settings, JOB_KEY)
 
 msmix_knobs = method_knobs("msmix")
 jobs_view.restore_training_form(job)  # a reloaded page shows the form of the job it follows

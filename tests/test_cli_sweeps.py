@@ -109,10 +109,14 @@ def test_two_knobs_give_their_product_labelled_by_value():
 
 @pytest.mark.slow
 def test_sweep_stores_labelled_runs_and_tabulates_metric_against_knob(capsys, data_file, tmp_path):
-    csv = tmp_path / "sweep.csv"
+    csv, plot = tmp_path / "sweep.csv", tmp_path / "plots" / "sweep.html"
     argv = ["sweep", "--dataset", data_file, "--runs-dir", tmp_path / "runs", "--knob", "msmix.threshold=0.8,0.2"]
-    code, out, err = run_cli(capsys, *argv, "--seeds", "1", "2", "--metrics", "MAE", "--out", csv, *FAST)
+    code, out, err = run_cli(
+        capsys, *argv, "--seeds", "1", "2", "--metrics", "MAE", "--out", csv, "--plot", plot, *FAST
+    )
     assert code == 0, err
+    page = plot.read_text()
+    assert "late_fusion" in page and "threshold" in page and "MAE" in page  # the line, its axis and metric
     labels = sorted(r.config["label"] for r in RunStore(tmp_path / "runs").list())
     assert labels == ["msmix threshold=0.2"] * 2 + ["msmix threshold=0.8"] * 2
     thresholds = [r.config["method_kwargs"]["threshold"] for r in RunStore(tmp_path / "runs").list()]
@@ -123,6 +127,11 @@ def test_sweep_stores_labelled_runs_and_tabulates_metric_against_knob(capsys, da
     table = pd.read_csv(csv)
     assert list(table["threshold"]) == [0.2, 0.8] and list(table["n_seeds"]) == [2, 2]
     assert "label" not in table.columns
+
+
+def test_sweep_plot_must_be_an_html_file(capsys):
+    code, _, err = run_cli(capsys, "sweep", "--knob", "msmix.alpha=1,2", "--plot", "sweep.png", *FAST)
+    assert code == 2 and err.count("\n") == 1 and "must end in .html" in err
 
 
 def test_sweep_refuses_a_knob_also_fixed_with_set(capsys):

@@ -7,10 +7,13 @@ from collections.abc import Iterable
 import pandas as pd
 import streamlit as st
 
+from msmix_core.data.schema import MSADataset
 from msmix_core.experiments import run_name
 from msmix_core.jobs import JobProgress, TrainingJob, find_job
 from msmix_core.jobs.worker import prestart
 from msmix_core.runs import Run, RunStore
+from ui import data
+from ui.settings import Settings
 
 
 def run_caption(run: Run, others: Iterable[Run] = ()) -> str:
@@ -30,6 +33,15 @@ def session_job(key: str) -> TrainingJob | None:
         if job is not None:
             st.session_state[key] = job
     return job
+
+
+def open_training_page(settings: Settings, key: str) -> tuple[MSADataset, RunStore, TrainingJob | None, bool]:
+    """What every training page starts from: the sidebar's dataset (its problems shown as one error),
+    the run store, this session's job under ``key`` (:func:`session_job`), and whether it still trains."""
+    with data.user_errors():
+        ds = data.dataset(settings)
+    job = session_job(key)
+    return ds, RunStore(), job, job is not None and job.is_alive()
 
 
 def restore_training_form(job: TrainingJob | None) -> None:

@@ -4,7 +4,7 @@ Model initialisation and dropout draw from torch's global generator, which every
 process shares: two trainings in threads of one process (or an app page that seeds torch to
 build an untrained encoder) shift each other's draws, and the same seed stops giving the same
 numbers. :class:`TrainingProcess` trains a list of configs in a fresh interpreter
-(``python -m msmix_core.jobs.worker``) and hands the trainer's events back in order.
+(``python -m msmix_core.jobs``) and hands the trainer's events back in order.
 
 Why not :mod:`multiprocessing`: its ``spawn`` start re-runs the parent's ``__main__`` module in
 the child, and under Streamlit ``__main__`` is the page script being run. Here the child runs this
@@ -55,7 +55,7 @@ class _Child:
         event_read, event_write = os.pipe()
         python_path = os.pathsep.join(filter(None, (_PACKAGE_PARENT, os.environ.get("PYTHONPATH"))))
         self.process = subprocess.Popen(
-            [sys.executable, "-m", __name__, str(work_read), str(event_write)],
+            [sys.executable, "-m", "msmix_core.jobs", str(work_read), str(event_write)],
             pass_fds=(work_read, event_write),
             stdin=subprocess.DEVNULL,
             env={**os.environ, "PYTHONPATH": python_path},
@@ -246,5 +246,6 @@ def _child(work: Connection, events: Connection) -> None:
         events.send(("end", RunStatus.FAILED, message))
 
 
-if __name__ == "__main__":
-    _child(Connection(int(sys.argv[1]), writable=False), Connection(int(sys.argv[2]), readable=False))
+def run_child(fds: Sequence[str]) -> None:
+    """The child's entry point (``python -m msmix_core.jobs WORK_FD EVENTS_FD``): serve the two pipes it inherited."""
+    _child(Connection(int(fds[0]), writable=False), Connection(int(fds[1]), readable=False))
