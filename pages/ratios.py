@@ -7,9 +7,12 @@ import torch
 from msmix_core.analysis import STRATEGIES, intensity_table, pair_table
 from msmix_core.analysis.alignment import intensity_tracking, sal_distributions, tracking_sentence
 from msmix_core.figures import intensity_scatter, lambda_histograms, sal_distribution_chart
+from msmix_core.mixing import method_knobs
 from ui import data, latents, page_state, sidebar
 
 BATCH_SIZES = [16, 32, 64, 128, 256]
+ALPHA = method_knobs("msmix")["alpha"]  # the slider spans the declared suggestion, starts at the default
+ALPHA_LOW, ALPHA_HIGH, _ = ALPHA.search_range()
 
 settings = sidebar.render()
 st.title("Mixing ratios (SIG)")
@@ -59,11 +62,11 @@ def ratios(batch) -> None:
     """What α changes: the SASS batch's ratios and the per-pair table (an α move reruns only this)."""
     alpha = st.columns(3)[0].slider(
         "α of Beta(α, α)",
-        0.1,
-        5.0,
+        ALPHA_LOW,
+        ALPHA_HIGH,
         step=0.1,
-        key=page_state.bind("ratios_alpha", 2.0, page_state.number(0.1, 5.0)),
-        help="2.0 in the released code",
+        key=page_state.bind("ratios_alpha", ALPHA.default, page_state.number(ALPHA_LOW, ALPHA_HIGH)),
+        help=f"{ALPHA.default:g} in the released code",
     )
     st.subheader(f"Ratios of one SASS batch ({shown} predictor) against vanilla Mixup's Beta(α, α)")
     result = STRATEGIES["sass"](batch, torch.Generator().manual_seed(settings.seed), alpha=alpha)

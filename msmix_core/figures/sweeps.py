@@ -13,6 +13,9 @@ from msmix_core.errors import MsmixError
 from msmix_core.figures.palette import OKABE_ITO
 from msmix_core.figures.training import _axis_title, _scale
 
+#: How the ±1 std band around a sweep's line is drawn: a filled outline, no edge, no legend or hover.
+BAND = {"fill": "toself", "opacity": 0.18, "line": {"width": 0}, "hoverinfo": "skip", "showlegend": False}
+
 #: Line style of each marked value (the default, the paper's), in the order they are given.
 MARK_DASHES = ("dash", "dot", "dashdot")
 
@@ -28,20 +31,7 @@ def sweep_chart(tables: Mapping[str, pd.DataFrame], knob: str, metric: str, mark
         x, mean, std = table[knob].astype(float), table["mean"] * scale, table["std"].fillna(0.0) * scale
         band_x = pd.concat([x, x[::-1]])
         band_y = pd.concat([mean + std, (mean - std)[::-1]])
-        fig.add_trace(
-            go.Scatter(
-                x=band_x,
-                y=band_y,
-                fill="toself",
-                fillcolor=color,
-                opacity=0.18,
-                line={"width": 0},
-                hoverinfo="skip",
-                legendgroup=name,
-                showlegend=False,
-                name=f"{name} ± std",
-            )
-        )
+        fig.add_trace(go.Scatter(x=band_x, y=band_y, fillcolor=color, legendgroup=name, name=f"{name} ± std", **BAND))
         fig.add_trace(
             go.Scatter(
                 x=x,
