@@ -6,11 +6,10 @@
   (its own torch RNG and threads), with an idle spare started ahead of time (:func:`prestart`).
 """
 
-from msmix_core.jobs.job import JOB_STATUSES, JobProgress, TrainingJob, estimate_eta, find_job, run_names
+from msmix_core.jobs.job import JobProgress, TrainingJob, estimate_eta, find_job, run_names
 from msmix_core.jobs.worker import TrainingProcess, prestart
 
 __all__ = [
-    "JOB_STATUSES",
     "JobProgress",
     "TrainingJob",
     "TrainingProcess",

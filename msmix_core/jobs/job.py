@@ -34,10 +34,6 @@ from msmix_core.jobs.worker import TrainingProcess
 from msmix_core.runs import RunStatus, RunStore
 from msmix_core.training import EpochEvent, TrainConfig
 
-#: The states of a job, the run statuses but ``interrupted``: it ends ``finished``, ``stopped`` (by
-#: :meth:`TrainingJob.stop`) or ``failed`` (also when its training process dies).
-JOB_STATUSES: tuple[RunStatus, ...] = tuple(s for s in RunStatus if s is not RunStatus.INTERRUPTED)
-
 #: How many started jobs :func:`find_job` remembers (the oldest are forgotten first).
 JOBS_REMEMBERED = 64
 
@@ -84,7 +80,7 @@ class JobProgress:
     ``histories``: per run name, the epoch records so far; ``run_ids``: per run name, its stored id.
     """
 
-    status: RunStatus
+    status: RunStatus  # running, then finished, stopped (TrainingJob.stop) or failed (also if its process dies)
     names: list[str]
     runs_done: int
     current: str | None
