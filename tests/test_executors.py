@@ -2,6 +2,7 @@
 
 import os
 import signal
+import threading
 
 import pytest
 import torch
@@ -18,6 +19,12 @@ def _grid() -> list[TrainConfig]:
         for method in ("none", "msmix")
         for seed in (1, 2)
     ]
+
+
+def _queue_feeders() -> list[threading.Thread]:
+    """The multiprocessing queue feeder threads of this process: multiprocessing joins them at exit, so one
+    left blocked (on a queue lock that a killed worker held) makes the interpreter hang after the tests."""
+    return [thread for thread in threading.enumerate() if thread.name == "QueueFeederThread"]
 
 
 def _stored(runs) -> list[tuple]:
@@ -41,6 +48,7 @@ def test_a_pool_of_two_workers_stores_exactly_what_serial_training_stores(tiny, 
     assert [r.status for r in pooled] == ["finished"] * 4
     assert len(pool_store.list()) == 4
     assert _stored(pooled) == _stored(serial)
+    assert _queue_feeders() == []  # the driver only reads the workers' event queue
     assert [r.config for r in pooled] == [r.config for r in serial]  # dataset, device, torch_threads, versions
     assert pooled[3].load_weights()["backbone"].keys() == serial[3].load_weights()["backbone"].keys()
     for name, tensor in serial[3].load_weights()["backbone"].items():
@@ -102,3 +110,4 @@ def test_ctrl_c_during_a_pool_run_keeps_finished_runs_and_stores_the_run_in_flig
     assert cut.status == "interrupted" and "KeyboardInterrupt" in cut.error and len(cut.history) >= 2
     assert cut.config["torch_threads"] == 1 and cut.best_epoch is not None and "MAE" in cut.metrics["test"]
     assert [run.status for run in stored] == ["finished", "interrupted"]
+    assert _queue_feeders() == []  # nothing left that blocks this interpreter's exit

@@ -30,6 +30,7 @@ from __future__ import annotations
 import multiprocessing
 import os
 import pickle
+import queue
 import signal
 import tempfile
 import threading
@@ -298,20 +299,29 @@ def _stop_workers(pool: ProcessPoolExecutor) -> None:
 
 class _Relay:
     """The driver's side of the pool's event queue: a thread that keeps each run in flight's config and
-    history (:class:`_Seen`) and passes every event on to ``on_event``."""
+    history (:class:`_Seen`) and passes every event on to ``on_event``.
+
+    The driver only reads the queue, never writes to it: a worker killed in the middle of a ``put``
+    keeps the queue's write lock forever, and a driver's ``put`` would then leave a feeder thread that
+    blocks this interpreter's exit (multiprocessing joins it at exit).
+    """
 
     def __init__(self, events: Any, on_event: OnEvent | None) -> None:
         self.events, self.on_event = events, on_event
         self.seen: dict[int, _Seen] = {}
         self.lock = threading.Lock()
+        self.closing = threading.Event()
         self.thread = threading.Thread(target=self._work, name="msmix-pool-events", daemon=True)
         self.thread.start()
 
     def _work(self) -> None:
         while True:
-            event = self.events.get()
-            if event is None:
-                return
+            try:
+                event = self.events.get(timeout=_POLL)
+            except queue.Empty:
+                if self.closing.is_set():
+                    return
+                continue
             index, kind, *payload = event
             with self.lock:
                 seen = self.seen.setdefault(index, _Seen())
@@ -323,9 +333,8 @@ class _Relay:
     def close(self, timeout: float | None = None) -> None:
         """Apply every event sent so far, then end the thread (waiting at most ``timeout`` seconds: a
         worker killed while it wrote may have left half an event in the queue)."""
-        if self.thread.is_alive():
-            self.events.put(None)
-            self.thread.join(timeout)
+        self.closing.set()
+        self.thread.join(timeout)
 
     def started(self, index: int) -> _Seen | None:
         with self.lock:
