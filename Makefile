@@ -37,11 +37,13 @@ lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
+# One pytest worker per core (pytest-xdist): the suite waits on subprocesses, servers and browsers as much
+# as it computes.
 test: $(STAMP) $(RAY_STAMP) chromium lint
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n auto
 
 test-fast: lint
-	$(BIN)/python -m pytest -m "not slow and not app and not browser"
+	$(BIN)/python -m pytest -n auto -m "not slow and not app and not browser"
 
 bench: $(STAMP)
 	$(BIN)/python bench/bench_mixing.py

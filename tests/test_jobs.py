@@ -137,8 +137,12 @@ def test_jobs_at_once_give_the_numbers_of_a_run_alone(tiny, tmp_path):
     for job in jobs:
         assert job.join(120) and job.progress().status == "finished"
         (history,) = job.progress().histories.values()
-        assert [r["losses"] for r in history] == [r["losses"] for r in alone.history]
-    assert {run.metrics["test"]["MAE"] for run in store.list()} == {alone.test_metrics["MAE"]}
+        # A draw from the shared RNG would change the losses from the first batch on; the last float32 bit can
+        # differ between two processes (seen once in a parallel pytest run, not reproduced alone).
+        for mine, theirs in zip(history, alone.history, strict=True):
+            assert mine["losses"] == pytest.approx(theirs["losses"], rel=1e-6, abs=1e-7)
+    for run in store.list():
+        assert run.metrics["test"]["MAE"] == pytest.approx(alone.test_metrics["MAE"], rel=1e-5)
 
 
 @pytest.mark.slow
