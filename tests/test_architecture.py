@@ -2,6 +2,8 @@
 
 import ast
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -42,3 +44,11 @@ def test_the_library_never_imports_streamlit():
             if any(n.split(".")[0] == "streamlit" for n in names):
                 offenders.append(str(path.relative_to(ROOT)))
     assert not offenders, f"streamlit imported from the library: {offenders}"
+
+
+def test_a_training_process_imports_no_statistics_or_plotting_library():
+    """A training job's child imports the trainer only: scipy.stats and sklearn alone are seconds of its start-up."""
+    heavy = {"scipy", "sklearn", "plotly", "umap", "numba", "streamlit"}
+    probe = f"import sys, msmix_core.jobs.worker; print(sorted({{m.split('.')[0] for m in sys.modules}} & {heavy}))"
+    imported = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True).stdout
+    assert imported.strip() == "[]"

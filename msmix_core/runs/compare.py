@@ -13,7 +13,6 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
 from msmix_core.errors import MsmixError
 from msmix_core.metrics import METRIC_KEYS, higher_is_better, is_percent_metric
@@ -114,6 +113,8 @@ def _paired_test(x: pd.Series, base: pd.Series, metric: str, alpha: float) -> di
     out |= {"delta": round(diff.mean() * scale, decimals), "better": bool(gain > 0)}
     if np.all(diff == 0):
         return out | {"p_value": 1.0, "p_wilcoxon": 1.0, "significant": False, "note": "identical on every seed"}
+    from scipy import stats  # here, not at the top: it is a second of every training process's start-up
+
     with warnings.catch_warnings():
         # A constant non-zero difference gives t = ±inf and p = 0; scipy warns about its precision.
         warnings.simplefilter("ignore", RuntimeWarning)
