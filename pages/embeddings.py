@@ -172,7 +172,7 @@ def explore(ds: MSADataset, batch: LatentBatch, real_xy: np.ndarray, mixed: dict
     points = np.concatenate([real_xy, *[xy for xy, _, _ in drawn.values()]])
     kinds = ["real"] * len(real_xy) + [f"mixed: {name}" for name, (xy, _, _) in drawn.items() for _ in range(len(xy))]
     coords = pd.DataFrame({"kind": kinds, "x": points[:, 0], "y": points[:, 1]})
-    st.download_button("Download map coordinates (CSV)", coords.to_csv(index=False), "embedding.csv", "text/csv")
+    st.download_button("Download map coordinates (CSV)", data.csv(coords), "embedding.csv", "text/csv")
 
 
 def picked_sample(event, found: np.ndarray, batch: LatentBatch) -> int:

@@ -30,6 +30,8 @@ from ui import data, latents, page_state, sidebar
 BATCH_SIZES = [16, 32, 64, 128, 256]
 ORDER_NAMES = {"label": "by label", "speaker": "by speaker, then label", "batch": "batch order"}
 VIEWS = ["averaged", *MODALITIES]
+THRESHOLD_AWARE = [sid for sid, strategy in STRATEGIES.items() if strategy.uses_threshold]
+THRESHOLD_FREE = [sid for sid in STRATEGIES if sid not in THRESHOLD_AWARE]
 
 settings = sidebar.render()
 st.title("Pair selection (SASS)")
@@ -56,12 +58,20 @@ def similarities(key: str, batch_size: int, epochs: int, _batch: LatentBatch) ->
     return modality_similarity(_batch)
 
 
+@st.cache_data(max_entries=16, show_spinner=False)
+def fixed_strategies(key: str, batch_size: int, epochs: int, seed: int, _batch: LatentBatch) -> pd.DataFrame:
+    """The statistics of the strategies δ does not change (random, C-Mixup): once per (data, batch, encoder, seed)."""
+    return pair_statistics(_batch, seed=seed, strategies=THRESHOLD_FREE)
+
+
 @st.cache_data(max_entries=64, show_spinner=False)
 def strategy_comparison(
     key: str, batch_size: int, epochs: int, delta: float, seed: int, _batch: LatentBatch
 ) -> pd.DataFrame:
-    """Every strategy's pair statistics, computed once per (data, batch, encoder, δ, seed)."""
-    return pair_statistics(_batch, threshold=delta, seed=seed)
+    """Every strategy's pair statistics, in the library's order; only the δ-dependent ones are drawn per δ."""
+    by_delta = pair_statistics(_batch, threshold=delta, seed=seed, strategies=THRESHOLD_AWARE)
+    rows = pd.concat([fixed_strategies(key, batch_size, epochs, seed, _batch), by_delta]).set_index("id")
+    return rows.loc[list(STRATEGIES)].reset_index()
 
 
 sims = similarities(key, batch_size, epochs, batch)
@@ -123,7 +133,7 @@ def selection(ds: MSADataset, batch: LatentBatch, sims: dict[str, np.ndarray], e
     )
     st.plotly_chart(strategy_bars(stats), key="strategy_bars")
     st.dataframe(stats, hide_index=True)
-    st.download_button("Download strategy comparison (CSV)", stats.to_csv(index=False), "strategies.csv", "text/csv")
+    st.download_button("Download strategy comparison (CSV)", data.csv(stats), "strategies.csv", "text/csv")
 
     st.subheader("Chosen pairs")
     table = with_sources(pair_table(batch, result, sims["averaged"]), ds.train)
@@ -133,7 +143,7 @@ def selection(ds: MSADataset, batch: LatentBatch, sims: dict[str, np.ndarray], e
             "Compare them with vanilla Mixup's random pairs further down."
         )
     st.dataframe(table, hide_index=True, height=240)
-    st.download_button("Download pairs (CSV)", table.to_csv(index=False), "sass_pairs.csv", "text/csv", key="dl_sass")
+    st.download_button("Download pairs (CSV)", data.csv(table), "sass_pairs.csv", "text/csv", key="dl_sass")
     one_pair(ds, batch, table, f"{key}|{size}|{epochs}|{delta}")
 
 
@@ -144,9 +154,7 @@ def random_pairs(ds: MSADataset, batch: LatentBatch, sims: dict[str, np.ndarray]
     randomly = STRATEGIES["random"](batch, torch.Generator().manual_seed(settings.seed))
     shown = with_sources(pair_table(batch, randomly, sims["averaged"]), ds.train)
     st.dataframe(shown, hide_index=True, height=240)
-    st.download_button(
-        "Download pairs (CSV)", shown.to_csv(index=False), "random_pairs.csv", "text/csv", key="dl_random"
-    )
+    st.download_button("Download pairs (CSV)", data.csv(shown), "random_pairs.csv", "text/csv", key="dl_random")
 
 
 def one_pair(ds: MSADataset, batch: LatentBatch, table: pd.DataFrame, state: str) -> None:
@@ -166,19 +174,18 @@ def one_pair(ds: MSADataset, batch: LatentBatch, table: pd.DataFrame, state: str
     who = speakers(split)
     for col, side in zip(st.columns(2), ("a", "b"), strict=True):
         row, pos = int(table[f"row_{side}"][k]), int(table[f"pos_{side}"][k])
-        with col:
-            st.markdown(f"**Sample {side}: train row {row}**")
-            st.metric("Label", f"{split.labels[row]:+.2f}")
-            if who is not None:
-                st.write(f"Speaker: **{who[row]}**")
-            st.write({m: round(float(batch.intensities[m][pos]), 3) for m in MODALITIES})
-            st.caption("Predicted intensity per modality (−3…3)")
-            if "conflict" in split.extras:
-                flag = bool(split.extras["conflict"][row])
-                which = int(split.extras["conflict_modality"][row])
-                st.write(f"Modality conflict: **{MODALITIES[which] if flag else 'none'}**")
-            if split.raw_text is not None:
-                st.write(f"Text: “{split.raw_text[row]}”")
+        intensity = ", ".join(f"{m} {float(batch.intensities[m][pos]):+.3f}" for m in MODALITIES)
+        lines = [f"**Sample {side}: train row {row}**", f"Label **{split.labels[row]:+.2f}**"]
+        if who is not None:
+            lines.append(f"Speaker: **{who[row]}**")
+        lines.append(f"Predicted intensity (−3…3): {intensity}")
+        if "conflict" in split.extras:
+            flag = bool(split.extras["conflict"][row])
+            which = int(split.extras["conflict_modality"][row])
+            lines.append(f"Modality conflict: **{MODALITIES[which] if flag else 'none'}**")
+        if split.raw_text is not None:
+            lines.append(f"Text: “{split.raw_text[row]}”")
+        col.markdown("  \n".join(lines))  # one element per sample: a δ move re-sends every element it draws
 
 
 selection(ds, batch, sims, epochs)

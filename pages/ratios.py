@@ -41,7 +41,7 @@ intensities = pd.concat([intensity_table(b).assign(predictor=name) for name, b i
 st.plotly_chart(intensity_scatter(intensities), key="intensity_scatter")
 for name, b in batches.items():
     st.caption(tracking_sentence(name, intensity_tracking(b)))
-st.download_button("Download intensities (CSV)", intensities.to_csv(index=False), "intensities.csv", "text/csv")
+st.download_button("Download intensities (CSV)", data.csv(intensities), "intensities.csv", "text/csv")
 
 st.subheader("What SAL compares: the batch distributions of |label| and |intensity|")
 distributions = pd.concat([sal_distributions(b).assign(predictor=name) for name, b in batches.items()])
@@ -83,7 +83,7 @@ def ratios(batch) -> None:
         table[f"intensity_{m}_a"] = batch.intensities[m][table["pos_a"]]
         table[f"intensity_{m}_b"] = batch.intensities[m][table["pos_b"]]
     st.dataframe(table, hide_index=True, height=300)
-    st.download_button("Download ratios (CSV)", table.to_csv(index=False), "sig_ratios.csv", "text/csv")
+    st.download_button("Download ratios (CSV)", data.csv(table), "sig_ratios.csv", "text/csv")
 
 
 ratios(batches[shown])

@@ -93,6 +93,21 @@ def test_pair_statistics_match_the_methods_own_diagnostics():
         assert stats.loc[name, "mean_abs_label_gap"] == pytest.approx(gap, rel=1e-5)
 
 
+def test_pair_statistics_of_some_strategies_are_the_same_rows_as_of_all():
+    """The Pair selection page draws the δ-free strategies once per batch and the others per δ."""
+    batch = polar_batch()
+    every = pair_statistics(batch, threshold=0.6, repeats=2, seed=3).set_index("id")
+    aware = [sid for sid, strategy in STRATEGIES.items() if strategy.uses_threshold]
+    assert aware == ["sass", "guard"]
+    free = [sid for sid in STRATEGIES if sid not in aware]
+    parts = [
+        pair_statistics(batch, threshold=t, repeats=2, seed=3, strategies=ids) for t, ids in ((0.9, free), (0.6, aware))
+    ]
+    assert pd.concat(parts).set_index("id").loc[list(STRATEGIES)].equals(every)  # free rows: δ changes nothing
+    with pytest.raises(MsmixError, match="unknown strategies"):
+        pair_statistics(batch, strategies=["sas"])
+
+
 def test_similarity_based_pairing_avoids_contradictions_on_polar_latents():
     stats = pair_statistics(polar_batch(), threshold=0.6, repeats=3).set_index("id")
     assert stats.loc["guard", "contradictory_rate"] == 0.0

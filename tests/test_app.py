@@ -4,6 +4,7 @@ import base64
 import json
 import os
 import pickle
+import re
 from dataclasses import fields
 from pathlib import Path
 
@@ -73,10 +74,17 @@ def test_choosing_a_pair_shows_both_samples():
     at = page("pairs")
     picker = next(s for s in at.selectbox if s.label == "Pair")
     picker.set_value(picker.options[3]).run()
-    labels = [m.value for m in at.metric if m.label == "Label"]
-    assert len(labels) == 2
-    assert any("Modality conflict" in md.value for md in at.markdown)
-    assert any(md.value.startswith("Text: ") for md in at.markdown)
+    rows = re.fullmatch(r"#3: row (\d+) × row (\d+)", picker.value).groups()
+    samples = sample_panels(at)
+    headings = [f"**Sample {side}: train row {row}**  " for side, row in zip("ab", rows, strict=True)]
+    assert [panel.splitlines()[0] for panel in samples] == headings  # the picker and the panels agree
+    for panel in samples:
+        assert "\nLabel **" in panel and "\nModality conflict: **" in panel and "\nText: “" in panel
+
+
+def sample_panels(at: AppTest) -> list[str]:
+    """The "Look at one pair" panels: one markdown block per sample."""
+    return [md.value for md in at.markdown if md.value.startswith("**Sample ")]
 
 
 def lambdas(at: AppTest) -> np.ndarray:
@@ -267,9 +275,9 @@ def test_real_pairs_show_both_sentences_scores_and_speakers():
         assert table.text_a.str.len().gt(0).all()
     picker = next(s for s in at.selectbox if s.label == "Pair")
     picker.set_value(picker.options[2]).run()
-    shown = [md.value for md in at.markdown]
-    assert sum(v.startswith("Speaker: ") for v in shown) == 2
-    assert f"Text: “{sass.text_a[2]}”" in shown and f"Text: “{sass.text_b[2]}”" in shown
+    a, b = sample_panels(at)
+    assert "\nSpeaker: **" in a and "\nSpeaker: **" in b
+    assert a.endswith(f"Text: “{sass.text_a[2]}”") and b.endswith(f"Text: “{sass.text_b[2]}”")
 
 
 @needs_mosi

@@ -6,10 +6,11 @@ import hashlib
 import io
 import os
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+import pandas as pd
 import streamlit as st
 
 from msmix_core.data import (
@@ -28,6 +29,11 @@ from msmix_core.errors import MsmixError
 from ui.settings import Settings
 
 UPLOAD_KEY = "msmix_upload"
+
+
+def csv(table: pd.DataFrame) -> Callable[[], str]:
+    """``table`` as CSV for ``st.download_button``, written when the user clicks, not on every slider move."""
+    return lambda: table.to_csv(index=False)
 
 
 @contextmanager

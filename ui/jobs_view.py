@@ -112,6 +112,4 @@ def damaged_warning(store: RunStore) -> None:
 def table_with_download(table: pd.DataFrame, filename: str, key: str) -> None:
     """Show ``table`` and offer it as a CSV download."""
     st.dataframe(table, hide_index=True, width="stretch")
-    st.download_button(
-        f"Download {filename}", table.to_csv(index=False), filename, "text/csv", key=f"{key}_csv", width="content"
-    )
+    st.download_button(f"Download {filename}", data.csv(table), filename, "text/csv", key=f"{key}_csv", width="content")

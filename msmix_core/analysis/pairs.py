@@ -8,6 +8,7 @@ labels are (mean ``|Δy|``), and lay out per-pair tables for inspection.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -34,6 +35,11 @@ class Strategy:
 
     label: str
     method: str
+
+    @property
+    def uses_threshold(self) -> bool:
+        """Whether δ changes this strategy's pairs (it has SASS's ``threshold`` knob)."""
+        return "threshold" in method_knobs(self.method)
 
     def __call__(
         self,
@@ -72,6 +78,7 @@ def pair_statistics(
     sigma: float | None = None,
     repeats: int = 5,
     seed: int = 0,
+    strategies: Sequence[str] | None = None,
 ) -> pd.DataFrame:
     """One row per strategy: contradictory-pair rate and mean ``|Δy|``, averaged over ``repeats`` draws.
 
@@ -80,11 +87,17 @@ def pair_statistics(
 
     ``threshold`` is SASS's δ, ``alpha`` the Beta(α, α) of every method, ``sigma`` C-Mixup's
     bandwidth; None keeps each method's declared default. Averaging several seeded draws keeps the
-    comparison from hinging on one lucky permutation.
+    comparison from hinging on one lucky permutation. ``strategies``: ids of :data:`STRATEGIES` to
+    compute (default all); each strategy draws from its own seeded generator, so a row does not
+    depend on which others are computed with it.
     """
     rows, pairs_in_batch = [], max(ordered_pair_count(len(batch.labels)), 1)
     knobs = {"threshold": threshold, "alpha": alpha, "sigma": sigma}
-    for strategy_id, strategy in STRATEGIES.items():
+    unknown = set(strategies or ()) - set(STRATEGIES)
+    if unknown:
+        raise MsmixError(f"unknown strategies {sorted(unknown)}: choose from {list(STRATEGIES)}")
+    for strategy_id in STRATEGIES if strategies is None else strategies:
+        strategy = STRATEGIES[strategy_id]
         generator = torch.Generator().manual_seed(seed)
         draws = [strategy(batch, generator, **knobs).diagnostics for _ in range(repeats)]
         rows.append(
