@@ -66,7 +66,10 @@ if launch:
     busy = True
 
 
-@st.fragment(run_every=2.0 if busy else None)
+polling = jobs_view.poll_interval(job, busy)
+
+
+@st.fragment(run_every=polling)
 def results() -> None:
     """The table over stored runs, refreshed while an ablation trains."""
     if job is not None:
@@ -97,8 +100,7 @@ def results() -> None:
         st.plotly_chart(ablation_bars(long, metric), width="stretch", key="ab_chart")
         with st.expander("All statistics (long table with deltas and p-values)"):
             jobs_view.table_with_download(long, "ablation_long.csv", key="ab_long")
-    if busy and job is not None and not job.is_alive():
-        st.rerun()
+    jobs_view.rerun_when_polling_changes(job, polling)
 
 
 results()

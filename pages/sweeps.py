@@ -115,7 +115,10 @@ overlay = st.multiselect(
 jobs_view.damaged_warning(store)
 
 
-@st.fragment(run_every=2.0 if busy else None)
+polling = jobs_view.poll_interval(job, busy)
+
+
+@st.fragment(run_every=polling)
 def results() -> None:
     """The chart and table, redrawn while the sweep trains (each point appears when its runs end)."""
     tables = {}
@@ -133,8 +136,7 @@ def results() -> None:
         st.plotly_chart(sweep_chart(tables, knob, metric, marks), width="stretch", key="sw_chart")
         table = pd.concat([t.assign(sweep=name) for name, t in tables.items()], ignore_index=True)
         jobs_view.table_with_download(table, f"sweep_{knob}.csv", key="sw_table")
-    if busy and job is not None and not job.is_alive():
-        st.rerun()
+    jobs_view.rerun_when_polling_changes(job, polling)
 
 
 results()

@@ -127,9 +127,12 @@ overlay = st.multiselect(
 jobs_view.damaged_warning(store)
 
 
-@st.fragment(run_every=2.0 if busy else None)
+polling = jobs_view.poll_interval(job, busy)
+
+
+@st.fragment(run_every=polling)
 def live() -> None:
-    """Redrawn every second while the job trains, so the page never waits for training."""
+    """Redrawn while the job trains (often until its first epoch, then every 2 s): the page never waits for it."""
     if job is None and not overlay:
         st.info("Choose methods and press **Run** (a few seconds per epoch on the small synthetic data).")
         return
@@ -152,8 +155,7 @@ def live() -> None:
         jobs_view.table_with_download(summary_table(histories), "training_comparison.csv", key="tr_table")
         if job is not None and not job.is_alive():
             verdict(job)
-    if busy and job is not None and not job.is_alive():
-        st.rerun()  # the job ended: redraw the whole page once (Run enabled again, polling off)
+    jobs_view.rerun_when_polling_changes(job, polling)
 
 
 def verdict(job: TrainingJob) -> None:

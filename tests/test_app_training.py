@@ -10,9 +10,11 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 import ui.data
+from msmix_core.jobs import TrainingJob
 from msmix_core.mixing import method_knobs
 from msmix_core.runs import RunStore
 from msmix_core.training import TrainConfig, train
+from ui.jobs_view import STARTING_POLL, TRAINING_POLL, poll_interval
 
 TIMEOUT = 120
 ROOT = Path(__file__).resolve().parent.parent
@@ -42,6 +44,15 @@ def _start_training(at: AppTest, methods: list[str], epochs: int, seeds: int = 1
     at.run()
     assert not at.exception, at.exception
     return at.session_state["training_job"]
+
+
+def test_a_page_polls_often_until_the_first_epoch_then_every_two_seconds(tiny):
+    job = TrainingJob(tiny, [TrainConfig(method="none", epochs=1, batch_size=16)])
+    assert poll_interval(None, True) is None and poll_interval(job, False) is None
+    assert poll_interval(job, True) == STARTING_POLL  # nothing drawn yet: the user waits for a sign of life
+    job.start()
+    assert job.join(120) and any(job.progress().histories.values())
+    assert poll_interval(job, True) == TRAINING_POLL
 
 
 def test_training_over_three_seeds_says_whether_the_gap_is_significant(store):

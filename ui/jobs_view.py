@@ -15,6 +15,26 @@ from msmix_core.runs import Run, RunStore
 from ui import data
 from ui.settings import Settings
 
+#: Seconds between the redraws of a page that follows a job: often until its first epoch is drawn (the user
+#: waits for a sign of life, and start-up is mostly the child's imports), then every 2 s (on a small machine
+#: each redraw takes CPU from the training).
+STARTING_POLL = 0.5
+TRAINING_POLL = 2.0
+
+
+def poll_interval(job: TrainingJob | None, training: bool) -> float | None:
+    """How often the page's live fragment reruns while ``job`` is ``training``; None when nothing trains."""
+    if job is None or not training:
+        return None
+    return TRAINING_POLL if any(job.progress().histories.values()) else STARTING_POLL
+
+
+def rerun_when_polling_changes(job: TrainingJob | None, interval: float | None) -> None:
+    """Redraw the whole page once when the live fragment should poll at another pace: the first epoch
+    has arrived (slower), or the job has ended (no polling; Run enabled again)."""
+    if interval is not None and poll_interval(job, job is not None and job.is_alive()) != interval:
+        st.rerun()
+
 
 def run_caption(run: Run, others: Iterable[Run] = ()) -> str:
     """A stored run in one line: what differs from ``others`` (label, knobs, epochs, date), then its id's suffix."""
