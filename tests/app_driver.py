@@ -39,6 +39,14 @@ VISIBLE_CHARTS_DRAWN = """() => [...document.querySelectorAll('[data-testid=stPl
     .filter(e => e.offsetParent !== null).every(e => e.querySelector('.main-svg'))"""
 
 
+#: Resolves once the tab's main thread has had a long idle period (a whole 50 ms idle callback): every chart,
+#: table and text the last messages drew is done, not only started.
+MAIN_THREAD_IDLE = """() => new Promise(resolve => {
+    const check = deadline => (deadline.timeRemaining() > 45 ? resolve(true) : requestIdleCallback(check));
+    requestIdleCallback(check);
+})"""
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -127,6 +135,11 @@ def open_tab(browser, url: str, timeout_ms: float, viewport: tuple[int, int] = (
     tab.goto(url, timeout=timeout_ms)
     watcher.wait_finished(0, timeout_ms)
     return context, tab, watcher
+
+
+def wait_idle(tab) -> None:
+    """Wait until the tab has drawn everything it was sent (its main thread idle, :data:`MAIN_THREAD_IDLE`)."""
+    tab.evaluate(MAIN_THREAD_IDLE)
 
 
 def wait_charts(tab, timeout_ms: float) -> None:
