@@ -6,6 +6,8 @@ import copy
 import math
 import os
 import signal
+import subprocess
+import sys
 import threading
 import time
 
@@ -281,3 +283,13 @@ def test_a_job_with_two_workers_trains_in_a_pool_reports_every_epoch_and_stores_
     assert stored["msmix"].status == "failed" and "threshold" in stored["msmix"].error
     with pytest.raises(MsmixError, match="give it a RunStore"):
         TrainingJob(tiny, configs, None, workers=2)
+
+
+def test_an_idle_worker_imports_ahead_what_its_first_optimizer_would():
+    """torch's first optimizer imports torch._dynamo (seconds): a child started ahead does it before Run."""
+    probe = (
+        "import sys; from msmix_core.jobs.worker import _import_ahead; before = 'torch._dynamo' in sys.modules; "
+        "_import_ahead(); print(before, 'torch._dynamo' in sys.modules)"
+    )
+    result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    assert result.stdout.split() == ["False", "True"]

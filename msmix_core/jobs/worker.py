@@ -246,6 +246,13 @@ def _child(work: Connection, events: Connection) -> None:
         events.send(("end", RunStatus.FAILED, message))
 
 
+def _import_ahead() -> None:
+    """Do now what a training's start would import: torch's first optimizer imports ``torch._dynamo``,
+    seconds of a training's start-up; a child started ahead (:func:`prestart`) does it while it waits."""
+    torch.optim.Adam([torch.zeros(1, requires_grad=True)], fused=True)
+
+
 def run_child(fds: Sequence[str]) -> None:
     """The child's entry point (``python -m msmix_core.jobs WORK_FD EVENTS_FD``): serve the two pipes it inherited."""
+    _import_ahead()
     _child(Connection(int(fds[0]), writable=False), Connection(int(fds[1]), readable=False))
