@@ -88,18 +88,21 @@ def timed(watcher, action: Callable[[], None], until: Callable[[], None]) -> flo
     return time.perf_counter() - start
 
 
-def opened(browser, url: str, page: str, timings: Timings):
-    """Open ``page`` in a new context; time the first view (its charts started) and the whole page drawn.
+def opened(browser, url: str, page: str, timings: Timings, name: str, shown: str | None = None):
+    """Open ``page`` in a new context; time the first view (``shown`` text and charts started) and the
+    whole page drawn, as rows named ``name``.
 
     Until the page is drawn, the browser's main thread is busy and a key press waits (Chromium
     without a GPU draws the charts below the first ones for seconds): the slider moves are timed after.
     """
     start = time.perf_counter()
     context, tab, watcher = open_tab(browser, f"{url}/{page}", TIMEOUT_MS)
+    if shown is not None:
+        tab.get_by_text(shown).first.wait_for(timeout=TIMEOUT_MS)
     wait_charts(tab, TIMEOUT_MS)
-    timings.add(f"{page}: first view", time.perf_counter() - start, "charts started")
+    timings.add(f"{name}: first view", time.perf_counter() - start, "charts started")
     wait_idle(tab)
-    timings.add(f"{page}: page drawn", time.perf_counter() - start, "browser idle")
+    timings.add(f"{name}: page drawn", time.perf_counter() - start, "browser idle")
     return context, tab, watcher
 
 
@@ -124,7 +127,7 @@ def cli_training(runs_dir: str, epochs: int) -> tuple[float, list[float]]:
 
 
 def bench_pairs(browser, url: str, timings: Timings, repeats: int) -> None:
-    context, tab, watcher = opened(browser, url, "pairs", timings)
+    context, tab, watcher = opened(browser, url, "pairs", timings, "Pair selection")
 
     def delta_moves(batch: int) -> None:
         for _ in range(repeats):
@@ -154,7 +157,7 @@ def bench_pairs(browser, url: str, timings: Timings, repeats: int) -> None:
 
 
 def bench_ratios(browser, url: str, timings: Timings, repeats: int) -> None:
-    context, tab, watcher = opened(browser, url, "ratios", timings)
+    context, tab, watcher = opened(browser, url, "ratios", timings, "Mixing ratios")
     alpha = 2.0
     for _ in range(repeats):
         alpha = round(alpha + 0.1, 1)
@@ -170,7 +173,7 @@ def bench_ratios(browser, url: str, timings: Timings, repeats: int) -> None:
 
 def bench_embeddings(browser, url: str, timings: Timings) -> None:
     """Choose UMAP in a fresh server: when a map (PCA with the notice, or UMAP) shows, and when UMAP's does."""
-    context, tab, watcher = opened(browser, url, "embeddings", timings)
+    context, tab, watcher = opened(browser, url, "embeddings", timings, "Embeddings")
     start = time.perf_counter()
     seconds = timed(
         watcher,
@@ -184,13 +187,7 @@ def bench_embeddings(browser, url: str, timings: Timings) -> None:
 
 
 def bench_robustness(browser, url: str, timings: Timings, repeats: int) -> None:
-    start = time.perf_counter()
-    context, tab, watcher = open_tab(browser, f"{url}/robustness", TIMEOUT_MS)
-    tab.get_by_text("Level 0 is the clean score").first.wait_for(timeout=TIMEOUT_MS)
-    wait_charts(tab, TIMEOUT_MS)
-    timings.add("Robustness: first view", time.perf_counter() - start, f"{len(METHODS)} stored runs")
-    wait_idle(tab)
-    timings.add("Robustness: page drawn", time.perf_counter() - start, "browser idle")
+    context, tab, watcher = opened(browser, url, "robustness", timings, "Robustness", "Level 0 is the clean score")
     for _ in range(repeats):
         seconds = timed(
             watcher,
