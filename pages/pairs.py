@@ -15,7 +15,6 @@ from msmix_core.analysis import (
     display_order,
     kept_share,
     modality_similarity,
-    ordered_pair_count,
     pair_statistics,
     pair_table,
     read_selection,
@@ -23,9 +22,9 @@ from msmix_core.analysis import (
     with_sources,
 )
 from msmix_core.data import MSADataset
-from msmix_core.figures import similarity_heatmap, strategy_bars
-from msmix_core.mixing import candidate_mask
+from msmix_core.figures import strategy_bars
 from ui import data, latents, page_state, sidebar
+from ui.threshold_map import map_data, threshold_map
 
 BATCH_SIZES = [16, 32, 64, 128, 256]
 ORDER_NAMES = {"label": "by label", "speaker": "by speaker, then label", "batch": "batch order"}
@@ -80,51 +79,53 @@ sims = similarities(key, batch_size, epochs, batch)
 @st.fragment
 def selection(ds: MSADataset, batch: LatentBatch, sims: dict[str, np.ndarray], epochs: int) -> None:
     """Everything δ and the drawing options change; a δ move reruns only this part of the page."""
-    c1, c2, c3 = st.columns([2, 1, 1])
+    c1, c2 = st.columns(2)
     delta_key = page_state.bind("pairs_delta", 0.4, page_state.number(0.0, 1.0))
-    delta = c1.slider("Similarity threshold δ", 0.0, 1.0, step=0.01, key=delta_key, help="0.4 in the released code")
+    delta = st.session_state[delta_key]  # set by the map's own slider (ui.threshold_map), or the URL
     speaker = speakers(ds.train)
     orders = [o for o in ORDERS if o != "speaker" or speaker is not None]
     order_key = page_state.bind("pairs_order", "label", page_state.choice(orders))
-    order_by = c2.radio("Order rows and columns", orders, format_func=ORDER_NAMES.get, key=order_key)
+    order_by = c1.radio("Order rows and columns", orders, format_func=ORDER_NAMES.get, key=order_key, horizontal=True)
     view_key = page_state.bind("pairs_view", "averaged", page_state.choice(VIEWS))
-    view = c3.radio("Similarity of", VIEWS, key=view_key, horizontal=True)
+    view = c2.radio("Similarity of", VIEWS, key=view_key, horizontal=True)
 
     size = len(batch.labels)
-    mask = candidate_mask(torch.from_numpy(sims[view]), delta).numpy()
     kept, share = kept_share(sims["averaged"], delta)
     result = STRATEGIES["sass"](batch, torch.Generator().manual_seed(settings.seed), threshold=delta)
     pairs = result.pairs.numpy()
     stats = strategy_comparison(key, size, epochs, delta, settings.seed, batch)
 
-    cols = st.columns(5)
-    total = ordered_pair_count(size)
-    cols[0].metric("Pairs kept", f"{100 * share:.0f} %", help=f"{kept:,} of the {total:,} ordered pairs (a, b), a ≠ b")
-    cols[1].metric("Candidate pairs", kept, help="Ordered pairs (a, b), a ≠ b, with averaged similarity > δ")
-    cols[2].metric("Batch size", size)
-    cols[3].metric("Pairs mixed", len(pairs))
-    cols[4].metric(
+    speaker_in_batch = None if speaker is None else speaker[batch.index]
+    order = display_order(batch.labels, order_by, speaker_in_batch)
+    threshold_map(
+        delta_key,
+        map_data(
+            delta,
+            kept,
+            sims[view],
+            None if view == "averaged" else sims["averaged"],
+            batch.labels,
+            order,
+            batch.index,
+            pairs,
+            view=view,
+            order_name=ORDER_NAMES[order_by],
+            label_range=ds.label_range,
+            help_text="0.4 in the released code",
+        ),
+    )
+    st.caption(
+        "The strip on top shows each sample's label (red negative, blue positive) in the order of the rows and "
+        "columns; veiled cells fail δ and can never be mixed. The map and its counts follow the slider in your "
+        "browser; the pairs and everything below follow when you let go."
+    )
+    cols = st.columns(3)
+    cols[0].metric("Batch size", size)
+    cols[1].metric("Pairs mixed", len(pairs), help=f"drawn at δ = {delta:.2f}")
+    cols[2].metric(
         "Fallback used", "yes" if result.fallback else "no", help="Too few candidates: the most similar pairs"
     )
     st.info(read_selection(delta, share, stats))
-
-    speaker_in_batch = None if speaker is None else speaker[batch.index]
-    order = display_order(batch.labels, order_by, speaker_in_batch)
-    fig = similarity_heatmap(
-        sims[view],
-        mask,
-        pairs if view == "averaged" else None,
-        title=f"{view} similarity, δ = {delta:.2f}: {100 * mask.sum() / total:.0f} % of pairs pass",
-        order=order,
-        labels=batch.labels,
-        label_range=ds.label_range,
-        order_name=f"{ORDER_NAMES[order_by]}",
-    )
-    st.plotly_chart(fig, key="heatmap")
-    st.caption(
-        "The strip on top shows each sample's label (red negative, blue positive) in the order of the rows and "
-        "columns; veiled cells fail δ and can never be mixed."
-    )
 
     st.subheader("How often does each strategy mix opposite sentiments?")
     st.caption(

@@ -168,3 +168,27 @@ def wait_metric_change(tab, label: str, before: str, timeout_ms: float) -> str:
         timeout=timeout_ms,
     )
     return metric_text(tab, label)
+
+
+#: The Pair selection map's readout (``ui/threshold_map.js``), found in the component's shadow root. Its data
+#: attributes: ``delta`` and ``kept`` as the browser drew them, ``serverDelta`` and ``serverKept`` as the
+#: server last computed them.
+MAP_READOUT = """[...document.querySelectorAll('*')].map(e => e.shadowRoot).filter(Boolean)
+    .map(root => root.querySelector('.threshold-map .kept')).find(Boolean)"""
+
+
+def map_readout(tab) -> dict[str, str]:
+    """The map's readout now (texts): ``delta``, ``kept`` (browser) and ``serverDelta``, ``serverKept`` (server)."""
+    return tab.evaluate(f"() => {{ const k = {MAP_READOUT}; return k ? {{...k.dataset}} : {{}}; }}")
+
+
+def wait_map(tab, delta: float, timeout_ms: float, *, server: bool = False) -> dict[str, str]:
+    """Wait until the map shows ``delta`` (``server``: and the server's data for it has arrived); its readout."""
+    field = "serverDelta" if server else "delta"
+    tab.wait_for_function(
+        f"([field, delta]) => {{ const k = {MAP_READOUT};"
+        " return k && Math.abs(Number(k.dataset[field]) - delta) < 1e-9; }",
+        arg=[field, delta],
+        timeout=timeout_ms,
+    )
+    return map_readout(tab)

@@ -19,8 +19,8 @@ from app_driver import (
     XTITLE_HAS,
     RunWatcher,
     app_server,
-    metric_text,
     wait_charts,
+    wait_map,
     wait_metric_change,
 )
 
@@ -95,8 +95,11 @@ def screenshot(tab, name: str) -> None:
     tab.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=False)
 
 
-def candidate_count(tab) -> int:
-    return int(metric_text(tab, "Candidate pairs"))
+def map_counts_agree(tab, delta: float) -> int:
+    """Wait until the server answered ``delta``; check the browser counted the pairs it keeps as the library did."""
+    readout = wait_map(tab, delta, PAGE_TIMEOUT_MS, server=True)
+    assert readout["kept"] == readout["serverKept"], readout
+    return int(readout["kept"])
 
 
 def press(tab, slider: str, key: str, times: int = 1) -> int:
@@ -129,18 +132,12 @@ def test_moving_delta_at_batch_256_changes_the_candidate_count(server, tab):
         timeout=PAGE_TIMEOUT_MS,
     )
     wait_idle(tab, since)
-    before = candidate_count(tab)
+    before = map_counts_agree(tab, 0.4)
     assert before > 0
     since = press(tab, "Similarity threshold δ", "ArrowRight", times=5)
+    assert int(wait_map(tab, 0.45, PAGE_TIMEOUT_MS)["kept"]) < before  # drawn in the browser, before the server
     wait_idle(tab, since)
-    tab.wait_for_function(
-        "before => { const card = [...document.querySelectorAll('[data-testid=stMetric]')]"
-        ".find(e => e.innerText.includes('Candidate pairs'));"
-        " return card && !card.innerText.trim().endsWith(String(before)); }",
-        arg=before,
-        timeout=PAGE_TIMEOUT_MS,
-    )
-    assert candidate_count(tab) < before
+    assert map_counts_agree(tab, 0.45) < before
     tab.wait_for_function(
         "() => location.search.includes('pairs_delta=0.45') && location.search.includes('pairs_batch=256')",
         timeout=PAGE_TIMEOUT_MS,
@@ -184,6 +181,6 @@ def test_a_shared_link_opens_the_same_controls_in_a_fresh_browser(server, browse
         assert wait_metric_change(fresh, "Batch size", "", PAGE_TIMEOUT_MS) == "128"
         delta = fresh.get_by_role("slider", name="Similarity threshold δ").first
         assert float(delta.evaluate("e => e.getAttribute('aria-valuenow') ?? e.value")) == 0.44
-        assert metric_text(fresh, "Candidate pairs") == metric_text(tab, "Candidate pairs")
+        assert map_counts_agree(fresh, 0.44) == map_counts_agree(tab, 0.44)
     finally:
         context.close()

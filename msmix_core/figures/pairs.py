@@ -43,6 +43,17 @@ def similarity_levels(similarity: np.ndarray, mask: np.ndarray | None = None) ->
     return levels
 
 
+#: Colour scale of the label strip along the heatmap's top (red negative, blue positive).
+LABEL_SCALE = "RdBu"
+
+
+def label_colours(labels: np.ndarray, label_range: tuple[float, float]) -> np.ndarray:
+    """``uint8 [B, 3]``: each label's colour on :data:`LABEL_SCALE` over ``label_range``, as the strip shows it."""
+    low, high = label_range
+    where = np.clip((np.asarray(labels, dtype=np.float64) - low) / (high - low), 0.0, 1.0)
+    return np.rint([unlabel_rgb(c) for c in sample_colorscale(LABEL_SCALE, where.tolist())]).astype(np.uint8)
+
+
 def png_data_uri(levels: np.ndarray, palette: np.ndarray) -> str:
     """An indexed image (``uint8 [H, W]`` rows of ``palette`` ``uint8 [K, 3]``) as a PNG ``data:`` URI.
 
@@ -102,7 +113,7 @@ def similarity_heatmap(
                 "type": "heatmap",
                 "yaxis": "y2",
                 "z": np.asarray(labels)[order][None, :],
-                "colorscale": "RdBu",
+                "colorscale": LABEL_SCALE,
                 "zmin": label_range[0],
                 "zmax": label_range[1],
                 "showscale": False,

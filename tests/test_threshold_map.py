@@ -1,0 +1,125 @@
+"""The Pair selection map drawn in the browser: its data, and its JavaScript counts against the library's."""
+
+import base64
+import json
+import shutil
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from test_app import page, set_delta, threshold_map
+
+from msmix_core.analysis import kept_share
+from msmix_core.mixing import candidate_mask
+from msmix_core.mixing.ms_mix import opposite_sign
+from ui.threshold_map import map_data
+
+SCRIPT = Path(__file__).resolve().parent.parent / "ui" / "threshold_map.js"
+
+
+def decode(text: str, dtype) -> np.ndarray:
+    return np.frombuffer(base64.b64decode(text), dtype=dtype)
+
+
+def example(size: int = 6, seed: int = 0):
+    rng = np.random.default_rng(seed)
+    sim = rng.random((size, size)).astype(np.float32)
+    labels = rng.uniform(-3, 3, size)
+    order = np.argsort(labels)
+    pairs = np.array([[0, 1], [2, 3]])
+    return sim, labels, order, pairs
+
+
+def build(sim, labels, order, pairs, averaged=None, delta=0.4):
+    return map_data(
+        delta,
+        kept_share(sim if averaged is None else averaged, delta)[0],
+        sim,
+        averaged,
+        labels,
+        order,
+        np.arange(100, 100 + len(labels)),
+        pairs,
+        view="averaged" if averaged is None else "text",
+        order_name="by label",
+        label_range=(-3.0, 3.0),
+        help_text="",
+    )
+
+
+def test_the_map_ships_everything_in_display_order():
+    sim, labels, order, pairs = example()
+    data = build(sim, labels, order, pairs)
+    shown = decode(data["similarity"], np.float32).reshape(6, 6)
+    np.testing.assert_array_equal(shown, sim[order][:, order])
+    assert data["averaged"] is None  # the averaged view counts on its own matrix
+    assert data["labels"] == labels[order].tolist() and data["rows"] == (100 + order).tolist()
+    rank = np.argsort(order)
+    assert data["pairs"] == [[int(rank[0]), int(rank[1])], [int(rank[2]), int(rank[3])]]
+    assert len(decode(data["strip"], np.uint8)) == 3 * 6 and len(decode(data["levels"], np.uint8)) == 36
+    assert data["server_kept"] == kept_share(sim, 0.4)[0]
+
+
+def test_the_digest_changes_with_what_is_drawn_not_with_delta():
+    sim, labels, order, pairs = example()
+    same = build(sim, labels, order, pairs, delta=0.4)["digest"]
+    assert build(sim, labels, order, pairs, delta=0.7)["digest"] == same  # the browser keeps its decoded arrays
+    assert build(sim, labels, order[::-1].copy(), pairs)["digest"] != same
+    assert build(sim, labels, order, pairs, averaged=sim.T.copy())["digest"] != same
+
+
+def test_another_view_ships_the_averaged_similarity_for_the_counts():
+    sim, labels, order, pairs = example()
+    averaged = np.full_like(sim, 0.5)
+    data = build(sim, labels, order, pairs, averaged=averaged)
+    np.testing.assert_array_equal(decode(data["averaged"], np.float32), averaged.ravel())
+
+
+def run_script(call: str, payload: dict):
+    """Evaluate ``call`` (using the script's exports) in node on ``payload`` (as ``input``); its JSON result."""
+    node = shutil.which("node")
+    if node is None:
+        pytest.skip("node is not installed")
+    program = SCRIPT.read_text() + (
+        f"\nconst input = JSON.parse(process.env.MAP_INPUT);\nprocess.stdout.write(JSON.stringify({call}));\n"
+    )
+    done = subprocess.run(
+        [node, "--input-type=module", "-e", program],
+        env={"MAP_INPUT": json.dumps(payload)},
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return json.loads(done.stdout)
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_the_browser_counts_the_pairs_as_the_library(seed):
+    rng = np.random.default_rng(seed)
+    size = 40
+    sim = np.round(rng.random((size, size)), 2).astype(np.float32)  # many cells exactly at a δ of the slider
+    labels = np.round(rng.uniform(-3, 3, size), 0)  # zeros among them: they never clash
+    deltas = [0.0, 0.3, 0.4, 0.41, 0.55, 0.99, 1.0]
+    counts = run_script(
+        "input.deltas.map(d => countPassing(Float32Array.from(input.sim), Float32Array.from(input.labels), "
+        "input.size, d))",
+        {"sim": sim.ravel().tolist(), "labels": labels.tolist(), "size": size, "deltas": deltas},
+    )
+    clash = opposite_sign(torch.from_numpy(labels))
+    for delta, got in zip(deltas, counts, strict=True):
+        mask = candidate_mask(torch.from_numpy(sim), delta)
+        assert got == {"kept": int(mask.sum()), "opposite": int((mask & clash).sum())}, delta
+    assert run_script("countOpposite(input.labels)", {"labels": labels.tolist()}) == int(clash.sum())
+
+
+def test_the_pairs_page_mounts_the_map_and_follows_delta():
+    at = page("pairs", pairs_view="text")
+    data = threshold_map(at)
+    assert data["view"] == "text" and data["averaged"] is not None and data["size"] == 64
+    assert all(0 <= a < 64 and 0 <= b < 64 for a, b in data["pairs"])
+    set_delta(at, 0.9)
+    moved = threshold_map(at)
+    assert moved["delta"] == 0.9 and moved["server_kept"] < data["server_kept"]
+    assert moved["digest"] == data["digest"]
