@@ -24,7 +24,7 @@ from msmix_core.analysis import (
 from msmix_core.data import MSADataset
 from msmix_core.figures import strategy_bars
 from ui import data, latents, page_state, sidebar
-from ui.threshold_map import map_data, threshold_map
+from ui.live.threshold_map import map_data, threshold_map
 
 BATCH_SIZES = [16, 32, 64, 128, 256]
 ORDER_NAMES = {"label": "by label", "speaker": "by speaker, then label", "batch": "batch order"}
@@ -81,7 +81,7 @@ def selection(ds: MSADataset, batch: LatentBatch, sims: dict[str, np.ndarray], e
     """Everything δ and the drawing options change; a δ move reruns only this part of the page."""
     c1, c2 = st.columns(2)
     delta_key = page_state.bind("pairs_delta", 0.4, page_state.number(0.0, 1.0))
-    delta = st.session_state[delta_key]  # set by the map's own slider (ui.threshold_map), or the URL
+    delta = st.session_state[delta_key]  # set by the map's own slider (ui.live.threshold_map), or the URL
     speaker = speakers(ds.train)
     orders = [o for o in ORDERS if o != "speaker" or speaker is not None]
     order_key = page_state.bind("pairs_order", "label", page_state.choice(orders))

@@ -170,7 +170,7 @@ def wait_metric_change(tab, label: str, before: str, timeout_ms: float) -> str:
     return metric_text(tab, label)
 
 
-#: The Pair selection map's readout (``ui/threshold_map.js``), found in the component's shadow root. Its data
+#: The Pair selection map's readout (``ui/live/threshold_map.js``), found in the component's shadow root. Its data
 #: attributes: ``delta`` and ``kept`` as the browser drew them, ``serverDelta`` and ``serverKept`` as the
 #: server last computed them.
 MAP_READOUT = """[...document.querySelectorAll('*')].map(e => e.shadowRoot).filter(Boolean)

@@ -40,7 +40,7 @@ def traces(at: AppTest, key: str) -> list[dict]:
 
 
 def threshold_map(at: AppTest) -> dict:
-    """What the Pair selection page sends its browser-side map (ui.threshold_map.map_data)."""
+    """What the Pair selection page sends its browser-side map (ui.live.threshold_map.map_data)."""
     (element,) = at.get("bidi_component")
     return json.loads(element.proto.json)
 
@@ -79,7 +79,7 @@ def test_raising_delta_lowers_the_candidate_count():
     low = threshold_map(at)["server_kept"]
     set_delta(at, 0.8)
     high = threshold_map(at)["server_kept"]
-    assert 0 <= high < low and threshold_map(at)["delta"] == 0.8
+    assert 0 <= high < low and threshold_map(at)["slider"]["value"] == 0.8
     assert len(at.dataframe) >= 2 and len(at.get("download_button")) >= 2
 
 

@@ -16,7 +16,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 def test_pair_controls_start_from_the_url_and_follow_changes():
     at = page("pairs", pairs_delta="0.8", pairs_batch="32", pairs_order="batch")
-    assert threshold_map(at)["delta"] == 0.8
+    assert threshold_map(at)["slider"]["value"] == 0.8
     assert metric(at, "Batch size") == "32"
     assert at.radio(key="pairs_order").value == "batch"
     set_delta(at, 0.55)
@@ -29,7 +29,7 @@ def test_pair_controls_start_from_the_url_and_follow_changes():
 def test_bad_page_values_in_the_url_fall_back_to_the_defaults(key, value):
     at = page("pairs", **{key: value})
     assert not at.error
-    assert threshold_map(at)["delta"] == 0.4 and metric(at, "Batch size") == "64"
+    assert threshold_map(at)["slider"]["value"] == 0.4 and metric(at, "Batch size") == "64"
     assert at.radio(key="pairs_order").value == "label"
 
 

@@ -4,7 +4,6 @@ import base64
 import json
 import shutil
 import subprocess
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -14,9 +13,8 @@ from test_app import page, set_delta, threshold_map
 from msmix_core.analysis import kept_share
 from msmix_core.mixing import candidate_mask
 from msmix_core.mixing.ms_mix import opposite_sign
-from ui.threshold_map import map_data
-
-SCRIPT = Path(__file__).resolve().parent.parent / "ui" / "threshold_map.js"
+from ui.live import assets
+from ui.live.threshold_map import map_data
 
 
 def decode(text: str, dtype) -> np.ndarray:
@@ -78,11 +76,11 @@ def test_another_view_ships_the_averaged_similarity_for_the_counts():
 
 
 def run_script(call: str, payload: dict):
-    """Evaluate ``call`` (using the script's exports) in node on ``payload`` (as ``input``); its JSON result."""
+    """Evaluate ``call`` in node after the map's script as the browser gets it, on ``payload`` (``input``)."""
     node = shutil.which("node")
     if node is None:
         pytest.skip("node is not installed")
-    program = SCRIPT.read_text() + (
+    program = assets("threshold_map")[0] + (
         f"\nconst input = JSON.parse(process.env.MAP_INPUT);\nprocess.stdout.write(JSON.stringify({call}));\n"
     )
     done = subprocess.run(
@@ -121,5 +119,5 @@ def test_the_pairs_page_mounts_the_map_and_follows_delta():
     assert all(0 <= a < 64 and 0 <= b < 64 for a, b in data["pairs"])
     set_delta(at, 0.9)
     moved = threshold_map(at)
-    assert moved["delta"] == 0.9 and moved["server_kept"] < data["server_kept"]
+    assert moved["slider"]["value"] == 0.9 and moved["server_kept"] < data["server_kept"]
     assert moved["digest"] == data["digest"]

@@ -1,4 +1,4 @@
-// The Pair selection page's similarity map with its own δ slider, drawn in the browser.
+// The Pair selection page's similarity map with its own δ slider (slider.js), drawn in the browser.
 //
 // A δ move redraws the veil and the counts here, at once; the server hears the new δ when the
 // slider is released (or a key pressed) and sends back what needs the mixing code: the pairs SASS
@@ -40,17 +40,8 @@ export function countOpposite(labels) {
 const percent = (part, whole) => (whole ? Math.round((100 * part) / whole) : 0);
 const signed = (x) => (x >= 0 ? "+" : "−") + Math.abs(x).toFixed(2);
 
-function build(parent, data) {
-  const root = document.createElement("div"); // parent also holds the component's <style>: add, never replace
-  root.className = "threshold-map";
-  parent.appendChild(root);
-  root.innerHTML = `
-    <div class="control">
-      <label for="delta">${data.label}</label>
-      <output class="value"></output>
-      <input id="delta" type="range" aria-label="${data.label}" title="${data.help}"
-             min="${data.min}" max="${data.max}" step="${data.step}">
-    </div>
+function build(root) {
+  root.insertAdjacentHTML("beforeend", `
     <div class="readout" aria-live="polite"><span class="kept"></span><span class="opposite"></span></div>
     <div class="title"></div>
     <div class="figure">
@@ -64,10 +55,8 @@ function build(parent, data) {
     </div>
     <div class="legend"><span class="veil"></span> fails δ: never mixed
       <span class="cross">×</span> <span class="pairs"></span></div>
-    <div class="hover"></div>`;
+    <div class="hover"></div>`);
   return {
-    input: root.querySelector("input"),
-    value: root.querySelector("output"),
     kept: root.querySelector(".kept"),
     opposite: root.querySelector(".opposite"),
     title: root.querySelector(".title"),
@@ -160,26 +149,24 @@ function scaleGradient(palette) {
 
 export default function thresholdMap(component) {
   const { data, parentElement, setStateValue } = component;
-  const view = (parentElement.__thresholdMap ??= { sent: null });
-  if (!view.parts) {
-    view.parts = build(parentElement, data);
-    view.parts.input.addEventListener("input", () => view.redraw(Number(view.parts.input.value)));
-    view.parts.input.addEventListener("change", () => {
-      view.sent = Number(view.parts.input.value);
-      setStateValue("delta", view.sent);
-    });
+  let view = parentElement.__live;
+  if (!view) {
+    const root = document.createElement("div"); // parentElement also holds the component's <style>: add to it
+    root.className = "threshold-map";
+    parentElement.appendChild(root);
+    view = parentElement.__live = { root };
   }
+  const delta = liveSlider(view, view.root, data.slider, setStateValue, (moved) => view.redraw(moved));
+  view.parts ??= build(view.root);
   const parts = view.parts;
   const size = data.size;
   const a = arrays(view, data);
   const total = size * (size - 1);
-  const serverDelta = data.delta;
-  if (view.sent !== null && Math.abs(view.sent - serverDelta) < 1e-9) view.sent = null; // the server caught up
-  const delta = view.sent ?? serverDelta; // a value still on its way to the server stays on screen
+  const serverDelta = data.slider.value;
 
   view.redraw = (shown) => {
     const { kept, opposite } = countPassing(a.averaged, a.labels, size, shown);
-    parts.value.textContent = shown.toFixed(2);
+    showValue(view, data.slider, shown);
     parts.kept.dataset.kept = kept;
     parts.kept.dataset.delta = shown;
     parts.kept.innerHTML =
@@ -198,7 +185,6 @@ export default function thresholdMap(component) {
       : `drawing the pairs for δ = ${shown.toFixed(2)}…`;
   };
 
-  parts.input.value = delta;
   parts.kept.dataset.serverKept = data.server_kept;
   parts.kept.dataset.serverDelta = serverDelta;
   parts.xtitle.textContent = `sample b (${data.order_name})`;
@@ -220,7 +206,7 @@ export default function thresholdMap(component) {
     const i = Math.floor(((event.clientY - box.top) / box.height) * size);
     if (i < 0 || b < 0 || i >= size || b >= size) return;
     const similarity = a.similarity[i * size + b];
-    const passes = i !== b && similarity > Math.fround(Number(parts.input.value));
+    const passes = i !== b && similarity > Math.fround(Number(view.slider.input.value));
     parts.hover.textContent =
       `a: train row ${data.rows[i]} (label ${signed(a.labels[i])}) · b: train row ${data.rows[b]} ` +
       `(label ${signed(a.labels[b])}) · similarity ${similarity.toFixed(3)}: ${passes ? "passes" : "fails"} δ`;
