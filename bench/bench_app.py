@@ -39,15 +39,16 @@ from app_driver import (  # noqa: E402  (the tests folder is put on the path jus
     CHROMIUM,
     CHROMIUM_ARGS,
     MAP_READOUT,
+    RATIOS_READOUT,
     UMAP_OR_NOTICE,
     XTITLE_HAS,
     app_server,
-    map_readout,
+    live_readout,
     metric_text,
     open_tab,
     wait_charts,
     wait_idle,
-    wait_map,
+    wait_live,
     wait_metric_change,
 )
 
@@ -55,7 +56,6 @@ from msmix_core.runs import RunStore  # noqa: E402
 
 TIMEOUT_MS = 600_000
 METHODS = ("none", "mixup", "msmix")
-LEGEND_HAS = "text => [...document.querySelectorAll('.legendtext')].some(e => e.textContent.includes(text))"
 
 
 class Timings:
@@ -129,31 +129,37 @@ def cli_training(runs_dir: str, epochs: int) -> tuple[float, list[float]]:
     return total, epochs_wall
 
 
-#: Installed once per tab: the time from a key press to the frame after the map's readout first changed (the
-#: browser's own redraw; the server's answer writes the readout again later).
-MAP_CLOCK = f"""() => {{ const k = {MAP_READOUT};
+def clock(readout: str, attribute: str) -> str:
+    """JavaScript that installs, once per tab, a clock from a key press to the frame after ``readout``'s
+    ``attribute`` first changed: the live component's own redraw (the server's answer writes it again later)."""
+    return f"""() => {{ const k = {readout};
     document.addEventListener('keydown', () => {{
         window.__pressed = performance.now();
-        window.__mapDrawn = null;
+        window.__drawn = null;
     }}, true);
-    new MutationObserver(() => requestAnimationFrame(() => (window.__mapDrawn ??= performance.now())))
-        .observe(k, {{attributes: true, attributeFilter: ['data-delta']}}); }}"""
+    new MutationObserver(() => requestAnimationFrame(() => (window.__drawn ??= performance.now())))
+        .observe(k, {{attributes: true, attributeFilter: ['{attribute}']}}); }}"""
+
+
+def drawn_after_press(tab) -> float:
+    """Seconds from the last key press to the live component's redraw, as :func:`clock` measured them."""
+    return tab.evaluate("() => (window.__drawn - window.__pressed) / 1000")
 
 
 def bench_pairs(browser, url: str, timings: Timings, repeats: int) -> None:
     """δ moves: the browser redraws the map and its counts itself; the server's pairs and charts follow."""
     context, tab, watcher = opened(browser, url, "pairs", timings, "Pair selection")
-    tab.evaluate(MAP_CLOCK)
+    tab.evaluate(clock(MAP_READOUT, "data-delta"))
 
     def delta_moves(batch: int) -> None:
         for _ in range(repeats):
-            delta = round(float(map_readout(tab)["delta"]) + 0.01, 2)
+            delta = round(float(live_readout(tab)["delta"]) + 0.01, 2)
             seconds = timed(
                 watcher,
                 press(tab, "Similarity threshold δ", "ArrowRight"),
-                lambda delta=delta: (wait_map(tab, delta, TIMEOUT_MS, server=True), wait_charts(tab, TIMEOUT_MS)),
+                lambda delta=delta: (wait_live(tab, "serverDelta", delta, TIMEOUT_MS), wait_charts(tab, TIMEOUT_MS)),
             )
-            drawn = tab.evaluate("() => (window.__mapDrawn - window.__pressed) / 1000")
+            drawn = drawn_after_press(tab)
             timings.add(f"δ move, batch {batch}: map and counts redrawn", drawn, "in the browser, key to next frame")
             timings.add(f"δ move, batch {batch}: pairs and charts below", seconds, "server round trip")
 
@@ -167,23 +173,25 @@ def bench_pairs(browser, url: str, timings: Timings, repeats: int) -> None:
         ),
     )
     timings.add("batch 64 → 256 (first time)", seconds, f"batch now {metric_text(tab, 'Batch size')}")
-    tab.evaluate(MAP_CLOCK)  # the map was drawn again for the new batch
+    tab.evaluate(clock(MAP_READOUT, "data-delta"))  # the map may have been drawn anew for the new batch
     delta_moves(256)
     context.close()
 
 
 def bench_ratios(browser, url: str, timings: Timings, repeats: int) -> None:
+    """α moves: the browser redraws the histograms itself; the server's per-pair table follows."""
     context, tab, watcher = opened(browser, url, "ratios", timings, "Mixing ratios")
+    tab.evaluate(clock(RATIOS_READOUT, "data-alpha"))
     alpha = 2.0
     for _ in range(repeats):
         alpha = round(alpha + 0.1, 1)
-        legend = f"Beta({alpha:g}, {alpha:g})"
         seconds = timed(
             watcher,
             press(tab, "α of Beta(α, α)", "ArrowRight"),
-            lambda legend=legend: tab.wait_for_function(LEGEND_HAS, arg=legend, timeout=TIMEOUT_MS),
+            lambda alpha=alpha: wait_live(tab, "serverAlpha", alpha, TIMEOUT_MS, RATIOS_READOUT),
         )
-        timings.add("α move on Mixing ratios", seconds)
+        timings.add("α move: histograms redrawn", drawn_after_press(tab), "in the browser, key to next frame")
+        timings.add("α move: per-pair table", seconds, "server round trip")
     context.close()
 
 

@@ -4,11 +4,12 @@ import pandas as pd
 import streamlit as st
 import torch
 
-from msmix_core.analysis import STRATEGIES, intensity_table, pair_table
+from msmix_core.analysis import STRATEGIES, LatentBatch, intensity_table, pair_table
 from msmix_core.analysis.alignment import intensity_tracking, sal_distributions, tracking_sentence
-from msmix_core.figures import intensity_scatter, lambda_histograms, sal_distribution_chart
+from msmix_core.figures import intensity_scatter, sal_distribution_chart
 from msmix_core.mixing import method_knobs
 from ui import data, latents, page_state, sidebar
+from ui.live.ratio_histograms import alpha_grid, ratio_frames, ratio_histograms
 
 BATCH_SIZES = [16, 32, 64, 128, 256]
 ALPHA = method_knobs("msmix")["alpha"]  # the slider spans the declared suggestion, starts at the default
@@ -57,24 +58,25 @@ st.caption(
 shown = "trained" if compare else "untrained"
 
 
+@st.cache_data(max_entries=16, show_spinner=False)
+def frames(key: str, batch_size: int, shown: str, seed: int, extra: float | None, _batch: LatentBatch) -> dict:
+    """SASS's ratios at every α the slider reaches (and ``extra``): once per (data, batch, predictor, seed)."""
+    return ratio_frames(_batch, seed, alpha_grid(ALPHA_LOW, ALPHA_HIGH, extra))
+
+
 @st.fragment
-def ratios(batch) -> None:
+def ratios(batch: LatentBatch) -> None:
     """What α changes: the SASS batch's ratios and the per-pair table (an α move reruns only this)."""
-    alpha = st.columns(3)[0].slider(
-        "α of Beta(α, α)",
-        ALPHA_LOW,
-        ALPHA_HIGH,
-        step=0.1,
-        key=page_state.bind("ratios_alpha", ALPHA.default, page_state.number(ALPHA_LOW, ALPHA_HIGH)),
-        help=f"{ALPHA.default:g} in the released code",
-    )
+    alpha_key = page_state.bind("ratios_alpha", ALPHA.default, page_state.number(ALPHA_LOW, ALPHA_HIGH))
+    alpha = st.session_state[alpha_key]  # set by the histograms' own slider (ui.live.ratio_histograms), or the URL
     st.subheader(f"Ratios of one SASS batch ({shown} predictor) against vanilla Mixup's Beta(α, α)")
+    extra = None if alpha in alpha_grid(ALPHA_LOW, ALPHA_HIGH) else alpha  # a link's α between two slider steps
+    every_alpha = frames(latents.data_key(settings), len(batch.labels), shown, settings.seed, extra, batch)
+    ratio_histograms(alpha_key, alpha, ALPHA_LOW, ALPHA_HIGH, every_alpha, f"{ALPHA.default:g} in the released code")
     result = STRATEGIES["sass"](batch, torch.Generator().manual_seed(settings.seed), alpha=alpha)
-    lam = {k: v.numpy() for k, v in result.lam.items()}
-    st.plotly_chart(lambda_histograms(lam, alpha), key="lambda_hist")
     st.caption(
         "SIG averages a Beta draw with the intensity share, so its ratios crowd towards the middle "
-        "more than Beta(α, α)."
+        "more than Beta(α, α). The histograms follow the slider in your browser; the table follows when you let go."
     )
 
     st.subheader("Per-pair breakdown")

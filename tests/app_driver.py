@@ -170,25 +170,30 @@ def wait_metric_change(tab, label: str, before: str, timeout_ms: float) -> str:
     return metric_text(tab, label)
 
 
-#: The Pair selection map's readout (``ui/live/threshold_map.js``), found in the component's shadow root. Its data
-#: attributes: ``delta`` and ``kept`` as the browser drew them, ``serverDelta`` and ``serverKept`` as the
-#: server last computed them.
-MAP_READOUT = """[...document.querySelectorAll('*')].map(e => e.shadowRoot).filter(Boolean)
-    .map(root => root.querySelector('.threshold-map .kept')).find(Boolean)"""
+def _readout(selector: str) -> str:
+    """JavaScript for the element ``selector`` inside a live component's shadow root (``ui/live``)."""
+    return f"""[...document.querySelectorAll('*')].map(e => e.shadowRoot).filter(Boolean)
+    .map(root => root.querySelector('{selector}')).find(Boolean)"""
 
 
-def map_readout(tab) -> dict[str, str]:
-    """The map's readout now (texts): ``delta``, ``kept`` (browser) and ``serverDelta``, ``serverKept`` (server)."""
-    return tab.evaluate(f"() => {{ const k = {MAP_READOUT}; return k ? {{...k.dataset}} : {{}}; }}")
+#: The Pair selection map's readout (``ui/live/threshold_map.js``). Its data attributes: ``delta`` and ``kept``
+#: as the browser drew them, ``serverDelta`` and ``serverKept`` as the server last computed them.
+MAP_READOUT = _readout(".threshold-map .kept")
+#: The Mixing ratios histograms' Beta legend (``ui/live/ratio_histograms.js``): ``alpha`` as drawn, ``serverAlpha``.
+RATIOS_READOUT = _readout(".ratio-histograms .beta")
 
 
-def wait_map(tab, delta: float, timeout_ms: float, *, server: bool = False) -> dict[str, str]:
-    """Wait until the map shows ``delta`` (``server``: and the server's data for it has arrived); its readout."""
-    field = "serverDelta" if server else "delta"
+def live_readout(tab, readout: str = MAP_READOUT) -> dict[str, str]:
+    """The data attributes (texts) of a live component's readout, e.g. :data:`MAP_READOUT`."""
+    return tab.evaluate(f"() => {{ const k = {readout}; return k ? {{...k.dataset}} : {{}}; }}")
+
+
+def wait_live(tab, field: str, value: float, timeout_ms: float, readout: str = MAP_READOUT) -> dict[str, str]:
+    """Wait until the readout's ``field`` (e.g. ``delta``, ``serverDelta``) is ``value``; its data attributes."""
     tab.wait_for_function(
-        f"([field, delta]) => {{ const k = {MAP_READOUT};"
-        " return k && Math.abs(Number(k.dataset[field]) - delta) < 1e-9; }",
-        arg=[field, delta],
+        f"([field, value]) => {{ const k = {readout};"
+        " return k && Math.abs(Number(k.dataset[field]) - value) < 1e-9; }",
+        arg=[field, value],
         timeout=timeout_ms,
     )
-    return map_readout(tab)
+    return live_readout(tab, readout)

@@ -39,18 +39,22 @@ def traces(at: AppTest, key: str) -> list[dict]:
     return json.loads(chart.proto.spec)["data"]
 
 
-def threshold_map(at: AppTest) -> dict:
-    """What the Pair selection page sends its browser-side map (ui.live.threshold_map.map_data)."""
+def live_data(at: AppTest) -> dict:
+    """What the page sends its browser-drawn control (ui.live): the δ map, or the λ histograms."""
     (element,) = at.get("bidi_component")
     return json.loads(element.proto.json)
 
 
-def set_delta(at: AppTest, delta: float) -> AppTest:
-    """Move δ as the map's slider does: its value lands in ``st.session_state["pairs_delta"]``."""
-    at.session_state["pairs_delta"] = delta
+def set_live(at: AppTest, key: str, value: float) -> AppTest:
+    """Move a browser-drawn slider as the browser does: its value lands in ``st.session_state[key]``."""
+    at.session_state[key] = value
     at.run()
     assert not at.exception, [e.value for e in at.exception]
     return at
+
+
+def set_delta(at: AppTest, delta: float) -> AppTest:
+    return set_live(at, "pairs_delta", delta)
 
 
 def values(array) -> np.ndarray:
@@ -76,10 +80,10 @@ def test_home_shows_the_data_metrics():
 
 def test_raising_delta_lowers_the_candidate_count():
     at = page("pairs")
-    low = threshold_map(at)["server_kept"]
+    low = live_data(at)["server_kept"]
     set_delta(at, 0.8)
-    high = threshold_map(at)["server_kept"]
-    assert 0 <= high < low and threshold_map(at)["slider"]["value"] == 0.8
+    high = live_data(at)["server_kept"]
+    assert 0 <= high < low and live_data(at)["slider"]["value"] == 0.8
     assert len(at.dataframe) >= 2 and len(at.get("download_button")) >= 2
 
 
@@ -101,14 +105,15 @@ def sample_panels(at: AppTest) -> list[str]:
 
 
 def lambdas(at: AppTest) -> np.ndarray:
-    return np.concatenate([values(t["x"]) for t in traces(at, "lambda_hist") if t["type"] == "histogram"])
+    """The per-pair table's ratios (every modality's and the label's), drawn at the server's α."""
+    table = next(d.value for d in at.dataframe if "lam_text" in d.value)
+    return table[["lam_text", "lam_audio", "lam_vision", "lam_label"]].to_numpy().ravel()
 
 
 def test_changing_alpha_changes_the_lambda_distribution():
     at = page("ratios")
     before = lambdas(at)
-    at.slider(key="ratios_alpha").set_value(0.3).run()
-    assert not at.exception
+    set_live(at, "ratios_alpha", 0.3)
     after = lambdas(at)
     assert before.shape == after.shape and not np.allclose(before, after)
     # Beta(0.3, 0.3) puts mass near 0 and 1, so the ratios spread out

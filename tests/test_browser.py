@@ -14,13 +14,14 @@ import pytest
 from app_driver import (
     CHROMIUM,
     CHROMIUM_ARGS,
+    RATIOS_READOUT,
     ROOT,
     UMAP_OR_NOTICE,
     XTITLE_HAS,
     RunWatcher,
     app_server,
     wait_charts,
-    wait_map,
+    wait_live,
     wait_metric_change,
 )
 
@@ -30,7 +31,6 @@ ARTIFACTS = ROOT / "test-artifacts"
 PAGE_TIMEOUT_MS = 120_000  # the first view of a page builds the data and encodes a batch on slow CPUs
 UMAP_TIMEOUT_MS = 900_000  # UMAP's first compile in a fresh server, on a slow shared CPU
 SMALL = "n_train=128"
-LEGEND_HAS = "text => [...document.querySelectorAll('.legendtext')].some(e => e.textContent.includes(text))"
 
 
 @pytest.fixture(scope="module")
@@ -97,7 +97,7 @@ def screenshot(tab, name: str) -> None:
 
 def map_counts_agree(tab, delta: float) -> int:
     """Wait until the server answered ``delta``; check the browser counted the pairs it keeps as the library did."""
-    readout = wait_map(tab, delta, PAGE_TIMEOUT_MS, server=True)
+    readout = wait_live(tab, "serverDelta", delta, PAGE_TIMEOUT_MS)
     assert readout["kept"] == readout["serverKept"], readout
     return int(readout["kept"])
 
@@ -135,7 +135,7 @@ def test_moving_delta_at_batch_256_changes_the_candidate_count(server, tab):
     before = map_counts_agree(tab, 0.4)
     assert before > 0
     since = press(tab, "Similarity threshold δ", "ArrowRight", times=5)
-    assert int(wait_map(tab, 0.45, PAGE_TIMEOUT_MS)["kept"]) < before  # drawn in the browser, before the server
+    assert int(wait_live(tab, "delta", 0.45, PAGE_TIMEOUT_MS)["kept"]) < before  # the browser's own redraw
     wait_idle(tab, since)
     assert map_counts_agree(tab, 0.45) < before
     tab.wait_for_function(
@@ -148,8 +148,10 @@ def test_moving_delta_at_batch_256_changes_the_candidate_count(server, tab):
 def test_changing_alpha_redraws_the_beta_density(server, tab):
     visit(tab, server, "ratios", "Per-pair breakdown")
     since = press(tab, "α of Beta(α, α)", "ArrowRight", times=3)
+    assert wait_live(tab, "alpha", 2.3, PAGE_TIMEOUT_MS, RATIOS_READOUT)  # the browser's own redraw
     wait_idle(tab, since)
-    tab.wait_for_function(LEGEND_HAS, arg="Beta(2.3, 2.3)", timeout=PAGE_TIMEOUT_MS)
+    wait_live(tab, "serverAlpha", 2.3, PAGE_TIMEOUT_MS, RATIOS_READOUT)
+    tab.get_by_text("Beta(2.3, 2.3) (vanilla Mixup)").first.wait_for(timeout=PAGE_TIMEOUT_MS)
     tab.wait_for_function("() => location.search.includes('ratios_alpha=2.3')", timeout=PAGE_TIMEOUT_MS)
 
 

@@ -1,5 +1,10 @@
 """Plotly figure builders for the app: plain arrays and tables in, ``go.Figure`` out (no streamlit).
 
+The two pictures a slider redraws, the δ map and the λ histograms, are drawn in the browser by the
+app (``ui/live``) from this package's numbers (:func:`~msmix_core.figures.pairs.similarity_levels`,
+:func:`~msmix_core.figures.ratios.ratio_densities`); :func:`similarity_heatmap` and
+:func:`lambda_histograms` draw the same pictures as Plotly figures, for reports and notebooks.
+
 One module per page, named like the :mod:`msmix_core.analysis` module that computes what it draws:
 
 - :mod:`~msmix_core.figures.pairs`: similarity heatmap with the δ mask, strategy bars (Pair selection).

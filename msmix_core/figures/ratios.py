@@ -11,13 +11,28 @@ from msmix_core import MODALITIES
 from msmix_core.figures.layout import axis_suffix, panels
 from msmix_core.figures.palette import OKABE_ITO
 
+#: Where the Beta(α, α) density is drawn: inside (0, 1), off its poles at 0 and 1 when α < 1.
+BETA_GRID = np.linspace(0.005, 0.995, 199)
+
+
+def beta_density(alpha: float) -> np.ndarray:
+    """The Beta(α, α) density vanilla Mixup draws its ratio from, on :data:`BETA_GRID`."""
+    return beta.pdf(BETA_GRID, alpha, alpha)
+
+
+def ratio_densities(lam: dict[str, np.ndarray], alpha: float, bins: int = 20) -> dict[str, np.ndarray]:
+    """What :func:`lambda_histograms` draws, as numbers: each ratio's histogram over ``bins`` equal bins
+    of [0, 1] as a density (count / (n · bin width)), and ``"beta"``, the Beta(α, α) density on
+    :data:`BETA_GRID`."""
+    out = {k: np.histogram(np.asarray(v), bins=bins, range=(0.0, 1.0), density=True)[0] for k, v in lam.items()}
+    return {**out, "beta": beta_density(alpha)}
+
 
 def lambda_histograms(lam: dict[str, np.ndarray], alpha: float, bins: int = 20) -> go.Figure:
     """Histograms (as densities) of each ratio against the Beta(α, α) density vanilla Mixup draws from."""
     keys = [k for k in (*MODALITIES, "label") if k in lam]
     layout = panels([f"λ_{k}" for k in keys], shared_y=True)
-    grid = np.linspace(0.005, 0.995, 199)
-    density = beta.pdf(grid, alpha, alpha)
+    grid, density = BETA_GRID, beta_density(alpha)
     data = []
     for column, key in enumerate(keys, start=1):
         axes = {"xaxis": f"x{axis_suffix(column)}", "yaxis": f"y{axis_suffix(column)}", "showlegend": column == 1}

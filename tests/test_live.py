@@ -1,4 +1,4 @@
-"""The Pair selection map drawn in the browser: its data, and its JavaScript counts against the library's."""
+"""The controls drawn in the browser (ui.live): what they are sent, and their JavaScript against the library."""
 
 import base64
 import json
@@ -8,12 +8,13 @@ import subprocess
 import numpy as np
 import pytest
 import torch
-from test_app import page, set_delta, threshold_map
+from test_app import live_data, page, set_delta, set_live
 
 from msmix_core.analysis import kept_share
 from msmix_core.mixing import candidate_mask
 from msmix_core.mixing.ms_mix import opposite_sign
 from ui.live import assets
+from ui.live.ratio_histograms import KEYS, alpha_grid
 from ui.live.threshold_map import map_data
 
 
@@ -75,12 +76,12 @@ def test_another_view_ships_the_averaged_similarity_for_the_counts():
     np.testing.assert_array_equal(decode(data["averaged"], np.float32), averaged.ravel())
 
 
-def run_script(call: str, payload: dict):
-    """Evaluate ``call`` in node after the map's script as the browser gets it, on ``payload`` (``input``)."""
+def run_script(call: str, payload: dict, component: str = "threshold_map"):
+    """Evaluate ``call`` in node after ``component``'s script as the browser gets it, on ``payload`` (``input``)."""
     node = shutil.which("node")
     if node is None:
         pytest.skip("node is not installed")
-    program = assets("threshold_map")[0] + (
+    program = assets(component)[0] + (
         f"\nconst input = JSON.parse(process.env.MAP_INPUT);\nprocess.stdout.write(JSON.stringify({call}));\n"
     )
     done = subprocess.run(
@@ -114,10 +115,41 @@ def test_the_browser_counts_the_pairs_as_the_library(seed):
 
 def test_the_pairs_page_mounts_the_map_and_follows_delta():
     at = page("pairs", pairs_view="text")
-    data = threshold_map(at)
+    data = live_data(at)
     assert data["view"] == "text" and data["averaged"] is not None and data["size"] == 64
     assert all(0 <= a < 64 and 0 <= b < 64 for a, b in data["pairs"])
     set_delta(at, 0.9)
-    moved = threshold_map(at)
+    moved = live_data(at)
     assert moved["slider"]["value"] == 0.9 and moved["server_kept"] < data["server_kept"]
     assert moved["digest"] == data["digest"]
+
+
+def test_the_alpha_grid_holds_every_slider_step_and_a_linked_alpha():
+    grid = alpha_grid(0.1, 8.0)
+    assert len(grid) == 80 and grid[0] == 0.1 and grid[-1] == 8.0 and 2.3 in grid
+    assert 0.55 in alpha_grid(0.1, 8.0, 0.55) and len(alpha_grid(0.1, 8.0, 2.0)) == 80
+
+
+@pytest.mark.parametrize("alpha", ["0.5", "0.55"])
+def test_the_histograms_at_an_alpha_are_those_of_the_table_drawn_at_it(alpha):
+    at = page("ratios", ratios_alpha=alpha)
+    data = live_data(at)
+    assert data["slider"]["value"] == float(alpha) and float(alpha) in data["alphas"]
+    frame = data["hist"][data["alphas"].index(float(alpha))]
+    table = next(d.value for d in at.dataframe if "lam_text" in d.value)
+    for key, hist in zip(KEYS, frame, strict=True):
+        expected = np.histogram(table[f"lam_{key}"], bins=data["bins"], range=(0, 1), density=True)[0]
+        np.testing.assert_allclose(hist, expected, atol=1e-4)
+    set_live(at, "ratios_alpha", 3.0)
+    moved = live_data(at)
+    assert (moved["slider"]["value"] == 3.0 and moved["hist"] == data["hist"]) or alpha == "0.55"
+
+
+def test_the_browser_shows_the_frame_of_the_alpha_it_is_at():
+    alphas = alpha_grid(0.1, 8.0, 0.55)
+    got = run_script(
+        "input.probes.map(a => nearestFrame(input.alphas, a))",
+        {"alphas": alphas, "probes": [0.1, 0.5, 0.55, 0.6, 2.3, 8.0]},
+        "ratio_histograms",
+    )
+    assert [alphas[i] for i in got] == [0.1, 0.5, 0.55, 0.6, 2.3, 8.0]
