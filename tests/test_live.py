@@ -2,6 +2,7 @@
 
 import base64
 import json
+import os
 import shutil
 import subprocess
 
@@ -80,6 +81,8 @@ def run_script(call: str, payload: dict, component: str = "threshold_map"):
     """Evaluate ``call`` in node after ``component``'s script as the browser gets it, on ``payload`` (``input``)."""
     node = shutil.which("node")
     if node is None:
+        if os.environ.get("CI"):
+            pytest.fail("node is missing: install Debian's nodejs package")
         pytest.skip("node is not installed")
     program = assets(component)[0] + (
         f"\nconst input = JSON.parse(process.env.MAP_INPUT);\nprocess.stdout.write(JSON.stringify({call}));\n"
