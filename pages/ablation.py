@@ -100,7 +100,7 @@ def results() -> None:
         st.plotly_chart(ablation_bars(long, metric), width="stretch", key="ab_chart")
         with st.expander("All statistics (long table with deltas and p-values)"):
             jobs_view.table_with_download(long, "ablation_long.csv", key="ab_long")
-    jobs_view.rerun_when_polling_changes(job, polling)
+    jobs_view.rerun_when_done(job, polling)
 
 
 results()

@@ -136,7 +136,7 @@ def results() -> None:
         st.plotly_chart(sweep_chart(tables, knob, metric, marks), width="stretch", key="sw_chart")
         table = pd.concat([t.assign(sweep=name) for name, t in tables.items()], ignore_index=True)
         jobs_view.table_with_download(table, f"sweep_{knob}.csv", key="sw_table")
-    jobs_view.rerun_when_polling_changes(job, polling)
+    jobs_view.rerun_when_done(job, polling)
 
 
 results()

@@ -132,30 +132,31 @@ polling = jobs_view.poll_interval(job, busy)
 
 @st.fragment(run_every=polling)
 def live() -> None:
-    """Redrawn while the job trains (often until its first epoch, then every 2 s): the page never waits for it."""
+    """Redrawn every second while the job trains (its curves at most every 5 s): the page never waits for it."""
     if job is None and not overlay:
         st.info("Choose methods and press **Run** (a few seconds per epoch on the small synthetic data).")
-        return
     histories = {}
     if job is not None:
-        histories |= jobs_view.progress_panel(job, key="tr").histories
+        progress = jobs_view.progress_panel(job, key="tr")
+        histories |= jobs_view.histories_to_draw("tr_drawn", job, progress)
     with data.user_errors():
         for run_id in overlay:
             histories[jobs_view.run_caption(past[run_id])] = store.load(run_id).history  # fresh: it may still train
     frame = history_frame(histories)
+    metrics = list(dict.fromkeys(frame["metric"])) or ["MAE"]
+    metric = st.selectbox("Curve", metrics, index=metrics.index("MAE"), key="tr_metric", disabled=frame.empty)
+    # drawn empty before the first epoch: the browser has loaded its charting code by the time one arrives
+    st.plotly_chart(training_curves(frame, metric), width="stretch", key="tr_curves")
     if frame.empty:
-        st.caption("Waiting for the first epoch…")
+        st.caption("Waiting for the first epoch…" if job is not None else "The curves of your runs appear here.")
     else:
-        metrics = list(dict.fromkeys(frame["metric"]))
-        metric = st.selectbox("Curve", metrics, index=metrics.index("MAE"), key="tr_metric")
-        st.plotly_chart(training_curves(frame, metric), width="stretch", key="tr_curves")
         for warning in learning_warnings(histories):
             st.warning(warning)
         st.subheader("Best-validation epoch of each run (test metrics)")
         jobs_view.table_with_download(summary_table(histories), "training_comparison.csv", key="tr_table")
         if job is not None and not job.is_alive():
             verdict(job)
-    jobs_view.rerun_when_polling_changes(job, polling)
+    jobs_view.rerun_when_done(job, polling)
 
 
 def verdict(job: TrainingJob) -> None:

@@ -10,11 +10,11 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 import ui.data
-from msmix_core.jobs import TrainingJob
+from msmix_core.jobs import JobProgress, TrainingJob
 from msmix_core.mixing import method_knobs
-from msmix_core.runs import RunStore
+from msmix_core.runs import RunStatus, RunStore
 from msmix_core.training import TrainConfig, train
-from ui.jobs_view import STARTING_POLL, TRAINING_POLL, poll_interval
+from ui.jobs_view import POLL, REDRAW_EVERY, poll_interval, progress_text, redraw_due
 
 TIMEOUT = 120
 ROOT = Path(__file__).resolve().parent.parent
@@ -46,13 +46,33 @@ def _start_training(at: AppTest, methods: list[str], epochs: int, seeds: int = 1
     return at.session_state["training_job"]
 
 
-def test_a_page_polls_often_until_the_first_epoch_then_every_two_seconds(tiny):
+def test_a_page_polls_at_one_pace_while_a_job_trains(tiny):
     job = TrainingJob(tiny, [TrainConfig(method="none", epochs=1, batch_size=16)])
     assert poll_interval(None, True) is None and poll_interval(job, False) is None
-    assert poll_interval(job, True) == STARTING_POLL  # nothing drawn yet: the user waits for a sign of life
-    job.start()
-    assert job.join(120) and any(job.progress().histories.values())
-    assert poll_interval(job, True) == TRAINING_POLL
+    assert poll_interval(job, True) == POLL
+
+
+@pytest.mark.parametrize(
+    ("current", "done", "eta", "said"),
+    [
+        (None, 0, None, "Starting the training process (0/2 runs done) · estimating…"),
+        ("none · seed 1", 0, 75.4, "Training none · seed 1 (0/2 runs done) · about 1 min 15 s left"),
+        (None, 1, 9.0, "Starting the next run (1/2 runs done) · about 9 s left"),
+        (None, 2, 0.0, "Storing the last run (2/2 runs done) · about 0 s left"),
+    ],
+)
+def test_the_progress_text_says_what_the_job_is_doing(current, done, eta, said):
+    progress = JobProgress(RunStatus.RUNNING, ["a", "b"], done, current, done / 2, 1.0, eta, {}, {})
+    assert progress_text(progress) == said
+
+
+def test_curves_are_redrawn_for_the_first_epoch_at_the_end_and_otherwise_every_few_seconds():
+    now = 100.0
+    assert redraw_due(None, False, True, now)  # nothing drawn yet
+    assert redraw_due(now - 0.1, False, True, now)  # no epoch drawn yet: the first one is news
+    assert not redraw_due(now - 0.1, True, True, now)  # drawn a moment ago: the same chart again
+    assert redraw_due(now - REDRAW_EVERY, True, True, now)
+    assert redraw_due(now - 0.1, True, False, now)  # the job ended: its last epochs at once
 
 
 def test_training_over_three_seeds_says_whether_the_gap_is_significant(store):

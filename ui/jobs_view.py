@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterable
 
 import pandas as pd
@@ -15,25 +16,43 @@ from msmix_core.runs import Run, RunStore
 from ui import data
 from ui.settings import Settings
 
-#: Seconds between the redraws of a page that follows a job: often until its first epoch is drawn (the user
-#: waits for a sign of life, and start-up is mostly the child's imports), then every 2 s (on a small machine
-#: each redraw takes CPU from the training).
-STARTING_POLL = 0.5
-TRAINING_POLL = 2.0
+#: Seconds between the redraws of a page's live part while a job trains (its progress bar and text). One
+#: pace from start to end: changing it would redraw the whole page, seconds of browser work on a small machine.
+POLL = 1.0
+#: While a job trains, its curves and tables are redrawn at most this often. A changed Plotly chart costs the
+#: browser tenths of a second of CPU, which the training shares on a small machine; an unchanged one almost none.
+REDRAW_EVERY = 5.0
 
 
 def poll_interval(job: TrainingJob | None, training: bool) -> float | None:
     """How often the page's live fragment reruns while ``job`` is ``training``; None when nothing trains."""
-    if job is None or not training:
-        return None
-    return TRAINING_POLL if any(job.progress().histories.values()) else STARTING_POLL
+    return POLL if job is not None and training else None
 
 
-def rerun_when_polling_changes(job: TrainingJob | None, interval: float | None) -> None:
-    """Redraw the whole page once when the live fragment should poll at another pace: the first epoch
-    has arrived (slower), or the job has ended (no polling; Run enabled again)."""
-    if interval is not None and poll_interval(job, job is not None and job.is_alive()) != interval:
+def rerun_when_done(job: TrainingJob | None, interval: float | None) -> None:
+    """Redraw the whole page once when the job the live part polls for has ended (Run is enabled again)."""
+    if interval is not None and not job.is_alive():
         st.rerun()
+
+
+def redraw_due(drawn_at: float | None, drawn_any_epoch: bool, running: bool, now: float) -> bool:
+    """Whether a training job's curves should be drawn anew: nothing drawn yet, no epoch among what was drawn
+    (the first one is news), the job has ended, or the last drawing is :data:`REDRAW_EVERY` seconds old."""
+    return drawn_at is None or not drawn_any_epoch or not running or now - drawn_at >= REDRAW_EVERY
+
+
+def histories_to_draw(key: str, job: TrainingJob, progress: JobProgress) -> dict[str, list[dict]]:
+    """``job``'s histories as the page should draw them now: the newest (in ``progress``) when
+    :func:`redraw_due`, else those drawn last (kept under ``st.session_state[key]`` with the job's
+    id), so that the chart stays the same between two redraws."""
+    now = time.monotonic()
+    job_id, drawn_at, drawn = st.session_state.get(key, (None, None, {}))
+    if job_id != job.id:
+        drawn_at = None
+    if redraw_due(drawn_at, any(drawn.values()), progress.running, now):
+        st.session_state[key] = (job.id, now, progress.histories)
+        return progress.histories
+    return drawn
 
 
 def run_caption(run: Run, others: Iterable[Run] = ()) -> str:
@@ -100,14 +119,25 @@ def _duration(seconds: float) -> str:
     return f"{minutes} min {secs:02d} s" if minutes else f"{secs} s"
 
 
+def progress_text(progress: JobProgress) -> str:
+    """What a running job is doing, in words: the run it trains (or the step between two runs), runs done, time left."""
+    if progress.current:
+        doing = f"Training {progress.current}"
+    elif progress.runs_done == 0:
+        doing = "Starting the training process"
+    elif progress.runs_done == len(progress.names):
+        doing = "Storing the last run"
+    else:
+        doing = "Starting the next run"
+    eta = "estimating…" if progress.eta is None else f"about {_duration(progress.eta)} left"
+    return f"{doing} ({progress.runs_done}/{len(progress.names)} runs done) · {eta}"
+
+
 def progress_panel(job: TrainingJob, key: str) -> JobProgress:
     """Progress bar, time spent and left, and a Stop button; returns the snapshot it drew."""
     progress = job.progress()
     if progress.running:
-        eta = "estimating…" if progress.eta is None else f"about {_duration(progress.eta)} left"
-        doing = f"Training {progress.current}" if progress.current else "Starting the training process"
-        text = f"{doing} ({progress.runs_done}/{len(progress.names)} runs done) · {eta}"
-        st.progress(progress.fraction, text=text)
+        st.progress(progress.fraction, text=progress_text(progress))
         if st.button("Stop", key=f"{key}_stop", help="Ends the current run after this batch; it is kept as 'stopped'."):
             job.stop()
             st.toast("Stopping after the current batch…")
