@@ -230,8 +230,8 @@ def bench_training(browser, url: str, timings: Timings, epochs: int, runs_dir: s
     """Run the Training page's default methods for ``epochs``; returns the app runs' per-epoch wall times.
 
     The progress text is read every 0.25 s from Run to "Finished:": the first text that names a run
-    is the first progress; the first time left shown once the first epoch is drawn is compared with
-    the time that was really left.
+    is the first progress; the first epoch is drawn when the curves chart (drawn empty from the
+    start) has a line; the first time left shown after that is compared with the time really left.
     """
     context, tab, _ = open_tab(browser, f"{url}/training", TIMEOUT_MS)
     tab.get_by_label(re.compile(r"^Epochs")).fill(str(epochs))
@@ -246,7 +246,7 @@ def bench_training(browser, url: str, timings: Timings, epochs: int, runs_dir: s
         text = tab.evaluate(PROGRESS_TEXT)
         if text and (not texts or texts[-1][1] != text):
             texts.append((time.perf_counter(), text))
-        if first_chart is None and tab.locator("[data-testid=stPlotlyChart]").count():
+        if first_chart is None and tab.locator("[data-testid=stPlotlyChart] .scatterlayer .trace").count():
             first_chart = time.perf_counter()
         if time.perf_counter() - start > TIMEOUT_MS / 1000:
             raise TimeoutError("the training job did not finish")

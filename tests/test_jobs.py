@@ -26,8 +26,9 @@ from msmix_core.experiments import (
 )
 from msmix_core.figures import ablation_bars, robustness_curves, training_curves
 from msmix_core.jobs import TrainingJob, estimate_eta, run_names
+from msmix_core.jobs.job import epoch_costs, stored_epoch_costs
 from msmix_core.runs import RunStore
-from msmix_core.training import TrainConfig, train
+from msmix_core.training import EpochEvent, TrainConfig, train
 
 
 def _config(method: str, **kw) -> TrainConfig:
@@ -39,6 +40,34 @@ def test_estimate_eta_matches_the_pace_so_far():
     assert estimate_eta(10.0, 6.0, 6.0) == 0.0
     assert estimate_eta(0.0, 0.0, 6.0) is None
     assert estimate_eta(3.0, 0.0, 6.0) is None
+
+
+def test_epoch_costs_come_from_this_job_then_stored_runs_then_the_mean():
+    methods = ["none", "mixup", "msmix", "powmix"]
+    assert epoch_costs(methods, {}, {}) == dict.fromkeys(methods, 1.0)  # nothing known: every epoch weighs the same
+    costs = epoch_costs(methods, {"none": 0.2}, {"none": 0.1, "msmix": 0.4})
+    assert costs["none"] == 0.2 and costs["msmix"] == pytest.approx(0.8)  # stored, scaled: this machine is 2x slower
+    assert costs["mixup"] == costs["powmix"] == pytest.approx(0.5)  # unknown: the mean of the known
+    assert epoch_costs(["msmix"], {"msmix": 0.3}, {"msmix": 9.0}) == {"msmix": 0.3}  # observed wins
+
+
+def test_stored_epoch_costs_read_finished_runs_of_the_same_backbone_and_data(tiny, tmp_path):
+    store = RunStore(tmp_path)
+    train(tiny, _config("none"), store=store)
+    train(tiny, _config("none", backbone="tfn"), store=store)  # another backbone: not this job's cost
+    (mine,) = [run for run in store.list() if run.config["backbone"] == "late_fusion"]
+    costs = stored_epoch_costs(store, tiny.name, [_config("none"), _config("msmix")])
+    assert costs == {"none": pytest.approx(float(np.median([h["wall_time"] for h in mine.history])))}
+    assert stored_epoch_costs(store, "another dataset", [_config("none")]) == {}
+
+
+def test_a_job_that_starts_cheap_counts_the_expensive_runs_ahead(tiny):
+    job = TrainingJob(tiny, [_config("none"), _config("msmix")])
+    job._stored_costs = {"none": 0.1, "msmix": 0.4}  # what stored_epoch_costs would have read
+    job.on_train_start(0, {"run_id": None})
+    job.on_epoch_end(0, EpochEvent(1, {}, {}, {}, {}, wall_time=0.1, elapsed=0.1, best_epoch=1, improved=True))
+    # 1 of 2 cheap epochs done: a tenth of the work (2 × 0.1 + 2 × 0.4), not a quarter of the epochs
+    assert job.progress().fraction == pytest.approx(0.1)
 
 
 def test_run_names_add_the_seed_only_when_a_variant_repeats():

@@ -21,10 +21,11 @@ from __future__ import annotations
 
 import copy
 import math
+import statistics
 import threading
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -36,6 +37,8 @@ from msmix_core.training import EpochEvent, TrainConfig
 
 #: How many started jobs :func:`find_job` remembers (the oldest are forgotten first).
 JOBS_REMEMBERED = 64
+#: Stored runs per method whose epoch times set that method's cost in the time-left estimate.
+STORED_RUNS_PER_METHOD = 5
 
 _started: dict[str, TrainingJob] = {}
 _started_lock = threading.Lock()
@@ -62,6 +65,40 @@ def estimate_eta(elapsed: float, done: float, total: float) -> float | None:
     return max(total - done, 0.0) * elapsed / done
 
 
+def epoch_costs(methods: Sequence[str], observed: Mapping[str, float], stored: Mapping[str, float]) -> dict[str, float]:
+    """Seconds per epoch of each method, to weigh a job's epochs by: methods differ (an MS-Mix epoch
+    costs several of no mixing), so a job that starts with a cheap one would otherwise promise too little.
+
+    ``observed``: this job's mean epoch time per method so far; ``stored``: the median epoch time of
+    earlier stored runs of the method (same backbone and data), scaled by how this job's observed
+    methods compare with their stored times (the machine may be busier now). A method known neither
+    way costs the mean of the known ones; with nothing known every epoch weighs the same.
+    """
+    costs = {m: observed[m] for m in methods if m in observed}
+    ratios = [observed[m] / stored[m] for m in costs if stored.get(m, 0) > 0]
+    scale = statistics.median(ratios) if ratios else 1.0
+    costs |= {m: stored[m] * scale for m in methods if m not in costs and stored.get(m, 0) > 0}
+    fill = statistics.mean(costs.values()) if costs else 1.0
+    return {m: costs.get(m, fill) for m in methods}
+
+
+def stored_epoch_costs(store: RunStore, dataset: str, configs: Sequence[TrainConfig]) -> dict[str, float]:
+    """Median epoch wall time per method of ``configs`` over the finished runs in ``store`` with the same
+    backbone and dataset (the newest :data:`STORED_RUNS_PER_METHOD` of each); methods never trained are left out."""
+    wanted = {(c.method, c.backbone) for c in configs}
+    times: dict[str, list[float]] = {}
+    runs_seen: dict[str, int] = {}
+    for run in store.list():  # newest first
+        key = (run.config.get("method"), run.config.get("backbone"))
+        if key not in wanted or run.config.get("dataset") != dataset or run.status != RunStatus.FINISHED:
+            continue
+        method = key[0]
+        if runs_seen.get(method, 0) < STORED_RUNS_PER_METHOD:
+            runs_seen[method] = runs_seen.get(method, 0) + 1
+            times.setdefault(method, []).extend(h["wall_time"] for h in run.history if "wall_time" in h)
+    return {m: statistics.median(t) for m, t in times.items() if t}
+
+
 def run_names(configs: Sequence[TrainConfig]) -> list[str]:
     """A display name per config: its variant, with the seed added when a variant has several seeds."""
     variants = [c.variant for c in configs]
@@ -75,8 +112,9 @@ def run_names(configs: Sequence[TrainConfig]) -> list[str]:
 class JobProgress:
     """A snapshot of a job.
 
-    ``fraction``: epochs done over the epochs the job takes at most (runs that ended early count
-    what they trained; 1.0 when finished). ``eta``: seconds left (None until there is a pace to go by).
+    ``fraction``: work done over the work the job takes at most, in epochs weighed by their method's
+    cost (:func:`epoch_costs`; runs that ended early count what they trained; 1.0 when finished).
+    ``eta``: seconds left (None until there is a pace to go by).
     ``histories``: per run name, the epoch records so far; ``run_ids``: per run name, its stored id.
     """
 
@@ -137,6 +175,7 @@ class TrainingJob:
         self._histories: dict[str, list[dict[str, Any]]] = {name: [] for name in self.names}
         self._run_ids: dict[str, str] = {}
         self._run_status: dict[str, RunStatus] = {}
+        self._stored_costs: dict[str, float] = {}  # set once the process is starting (reading the store takes time)
 
     def start(self) -> TrainingJob:
         """Start the training process and the thread that relays its progress (once); return the job."""
@@ -205,21 +244,23 @@ class TrainingJob:
         process = None
         try:
             process = TrainingProcess(self.dataset, self.configs, self.store, self.workers)
+            stored = {} if self.store is None else stored_epoch_costs(self.store, self.dataset.name, self.configs)
             with self._lock:
                 self._process = process
+                self._stored_costs = stored
             if self._stop.is_set():  # stop() came before the process existed
                 process.stop()
             status, error = self._relay(process)
         except Exception as exc:  # it could not start, or its events could not be read
             status, error = RunStatus.FAILED, f"the training process failed: {type(exc).__name__}: {exc}"
-        if process is not None:
-            process.close()
-        with self._lock:
+        with self._lock:  # before the process has exited: its runs are stored, the page can say so
             if status == RunStatus.FAILED:
                 self._run_status |= {self.names[index]: RunStatus.FAILED for index in self._active}
             self._status, self._error = status, error
             self._active.clear()
             self._end = time.perf_counter()
+        if process is not None:
+            process.close()
 
     def _relay(self, process: TrainingProcess) -> tuple[str, str | None]:
         """Apply the process's events in order until its last one; return its status and error."""
@@ -233,13 +274,19 @@ class TrainingJob:
             getattr(self, kind)(*payload)  # on_train_start, on_batch_end, on_epoch_end or on_run_end
 
     def _epochs_done_and_total(self) -> tuple[float, float]:
-        """Epochs done (the current one by its share of batches) and the epochs the job will take at most."""
+        """Work done (epochs, the current one by its share of batches) and the work the job takes at most,
+        each epoch weighed by its method's cost (:func:`epoch_costs`)."""
+        walls: dict[str, list[float]] = {}
+        for name, config in zip(self.names, self.configs, strict=True):
+            walls.setdefault(config.method, []).extend(h["wall_time"] for h in self._histories[name])
+        observed = {m: statistics.mean(w) for m, w in walls.items() if w}
+        cost = epoch_costs([c.method for c in self.configs], observed, self._stored_costs)
         done, total = 0.0, 0.0
         for index, (name, config) in enumerate(zip(self.names, self.configs, strict=True)):
             epochs = len(self._histories[name])
             ended = self._run_status.get(name, RunStatus.RUNNING) != RunStatus.RUNNING
-            done += epochs + self._active.get(index, 0.0)
-            total += epochs if ended else config.epochs
+            done += (epochs + self._active.get(index, 0.0)) * cost[config.method]
+            total += (epochs if ended else config.epochs) * cost[config.method]
         return done, total
 
     def _eta(self, now: float, done: float, total: float) -> float | None:
