@@ -66,7 +66,7 @@ if launch:
     busy = True
 
 
-polling = jobs_view.poll_interval(job, busy)
+polling = jobs_view.poll_interval(job, busy, every=jobs_view.STORE_POLL)
 
 
 @st.fragment(run_every=polling)

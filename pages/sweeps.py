@@ -115,7 +115,7 @@ overlay = st.multiselect(
 jobs_view.damaged_warning(store)
 
 
-polling = jobs_view.poll_interval(job, busy)
+polling = jobs_view.poll_interval(job, busy, every=jobs_view.STORE_POLL)
 
 
 @st.fragment(run_every=polling)

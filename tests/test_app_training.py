@@ -49,7 +49,7 @@ def _start_training(at: AppTest, methods: list[str], epochs: int, seeds: int = 1
 def test_a_page_polls_at_one_pace_while_a_job_trains(tiny):
     job = TrainingJob(tiny, [TrainConfig(method="none", epochs=1, batch_size=16)])
     assert poll_interval(None, True) is None and poll_interval(job, False) is None
-    assert poll_interval(job, True) == POLL
+    assert poll_interval(job, True) == POLL and poll_interval(job, True, every=2.0) == 2.0
 
 
 @pytest.mark.parametrize(

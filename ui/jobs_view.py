@@ -19,14 +19,18 @@ from ui.settings import Settings
 #: Seconds between the redraws of a page's live part while a job trains (its progress bar and text). One
 #: pace from start to end: changing it would redraw the whole page, seconds of browser work on a small machine.
 POLL = 1.0
+#: The pace of pages whose live part reads the whole run store (Ablation, Sweeps): their tables change only
+#: when a run ends, and a store of hundreds of runs takes a while to read.
+STORE_POLL = 2.0
 #: While a job trains, its curves and tables are redrawn at most this often. A changed Plotly chart costs the
 #: browser tenths of a second of CPU, which the training shares on a small machine; an unchanged one almost none.
 REDRAW_EVERY = 5.0
 
 
-def poll_interval(job: TrainingJob | None, training: bool) -> float | None:
-    """How often the page's live fragment reruns while ``job`` is ``training``; None when nothing trains."""
-    return POLL if job is not None and training else None
+def poll_interval(job: TrainingJob | None, training: bool, every: float = POLL) -> float | None:
+    """How often (``every`` seconds) the page's live fragment reruns while ``job`` is ``training``; None when
+    nothing trains."""
+    return every if job is not None and training else None
 
 
 def rerun_when_done(job: TrainingJob | None, interval: float | None) -> None:
