@@ -116,6 +116,7 @@ def test_the_browser_counts_the_pairs_as_the_library(seed):
     assert run_script("countOpposite(input.labels)", {"labels": labels.tolist()}) == int(clash.sum())
 
 
+@pytest.mark.app
 def test_the_pairs_page_mounts_the_map_and_follows_delta():
     at = page("pairs", pairs_view="text")
     data = live_data(at)
@@ -133,6 +134,7 @@ def test_the_alpha_grid_holds_every_slider_step_and_a_linked_alpha():
     assert 0.55 in alpha_grid(0.1, 8.0, 0.55) and len(alpha_grid(0.1, 8.0, 2.0)) == 80
 
 
+@pytest.mark.app
 @pytest.mark.parametrize("alpha", ["0.5", "0.55"])
 def test_the_histograms_at_an_alpha_are_those_of_the_table_drawn_at_it(alpha):
     at = page("ratios", ratios_alpha=alpha)
