@@ -79,13 +79,7 @@ function draw(parts, data, index) {
 
 export default function ratioHistograms(component) {
   const { data, parentElement, setStateValue } = component;
-  let view = parentElement.__live;
-  if (!view) {
-    const root = document.createElement("div"); // parentElement also holds the component's <style>: add to it
-    root.className = "ratio-histograms";
-    parentElement.appendChild(root);
-    view = parentElement.__live = { root };
-  }
+  const view = liveView(parentElement, "ratio-histograms");
   const redraw = (alpha) => {
     const index = nearestFrame(data.alphas, alpha);
     const shown = data.alphas[index];

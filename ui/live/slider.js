@@ -4,6 +4,17 @@
 // key press, sends the value to the server as the component's state "value". Until the server's
 // data carries that value, the slider keeps showing the user's value, not the stale one.
 
+/** The component's state across renders, kept on its host: ``root`` is its own element, of class ``className``. */
+function liveView(parentElement, className) {
+  if (!parentElement.__live) {
+    const root = document.createElement("div"); // parentElement also holds the component's <style>: add to it
+    root.className = className;
+    parentElement.appendChild(root);
+    parentElement.__live = { root };
+  }
+  return parentElement.__live;
+}
+
 function liveSlider(view, root, spec, setStateValue, onMove) {
   view.onMove = onMove;
   if (!view.slider) {

@@ -149,13 +149,7 @@ function scaleGradient(palette) {
 
 export default function thresholdMap(component) {
   const { data, parentElement, setStateValue } = component;
-  let view = parentElement.__live;
-  if (!view) {
-    const root = document.createElement("div"); // parentElement also holds the component's <style>: add to it
-    root.className = "threshold-map";
-    parentElement.appendChild(root);
-    view = parentElement.__live = { root };
-  }
+  const view = liveView(parentElement, "threshold-map");
   const delta = liveSlider(view, view.root, data.slider, setStateValue, (moved) => view.redraw(moved));
   view.parts ??= build(view.root);
   const parts = view.parts;
