@@ -14,7 +14,7 @@ from test_app import live_data, page, set_delta, set_live
 from msmix_core.analysis import kept_share
 from msmix_core.mixing import candidate_mask
 from msmix_core.mixing.ms_mix import opposite_sign
-from ui.live import assets
+from ui.live import SliderSpec, accepted, assets
 from ui.live.ratio_histograms import KEYS, alpha_grid
 from ui.live.threshold_map import map_data
 
@@ -158,3 +158,10 @@ def test_the_browser_shows_the_frame_of_the_alpha_it_is_at():
         "ratio_histograms",
     )
     assert [alphas[i] for i in got] == [0.1, 0.5, 0.55, 0.6, 2.3, 8.0]
+
+
+def test_only_a_number_in_the_sliders_range_is_taken_from_the_browser():
+    slider = SliderSpec("δ", 0.0, 1.0, 0.01, 0.4, 2).to_data()
+    assert accepted(0.45, slider) == 0.45 and accepted("0.5", slider) == 0.5 and accepted(1, slider) == 1.0
+    for bad in (None, "x", [0.4], float("nan"), float("inf"), -0.01, 1.5):
+        assert accepted(bad, slider) is None

@@ -13,6 +13,7 @@ Each component is ``<name>.js`` and ``<name>.css`` here, after the shared slider
 from __future__ import annotations
 
 import base64
+import math
 from dataclasses import asdict, dataclass
 from functools import cache
 from pathlib import Path
@@ -52,6 +53,16 @@ def b64(array: np.ndarray) -> str:
     return base64.b64encode(np.ascontiguousarray(array).tobytes()).decode("ascii")
 
 
+def accepted(value: object, slider: dict) -> float | None:
+    """The browser's value as a number within the slider's range, or None (anything else is ignored:
+    the value comes over the network)."""
+    try:
+        number = float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return None
+    return number if math.isfinite(number) and slider["min"] <= number <= slider["max"] else None
+
+
 def mount(name: str, key: str, data: dict) -> None:
     """Mount the live component ``name`` with ``data`` (its slider spec under ``"slider"``).
 
@@ -62,6 +73,8 @@ def mount(name: str, key: str, data: dict) -> None:
     component_key = f"{key}_live"
 
     def follow() -> None:
-        st.session_state[key] = float(st.session_state[component_key]["value"])
+        value = accepted(st.session_state[component_key].get("value"), data["slider"])
+        if value is not None:
+            st.session_state[key] = value
 
     component(key=component_key, data=data, default={"value": data["slider"]["value"]}, on_value_change=follow)
