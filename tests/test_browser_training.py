@@ -29,6 +29,8 @@ def test_training_then_ablation_and_robustness(server, tab):
     wait_idle(tab)
     chart = tab.locator("[data-testid=stPlotlyChart]").first
     chart.wait_for(timeout=PAGE_TIMEOUT_MS)
+    # the text that says "Finished" is sent before the chart of the same run: wait for the chart's lines
+    chart.locator(".scatterlayer .trace").nth(5).wait_for(timeout=PAGE_TIMEOUT_MS)
     assert chart.locator(".scatterlayer .trace").count() == 6  # none, mixup, msmix × valid, test
     assert tab.locator("[data-testid=stException]").count() == 0
     chart.scroll_into_view_if_needed()
