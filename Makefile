@@ -38,12 +38,13 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check .
 
 # One pytest worker per core (pytest-xdist): the suite waits on subprocesses, servers and browsers as much
-# as it computes.
+# as it computes. Work stealing: a worker that is done takes queued tests from the other, so the long
+# browser and training tests do not leave one core idle at the end.
 test: $(STAMP) $(RAY_STAMP) chromium lint
-	$(BIN)/python -m pytest -n auto
+	$(BIN)/python -m pytest -n auto --dist worksteal
 
 test-fast: lint
-	$(BIN)/python -m pytest -n auto -m "not slow and not app and not browser"
+	$(BIN)/python -m pytest -n auto --dist worksteal -m "not slow and not app and not browser"
 
 bench: $(STAMP)
 	$(BIN)/python bench/bench_mixing.py
