@@ -2,14 +2,13 @@
 
 import pandas as pd
 import streamlit as st
-import torch
 
-from msmix_core.analysis import STRATEGIES, LatentBatch, intensity_table, pair_table
+from msmix_core.analysis import LatentBatch, intensity_table, pair_table
 from msmix_core.analysis.alignment import intensity_tracking, sal_distributions, tracking_sentence
 from msmix_core.figures import intensity_scatter, sal_distribution_chart
 from msmix_core.mixing import method_knobs
 from ui import data, latents, page_state, sidebar
-from ui.live.ratio_histograms import alpha_grid, ratio_frames, ratio_histograms
+from ui.live.ratio_histograms import alpha_grid, ratio_frames, ratio_histograms, sass_draw
 
 BATCH_SIZES = [16, 32, 64, 128, 256]
 ALPHA = method_knobs("msmix")["alpha"]  # the slider spans the declared suggestion, starts at the default
@@ -73,7 +72,7 @@ def ratios(batch: LatentBatch) -> None:
     extra = None if alpha in alpha_grid(ALPHA_LOW, ALPHA_HIGH) else alpha  # a link's α between two slider steps
     every_alpha = frames(latents.data_key(settings), len(batch.labels), shown, settings.seed, extra, batch)
     ratio_histograms(alpha_key, alpha, ALPHA_LOW, ALPHA_HIGH, every_alpha, f"{ALPHA.default:g} in the released code")
-    result = STRATEGIES["sass"](batch, torch.Generator().manual_seed(settings.seed), alpha=alpha)
+    result = sass_draw(batch, settings.seed, alpha)
     st.caption(
         "SIG averages a Beta draw with the intensity share, so its ratios crowd towards the middle "
         "more than Beta(α, α). The histograms follow the slider in your browser; the table follows when you let go."

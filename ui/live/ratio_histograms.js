@@ -51,7 +51,7 @@ function build(root, data) {
   legend.className = "legend";
   legend.innerHTML = `<span class="swatch"></span> MS-Mix ratios <span class="line"></span> <span class="beta"></span>`;
   root.appendChild(legend);
-  return { panels, legend, beta: legend.querySelector(".beta"), figure };
+  return { panels, beta: legend.querySelector(".beta") };
 }
 
 function draw(parts, data, index) {
@@ -89,13 +89,7 @@ export default function ratioHistograms(component) {
     view.parts.beta.dataset.alpha = shown;
   };
   const alpha = liveSlider(view, view.root, data.slider, setStateValue, redraw);
-  if (!view.parts || view.parts.panels.length !== data.keys.length) {
-    view.parts?.figure.remove();
-    view.parts?.legend.remove();
-    view.parts = build(view.root, data);
-  }
-  view.parts.legend.querySelector(".swatch").style.background = data.colours.bars;
-  view.parts.legend.querySelector(".line").style.background = data.colours.line;
+  view.parts ??= build(view.root, data); // the panels are the same every run: the ratios of KEYS
   view.root.style.setProperty("--bars", data.colours.bars);
   view.root.style.setProperty("--line", data.colours.line);
   view.parts.beta.dataset.serverAlpha = data.slider.value;

@@ -14,6 +14,7 @@ from msmix_core import MODALITIES
 from msmix_core.analysis import STRATEGIES, LatentBatch
 from msmix_core.figures.palette import OKABE_ITO
 from msmix_core.figures.ratios import BETA_GRID, ratio_densities
+from msmix_core.mixing import MixResult
 from ui.live import SliderSpec, mount
 
 LABEL = "α of Beta(α, α)"
@@ -28,17 +29,18 @@ def alpha_grid(low: float, high: float, extra: float | None = None) -> list[floa
     return sorted({*grid, *([] if extra is None else [float(extra)])})
 
 
-def sass_ratios(batch: LatentBatch, seed: int, alpha: float) -> dict[str, np.ndarray]:
-    """SASS's ratios of one batch at ``alpha``, drawn as the page draws them (a generator seeded with ``seed``)."""
-    result = STRATEGIES["sass"](batch, torch.Generator().manual_seed(seed), alpha=alpha)
-    return {k: result.lam[k].numpy() for k in KEYS}
+def sass_draw(batch: LatentBatch, seed: int, alpha: float) -> MixResult:
+    """SASS's pairs and ratios of one batch at ``alpha`` (a generator seeded with ``seed``): the page's
+    table and every frame of the histograms come from this one draw."""
+    return STRATEGIES["sass"](batch, torch.Generator().manual_seed(seed), alpha=alpha)
 
 
 def ratio_frames(batch: LatentBatch, seed: int, alphas: list[float]) -> dict:
     """Per α of ``alphas``: each ratio's histogram (density over :data:`BINS` bins) and the Beta(α, α) density."""
     hist, density = [], []
     for alpha in alphas:
-        frame = ratio_densities(sass_ratios(batch, seed, alpha), alpha, BINS)
+        lam = sass_draw(batch, seed, alpha).lam
+        frame = ratio_densities({k: lam[k].numpy() for k in KEYS}, alpha, BINS)
         hist.append([np.round(frame[k], 4).tolist() for k in KEYS])
         density.append(np.round(frame["beta"][::2], 4).tolist())
     return {"alphas": alphas, "keys": list(KEYS), "bins": BINS, "hist": hist, "beta": density}
