@@ -15,7 +15,15 @@ import streamlit as st
 
 from msmix_core import MODALITIES
 from msmix_core.analysis import LatentBatch, speakers
-from msmix_core.analysis.explorer import MAX_GAP, PAIR_KINDS, PairFilter, available_kinds, pair_labels, readable_id
+from msmix_core.analysis.explorer import (
+    MAX_GAP,
+    PAIR_KINDS,
+    PairFilter,
+    available_kinds,
+    pair_labels,
+    readable_id,
+    signed,
+)
 from msmix_core.data import MSADataset
 from msmix_core.errors import MsmixError
 from ui import page_state
@@ -80,16 +88,16 @@ def filter_controls(table: pd.DataFrame) -> PairFilter:
     page_state.bind_group(URL_KEY, {KINDS_KEY: [], GAP_KEY: 0.0}, _parse, _join)
     kinds = available_kinds(table)
     st.session_state[KINDS_KEY] = [k for k in st.session_state[KINDS_KEY] if k in kinds]  # e.g. conflict on real data
-    left, right = st.columns([3, 2])
-    chosen = left.pills(
+    chosen = st.pills(
         "Show only pairs with",
         kinds,
         selection_mode="multi",
         format_func=KIND_NAMES.get,
         key=KINDS_KEY,
         help="; ".join(f"{KIND_NAMES[k]}: {PAIR_KINDS[k]}" for k in kinds),
+        width="stretch",
     )
-    gap = right.slider("Label gap above", 0.0, MAX_GAP, step=0.1, format="%.1f", key=GAP_KEY)
+    gap = st.slider("Label gap above", 0.0, MAX_GAP, step=0.1, format="%.1f", key=GAP_KEY)
     return PairFilter(tuple(chosen), float(gap))
 
 
@@ -122,7 +130,7 @@ def explorer(ds: MSADataset, batch: LatentBatch, table: pd.DataFrame, similarity
         st.warning(f"None of the {len(table)} drawn pairs passes this filter: loosen it.")
     else:
         st.caption(f"{len(shown)} of the {len(table)} drawn pairs pass the filter.")
-        labels = dict(zip(shown.index, pair_labels(shown, ds.train), strict=True))
+        labels = dict(zip(shown.index, pair_labels(shown, ds.train, words=3, chars=13), strict=True))
         picked = st.selectbox(
             "Pair",
             list(labels),
@@ -145,13 +153,13 @@ def pair_card(ds: MSADataset, batch: LatentBatch, cell: tuple[int, int], drawn: 
     for col, side, pos in zip(st.columns(2), ("a", "b"), cell, strict=True):
         row = int(batch.index[pos])
         with col.container(border=True):
-            st.markdown(f"**Sample {side}** · label **{split.labels[row]:+.2f}**")
+            st.markdown(f"**Sample {side}** · label **{signed(split.labels[row])}**")
             if split.raw_text is not None:
                 st.markdown(f"> {split.raw_text[row]}")
             facts = [readable_id(split.ids[row])] + ([f"speaker {who[row]}"] if who is not None else [])
             if "conflict" in split.extras and split.extras["conflict"][row]:
                 facts.append(f"conflict: **{MODALITIES[int(split.extras['conflict_modality'][row])]}**")
-            intensity = " · ".join(f"{m} {float(batch.intensities[m][pos]):+.2f}" for m in MODALITIES)
+            intensity = " · ".join(f"{m} {signed(batch.intensities[m][pos])}" for m in MODALITIES)
             st.caption(f"{' · '.join(facts)}  \nPredicted intensity (−3…3): {intensity}")
     if drawn is None:
         st.info(f"SASS did not draw this pair at this δ (similarity {sim:.2f}): it has no mixing ratios.")
@@ -160,5 +168,5 @@ def pair_card(ds: MSADataset, batch: LatentBatch, cell: tuple[int, int], drawn: 
     for col, m in zip(cols, MODALITIES, strict=False):
         col.metric(f"λ {m}", f"{drawn[f'lam_{m}']:.2f}", help=f"share of sample a in the mixed {m} features")
     cols[-2].metric("λ label", f"{drawn['lam_label']:.2f}", help="the mean of the three: share of a in the label")
-    cols[-1].metric("Mixed label", f"{drawn['mixed_label']:+.2f}", help="λ_label · label a + (1 − λ_label) · label b")
+    cols[-1].metric("Mixed label", signed(drawn["mixed_label"]), help="λ_label · label a + (1 − λ_label) · label b")
     st.caption(f"Similarity {sim:.2f}; {'opposite' if drawn['contradictory'] else 'same-sign (or zero)'} labels.")
