@@ -25,7 +25,7 @@ from msmix_core.data import MSADataset
 from msmix_core.figures import embedding_scatter, similarity_heatmap, strategy_bars
 from ui import data, latents, page_state, sidebar
 from ui.live.threshold_map import map_data, threshold_map
-from ui.pair_explorer import explorer, open_cell, opened_cell, pair_dataframe
+from ui.pair_explorer import explorer, open_cell, pair_dataframe
 
 BATCH_SIZES = [16, 32, 64, 128, 256]
 ORDER_NAMES = {"label": "by label", "speaker": "by speaker, then label", "batch": "batch order"}
@@ -102,6 +102,8 @@ def selection(ds: MSADataset, batch: LatentBatch, sims: dict[str, np.ndarray], e
     state = f"{key}|{size}|{epochs}|{delta}|{order_by}"
     table = with_conflicts(with_sources(pair_table(batch, result, sims["averaged"]), ds.train), ds.train)
     map_column, card_column = st.columns(2, gap="large")
+    with card_column:  # first: the map outlines the pair the card shows
+        shown = explorer(ds, batch, table, sims["averaged"], state)
     with map_column:
         threshold_map(
             delta_key,
@@ -118,17 +120,16 @@ def selection(ds: MSADataset, batch: LatentBatch, sims: dict[str, np.ndarray], e
                 order_name=ORDER_NAMES[order_by],
                 label_range=ds.label_range,
                 help_text="0.4 in the released code",
-                opened=opened_cell(state),
+                opened=shown,
             ),
             on_cell=lambda cell: open_cell(state, order, cell),
         )
         st.caption(
             "The strip on top shows each sample's label (red negative, blue positive) in the order of the rows and "
-            "columns; veiled cells fail δ and can never be mixed. The map and its counts follow the slider (and play) "
-            "in your browser; the pairs and everything below follow when you let go or pause."
+            "columns; veiled cells fail δ and can never be mixed; the outlined cell is the pair on the right. The map "
+            "and its counts follow the slider (and play) in your browser; the pairs and everything below follow when "
+            "you let go or pause."
         )
-    with card_column:
-        explorer(ds, batch, table, sims["averaged"], state)
     cols = st.columns(3)
     cols[0].metric("Batch size", size)
     cols[1].metric("Pairs mixed", len(pairs), help=f"drawn at δ = {delta:.2f}")

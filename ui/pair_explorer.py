@@ -101,14 +101,20 @@ def filter_controls(table: pd.DataFrame) -> PairFilter:
     return PairFilter(tuple(chosen), float(gap))
 
 
-def open_cell(state: str, order: np.ndarray, cell: object) -> None:
-    """The δ map's click (display ranks ``[a, b]``) as batch positions in :data:`OPENED`; anything else is ignored."""
+def cell_positions(order: np.ndarray, cell: object) -> tuple[int, int] | None:
+    """A clicked cell (display ranks ``[a, b]``, from the browser) as batch positions; None for anything else."""
     try:
         a, b = (int(x) for x in cell)  # type: ignore[union-attr]
     except (TypeError, ValueError):
-        return
-    if 0 <= a < len(order) and 0 <= b < len(order):
-        st.session_state[OPENED] = (state, int(order[a]), int(order[b]))
+        return None
+    return (int(order[a]), int(order[b])) if 0 <= a < len(order) and 0 <= b < len(order) and a != b else None
+
+
+def open_cell(state: str, order: np.ndarray, cell: object) -> None:
+    """Open the δ map's clicked ``cell`` (see :func:`cell_positions`) under the settings ``state``."""
+    positions = cell_positions(order, cell)
+    if positions is not None:
+        st.session_state[OPENED] = (state, *positions)
 
 
 def opened_cell(state: str) -> tuple[int, int] | None:
@@ -117,12 +123,17 @@ def opened_cell(state: str) -> tuple[int, int] | None:
     return None if opened is None or opened[0] != state else (opened[1], opened[2])
 
 
-def explorer(ds: MSADataset, batch: LatentBatch, table: pd.DataFrame, similarity: np.ndarray, state: str) -> None:
-    """Filter, picker and the card of one pair: a clicked map cell, else the picked drawn pair."""
+def explorer(
+    ds: MSADataset, batch: LatentBatch, table: pd.DataFrame, similarity: np.ndarray, state: str
+) -> tuple[int, int] | None:
+    """Filter, picker and the card of one pair: a clicked map cell, else the picked drawn pair.
+
+    Returns the shown pair's batch positions (None when none is shown), for the map to outline.
+    """
     st.subheader("Look at one pair")
     if not len(table):
         st.info("No pairs at this setting: lower δ or use a larger batch.")
-        return
+        return None
     shown = filter_controls(table).apply(table)
     digest = hashlib.sha1(state.encode()).hexdigest()[:10]
     cell = opened_cell(state)
@@ -130,14 +141,14 @@ def explorer(ds: MSADataset, batch: LatentBatch, table: pd.DataFrame, similarity
         st.warning(f"None of the {len(table)} drawn pairs passes this filter: loosen it.")
     else:
         st.caption(f"{len(shown)} of the {len(table)} drawn pairs pass the filter.")
-        labels = dict(zip(shown.index, pair_labels(shown, ds.train, words=3, chars=13), strict=True))
-        picked = st.selectbox(
+        entries = dict(zip(pair_labels(shown, ds.train, words=3, chars=13), shown.index, strict=True))
+        entry = st.selectbox(
             "Pair",
-            list(labels),
-            format_func=labels.get,
+            list(entries),
             key=f"pairs_pick_{digest}",
             on_change=lambda: st.session_state.pop(OPENED, None),  # the picker takes over from a clicked cell
         )
+        picked = entries[entry]
         if cell is None:
             cell = int(shown.pos_a[picked]), int(shown.pos_b[picked])
     if cell is not None:
@@ -145,6 +156,7 @@ def explorer(ds: MSADataset, batch: LatentBatch, table: pd.DataFrame, similarity
         pair_card(ds, batch, cell, None if drawn.empty else drawn.iloc[0], float(similarity[cell]))
         if opened_cell(state) is not None:
             st.caption("Opened from the map; pick a pair above to go back to the list.")
+    return cell
 
 
 def pair_card(ds: MSADataset, batch: LatentBatch, cell: tuple[int, int], drawn: pd.Series | None, sim: float) -> None:
@@ -156,7 +168,9 @@ def pair_card(ds: MSADataset, batch: LatentBatch, cell: tuple[int, int], drawn: 
             st.markdown(f"**Sample {side}** · label **{signed(split.labels[row])}**")
             if split.raw_text is not None:
                 st.markdown(f"> {split.raw_text[row]}")
-            facts = [readable_id(split.ids[row])] + ([f"speaker {who[row]}"] if who is not None else [])
+            facts = [readable_id(split.ids[row]), f"train row {row}"] + (
+                [f"speaker {who[row]}"] if who is not None else []
+            )
             if "conflict" in split.extras and split.extras["conflict"][row]:
                 facts.append(f"conflict: **{MODALITIES[int(split.extras['conflict_modality'][row])]}**")
             intensity = " · ".join(f"{m} {signed(batch.intensities[m][pos])}" for m in MODALITIES)
