@@ -105,9 +105,7 @@ def _paired_test(x: pd.Series, base: pd.Series, metric: str, alpha: float) -> di
     diff = (x - base).to_numpy(dtype=float)
     out = {"n_paired": len(diff)}
     if len(diff) < MIN_PAIRED_SEEDS:
-        return out | {
-            "note": f"fewer than {MIN_PAIRED_SEEDS} seeds shared with the baseline: no test (train more seeds)"
-        }
+        return out | {"note": f"fewer than {MIN_PAIRED_SEEDS} seeds shared with the baseline; train more seeds"}
     scale, decimals = _display_scale(metric)
     gain = diff.mean() if higher_is_better(metric) else -diff.mean()
     out |= {"delta": round(diff.mean() * scale, decimals), "better": bool(gain > 0)}
