@@ -53,7 +53,7 @@ def _join(**values) -> str:
 
 
 def column_config(table: pd.DataFrame) -> dict:
-    """Labels and ratios to two decimals, sentences pinned and wide (they wrap in the taller rows)."""
+    """Labels, ratios and intensities to two decimals, sentences pinned and wide (they wrap in the taller rows)."""
     config: dict = {}
     for name in table.columns:
         if name.startswith("text_"):
@@ -66,6 +66,8 @@ def column_config(table: pd.DataFrame) -> dict:
             config[name] = st.column_config.NumberColumn(f"λ {name[4:]}", format="%.2f")
         elif name == "similarity":
             config[name] = st.column_config.NumberColumn("similarity", format="%.2f")
+        elif name.startswith("intensity_"):
+            config[name] = st.column_config.NumberColumn(name.replace("_", " "), format="%+.2f")
     return config
 
 
