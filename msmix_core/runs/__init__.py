@@ -1,6 +1,8 @@
 """Training runs on disk and the tables that compare them over seeds.
 
 - :mod:`msmix_core.runs.files`: atomic writes and checked JSON reads;
+- :mod:`msmix_core.runs.identity`: :func:`experiment_key` (what defines a run but its seed) and
+  :func:`experiment_fields`;
 - :mod:`msmix_core.runs.store`: :class:`RunStore` and :class:`Run`, one folder of plain files per run;
 - :mod:`msmix_core.runs.compare`: :func:`runs_table`, :func:`compare_runs` (mean ± std, paired tests),
   :func:`format_table` and :func:`to_markdown`.
@@ -19,6 +21,13 @@ from msmix_core.runs.compare import (
     to_markdown,
 )
 from msmix_core.runs.files import atomic_write
+from msmix_core.runs.identity import (
+    EXPERIMENT_KEY_FIELD,
+    KEY_LENGTH,
+    experiment_fields,
+    experiment_key,
+    settings_fields,
+)
 from msmix_core.runs.store import (
     ABANDONED_AFTER,
     CONFIG_FILE,
@@ -38,7 +47,9 @@ __all__ = [
     "ABANDONED_AFTER",
     "COMPARE_COLUMNS",
     "CONFIG_FILE",
+    "EXPERIMENT_KEY_FIELD",
     "HISTORY_FILE",
+    "KEY_LENGTH",
     "LEGACY_HISTORY_FILE",
     "MIN_PAIRED_SEEDS",
     "MIN_WILCOXON_SEEDS",
@@ -53,7 +64,10 @@ __all__ = [
     "RunStore",
     "atomic_write",
     "compare_runs",
+    "experiment_fields",
+    "experiment_key",
     "format_table",
     "runs_table",
+    "settings_fields",
     "to_markdown",
 ]

@@ -28,6 +28,7 @@ TABLE_COLUMNS: tuple[str, ...] = (
     "backbone",
     "method",
     "label",
+    "experiment",
     "seed",
     "epochs",
     "best_epoch",
@@ -55,14 +56,16 @@ def _metric_rank(key: str) -> tuple[int, str]:
 def runs_table(runs: Iterable[Run]) -> pd.DataFrame:
     """A tidy table, one row per run: :data:`TABLE_COLUMNS`, then ``test_<metric>`` and ``valid_<metric>``.
 
-    ``epochs`` counts the epochs the run logged; ``created`` is a UTC timestamp; a metric a run
-    does not have (another dataset family, a run that failed) is NaN.
+    ``experiment`` is the run's experiment key (:mod:`msmix_core.runs.identity`: runs that share it
+    differ in their seed alone); ``epochs`` counts the epochs the run logged; ``created`` is a UTC
+    timestamp; a metric a run does not have (another dataset family, a run that failed) is NaN.
     """
     rows, keys = [], {"test": {}, "valid": {}}
     for run in runs:
         config, metrics = run.config, run.metrics
         row = {column: config.get(column) for column in ("dataset", "backbone", "method", "seed")}
         row |= {"id": run.id, "status": run.status.value, "label": config.get("label", config["method"])}
+        row["experiment"] = run.experiment_key
         row |= {"epochs": len(run.history), "best_epoch": run.best_epoch, "created": run.created}
         for split, seen in keys.items():
             for key, value in metrics.get(split, {}).items():
