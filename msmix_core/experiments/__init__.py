@@ -7,12 +7,14 @@
 """
 
 from msmix_core.experiments.ablation import (
+    ABLATION_FACTOR,
     ABLATION_LABELS,
     ABLATIONS,
     DEFAULT_ABLATIONS,
     FULL_LABEL,
     ablation_configs,
     ablation_label,
+    ablation_variant,
 )
 from msmix_core.experiments.reports import (
     CONSTANT_MARGIN,
@@ -28,12 +30,14 @@ from msmix_core.experiments.reports import (
 
 __all__ = [
     "ABLATIONS",
+    "ABLATION_FACTOR",
     "ABLATION_LABELS",
     "CONSTANT_MARGIN",
     "DEFAULT_ABLATIONS",
     "FULL_LABEL",
     "ablation_configs",
     "ablation_label",
+    "ablation_variant",
     "fits",
     "history_frame",
     "latest_runs",

@@ -89,6 +89,8 @@ COMPARE_COLUMNS: tuple[str, ...] = (
     "baseline",
     "n_paired",
     "delta",
+    "ci_low",
+    "ci_high",
     "better",
     "p_value",
     "p_wilcoxon",
@@ -111,12 +113,18 @@ def _paired_test(x: pd.Series, base: pd.Series, metric: str, alpha: float) -> di
         return out | {
             "note": f"fewer than {MIN_PAIRED_SEEDS} seeds shared with the baseline: no test (train more seeds)"
         }
+    from scipy import stats  # here, not at the top: it is a second of every training process's start-up
+
     scale, decimals = _display_scale(metric)
     gain = diff.mean() if higher_is_better(metric) else -diff.mean()
+    half = stats.t.ppf(0.975, len(diff) - 1) * diff.std(ddof=1) / math.sqrt(len(diff))
     out |= {"delta": round(diff.mean() * scale, decimals), "better": bool(gain > 0)}
+    out |= {
+        "ci_low": round((diff.mean() - half) * scale, decimals),
+        "ci_high": round((diff.mean() + half) * scale, decimals),
+    }
     if np.all(diff == 0):
         return out | {"p_value": 1.0, "p_wilcoxon": 1.0, "significant": False, "note": "identical on every seed"}
-    from scipy import stats  # here, not at the top: it is a second of every training process's start-up
 
     with warnings.catch_warnings():
         # A constant non-zero difference gives t = ±inf and p = 0; scipy warns about its precision.
@@ -143,31 +151,27 @@ def compare_runs(
     Runs (rows of :func:`runs_table`) with a status in ``statuses`` (None: all) are grouped by
     ``by``; the last column of ``by`` names the compared variant and ``baseline`` is one of its
     values (None: no tests). Each group is paired with the baseline group that shares the other
-    ``by`` values, seed by seed. A seed run twice in a group counts once, with its newest run.
+    ``by`` values, seed by seed. A seed run twice in a group counts once, with its newest run; a group
+    whose runs are of several experiments (``experiment`` column) is refused: choose one set of like
+    runs first (:func:`~msmix_core.runs.comparable_sets`).
 
     Returns a long table, one row per (group, metric): the ``by`` columns, then
     :data:`COMPARE_COLUMNS`: ``n_seeds``, ``mean``, ``std`` (``ddof=0`` like MMSA's ``np.std``),
     ``baseline``, ``n_paired``, ``delta`` (mean paired difference, group minus baseline),
+    ``ci_low`` and ``ci_high`` (its 95 % t-interval over the paired seeds),
     ``better`` (delta points the metric's good way), ``p_value`` (two-sided
     ``scipy.stats.ttest_rel``), ``p_wilcoxon`` (``scipy.stats.wilcoxon``, from 6 pairs on),
     ``significant`` (``p_value < alpha``) and ``note``. Accuracies and F1 are ×100 with 2
     decimals, MAE and Corr as they are with 4 decimals, as papers print them.
     """
     by = list(by)
-    missing = [column for column in [*by, "seed"] if column not in table.columns]
-    if not by or missing:
-        raise MsmixError(f"cannot group runs by {by}: the table lacks {missing or 'a grouping column'}")
     prefix = f"{split}_"
     available = [column[len(prefix) :] for column in table.columns if column.startswith(prefix)]
     metrics = available if metrics is None else list(metrics)
     unknown = [m for m in metrics if m not in available]
     if unknown:
         raise MsmixError(f"no {split} metric {unknown} in the table: choose from {available}")
-    rows = table if statuses is None or "status" not in table.columns else table[table["status"].isin(statuses)]
-    if "created" in rows.columns:
-        rows = rows.sort_values("created", kind="stable")
-    rows = rows.drop_duplicates([*by, "seed"], keep="last")
-    groups = {key: group.set_index("seed") for key, group in rows.groupby(by, sort=True, dropna=False)}
+    groups = _groups(table, by, statuses)
 
     records = []
     for key, group in groups.items():
@@ -192,6 +196,61 @@ def compare_runs(
     frame = pd.DataFrame(records, columns=[*by, *COMPARE_COLUMNS])
     frame = frame.fillna({"n_paired": 0, "note": ""})
     return frame.astype({"n_seeds": int, "n_paired": int, "better": "boolean", "significant": "boolean"})
+
+
+def _groups(table: pd.DataFrame, by: list[str], statuses: Sequence[str] | None) -> dict[tuple, pd.DataFrame]:
+    """The table's rows per ``by`` group, indexed by seed (a seed run twice counts once, with its newest run).
+
+    A group that holds runs of several experiments (the table's ``experiment`` keys) is refused: its
+    runs differ in more than the seed, and the newest of them is not a newer version of the others.
+    """
+    missing = [column for column in [*by, "seed"] if column not in table.columns]
+    if not by or missing:
+        raise MsmixError(f"cannot group runs by {by}: the table lacks {missing or 'a grouping column'}")
+    rows = table if statuses is None or "status" not in table.columns else table[table["status"].isin(statuses)]
+    if "experiment" in rows.columns:
+        keys = rows.groupby(by, sort=True, dropna=False)["experiment"].unique()
+        mixed = keys[keys.map(len) > 1]
+        if not mixed.empty:
+            group, found = mixed.index[0], list(mixed.iloc[0])
+            raise MsmixError(
+                f"{by[-1]} {group[-1] if isinstance(group, tuple) else group!r} holds runs of {len(found)} "
+                f"experiments ({', '.join(map(str, found))}) trained differently: compare one set of like runs "
+                "(msmix_core.runs.comparable_sets), not runs of other settings under one name"
+            )
+    if "created" in rows.columns:
+        rows = rows.sort_values("created", kind="stable")
+    rows = rows.drop_duplicates([*by, "seed"], keep="last")
+    return {key: group.set_index("seed") for key, group in rows.groupby(by, sort=True, dropna=False)}
+
+
+def paired_differences(
+    table: pd.DataFrame,
+    baseline: str,
+    metric: str,
+    split: str = "test",
+    by: Sequence[str] = ("dataset", "backbone", "label"),
+    *,
+    statuses: Sequence[str] | None = ("finished",),
+) -> pd.DataFrame:
+    """Each group's per-seed difference from its baseline on ``metric``, on the seeds both have.
+
+    The points behind :func:`compare_runs`' ``delta`` (same pairing, same scale: accuracies ×100):
+    the ``by`` columns, ``seed`` and ``difference`` (group minus baseline).
+    """
+    by, column = list(by), f"{split}_{metric}"
+    if column not in table.columns:
+        raise MsmixError(f"no {split} metric {metric!r} in the table")
+    groups, scale = _groups(table, by, statuses), _display_scale(metric)[0]
+    rows = []
+    for key, group in groups.items():
+        base = groups.get((*key[:-1], baseline))
+        if key[-1] == baseline or base is None:
+            continue
+        x, y = group[column].dropna().align(base[column].dropna(), join="inner")
+        for seed, difference in (x - y).items():
+            rows.append(dict(zip(by, key, strict=True)) | {"seed": seed, "difference": difference * scale})
+    return pd.DataFrame(rows, columns=[*by, "seed", "difference"])
 
 
 def _cell(row: pd.Series) -> str:
