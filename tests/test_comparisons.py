@@ -93,7 +93,7 @@ def test_methods_match_settings_and_only_unlike_runs_make_no_complete_set(tmp_pa
             store_run(store, seed, seed, 0.7, method=method, epochs=3)
         store_run(store, 50 + seed, seed, 0.9, method="msmix", epochs=20)  # newest, but alone at 20 epochs
     sets = comparable_sets(store.list(), ["method"], reference="none", wanted=["msmix", "mixup", "none"])
-    assert sets[0].complete and sets[0].settings["epochs"] == 3 and list(sets[0].variants)[0] == "none"
+    assert sets[0].complete and sets[0].settings["epochs"] == 3 and next(iter(sets[0].variants)) == "none"
     assert left_out(sets, sets[0]) == [
         "2 'msmix' runs with epochs=20 not compared: no 'none', 'mixup' runs with those settings"
     ]
