@@ -53,7 +53,6 @@ from msmix_core.runs.files import (
 RUNS_DIR_ENV = "MSMIX_RUNS_DIR"
 
 
-
 class RunStatus(StrEnum):
     """A run is ``running`` until it ends as ``finished``, ``stopped`` (by the user), ``failed`` (with
     an error) or ``interrupted`` (Ctrl-C, SIGTERM; also how a ``running`` run whose process is gone is
