@@ -50,14 +50,15 @@ def test_sal_sentence_states_the_numbers_of_the_chart_it_describes():
     assert f"largest weight is {tracking['flatness'].iloc[0]:.2f}× its smallest" in sentence
     assert "Trained predictor: 100% of the intensities are saturated" in sentence
     worst = tracking[tracking["predictor"] == "untrained"].set_index("modality")["sal"]
-    assert f"the largest KL is vision's ({worst['vision'] / 1000:.4f})" in sentence
+    assert f"the largest SAL term (1000·KL) is vision's ({worst['vision']:.2f})" in sentence
     distributions = pd.concat(
         [sal_distributions(b).assign(predictor=name) for name, b in (("untrained", following), ("trained", saturated))]
     )
     figure = sal_distribution_chart(distributions, tracking)
     titles = [a["text"] for a in figure.layout.annotations]
     trained = tracking[tracking["predictor"] == "trained"].set_index("modality")["sal"]
-    assert titles[0] == f"text: KL untrained {tracking.iloc[0]['sal'] / 1000:.4f}, trained {trained['text'] / 1000:.4f}"
+    untrained = tracking.iloc[0]["sal"]
+    assert titles[0] == f"text<br>SAL term (1000·KL): untrained {untrained:.2f}, trained {trained['text']:.2f}"
 
 
 def test_tracking_tells_following_from_saturated_intensities():

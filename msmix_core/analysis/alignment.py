@@ -15,7 +15,7 @@ from scipy import stats
 
 from msmix_core import MODALITIES
 from msmix_core.analysis.latents import LatentBatch
-from msmix_core.mixing.ms_mix import SAL_SCALE, alignment_loss, intensity_distribution, stack_modalities
+from msmix_core.mixing.ms_mix import alignment_loss, intensity_distribution, stack_modalities
 
 
 def sal_distributions(batch: LatentBatch) -> pd.DataFrame:
@@ -94,7 +94,7 @@ def tracking_sentence(predictor: str, tracking: pd.DataFrame) -> str:
 
 def sal_sentence(tracking: pd.DataFrame) -> str:
     """What the SAL chart shows, in words, from the same batch: how flat the target is, and per predictor
-    the largest KL and how many intensities sit at the ±3 bound.
+    the largest SAL term and how many intensities sit at the ±3 bound.
 
     ``tracking``: :func:`intensity_tracking` of each predictor's batch, with a ``predictor`` column.
     """
@@ -107,7 +107,7 @@ def sal_sentence(tracking: pd.DataFrame) -> str:
         worst = rows.loc[rows["sal"].idxmax()]
         parts.append(
             f"{str(predictor).capitalize()} predictor: {rows['saturated'].mean():.0%} of the intensities are saturated "
-            f"near ±3; the largest KL is {worst['modality']}'s ({worst['sal'] / SAL_SCALE:.4f})."
+            f"near ±3; the largest SAL term (1000·KL) is {worst['modality']}'s ({worst['sal']:.2f})."
         )
     parts.append(
         "A saturated predictor's curve is flat too, so SAL can be small while the intensities do not follow |label|."

@@ -10,7 +10,6 @@ from scipy.stats import beta
 from msmix_core import MODALITIES
 from msmix_core.figures.layout import axis_suffix, panels
 from msmix_core.figures.palette import OKABE_ITO
-from msmix_core.mixing.ms_mix import SAL_SCALE
 
 #: Where the Beta(α, α) density is drawn: inside (0, 1), off its poles at 0 and 1 when α < 1.
 BETA_GRID = np.linspace(0.005, 0.995, 199)
@@ -106,14 +105,14 @@ def sal_distribution_chart(table: pd.DataFrame, tracking: pd.DataFrame) -> go.Fi
 
     ``table``: :func:`msmix_core.analysis.alignment.sal_distributions` with a ``predictor`` column;
     ``tracking``: :func:`msmix_core.analysis.alignment.intensity_tracking` with a ``predictor`` column,
-    whose KL values title the panels.
+    whose SAL terms (1000 · KL) title the panels.
     """
     predictors = list(dict.fromkeys(table["predictor"]))
     titles = []
     for m in MODALITIES:
         rows = tracking[tracking["modality"] == m].set_index("predictor")
-        kls = ", ".join(f"{p} {rows.loc[p, 'sal'] / SAL_SCALE:.4f}" for p in predictors)
-        titles.append(f"{m}: KL {kls}")
+        terms = ", ".join(f"{p} {rows.loc[p, 'sal']:.2f}" for p in predictors)
+        titles.append(f"{m}<br>SAL term (1000·KL): {terms}")
     layout = panels(titles, shared_y=True)
     data = []
     for column, m in enumerate(MODALITIES, start=1):
