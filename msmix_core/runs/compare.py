@@ -164,10 +164,10 @@ def compare_runs(
     runs first (:func:`~msmix_core.runs.comparable_sets`).
 
     Returns a long table, one row per (group, metric): the ``by`` columns, the group's ``experiment``
-    key (when the table has one), then :data:`COMPARE_COLUMNS`: ``n_seeds``, ``mean``, ``std`` (``ddof=0`` like MMSA's ``np.std``),
-    ``baseline``, ``n_paired``, ``delta`` (mean paired difference, group minus baseline),
-    ``ci_low`` and ``ci_high`` (its 95 % t-interval over the paired seeds),
-    ``better`` (delta points the metric's good way), ``p_value`` (two-sided
+    key (when the table has one), then :data:`COMPARE_COLUMNS`: ``n_seeds``, ``mean``, ``std``
+    (``ddof=0`` like MMSA's ``np.std``), ``baseline``, ``n_paired``, ``delta`` (mean paired
+    difference, group minus baseline), ``ci_low`` and ``ci_high`` (its 95 % t-interval over the
+    paired seeds), ``better`` (delta points the metric's good way), ``p_value`` (two-sided
     ``scipy.stats.ttest_rel``), ``p_wilcoxon`` (``scipy.stats.wilcoxon``, from 6 pairs on),
     ``significant`` (``p_value < alpha``) and ``note``. Accuracies and F1 are ×100 with 2
     decimals, MAE and Corr as they are with 4 decimals, as papers print them.
