@@ -164,6 +164,11 @@ def parse_condition(condition: str) -> tuple[str, str, str]:
     return match.group(1), match.group(2), match.group(3)
 
 
+def parse_conditions(text: str) -> list[str]:
+    """Conditions written on one line, separated by ``;`` (the Runs page's Where box)."""
+    return [part.strip() for part in text.split(";") if part.strip()]
+
+
 def filter_table(frame: pd.DataFrame, where: Sequence[str] = (), search: str = "") -> pd.DataFrame:
     """The rows of a :func:`browse_table` that meet every ``where`` condition and contain ``search``.
 
