@@ -104,6 +104,18 @@ def _display_scale(metric: str) -> tuple[float, int]:
     return (100.0, 2) if is_percent_metric(metric) else (1.0, 4)
 
 
+def mean_interval(values: Sequence[float] | np.ndarray) -> tuple[float, float, float]:
+    """The mean of ``values`` and its two-sided 95 % Student-t interval (NaN bounds below two values)."""
+    from scipy import stats
+
+    values = np.asarray(values, dtype=float)
+    mean = float(values.mean()) if values.size else math.nan
+    if values.size < 2:
+        return mean, math.nan, math.nan
+    half = float(stats.t.ppf(0.975, values.size - 1) * values.std(ddof=1) / math.sqrt(values.size))
+    return mean, mean - half, mean + half
+
+
 def _paired_test(x: pd.Series, base: pd.Series, metric: str, alpha: float) -> dict[str, Any]:
     """Paired comparison of a group's per-seed values with the baseline's on the seeds both have."""
     x, base = x.align(base, join="inner")
@@ -117,12 +129,8 @@ def _paired_test(x: pd.Series, base: pd.Series, metric: str, alpha: float) -> di
 
     scale, decimals = _display_scale(metric)
     gain = diff.mean() if higher_is_better(metric) else -diff.mean()
-    half = stats.t.ppf(0.975, len(diff) - 1) * diff.std(ddof=1) / math.sqrt(len(diff))
-    out |= {"delta": round(diff.mean() * scale, decimals), "better": bool(gain > 0)}
-    out |= {
-        "ci_low": round((diff.mean() - half) * scale, decimals),
-        "ci_high": round((diff.mean() + half) * scale, decimals),
-    }
+    mean, low, high = (round(value * scale, decimals) for value in mean_interval(diff))
+    out |= {"delta": mean, "ci_low": low, "ci_high": high, "better": bool(gain > 0)}
     if np.all(diff == 0):
         return out | {"p_value": 1.0, "p_wilcoxon": 1.0, "significant": False, "note": "identical on every seed"}
 
