@@ -28,10 +28,10 @@ def history(epochs: int, offset: float) -> list[dict]:
     ]
 
 
-def record(store: RunStore, minutes: int, method: str, seed: int, epochs: int, **knobs) -> Run:
+def record(store: RunStore, minutes: int, method: str, seed: int, epochs: int, dataset: str, **knobs) -> Run:
     """One finished run created ``minutes`` after :data:`START`; its test MAE is 1.0 - 0.1 × epochs + seed / 100."""
     label = " ".join([method, *(f"{k}={v:g}" for k, v in knobs.items())])
-    config = {"dataset": "synthetic", "backbone": "late_fusion", "method": method, "label": label, "seed": seed}
+    config = {"dataset": dataset, "backbone": "late_fusion", "method": method, "label": label, "seed": seed}
     config |= {"recipe": "mmsa", "epochs": epochs, "lr": 0.001, "batch_size": 32, "method_kwargs": knobs}
     offset = seed / 100
     test = {"MAE": 1.0 + offset - 0.1 * epochs, "Corr": 0.1 * epochs}
@@ -45,14 +45,14 @@ def record(store: RunStore, minutes: int, method: str, seed: int, epochs: int, *
     )
 
 
-def fill(store: RunStore) -> dict[str, list[Run]]:
+def fill(store: RunStore, dataset: str = "synthetic") -> dict[str, list[Run]]:
     """none and msmix over seeds 1-3 at 2 epochs, msmix again at 3 epochs, and a δ sweep (0.2, 0.6) over seeds 1-2."""
     runs: dict[str, list[Run]] = {"none": [], "msmix": [], "msmix 3 epochs": [], "sweep": []}
     for seed in (1, 2, 3):
-        runs["none"].append(record(store, seed, "none", seed, 2))
-        runs["msmix"].append(record(store, 10 + seed, "msmix", seed, 2))
-        runs["msmix 3 epochs"].append(record(store, 20 + seed, "msmix", seed, 3))
+        runs["none"].append(record(store, seed, "none", seed, 2, dataset))
+        runs["msmix"].append(record(store, 10 + seed, "msmix", seed, 2, dataset))
+        runs["msmix 3 epochs"].append(record(store, 20 + seed, "msmix", seed, 3, dataset))
     for i, threshold in enumerate((0.2, 0.6)):
         for seed in (1, 2):
-            runs["sweep"].append(record(store, 30 + 2 * i + seed, "msmix", seed, 2, threshold=threshold))
+            runs["sweep"].append(record(store, 30 + 2 * i + seed, "msmix", seed, 2, dataset, threshold=threshold))
     return runs

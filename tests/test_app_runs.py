@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
+import plotly.io as pio
 import pytest
 from stored_runs import fill
 from streamlit.testing.v1 import AppTest
+from test_app import values
 
+import ui.data
 from msmix_core.runs import RunStore
 from msmix_core.runs.annotations import read_note, read_tags
 
@@ -82,8 +84,8 @@ def test_selecting_two_runs_sets_their_configs_side_by_side_and_overlays_their_c
     at.toggle(key="rn_diff_only").set_value(False).run()
     assert "lr" in at.dataframe[-1].value.index
     curves = next(chart for chart in at.get("plotly_chart") if "rn_curves" in chart.proto.id)
-    traces = json.loads(curves.proto.spec)["data"]
-    assert len(traces) == 4 and all(len(trace["x"]) == 2 for trace in traces)  # 2 runs × valid, test; 2 epochs
+    traces = pio.from_json(curves.proto.spec).data
+    assert len(traces) == 4 and all(len(values(trace.x)) == 2 for trace in traces)  # 2 runs × valid, test; 2 epochs
     linked = page({"rn_sel": f"{a.id},{b.id},20990101-000000-gone-s1-0000"})  # a deleted run drops out
     assert linked.multiselect(key="rn_sel").value == [a.id, b.id]
 
@@ -123,3 +125,29 @@ def test_an_empty_store_says_where_to_train(tmp_path, monkeypatch):
     monkeypatch.setenv("MSMIX_RUNS_DIR", str(tmp_path))
     at = page()
     assert "No runs in" in at.info[0].value
+
+
+@pytest.mark.slow
+def test_training_draws_a_linked_group_as_mean_and_band_and_each_seed_on_demand(tmp_path, monkeypatch, tiny):
+    monkeypatch.setenv("MSMIX_RUNS_DIR", str(tmp_path))
+    monkeypatch.setattr(ui.data, "dataset", lambda settings: tiny)
+    runs = fill(RunStore(tmp_path), dataset=tiny.name)
+    group, alone = runs["msmix 3 epochs"], runs["none"][0]
+    at = AppTest.from_file(str(ROOT / "pages" / "training.py"), default_timeout=TIMEOUT)
+    at.query_params["tr_overlay"] = ",".join(run.id for run in [*group, alone])  # the link the Runs page gives
+    at.run()
+    assert not at.exception, at.exception
+    traces = pio.from_json(at.get("plotly_chart")[0].proto.spec).data
+    name = f"msmix · {group[0].experiment_key}"
+    assert [t.name for t in traces if t.legendgroup == name] == [
+        f"{name} · valid ± std",
+        f"{name} · valid (mean ± std)",
+        f"{name} · test ± std",
+        f"{name} · test (mean ± std)",
+    ]
+    mean = next(t for t in traces if t.name == f"{name} · test (mean ± std)")
+    assert list(values(mean.y)) == pytest.approx([1.0 + 0.02 - 0.1 * e for e in (1, 2, 3)])  # seeds 1-3: offset 0.02
+    assert sum(t.legendgroup != name for t in traces) == 2  # the lone run: its own valid and test lines
+    at.toggle(key="tr_each").set_value(True).run()
+    traces = pio.from_json(at.get("plotly_chart")[0].proto.spec).data
+    assert sum(t.opacity == 0.35 for t in traces) == 6  # 3 seeds × valid, test
