@@ -12,7 +12,6 @@ from msmix_core.experiments import (
     ablation_label,
 )
 from msmix_core.figures import ablation_bars
-from msmix_core.jobs import TrainingJob
 from msmix_core.metrics import PRIMARY_METRICS
 from msmix_core.runs import MIN_PAIRED_SEEDS, compare_runs, format_table
 from msmix_core.training import TrainConfig
@@ -61,7 +60,7 @@ if launch:
     with data.user_errors():
         base = TrainConfig(backbone=settings.backbone, method="msmix", epochs=epochs)
         seeds = range(settings.seed, settings.seed + n_seeds)
-        job = TrainingJob(ds, ablation_configs(base, variants, seeds), store).start()
+        job = jobs_view.start_job(ds, ablation_configs(base, variants, seeds), store)
     jobs_view.keep_job(JOB_KEY, job)
     busy = True
 

@@ -17,7 +17,6 @@ from msmix_core.experiments.sweeps import (
 )
 from msmix_core.experiments.tuning import find_studies, load_studies
 from msmix_core.figures.sweeps import study_figures, sweep_chart
-from msmix_core.jobs import TrainingJob
 from msmix_core.metrics import METRIC_KEYS, PRIMARY_METRICS
 from msmix_core.training import TrainConfig
 from ui import data, jobs_view, page_state, sidebar
@@ -90,7 +89,7 @@ if launch:
         values = parse_values(METHOD, knob, values_text)
         base = TrainConfig(backbone=settings.backbone, method=METHOD, epochs=epochs)
         configs = sweep_configs(base, knob, values, range(settings.seed, settings.seed + n_seeds))
-        job = TrainingJob(ds, configs, store, workers=workers).start()
+        job = jobs_view.start_job(ds, configs, store, workers)
     jobs_view.keep_job(JOB_KEY, job)
     busy = True
 
