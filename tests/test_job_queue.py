@@ -53,7 +53,7 @@ def test_a_ticket_waits_its_turn_and_may_leave_the_line():
     got = []
     waiter = threading.Thread(target=lambda: got.append(queue.wait(third)))
     waiter.start()
-    queue.leave(second)  # Stop while waiting
+    assert queue.withdraw(second) and not queue.withdraw(first)  # Stop while waiting; a running ticket stays
     assert queue.position(third) == 1 and not queue.wait(second)
     assert waiter.is_alive()  # still one slot, taken by the first
     queue.leave(first)

@@ -17,7 +17,7 @@ import streamlit as st
 
 from msmix_core.data.schema import MSADataset
 from msmix_core.experiments import run_name
-from msmix_core.jobs import JobProgress, TrainingJob, default_queue, find_job, prepare_worker
+from msmix_core.jobs import JobProgress, TrainingJob, find_job, prepare_worker
 from msmix_core.runs import Run, RunStatus, RunStore
 from msmix_core.training import TrainConfig
 from ui import data
@@ -117,7 +117,7 @@ def open_training_page(settings: Settings, key: str) -> tuple[MSADataset, RunSto
     session controls still trains (then Run waits; a job it only watches does not hold Run back)."""
     with data.user_errors():
         ds = data.dataset(settings)
-    job = session_job(key)
+        job = session_job(key)  # a bad $MSMIX_TRAINING_SLOTS is one line too
     return ds, RunStore(), job, controls(job) and job.is_alive()
 
 
@@ -161,7 +161,7 @@ def progress_text(progress: JobProgress) -> str:
     """What a running job is doing, in words: its place in the server's queue, or the run it trains (or the step
     between two runs), runs done, time left."""
     if progress.position is not None:
-        slots = default_queue().slots
+        slots = progress.slots
         eta = (
             "time left unknown until the jobs ahead have a pace"
             if progress.eta is None

@@ -117,10 +117,11 @@ class JobProgress:
 
     ``fraction``: work done over the work the job takes at most, in epochs weighed by their method's
     cost (:func:`epoch_costs`; runs that ended early count what they trained; 1.0 when finished).
-    ``eta``: seconds left (None until there is a pace to go by).
+    ``eta``: seconds left (None until an epoch cost is known: this job's epochs or stored runs').
     ``histories``: per run name, the epoch records so far; ``run_ids``: per run name, its stored id.
     ``position``: the job's place in the server's training queue while it waits (1: next), else None;
-    ``eta`` then includes the wait. ``stop_request``: ``"now"`` or ``"after_run"`` once Stop was pressed.
+    ``eta`` then includes the wait; ``slots``: how many trainings that queue runs at once.
+    ``stop_request``: ``"now"`` or ``"after_run"`` once Stop was pressed.
     """
 
     status: RunStatus  # running, then finished, stopped (TrainingJob.stop) or failed (also if its process dies)
@@ -135,6 +136,7 @@ class JobProgress:
     error: str | None = None
     run_status: dict[str, RunStatus] = field(default_factory=dict)
     position: int | None = None
+    slots: int = 1
     stop_request: str | None = None
 
     @property
@@ -233,9 +235,8 @@ class TrainingJob:
             process = self._process
         if not after_run:
             self._stop.set()
-        if self._ticket is not None and self._queue.position(self._ticket) is not None:
+        if self._ticket is not None and self._queue.withdraw(self._ticket):  # it was waiting: it never starts
             self._stop.set()
-            self._queue.leave(self._ticket)
         if process is not None:
             process.stop(after_run=after_run)
 
@@ -388,5 +389,6 @@ class TrainingJob:
                 error=self._error,
                 run_status=dict(self._run_status),
                 position=position,
+                slots=self._queue.slots,
                 stop_request=self._stop_request,
             )

@@ -86,6 +86,15 @@ class TrainingQueue:
                     line.remove(ticket)
             self._changed.notify_all()
 
+    def withdraw(self, ticket: Ticket) -> bool:
+        """Take ``ticket`` out of the line if it still waits (True); a ticket that runs keeps its slots (False)."""
+        with self._changed:
+            if ticket not in self._waiting:
+                return False
+            self._waiting.remove(ticket)
+            self._changed.notify_all()
+            return True
+
     def position(self, ticket: Ticket) -> int | None:
         """``ticket``'s place in line (1: next to start), None once it runs or left."""
         with self._changed:
