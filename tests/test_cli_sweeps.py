@@ -180,4 +180,5 @@ def test_a_signal_during_a_pool_run_stores_the_runs_in_flight_as_interrupted(
     assert runs and all(run.status == "interrupted" and run.history for run in runs)  # none lost, none half-made
     assert len(runs) <= 2  # the third seed was queued: it never started
     last = stderr.text.replace("\r", "\n").strip().splitlines()[-1]
-    assert last == f"msmix: {said}; {len(runs)} of 3 runs stored, the {len(runs)} in progress among them as 'interrupted'"
+    stored = f"{len(runs)} of 3 runs stored, the {len(runs)} in progress among them as 'interrupted'"
+    assert last == f"msmix: {said}; {stored}"
