@@ -2,7 +2,8 @@
 
 A run lives in ``<root>/<run_id>/``::
 
-    config.json    what was trained: dataset, backbone, method, label, seed, every knob, device, versions
+    config.json    what was trained: dataset, backbone, method, label, seed, every knob, device, versions,
+                   experiment_key (:mod:`msmix_core.runs.identity`)
     history.jsonl  one JSON line per epoch, as the trainer logged it, appended (older runs: history.json)
     result.json    status, final metrics ({"valid": {...}, "test": {...}}), error, best epoch, timestamps
     weights.pt     optional, the best weights (torch.save; loaded back with weights_only=True)
@@ -51,10 +52,10 @@ from msmix_core.runs.files import (
     write_errors,
     write_json,
 )
+from msmix_core.runs.identity import EXPERIMENT_KEY_FIELD, experiment_key
 
 #: Environment variable that moves the default runs folder (otherwise ``runs/`` in the working directory).
 RUNS_DIR_ENV = "MSMIX_RUNS_DIR"
-
 
 
 class RunStatus(StrEnum):
@@ -120,6 +121,7 @@ def _checked_config(config: dict) -> dict:
     if "method" in config:
         config.setdefault("label", config["method"])
     _check_config_fields(config, "run config")
+    config[EXPERIMENT_KEY_FIELD] = experiment_key(config)  # always recomputed: a copied config may carry another's
     return config
 
 
@@ -282,6 +284,12 @@ class Run:
     @property
     def config(self) -> dict:
         return copy.deepcopy(self._config)
+
+    @property
+    def experiment_key(self) -> str:
+        """The key stored when the run was created; computed from the config for runs stored before keys."""
+        stored = self._config.get(EXPERIMENT_KEY_FIELD)
+        return stored if isinstance(stored, str) and stored else experiment_key(self._config)
 
     @property
     def history(self) -> list[dict]:
