@@ -142,10 +142,10 @@ class _Progress:
     def summary(self, stored_in_flight: bool) -> str:
         """What an interruption of a pool (``stored_in_flight``) or Ray grid left in the store, in words."""
         cut = self.statuses.count("interrupted")
-        done = f"{len(self.statuses) - cut} of {len(self.configs)} runs stored"
+        done = f"{len(self.statuses)} of {len(self.configs)} runs stored"
         if not stored_in_flight:
             return f"{done}; the Ray tasks in progress were cancelled, not stored"
-        return f"{done}, the {cut} in progress stored as 'interrupted'"
+        return f"{done}, the {cut} in progress among them as 'interrupted'"
 
 
 def _executor(args: argparse.Namespace, runs: int) -> Executor:
