@@ -9,7 +9,7 @@ from msmix_core.figures import training_curves
 from msmix_core.jobs import TrainingJob
 from msmix_core.metrics import PRIMARY_METRICS
 from msmix_core.mixing.registry import METHODS, method_knobs
-from msmix_core.runs import compare_runs, format_table
+from msmix_core.runs import compare_runs, experiment_key, format_table
 from msmix_core.training import RECIPES, TrainConfig
 from ui import data, jobs_view, page_state, sidebar
 
@@ -135,13 +135,17 @@ def live() -> None:
     """Redrawn every second while the job trains (its curves at most every 5 s): the page never waits for it."""
     if job is None and not overlay:
         st.info("Choose methods and press **Run** (a few seconds per epoch on the small synthetic data).")
-    histories = {}
+    histories, keys = {}, {}
     if job is not None:
         progress = jobs_view.progress_panel(job, key="tr")
         histories |= jobs_view.histories_to_draw("tr_drawn", job, progress)
+        trained = {"dataset": ds.name}
+        keys |= {name: experiment_key(c.to_dict() | trained) for name, c in zip(job.names, job.configs, strict=True)}
     with data.user_errors():
         for run_id in overlay:
-            histories[jobs_view.run_caption(past[run_id])] = store.load(run_id).history  # fresh: it may still train
+            caption = jobs_view.run_caption(past[run_id])
+            histories[caption] = store.load(run_id).history  # fresh: it may still train
+            keys[caption] = past[run_id].experiment_key
     frame = history_frame(histories)
     metrics = list(dict.fromkeys(frame["metric"])) or ["MAE"]
     metric = st.selectbox("Curve", metrics, index=metrics.index("MAE"), key="tr_metric", disabled=frame.empty)
@@ -153,7 +157,7 @@ def live() -> None:
         for warning in learning_warnings(histories):
             st.warning(warning)
         st.subheader("Best-validation epoch of each run (test metrics)")
-        jobs_view.table_with_download(summary_table(histories), "training_comparison.csv", key="tr_table")
+        jobs_view.table_with_download(summary_table(histories, keys=keys), "training_comparison.csv", key="tr_table")
         if job is not None and not job.is_alive():
             verdict(job)
     jobs_view.rerun_when_done(job, polling)
