@@ -25,6 +25,13 @@ HELP = (
 SHOWN = ("recipe", "epochs", "lr")
 
 
+def forget_stale(key: str, options: Sequence[object]) -> None:
+    """Drop the widget ``key``'s values that are not among ``options`` (another set's): it starts from its default."""
+    value = st.session_state.get(key)
+    if value is not None and not set(value if isinstance(value, list) else [value]) <= set(options):
+        del st.session_state[key]
+
+
 def set_label(chosen: ComparisonSet, varying: Sequence[str]) -> str:
     """A set in the chooser: what tells it apart, its size, and what it lacks."""
     lacks = f" · no {', '.join(repr(n) for n in chosen.missing)}" if chosen.missing else ""
@@ -37,8 +44,7 @@ def choose_set(sets: Sequence[ComparisonSet], key: str) -> ComparisonSet:
     by_key = {s.settings_key: s for s in sets}
     if len(sets) > 1:
         options = list(by_key)
-        if key in st.session_state and st.session_state[key] not in by_key:
-            del st.session_state[key]  # a set that is gone (its runs deleted): back to the default
+        forget_stale(key, options)  # a set that is gone (its runs deleted): back to the default
         picked = st.selectbox(
             "Runs compared",
             options,
