@@ -19,6 +19,7 @@ from msmix_core.runs.browse import (
     group_table,
     knob_frame,
     parse_conditions,
+    sort_table,
 )
 from ui import data, jobs_view, navigation, page_state, sidebar
 
@@ -71,7 +72,7 @@ try:
 except MsmixError as exc:
     st.error(f"**{exc}**")
     view = table.iloc[:0]
-view = view.sort_values(sort, ascending=not descending, kind="stable", na_position="last")
+view = sort_table(view, sort, descending)
 st.caption(f"{len(view)} of {len(table)} runs.")
 
 
