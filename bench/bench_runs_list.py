@@ -5,8 +5,9 @@
 
 Each run has a 10-epoch history shaped like the trainer's. Reported per command: the median over
 ``--repeats`` of the wall time and the CPU time of the command in this process (imports done), and
-once the wall time of the whole ``python -m msmix_core`` process (interpreter start and imports
-included). Paste the output into the "Run browser" section of bench/RESULTS.md.
+once the wall and CPU time of the whole ``python -m msmix_core`` process (interpreter start and
+imports included). On a shared machine the CPU time is what an idle machine's wall time would be.
+Paste the output into the "Run browser" section of bench/RESULTS.md.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import contextlib
 import io
 import os
 import platform
+import resource
 import statistics
 import subprocess
 import sys
@@ -80,9 +82,12 @@ def run(root: Path, repeats: int) -> None:
     for extra in ([], ["--where", "label=msmix", "--where", "max_epochs>=20"], ["--group-by", "experiment"]):
         wall, cpu = timed([*base, *extra], repeats)
         print(f"| `msmix {' '.join(['runs', 'list', *extra])}` | {wall:.2f} | {cpu:.2f} |", flush=True)
-    start = time.perf_counter()
+    start, before = time.perf_counter(), resource.getrusage(resource.RUSAGE_CHILDREN)
     subprocess.run([sys.executable, "-m", "msmix_core", *base], check=True, stdout=subprocess.DEVNULL)
-    print(f"| `python -m msmix_core runs list` (whole process) | {time.perf_counter() - start:.2f} | |")
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime
+    wall = time.perf_counter() - start
+    print(f"| `python -m msmix_core runs list` (whole process, imports included) | {wall:.2f} | {cpu:.2f} |")
 
 
 def cli() -> None:
