@@ -128,7 +128,7 @@ def test_group_by_experiment_averages_seeds_of_runs_trained_alike_only(store, fi
     mean, std = sum(maes) / 3, math.sqrt(sum((m - sum(maes) / 3) ** 2 for m in maes) / 3)
     assert row["MAE"] == f"{mean:.4f} ± {std:.4f}"
     by_label = group_table(browse_table(store.list()), ["label", "max_epochs"], metrics=["MAE"])
-    assert len(by_label) == 5 and list(by_label.columns[:3]) == ["label", "max_epochs", "n_seeds"]
+    assert len(by_label) == 5 and list(by_label.columns[:2]) == ["label", "max_epochs"] and "n_seeds" in by_label
     with pytest.raises(MsmixError, match="cannot group by"):
         group_table(browse_table(store.list()), ["speaker"])
 
