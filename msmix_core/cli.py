@@ -393,9 +393,12 @@ def cmd_robustness(args: argparse.Namespace) -> int:
             seed=args.seed,
             device=args.device,
         )
-        tables.append(table.assign(run=run.id, backbone=run.config["backbone"], label=run.config["label"]))
+        config = run.config
+        tables.append(
+            table.assign(run=run.id, backbone=config["backbone"], label=config["label"], experiment=run.experiment_key)
+        )
     table = pd.concat(tables, ignore_index=True)
-    front = ["run", "backbone", "label", "condition", "modality", "level"]
+    front = ["run", "backbone", "label", "experiment", "condition", "modality", "level"]
     table = table[front + [c for c in table.columns if c not in front]]
     _echo(table.to_string(index=False))
     _write_outputs(args.out, table, table)

@@ -107,3 +107,19 @@ def test_robustness_matches_settings_across_methods_and_averages_over_seeds(stor
     assert set(at.dataframe[0].value["n_seeds"]) == {1} and len(at.get("plotly_chart")) == 1
     shared = _page("robustness", rb_set=at.query_params["rb_set"])  # a link opens the same set
     assert shared.multiselect(key="rb_methods").value == ["msmix"] and set(shared.dataframe[0].value["n_seeds"]) == {1}
+
+
+@pytest.mark.slow
+def test_training_summary_names_each_runs_experiment(store):
+    at = _page("training")
+    at.multiselect(key="tr_methods").set_value(["none", "mixup"])
+    at.number_input(key="tr_epochs").set_value(1)
+    at.number_input(key="tr_seeds").set_value(1)
+    next(b for b in at.button if b.label == "Run").click()
+    at.run()
+    assert at.session_state["training_job"].join(TIMEOUT)
+    at.run()
+    assert not at.exception
+    summary = at.dataframe[0].value
+    stored = {run.config["label"]: run.experiment_key for run in store.list()}
+    assert dict(zip(summary["run"], summary["experiment"], strict=True)) == stored

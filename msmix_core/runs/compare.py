@@ -66,7 +66,7 @@ def runs_table(runs: Iterable[Run]) -> pd.DataFrame:
         row = {column: config.get(column) for column in ("dataset", "backbone", "method", "seed")}
         row |= {"id": run.id, "status": run.status.value, "label": config.get("label", config["method"])}
         row["experiment"] = run.experiment_key
-        row |= {"epochs": len(run.history), "best_epoch": run.best_epoch, "created": run.created}
+        row |= {"epochs": run.epochs, "best_epoch": run.best_epoch, "created": run.created}
         for split, seen in keys.items():
             for key, value in metrics.get(split, {}).items():
                 row[f"{split}_{key}"] = value
