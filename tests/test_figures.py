@@ -76,9 +76,18 @@ def test_similarity_heatmap_orders_rows_columns_and_pairs_together():
 
 def test_strategy_bars_show_percentages_and_gaps():
     stats = pd.DataFrame({"strategy": ["A", "B"], "contradictory_rate": [0.1, 0.5], "mean_abs_label_gap": [0.3, 1.2]})
-    rate, gap = strategy_bars(stats).data
+    figure = strategy_bars(stats)
+    rate, gap = figure.data
     np.testing.assert_allclose(rate.y, [10, 50])
     np.testing.assert_allclose(gap.y, [0.3, 1.2])
+    assert (rate.texttemplate, gap.texttemplate) == ("%{y:.0f} %", "%{y:.2f}") and rate.textposition == "outside"
+    assert figure.layout.yaxis.range == (0, 60) and figure.layout.yaxis2.range[1] > 1.2  # room for the labels
+
+
+def test_a_zero_bar_still_says_its_value():
+    stats = pd.DataFrame({"strategy": ["guard"], "contradictory_rate": [0.0], "mean_abs_label_gap": [0.0]})
+    rate, _ = strategy_bars(stats).data
+    assert rate.texttemplate == "%{y:.0f} %" and rate.cliponaxis is False and rate.y[0] == 0
 
 
 @pytest.mark.parametrize("alpha", [0.5, 2.0])
