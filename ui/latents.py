@@ -38,15 +38,15 @@ def _batch(key: str, _dataset: MSADataset, backbone: str, seed: int, epochs: int
     return encode_batch(model, method, _dataset, batch_size, seed=seed)
 
 
-def source_picker(key: str) -> int:
-    """A radio choosing untrained or trained latents; returns the number of training epochs."""
+def source_picker(key: str, default: str = "untrained") -> int:
+    """A radio choosing ``"untrained"`` or ``"trained"`` latents (``default`` first); returns the training epochs."""
     names = {"untrained" if epochs == 0 else "trained": source for source, epochs in SOURCES.items()}
     short = st.radio(
         "Latent features from",
         list(names),
         format_func=names.get,
         horizontal=True,
-        key=page_state.bind(key, "untrained", page_state.choice(list(names))),
+        key=page_state.bind(key, default, page_state.choice(list(names))),
     )
     return SOURCES[names[short]]
 

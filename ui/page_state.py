@@ -41,6 +41,19 @@ def number(low: float, high: float, kind: type = float) -> Parser:
     return parse
 
 
+def interval(low: float, high: float) -> Parser:
+    """Two comma-separated numbers ``a,b`` with ``low <= a <= b <= high`` (a range slider)."""
+    inside = number(low, high)
+
+    def parse(text: str) -> tuple[float, float] | None:
+        ends = [inside(item) for item in text.split(SEPARATOR)]
+        if len(ends) != 2 or None in ends or ends[0] > ends[1]:
+            return None
+        return ends[0], ends[1]
+
+    return parse
+
+
 def flag(text: str) -> bool | None:
     """``"true"``/``"false"`` (a toggle or checkbox)."""
     return {"true": True, "false": False}.get(text.lower())
