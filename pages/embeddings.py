@@ -21,6 +21,7 @@ from msmix_core.figures import embedding_scatter
 from ui import data, latents, maps, page_state, sidebar, warmup
 
 BATCH_SIZES = [64, 128, 256]
+DELTAS = [0.2, 0.4, 0.6, 0.8]
 NEIGHBOURS = 8
 #: A view of this page set in one click: widget key -> value (what a link with these URL values opens).
 PRESETS = {
@@ -34,6 +35,7 @@ PRESETS = {
         "emb_show_msmix": True,
         "emb_show_mixup": True,
         "emb_mixed": 64,
+        "emb_delta": 0.8,
     },
 }
 
@@ -68,7 +70,7 @@ with st.expander("Presets"):
 
 with data.user_errors():
     ds = data.dataset(settings)
-    c1, c2, c3, c4, c5 = st.columns([2, 3, 4, 3, 1])
+    c1, c2, c3, c4, c5, c6 = st.columns([2, 3, 4, 3, 2, 1])
     batch_size = c1.select_slider(
         "Real samples",
         BATCH_SIZES,
@@ -90,7 +92,13 @@ with data.user_errors():
     )
     with c4:
         epochs = latents.source_picker("emb_source", maps.OPENING["source"])
-    dims = 3 if c5.toggle("3-D", key=page_state.bind("emb_3d", False, page_state.flag)) else 2
+    delta = c5.select_slider(
+        "MS-Mix's δ",
+        DELTAS,
+        key=page_state.bind("emb_delta", maps.DELTA, page_state.choice(DELTAS)),
+        help="SASS's similarity threshold for MS-Mix's pairs (0.4 in the released code, 0.2 in the paper)",
+    )
+    dims = 3 if c6.toggle("3-D", key=page_state.bind("emb_3d", False, page_state.flag)) else 2
     batch = latents.batch(settings, ds, batch_size, epochs)
 
 
@@ -107,7 +115,7 @@ def project(
     _train,
 ):
     """Real coordinates and, per method, mixed coordinates with their pair table (cached per data and settings)."""
-    mixes = maps.draws(_batch, seed)
+    mixes = maps.draws(_batch, seed, delta)
     real_xy, mixed_xy = maps.coordinates(_batch, view, projection, dims, seed, mixes)
     mixed = {}
     for name, result in mixes.items():
@@ -147,14 +155,23 @@ drawn_projection = projection
 if (
     projection == "UMAP"
     and not warmup.ready()
-    and not maps.on_disk(batch, view, "UMAP", dims, settings.seed, maps.draws(batch, settings.seed))
+    and not maps.on_disk(batch, view, "UMAP", dims, settings.seed, maps.draws(batch, settings.seed, delta))
 ):
     warmup.start()
     drawn_projection = "PCA"
     umap_notice()
 with st.spinner(f"Computing the {drawn_projection} map…"), data.user_errors():
     real_xy, mixed = project(
-        latents.data_key(settings), batch_size, epochs, drawn_projection, view, dims, settings.seed, batch, ds.train
+        latents.data_key(settings),
+        batch_size,
+        epochs,
+        drawn_projection,
+        view,
+        dims,
+        delta,
+        settings.seed,
+        batch,
+        ds.train,
     )
 
 #: The trace picker's "no mixed point".
@@ -299,7 +316,8 @@ def explore(ds: MSADataset, batch: LatentBatch, real_xy: np.ndarray, mixed: dict
 def pick(batch: LatentBatch, found: np.ndarray, query: str) -> int:
     """The real sample to look at (its train row in the URL): clicked, chosen, or the first search hit."""
     rows = [int(r) for r in batch.index]
-    if query.strip() and len(found) and query != st.session_state.get("emb_last_query"):
+    unset = "emb_pick" not in st.session_state and "emb_pick" not in st.query_params
+    if query.strip() and len(found) and (unset or query != st.session_state.get("emb_last_query")):
         st.session_state["emb_pick"] = rows[found[0]]  # a new search looks at its first hit
     st.session_state["emb_last_query"] = query
     key = page_state.bind("emb_pick", rows[0], page_state.choice(rows))

@@ -25,10 +25,12 @@ MAP_CACHE = Path(os.environ.get("MSMIX_MAP_CACHE", Path(__file__).resolve().pare
 MIXERS = {"MS-Mix": ("sass", "msmix"), "vanilla Mixup": ("random", "mixup")}
 #: Map name on the page -> :class:`~msmix_core.analysis.Projector` method.
 PROJECTIONS = {"PCA": "pca", "UMAP": "umap", "t-SNE": "tsne"}
+#: SASS's δ on the page unless chosen: the released code's.
+DELTA = 0.4
 #: The page's first view: UMAP of the briefly trained encoder's fused latents. With the untrained
 #: (random) encoder a sample's nearest neighbours agree in sign no more often than chance, so its
 #: map is one shapeless blob; after three epochs of MS-Mix they agree about two times in three.
-OPENING = {"projection": "UMAP", "source": "trained", "batch": 256, "view": "fused", "dims": 2}
+OPENING = {"projection": "UMAP", "source": "trained", "batch": 256, "view": "fused", "dims": 2, "delta": DELTA}
 
 
 def draws(batch: LatentBatch, seed: int) -> dict[str, MixResult]:
@@ -58,10 +60,10 @@ def on_disk(batch: LatentBatch, view: str, projection: str, dims: int, seed: int
     return cached_map(PROJECTIONS[projection], real, mixed, dims=dims, seed=seed, cache_dir=MAP_CACHE) is not None
 
 
-def precompute(views: Iterable[tuple[str, int, int, str, int]]) -> None:
+def precompute(views: Iterable[tuple[str, int, int, str, int, float]]) -> None:
     """Compute the maps of ``views`` on the default synthetic data and settings, as the page would.
 
-    Each view is ``(projection, training epochs, batch size, latent view, dims)``. Encoding goes
+    Each view is ``(projection, training epochs, batch size, latent view, dims, δ)``. Encoding goes
     through the same library calls as :mod:`ui.latents`, with the server's torch thread count (``ui``
     sets it), so the latents, and with them the digests, are the server's.
     """
@@ -72,19 +74,20 @@ def precompute(views: Iterable[tuple[str, int, int, str, int]]) -> None:
     s = Settings()
     ds = make_synthetic(seed=s.data_seed, conflict_rate=s.conflict_rate, label_noise=s.label_noise, n_train=s.n_train)
     encoders = {}
-    for projection, epochs, batch_size, view, dims in views:
+    for projection, epochs, batch_size, view, dims, delta in views:
         if epochs not in encoders:
             encoders[epochs] = fit_encoder(ds, s.backbone, seed=s.seed, epochs=epochs)
         batch = encode_batch(*encoders[epochs], ds, batch_size, seed=s.seed)
-        coordinates(batch, view, projection, dims, s.seed, draws(batch, s.seed))
-        print(f"map ready: {projection}, {epochs} epochs, batch {batch_size}, {view}, {dims}-D", flush=True)
+        coordinates(batch, view, projection, dims, s.seed, draws(batch, s.seed, delta))
+        print(f"map ready: {projection}, {epochs} epochs, batch {batch_size}, {view}, {dims}-D, δ {delta}", flush=True)
 
 
-def opening_views() -> list[tuple[str, int, int, str, int]]:
+def opening_views() -> list[tuple[str, int, int, str, int, float]]:
     """The views ``make setup`` computes: the page's first view and the tour's embedding steps on synthetic data."""
     from ui import latents, tours
 
-    first = (OPENING["projection"], latents.TRAINED_EPOCHS, OPENING["batch"], OPENING["view"], OPENING["dims"])
+    o = OPENING
+    first = (o["projection"], latents.TRAINED_EPOCHS, o["batch"], o["view"], o["dims"], o["delta"])
     return list(dict.fromkeys([first, *tours.synthetic_maps()]))
 
 

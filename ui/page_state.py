@@ -21,6 +21,9 @@ Parser = Callable[[str], Any]
 #: Separator of the items of a multiselect in the URL.
 SEPARATOR = ","
 
+#: Every key :func:`bind` was called with in this server process (a tour step resets them to its URL).
+BOUND: set[str] = set()
+
 
 def choice(options: Sequence[Any]) -> Parser:
     """The option whose text is the URL's text (options may be numbers, shown as text in the URL)."""
@@ -110,6 +113,7 @@ def bind(key: str, default: Any, parse: Parser) -> str:
     value lives in ``st.session_state[key]``). By then a changed widget's new value is in the session
     state already, so the URL follows every change.
     """
+    BOUND.add(key)
     _restore(key, default, parse)
     _publish(key, default)
     return key

@@ -9,7 +9,7 @@ import torch
 
 from msmix_core.data import MOSI_SOURCES
 from msmix_core.device import resolve_device
-from ui import data, navigation, settings
+from ui import data, navigation, settings, tours
 
 REAL = "CMU-MOSI (real)"
 
@@ -63,7 +63,8 @@ def _slider(sb: object, label: str, name: str, current: settings.Settings, key: 
 
 
 def render() -> settings.Settings:
-    """Draw the sidebar and return this session's (possibly updated) settings."""
+    """Draw the sidebar and return this session's (possibly updated) settings; a tour step's banner on top."""
+    tours.banner()
     current = settings.current()
     sb = st.sidebar
     navigation.links()
