@@ -8,6 +8,8 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 RAY_STAMP := $(VENV)/.ray-installed
+# UMAP compiled into numba's cache (.cache/numba) and the maps the app opens on (.cache/maps)
+MAPS_STAMP := .cache/maps/.ready
 
 .PHONY: run test test-fast setup lint bench chromium
 
@@ -23,9 +25,15 @@ $(RAY_STAMP): $(STAMP) requirements-ray.txt
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements-ray.txt
 	touch $(RAY_STAMP)
 
-setup: $(STAMP)
+# Before the first server: compile UMAP (about a minute on a small CPU) and compute the Embeddings page's
+# first maps, so that a class does not wait for either (ui/maps.py).
+$(MAPS_STAMP): $(STAMP) ui/maps.py ui/tours.py msmix_core/analysis/embedding.py
+	$(BIN)/python -m ui.maps
+	touch $(MAPS_STAMP)
 
-run: $(STAMP)
+setup: $(STAMP) $(MAPS_STAMP)
+
+run: $(STAMP) $(MAPS_STAMP)
 	$(BIN)/streamlit run app.py
 
 chromium:

@@ -110,6 +110,7 @@ def project(
     projection: str,
     view: str,
     dims: int,
+    delta: float,
     seed: int,
     _batch: LatentBatch,
     _train,

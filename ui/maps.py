@@ -33,10 +33,12 @@ DELTA = 0.4
 OPENING = {"projection": "UMAP", "source": "trained", "batch": 256, "view": "fused", "dims": 2, "delta": DELTA}
 
 
-def draws(batch: LatentBatch, seed: int) -> dict[str, MixResult]:
-    """Each method's seeded mixing of the batch (its pairs, ratios and mixed latents)."""
+def draws(batch: LatentBatch, seed: int, delta: float = DELTA) -> dict[str, MixResult]:
+    """Each method's seeded mixing of the batch (its pairs, ratios and mixed latents); MS-Mix's SASS at ``delta``."""
+    knobs = {"sass": {"threshold": delta}}
     return {
-        name: STRATEGIES[strategy](batch, torch.Generator().manual_seed(seed)) for name, (strategy, _) in MIXERS.items()
+        name: STRATEGIES[strategy](batch, torch.Generator().manual_seed(seed), **knobs.get(strategy, {}))
+        for name, (strategy, _) in MIXERS.items()
     }
 
 
@@ -92,4 +94,7 @@ def opening_views() -> list[tuple[str, int, int, str, int, float]]:
 
 
 if __name__ == "__main__":
+    from ui import warmup  # sets numba's cache folder before umap is imported
+
+    warmup.compile_umap()
     precompute(opening_views())
