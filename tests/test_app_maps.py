@@ -78,7 +78,7 @@ def test_tsne_in_3d_with_a_label_range_opposite_pairs_only_lines_and_a_higher_de
             shown += len(labels)
         opposite, drawn = metric(at, f"From opposite sentiments: {name}").split(" of ")
         assert int(opposite) <= int(drawn)
-    assert shown > 0 and len(trace(at, "lines to the sources")["x"]) == 4 * shown  # a, mixed, b, gap per point
+    assert shown > 0 and len(values(trace(at, "lines to the sources")["x"])) == 4 * shown  # a, mixed, b, gap per point
     assert at.query_params["emb_projection"] == "t-SNE" and at.query_params["emb_labels"] == "-1,3"
 
 
