@@ -18,6 +18,7 @@ from msmix_core.analysis import (
 )
 from msmix_core.data import MSADataset
 from msmix_core.figures import embedding_scatter
+from msmix_core.figures.embedding import OUTSIDE
 from ui import data, latents, maps, page_state, sidebar, warmup
 
 BATCH_SIZES = [64, 128, 256]
@@ -197,7 +198,7 @@ def apply_click(batch: LatentBatch, mixed: dict) -> None:
     name = names[curve] if curve < len(names) else ""
     index = point.get("customdata", point.get("point_index"))
     index = int(index[0] if isinstance(index, list) else index)
-    if name in ("real samples", "outside the label range") and 0 <= index < len(batch.index):
+    if name in ("real samples", OUTSIDE) and 0 <= index < len(batch.index):
         st.session_state["emb_pick"] = int(batch.index[index])
     short = {f"mixed: {n}": s for n, (_, s) in maps.MIXERS.items()}
     if name in short and name.removeprefix("mixed: ") in mixed:

@@ -35,6 +35,8 @@ from ui.settings import Settings
 TOUR_KEY, STEP_KEY = "tour", "tour_step"
 #: The (tour, step) whose presets this session last applied: a control moved during a step stays moved.
 APPLIED_KEY = "tour_applied"
+#: The shown step's text with its numbers, and what it was computed for.
+TEXT_KEY = "tour_text"
 #: Sidebar widget keys start with this: dropped when a step sets the settings, so they restart from them.
 SIDEBAR_PREFIX = "sb_"
 
@@ -354,9 +356,12 @@ def banner() -> None:
     if st.session_state.get(APPLIED_KEY) != (tour_id, k):
         _apply(tour, step)
         st.session_state[APPLIED_KEY] = (tour_id, k)
-    with data.user_errors():
-        current = settings_module.current()
-        question, note = text(step, current, data.dataset(current))
+    current = settings_module.current()
+    memo = (tour_id, k, latents.data_key(current))
+    if st.session_state.get(TEXT_KEY, (None,))[0] != memo:  # computed once per step and data, not per rerun
+        with data.user_errors():
+            st.session_state[TEXT_KEY] = (memo, text(step, current, data.dataset(current)))
+    question, note = st.session_state[TEXT_KEY][1]
     box = st.container(border=True, key="tour_banner")
     box.markdown(f"**Tour on {tour.name} · step {k} of {len(tour.steps)}: {step.title}**")
     box.markdown(question)
