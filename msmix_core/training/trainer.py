@@ -414,10 +414,12 @@ def _snapshot(module: nn.Module) -> dict[str, torch.Tensor]:
     return {k: v.detach().clone() for k, v in module.state_dict().items()}
 
 
-def _run_config(dataset: MSADataset, config: TrainConfig, device: torch.device) -> dict[str, Any]:
-    """What the run store records about a run: every config field, the data, the device and versions."""
+def _run_config(dataset: MSADataset, config: TrainConfig, device: torch.device, backbone: Backbone) -> dict[str, Any]:
+    """What the run store records about a run: every config field, the knobs the backbone adapted to the
+    data (``backbone_adaptations``: knob -> value used), the data, the device and versions."""
     return {
         **config.to_dict(),
+        "backbone_adaptations": backbone.adaptations,
         "label": config.variant,
         "dataset": dataset.name,
         "dataset_summary": dataset.summary(),
@@ -506,7 +508,7 @@ def train(
     loss_fn = LOSSES[config.loss]
     mix_loss_fn = loss_fn if config.mix_loss == "task" else LOSSES[config.mix_loss]
     constant_valid = constant_loss(dataset, loss_fn, config.loss)
-    run_config = _run_config(dataset, config, device)
+    run_config = _run_config(dataset, config, device, backbone)
     run = store.create(run_config) if store is not None else None
     run_id = run.id if run is not None else None
     if run is not None:  # recorded first, so the files are written before any observer hears of them
