@@ -121,6 +121,11 @@ def test_next_and_back_open_each_steps_page_with_its_presets_and_a_moved_control
     at.button(key="tour_back").click().run()
     assert "step 3 of" in banner_title(at) and at.radio(key="pairs_source").value == "untrained"
     assert live_data(at)["slider"]["value"] == 0.8  # the step's preset again, not the moved value
+    at.button(key="tour_next").click().run()
+    at.button(key="tour_next").click().run()
+    assert "step 5 of" in banner_title(at) and "conflict flag" in banner_title(at)
+    assert at.session_state["pair_filter_kinds"] == ["conflict"]  # Pair selection filtered to them
+    assert at.query_params["pair_filter"] == "conflict"
     at.button(key="tour_leave").click().run()
     assert "tour" not in at.query_params and not any("Tour on" in m.value for m in at.markdown)
 

@@ -21,7 +21,8 @@ Parser = Callable[[str], Any]
 #: Separator of the items of a multiselect in the URL.
 SEPARATOR = ","
 
-#: Every key :func:`bind` was called with in this server process (a tour step resets them to its URL).
+#: Every widget key :func:`bind` or :func:`bind_group` was called with in this server process (a tour step
+#: resets them to its URL).
 BOUND: set[str] = set()
 
 
@@ -128,6 +129,7 @@ def bind_group(
     defaults then); ``join`` (called with the values as keywords) makes the text. Call it before
     drawing the widgets, which take no defaults of their own; a text equal to the defaults' is left out.
     """
+    BOUND.update(defaults)
     if any(name not in st.session_state for name in defaults):
         text = st.query_params.get(key)
         start = (None if text is None else parse(text)) or defaults
