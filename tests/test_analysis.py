@@ -334,3 +334,29 @@ def test_sample_captions_cut_long_sentences():
     captions = sample_captions(_split({"video": np.array(["v1", "v1", "v2"])}), np.array([2, 0]), width=10)
     assert captions == ["“A VERY LO…” · speaker v2", "“GOOD” · speaker v1"]
     assert sample_captions(_split({}, raw_text=None), np.array([0])) == [""]
+
+
+def test_a_stored_batch_is_computed_once_per_key_read_back_equal_and_a_damaged_file_is_computed_again(tmp_path):
+    from msmix_core.analysis.latents import stored_batch
+
+    batch = polar_batch(6)
+    calls = []
+
+    def compute():
+        calls.append(1)
+        return batch
+
+    first = stored_batch(tmp_path, "synthetic|seed 1", compute)
+    again = stored_batch(tmp_path, "synthetic|seed 1", compute)
+    assert len(calls) == 1 and first is batch
+    for m in MODALITIES:
+        np.testing.assert_array_equal(again.latents[m], batch.latents[m])
+        np.testing.assert_array_equal(again.intensities[m], batch.intensities[m])
+    np.testing.assert_array_equal(again.labels, batch.labels)
+    np.testing.assert_array_equal(again.index, batch.index)
+    stored_batch(tmp_path, "synthetic|seed 2", compute)
+    assert len(calls) == 2
+    for saved in tmp_path.glob("*.npz"):
+        saved.write_bytes(b"damaged")
+    stored_batch(tmp_path, "synthetic|seed 1", compute)
+    assert len(calls) == 3

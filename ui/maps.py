@@ -62,26 +62,26 @@ def on_disk(batch: LatentBatch, view: str, projection: str, dims: int, seed: int
     return cached_map(PROJECTIONS[projection], real, mixed, dims=dims, seed=seed, cache_dir=MAP_CACHE) is not None
 
 
-def precompute(views: Iterable[tuple[str, int, int, str, int, float]]) -> None:
-    """Compute the maps of ``views`` on the default synthetic data and settings, as the page would.
+def precompute(views: Iterable[tuple[str, int, int, str, int, float]], batches: Iterable[tuple[int, int]] = ()) -> None:
+    """Compute the latents and maps of ``views`` on the default synthetic data and settings, as the page would.
 
-    Each view is ``(projection, training epochs, batch size, latent view, dims, δ)``. Encoding goes
-    through the same library calls as :mod:`ui.latents`, with the server's torch thread count (``ui``
-    sets it), so the latents, and with them the digests, are the server's.
+    Each view is ``(projection, training epochs, batch size, latent view, dims, δ)``; ``batches`` are more
+    ``(training epochs, batch size)`` to encode (the other pages' first views). The latents go
+    through the page's own cached call (:mod:`ui.latents`, which keeps synthetic batches on disk),
+    with the server's torch thread count (``ui`` sets it), so the digests are the server's.
     """
-    from msmix_core.analysis import encode_batch, fit_encoder
     from msmix_core.data import make_synthetic
+    from ui import latents
     from ui.settings import Settings
 
     s = Settings()
     ds = make_synthetic(seed=s.data_seed, conflict_rate=s.conflict_rate, label_noise=s.label_noise, n_train=s.n_train)
-    encoders = {}
     for projection, epochs, batch_size, view, dims, delta in views:
-        if epochs not in encoders:
-            encoders[epochs] = fit_encoder(ds, s.backbone, seed=s.seed, epochs=epochs)
-        batch = encode_batch(*encoders[epochs], ds, batch_size, seed=s.seed)
+        batch = latents.encoded(str(s), ds, s.backbone, s.seed, epochs, batch_size)
         coordinates(batch, view, projection, dims, s.seed, draws(batch, s.seed, delta))
         print(f"map ready: {projection}, {epochs} epochs, batch {batch_size}, {view}, {dims}-D, δ {delta}", flush=True)
+    for epochs, batch_size in batches:
+        latents.encoded(str(s), ds, s.backbone, s.seed, epochs, batch_size)
 
 
 def opening_views() -> list[tuple[str, int, int, str, int, float]]:
@@ -94,7 +94,7 @@ def opening_views() -> list[tuple[str, int, int, str, int, float]]:
 
 
 if __name__ == "__main__":
-    from ui import warmup  # sets numba's cache folder before umap is imported
+    from ui import tours, warmup  # warmup sets numba's cache folder before umap is imported
 
     warmup.compile_umap()
-    precompute(opening_views())
+    precompute(opening_views(), tours.synthetic_batches())

@@ -330,6 +330,21 @@ def synthetic_maps() -> list[tuple[str, int, int, str, int, float]]:
     ]
 
 
+def synthetic_batches() -> list[tuple[int, int]]:
+    """The (training epochs, batch size) of the synthetic tour's Pair selection and Mixing ratios steps."""
+    found = []
+    for step in TOURS["synthetic"].steps:
+        p = step.params
+        if "pairs_batch" in p:
+            found.append((_epochs(p, "pairs_source"), int(p["pairs_batch"])))
+        if "ratios_batch" in p:
+            size = int(p["ratios_batch"])
+            found.append((0, size))
+            if p.get("ratios_trained") == "true":
+                found.append((latents.TRAINED_EPOCHS, size))
+    return list(dict.fromkeys(found))
+
+
 def _apply(tour: Tour, step: Step) -> None:
     """Make the step's values this session's: its settings over the current ones, the page's from the URL."""
     chosen = {**tour.settings, **step.params}
