@@ -8,7 +8,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 RAY_STAMP := $(VENV)/.ray-installed
-# UMAP compiled into numba's cache (.cache/numba) and the maps the app opens on (.cache/maps)
+# UMAP compiled into numba's cache (.cache/numba), the first views' latents (.cache/latents) and maps (.cache/maps)
 MAPS_STAMP := .cache/maps/.ready
 
 .PHONY: run test test-fast setup lint bench chromium
@@ -25,9 +25,9 @@ $(RAY_STAMP): $(STAMP) requirements-ray.txt
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements-ray.txt
 	touch $(RAY_STAMP)
 
-# Before the first server: compile UMAP (about a minute on a small CPU) and compute the Embeddings page's
-# first maps, so that a class does not wait for either (ui/maps.py).
-$(MAPS_STAMP): $(STAMP) ui/maps.py ui/tours.py msmix_core/analysis/embedding.py
+# Before the first server: compile UMAP (a minute or more on a small CPU), train and encode the first views'
+# latents and compute the Embeddings page's first maps, so that a class waits for none of them (ui/maps.py).
+$(MAPS_STAMP): $(STAMP) $(shell find msmix_core ui -name '*.py')
 	$(BIN)/python -m ui.maps
 	touch $(MAPS_STAMP)
 
