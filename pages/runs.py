@@ -19,6 +19,7 @@ from msmix_core.runs.browse import (
     group_table,
     knob_frame,
     parse_conditions,
+    sort_table,
 )
 from ui import data, jobs_view, navigation, page_state, sidebar
 
@@ -55,12 +56,12 @@ where_text = c2.text_input(
     help="Conditions on any column, separated by ';': KEY=VALUE (* is a wildcard; tags=T holds for runs tagged T), "
     "KEY!=VALUE, and <, <=, >, >= for numbers and dates (created>=2026-12-01).",
 )
-c1, c2, c3, c4 = st.columns([1, 1, 0.6, 0.8])
+c1, c2, c3 = st.columns([1.2, 0.6, 0.8])
 columns = [c for c in table.columns if c != "id"]
 sort = c1.selectbox("Sort by", columns, key=page_state.bind("rn_sort", "created", page_state.choice(columns)))
 descending = c2.toggle("Descending", key=page_state.bind("rn_desc", True, page_state.flag))
 grouped = c3.toggle("Group by experiment", key=page_state.bind("rn_group", False, page_state.flag))
-shown_columns = c4.multiselect(
+shown_columns = st.multiselect(
     "Columns",
     columns,
     key=page_state.bind("rn_cols", [c for c in DEFAULT_COLUMNS if c in table], page_state.subset(columns)),
@@ -71,7 +72,7 @@ try:
 except MsmixError as exc:
     st.error(f"**{exc}**")
     view = table.iloc[:0]
-view = view.sort_values(sort, ascending=not descending, kind="stable", na_position="last")
+view = sort_table(view, sort, descending)
 st.caption(f"{len(view)} of {len(table)} runs.")
 
 

@@ -189,6 +189,16 @@ def filter_table(frame: pd.DataFrame, where: Sequence[str] = (), search: str = "
     return frame[keep]
 
 
+def sort_table(frame: pd.DataFrame, column: str, descending: bool = False) -> pd.DataFrame:
+    """``frame`` ordered by ``column`` (empty cells last); a column of mixed numbers and text is ordered as text."""
+    try:
+        return frame.sort_values(column, ascending=not descending, kind="stable", na_position="last")
+    except TypeError:  # a config field that is a number in some runs and text in others
+        missing = frame[column].map(_missing)
+        text = frame[~missing].sort_values(column, ascending=not descending, kind="stable", key=lambda v: v.map(str))
+        return pd.concat([text, frame[missing]])
+
+
 def group_table(
     frame: pd.DataFrame, by: Sequence[str] = ("experiment",), metrics: Sequence[str] | None = None
 ) -> pd.DataFrame:
