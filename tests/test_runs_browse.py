@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import time
 
 import optuna
 import pandas as pd
@@ -27,6 +28,7 @@ from msmix_core.runs.browse import (
     group_table,
     knob_frame,
     sort_table,
+    store_stamp,
 )
 from msmix_core.runs.identity import experiment_key
 
@@ -206,6 +208,26 @@ def test_sort_orders_numbers_as_numbers_and_a_mixed_column_as_text():
     assert list(sort_table(frame, "lr")["id"]) == ["c", "a", "d", "b"]  # the run without a value last
     assert list(sort_table(frame, "lr", descending=True)["id"]) == ["d", "a", "c", "b"]
     assert list(sort_table(frame, "mixed")["id"]) == ["d", "a", "b", "c"]  # "10" < "3" < "x", then the empty one
+
+
+def test_the_store_stamp_changes_with_every_change_a_listing_shows(store, filled):
+    run = filled[1]["none"][0]
+    stamps = [store_stamp(store.root)]
+    changes = [
+        lambda: tag(run.path, add=["x"]),
+        lambda: write_note(run.path, "hello"),
+        lambda: store.create({"dataset": "d", "backbone": "b", "method": "m", "seed": 1}),
+        lambda: store.list()[0].log_epoch({"epoch": 1}),
+        lambda: store.list()[0].finish("stopped"),
+        lambda: store.delete(run.id),
+    ]
+    for change in changes:
+        time.sleep(0.01)  # a coarse file-system clock would tick between two changes
+        change()
+        stamps.append(store_stamp(store.root))
+    assert len(set(stamps)) == len(stamps)
+    assert store_stamp(store.root) == stamps[-1]  # reading changes nothing
+    assert store_stamp(store.root / "missing") == ()
 
 
 def test_flat_config_nests_with_dots_and_drops_empty_dicts():
