@@ -17,7 +17,18 @@ from msmix_core.experiments.tuning import OBJECTIVE, study_frame
 from msmix_core.figures.runs import knob_scatter, parallel_knobs
 from msmix_core.figures.training import training_curves
 from msmix_core.runs import RunStore
-from msmix_core.runs.annotations import MAX_NOTE_BYTES, NOTE_FILE, TAGS_FILE, read_note, read_tags, tag, write_note
+from msmix_core.runs.annotations import (
+    MAX_NOTE_BYTES,
+    MAX_TAGS,
+    NOTE_FILE,
+    TAG_LENGTH,
+    TAGS_FILE,
+    read_note,
+    read_tags,
+    set_tags,
+    tag,
+    write_note,
+)
 from msmix_core.runs.browse import (
     ABSENT,
     BROWSE_COLUMNS,
@@ -48,6 +59,9 @@ def test_tags_and_notes_live_in_the_run_folder_and_round_trip(store, filled):
     assert read_tags(run.path) == [] and read_note(run.path) == ""
     assert tag(run.path, add=["best", "paper", "best"]) == ["best", "paper"]
     assert tag(run.path, remove=["paper"], add=["v2"]) == ["best", "v2"]
+    widest = [f"{i:02d}" + "😀" * (TAG_LENGTH - 2) for i in range(MAX_TAGS)]
+    assert set_tags(run.path, widest) == widest and read_tags(run.path) == widest  # the largest file reads back
+    set_tags(run.path, ["best", "v2"])
     assert json.loads((run.path / TAGS_FILE).read_text()) == ["best", "v2"]
     assert write_note(run.path, "  lr too high?\nretry with 3e-4 ") == "lr too high?\nretry with 3e-4"
     assert read_note(run.path) == "lr too high?\nretry with 3e-4"
