@@ -22,7 +22,7 @@ from msmix_core.runs.browse import (
     sort_table,
     store_stamp,
 )
-from ui import data, jobs_view, navigation, page_state, sidebar
+from ui import data, jobs_view, navigation, page_state, run_links, sidebar
 
 #: The columns shown after the id until the user picks others.
 DEFAULT_COLUMNS = ["status", "label", "knobs", "backbone", "dataset", "max_epochs", "seed", "created"]
@@ -129,17 +129,9 @@ if grouped:
     if chosen:
         ids = list(view[view["experiment"].isin(chosen)]["id"])
         st.markdown(f"**{len(chosen)} group(s), {len(ids)} runs.** Open them in:")
-        chosen_params = {"experiment": ",".join(chosen), "runs": ",".join(ids)}
+        st.caption("Ablation and Robustness open the set of like runs that holds them (sidebar's data and backbone).")
         cols = st.columns(4)
-        for column, (path, label, params) in zip(
-            cols,
-            [
-                ("pages/ablation.py", "Ablation", chosen_params),
-                ("pages/robustness.py", "Robustness", chosen_params),
-                ("pages/training.py", "Training", {"tr_overlay": ",".join(ids)}),
-            ],
-            strict=False,
-        ):
+        for column, (path, label, params) in zip(cols, run_links.group_links([by_id[i] for i in ids]), strict=False):
             navigation.page_link(path, label, container=column, query_params=params)
         if cols[3].button("Select these runs", key="rn_take_group"):
             st.session_state["rn_sel_pending"] = ids
