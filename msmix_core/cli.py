@@ -142,10 +142,10 @@ class _Progress:
     def summary(self, stored_in_flight: bool) -> str:
         """What an interruption of a pool (``stored_in_flight``) or Ray grid left in the store, in words."""
         cut = self.statuses.count("interrupted")
-        done = f"{len(self.statuses) - cut} of {len(self.configs)} runs stored"
+        done = f"{len(self.statuses)} of {len(self.configs)} runs stored"
         if not stored_in_flight:
             return f"{done}; the Ray tasks in progress were cancelled, not stored"
-        return f"{done}, the {cut} in progress stored as 'interrupted'"
+        return f"{done}, the {cut} in progress among them as 'interrupted'"
 
 
 def _executor(args: argparse.Namespace, runs: int) -> Executor:
@@ -160,9 +160,10 @@ def _executor(args: argparse.Namespace, runs: int) -> Executor:
     return LocalPoolExecutor(workers, threads=args.threads or 1)
 
 
-def _train_all(args: argparse.Namespace, dataset: MSADataset, configs: list[TrainConfig], store: RunStore) -> list:
-    """Train every config with the chosen executor, with a tqdm bar (stderr) of stored runs and epochs."""
-    executor = _executor(args, len(configs))
+def _train_all(
+    args: argparse.Namespace, executor: Executor, dataset: MSADataset, configs: list[TrainConfig], store: RunStore
+) -> list:
+    """Train every config with ``executor``, with a tqdm bar (stderr) of stored runs and epochs."""
     with tqdm(total=len(configs), desc="runs", unit="run", file=sys.stderr, disable=args.quiet) as bar:
         progress = _Progress(bar, configs)
         try:
@@ -257,6 +258,7 @@ def _run_grid(
     ``then(runs, metrics)`` runs after the table is printed (a sweep's plot).
     """
     _check_outputs(args.out)
+    executor = _executor(args, len(configs))  # a bad --ray address fails here, before the data are read
     dataset = _load(args)
     store = RunStore(args.runs_dir)
     metrics = args.metrics or TABLE_METRICS[dataset.metrics]
@@ -270,7 +272,7 @@ def _run_grid(
         if key not in checked:
             build_models(dataset, config, device)
             checked.add(key)
-    runs = _train_all(args, dataset, configs, store)
+    runs = _train_all(args, executor, dataset, configs, store)
 
     long = compare_runs(store.table(runs), baseline=baseline, metrics=metrics)
     if knob_values:
@@ -596,7 +598,7 @@ def _training_options() -> argparse.ArgumentParser:
         default=None,
         metavar="ADDRESS",
         help="train each run as a Ray task: --ray starts a local Ray (--workers N > 1 caps its CPUs), --ray ADDRESS "
-        "(auto, ray://HOST:10001) joins a running cluster; needs pip install -r requirements-ray.txt",
+        "(auto, or the head's HOST:6379) joins a running cluster; needs pip install -r requirements-ray.txt",
     )
     g.add_argument(
         "--threads",

@@ -13,7 +13,6 @@ from msmix_core.experiments import (
     ablation_sets,
 )
 from msmix_core.figures import difference_dots
-from msmix_core.jobs import TrainingJob
 from msmix_core.metrics import PRIMARY_METRICS
 from msmix_core.runs import MIN_PAIRED_SEEDS, ComparisonSet, compare_runs, format_table, paired_differences
 from msmix_core.training import TrainConfig
@@ -64,7 +63,7 @@ if launch:
     with data.user_errors():
         base = TrainConfig(backbone=settings.backbone, method="msmix", epochs=epochs)
         seeds = range(settings.seed, settings.seed + n_seeds)
-        job = TrainingJob(ds, ablation_configs(base, variants, seeds), store).start()
+        job = jobs_view.start_job(ds, ablation_configs(base, variants, seeds), store)
     jobs_view.keep_job(JOB_KEY, job)
     busy = True
 

@@ -113,7 +113,7 @@ if run_clicked:
             for seed in range(settings.seed, settings.seed + n_seeds)
             for m in methods
         ]
-        job = TrainingJob(ds, configs, store).start()
+        job = jobs_view.start_job(ds, configs, store)
     jobs_view.keep_job(JOB_KEY, job)
     busy = True
 
@@ -200,9 +200,14 @@ def verdict(job: TrainingJob) -> None:
         for sentence in significance_sentences(compared, metric):
             st.markdown(f"- {sentence}")
     with data.user_errors():
-        jobs_view.table_with_download(
-            format_table(compare_runs(table, baseline=None)), "training_seeds.csv", key="tr_seed_table"
+        seeds_table = format_table(compare_runs(table, baseline=None))
+    if seeds_table.empty:  # say why, never an empty table
+        st.info(
+            jobs_view.partial_note(job.progress())
+            or "No run of this job finished (see above why): there is nothing to average over seeds."
         )
+    else:
+        jobs_view.table_with_download(seeds_table, "training_seeds.csv", key="tr_seed_table")
     st.caption("Why MS-Mix's defaults differ from the release, measured over 5 seeds: `docs/findings.md`.")
 
 

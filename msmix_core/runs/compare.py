@@ -122,9 +122,7 @@ def _paired_test(x: pd.Series, base: pd.Series, metric: str, alpha: float) -> di
     diff = (x - base).to_numpy(dtype=float)
     out = {"n_paired": len(diff)}
     if len(diff) < MIN_PAIRED_SEEDS:
-        return out | {
-            "note": f"fewer than {MIN_PAIRED_SEEDS} seeds shared with the baseline: no test (train more seeds)"
-        }
+        return out | {"note": f"fewer than {MIN_PAIRED_SEEDS} seeds shared with the baseline; train more seeds"}
     from scipy import stats  # here, not at the top: it is a second of every training process's start-up
 
     scale, decimals = _display_scale(metric)
