@@ -142,8 +142,8 @@ def tune(
     The objective is the run's best validation loss. The sampler is TPE seeded from ``seed`` and
     the trials already stored (a resumed study draws new points, not the first session's again);
     the pruner defaults to the median rule after 3 trials and 2 epochs. A trial whose training
-    fails (a diverged loss) is recorded as failed, with its ``error`` user attribute, and the study goes on. ``on_trial`` is called
-    after each trial.
+    fails (a diverged loss) is recorded as failed, with its ``error`` user attribute, and the study
+    goes on. ``on_trial`` is called after each trial.
     """
     if isinstance(trials, bool) or not isinstance(trials, int) or trials < 1:
         raise MsmixError(f"trials must be an integer >= 1, got {trials!r}")
