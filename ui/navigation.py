@@ -29,6 +29,7 @@ PAGE_CONFIG = {
 PAGES: dict[str, list[tuple[str, str, str, str]]] = {
     "Explore": [
         ("pages/home.py", "Home", ":material/home:", "home"),
+        ("pages/tour.py", "Guided tour", ":material/tour:", "tour"),
         ("pages/pairs.py", "Pair selection (SASS)", ":material/join_inner:", "pairs"),
         ("pages/ratios.py", "Mixing ratios (SIG)", ":material/balance:", "ratios"),
         ("pages/embeddings.py", "Embeddings (UMAP)", ":material/scatter_plot:", "embeddings"),
