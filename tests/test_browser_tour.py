@@ -29,7 +29,8 @@ def shown_on_page(tab, step: tours.Step, facts: dict) -> None:
             assert metric_text(tab, f"{split} samples") == str(facts[split])
     elif step.facts is tours.pair_facts:
         assert f"keeps {facts['kept']} of the ordered pairs" in body
-        assert f"rate is {facts['sass']} against {facts['random']} for random" in body
+        assert f"Of the pairs it draws, {facts['sass']} have opposite signs" in body
+        assert f"against {facts['random']} for random pairing" in body
     elif step.facts is tours.ratio_facts:
         assert f"the largest is {facts['flatness']} the smallest" in body
     elif step.facts is tours.embedding_facts:
