@@ -50,10 +50,17 @@ def _style() -> str:
 
 
 def configure() -> None:
-    """Apply :data:`PAGE_CONFIG` and the app's style (``style.css``: labels wrap instead of being cut off);
-    every page calls it (through the sidebar), ``app.py`` too."""
+    """Apply :data:`PAGE_CONFIG`; every page calls it (through the sidebar), ``app.py`` too."""
     st.set_page_config(**PAGE_CONFIG)
-    st.html(f"<style>{_style()}</style>")
+
+
+def style() -> None:
+    """The app's style (``style.css``: labels wrap instead of being cut off), as the sidebar's last element.
+
+    ``st.html`` is drawn by code the browser loads lazily, and the elements after it in its container wait
+    for it: last in the sidebar, it holds up nothing.
+    """
+    st.sidebar.html(f"<style>{_style()}</style>")
 
 
 def pages() -> dict[str, list[st.Page]]:
