@@ -8,7 +8,7 @@ seeded data) and looked up on the page the browser shows.
 from dataclasses import replace
 
 import pytest
-from app_driver import XTITLE_HAS, metric_text
+from app_driver import MAIN_THREAD_IDLE, XTITLE_HAS, metric_text, wait_metric_change
 from test_browser import PAGE_TIMEOUT_MS, SMALL, browser, screenshot, server, tab, wait_idle
 
 from msmix_core.data import find_mosi_folder
@@ -23,10 +23,11 @@ BODY = "() => document.body.innerText"
 
 def shown_on_page(tab, step: tours.Step, facts: dict) -> None:
     """The page shows the numbers the step's text states (each kind where its page writes it)."""
+    tab.evaluate(MAIN_THREAD_IDLE)  # the run has ended; the browser may still be drawing what it sent
     body = tab.evaluate(BODY)
     if step.facts is tours.home_facts:
         for split in ("train", "valid", "test"):
-            assert metric_text(tab, f"{split} samples") == str(facts[split])
+            assert wait_metric_change(tab, f"{split} samples", "", PAGE_TIMEOUT_MS) == str(facts[split])
     elif step.facts is tours.pair_facts:
         assert f"keeps {facts['kept']} of the ordered pairs" in body
         assert f"Of the pairs it draws, {facts['sass']} have opposite signs" in body

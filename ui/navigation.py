@@ -57,10 +57,10 @@ def configure() -> None:
 def style() -> None:
     """The app's style (``style.css``: labels wrap instead of being cut off), as the sidebar's last element.
 
-    ``st.html`` is drawn by code the browser loads lazily, and the elements after it in its container wait
-    for it: last in the sidebar, it holds up nothing.
+    A markdown element, not ``st.html``: the browser loads ``st.html``'s code lazily and holds the page's
+    first drawing until it has it.
     """
-    st.sidebar.html(f"<style>{_style()}</style>")
+    st.sidebar.markdown(f"<style>{_style()}</style>", unsafe_allow_html=True)
 
 
 def pages() -> dict[str, list[st.Page]]:
