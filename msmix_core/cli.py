@@ -359,13 +359,16 @@ def cmd_tune(args: argparse.Namespace) -> int:
     storage = args.storage or f"sqlite:///{store.root / 'tune.db'}"
     name = args.study or f"{args.method}-{args.backbone}-{dataset.name}"
     setup = {"method": args.method, "backbone": args.backbone, "dataset": dataset.name, "knobs": sorted(space)}
-    optuna.logging.set_verbosity(optuna.logging.WARNING)  # one bar instead of a log line per trial
+    optuna.logging.set_verbosity(optuna.logging.ERROR)  # a bar, and one line per failed trial, not tracebacks
     study = open_study(storage, name, setup)
     with tqdm(total=args.trials, desc="trials", unit="trial", file=sys.stderr, disable=args.quiet) as bar:
 
         def done(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
             bar.set_postfix_str(f"#{trial.number} {trial.state.name.lower()}", refresh=False)
             bar.update(1)
+            if trial.state == optuna.trial.TrialState.FAIL:
+                failed = f"msmix: warning: trial #{trial.number} failed: {trial.user_attrs.get('error')}"
+                bar.write(printable(failed), file=sys.stderr)
 
         tune(dataset, base, trials=args.trials, study=study, space=space, seed=args.trial_seed, on_trial=done)
     best, knobs = best_knobs(study)

@@ -145,6 +145,8 @@ def test_group_by_experiment_averages_seeds_of_runs_trained_alike_only(store, fi
     assert row["MAE"] == f"{mean:.4f} ± {std:.4f}"
     by_label = group_table(browse_table(store.list()), ["label", "max_epochs"], metrics=["MAE"])
     assert len(by_label) == 5 and list(by_label.columns[:2]) == ["label", "max_epochs"] and "n_seeds" in by_label
+    with pytest.raises(MsmixError, match="holds runs of 2 experiments"):  # msmix at 2 and 3 epochs: never averaged
+        group_table(browse_table(store.list()), ["label"], metrics=["MAE"])
     with pytest.raises(MsmixError, match="cannot group by"):
         group_table(browse_table(store.list()), ["speaker"])
 

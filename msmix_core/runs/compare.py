@@ -223,8 +223,8 @@ def _groups(table: pd.DataFrame, by: list[str], statuses: Sequence[str] | None) 
             group, found = mixed.index[0], list(mixed.iloc[0])
             raise MsmixError(
                 f"{by[-1]} {group[-1] if isinstance(group, tuple) else group!r} holds runs of {len(found)} "
-                f"experiments ({', '.join(map(str, found))}) trained differently: compare one set of like runs "
-                "(msmix_core.runs.comparable_sets), not runs of other settings under one name"
+                f"experiments ({', '.join(map(str, found))}) trained differently: group by experiment too, or "
+                "compare one set of like runs (msmix_core.runs.comparable_sets)"
             )
     if "created" in rows.columns:
         rows = rows.sort_values("created", kind="stable")
