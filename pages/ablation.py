@@ -13,7 +13,6 @@ from msmix_core.experiments import (
     ablation_sets,
 )
 from msmix_core.figures import difference_dots
-from msmix_core.jobs import TrainingJob
 from msmix_core.metrics import PRIMARY_METRICS
 from msmix_core.runs import MIN_PAIRED_SEEDS, ComparisonSet, compare_runs, format_table, paired_differences
 from msmix_core.training import TrainConfig
@@ -64,7 +63,7 @@ if launch:
     with data.user_errors():
         base = TrainConfig(backbone=settings.backbone, method="msmix", epochs=epochs)
         seeds = range(settings.seed, settings.seed + n_seeds)
-        job = TrainingJob(ds, ablation_configs(base, variants, seeds), store).start()
+        job = jobs_view.start_job(ds, ablation_configs(base, variants, seeds), store)
     jobs_view.keep_job(JOB_KEY, job)
     busy = True
 
@@ -98,7 +97,6 @@ def compared(chosen: ComparisonSet) -> None:
     with data.user_errors():
         long = compare_runs(runs, baseline=FULL_LABEL)
     wide = format_table(long, p_values=True)
-    wide.insert(wide.columns.get_loc("label") + 1, "experiment", wide["label"].map(chosen.keys))
     tested = long[long["note"] != "baseline"]
     if not tested.empty and (tested["n_paired"] < MIN_PAIRED_SEEDS).all():
         st.info(
@@ -114,6 +112,9 @@ def compared(chosen: ComparisonSet) -> None:
     primary = PRIMARY_METRICS.get(ds.metrics, metrics[0])
     metric = st.selectbox("Chart metric", metrics, index=metrics.index(primary), key="ab_metric")
     points = paired_differences(runs, FULL_LABEL, metric)
+    if points.empty:
+        st.caption(f"No variant shares a seed with full MS-Mix ({FULL_LABEL!r}) yet: no difference to draw.")
+        return
     st.plotly_chart(difference_dots(long, points, metric, FULL_LABEL), width="stretch", key="ab_chart")
     st.caption(
         f"Each variant minus full MS-Mix on the seeds both have: a grey dot per seed, the blue dot their mean and "

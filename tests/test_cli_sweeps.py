@@ -122,7 +122,7 @@ def test_sweep_stores_labelled_runs_and_tabulates_metric_against_knob(capsys, da
     thresholds = [r.config["method_kwargs"]["threshold"] for r in RunStore(tmp_path / "runs").list()]
     assert sorted(thresholds) == [0.2, 0.2, 0.8, 0.8]
     header = out.splitlines()[0].split()
-    assert header[:4] == ["dataset", "backbone", "threshold", "n_seeds"] and "label" not in header
+    assert header[:5] == ["dataset", "backbone", "threshold", "experiment", "n_seeds"] and "label" not in header
     assert out.index(" 0.2 ") < out.index(" 0.8 ")  # sorted by the knob, not as given
     table = pd.read_csv(csv)
     assert list(table["threshold"]) == [0.2, 0.8] and list(table["n_seeds"]) == [2, 2]

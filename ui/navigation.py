@@ -12,6 +12,9 @@ through :func:`configure`, which :func:`ui.sidebar.render` calls first.
 
 from __future__ import annotations
 
+from functools import cache
+from pathlib import Path
+
 import streamlit as st
 from streamlit.errors import StreamlitPageNotFoundError
 
@@ -26,6 +29,7 @@ PAGE_CONFIG = {
 PAGES: dict[str, list[tuple[str, str, str, str]]] = {
     "Explore": [
         ("pages/home.py", "Home", ":material/home:", "home"),
+        ("pages/tour.py", "Guided tour", ":material/tour:", "tour"),
         ("pages/pairs.py", "Pair selection (SASS)", ":material/join_inner:", "pairs"),
         ("pages/ratios.py", "Mixing ratios (SIG)", ":material/balance:", "ratios"),
         ("pages/embeddings.py", "Embeddings (UMAP)", ":material/scatter_plot:", "embeddings"),
@@ -35,13 +39,21 @@ PAGES: dict[str, list[tuple[str, str, str, str]]] = {
         ("pages/ablation.py", "Ablation", ":material/extension:", "ablation"),
         ("pages/sweeps.py", "Sweeps", ":material/tune:", "sweeps"),
         ("pages/robustness.py", "Robustness", ":material/shield:", "robustness"),
+        ("pages/runs.py", "Runs", ":material/table_rows:", "runs"),
     ],
 }
 
 
+@cache
+def _style() -> str:
+    return (Path(__file__).parent / "style.css").read_text()
+
+
 def configure() -> None:
-    """Apply :data:`PAGE_CONFIG`; every page calls it (through the sidebar), ``app.py`` too."""
+    """Apply :data:`PAGE_CONFIG` and the app's style (``style.css``: labels wrap instead of being cut off);
+    every page calls it (through the sidebar), ``app.py`` too."""
     st.set_page_config(**PAGE_CONFIG)
+    st.html(f"<style>{_style()}</style>")
 
 
 def pages() -> dict[str, list[st.Page]]:
@@ -55,10 +67,13 @@ def pages() -> dict[str, list[st.Page]]:
     }
 
 
-def page_link(path: str, label: str, icon: str | None = None, container=st) -> None:
-    """A link to a page of :data:`PAGES`; a page run on its own (no navigation) shows the label in bold instead."""
+def page_link(
+    path: str, label: str, icon: str | None = None, container=st, query_params: dict[str, str] | None = None
+) -> None:
+    """A link to a page of :data:`PAGES` (with ``query_params`` in its URL); a page run on its own (no
+    navigation) shows the label in bold instead."""
     try:
-        container.page_link(path, label=label, icon=icon)
+        container.page_link(path, label=label, icon=icon, query_params=query_params)
     except StreamlitPageNotFoundError:
         container.markdown(f"**{label}**")
 

@@ -13,6 +13,7 @@ from msmix_core.errors import MsmixError
 from msmix_core.limits import check_size
 from msmix_core.models.almt import ALMT
 from msmix_core.models.base import Backbone
+from msmix_core.models.glomo import GLoMo
 from msmix_core.models.late_fusion import LateFusion
 from msmix_core.models.lmf import LMF
 from msmix_core.models.misa import MISA
@@ -24,7 +25,7 @@ MAX_SIZE = 1 << 24
 #: What a parameter costs in training: float32 weights, their gradient and Adam's two moments.
 BYTES_PER_PARAMETER = 16
 
-BACKBONES: dict[str, type[Backbone]] = {cls.name: cls for cls in (LateFusion, TFN, LMF, MulT, MISA, ALMT)}
+BACKBONES: dict[str, type[Backbone]] = {cls.name: cls for cls in (LateFusion, TFN, LMF, MulT, MISA, ALMT, GLoMo)}
 
 
 def knob_defaults(cls: type[Backbone]) -> dict[str, Any]:

@@ -296,6 +296,11 @@ class Run:
         return copy.deepcopy(self._history)
 
     @property
+    def epochs(self) -> int:
+        """How many epoch records the run holds: ``len(run.history)`` without copying them (listings)."""
+        return len(self._history)
+
+    @property
     def notes(self) -> list[str]:
         """What loading skipped rather than failing, e.g. a last epoch record cut short by a killed run."""
         return list(self._notes)
@@ -543,6 +548,10 @@ class RunStore:
     def damaged(self) -> list[tuple[Path, str]]:
         """``(folder, reason)`` for every run folder that cannot be read."""
         return self._scan()[1]
+
+    def scan(self) -> tuple[list[Run], list[tuple[Path, str]]]:
+        """:meth:`list` and :meth:`damaged` from one pass over the folder (a listing that shows both reads it once)."""
+        return self._scan()
 
     def load(self, run_id: str) -> Run:
         """The run with this id; a damaged run raises a MsmixError naming the bad file."""
