@@ -257,3 +257,19 @@ def test_sizes_and_outputs_are_refused_before_any_training(capsys, tmp_path, tin
     assert code == 2 and err.count("\n") == 1 and message in err, err
     assert not (tmp_path / "runs").exists()  # nothing trained
     assert time.monotonic() - start < 30
+
+
+@pytest.mark.parametrize(
+    ("name", "sizes"), [("tfn", {"text_out": 100_000, "post_fusion_dim": 100_000}), ("glomo", {"d_model": 1_000_000})]
+)
+def test_backbone_sizes_beyond_memory_are_refused_before_anything_is_allocated(name, sizes):
+    """TFN is weighed on the meta device; GLoMo's constructor reads a value, so each size knob counts as a square."""
+    from msmix_core.models.registry import build_backbone
+
+    tracemalloc.start()
+    try:
+        with pytest.raises(MsmixError, match=f"backbone '{name}' with .* parameters\\) would take"):
+            build_backbone(name, {"text": 6, "audio": 5, "vision": 4}, {"text": 7, "audio": 9, "vision": 6}, **sizes)
+        assert tracemalloc.get_traced_memory()[1] < 64 << 20
+    finally:
+        tracemalloc.stop()

@@ -67,9 +67,12 @@ def build_backbone(name: str, input_dims: dict[str, int], seq_lens: dict[str, in
         raise MsmixError(f"backbone '{name}' has no knob {unknown[0]!r}; its knobs are {', '.join(defaults)}")
     checked = {knob: _checked_knob(name, knob, value, defaults[knob]) for knob, value in sizes.items()}
     if checked:  # the defaults are small; sizes given are weighed first (TFN's fusion grows as their product)
-        with torch.device("meta"):  # shapes without memory
-            weighed = cls(input_dims, seq_lens, **checked)
-        count = sum(t.numel() for t in (*weighed.parameters(), *weighed.buffers()))
+        try:
+            with torch.device("meta"):  # shapes without memory
+                weighed = cls(input_dims, seq_lens, **checked)
+            count = sum(t.numel() for t in (*weighed.parameters(), *weighed.buffers()))
+        except (RuntimeError, NotImplementedError):  # a constructor that reads a value (GLoMo): a square layer a knob
+            count = sum(v * v for v in checked.values() if isinstance(v, int) and not isinstance(v, bool))
         hint = "choose smaller size knobs (--backbone-set)"
         check_size(BYTES_PER_PARAMETER * count, f"backbone '{name}' with {checked} ({count:,} parameters)", hint)
     return cls(input_dims, seq_lens, **checked)
