@@ -29,7 +29,7 @@ def check_pairs(at: AppTest, facts: dict) -> None:
 
 
 def check_ratios(at: AppTest, facts: dict) -> None:
-    assert any(f"the largest is {facts['flatness']} the smallest" in c.value for c in at.caption)
+    assert any(f"largest weight is {facts['flatness']}" in c.value for c in at.caption)
 
 
 def check_embeddings(at: AppTest, facts: dict) -> None:
