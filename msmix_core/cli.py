@@ -14,6 +14,7 @@ import json
 import os
 import signal
 import sys
+import tempfile
 import threading
 import warnings
 from collections.abc import Callable, Iterator, Sequence
@@ -36,6 +37,7 @@ from msmix_core.device import resolve_device
 from msmix_core.errors import MsmixError, MsmixWarning, printable
 from msmix_core.experiments import ABLATIONS, DEFAULT_ABLATIONS, FULL_LABEL, ablation_label
 from msmix_core.experiments.sweeps import format_value, knob_marks, knob_value, parse_value, sweep_table, sweep_variants
+from msmix_core.limits import check_size
 from msmix_core.metrics import METRIC_KEYS
 from msmix_core.mixing.registry import describe_methods
 from msmix_core.runs import Run, RunStore, compare_runs, format_table, to_markdown
@@ -63,6 +65,9 @@ TABLE_METRICS: dict[str, tuple[str, ...]] = {
     "mosei": ("Has0_acc_2", "Non0_acc_2", "Non0_F1_score", "Mult_acc_7", "MAE", "Corr"),
     "sims": ("Mult_acc_2", "F1_score", "Mult_acc_3", "Mult_acc_5", "MAE", "Corr"),
 }
+
+#: The most runs one command trains: each is a folder in the store and minutes of training.
+MAX_RUNS = 10_000
 
 #: The variants ``msmix ablate`` runs by default: each MS-Mix component off in turn, then all three.
 DEFAULT_ABLATE_VARIANTS: tuple[str, ...] = (*DEFAULT_ABLATIONS, "no-parts")
@@ -190,6 +195,11 @@ def _load_source(source: str) -> MSADataset:
 
 def _configs(args: argparse.Namespace, backbones: Sequence[str], variants: dict[str, tuple[str, dict]]) -> list:
     """One TrainConfig per backbone × variant × seed; ``variants`` maps a label to (method, knobs)."""
+    runs = len(backbones) * len(variants) * len(args.seeds)
+    if runs > MAX_RUNS:
+        raise MsmixError(
+            f"this grid has {runs:,} runs (backbones × variants × seeds), more than {MAX_RUNS:,}: split it"
+        )
     repeated = sorted({seed for seed in args.seeds if args.seeds.count(seed) > 1})
     if repeated:
         raise MsmixError(f"--seeds: {repeated} given more than once; each seed trains one run, so give each seed once")
@@ -230,18 +240,43 @@ def _configs(args: argparse.Namespace, backbones: Sequence[str], variants: dict[
 
 def _check_outputs(paths: Sequence[str]) -> None:
     for path in paths:
-        if Path(path).suffix not in (".csv", ".md"):
-            raise MsmixError(f"--out {path}: the file name must end in .csv or .md")
+        check_output(path, "--out", (".csv", ".md"))
+    resolved = [Path(path).resolve() for path in paths]
+    if len(set(resolved)) < len(resolved):
+        raise MsmixError(f"--out {' '.join(paths)}: a file is given more than once; give each file once")
+
+
+def check_output(path: str, option: str, suffixes: Sequence[str]) -> Path:
+    """``path`` if a file may be written there, checked before any training so that a table is never lost:
+    the right suffix, not a folder or a device, in a folder that exists (or can be made) and is writable."""
+    checked = Path(path)
+    if checked.suffix.lower() not in suffixes:
+        raise MsmixError(f"{option} {path}: the file name must end in {' or '.join(suffixes)}")
+    if checked.is_dir() or (checked.exists() and not checked.is_file()):
+        raise MsmixError(f"{option} {path}: there is a folder or a device of that name; give a file name")
+    folder = checked.absolute().parent
+    while not folder.exists():
+        folder = folder.parent
+    if not folder.is_dir():
+        raise MsmixError(f"{option} {path}: {folder} is a file, so no folder can be made there")
+    try:
+        tempfile.TemporaryFile(dir=folder).close()
+    except OSError as exc:
+        raise MsmixError(f"{option} {path}: cannot write in {folder} ({exc.strerror or exc}); choose another") from exc
+    return checked
 
 
 def _write_outputs(paths: Sequence[str], long: pd.DataFrame, wide: pd.DataFrame) -> None:
     """``.csv`` gets the long table (every number), ``.md`` the printed table with p-values."""
     for path in map(Path, paths):
-        path.parent.mkdir(parents=True, exist_ok=True)
-        if path.suffix == ".csv":
-            long.to_csv(path, index=False)
-        else:
-            path.write_text(to_markdown(wide))
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            if path.suffix == ".csv":
+                long.to_csv(path, index=False)
+            else:
+                path.write_text(to_markdown(wide))
+        except OSError as exc:  # the table is printed above and its runs are stored: rebuild it with compare
+            raise MsmixError(f"--out {path}: cannot write it ({exc.strerror or exc}); the runs are stored") from exc
         print(f"wrote {path}", file=sys.stderr)
 
 
@@ -319,8 +354,8 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     if clash:
         raise MsmixError(f"--set {clash}: these knobs are swept by --knob; drop them from --set")
     configs = _configs(args, args.backbones, {label: (method, knobs) for label, knobs in variants.items()})
-    if args.plot is not None and Path(args.plot).suffix != ".html":
-        raise MsmixError(f"--plot {args.plot}: the file name must end in .html")
+    if args.plot is not None:
+        check_output(args.plot, "--plot", (".html",))
 
     def plot(runs: list[Run], metrics: list[str]) -> None:
         """The first metric against the first knob, one line per backbone and value of the second knob."""
@@ -345,6 +380,7 @@ def cmd_tune(args: argparse.Namespace) -> int:
 
     from msmix_core.experiments.tuning import best_knobs, open_study, search_space, tune
 
+    _executor(args, 1)  # a bad --threads, --workers or --ray fails before the first trial, not after the last
     if args.trial_seed in args.seeds:
         seeds = f"--trial-seed {args.trial_seed} is among --seeds {args.seeds}"
         raise MsmixError(f"{seeds}: the best knobs are scored on fresh seeds, so pick another trial seed")
@@ -414,9 +450,18 @@ def cmd_partners(args: argparse.Namespace) -> int:
     from msmix_core.analysis.latents import encode_split, fit_encoder  # UMAP and the trainer: only when asked
     from msmix_core.analysis.partners import candidate_partners, partner_table
 
-    if args.out is not None and Path(args.out).suffix != ".csv":
-        raise MsmixError(f"--out {args.out}: the file name must end in .csv")
+    if args.out is not None:
+        check_output(args.out, "--out", (".csv",))
     dataset = _load(args)
+    size = len(dataset.splits[args.split])
+    if args.top_k >= size:
+        raise MsmixError(
+            f"--top-k {args.top_k}: the {args.split} split has {size} samples, so at most {size - 1} partners"
+        )
+    tile = min(args.block_size, size)
+    check_size(
+        3 * 4 * tile * tile, f"--block-size {args.block_size} ({tile}² similarities a tile)", "give a smaller one"
+    )
     model, _ = fit_encoder(dataset, args.backbone, seed=args.seed, epochs=args.epochs, device=args.device)
     split = dataset.splits[args.split]
     pool = candidate_partners(
