@@ -49,6 +49,7 @@ def test_a_ticket_waits_its_turn_and_may_leave_the_line():
     first, second, third = queue.join(1, lambda: 30.0), queue.join(1, lambda: 20.0), queue.join(1, lambda: 5.0)
     assert queue.wait(first) and queue.position(first) is None
     assert (queue.position(second), queue.position(third)) == (1, 2)
+    assert not queue.wait(second, timeout=0.1) and queue.position(second) == 1  # timed out: still in line
     assert queue.wait_estimate(second) == 30.0 and queue.wait_estimate(third) == 50.0  # the first, then the second
     got = []
     waiter = threading.Thread(target=lambda: got.append(queue.wait(third)))

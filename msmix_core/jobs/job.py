@@ -46,6 +46,8 @@ from msmix_core.training import EpochEvent, TrainConfig
 JOBS_REMEMBERED = 64
 #: Stored runs per method whose epoch times set that method's cost in the time-left estimate.
 STORED_RUNS_PER_METHOD = 5
+#: Seconds between two reads of the stored runs' epoch costs while a job waits in the queue.
+COSTS_REFRESH = 15.0
 
 _started: dict[str, TrainingJob] = {}
 _started_lock = threading.Lock()
@@ -285,10 +287,7 @@ class TrainingJob:
         """The relay thread: start the training process, apply its events, record how it ended."""
         process = None
         try:
-            stored = {} if self.store is None else stored_epoch_costs(self.store, self.dataset.name, self.configs)
-            with self._lock:
-                self._stored_costs = stored  # before the wait: the queue asks waiting jobs how long they take
-            if not self._stop.is_set() and self._queue.wait(self._ticket):
+            if not self._stop.is_set() and self._wait_turn():
                 process = TrainingProcess(self.dataset, self.configs, self.store, self.workers)
                 with self._lock:
                     self._process = process
@@ -310,6 +309,22 @@ class TrainingJob:
             process.close()
         self._queue.leave(self._ticket)
         prepare_worker(self._queue)
+
+    def _read_stored_costs(self) -> None:
+        stored = {} if self.store is None else stored_epoch_costs(self.store, self.dataset.name, self.configs)
+        with self._lock:
+            self._stored_costs = stored
+
+    def _wait_turn(self) -> bool:
+        """Wait for the queue to give this job its slots (True; False when it left the line). While it waits,
+        the epoch costs of stored runs are read again now and then: the queue asks a waiting job how long it
+        will take, and the runs of the jobs ahead of it are its best guide."""
+        self._read_stored_costs()
+        while not self._queue.wait(self._ticket, timeout=COSTS_REFRESH):
+            if self._queue.position(self._ticket) is None:  # withdrawn (only its own wait() grants it)
+                return False
+            self._read_stored_costs()
+        return True
 
     def _relay(self, process: TrainingProcess) -> tuple[str, str | None]:
         """Apply the process's events in order until its last one; return its status and error."""
