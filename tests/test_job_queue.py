@@ -89,6 +89,10 @@ def test_time_left_comes_from_what_the_job_did_not_the_clock(tiny):
     assert job.progress().eta == first.eta  # no work done, no change: a reload shows the same time left
     job.on_batch_end(0, 1, 2)  # half of the next epoch
     assert job.progress().eta == pytest.approx(0.5 * 1.0 + 2 * 4.0)
+    job.stop(after_run=True)  # the MS-Mix run will not start: only the rest of this one is left
+    assert job.progress().eta == pytest.approx(0.5 * 1.0)
+    job.stop()
+    assert job.progress().eta == 0.0 and job.progress().stop_request == "now"
 
 
 def test_only_the_owner_controls_a_job(tiny):

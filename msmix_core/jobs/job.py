@@ -351,10 +351,16 @@ class TrainingJob:
         done, total = 0.0, 0.0
         for index, (name, config) in enumerate(zip(self.names, self.configs, strict=True)):
             epochs = len(self._histories[name])
-            ended = self._run_status.get(name, RunStatus.RUNNING) != RunStatus.RUNNING
             done += (epochs + self._active.get(index, 0.0)) * cost[config.method]
-            total += (epochs if ended else config.epochs) * cost[config.method]
+            total += (config.epochs if self._will_train(name) else epochs) * cost[config.method]
         return done, total
+
+    def _will_train(self, name: str) -> bool:
+        """Whether the run ``name`` has epochs to come: not ended, and not cut by a Stop (Stop now ends the run
+        in progress; after this run, the runs not started yet)."""
+        if self._run_status.get(name, RunStatus.RUNNING) != RunStatus.RUNNING or self._stop_request == "now":
+            return False
+        return self._stop_request is None or name in self._run_status
 
     def _seconds_left_locked(self) -> float | None:
         """Seconds the job still trains (all of it before it starts): its epochs left at their cost in seconds
@@ -374,7 +380,7 @@ class TrainingJob:
             for h in self._histories[name]
         )
         overhead = max(sum(end - start for start, end in ended) - walls, 0.0) / len(ended) if ended else 0.0
-        runs_left = len(self.names) - len(ended)
+        runs_left = sum(self._will_train(name) for name in self.names)
         return (max(total - done, 0.0) + overhead * runs_left) / max(min(self.workers, runs_left), 1)
 
     def _seconds_left(self) -> float | None:
