@@ -97,7 +97,6 @@ def compared(chosen: ComparisonSet) -> None:
     with data.user_errors():
         long = compare_runs(runs, baseline=FULL_LABEL)
     wide = format_table(long, p_values=True)
-    wide.insert(wide.columns.get_loc("label") + 1, "experiment", wide["label"].map(chosen.keys))
     tested = long[long["note"] != "baseline"]
     if not tested.empty and (tested["n_paired"] < MIN_PAIRED_SEEDS).all():
         st.info(
