@@ -208,6 +208,7 @@ class TrainingJob:
             raise MsmixError("this job was already started: create a new TrainingJob to train again")
         self._start = time.perf_counter()
         self._ticket = self._queue.join(self.workers, self._seconds_left)
+        self._queue.wait(self._ticket, timeout=0)  # free slots are taken now: the page never shows a needless wait
         self._thread = threading.Thread(target=self._work, name="msmix-training", daemon=True)
         self._thread.start()
         with _started_lock:
