@@ -97,6 +97,17 @@ def _positive_int(text: str) -> int:
     return value
 
 
+def _seed(text: str) -> int:
+    """An argparse type: a seed torch, numpy and the run store all take, 0 to 2**63 - 1 (else it overflows later)."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if not 0 <= value < 2**63:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a seed: give an integer from 0 to {2**63 - 1}")
+    return value
+
+
 def parse_knobs(items: Sequence[str], names: Sequence[str], option: str) -> dict[str, dict[str, Any]]:
     """``[NAME.]KEY=VALUE`` items -> knobs per name; an item without ``NAME.`` applies to every name."""
     knobs: dict[str, dict[str, Any]] = {name: {} for name in names}
@@ -630,7 +641,7 @@ def _training_options() -> argparse.ArgumentParser:
     )
     g.add_argument("--runs-dir", default=None, help="run store folder (default: $MSMIX_RUNS_DIR or ./runs)")
     g.add_argument("--device", default=d.device, help="auto (CUDA when present), cpu, cuda or cuda:N")
-    g.add_argument("--seeds", type=int, nargs="+", default=list(DEFAULT_SEEDS), help="one run per seed")
+    g.add_argument("--seeds", type=_seed, nargs="+", default=list(DEFAULT_SEEDS), help="one run per seed")
     cores = os.cpu_count() or 1
     g.add_argument(
         "--workers",
@@ -767,7 +778,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--params", nargs="+", default=None, metavar="KNOB", help="knobs to search (default: every tunable knob)"
     )
     p.add_argument(
-        "--trial-seed", type=int, default=0, help="seed of every trial's run; --seeds score the best (default 0)"
+        "--trial-seed", type=_seed, default=0, help="seed of every trial's run; --seeds score the best (default 0)"
     )
     p.set_defaults(handler=cmd_tune)
 
@@ -781,7 +792,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--noise-levels", type=float, nargs="+", default=[0.0, 0.5, 1.0], help="noise std in units of feature std"
     )
-    p.add_argument("--seed", type=int, default=0, help="seed of the noise (default %(default)s)")
+    p.add_argument("--seed", type=_seed, default=0, help="seed of the noise (default %(default)s)")
     p.add_argument("--out", nargs="+", default=[], metavar="FILE", help="write the table to FILE.csv and/or FILE.md")
     p.set_defaults(handler=cmd_robustness)
 
@@ -792,7 +803,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--epochs", type=int, default=0, help="train the backbone with msmix this long first; 0: untrained (default 0)"
     )
-    p.add_argument("--seed", type=int, default=DEFAULT_SEEDS[0], help="seed of the backbone (default %(default)s)")
+    p.add_argument("--seed", type=_seed, default=DEFAULT_SEEDS[0], help="seed of the backbone (default %(default)s)")
     p.add_argument("--threshold", type=float, default=0.4, help="SASS's δ (default %(default)s)")
     p.add_argument("--top-k", type=_positive_int, default=5, help="partners listed per sample (default %(default)s)")
     p.add_argument(

@@ -230,6 +230,10 @@ MANY = str(4 * (os.cpu_count() or 1) + 1)
             "parameters) would take",
         ),
         (["partners", "--top-k", "1000"], "--top-k 1000: the train split has 32 samples, so at most 31"),
+        (["partners", "--seed", str(2**63)], "is not a seed: give an integer from 0 to"),
+        (["robustness", "x", "--seed", "-1"], "is not a seed"),
+        (["train", "--seeds", "1", "100000000000000000000000"], "is not a seed"),
+        (["tune", "--trial-seed", "1e3"], "is not a seed"),
         (["train", "--out", "{tmp}/folder.csv"], "there is a folder or a device of that name"),
         (["train", "--out", "{tmp}/fifo.md"], "there is a folder or a device of that name"),
         (["train", "--out", "/proc/table.csv"], "cannot write in /proc"),
@@ -252,7 +256,10 @@ def test_sizes_and_outputs_are_refused_before_any_training(capsys, tmp_path, tin
     if argv[0] not in ("partners", "robustness"):
         common += ["--epochs", "1", "--quiet"]
     start = time.monotonic()
-    code = main([*argv, *common])
+    try:
+        code = main([*argv, *common])
+    except SystemExit as usage:  # argparse's own errors: one line too
+        code = usage.code
     err = capsys.readouterr().err
     assert code == 2 and err.count("\n") == 1 and message in err, err
     assert not (tmp_path / "runs").exists()  # nothing trained
