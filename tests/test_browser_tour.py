@@ -54,7 +54,8 @@ def wait_step(tab, tour: tours.Tour, number: int, since: int) -> None:
         timeout=PAGE_TIMEOUT_MS
     )
     wait_idle(tab, since)
-    assert tab.locator("[data-testid=stException]").count() == 0
+    errors = tab.locator("[data-testid=stException]")
+    assert errors.count() == 0, errors.all_inner_texts()
 
 
 @pytest.mark.slow
