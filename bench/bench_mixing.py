@@ -286,7 +286,7 @@ def trainer_step(model, mixer, config: TrainConfig, device: torch.device) -> Cal
     def step(batch: dict) -> None:
         losses, _ = step_losses(model, mixer, batch, LOSSES[config.loss], generator)
         optimizer.zero_grad(set_to_none=True)
-        losses["total"].backward()
+        losses["train"].backward()
         optimizer.step()
 
     return step

@@ -40,6 +40,7 @@ from msmix_core.metrics import METRIC_KEYS
 from msmix_core.mixing.registry import describe_methods
 from msmix_core.runs import Run, RunStore, compare_runs, format_table, to_markdown
 from msmix_core.training import TrainConfig, build_models
+from msmix_core.training.config import LOSSES, MIX_LOSSES, OPTIMIZERS, RECIPES, SCHEDULES
 from msmix_core.training.executors import (
     DEFAULT_WORKERS_RULE,
     SERIAL_CORES,
@@ -50,7 +51,6 @@ from msmix_core.training.executors import (
     default_workers,
 )
 from msmix_core.training.robustness import evaluate_robustness, load_trained
-from msmix_core.training.trainer import LOSSES, MIX_LOSSES, OPTIMIZERS, RECIPES, SCHEDULES
 
 #: Seeds of a run when none are given: the first three of the five (1111-1115) MMSA's papers average.
 DEFAULT_SEEDS: tuple[int, ...] = (1111, 1112, 1113)

@@ -16,7 +16,7 @@ from msmix_core.mixing.methods import MSMix
 from msmix_core.mixing.registry import build_method
 from msmix_core.models.base import Backbone
 from msmix_core.models.registry import build_backbone
-from msmix_core.training.trainer import TrainConfig, train
+from msmix_core.training import TrainConfig, train
 
 
 @dataclass

@@ -22,7 +22,7 @@ import pandas as pd
 from msmix_core.errors import MsmixError
 from msmix_core.mixing.registry import Knob, method_knobs
 from msmix_core.runs import Run
-from msmix_core.training.trainer import TrainConfig
+from msmix_core.training import TrainConfig
 
 #: How many knobs one sweep may vary (a table of metric against one or two knob values).
 MAX_SWEEP_KNOBS = 2

@@ -27,7 +27,7 @@ from optuna.distributions import BaseDistribution, CategoricalDistribution, Floa
 from msmix_core.data.schema import MSADataset
 from msmix_core.errors import MsmixError
 from msmix_core.mixing.registry import Knob, method_knobs
-from msmix_core.training.trainer import EpochEvent, TrainConfig, train
+from msmix_core.training import EpochEvent, TrainConfig, train
 
 
 def _distribution(knob: Knob) -> BaseDistribution | None:

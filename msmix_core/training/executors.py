@@ -47,7 +47,7 @@ import torch
 from msmix_core.data.schema import MSADataset
 from msmix_core.errors import MsmixError
 from msmix_core.runs import Run, RunStore
-from msmix_core.training.trainer import EpochEvent, TrainConfig, train
+from msmix_core.training import EpochEvent, TrainConfig, train
 
 #: Called in the driver each time a run has been stored: ``(index of its config, the stored run)``.
 OnRun = Callable[[int, Run], None]

@@ -31,7 +31,8 @@ from msmix_core.device import resolve_device
 from msmix_core.errors import MsmixError
 from msmix_core.metrics import mmsa_metrics
 from msmix_core.models.base import Backbone
-from msmix_core.training.trainer import EVAL_BATCH_SIZE, TrainConfig, build_models, predict
+from msmix_core.training.config import TrainConfig
+from msmix_core.training.trainer import EVAL_BATCH_SIZE, build_models, predict
 
 if TYPE_CHECKING:
     from msmix_core.runs import Run
