@@ -2,6 +2,7 @@
 
 import inspect
 import math
+from typing import ClassVar
 
 import pytest
 import torch
@@ -21,6 +22,7 @@ from msmix_core.mixing import (
     describe_methods,
     method_knobs,
 )
+from msmix_core.mixing.knobs import ALPHA, MIX_WEIGHT, Knob
 from msmix_core.mixing.result import weight_diagnostics
 
 DIMS = {"text": 8, "audio": 4, "vision": 6}
@@ -244,6 +246,26 @@ def test_every_knob_is_declared_once_on_its_class_with_its_constructor_default(n
     assert set(cls.knobs) == set(params) - {"self", "latent_dims"}
     method = build_method(name, latent_dims=DIMS)
     assert all(getattr(method, knob) == declared.default for knob, declared in knobs.items())  # stored as declared
+
+
+@pytest.mark.parametrize("name", list(METHODS))
+def test_every_knob_is_checked_when_its_method_is_built(name):
+    for knob in method_knobs(name):
+        with pytest.raises(MsmixError, match=rf"knob {knob} must be .*, got 'many'$"):
+            build_method(name, latent_dims=DIMS, **{knob: "many"})
+
+
+def test_a_constructor_that_forgets_to_store_a_knob_is_refused():
+    class Forgetful(MixMethod):
+        knobs: ClassVar[dict[str, Knob]] = {"alpha": ALPHA, "mix_weight": MIX_WEIGHT}
+
+        def __init__(self, alpha: float = 1.0, mix_weight: float = 0.7) -> None:
+            super().__init__()
+            self.mix_weight = mix_weight
+            self._check_knobs()
+
+    with pytest.raises(TypeError, match="does not store its knob 'alpha'"):
+        Forgetful()
 
 
 def test_a_method_with_an_undeclared_knob_is_refused_when_its_class_is_made():

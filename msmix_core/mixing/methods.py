@@ -73,7 +73,9 @@ class NoMix(MixMethod):
     name = "none"
 
     def __init__(self, mix_weight: float = 0.7) -> None:
-        super().__init__(mix_weight=mix_weight)
+        super().__init__()
+        self.mix_weight = mix_weight
+        self._check_knobs()
 
     def forward(self, features: Features, labels: torch.Tensor, generator: torch.Generator | None = None) -> MixResult:
         return _empty(features, labels.reshape(-1))
@@ -92,7 +94,9 @@ class Mixup(MixMethod):
     knobs: ClassVar[dict[str, Knob]] = {"alpha": ALPHA, "mix_weight": MIX_WEIGHT}
 
     def __init__(self, alpha: float = 1.0, mix_weight: float = 0.7) -> None:
-        super().__init__(alpha=alpha, mix_weight=mix_weight)
+        super().__init__()
+        self.alpha, self.mix_weight = alpha, mix_weight
+        self._check_knobs()
 
     def forward(self, features: Features, labels: torch.Tensor, generator: torch.Generator | None = None) -> MixResult:
         labels = labels.reshape(-1)
@@ -137,7 +141,9 @@ class CMixup(MixMethod):
     }
 
     def __init__(self, sigma: float = 1.0, alpha: float = 2.0, mix_weight: float = 0.7) -> None:
-        super().__init__(sigma=sigma, alpha=alpha, mix_weight=mix_weight)
+        super().__init__()
+        self.sigma, self.alpha, self.mix_weight = sigma, alpha, mix_weight
+        self._check_knobs()
 
     def forward(self, features: Features, labels: torch.Tensor, generator: torch.Generator | None = None) -> MixResult:
         labels = labels.reshape(-1)
@@ -191,7 +197,9 @@ class MultiMix(_WeightedMix):
     }
 
     def __init__(self, alpha: float = 1.0, num_mix: int | None = None, mix_weight: float = 0.7) -> None:
-        super().__init__(alpha=alpha, num_mix=num_mix, mix_weight=mix_weight)
+        super().__init__()
+        self.alpha, self.num_mix, self.mix_weight = alpha, num_mix, mix_weight
+        self._check_knobs()
 
     def forward(self, features: Features, labels: torch.Tensor, generator: torch.Generator | None = None) -> MixResult:
         labels = labels.reshape(-1)
@@ -236,9 +244,10 @@ class PowMix(_WeightedMix):
         max_mix: float = 1.5,
         mix_weight: float = 0.7,
     ) -> None:
-        super().__init__(
-            alpha=alpha, power=power, max_sources=max_sources, min_mix=min_mix, max_mix=max_mix, mix_weight=mix_weight
-        )
+        super().__init__()
+        self.alpha, self.power, self.max_sources = alpha, power, max_sources
+        self.min_mix, self.max_mix, self.mix_weight = min_mix, max_mix, mix_weight
+        self._check_knobs()
         if self.min_mix > self.max_mix:
             raise MsmixError(f"{self.name}: min_mix ({min_mix}) must not exceed max_mix ({max_mix})")
 
@@ -311,9 +320,13 @@ class MSMix(MixMethod):
         mix_weight: float = 0.7,
         sal_weight: float = 0.5,
     ) -> None:
-        given = locals()  # every knob, checked and stored by MixMethod
-        super().__init__(**{knob: given[knob] for knob in self.knobs})
-        if not use_sal:
+        super().__init__()
+        self.alpha, self.threshold, self.num_mix, self.num_heads = alpha, threshold, num_mix, num_heads
+        self.use_sass, self.use_sig, self.use_sal, self.label_guard = use_sass, use_sig, use_sal, label_guard
+        self.detach_predictor_input, self.detach_ratios = detach_predictor_input, detach_ratios
+        self.mix_weight, self.sal_weight = mix_weight, sal_weight
+        self._check_knobs()
+        if not self.use_sal:
             self.sal_weight = 0.0
         self.latent_dims = {m: int(latent_dims[m]) for m in MODALITIES}
         self.predictors = nn.ModuleDict({m: IntensityPredictor(latent_dims[m], num_heads) for m in MODALITIES})
