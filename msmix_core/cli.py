@@ -44,6 +44,7 @@ from msmix_core.training.config import LOSSES, MIX_LOSSES, OPTIMIZERS, RECIPES, 
 from msmix_core.training.executors import (
     DEFAULT_WORKERS_RULE,
     SERIAL_CORES,
+    THREADS,
     Executor,
     LocalPoolExecutor,
     RayExecutor,
@@ -146,10 +147,10 @@ def _executor(args: argparse.Namespace, runs: int) -> Executor:
     if args.ray is not None:
         address = None if args.ray == "local" else args.ray
         cap = args.workers if args.workers and args.workers > 1 else None  # a local Ray's CPUs
-        return RayExecutor(address, workers=cap, threads=args.threads or 1)
+        return RayExecutor(address, workers=cap, threads=args.threads)
     if workers == 1:
         return SerialExecutor(threads=args.threads)
-    return LocalPoolExecutor(workers, threads=args.threads or 1)
+    return LocalPoolExecutor(workers, threads=args.threads)
 
 
 def _train_all(args: argparse.Namespace, dataset: MSADataset, configs: list[TrainConfig], store: RunStore) -> list:
@@ -552,9 +553,9 @@ def _training_options() -> argparse.ArgumentParser:
     g.add_argument(
         "--threads",
         type=_positive_int,
-        default=None,
-        help="torch threads per run (default: torch's, one per core, when serial; 1 per --workers process); a "
-        "run's numbers depend on its seed and its thread count, see docs/cli.md",
+        default=THREADS,
+        help="torch threads per run, serial, --workers or --ray alike (default %(default)s); a run's numbers "
+        "depend on its seed and its thread count, see docs/cli.md",
     )
     g = p.add_argument_group("training (defaults: the --recipe's; an option given here overrides it)")
     g.add_argument(

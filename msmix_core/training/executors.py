@@ -17,11 +17,10 @@ Same config, same numbers, whatever the executor: every random draw of a run com
 (see :func:`msmix_core.training.build_models`), and a fresh process shares its generators with no
 one. Bit for bit, that holds for runs on the same number of torch threads: torch's CPU reductions
 split their sums by thread count, and after a few epochs the last bits that differ grow into
-different metrics. Pool workers use one torch thread by default (they share the cores; more
-threads per worker oversubscribe them), so their runs give the numbers of
-``SerialExecutor(threads=1)``, and ``threads=N`` those of ``SerialExecutor(threads=N)``
-(``OMP_NUM_THREADS=1`` is not the same: it changes more than torch's thread count). Every run
-records its count (``torch_threads`` in its config). A pool pays a process start-up (importing
+different metrics. So every executor trains each run on :data:`THREADS` torch thread unless asked
+otherwise (``threads=N``, the same for all three): pool workers share the cores, and more threads
+per worker oversubscribe them (``OMP_NUM_THREADS=1`` is not the same: it changes more than torch's
+thread count). Every run records its count (``torch_threads`` in its config). A pool pays a process start-up (importing
 torch, receiving the dataset) once per worker.
 """
 
@@ -64,6 +63,8 @@ _CLOSE_WAIT = 5.0
 #: Up to this many cores, grids train serially by default: two workers on two cores leave nothing to
 #: the driver and the OS, and serial training keeps each run's live record.
 SERIAL_CORES = 2
+#: Torch threads per run, whatever the executor, unless asked otherwise: runs' numbers depend on it.
+THREADS = 1
 DEFAULT_WORKERS_RULE = f"1 up to {SERIAL_CORES} cores, else min(cores, runs)"
 
 
@@ -134,21 +135,20 @@ class SerialExecutor(Executor):
     """Today's behaviour: each run trains in this process, recorded by the trainer as it goes.
 
     ``callbacks`` go to every :func:`~msmix_core.training.train` call. ``threads``: torch threads while
-    training (default: this process's setting), restored after. The first failure is raised (the trainer
+    training (default :data:`THREADS`, as in a pool or on Ray), restored after. The first failure is raised (the trainer
     stores that run as ``failed``, or ``interrupted`` on Ctrl-C, passed to ``on_run`` too); the runs after
     it do not train.
     """
 
-    def __init__(self, callbacks: Sequence[object] = (), threads: int | None = None) -> None:
-        if threads is not None:
-            _check_count("threads", threads)
+    def __init__(self, callbacks: Sequence[object] = (), threads: int = THREADS) -> None:
+        _check_count("threads", threads)
         self.callbacks = tuple(callbacks)
         self.threads = threads
 
     def _train(self, grid: Grid) -> list[Run]:
         dataset, configs, store, on_run, on_event = grid
         runs, threads = [], torch.get_num_threads()
-        torch.set_num_threads(self.threads or threads)
+        torch.set_num_threads(self.threads)
         try:
             for index, config in enumerate(configs):
                 seen = _Seen()
@@ -345,14 +345,14 @@ class _Relay:
 class LocalPoolExecutor(Executor):
     """Each run in its own process of a pool of ``workers`` (``spawn`` start); the driver records the runs.
 
-    ``threads``: torch threads per worker (default 1, see the module docstring for what it changes).
+    ``threads``: torch threads per worker (default :data:`THREADS`, see the module docstring for what it changes).
     Runs are stored in the order they finish; :meth:`run` returns them in config order, failed runs
     included (stored ``failed`` with their error). ``stop`` (anything with ``is_set()``) ends the runs in
     flight after their current batch (stored ``stopped``) and skips the rest. On Ctrl-C or SIGTERM the
     runs in flight are stored ``interrupted`` with the epochs they did, and the exception goes on.
     """
 
-    def __init__(self, workers: int, threads: int = 1, stop: StopFlag | None = None) -> None:
+    def __init__(self, workers: int, threads: int = THREADS, stop: StopFlag | None = None) -> None:
         _check_count("workers", workers)
         _check_count("threads", threads)
         self.workers = workers
@@ -443,7 +443,7 @@ class RayExecutor(Executor):
     ``pip install -r requirements-ray.txt``.
     """
 
-    def __init__(self, address: str | None = None, workers: int | None = None, threads: int = 1) -> None:
+    def __init__(self, address: str | None = None, workers: int | None = None, threads: int = THREADS) -> None:
         _check_count("threads", threads)
         if workers is not None:
             _check_count("workers", workers)
