@@ -33,7 +33,7 @@ from msmix_core.data.mosi_utterance import PREFIX as MOSI_PREFIX
 from msmix_core.data.npz import save_npz
 from msmix_core.data.schema import SPLITS, MSADataset
 from msmix_core.device import resolve_device
-from msmix_core.errors import MsmixError, MsmixWarning
+from msmix_core.errors import MsmixError, MsmixWarning, printable
 from msmix_core.experiments import ABLATIONS, DEFAULT_ABLATIONS, FULL_LABEL, ablation_label
 from msmix_core.experiments.sweeps import format_value, knob_marks, knob_value, parse_value, sweep_table, sweep_variants
 from msmix_core.metrics import METRIC_KEYS
@@ -72,6 +72,12 @@ class _Parser(argparse.ArgumentParser):
 
     def error(self, message: str) -> None:
         self.exit(2, f"{self.prog}: error: {message} (see '{self.prog} --help')\n")
+
+
+def _echo(text: str, err: bool = False) -> None:
+    """Print ``text`` (on stderr with ``err``), each line through :func:`printable`: tables and messages quote
+    what files hold (run ids, labels, errors, dataset names), and a terminal must show it, never act on it."""
+    print("\n".join(map(printable, str(text).split("\n"))), file=sys.stderr if err else sys.stdout)
 
 
 def _positive_int(text: str) -> int:
@@ -176,7 +182,7 @@ def _load_source(source: str) -> MSADataset:
         warnings.simplefilter("always")
         dataset = load_dataset(source)
     for warning in caught:
-        print(f"msmix: warning: {' '.join(str(warning.message).split())}", file=sys.stderr)
+        _echo(f"msmix: warning: {' '.join(str(warning.message).split())}", err=True)
     return dataset
 
 
@@ -271,7 +277,7 @@ def _run_grid(
         for position, knob in enumerate(knobs, start=long.columns.get_loc("label")):
             long.insert(position, knob, long["label"].map(lambda label, k=knob: knob_values[label][k]))
         long = long.drop(columns="label").sort_values(["dataset", "backbone", *knobs], kind="stable")
-    print(format_table(long).to_string(index=False))
+    _echo(format_table(long).to_string(index=False))
     if baseline is not None:
         print(f"* / †: significantly better / worse than {baseline!r} (paired t-test over seeds, p < 0.05)")
     print(f"{len(runs)} runs stored in {store.root}")
@@ -280,7 +286,7 @@ def _run_grid(
         then(runs, metrics)
     failed = [run for run in runs if run.status == "failed"]
     for run in failed:  # a pool or Ray grid goes on past a failed run; the table leaves it out
-        print(f"msmix: error: run {run.id} failed: {' '.join(str(run.error).split())}", file=sys.stderr)
+        _echo(f"msmix: error: run {run.id} failed: {' '.join(str(run.error).split())}", err=True)
     return 1 if failed else 0
 
 
@@ -390,7 +396,7 @@ def cmd_robustness(args: argparse.Namespace) -> int:
     table = pd.concat(tables, ignore_index=True)
     front = ["run", "backbone", "label", "condition", "modality", "level"]
     table = table[front + [c for c in table.columns if c not in front]]
-    print(table.to_string(index=False))
+    _echo(table.to_string(index=False))
     _write_outputs(args.out, table, table)
     return 0
 
@@ -415,12 +421,12 @@ def cmd_partners(args: argparse.Namespace) -> int:
     encoder = f"trained {args.epochs} epochs" if args.epochs else "untrained"
     candidates = int(table["candidates"].sum())
     opposite = int(table["contradictory"].sum()) / candidates if candidates else 0.0
-    print(f"{dataset.name} {args.split}, {len(table)} samples, {args.backbone} latents ({encoder}, seed {args.seed}):")
+    _echo(f"{dataset.name} {args.split}, {len(table)} samples, {args.backbone} latents ({encoder}, seed {args.seed}):")
     print(
         f"SASS candidates at δ = {args.threshold:g}: {table['candidates'].mean():.1f} per sample, none for "
         f"{int((table['candidates'] == 0).sum())} samples; {100 * opposite:.1f} % of them of the opposite sentiment"
     )
-    print(table.head(args.show).to_string(index=False, float_format="{:.3f}".format))
+    _echo(table.head(args.show).to_string(index=False, float_format="{:.3f}".format))
     if args.out is not None:
         Path(args.out).parent.mkdir(parents=True, exist_ok=True)
         table.to_csv(args.out, index=False)
@@ -440,22 +446,22 @@ def cmd_runs_list(args: argparse.Namespace) -> int:
     store = RunStore(args.runs_dir)
     table = store.table()
     if table.empty:
-        print(f"no runs in {store.root}")
+        _echo(f"no runs in {store.root}")
     else:
         columns = ["id", "status", "dataset", "backbone", "label", "seed", "epochs", "best_epoch"]
         columns += [c for c in ("test_MAE", "test_Corr") if c in table.columns]
-        print(table[columns].to_string(index=False))
+        _echo(table[columns].to_string(index=False))
     for path, reason in store.damaged():
-        print(f"damaged run folder {path}: {reason}", file=sys.stderr)
+        _echo(f"damaged run folder {path}: {reason}", err=True)
     return 0
 
 
 def cmd_runs_show(args: argparse.Namespace) -> int:
     run = RunStore(args.runs_dir).load(args.run_id)
-    print(f"run {run.id}: {run.status}" + (f" ({run.error})" if run.error else ""))
+    _echo(f"run {run.id}: {run.status}" + (f" ({run.error})" if run.error else ""))
     print(json.dumps({"config": run.config, "best_epoch": run.best_epoch, "metrics": run.metrics}, indent=2))
     if run.history:
-        print(_curve(run.history).to_string(index=False, float_format="{:.4f}".format))
+        _echo(_curve(run.history).to_string(index=False, float_format="{:.4f}".format))
     return 0
 
 
@@ -480,7 +486,7 @@ def cmd_runs_delete(args: argparse.Namespace) -> int:
             raise MsmixError(f"run {run_id} is still running{who}: stop it first, or pass --force to delete it anyway")
     for run_id in args.run_ids:
         store.delete(run_id)
-        print(f"deleted {run_id}")
+        _echo(f"deleted {run_id}")
     return 0
 
 
@@ -514,7 +520,7 @@ def cmd_convert(args: argparse.Namespace) -> int:
         dataset = load_mmsa(args.source, dataset=args.family)
     save_npz(dataset, destination)
     sizes = ", ".join(f"{s} {len(dataset.splits[s])}" for s in SPLITS)
-    print(f"wrote {args.destination}: {dataset.name} ({dataset.metrics}), {sizes}, dims {dataset.dims}")
+    _echo(f"wrote {args.destination}: {dataset.name} ({dataset.metrics}), {sizes}, dims {dataset.dims}")
     return 0
 
 
@@ -741,7 +747,7 @@ _default_showwarning = warnings.showwarning
 def _show_warning(message: Warning | str, category: type[Warning], *args: Any, **kwargs: Any) -> None:
     """msmix's own warnings as one line on stderr, like its errors; others as Python shows them."""
     if issubclass(category, MsmixWarning):
-        print(f"msmix: warning: {' '.join(str(message).split())}", file=sys.stderr)
+        _echo(f"msmix: warning: {' '.join(str(message).split())}", err=True)
     else:
         _default_showwarning(message, category, *args, **kwargs)
 
@@ -780,12 +786,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # nothing left to flush at exit
         return 141  # 128 + SIGPIPE: what a shell reports for a program whose reader went away
     except MsmixError as exc:
-        print(f"msmix: error: {' '.join(str(exc).split())}", file=sys.stderr)
+        _echo(f"msmix: error: {' '.join(str(exc).split())}", err=True)
         return 2
     except KeyboardInterrupt as exc:
         left = getattr(exc, "summary", "a run in progress is stored as 'interrupted'")
         if isinstance(exc, Terminated):
-            print(f"msmix: terminated by SIGTERM; {left}", file=sys.stderr)
+            _echo(f"msmix: terminated by SIGTERM; {left}", err=True)
             return 128 + signal.SIGTERM
-        print(f"msmix: interrupted; {left}", file=sys.stderr)
+        _echo(f"msmix: interrupted; {left}", err=True)
         return 130

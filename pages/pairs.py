@@ -1,7 +1,5 @@
 """Pair selection (SASS): which pairs MS-Mix mixes, and how often pairs contradict each other."""
 
-import hashlib
-
 import numpy as np
 import pandas as pd
 import streamlit as st
@@ -21,10 +19,12 @@ from msmix_core.analysis import (
     speakers,
     with_sources,
 )
+from msmix_core.analysis.explorer import with_conflicts
 from msmix_core.data import MSADataset
 from msmix_core.figures import strategy_bars
 from ui import data, latents, page_state, sidebar
 from ui.live.threshold_map import map_data, threshold_map
+from ui.pair_explorer import explorer, open_cell, opened_cell, pair_dataframe
 
 BATCH_SIZES = [16, 32, 64, 128, 256]
 ORDER_NAMES = {"label": "by label", "speaker": "by speaker, then label", "batch": "batch order"}
@@ -37,7 +37,8 @@ st.title("Pair selection (SASS)")
 st.markdown(
     "MS-Mix only mixes pairs whose latent features are similar: the cosine similarity per modality, averaged and "
     "min-max scaled to 0–1, must exceed the threshold **δ**. Move δ and watch the veiled cells (pairs that fail δ) "
-    "spread; red crosses are the pairs drawn from the candidates."
+    "spread; the orange crosses are the pairs SASS draws from the candidates. Press play to sweep δ from where it is "
+    "to 1; click a cell to open that pair."
 )
 
 with data.user_errors():
@@ -97,28 +98,36 @@ def selection(ds: MSADataset, batch: LatentBatch, sims: dict[str, np.ndarray], e
 
     speaker_in_batch = None if speaker is None else speaker[batch.index]
     order = display_order(batch.labels, order_by, speaker_in_batch)
-    threshold_map(
-        delta_key,
-        map_data(
-            delta,
-            kept,
-            sims[view],
-            None if view == "averaged" else sims["averaged"],
-            batch.labels,
-            order,
-            batch.index,
-            pairs,
-            view=view,
-            order_name=ORDER_NAMES[order_by],
-            label_range=ds.label_range,
-            help_text="0.4 in the released code",
-        ),
-    )
-    st.caption(
-        "The strip on top shows each sample's label (red negative, blue positive) in the order of the rows and "
-        "columns; veiled cells fail δ and can never be mixed. The map and its counts follow the slider in your "
-        "browser; the pairs and everything below follow when you let go."
-    )
+    state = f"{key}|{size}|{epochs}|{delta}|{order_by}"
+    table = with_conflicts(with_sources(pair_table(batch, result, sims["averaged"]), ds.train), ds.train)
+    map_column, card_column = st.columns([5, 4], gap="large")
+    with map_column:
+        threshold_map(
+            delta_key,
+            map_data(
+                delta,
+                kept,
+                sims[view],
+                None if view == "averaged" else sims["averaged"],
+                batch.labels,
+                order,
+                batch.index,
+                pairs,
+                view=view,
+                order_name=ORDER_NAMES[order_by],
+                label_range=ds.label_range,
+                help_text="0.4 in the released code",
+                opened=opened_cell(state),
+            ),
+            on_cell=lambda cell: open_cell(state, order, cell),
+        )
+        st.caption(
+            "The strip on top shows each sample's label (red negative, blue positive) in the order of the rows and "
+            "columns; veiled cells fail δ and can never be mixed. The map and its counts follow the slider (and play) "
+            "in your browser; the pairs and everything below follow when you let go or pause."
+        )
+    with card_column:
+        explorer(ds, batch, table, sims["averaged"], state)
     cols = st.columns(3)
     cols[0].metric("Batch size", size)
     cols[1].metric("Pairs mixed", len(pairs), help=f"drawn at δ = {delta:.2f}")
@@ -137,15 +146,13 @@ def selection(ds: MSADataset, batch: LatentBatch, sims: dict[str, np.ndarray], e
     st.download_button("Download strategy comparison (CSV)", data.csv(stats), "strategies.csv", "text/csv")
 
     st.subheader("Chosen pairs")
-    table = with_sources(pair_table(batch, result, sims["averaged"]), ds.train)
     if "text_a" in table:
         st.caption(
             "Each row: the two training sentences SASS blends, their scores and speakers, and the mixing ratios. "
             "Compare them with vanilla Mixup's random pairs further down."
         )
-    st.dataframe(table, hide_index=True, height=240)
+    pair_dataframe(table)
     st.download_button("Download pairs (CSV)", data.csv(table), "sass_pairs.csv", "text/csv", key="dl_sass")
-    one_pair(ds, batch, table, f"{key}|{size}|{epochs}|{delta}")
 
 
 def random_pairs(ds: MSADataset, batch: LatentBatch, sims: dict[str, np.ndarray]) -> None:
@@ -153,40 +160,9 @@ def random_pairs(ds: MSADataset, batch: LatentBatch, sims: dict[str, np.ndarray]
     st.subheader("For comparison: vanilla Mixup's random pairs")
     st.caption("Random pairing ignores δ: the same batch and seed always give these pairs.")
     randomly = STRATEGIES["random"](batch, torch.Generator().manual_seed(settings.seed))
-    shown = with_sources(pair_table(batch, randomly, sims["averaged"]), ds.train)
-    st.dataframe(shown, hide_index=True, height=240)
+    shown = with_conflicts(with_sources(pair_table(batch, randomly, sims["averaged"]), ds.train), ds.train)
+    pair_dataframe(shown)
     st.download_button("Download pairs (CSV)", data.csv(shown), "random_pairs.csv", "text/csv", key="dl_random")
-
-
-def one_pair(ds: MSADataset, batch: LatentBatch, table: pd.DataFrame, state: str) -> None:
-    """A picker over the chosen pairs and both samples side by side.
-
-    The picker's key names the settings that made ``table``, so after any change a new picker
-    starts on the first pair: its label and the samples shown always come from the same table.
-    """
-    st.subheader("Look at one pair")
-    if not len(table):
-        st.info("No pairs at this setting: lower δ or use a larger batch.")
-        return
-    options = [f"#{i}: row {a} × row {b}" for i, (a, b) in enumerate(zip(table.row_a, table.row_b, strict=True))]
-    digest = hashlib.sha1(state.encode()).hexdigest()[:10]
-    k = options.index(st.selectbox("Pair", options, key=f"pairs_pick_{digest}"))
-    split = ds.train
-    who = speakers(split)
-    for col, side in zip(st.columns(2), ("a", "b"), strict=True):
-        row, pos = int(table[f"row_{side}"][k]), int(table[f"pos_{side}"][k])
-        intensity = ", ".join(f"{m} {float(batch.intensities[m][pos]):+.3f}" for m in MODALITIES)
-        lines = [f"**Sample {side}: train row {row}**", f"Label **{split.labels[row]:+.2f}**"]
-        if who is not None:
-            lines.append(f"Speaker: **{who[row]}**")
-        lines.append(f"Predicted intensity (−3…3): {intensity}")
-        if "conflict" in split.extras:
-            flag = bool(split.extras["conflict"][row])
-            which = int(split.extras["conflict_modality"][row])
-            lines.append(f"Modality conflict: **{MODALITIES[which] if flag else 'none'}**")
-        if split.raw_text is not None:
-            lines.append(f"Text: “{split.raw_text[row]}”")
-        col.markdown("  \n".join(lines))  # one element per sample: a δ move re-sends every element it draws
 
 
 selection(ds, batch, sims, epochs)

@@ -245,7 +245,7 @@ def test_a_failed_append_leaves_the_history_as_it_was(store, monkeypatch):
         raise OSError("disk full")
 
     monkeypatch.setattr(os, "fsync", disk_full)
-    with pytest.raises(OSError, match="disk full"):
+    with pytest.raises(MsmixError, match=r"cannot append an epoch to run .* \(disk full\)"):
         run.log_epoch({"epoch": 2})
     monkeypatch.undo()
     assert (run.path / "history.jsonl").read_bytes() == before

@@ -3,12 +3,24 @@
 Streamlit turns on its automatic file-list navigation whenever a ``pages/`` folder sits next to
 the entry script, even under ``st.navigation``. The config hides that list
 (``client.showSidebarNavigation = false``) and the sidebar draws these titled links instead.
+
+In that mode a link to a page (``/pairs``) runs ``pages/pairs.py`` alone: ``app.py`` runs only
+for ``/``. So whatever every page needs from the entry script, its page config above all (the
+wide layout: without it every page sat in Streamlit's 736 px column), each page applies itself
+through :func:`configure`, which :func:`ui.sidebar.render` calls first.
 """
 
 from __future__ import annotations
 
 import streamlit as st
 from streamlit.errors import StreamlitPageNotFoundError
+
+#: The page config of every page: the wide layout uses the window (a projector's, a laptop's).
+PAGE_CONFIG = {
+    "page_title": "msmix: emotion-aware mixup lab",
+    "page_icon": ":material/theater_comedy:",
+    "layout": "wide",
+}
 
 #: Group -> pages as (file, title, icon, URL path). Adding a page is one line here.
 PAGES: dict[str, list[tuple[str, str, str, str]]] = {
@@ -25,6 +37,11 @@ PAGES: dict[str, list[tuple[str, str, str, str]]] = {
         ("pages/robustness.py", "Robustness", ":material/shield:", "robustness"),
     ],
 }
+
+
+def configure() -> None:
+    """Apply :data:`PAGE_CONFIG`; every page calls it (through the sidebar), ``app.py`` too."""
+    st.set_page_config(**PAGE_CONFIG)
 
 
 def pages() -> dict[str, list[st.Page]]:

@@ -100,3 +100,25 @@ def bind(key: str, default: Any, parse: Parser) -> str:
     _restore(key, default, parse)
     _publish(key, default)
     return key
+
+
+def bind_group(
+    key: str, defaults: dict[str, Any], parse: Callable[[str], dict[str, Any] | None], join: Callable[..., str]
+) -> None:
+    """Several widgets (the keys of ``defaults``) kept in one URL parameter ``key``, e.g. a filter's parts.
+
+    ``parse`` turns the URL's text into the widgets' values (None when the text is not valid: the
+    defaults then); ``join`` (called with the values as keywords) makes the text. Call it before
+    drawing the widgets, which take no defaults of their own; a text equal to the defaults' is left out.
+    """
+    if any(name not in st.session_state for name in defaults):
+        text = st.query_params.get(key)
+        start = (None if text is None else parse(text)) or defaults
+        for name in defaults:
+            st.session_state.setdefault(name, start[name])
+    text = join(**{name: st.session_state[name] for name in defaults})
+    if text == join(**defaults):
+        if key in st.query_params:
+            del st.query_params[key]
+    elif st.query_params.get(key) != text:
+        st.query_params[key] = text

@@ -64,6 +64,7 @@ def _slider(sb: object, label: str, name: str, current: settings.Settings, key: 
 
 def render() -> settings.Settings:
     """Draw the sidebar and return this session's (possibly updated) settings."""
+    navigation.configure()  # a page opened by its link runs without app.py (ui.navigation)
     current = settings.current()
     sb = st.sidebar
     navigation.links()

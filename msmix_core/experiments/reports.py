@@ -4,7 +4,6 @@
 - :func:`summary_table`: the best-validation epoch of each run, with its test metrics.
 - :func:`learning_warnings`: a sentence for each run that did not learn.
 - :func:`significance_sentences`: a paired comparison of variants, said in words.
-- :func:`latest_runs`: per method label, the stored run a dataset can score that trained longest.
 - :func:`run_name`: a stored run named by what differs between it and the others.
 - :func:`robustness_table`: :func:`~msmix_core.training.evaluate_robustness` for several stored runs.
 """
@@ -109,26 +108,6 @@ def fits(run: Run, dataset: MSADataset) -> bool:
     summary = run.config.get("dataset_summary", {})
     same_shape = summary.get("dims") == dataset.dims and summary.get("seq_lens") == dataset.seq_lens
     return run.has_weights and same_shape and run.config.get("dataset") == dataset.name
-
-
-def latest_runs(runs: Iterable[Run], dataset: MSADataset, labels: Sequence[str], backbone: str) -> list[Run]:
-    """Per label (in ``labels`` order), the finished run with weights that ``dataset`` can score and trained longest.
-
-    Among runs with as many epochs the newest wins, and a 1-epoch run (a smoke test, usually) is
-    only chosen when its label has nothing longer: the default comparison is of real trainings.
-    """
-    chosen: dict[str, Run] = {}
-    for run in runs:
-        label = run.config.get("label", run.config["method"])
-        usable = run.status == "finished" and run.config["backbone"] == backbone and fits(run, dataset)
-        if label in labels and usable and (label not in chosen or _rank(run) > _rank(chosen[label])):
-            chosen[label] = run
-    return [chosen[label] for label in labels if label in chosen]
-
-
-def _rank(run: Run) -> tuple:
-    epochs = len(run.history)
-    return (epochs > 1, epochs, run.created)
 
 
 def run_name(run: Run, others: Iterable[Run] = ()) -> str:

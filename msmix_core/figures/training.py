@@ -1,8 +1,7 @@
-"""Figures of trained runs (Training, Ablation and Robustness pages): tables in, ``go.Figure`` out."""
+"""Figures of trained runs (Training and Robustness pages): tables in, ``go.Figure`` out."""
 
 from __future__ import annotations
 
-import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
@@ -51,35 +50,17 @@ def training_curves(history: pd.DataFrame, metric: str, splits: tuple[str, ...] 
     return fig
 
 
-def ablation_bars(compared: pd.DataFrame, metric: str) -> go.Figure:
-    """Mean ± std over seeds per variant for ``metric`` (rows of ``compare_runs``); hover shows the p-value."""
-    rows = compared[compared["metric"] == metric]
-    p_text = [
-        "baseline" if note == "baseline" else "p = n/a" if pd.isna(p) else f"p = {p:.3g}"
-        for p, note in zip(rows["p_value"], rows["note"], strict=True)
-    ]
-    fig = go.Figure(
-        go.Bar(
-            x=rows["label"],
-            y=rows["mean"],
-            error_y={"type": "data", "array": rows["std"].fillna(0.0), "visible": True},
-            marker_color=[OKABE_ITO[i % len(OKABE_ITO)] for i in range(len(rows))],
-            customdata=list(zip(rows["n_seeds"], p_text, strict=True)),
-            hovertemplate="%{x}<br>%{y} ± %{error_y.array}<br>%{customdata[0]} seeds, %{customdata[1]}<extra></extra>",
-        )
-    )
-    fig.update_xaxes(title_text="variant")
-    fig.update_yaxes(title_text=f"test {_axis_title(metric)}, mean ± std over seeds")
-    fig.update_layout(height=380, showlegend=False)
-    return fig
-
-
 def robustness_curves(table: pd.DataFrame, metric: str) -> go.Figure:
     """``metric`` against noise level, one panel per modality, one colour per method label.
 
     The zeroed-modality score is drawn as a dotted horizontal line in each panel and the clean
-    score is the level-0 point. ``table`` comes from ``robustness_table``.
+    score is the level-0 point. ``table`` comes from ``robustness_table`` (several rows of a label
+    at one level, one per seed, are drawn as their mean). The axis spans the scores, not 0 to them:
+    an MAE panel from 0 squeezes every curve into its top; the differences between methods, with
+    their spread over seeds, are :func:`~msmix_core.figures.differences.robustness_differences`.
     """
+    table = table.groupby(["label", "condition", "modality", "level"], sort=False, dropna=False).mean(numeric_only=True)
+    table = table.reset_index()
     modalities = [m for m in MODALITIES if m in set(table["modality"])]
     layout = panels(modalities, shared_y=True)
     scale = _scale(metric)
@@ -118,23 +99,6 @@ def robustness_curves(table: pd.DataFrame, metric: str) -> go.Figure:
                     }
                 )
             layout[f"xaxis{axis_suffix(column)}"]["title"] = {"text": "noise level (× feature std)"}
-    y_range = honest_range(table[metric].to_numpy(dtype=float) * scale)
-    for column in range(1, len(modalities) + 1):
-        layout[f"yaxis{axis_suffix(column)}"]["range"] = y_range
     layout["yaxis"]["title"] = {"text": f"{_axis_title(metric)}; dotted: modality removed"}
     layout.update(height=400, legend={"orientation": "h", "y": -0.3})
     return go.Figure({"data": data, "layout": layout})
-
-
-def honest_range(values: np.ndarray) -> list[float]:
-    """A y-range from 0 (or the lowest value, when negative) to a little above the highest value.
-
-    Zooming to the data's own span makes a difference of a few thousandths fill the panel, so
-    noise looks like an effect; an axis from 0 shows a gap as large as it is.
-    """
-    finite = values[np.isfinite(values)]
-    if finite.size == 0:
-        return [0.0, 1.0]
-    low, high = min(0.0, float(finite.min())), max(0.0, float(finite.max()))
-    span = high - low or 1.0
-    return [low - 0.02 * span if low < 0 else 0.0, high + 0.08 * span]

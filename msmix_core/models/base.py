@@ -8,7 +8,7 @@ prediction. Input-level Mixup mixes before ``encode``. A backbone with its own t
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import torch
 from torch import nn
@@ -28,6 +28,12 @@ class Backbone(nn.Module):
     name: ClassVar[str] = ""
     latent_is_sequence: ClassVar[bool] = False
     latent_dims: dict[str, int]
+
+    def __init__(self) -> None:
+        super().__init__()
+        #: Knobs the backbone had to change to fit the data it was built for (e.g. MulT's kernel on
+        #: utterance-level data): knob -> the value used. The run store records it with the run's config.
+        self.adaptations: dict[str, Any] = {}
 
     def encode(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         """Unimodal latents: ``{"text", "audio", "vision"}`` from a batch of raw features.

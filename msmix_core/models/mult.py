@@ -106,6 +106,9 @@ class MulT(Backbone):
     - ``num_layers=2`` [4]: depth of each crossmodal transformer (``nlevels``).
     - ``mem_layers=2`` [max(nlevels, 3) = 4]: depth of each self-attention memory.
     - ``kernel_text=5``, ``kernel_audio=5``, ``kernel_vision=5`` [5, 5, 5]: temporal convolution widths.
+    - ``adapt_kernels=True`` [no such option]: a kernel longer than its sequences shrinks to their
+      length (``min(kernel, T)``; utterance-level data has ``T = 1``), recorded in ``adaptations``;
+      ``False`` refuses such data, as the original would fail on it.
     - ``text_dropout=0.5`` [0.5]: dropout on the text input features.
     - ``embed_dropout=0.2`` [0.2], ``relu_dropout=0.0`` [0.0], ``res_dropout=0.0`` [0.0],
       ``output_dropout=0.5`` [0.5].
@@ -139,16 +142,22 @@ class MulT(Backbone):
         attn_dropout_audio: float = 0.2,
         attn_dropout_vision: float = 0.0,
         causal: bool = True,
+        adapt_kernels: bool = True,
     ) -> None:
         super().__init__()
         check_inputs(self.name, input_dims, seq_lens)
         require(d_model % num_heads == 0, f"mult: num_heads={num_heads} must divide d_model={d_model}")
         kernels = {"text": kernel_text, "audio": kernel_audio, "vision": kernel_vision}
         for m, k in kernels.items():
+            if k <= seq_lens[m]:
+                continue
             require(
-                k <= seq_lens[m],
-                f"mult: kernel_{m}={k} is longer than the {m} sequences ({seq_lens[m]} steps); use a smaller kernel",
+                adapt_kernels,
+                f"mult: kernel_{m}={k} is longer than the {m} sequences ({seq_lens[m]} steps); use a smaller kernel "
+                "or adapt_kernels=true",
             )
+            kernels[m] = seq_lens[m]
+            self.adaptations[f"kernel_{m}"] = seq_lens[m]
         self.text_dropout = text_dropout
         self.output_dropout = output_dropout
         self.project = nn.ModuleDict(

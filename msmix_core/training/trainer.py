@@ -79,7 +79,7 @@ def train(
     }
     optimizer = make_optimizer(backbone, method, config)
     constant_valid = constant_loss(dataset, LOSSES[config.loss], config.loss)
-    run_config = _run_config(dataset, config, device)
+    run_config = _run_config(dataset, config, device, backbone)
     run = store.create(run_config) if store is not None else None
     run_id = run.id if run is not None else None
     if run is not None:  # recorded first, so the files are written before any observer hears of them
@@ -344,10 +344,12 @@ def _snapshot(module: nn.Module) -> dict[str, torch.Tensor]:
     return {k: v.detach().clone() for k, v in module.state_dict().items()}
 
 
-def _run_config(dataset: MSADataset, config: TrainConfig, device: torch.device) -> dict[str, Any]:
-    """What the run store records about a run: every config field, the data, the device and versions."""
+def _run_config(dataset: MSADataset, config: TrainConfig, device: torch.device, backbone: Backbone) -> dict[str, Any]:
+    """What the run store records about a run: every config field, the knobs the backbone adapted to the
+    data (``backbone_adaptations``: knob -> value used), the data, the device and versions."""
     return {
         **config.to_dict(),
+        "backbone_adaptations": backbone.adaptations,
         "label": config.variant,
         "dataset": dataset.name,
         "dataset_summary": dataset.summary(),
