@@ -87,10 +87,10 @@ def ms_mix(
         return allowed & ~forbidden if forbidden is not None else allowed
 
     fallback, candidates_fn = False, None
-    if pairs is not None:  # the candidates are still those of the search, listed on first access
+    if pairs is not None:  # no draw; the candidates are still those this call would draw from, listed on first access
         pairs = _given_pairs(pairs, b, device)
         num_candidates = pairs.shape[0]
-        candidates_fn = lambda: candidate_pairs().nonzero()  # noqa: E731 (a lazy listing, like the fallback's)
+        candidates_fn = lambda: _drawn_from(candidate_pairs(), similarity, num_mix, forbidden)  # noqa: E731
     elif b < 2:
         pairs, num_candidates = torch.zeros(0, 2, dtype=torch.long, device=device), 0
     else:
@@ -99,7 +99,8 @@ def ms_mix(
         candidates_fn = allowed.nonzero
         if use_sass and num_candidates < num_mix:
             fallback = True
-            pairs, top = _fallback_pairs(similarity, num_mix, forbidden, generator)
+            top = _fallback_candidates(similarity, num_mix, forbidden)
+            pairs = top[distinct_ranks(top.shape[0], min(num_mix, top.shape[0]), generator, similarity.device)]
             num_candidates, candidates_fn = top.shape[0], lambda: top
 
     m = pairs.shape[0]
@@ -180,13 +181,9 @@ def opposite_sign(labels: torch.Tensor) -> torch.Tensor:
     return (labels[:, None] * labels[None, :]) < 0
 
 
-def _fallback_pairs(
-    similarity: torch.Tensor, num_mix: int, forbidden: torch.Tensor | None, generator: torch.Generator | None
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """The release's fallback: ``num_mix`` draws among the ``2·num_mix`` most similar pairs ``i < j``.
-
-    Returns the drawn pairs and the candidate pairs (row-major).
-    """
+def _fallback_candidates(similarity: torch.Tensor, num_mix: int, forbidden: torch.Tensor | None) -> torch.Tensor:
+    """The release's fallback draws its ``num_mix`` pairs among these: the ``2·num_mix`` most similar pairs
+    ``i < j`` (``[K, 2]``, row-major), less opposite signs under the guard."""
     b = similarity.shape[0]
     upper = torch.ones(b, b, dtype=torch.bool, device=similarity.device).triu_(1)
     available = b * (b - 1) // 2
@@ -195,9 +192,17 @@ def _fallback_pairs(
         available = int(upper.sum())
     k = min(2 * num_mix, available)
     scores = similarity.masked_fill(~upper, -math.inf).reshape(-1)
-    top = scores.topk(k).indices.sort().values
-    picked = top[distinct_ranks(k, min(num_mix, k), generator, similarity.device)]
-    return as_pairs(picked, b), as_pairs(top, b)
+    return as_pairs(scores.topk(k).indices.sort().values, b)
+
+
+def _drawn_from(
+    allowed: torch.Tensor, similarity: torch.Tensor | None, num_mix: int, forbidden: torch.Tensor | None
+) -> torch.Tensor:
+    """``[K, 2]``: the pairs a draw of ``num_mix`` picks from: the ``allowed`` ones, or SASS's fallback
+    candidates when fewer than ``num_mix`` are allowed (``similarity`` None: no SASS, no fallback)."""
+    if similarity is not None and int(allowed.sum()) < num_mix:
+        return _fallback_candidates(similarity, num_mix, forbidden)
+    return allowed.nonzero()
 
 
 # --- SIG and SAL ------------------------------------------------------------------------------
