@@ -37,6 +37,7 @@ from msmix_core.errors import MsmixError, MsmixWarning, printable
 from msmix_core.experiments import ABLATIONS, DEFAULT_ABLATIONS, FULL_LABEL, ablation_label
 from msmix_core.experiments.sweeps import format_value, knob_marks, knob_value, parse_value, sweep_table, sweep_variants
 from msmix_core.metrics import METRIC_KEYS
+from msmix_core.mixing.knobs import THRESHOLD
 from msmix_core.mixing.registry import describe_methods
 from msmix_core.runs import Run, RunStore, compare_runs, format_table, to_markdown
 from msmix_core.training import TrainConfig, build_models
@@ -54,7 +55,7 @@ from msmix_core.training.executors import (
 from msmix_core.training.robustness import evaluate_robustness, load_trained
 
 #: Seeds of a run when none are given: the first three of the five (1111-1115) MMSA's papers average.
-DEFAULT_SEEDS: tuple[int, ...] = (1111, 1112, 1113)
+DEFAULT_SEEDS: tuple[int, ...] = tuple(range(TrainConfig.seed, TrainConfig.seed + 3))
 
 #: The metrics a printed table shows per dataset family: what papers report (Acc-2 and F1 on Non0).
 TABLE_METRICS: dict[str, tuple[str, ...]] = {
@@ -630,7 +631,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(handler=cmd_compare)
 
     p = commands.add_parser("ablate", parents=[training], help="MS-Mix with SASS, SIG, SAL switched off in turn")
-    p.add_argument("--backbones", nargs="+", default=["late_fusion"], help="default %(default)s")
+    p.add_argument("--backbones", nargs="+", default=[TrainConfig.backbone], help="default %(default)s")
     p.add_argument(
         "--variants",
         nargs="+",
@@ -650,7 +651,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="the values of a knob: LOW:HIGH:COUNT (evenly spaced, both ends included) or A,B,C; once or twice, "
         "e.g. --knob msmix.threshold=0.1:0.9:5 --knob msmix.alpha=0.5,1,2",
     )
-    p.add_argument("--backbones", nargs="+", default=["late_fusion"], help="default %(default)s")
+    p.add_argument("--backbones", nargs="+", default=[TrainConfig.backbone], help="default %(default)s")
     p.add_argument(
         "--plot",
         metavar="FILE.html",
@@ -700,7 +701,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--epochs", type=int, default=0, help="train the backbone with msmix this long first; 0: untrained (default 0)"
     )
     p.add_argument("--seed", type=int, default=DEFAULT_SEEDS[0], help="seed of the backbone (default %(default)s)")
-    p.add_argument("--threshold", type=float, default=0.4, help="SASS's δ (default %(default)s)")
+    p.add_argument("--threshold", type=float, default=THRESHOLD.default, help="SASS's δ (default %(default)s)")
     p.add_argument("--top-k", type=_positive_int, default=5, help="partners listed per sample (default %(default)s)")
     p.add_argument(
         "--block-size", type=_positive_int, default=2048, help="tile size of the search; memory ~ its square"

@@ -8,6 +8,7 @@ import pytest
 import torch
 
 from msmix_core import MODALITIES
+from msmix_core.analysis.partners import candidate_partners
 from msmix_core.errors import MsmixError
 from msmix_core.mixing import (
     METHODS,
@@ -23,6 +24,7 @@ from msmix_core.mixing import (
     method_knobs,
 )
 from msmix_core.mixing.knobs import ALPHA, MIX_WEIGHT, Knob
+from msmix_core.mixing.ms_mix import ms_mix
 from msmix_core.mixing.result import weight_diagnostics
 
 DIMS = {"text": 8, "audio": 4, "vision": 6}
@@ -274,6 +276,15 @@ def test_a_method_with_an_undeclared_knob_is_refused_when_its_class_is_made():
         class Broken(MixMethod):
             def __init__(self, beta: float = 1.0, mix_weight: float = 0.7) -> None:
                 super().__init__(beta=beta, mix_weight=mix_weight)
+
+
+def test_msmix_defaults_hold_for_the_functional_core_and_the_search_over_a_split():
+    knobs = method_knobs("msmix")
+    for function in (ms_mix, candidate_partners):
+        params = inspect.signature(function).parameters
+        assert params["threshold"].default == knobs["threshold"].default == 0.4  # the released code's δ
+    assert inspect.signature(ms_mix).parameters["alpha"].default == knobs["alpha"].default == 2.0
+    assert {method_knobs(name)["mix_weight"].default for name in METHODS} == {0.7}
 
 
 def test_search_ranges_are_the_finite_range_or_the_declared_suggestion():

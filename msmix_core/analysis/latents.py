@@ -41,9 +41,9 @@ class LatentBatch:
 
 def fit_encoder(
     dataset: MSADataset,
-    backbone: str = "late_fusion",
+    backbone: str = TrainConfig.backbone,
     *,
-    seed: int = 1111,
+    seed: int = TrainConfig.seed,
     epochs: int = 0,
     device: str = "auto",
 ) -> tuple[Backbone, MSMix]:

@@ -16,7 +16,8 @@ documented in ``docs/mixing.md``:
 - a similarity span below 1e-6 (not 1e-8) counts as constant, so that float32 rounding noise
   between identical samples is not stretched to [0, 1].
 
-The paper's text gives δ = 0.2, the released code 0.4; the default here is the code's.
+The paper's text gives δ = 0.2, the released code 0.4; the default here is the code's
+(:data:`~msmix_core.mixing.knobs.THRESHOLD`, MS-Mix's knob).
 
 The same candidate search over a whole split, in tiles, is
 :func:`msmix_core.analysis.partners.candidate_partners`.
@@ -31,6 +32,7 @@ import torch.nn.functional as F
 
 from msmix_core import MODALITIES
 from msmix_core.errors import MsmixError
+from msmix_core.mixing.knobs import MSMIX_ALPHA, THRESHOLD
 from msmix_core.mixing.result import MixResult, pair_diagnostics
 from msmix_core.mixing.sampling import as_pairs, distinct_ranks, draw_pairs, sample_beta
 
@@ -52,8 +54,8 @@ def ms_mix(
     labels: torch.Tensor,
     intensities: dict[str, torch.Tensor],
     *,
-    threshold: float = 0.4,
-    alpha: float = 2.0,
+    threshold: float = THRESHOLD.default,
+    alpha: float = MSMIX_ALPHA.default,
     num_mix: int | None = None,
     pairs: torch.Tensor | None = None,
     lam_base: torch.Tensor | None = None,
