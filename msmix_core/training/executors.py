@@ -132,7 +132,7 @@ class ForwardEvents:
 
 
 class SerialExecutor(Executor):
-    """Today's behaviour: each run trains in this process, recorded by the trainer as it goes.
+    """Each run trains in this process, one after another, recorded by the trainer as it goes.
 
     ``callbacks`` go to every :func:`~msmix_core.training.train` call. ``threads``: torch threads while
     training (default :data:`THREADS`, as in a pool or on Ray), restored after. The first failure is raised (the trainer

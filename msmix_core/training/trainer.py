@@ -27,7 +27,7 @@ from torch import nn
 
 import msmix_core
 from msmix_core import MODALITIES
-from msmix_core.data.batching import make_loader
+from msmix_core.data.batching import SplitLoader
 from msmix_core.data.schema import MSADataset
 from msmix_core.device import resolve_device
 from msmix_core.errors import MsmixError
@@ -72,9 +72,9 @@ def train(
     device = resolve_device(config.device)
     backbone, method = build_models(dataset, config, device)
     generator = torch.Generator(device=device).manual_seed(config.seed)  # mixing draws
-    train_loader = make_loader(dataset.train, config.batch_size, shuffle=True, seed=config.seed, device=device)
+    train_loader = SplitLoader(dataset.train, config.batch_size, shuffle=True, seed=config.seed, device=device)
     eval_loaders = {
-        split: make_loader(getattr(dataset, split), EVAL_BATCH_SIZE, shuffle=False, seed=config.seed, device=device)
+        split: SplitLoader(getattr(dataset, split), EVAL_BATCH_SIZE, shuffle=False, seed=config.seed, device=device)
         for split in ("valid", "test")
     }
     optimizer = make_optimizer(backbone, method, config)
