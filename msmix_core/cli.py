@@ -1,7 +1,7 @@
 """The ``msmix`` command line (also ``python -m msmix_core``): train, compare and inspect runs.
 
-Subcommands: ``train``, ``compare``, ``ablate``, ``sweep``, ``tune``, ``robustness``,
-``partners``, ``methods``, ``runs list|show|delete`` and ``convert``. Grids train through an executor (``--workers``).
+Subcommands: ``train``, ``compare``, ``ablate``, ``sweep``, ``tune``, ``robustness``, ``partners``,
+``methods``, ``runs list|show|diff|tag|note|delete`` and ``convert``. Grids train through an executor (``--workers``).
 Every training run is recorded in the run store, so tables can be rebuilt later.
 User errors (a missing file, an unknown name, a bad knob value) print one line on stderr and
 exit with status 2; anything else is a bug and keeps its traceback. See docs/cli.md.
@@ -40,6 +40,8 @@ from msmix_core.metrics import METRIC_KEYS
 from msmix_core.mixing.knobs import THRESHOLD
 from msmix_core.mixing.registry import describe_methods
 from msmix_core.runs import Run, RunStore, compare_runs, format_table, to_markdown
+from msmix_core.runs.annotations import read_note, read_tags, tag, write_note
+from msmix_core.runs.browse import browse_table, config_diff, filter_table, group_table
 from msmix_core.training import TrainConfig, build_models
 from msmix_core.training.config import LOSSES, MIX_LOSSES, OPTIMIZERS, RECIPES, SCHEDULES
 from msmix_core.training.executors import (
@@ -142,10 +144,10 @@ class _Progress:
     def summary(self, stored_in_flight: bool) -> str:
         """What an interruption of a pool (``stored_in_flight``) or Ray grid left in the store, in words."""
         cut = self.statuses.count("interrupted")
-        done = f"{len(self.statuses) - cut} of {len(self.configs)} runs stored"
+        done = f"{len(self.statuses)} of {len(self.configs)} runs stored"
         if not stored_in_flight:
             return f"{done}; the Ray tasks in progress were cancelled, not stored"
-        return f"{done}, the {cut} in progress stored as 'interrupted'"
+        return f"{done}, the {cut} in progress among them as 'interrupted'"
 
 
 def _executor(args: argparse.Namespace, runs: int) -> Executor:
@@ -443,26 +445,64 @@ def cmd_methods(args: argparse.Namespace) -> int:
     return 0
 
 
+#: The columns ``msmix runs list`` prints (metrics: those the runs have), and how long a note may be there.
+LIST_COLUMNS = ["id", "status", "dataset", "backbone", "label", "seed", "epochs", "best_epoch", "experiment", "tags"]
+LIST_NOTE_CHARS = 40
+
+
 def cmd_runs_list(args: argparse.Namespace) -> int:
     store = RunStore(args.runs_dir)
-    table = store.table()
+    runs, damaged = store.scan()
+    table = filter_table(browse_table(runs), args.where)
     if table.empty:
-        _echo(f"no runs in {store.root}")
+        _echo(f"no runs in {store.root}" + (f" where {' and '.join(args.where)}" if args.where else ""))
+    elif args.group_by:
+        grouped = group_table(table, [c.strip() for c in args.group_by.split(",")], _printed_metrics(table))
+        _echo(grouped.to_string(index=False))
     else:
-        columns = ["id", "status", "dataset", "backbone", "label", "seed", "epochs", "best_epoch"]
-        columns += [c for c in ("test_MAE", "test_Corr") if c in table.columns]
+        table = table.assign(note=table["note"].map(lambda n: n if len(n) <= LIST_NOTE_CHARS else n[:39] + "…"))
+        columns = [*LIST_COLUMNS, *(f"test_{m}" for m in _printed_metrics(table)), "note"]
         _echo(table[columns].to_string(index=False))
-    for path, reason in store.damaged():
+    for path, reason in damaged:
         _echo(f"damaged run folder {path}: {reason}", err=True)
     return 0
+
+
+def _printed_metrics(table: pd.DataFrame) -> list[str]:
+    return [m for m in ("MAE", "Corr") if f"test_{m}" in table.columns]
 
 
 def cmd_runs_show(args: argparse.Namespace) -> int:
     run = RunStore(args.runs_dir).load(args.run_id)
     _echo(f"run {run.id}: {run.status}" + (f" ({run.error})" if run.error else ""))
+    _echo(f"folder: {run.path}\nexperiment: {run.experiment_key}\ntags: {', '.join(read_tags(run.path))}")
+    note = read_note(run.path)
+    _echo("note: " + note.replace("\n", "\n  ") if note else "note:")
     print(json.dumps({"config": run.config, "best_epoch": run.best_epoch, "metrics": run.metrics}, indent=2))
     if run.history:
         _echo(_curve(run.history).to_string(index=False, float_format="{:.4f}".format))
+    return 0
+
+
+def cmd_runs_diff(args: argparse.Namespace) -> int:
+    store = RunStore(args.runs_dir)
+    diff = config_diff([store.load(run_id) for run_id in args.run_ids])
+    shown = diff if args.all else diff[diff["differs"]]
+    _echo(shown.drop(columns="differs").to_string() if not shown.empty else "the runs' configs are the same")
+    return 0
+
+
+def cmd_runs_tag(args: argparse.Namespace) -> int:
+    run = RunStore(args.runs_dir).load(args.run_id)
+    tags = tag(run.path, add=[] if args.remove else args.tags, remove=args.tags if args.remove else [])
+    _echo(f"{run.id}: tags {', '.join(tags) or '(none)'}")
+    return 0
+
+
+def cmd_runs_note(args: argparse.Namespace) -> int:
+    run = RunStore(args.runs_dir).load(args.run_id)
+    note = write_note(run.path, " ".join(args.text))
+    _echo(f"{run.id}: " + (f"note saved ({len(note)} characters)" if note else "note removed"))
     return 0
 
 
@@ -714,17 +754,44 @@ def build_parser() -> argparse.ArgumentParser:
     p = commands.add_parser("methods", help="the mixing methods and their knobs (what --set takes)")
     p.set_defaults(handler=cmd_methods)
 
-    runs = commands.add_parser("runs", help="list, show or delete stored runs")
+    runs = commands.add_parser("runs", help="list, show, compare, tag, annotate or delete stored runs")
     runs_commands = runs.add_subparsers(dest="runs_command", required=True, metavar="ACTION")
     for name, handler, help_text in (
         ("list", cmd_runs_list, "one line per stored run, newest first"),
-        ("show", cmd_runs_show, "config, metrics and learning curve of a run"),
+        ("show", cmd_runs_show, "config, tags, note, metrics and learning curve of a run"),
+        ("diff", cmd_runs_diff, "runs' configs side by side: the fields that differ"),
+        ("tag", cmd_runs_tag, "add tags to a run (or remove them)"),
+        ("note", cmd_runs_note, "write a run's note (no text: remove it)"),
         ("delete", cmd_runs_delete, "delete runs"),
     ):
         p = runs_commands.add_parser(name, help=help_text)
         p.add_argument("--runs-dir", default=None, help="run store folder (default: $MSMIX_RUNS_DIR or ./runs)")
-        if name == "show":
+        if name == "list":
+            p.add_argument(
+                "--where",
+                action="append",
+                default=[],
+                metavar="KEY=VALUE",
+                help="keep runs whose column KEY is VALUE (* wildcards; !=, <, <=, >, >= for numbers and dates; "
+                "tags=T: tagged T); repeat to narrow. KEY: any column, e.g. label, test_MAE, method_kwargs.alpha",
+            )
+            p.add_argument(
+                "--group-by",
+                default=None,
+                metavar="COLUMNS",
+                help="mean ± std over seeds of the finished runs per group; 'experiment' (runs trained alike but "
+                "for the seed) or comma-separated columns, e.g. label,epochs",
+            )
+        elif name in ("show", "tag", "note"):
             p.add_argument("run_id", metavar="RUN_ID")
+        if name == "tag":
+            p.add_argument("tags", nargs="+", metavar="TAG", help="one word each (no spaces or commas)")
+            p.add_argument("--remove", action="store_true", help="remove these tags instead")
+        elif name == "note":
+            p.add_argument("text", nargs="*", metavar="TEXT", help="the note (replaces the old one)")
+        elif name == "diff":
+            p.add_argument("run_ids", nargs="+", metavar="RUN_ID", help="two runs or more")
+            p.add_argument("--all", action="store_true", help="also the fields that are the same")
         elif name == "delete":
             p.add_argument("run_ids", nargs="+", metavar="RUN_ID")
             p.add_argument("--force", action="store_true", help="also delete runs that are still running")

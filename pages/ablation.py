@@ -13,7 +13,6 @@ from msmix_core.experiments import (
     ablation_sets,
 )
 from msmix_core.figures import difference_dots
-from msmix_core.jobs import TrainingJob
 from msmix_core.metrics import PRIMARY_METRICS
 from msmix_core.runs import MIN_PAIRED_SEEDS, ComparisonSet, compare_runs, format_table, paired_differences
 from msmix_core.training import TrainConfig
@@ -64,7 +63,7 @@ if launch:
     with data.user_errors():
         base = TrainConfig(backbone=settings.backbone, method="msmix", epochs=epochs)
         seeds = range(settings.seed, settings.seed + n_seeds)
-        job = TrainingJob(ds, ablation_configs(base, variants, seeds), store).start()
+        job = jobs_view.start_job(ds, ablation_configs(base, variants, seeds), store)
     jobs_view.keep_job(JOB_KEY, job)
     busy = True
 
@@ -98,7 +97,6 @@ def compared(chosen: ComparisonSet) -> None:
     with data.user_errors():
         long = compare_runs(runs, baseline=FULL_LABEL)
     wide = format_table(long, p_values=True)
-    wide.insert(wide.columns.get_loc("label") + 1, "experiment", wide["label"].map(chosen.keys))
     tested = long[long["note"] != "baseline"]
     if not tested.empty and (tested["n_paired"] < MIN_PAIRED_SEEDS).all():
         st.info(

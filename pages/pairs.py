@@ -20,12 +20,13 @@ from msmix_core.analysis import (
     with_sources,
 )
 from msmix_core.analysis.explorer import with_conflicts
+from msmix_core.analysis.replay import MAX_REPLAY_EPOCHS, replay_frames
 from msmix_core.data import MSADataset
-from msmix_core.figures import strategy_bars
+from msmix_core.figures import embedding_scatter, similarity_heatmap, strategy_bars
 from msmix_core.mixing.knobs import THRESHOLD
 from ui import data, latents, page_state, sidebar
 from ui.live.threshold_map import map_data, threshold_map
-from ui.pair_explorer import explorer, open_cell, opened_cell, pair_dataframe
+from ui.pair_explorer import explorer, open_cell, pair_dataframe
 
 BATCH_SIZES = [16, 32, 64, 128, 256]
 ORDER_NAMES = {"label": "by label", "speaker": "by speaker, then label", "batch": "batch order"}
@@ -101,7 +102,9 @@ def selection(ds: MSADataset, batch: LatentBatch, sims: dict[str, np.ndarray], e
     order = display_order(batch.labels, order_by, speaker_in_batch)
     state = f"{key}|{size}|{epochs}|{delta}|{order_by}"
     table = with_conflicts(with_sources(pair_table(batch, result, sims["averaged"]), ds.train), ds.train)
-    map_column, card_column = st.columns([5, 4], gap="large")
+    map_column, card_column = st.columns(2, gap="large")
+    with card_column:  # first: the map outlines the pair the card shows
+        shown = explorer(ds, batch, table, sims["averaged"], state)
     with map_column:
         threshold_map(
             delta_key,
@@ -118,17 +121,16 @@ def selection(ds: MSADataset, batch: LatentBatch, sims: dict[str, np.ndarray], e
                 order_name=ORDER_NAMES[order_by],
                 label_range=ds.label_range,
                 help_text=f"{THRESHOLD.default:g} in the released code",
-                opened=opened_cell(state),
+                opened=shown,
             ),
             on_cell=lambda cell: open_cell(state, order, cell),
         )
         st.caption(
             "The strip on top shows each sample's label (red negative, blue positive) in the order of the rows and "
-            "columns; veiled cells fail δ and can never be mixed. The map and its counts follow the slider (and play) "
-            "in your browser; the pairs and everything below follow when you let go or pause."
+            "columns; veiled cells fail δ and can never be mixed; the outlined cell is the pair on the right. The map "
+            "and its counts follow the slider (and play) in your browser; the pairs and everything below follow when "
+            "you let go or pause."
         )
-    with card_column:
-        explorer(ds, batch, table, sims["averaged"], state)
     cols = st.columns(3)
     cols[0].metric("Batch size", size)
     cols[1].metric("Pairs mixed", len(pairs), help=f"drawn at δ = {delta:.2f}")
@@ -154,6 +156,58 @@ def selection(ds: MSADataset, batch: LatentBatch, sims: dict[str, np.ndarray], e
         )
     pair_dataframe(table)
     st.download_button("Download pairs (CSV)", data.csv(table), "sass_pairs.csv", "text/csv", key="dl_sass")
+    replay(ds, size, delta)
+
+
+def replay(ds: MSADataset, size: int, delta: float) -> None:
+    """The encoder-training replay: this batch after 0, 1, 2, ... epochs of MS-Mix, one frame at a time."""
+    st.subheader("Encoder-training replay")
+    st.caption(
+        f"How training changes what SASS sees: the same batch after 0 to {latents.REPLAY_EPOCHS} epochs of MS-Mix "
+        "training, at this δ. Step through the epochs and watch the similarity map, the pairs kept and the map of "
+        "the latents (PCA of the three modalities' normalised latents). Training runs once for these settings."
+    )
+    on = st.toggle("Replay the training", key=page_state.bind("pairs_replay", False, page_state.flag))
+    if not on:
+        return
+    frames = replay_frames(latents.replay(settings, ds, size), delta, settings.seed)
+    epoch_key = page_state.bind("pairs_replay_epoch", 0, page_state.number(0, MAX_REPLAY_EPOCHS, int))
+    st.session_state[epoch_key] = min(st.session_state[epoch_key], len(frames) - 1)  # training may stop early
+    epoch = st.select_slider("Epoch", list(range(len(frames))), key=epoch_key)
+    frame, first = frames[epoch], frames[0]
+    cols = st.columns(3)
+    cols[0].metric("Pairs kept", f"{100 * frame.share:.0f} %", f"{100 * (frame.share - first.share):+.0f} pts")
+    cols[1].metric(
+        "Drawn pairs with opposite signs",
+        f"{100 * frame.opposite:.0f} %",
+        f"{100 * (frame.opposite - first.opposite):+.0f} pts",
+        delta_color="inverse",
+    )
+    cols[2].metric("Epochs of training", epoch)
+    heatmap, scatter = st.columns(2)
+    heatmap.plotly_chart(
+        similarity_heatmap(
+            frame.similarity,
+            frame.mask,
+            frame.pairs,
+            f"Epoch {epoch}: similarity, δ = {delta:.2f}",
+            order=frame.order,
+            labels=frame.labels,
+            label_range=ds.label_range,
+            order_name="by label",
+        ),
+        key="replay_similarity",
+    )
+    every = np.concatenate([f.xy for f in frames])
+    low, high = every.min(axis=0), every.max(axis=0)
+    pad = 0.05 * (high - low)
+    figure = embedding_scatter(frame.xy, frame.labels, ds.label_range, axis_name="PCA")
+    figure.update_layout(  # the same axes in every frame: stepping moves the points, not the frame
+        title={"text": f"Epoch {epoch}: the batch's latents"},
+        xaxis_range=[low[0] - pad[0], high[0] + pad[0]],
+        yaxis_range=[low[1] - pad[1], high[1] + pad[1]],
+    )
+    scatter.plotly_chart(figure, key="replay_map")
 
 
 def random_pairs(ds: MSADataset, batch: LatentBatch, sims: dict[str, np.ndarray]) -> None:

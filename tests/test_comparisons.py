@@ -8,6 +8,7 @@ from scipy import stats
 
 from msmix_core.errors import MsmixError
 from msmix_core.experiments import ABLATION_FACTOR, FULL_LABEL, ablation_variant
+from msmix_core.experiments.sweeps import stored_sweeps, sweep_table
 from msmix_core.runs import RunStore, comparable_sets, compare_runs, left_out, paired_differences
 from msmix_core.training import TrainConfig
 
@@ -102,3 +103,17 @@ def test_methods_match_settings_and_only_unlike_runs_make_no_complete_set(tmp_pa
     store_run(unlike, 2, 1, 0.7, method="msmix", epochs=20)
     sets = comparable_sets(unlike.list(), ["method"], reference="none", wanted=["msmix", "none"])
     assert not any(s.complete for s in sets) and len(sets) == 2
+
+
+def test_sweeps_are_grouped_by_settings_not_labels(mixed_store):
+    store_run(mixed_store, 40, 1, 0.65, label="msmix threshold=0.2", method="msmix", epochs=3,
+              method_kwargs={"threshold": 0.2})  # fmt: skip
+    sweeps = stored_sweeps(mixed_store.list(), "msmix", "threshold", DATASET)
+    assert len(sweeps) == 2  # at 2 epochs and at 3 epochs; the '-SAL' runs are in neither
+    by_epochs = {runs[0].config["epochs"]: runs for runs in sweeps.values()}
+    assert {ablation_variant(run.config) for runs in sweeps.values() for run in runs} == {FULL_LABEL}
+    table = sweep_table(by_epochs[2], "threshold", "Non0_acc_2")
+    assert table["threshold"].tolist() == [0.2, 0.4] and table["n"].tolist() == [3, 3]  # full MS-Mix is δ = 0.4
+    assert table["experiment"].nunique() == 2
+    with pytest.raises(MsmixError, match="trained differently"):
+        sweep_table(mixed_store.list(), "threshold", "Non0_acc_2")

@@ -1,30 +1,72 @@
 """The plotly figure builders: the right traces, the right numbers, readable axes."""
 
+import base64
+import io
+
 import numpy as np
 import pandas as pd
 import pytest
+from PIL import Image
 from plotly.colors import hex_to_rgb
 from scipy.stats import beta
 
-from msmix_core.figures import embedding_scatter, intensity_scatter, strategy_bars
-from msmix_core.figures.pairs import LEVELS, similarity_levels, similarity_palette
+from msmix_core.figures import embedding_scatter, intensity_scatter, similarity_heatmap, strategy_bars
+from msmix_core.figures.pairs import LEVELS, similarity_palette
 from msmix_core.figures.palette import VEIL_COLOR
 from msmix_core.figures.ratios import BETA_GRID, ratio_densities
 
 
-def test_the_delta_maps_levels_veil_non_candidates_in_a_colour_that_keeps_a_trace_of_theirs():
+def image_pixels(trace) -> np.ndarray:
+    """The RGB pixels of an image trace's PNG source, decoded by Pillow (not by the code that wrote them)."""
+    header, payload = trace.source.split(",", 1)
+    assert header == "data:image/png;base64"
+    return np.asarray(Image.open(io.BytesIO(base64.b64decode(payload))).convert("RGB"))
+
+
+def test_similarity_heatmap_veils_non_candidates_and_marks_pairs():
     sim = np.random.default_rng(0).uniform(size=(6, 6))
     mask = sim > 0.5
-    levels = np.rint(sim * (LEVELS - 1)).astype(int)
-    shown = similarity_levels(sim, mask)
-    np.testing.assert_array_equal(shown[mask], levels[mask])  # candidates: their Cividis step
-    np.testing.assert_array_equal(shown[~mask], LEVELS + levels[~mask])  # the rest: the same step, veiled
-    np.testing.assert_array_equal(similarity_levels(sim), levels)
+    pairs = np.array([[0, 1], [2, 3]])
+    fig = similarity_heatmap(sim, mask, pairs)
+    image, scale, chosen = fig.data
+    pixels = image_pixels(image)
     palette = similarity_palette()
-    assert palette.shape == (2 * LEVELS, 3) and palette.dtype == np.uint8
+    levels = np.rint(sim * (LEVELS - 1)).astype(int)
+    np.testing.assert_array_equal(pixels[mask], palette[levels[mask]])  # candidates: their Cividis colour
+    np.testing.assert_array_equal(pixels[~mask], palette[LEVELS + levels[~mask]])  # the rest: veiled
     veil = np.asarray(hex_to_rgb(VEIL_COLOR))
     lighter = np.abs(palette[LEVELS:].astype(int) - veil).sum(1) < np.abs(palette[:LEVELS].astype(int) - veil).sum(1)
     assert lighter.all()  # a veiled cell is always nearer the veil's grey than its unveiled colour
+    assert scale.marker.colorscale[0][1] != scale.marker.colorscale[-1][1] and scale.marker.showscale
+    assert (scale.marker.cmin, scale.marker.cmax) == (0, 1)
+    np.testing.assert_array_equal(chosen.y, pairs[:, 0])
+    np.testing.assert_array_equal(chosen.x, pairs[:, 1])
+    assert "sample a" in fig.layout.yaxis.title.text and "sample b" in fig.layout.xaxis.title.text
+    unmasked = similarity_heatmap(sim).data
+    assert len(unmasked) == 2 and (image_pixels(unmasked[0]) == palette[levels]).all()
+
+
+def test_similarity_heatmap_ships_kilobytes_at_batch_256():
+    sim = np.random.default_rng(2).uniform(size=(256, 256))
+    fig = similarity_heatmap(sim, sim > 0.4, np.stack([np.arange(256), np.arange(256)[::-1]], 1))
+    assert len(fig.to_json()) < 150_000  # one indexed PNG, not 2 × 65,536 numbers
+
+
+def test_similarity_heatmap_orders_rows_columns_and_pairs_together():
+    sim = np.random.default_rng(1).uniform(size=(5, 5))
+    labels = np.array([2.0, -1.0, 0.5, -3.0, 1.0])
+    order = np.argsort(labels)
+    pairs = np.array([[0, 3], [4, 1]])
+    strip, image, _, chosen = similarity_heatmap(sim, sim > 0.3, pairs, order=order, labels=labels).data
+    np.testing.assert_array_equal(np.asarray(strip.z)[0], np.sort(labels))
+    pixels = image_pixels(image)
+    rank = np.argsort(order)
+    for (a, b), x, y in zip(pairs, chosen.x, chosen.y, strict=True):  # a cross sits on its own cell
+        level = round(sim[a, b] * (LEVELS - 1)) + (0 if sim[a, b] > 0.3 else LEVELS)
+        assert (x, y) == (rank[b], rank[a]) and (pixels[y, x] == similarity_palette()[level]).all()
+    shown = sim[order][:, order]
+    expected = np.rint(shown * (LEVELS - 1)).astype(int) + np.where(shown > 0.3, 0, LEVELS)
+    np.testing.assert_array_equal(pixels, similarity_palette()[expected])
 
 
 def test_strategy_bars_show_percentages_and_gaps():

@@ -10,6 +10,7 @@ from __future__ import annotations
 import streamlit as st
 
 from msmix_core.analysis import LatentBatch, encode_batch, fit_encoder
+from msmix_core.analysis.replay import replay_batches
 from msmix_core.data import MSADataset
 from ui import data, page_state
 from ui.settings import Settings
@@ -56,3 +57,20 @@ def batch(settings: Settings, dataset: MSADataset, batch_size: int, epochs: int)
     message = f"Training {settings.backbone} with MS-Mix for {epochs} epochs (once)…" if epochs else "Encoding…"
     with st.spinner(message):
         return _batch(data_key(settings), dataset, settings.backbone, settings.seed, epochs, batch_size)
+
+
+#: Epochs of MS-Mix training the Pair selection page's replay steps through (frames 0 to this).
+REPLAY_EPOCHS = 5
+
+
+@st.cache_resource(max_entries=4, show_spinner=False)
+def _replay(key: str, _dataset: MSADataset, backbone: str, seed: int, batch_size: int) -> list[LatentBatch]:
+    return replay_batches(_dataset, backbone, seed=seed, epochs=REPLAY_EPOCHS, batch_size=batch_size)
+
+
+def replay(settings: Settings, dataset: MSADataset, batch_size: int) -> list[LatentBatch]:
+    """The batch after 0 to :data:`REPLAY_EPOCHS` epochs of MS-Mix training; trains once per data and settings."""
+    with st.spinner(
+        f"Training {settings.backbone} with MS-Mix for {REPLAY_EPOCHS} epochs, keeping every epoch (once)…"
+    ):
+        return _replay(data_key(settings), dataset, settings.backbone, settings.seed, batch_size)

@@ -35,6 +35,7 @@ PAGES: dict[str, list[tuple[str, str, str, str]]] = {
         ("pages/ablation.py", "Ablation", ":material/extension:", "ablation"),
         ("pages/sweeps.py", "Sweeps", ":material/tune:", "sweeps"),
         ("pages/robustness.py", "Robustness", ":material/shield:", "robustness"),
+        ("pages/runs.py", "Runs", ":material/table_rows:", "runs"),
     ],
 }
 
@@ -55,10 +56,13 @@ def pages() -> dict[str, list[st.Page]]:
     }
 
 
-def page_link(path: str, label: str, icon: str | None = None, container=st) -> None:
-    """A link to a page of :data:`PAGES`; a page run on its own (no navigation) shows the label in bold instead."""
+def page_link(
+    path: str, label: str, icon: str | None = None, container=st, query_params: dict[str, str] | None = None
+) -> None:
+    """A link to a page of :data:`PAGES` (with ``query_params`` in its URL); a page run on its own (no
+    navigation) shows the label in bold instead."""
     try:
-        container.page_link(path, label=label, icon=icon)
+        container.page_link(path, label=label, icon=icon, query_params=query_params)
     except StreamlitPageNotFoundError:
         container.markdown(f"**{label}**")
 

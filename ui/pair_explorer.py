@@ -15,7 +15,15 @@ import streamlit as st
 
 from msmix_core import MODALITIES
 from msmix_core.analysis import LatentBatch, speakers
-from msmix_core.analysis.explorer import MAX_GAP, PAIR_KINDS, PairFilter, available_kinds, pair_labels, readable_id
+from msmix_core.analysis.explorer import (
+    MAX_GAP,
+    PAIR_KINDS,
+    PairFilter,
+    available_kinds,
+    pair_labels,
+    readable_id,
+    signed,
+)
 from msmix_core.data import MSADataset
 from msmix_core.errors import MsmixError
 from ui import page_state
@@ -80,27 +88,33 @@ def filter_controls(table: pd.DataFrame) -> PairFilter:
     page_state.bind_group(URL_KEY, {KINDS_KEY: [], GAP_KEY: 0.0}, _parse, _join)
     kinds = available_kinds(table)
     st.session_state[KINDS_KEY] = [k for k in st.session_state[KINDS_KEY] if k in kinds]  # e.g. conflict on real data
-    left, right = st.columns([3, 2])
-    chosen = left.pills(
+    chosen = st.pills(
         "Show only pairs with",
         kinds,
         selection_mode="multi",
         format_func=KIND_NAMES.get,
         key=KINDS_KEY,
         help="; ".join(f"{KIND_NAMES[k]}: {PAIR_KINDS[k]}" for k in kinds),
+        width="stretch",
     )
-    gap = right.slider("Label gap above", 0.0, MAX_GAP, step=0.1, format="%.1f", key=GAP_KEY)
+    gap = st.slider("Label gap above", 0.0, MAX_GAP, step=0.1, format="%.1f", key=GAP_KEY)
     return PairFilter(tuple(chosen), float(gap))
 
 
-def open_cell(state: str, order: np.ndarray, cell: object) -> None:
-    """The δ map's click (display ranks ``[a, b]``) as batch positions in :data:`OPENED`; anything else is ignored."""
+def cell_positions(order: np.ndarray, cell: object) -> tuple[int, int] | None:
+    """A clicked cell (display ranks ``[a, b]``, from the browser) as batch positions; None for anything else."""
     try:
         a, b = (int(x) for x in cell)  # type: ignore[union-attr]
     except (TypeError, ValueError):
-        return
-    if 0 <= a < len(order) and 0 <= b < len(order):
-        st.session_state[OPENED] = (state, int(order[a]), int(order[b]))
+        return None
+    return (int(order[a]), int(order[b])) if 0 <= a < len(order) and 0 <= b < len(order) and a != b else None
+
+
+def open_cell(state: str, order: np.ndarray, cell: object) -> None:
+    """Open the δ map's clicked ``cell`` (see :func:`cell_positions`) under the settings ``state``."""
+    positions = cell_positions(order, cell)
+    if positions is not None:
+        st.session_state[OPENED] = (state, *positions)
 
 
 def opened_cell(state: str) -> tuple[int, int] | None:
@@ -109,12 +123,17 @@ def opened_cell(state: str) -> tuple[int, int] | None:
     return None if opened is None or opened[0] != state else (opened[1], opened[2])
 
 
-def explorer(ds: MSADataset, batch: LatentBatch, table: pd.DataFrame, similarity: np.ndarray, state: str) -> None:
-    """Filter, picker and the card of one pair: a clicked map cell, else the picked drawn pair."""
+def explorer(
+    ds: MSADataset, batch: LatentBatch, table: pd.DataFrame, similarity: np.ndarray, state: str
+) -> tuple[int, int] | None:
+    """Filter, picker and the card of one pair: a clicked map cell, else the picked drawn pair.
+
+    Returns the shown pair's batch positions (None when none is shown), for the map to outline.
+    """
     st.subheader("Look at one pair")
     if not len(table):
         st.info("No pairs at this setting: lower δ or use a larger batch.")
-        return
+        return None
     shown = filter_controls(table).apply(table)
     digest = hashlib.sha1(state.encode()).hexdigest()[:10]
     cell = opened_cell(state)
@@ -122,14 +141,14 @@ def explorer(ds: MSADataset, batch: LatentBatch, table: pd.DataFrame, similarity
         st.warning(f"None of the {len(table)} drawn pairs passes this filter: loosen it.")
     else:
         st.caption(f"{len(shown)} of the {len(table)} drawn pairs pass the filter.")
-        labels = dict(zip(shown.index, pair_labels(shown, ds.train), strict=True))
-        picked = st.selectbox(
+        entries = dict(zip(pair_labels(shown, ds.train, words=3, chars=13), shown.index, strict=True))
+        entry = st.selectbox(
             "Pair",
-            list(labels),
-            format_func=labels.get,
+            list(entries),
             key=f"pairs_pick_{digest}",
             on_change=lambda: st.session_state.pop(OPENED, None),  # the picker takes over from a clicked cell
         )
+        picked = entries[entry]
         if cell is None:
             cell = int(shown.pos_a[picked]), int(shown.pos_b[picked])
     if cell is not None:
@@ -137,6 +156,7 @@ def explorer(ds: MSADataset, batch: LatentBatch, table: pd.DataFrame, similarity
         pair_card(ds, batch, cell, None if drawn.empty else drawn.iloc[0], float(similarity[cell]))
         if opened_cell(state) is not None:
             st.caption("Opened from the map; pick a pair above to go back to the list.")
+    return cell
 
 
 def pair_card(ds: MSADataset, batch: LatentBatch, cell: tuple[int, int], drawn: pd.Series | None, sim: float) -> None:
@@ -145,13 +165,15 @@ def pair_card(ds: MSADataset, batch: LatentBatch, cell: tuple[int, int], drawn: 
     for col, side, pos in zip(st.columns(2), ("a", "b"), cell, strict=True):
         row = int(batch.index[pos])
         with col.container(border=True):
-            st.markdown(f"**Sample {side}** · label **{split.labels[row]:+.2f}**")
+            st.markdown(f"**Sample {side}** · label **{signed(split.labels[row])}**")
             if split.raw_text is not None:
                 st.markdown(f"> {split.raw_text[row]}")
-            facts = [readable_id(split.ids[row])] + ([f"speaker {who[row]}"] if who is not None else [])
+            facts = [readable_id(split.ids[row]), f"train row {row}"] + (
+                [f"speaker {who[row]}"] if who is not None else []
+            )
             if "conflict" in split.extras and split.extras["conflict"][row]:
                 facts.append(f"conflict: **{MODALITIES[int(split.extras['conflict_modality'][row])]}**")
-            intensity = " · ".join(f"{m} {float(batch.intensities[m][pos]):+.2f}" for m in MODALITIES)
+            intensity = " · ".join(f"{m} {signed(batch.intensities[m][pos])}" for m in MODALITIES)
             st.caption(f"{' · '.join(facts)}  \nPredicted intensity (−3…3): {intensity}")
     if drawn is None:
         st.info(f"SASS did not draw this pair at this δ (similarity {sim:.2f}): it has no mixing ratios.")
@@ -160,5 +182,5 @@ def pair_card(ds: MSADataset, batch: LatentBatch, cell: tuple[int, int], drawn: 
     for col, m in zip(cols, MODALITIES, strict=False):
         col.metric(f"λ {m}", f"{drawn[f'lam_{m}']:.2f}", help=f"share of sample a in the mixed {m} features")
     cols[-2].metric("λ label", f"{drawn['lam_label']:.2f}", help="the mean of the three: share of a in the label")
-    cols[-1].metric("Mixed label", f"{drawn['mixed_label']:+.2f}", help="λ_label · label a + (1 − λ_label) · label b")
+    cols[-1].metric("Mixed label", signed(drawn["mixed_label"]), help="λ_label · label a + (1 − λ_label) · label b")
     st.caption(f"Similarity {sim:.2f}; {'opposite' if drawn['contradictory'] else 'same-sign (or zero)'} labels.")

@@ -67,7 +67,8 @@ class PairFilter:
     def apply(self, table: pd.DataFrame) -> pd.DataFrame:
         """The rows of ``table`` (a :func:`pair_table` with :func:`with_sources` and :func:`with_conflicts`)
         this filter keeps; the index is kept, so a row still names its place among the drawn pairs."""
-        keep = np.abs(table["label_a"] - table["label_b"]).to_numpy() > self.min_gap
+        gap = np.abs(table["label_a"] - table["label_b"]).to_numpy()
+        keep = gap > self.min_gap if self.min_gap > 0 else np.ones(len(table), dtype=bool)
         for kind in self.kinds:
             column = KIND_COLUMNS[kind]
             if column not in table:
@@ -99,10 +100,16 @@ def with_conflicts(table: pd.DataFrame, split: Split) -> pd.DataFrame:
     return out
 
 
-def first_words(text: str, words: int = 4) -> str:
-    """The first ``words`` words of a sentence, with an ellipsis when it goes on."""
+def first_words(text: str, words: int = 4, chars: int = 24) -> str:
+    """The first ``words`` words of a sentence (fewer when they pass ``chars`` characters), with an ellipsis when it
+    goes on: a picker entry stays short enough to read whole."""
     parts = str(text).split()
-    return " ".join(parts[:words]) + (" …" if len(parts) > words else "")
+    kept = parts[:1]
+    for word in parts[1:words]:
+        if len(" ".join([*kept, word])) > chars:
+            break
+        kept.append(word)
+    return " ".join(kept) + ("…" if len(kept) < len(parts) else "")
 
 
 def readable_id(sample_id: str) -> str:
@@ -114,7 +121,7 @@ def readable_id(sample_id: str) -> str:
     return f"{video} clip {int(clip)}" if clip.isdigit() else f"{video} clip {clip}"
 
 
-def pair_labels(table: pd.DataFrame, split: Split, words: int = 4) -> list[str]:
+def pair_labels(table: pd.DataFrame, split: Split, words: int = 4, chars: int = 24) -> list[str]:
     """One picker entry per row of ``table``: both sides' scores and first words (or ids when there is no text).
 
     ``"+1.6 “THIS MOVIE IS GREAT …” × −0.6 “I DID NOT …”"``; a row keeps its number among the drawn pairs.
@@ -124,7 +131,7 @@ def pair_labels(table: pd.DataFrame, split: Split, words: int = 4) -> list[str]:
     for number, row in zip(table.index, table.itertuples(index=False), strict=True):
         sides = []
         for label, source in ((row.label_a, row.row_a), (row.label_b, row.row_b)):
-            name = readable_id(split.ids[source]) if texts is None else f"“{first_words(texts[source], words)}”"
+            name = readable_id(split.ids[source]) if texts is None else f"“{first_words(texts[source], words, chars)}”"
             sides.append(f"{signed(label)} {name}")
         entries.append(f"#{number}: {sides[0]} × {sides[1]}")
     return entries

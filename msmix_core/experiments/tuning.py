@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import optuna
+import pandas as pd
 from optuna.distributions import BaseDistribution, CategoricalDistribution, FloatDistribution, IntDistribution
 
 from msmix_core.data.schema import MSADataset
@@ -152,6 +153,18 @@ def best_knobs(study: optuna.Study) -> tuple[optuna.trial.FrozenTrial, dict[str,
         states = {s.name.lower(): sum(t.state == s for t in study.trials) for s in optuna.trial.TrialState}
         raise MsmixError(f"study {study.study_name!r} has no complete trial ({states}): run more trials")
     return study.best_trial, dict(study.best_trial.params)
+
+
+#: The objective of every study :func:`tune` runs, as :func:`study_frame` names its column.
+OBJECTIVE = "valid loss"
+
+
+def study_frame(study: optuna.Study) -> pd.DataFrame:
+    """The complete trials of ``study``: one row per trial, a column per knob, then :data:`OBJECTIVE`."""
+    complete = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
+    knobs = list(dict.fromkeys(name for trial in complete for name in trial.params))
+    rows = [{**{k: trial.params.get(k) for k in knobs}, OBJECTIVE: trial.value} for trial in complete]
+    return pd.DataFrame(rows, columns=[*knobs, OBJECTIVE])
 
 
 #: The first bytes of every SQLite database file.

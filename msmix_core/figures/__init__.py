@@ -2,11 +2,12 @@
 
 The two pictures a slider redraws, the δ map and the λ histograms, are drawn in the browser by the
 app (``ui/live``) from this package's numbers (:func:`~msmix_core.figures.pairs.similarity_levels`,
-:func:`~msmix_core.figures.ratios.ratio_densities`).
+:func:`~msmix_core.figures.ratios.ratio_densities`); :func:`similarity_heatmap` draws the δ map as a Plotly
+figure, for the Pair selection page's training replay.
 
 One module per page, named like the :mod:`msmix_core.analysis` module that computes what it draws:
 
-- :mod:`~msmix_core.figures.pairs`: the δ map's colours, strategy bars (Pair selection).
+- :mod:`~msmix_core.figures.pairs`: the δ map's colours, similarity heatmap, strategy bars (Pair selection).
 - :mod:`~msmix_core.figures.ratios`: the λ histograms' numbers, intensities against labels, SAL's distributions
   (Mixing ratios).
 - :mod:`~msmix_core.figures.embedding`: the map of real and mixed latents (Embeddings).
@@ -19,7 +20,7 @@ Every axis names its quantity and unit.
 
 from msmix_core.figures.differences import difference_dots, robustness_differences
 from msmix_core.figures.embedding import embedding_scatter
-from msmix_core.figures.pairs import strategy_bars
+from msmix_core.figures.pairs import similarity_heatmap, strategy_bars
 from msmix_core.figures.ratios import intensity_scatter, sal_distribution_chart
 from msmix_core.figures.training import robustness_curves, training_curves
 
@@ -30,6 +31,7 @@ __all__ = [
     "robustness_curves",
     "robustness_differences",
     "sal_distribution_chart",
+    "similarity_heatmap",
     "strategy_bars",
     "training_curves",
 ]

@@ -163,11 +163,11 @@ def compare_runs(
     whose runs are of several experiments (``experiment`` column) is refused: choose one set of like
     runs first (:func:`~msmix_core.runs.comparable_sets`).
 
-    Returns a long table, one row per (group, metric): the ``by`` columns, then
-    :data:`COMPARE_COLUMNS`: ``n_seeds``, ``mean``, ``std`` (``ddof=0`` like MMSA's ``np.std``),
-    ``baseline``, ``n_paired``, ``delta`` (mean paired difference, group minus baseline),
-    ``ci_low`` and ``ci_high`` (its 95 % t-interval over the paired seeds),
-    ``better`` (delta points the metric's good way), ``p_value`` (two-sided
+    Returns a long table, one row per (group, metric): the ``by`` columns, the group's ``experiment``
+    key (when the table has one), then :data:`COMPARE_COLUMNS`: ``n_seeds``, ``mean``, ``std``
+    (``ddof=0`` like MMSA's ``np.std``), ``baseline``, ``n_paired``, ``delta`` (mean paired
+    difference, group minus baseline), ``ci_low`` and ``ci_high`` (its 95 % t-interval over the
+    paired seeds), ``better`` (delta points the metric's good way), ``p_value`` (two-sided
     ``scipy.stats.ttest_rel``), ``p_wilcoxon`` (``scipy.stats.wilcoxon``, from 6 pairs on),
     ``significant`` (``p_value < alpha``) and ``note``. Accuracies and F1 are ×100 with 2
     decimals, MAE and Corr as they are with 4 decimals, as papers print them.
@@ -180,6 +180,7 @@ def compare_runs(
     if unknown:
         raise MsmixError(f"no {split} metric {unknown} in the table: choose from {available}")
     groups = _groups(table, by, statuses)
+    keyed = ["experiment"] if "experiment" in table.columns and "experiment" not in by else []
 
     records = []
     for key, group in groups.items():
@@ -190,7 +191,8 @@ def compare_runs(
                 continue
             scale, decimals = _display_scale(metric)
             std = values.std(ddof=ddof) if len(values) > ddof else math.nan
-            record = dict(zip(by, key, strict=True)) | {"metric": metric, "n_seeds": len(values), "baseline": baseline}
+            record = dict(zip(by, key, strict=True)) | {column: group[column].iloc[0] for column in keyed}
+            record |= {"metric": metric, "n_seeds": len(values), "baseline": baseline}
             record |= {"mean": round(values.mean() * scale, decimals), "std": round(std * scale, decimals)}
             if baseline is None:
                 record["note"] = "no baseline chosen"
@@ -201,7 +203,7 @@ def compare_runs(
             else:
                 record |= _paired_test(values, groups[base_key][prefix + metric].dropna(), metric, alpha)
             records.append(record)
-    frame = pd.DataFrame(records, columns=[*by, *COMPARE_COLUMNS])
+    frame = pd.DataFrame(records, columns=[*by, *keyed, *COMPARE_COLUMNS])
     frame = frame.fillna({"n_paired": 0, "note": ""})
     return frame.astype({"n_seeds": int, "n_paired": int, "better": "boolean", "significant": "boolean"})
 

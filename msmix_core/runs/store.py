@@ -544,6 +544,10 @@ class RunStore:
         """``(folder, reason)`` for every run folder that cannot be read."""
         return self._scan()[1]
 
+    def scan(self) -> tuple[list[Run], list[tuple[Path, str]]]:
+        """:meth:`list` and :meth:`damaged` from one pass over the folder (a listing that shows both reads it once)."""
+        return self._scan()
+
     def load(self, run_id: str) -> Run:
         """The run with this id; a damaged run raises a MsmixError naming the bad file."""
         path = self._path(run_id)

@@ -75,6 +75,10 @@ class Callback:
     def on_epoch_end(self, event: EpochEvent) -> None:
         """Called after each epoch has been scored on valid and test."""
 
+    def on_epoch_models(self, epoch: int, backbone: Backbone, method: MixMethod) -> None:
+        """Called with the models as they are after ``epoch`` epochs (0: before training), e.g. to look at
+        their latents; the hook may switch them to eval mode, as training switches them back."""
+
     def on_train_end(self, result: TrainResult) -> None:
         """Called once with the final result (also after a stop request)."""
 

@@ -46,6 +46,7 @@ import torch
 from msmix_core.data.schema import MSADataset
 from msmix_core.errors import MsmixError
 from msmix_core.runs import Run, RunStore
+from msmix_core.runs.files import signals_deferred
 from msmix_core.training import EpochEvent, TrainConfig, train
 
 #: Called in the driver each time a run has been stored: ``(index of its config, the stored run)``.
@@ -414,10 +415,11 @@ class LocalPoolExecutor(Executor):
                     if outcome is not None:
                         store_outcome(index, outcome)
         except BaseException as exc:
-            _stop_workers(pool)
-            if isinstance(exc, KeyboardInterrupt):
-                store_in_flight("interrupted", f"{type(exc).__name__}: {exc}")
-            relay.close(timeout=_CLOSE_WAIT)
+            with signals_deferred(redeliver=False):  # a second Ctrl-C (or SIGTERM) must not cut the storing short
+                _stop_workers(pool)
+                if isinstance(exc, KeyboardInterrupt):
+                    store_in_flight("interrupted", f"{type(exc).__name__}: {exc}")
+                relay.close(timeout=_CLOSE_WAIT)
             raise
         pool.shutdown()
         relay.close()

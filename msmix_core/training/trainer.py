@@ -88,6 +88,7 @@ def train(
     try:
         info = {"config": run_config, "run_id": run_id, "steps_per_epoch": len(train_loader)}
         emit(callbacks, "on_train_start", info)
+        emit(callbacks, "on_epoch_models", 0, backbone, method)
         for epoch in range(1, config.epochs + 1):
             epoch_start = time.perf_counter()
             lr = get_lr(epoch, config)
@@ -114,6 +115,7 @@ def train(
             )
             history.append(event.to_dict())
             emit(callbacks, "on_epoch_end", event)
+            emit(callbacks, "on_epoch_models", epoch, backbone, method)
             if stop is not None and stop.is_set():
                 status = "stopped"
                 break
