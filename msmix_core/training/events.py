@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from msmix_core.mixing.base import MixMethod
 from msmix_core.models.base import Backbone
+from msmix_core.runs.store import RunStatus
 from msmix_core.training.config import TrainConfig
 
 if TYPE_CHECKING:
@@ -51,7 +52,7 @@ class TrainResult:
     """The outcome of :func:`~msmix_core.training.train`; ``backbone`` and ``method`` hold the best-validation state."""
 
     config: TrainConfig
-    status: str
+    status: RunStatus
     best_epoch: int
     valid_metrics: dict[str, float]
     test_metrics: dict[str, float]
@@ -125,6 +126,6 @@ class RecordRun(Callback):
 
     def on_train_error(self, error: BaseException) -> None:
         """Mark the run failed (``interrupted`` for Ctrl-C or SIGTERM), unless it had already ended."""
-        if self.run.status == "running":
-            status = "interrupted" if isinstance(error, KeyboardInterrupt) else "failed"
+        if self.run.status == RunStatus.RUNNING:
+            status = RunStatus.INTERRUPTED if isinstance(error, KeyboardInterrupt) else RunStatus.FAILED
             self.run.finish(status, error=f"{type(error).__name__}: {error}")

@@ -39,15 +39,15 @@ from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wai
 from concurrent.futures.process import BrokenProcessPool
 from contextlib import contextmanager
 from datetime import UTC, datetime
-from typing import Any, NamedTuple, Protocol
+from typing import Any, NamedTuple
 
 import torch
 
 from msmix_core.data.schema import MSADataset
 from msmix_core.errors import MsmixError
-from msmix_core.runs import Run, RunStore
+from msmix_core.runs import Run, RunStatus, RunStore
 from msmix_core.runs.files import signals_deferred
-from msmix_core.training import EpochEvent, TrainConfig, train
+from msmix_core.training import EpochEvent, StopFlag, TrainConfig, train
 
 #: Called in the driver each time a run has been stored: ``(index of its config, the stored run)``.
 OnRun = Callable[[int, Run], None]
@@ -67,10 +67,6 @@ SERIAL_CORES = 2
 #: Torch threads per run, whatever the executor, unless asked otherwise: runs' numbers depend on it.
 THREADS = 1
 DEFAULT_WORKERS_RULE = f"1 up to {SERIAL_CORES} cores, else min(cores, runs)"
-
-
-class StopFlag(Protocol):
-    def is_set(self) -> bool: ...
 
 
 def default_workers(runs: int, cores: int | None = None) -> int:
@@ -187,7 +183,7 @@ class _Seen:
     def on_epoch_end(self, event: EpochEvent) -> None:
         self.history.append(event.to_dict())
 
-    def outcome(self, dataset: MSADataset, config: TrainConfig, status: str, error: str | None) -> dict[str, Any]:
+    def outcome(self, dataset: MSADataset, config: TrainConfig, status: RunStatus, error: str | None) -> dict[str, Any]:
         """The run as :meth:`RunStore.record` takes it, ended with ``status``: metrics of its best epoch so far."""
         best = self.history[-1]["best_epoch"] if self.history else None
         metrics = {}
@@ -221,7 +217,7 @@ def train_outcome(
     try:
         result = train(dataset, config, callbacks=(seen, *callbacks), stop=stop)
     except Exception as exc:
-        return seen.outcome(dataset, config, "failed", _error_text(exc)) | {"created": created}
+        return seen.outcome(dataset, config, RunStatus.FAILED, _error_text(exc)) | {"created": created}
     weights = None
     if config.save_weights:
         weights = {
@@ -386,7 +382,7 @@ class LocalPoolExecutor(Executor):
             if on_run is not None:
                 on_run(index, runs[index])
 
-        def store_in_flight(status: str, error: str) -> None:
+        def store_in_flight(status: RunStatus, error: str) -> None:
             relay.close(timeout=_CLOSE_WAIT)
             for index in sorted(pending.values()):
                 seen = relay.started(index)
@@ -406,7 +402,7 @@ class LocalPoolExecutor(Executor):
                         outcome = future.result()
                     except BrokenProcessPool as exc:
                         stored = sum(run is not None for run in runs)
-                        store_in_flight("failed", f"a worker process died ({exc})")
+                        store_in_flight(RunStatus.FAILED, f"a worker process died ({exc})")
                         raise MsmixError(
                             f"a worker process died ({exc}): {stored} of {len(configs)} runs were stored, those in "
                             "flight as 'failed'; run the others again"
@@ -418,7 +414,7 @@ class LocalPoolExecutor(Executor):
             with signals_deferred(redeliver=False):  # a second Ctrl-C (or SIGTERM) must not cut the storing short
                 _stop_workers(pool)
                 if isinstance(exc, KeyboardInterrupt):
-                    store_in_flight("interrupted", f"{type(exc).__name__}: {exc}")
+                    store_in_flight(RunStatus.INTERRUPTED, f"{type(exc).__name__}: {exc}")
                 relay.close(timeout=_CLOSE_WAIT)
             raise
         pool.shutdown()
@@ -483,7 +479,7 @@ class RayExecutor(Executor):
                         outcome = ray.get(ref)
                     except ray.exceptions.RayError as exc:  # the task's process died (memory, a lost node)
                         error = f"the Ray task failed: {' '.join(str(exc).split())[:300]}"
-                        outcome = _Seen().outcome(dataset, configs[index], "failed", error)
+                        outcome = _Seen().outcome(dataset, configs[index], RunStatus.FAILED, error)
                     runs[index] = store.record(**outcome)
                     if on_run is not None:
                         on_run(index, runs[index])

@@ -36,11 +36,12 @@ from msmix_core.mixing.base import MixMethod
 from msmix_core.mixing.registry import build_method
 from msmix_core.models.base import Backbone
 from msmix_core.models.registry import build_backbone
+from msmix_core.runs.store import RunStatus
 from msmix_core.training.config import LOSSES, TrainConfig
 from msmix_core.training.events import EpochEvent, RecordRun, StopFlag, TrainResult, emit
 
 if TYPE_CHECKING:
-    from msmix_core.runs import RunStore
+    from msmix_core.runs.store import RunStore
 
 #: Batch size for scoring the valid and test splits (it does not change the metrics).
 EVAL_BATCH_SIZE = 256
@@ -84,7 +85,7 @@ def train(
     run_id = run.id if run is not None else None
     if run is not None:  # recorded first, so the files are written before any observer hears of them
         callbacks = [RecordRun(run, config.save_weights), *callbacks]
-    status, history, best = "finished", [], _Best()
+    status, history, best = RunStatus.FINISHED, [], _Best()
     try:
         info = {"config": run_config, "run_id": run_id, "steps_per_epoch": len(train_loader)}
         emit(callbacks, "on_train_start", info)
@@ -117,7 +118,7 @@ def train(
             emit(callbacks, "on_epoch_end", event)
             emit(callbacks, "on_epoch_models", epoch, backbone, method)
             if stop is not None and stop.is_set():
-                status = "stopped"
+                status = RunStatus.STOPPED
                 break
             if epoch - best.epoch >= config.patience:
                 break
