@@ -162,9 +162,10 @@ def _executor(args: argparse.Namespace, runs: int) -> Executor:
     return LocalPoolExecutor(workers, threads=args.threads)
 
 
-def _train_all(args: argparse.Namespace, dataset: MSADataset, configs: list[TrainConfig], store: RunStore) -> list:
-    """Train every config with the chosen executor, with a tqdm bar (stderr) of stored runs and epochs."""
-    executor = _executor(args, len(configs))
+def _train_all(
+    args: argparse.Namespace, executor: Executor, dataset: MSADataset, configs: list[TrainConfig], store: RunStore
+) -> list:
+    """Train every config with ``executor``, with a tqdm bar (stderr) of stored runs and epochs."""
     with tqdm(total=len(configs), desc="runs", unit="run", file=sys.stderr, disable=args.quiet) as bar:
         progress = _Progress(bar, configs)
         try:
@@ -259,6 +260,7 @@ def _run_grid(
     ``then(runs, metrics)`` runs after the table is printed (a sweep's plot).
     """
     _check_outputs(args.out)
+    executor = _executor(args, len(configs))  # a bad --ray address fails here, before the data are read
     dataset = _load(args)
     store = RunStore(args.runs_dir)
     metrics = args.metrics or TABLE_METRICS[dataset.metrics]
@@ -272,7 +274,7 @@ def _run_grid(
         if key not in checked:
             build_models(dataset, config, device)
             checked.add(key)
-    runs = _train_all(args, dataset, configs, store)
+    runs = _train_all(args, executor, dataset, configs, store)
 
     long = compare_runs(store.table(runs), baseline=baseline, metrics=metrics)
     if knob_values:
@@ -359,13 +361,16 @@ def cmd_tune(args: argparse.Namespace) -> int:
     storage = args.storage or f"sqlite:///{store.root / 'tune.db'}"
     name = args.study or f"{args.method}-{args.backbone}-{dataset.name}"
     setup = {"method": args.method, "backbone": args.backbone, "dataset": dataset.name, "knobs": sorted(space)}
-    optuna.logging.set_verbosity(optuna.logging.WARNING)  # one bar instead of a log line per trial
+    optuna.logging.set_verbosity(optuna.logging.ERROR)  # a bar, and one line per failed trial, not tracebacks
     study = open_study(storage, name, setup)
     with tqdm(total=args.trials, desc="trials", unit="trial", file=sys.stderr, disable=args.quiet) as bar:
 
         def done(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
             bar.set_postfix_str(f"#{trial.number} {trial.state.name.lower()}", refresh=False)
             bar.update(1)
+            if trial.state == optuna.trial.TrialState.FAIL:
+                failed = f"msmix: warning: trial #{trial.number} failed: {trial.user_attrs.get('error')}"
+                bar.write(printable(failed), file=sys.stderr)
 
         tune(dataset, base, trials=args.trials, study=study, space=space, seed=args.trial_seed, on_trial=done)
     best, knobs = best_knobs(study)
@@ -395,9 +400,12 @@ def cmd_robustness(args: argparse.Namespace) -> int:
             seed=args.seed,
             device=args.device,
         )
-        tables.append(table.assign(run=run.id, backbone=run.config["backbone"], label=run.config["label"]))
+        config = run.config
+        tables.append(
+            table.assign(run=run.id, backbone=config["backbone"], label=config["label"], experiment=run.experiment_key)
+        )
     table = pd.concat(tables, ignore_index=True)
-    front = ["run", "backbone", "label", "condition", "modality", "level"]
+    front = ["run", "backbone", "label", "experiment", "condition", "modality", "level"]
     table = table[front + [c for c in table.columns if c not in front]]
     _echo(table.to_string(index=False))
     _write_outputs(args.out, table, table)
@@ -595,7 +603,7 @@ def _training_options() -> argparse.ArgumentParser:
         default=None,
         metavar="ADDRESS",
         help="train each run as a Ray task: --ray starts a local Ray (--workers N > 1 caps its CPUs), --ray ADDRESS "
-        "(auto, ray://HOST:10001) joins a running cluster; needs pip install -r requirements-ray.txt",
+        "(auto, or the head's HOST:6379) joins a running cluster; needs pip install -r requirements-ray.txt",
     )
     g.add_argument(
         "--threads",

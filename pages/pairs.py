@@ -141,8 +141,9 @@ def selection(ds: MSADataset, batch: LatentBatch, sims: dict[str, np.ndarray], e
 
     st.subheader("How often does each strategy mix opposite sentiments?")
     st.caption(
-        "Same batch, same δ, α = 2, C-Mixup σ = 1; each value is the mean over 5 seeded draws. The label-aware guard "
-        "is MS-Mix that never pairs opposite signs: the floor SASS could reach."
+        "Same batch, same δ, α = 2, C-Mixup σ = 1; each value is the share of a strategy's drawn pairs whose labels "
+        "have opposite signs, the mean over 5 seeded draws (the map's readout counts the candidates that pass δ, "
+        "before any draw). The label-aware guard is MS-Mix that never pairs opposite signs: the floor SASS could reach."
     )
     st.plotly_chart(strategy_bars(stats), key="strategy_bars")
     st.dataframe(stats, hide_index=True)

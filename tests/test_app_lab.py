@@ -69,7 +69,7 @@ def test_ratio_controls_come_from_the_url():
 
 
 def test_embedding_controls_toggle_methods_limit_points_and_find_samples():
-    at = page("embeddings", emb_mixed="10", emb_show_mixup="false")
+    at = page("embeddings", emb_mixed="10", emb_show_mixup="false", emb_projection="PCA")
     names = [t["name"] for t in traces(at, "embedding")]
     assert "mixed: MS-Mix" in names and "mixed: vanilla Mixup" not in names
     assert metric(at, "Mixed points: MS-Mix") == "10" and metric(at, "Mixed points: vanilla Mixup") == "0"

@@ -14,8 +14,9 @@ from msmix_core.cli import main
 from msmix_core.data.npz import save_npz
 from msmix_core.data.synthetic import make_synthetic
 from msmix_core.errors import MsmixError, printable
+from msmix_core.limits import JSON_DEPTH_LIMIT
 from msmix_core.runs import Run, RunStore
-from msmix_core.runs.files import HISTORY_FILE_LIMIT, JSON_DEPTH_LIMIT, JSON_FILE_LIMIT
+from msmix_core.runs.files import HISTORY_FILE_LIMIT, JSON_FILE_LIMIT
 
 CONFIG = {"dataset": "mosi", "backbone": "tfn", "method": "msmix", "seed": 1}
 METRICS = {"valid": {"MAE": 0.9}, "test": {"MAE": 0.95, "Corr": 0.6}}

@@ -12,6 +12,9 @@ through :func:`configure`, which :func:`ui.sidebar.render` calls first.
 
 from __future__ import annotations
 
+from functools import cache
+from pathlib import Path
+
 import streamlit as st
 from streamlit.errors import StreamlitPageNotFoundError
 
@@ -26,6 +29,7 @@ PAGE_CONFIG = {
 PAGES: dict[str, list[tuple[str, str, str, str]]] = {
     "Explore": [
         ("pages/home.py", "Home", ":material/home:", "home"),
+        ("pages/tour.py", "Guided tour", ":material/tour:", "tour"),
         ("pages/pairs.py", "Pair selection (SASS)", ":material/join_inner:", "pairs"),
         ("pages/ratios.py", "Mixing ratios (SIG)", ":material/balance:", "ratios"),
         ("pages/embeddings.py", "Embeddings (UMAP)", ":material/scatter_plot:", "embeddings"),
@@ -40,9 +44,16 @@ PAGES: dict[str, list[tuple[str, str, str, str]]] = {
 }
 
 
+@cache
+def _style() -> str:
+    return (Path(__file__).parent / "style.css").read_text()
+
+
 def configure() -> None:
-    """Apply :data:`PAGE_CONFIG`; every page calls it (through the sidebar), ``app.py`` too."""
+    """Apply :data:`PAGE_CONFIG` and the app's style (``style.css``: labels wrap instead of being cut off);
+    every page calls it (through the sidebar), ``app.py`` too."""
     st.set_page_config(**PAGE_CONFIG)
+    st.html(f"<style>{_style()}</style>")
 
 
 def pages() -> dict[str, list[st.Page]]:

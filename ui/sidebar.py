@@ -10,7 +10,7 @@ import torch
 from msmix_core.data import MOSI_SOURCES
 from msmix_core.device import resolve_device
 from msmix_core.errors import MsmixError
-from ui import data, navigation, settings
+from ui import data, navigation, settings, tours
 
 REAL = "CMU-MOSI (real)"
 
@@ -68,8 +68,9 @@ def _slider(sb: object, label: str, name: str, current: settings.Settings, key: 
 
 
 def render() -> settings.Settings:
-    """Draw the sidebar and return this session's (possibly updated) settings."""
+    """Draw the sidebar and return this session's (possibly updated) settings; a tour step's banner on top."""
     navigation.configure()  # a page opened by its link runs without app.py (ui.navigation)
+    tours.banner()
     current = settings.current()
     sb = st.sidebar
     navigation.links()

@@ -10,13 +10,14 @@ from typing import Any
 from msmix_core.errors import MsmixError
 from msmix_core.models.almt import ALMT
 from msmix_core.models.base import Backbone
+from msmix_core.models.glomo import GLoMo
 from msmix_core.models.late_fusion import LateFusion
 from msmix_core.models.lmf import LMF
 from msmix_core.models.misa import MISA
 from msmix_core.models.mult import MulT
 from msmix_core.models.tfn import TFN
 
-BACKBONES: dict[str, type[Backbone]] = {cls.name: cls for cls in (LateFusion, TFN, LMF, MulT, MISA, ALMT)}
+BACKBONES: dict[str, type[Backbone]] = {cls.name: cls for cls in (LateFusion, TFN, LMF, MulT, MISA, ALMT, GLoMo)}
 
 
 def knob_defaults(cls: type[Backbone]) -> dict[str, Any]:
