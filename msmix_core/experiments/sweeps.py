@@ -53,6 +53,10 @@ def _number(where: str, text: str) -> float:
     return value
 
 
+#: The most values one knob of a sweep may take: each is a run per backbone and seed.
+MAX_VALUES = 1000
+
+
 def _range(where: str, text: str, name: str, knob: Knob) -> list[Any]:
     """``LOW:HIGH:COUNT``: COUNT evenly spaced values from LOW to HIGH, both included."""
     parts = text.split(":")
@@ -62,8 +66,8 @@ def _range(where: str, text: str, name: str, knob: Knob) -> list[Any]:
         raise MsmixError(f"{where}: {name} is true or false, not a range: write {name}=true,false")
     low, high = _number(where, parts[0]), _number(where, parts[1])
     count = _number(where, parts[2])
-    if count != int(count) or count < 2:
-        raise MsmixError(f"{where}: COUNT must be an integer >= 2, got {parts[2]!r}; {_EXAMPLE}")
+    if count != int(count) or not 2 <= count <= MAX_VALUES:
+        raise MsmixError(f"{where}: COUNT must be an integer from 2 to {MAX_VALUES}, got {parts[2]!r}; {_EXAMPLE}")
     values = [float(f"{v:.12g}") for v in np.linspace(low, high, int(count))]  # 0.3, not 0.30000000000000004
     if knob.kind == "int":
         if any(v != int(v) for v in values):

@@ -108,9 +108,16 @@ class Executor(ABC):
         """How this executor trains the grid."""
 
 
+#: The most torch threads per run, or processes in a pool, per core: beyond a few per core they only
+#: oversubscribe the machine (and torch aborts without a message on absurd thread counts).
+MAX_PER_CORE = 4
+
+
 def _check_count(name: str, value: Any) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise MsmixError(f"{name} must be an integer >= 1, got {value!r}")
+    most = MAX_PER_CORE * (os.cpu_count() or 1)
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= most:
+        here = f"{MAX_PER_CORE} per core on this machine"
+        raise MsmixError(f"{name} must be an integer >= 1 and at most {most} ({here}), got {value!r}")
 
 
 class ForwardEvents:
