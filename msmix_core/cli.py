@@ -522,7 +522,8 @@ def cmd_runs_list(args: argparse.Namespace) -> int:
         grouped = group_table(table, [c.strip() for c in args.group_by.split(",")], _printed_metrics(table))
         _echo(grouped.to_string(index=False))
     else:
-        table = table.assign(note=table["note"].map(lambda n: n if len(n) <= LIST_NOTE_CHARS else n[:39] + "…"))
+        cut = LIST_NOTE_CHARS - 1
+        table = table.assign(note=table["note"].map(lambda n: n if len(n) <= LIST_NOTE_CHARS else n[:cut] + "…"))
         columns = [*LIST_COLUMNS, *(f"test_{m}" for m in _printed_metrics(table)), "note"]
         _echo(table[columns].to_string(index=False))
     for path, reason in damaged:
