@@ -460,11 +460,11 @@ def cmd_robustness(args: argparse.Namespace) -> int:
 
 
 def cmd_partners(args: argparse.Namespace) -> int:
+    if args.out is not None:
+        check_output(args.out, "--out", (".csv",))
     from msmix_core.analysis.latents import encode_split, fit_encoder  # UMAP and the trainer: only when asked
     from msmix_core.analysis.partners import candidate_partners, partner_table
 
-    if args.out is not None:
-        check_output(args.out, "--out", (".csv",))
     dataset = _load(args)
     size = len(dataset.splits[args.split])
     if args.top_k >= size:

@@ -55,6 +55,8 @@ def _number(where: str, text: str) -> float:
 
 #: The most values one knob of a sweep may take: each is a run per backbone and seed.
 MAX_VALUES = 1000
+#: The most combinations of the swept knobs' values (each a variant trained per backbone and seed).
+MAX_COMBINATIONS = 10_000
 
 
 def _range(where: str, text: str, name: str, knob: Knob) -> list[Any]:
@@ -129,6 +131,11 @@ def sweep_variants(specs: Sequence[str]) -> tuple[str, dict[str, dict[str, Any]]
     names = [name for _, name, _ in parsed]
     if len(set(names)) != len(names):
         raise MsmixError(f"--knob {names[0]}: given twice; list all its values in one --knob")
+    combinations = math.prod(len(values) for _, _, values in parsed)
+    if combinations > MAX_COMBINATIONS:  # refused before a million labels are built
+        raise MsmixError(
+            f"--knob: {combinations:,} combinations of values, more than {MAX_COMBINATIONS:,}: sweep fewer"
+        )
     variants = {}
     for combination in itertools.product(*(values for _, _, values in parsed)):
         knobs = dict(zip(names, combination, strict=True))
