@@ -244,7 +244,7 @@ def bench_tour(browser, url: str, timings: Timings) -> None:
 
 
 def bench_robustness(browser, url: str, timings: Timings, repeats: int) -> None:
-    context, tab, watcher = opened(browser, url, "robustness", timings, "Robustness", "Level 0 is the clean score")
+    context, tab, watcher = opened(browser, url, "robustness", timings, "Robustness", "Scores over seeds: mean ± std")
     for _ in range(repeats):
         seconds = timed(
             watcher,

@@ -112,6 +112,9 @@ def compared(chosen: ComparisonSet) -> None:
     primary = PRIMARY_METRICS.get(ds.metrics, metrics[0])
     metric = st.selectbox("Chart metric", metrics, index=metrics.index(primary), key="ab_metric")
     points = paired_differences(runs, FULL_LABEL, metric)
+    if points.empty:
+        st.caption(f"No variant shares a seed with full MS-Mix ({FULL_LABEL!r}) yet: no difference to draw.")
+        return
     st.plotly_chart(difference_dots(long, points, metric, FULL_LABEL), width="stretch", key="ab_chart")
     st.caption(
         f"Each variant minus full MS-Mix on the seeds both have: a grey dot per seed, the blue dot their mean and "

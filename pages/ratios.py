@@ -9,6 +9,7 @@ from msmix_core.figures import intensity_scatter, sal_distribution_chart
 from msmix_core.mixing import method_knobs
 from ui import data, latents, page_state, sidebar
 from ui.live.ratio_histograms import alpha_grid, ratio_frames, ratio_histograms, sass_draw
+from ui.pair_explorer import column_config
 
 BATCH_SIZES = [16, 32, 64, 128, 256]
 ALPHA = method_knobs("msmix")["alpha"]  # the slider spans the declared suggestion, starts at the default
@@ -73,7 +74,8 @@ def ratios(batch: LatentBatch) -> None:
     result = sass_draw(batch, settings.seed, alpha)
     st.caption(
         "SIG averages a Beta draw with the intensity share, so its ratios crowd towards the middle "
-        "more than Beta(α, α). The histograms follow the slider in your browser; the table follows when you let go."
+        "more than Beta(α, α). The histograms follow the slider (and play) in your browser; the table follows when you "
+        "let go or pause."
     )
 
     st.subheader("Per-pair breakdown")
@@ -81,7 +83,7 @@ def ratios(batch: LatentBatch) -> None:
     for m in ("text", "audio", "vision"):
         table[f"intensity_{m}_a"] = batch.intensities[m][table["pos_a"]]
         table[f"intensity_{m}_b"] = batch.intensities[m][table["pos_b"]]
-    st.dataframe(table, hide_index=True, height=300)
+    st.dataframe(table, hide_index=True, height=300, column_config=column_config(table))
     st.download_button("Download ratios (CSV)", data.csv(table), "sig_ratios.csv", "text/csv")
 
 

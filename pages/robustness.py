@@ -40,22 +40,34 @@ if not sets:
     st.stop()
 if not any(len(s.variants) > 1 for s in sets):
     st.warning(
-        "Only unlike runs: no stored set holds MS-Mix, vanilla Mixup and no mixing trained with the same settings, "
-        "so each set below is shown on its own. Train the missing methods on the Training page with the settings "
-        "of the set you want to compare."
+        "Only unlike runs: no two methods were trained with the same settings (data, backbone, epochs, lr...), so "
+        "each set below holds one method, shown on its own. Train the others on the Training page with the "
+        "settings of the set you want to compare."
     )
 chosen_set = comparison.choose_set(sets, "rb_set")
 methods = list(chosen_set.variants)
-shown = [m for m in methods if m in ROBUSTNESS_METHODS] or methods
-if not set(st.session_state.get("rb_methods", [])) <= set(methods):
-    del st.session_state["rb_methods"]  # methods of another set: start from this set's default
-chosen = st.multiselect(
+seeds = sorted({run.config["seed"] for run in chosen_set.runs})
+c1, c2 = st.columns([2, 1])
+default_methods = [m for m in methods if m in ROBUSTNESS_METHODS] or methods
+comparison.forget_stale("rb_methods", methods)
+chosen = c1.multiselect(
     "Methods",
     methods,
-    key=page_state.bind("rb_methods", shown, page_state.subset(methods)),
-    help="The methods of the chosen set; each is scored with every seed's model and averaged over the seeds.",
+    key=page_state.bind(
+        "rb_methods", [m for m in methods if m in ROBUSTNESS_METHODS] or methods, page_state.subset(methods)
+    ),
+    help="The methods of the chosen set; each is scored with every chosen seed's model and averaged over the seeds.",
 )
-candidates: dict[str, Run] = {run.id: run for label in chosen for run in chosen_set.variants[label]}
+comparison.forget_stale("rb_seeds", seeds)
+picked_seeds = c2.multiselect(
+    "Seeds",
+    seeds,
+    key=page_state.bind("rb_seeds", seeds, page_state.subset(seeds)),
+    help="The differences from the reference pair each method's model with the reference's of the same seed.",
+)
+candidates: dict[str, Run] = {
+    run.id: run for label in chosen for run in chosen_set.variants[label] if run.config["seed"] in picked_seeds
+}
 labels = {run.id: label for label in chosen for run in chosen_set.variants[label]}
 data_key = latents.data_key(settings)
 
@@ -134,8 +146,9 @@ def scores(chosen: list[str]) -> None:
     metric = st.selectbox(
         "Metric", metrics, key=page_state.bind("rb_metric", "MAE", page_state.choice(metrics))
     )  # MAE moves smoothly with noise
-    reference = ROBUSTNESS_REFERENCE if ROBUSTNESS_REFERENCE in chosen else chosen[0]
-    if len(chosen) > 1:
+    present = list(dict.fromkeys(table["label"]))  # a method without a model of the chosen seeds is absent
+    reference = ROBUSTNESS_REFERENCE if ROBUSTNESS_REFERENCE in present else present[0]
+    if len(present) > 1:
         differences = seed_differences(table, reference, metric)
         st.plotly_chart(robustness_differences(differences, metric, reference, split), width="stretch", key="rb_chart")
         st.caption(
@@ -151,7 +164,7 @@ def scores(chosen: list[str]) -> None:
         jobs_view.table_with_download(table, "robustness.csv", key="rb_table")
 
 
-if not chosen:
-    st.info("Choose at least one method.")
+if not candidates:
+    st.info("Choose at least one method and one seed.")
     st.stop()
 scores(chosen)

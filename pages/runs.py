@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import pandas as pd
 import streamlit as st
 
@@ -10,7 +12,7 @@ from msmix_core.experiments import history_frame
 from msmix_core.experiments.tuning import OBJECTIVE, find_studies, load_studies, study_frame
 from msmix_core.figures import training_curves
 from msmix_core.figures.runs import knob_scatter, parallel_knobs
-from msmix_core.runs import RunStore
+from msmix_core.runs import Run, RunStore
 from msmix_core.runs.annotations import read_note, tag, write_note
 from msmix_core.runs.browse import (
     browse_table,
@@ -19,8 +21,10 @@ from msmix_core.runs.browse import (
     group_table,
     knob_frame,
     parse_conditions,
+    sort_table,
+    store_stamp,
 )
-from ui import data, jobs_view, navigation, page_state, sidebar
+from ui import data, jobs_view, navigation, page_state, paths, run_links, sidebar
 
 #: The columns shown after the id until the user picks others.
 DEFAULT_COLUMNS = ["status", "label", "knobs", "backbone", "dataset", "max_epochs", "seed", "created"]
@@ -36,15 +40,27 @@ st.markdown(
     "filters and the selection."
 )
 
+
+@st.cache_resource(max_entries=2, ttl=30, show_spinner="Reading the run store…")
+def listing(root: str, stamp: tuple) -> tuple[list[Run], list, pd.DataFrame, dict[str, str]]:
+    """The store's runs, damaged folders, table and run captions, read again when a run folder changes
+    (``stamp``) or after 30 s (a run whose process died shows as interrupted without a file changing)."""
+    runs, damaged = RunStore(root).scan()
+    table = browse_table(runs)
+    when = table["created"].dt.strftime("%b %d %H:%M")
+    parts = [table["label"], "seed " + table["seed"].astype(str), when, table["status"], table["id"].str[-4:]]
+    captions = {row[0]: " · ".join(row[1:]) for row in zip(table["id"], *parts, strict=True)}
+    return runs, damaged, table, captions
+
+
 store = RunStore()
-runs, damaged = store.scan()
+runs, damaged, table, captions = listing(str(store.root), store_stamp(store.root))
 if damaged:
     st.error(f"**{len(damaged)} damaged run folder(s) skipped**: " + "; ".join(f"`{p.name}`: {r}" for p, r in damaged))
 if not runs:
     st.info(f"No runs in `{store.root}` yet: train some on the Training page or with `msmix train`.")
     st.stop()
 by_id = {run.id: run for run in runs}
-table = browse_table(runs)
 
 c1, c2 = st.columns([1, 2])
 search = c1.text_input("Search", key=page_state.bind("rn_q", "", str), placeholder="text in any column")
@@ -55,12 +71,12 @@ where_text = c2.text_input(
     help="Conditions on any column, separated by ';': KEY=VALUE (* is a wildcard; tags=T holds for runs tagged T), "
     "KEY!=VALUE, and <, <=, >, >= for numbers and dates (created>=2026-12-01).",
 )
-c1, c2, c3, c4 = st.columns([1, 1, 0.6, 0.8])
+c1, c2, c3 = st.columns([1.2, 0.6, 0.8])
 columns = [c for c in table.columns if c != "id"]
 sort = c1.selectbox("Sort by", columns, key=page_state.bind("rn_sort", "created", page_state.choice(columns)))
 descending = c2.toggle("Descending", key=page_state.bind("rn_desc", True, page_state.flag))
 grouped = c3.toggle("Group by experiment", key=page_state.bind("rn_group", False, page_state.flag))
-shown_columns = c4.multiselect(
+shown_columns = st.multiselect(
     "Columns",
     columns,
     key=page_state.bind("rn_cols", [c for c in DEFAULT_COLUMNS if c in table], page_state.subset(columns)),
@@ -71,7 +87,7 @@ try:
 except MsmixError as exc:
     st.error(f"**{exc}**")
     view = table.iloc[:0]
-view = view.sort_values(sort, ascending=not descending, kind="stable", na_position="last")
+view = sort_table(view, sort, descending)
 st.caption(f"{len(view)} of {len(table)} runs.")
 
 
@@ -115,17 +131,9 @@ if grouped:
     if chosen:
         ids = list(view[view["experiment"].isin(chosen)]["id"])
         st.markdown(f"**{len(chosen)} group(s), {len(ids)} runs.** Open them in:")
-        chosen_params = {"experiment": ",".join(chosen), "runs": ",".join(ids)}
+        st.caption("Ablation and Robustness open the set of like runs that holds them (sidebar's data and backbone).")
         cols = st.columns(4)
-        for column, (path, label, params) in zip(
-            cols,
-            [
-                ("pages/ablation.py", "Ablation", chosen_params),
-                ("pages/robustness.py", "Robustness", chosen_params),
-                ("pages/training.py", "Training", {"tr_overlay": ",".join(ids)}),
-            ],
-            strict=False,
-        ):
+        for column, (path, label, params) in zip(cols, run_links.group_links([by_id[i] for i in ids]), strict=False):
             navigation.page_link(path, label, container=column, query_params=params)
         if cols[3].button("Select these runs", key="rn_take_group"):
             st.session_state["rn_sel_pending"] = ids
@@ -149,12 +157,18 @@ selected_ids = choose(
     "Selected runs",
     "rn_sel",
     list(by_id),
-    format_func=lambda run_id: jobs_view.run_caption(by_id[run_id]),
+    format_func=captions.get,
     help="Tick rows in the table, or pick runs here.",
 )
 selected = [by_id[run_id] for run_id in selected_ids]
 
-if selected:
+if selected and paths.restricted():
+    st.subheader(f"{len(selected)} selected run(s)")
+    st.caption(
+        "This server is shared: its run folders, tags, notes and deleting runs are for its operator "
+        "(`msmix runs tag/note/delete` on the server). Tags and notes are shown in the table."
+    )
+elif selected:
     st.subheader(f"{len(selected)} selected run(s)")
     folders = pd.DataFrame(
         {
@@ -197,9 +211,7 @@ if selected:
             if c2.button("Cancel", key="rn_delete_no"):
                 st.session_state.pop("rn_confirm")
                 st.rerun()
-    focus = st.selectbox(
-        "Note of", selected_ids, key="rn_focus", format_func=lambda run_id: jobs_view.run_caption(by_id[run_id])
-    )
+    focus = st.selectbox("Note of", selected_ids, key="rn_focus", format_func=captions.get)
     note = st.text_area("Note", value=read_note(by_id[focus].path), key=f"rn_note_{focus}", height=80)
     if st.button("Save note", key="rn_note_save"):
         with data.user_errors():
@@ -239,8 +251,12 @@ try:
     if source == "a tuning study":
         studies = [str(path) for path in find_studies(store.root)]
         if not studies:
-            raise MsmixError(f"no Optuna study file (*.db) under {store.root}: msmix tune writes tune.db there")
-        path = st.selectbox("Study file", studies, key="rn_pc_study")
+            raise MsmixError(
+                "no Optuna study file (*.db) in the run store: msmix tune --storage sqlite:///<store>/tune.db"
+            )
+        path = st.selectbox(
+            "Study file", studies, key="rn_pc_study", format_func=lambda p: os.path.relpath(p, store.root)
+        )
         found = {study.study_name: study for study in load_studies(path)}
         name = st.selectbox("Study", list(found), key="rn_pc_study_name")
         knobs, metric = study_frame(found[name]), OBJECTIVE

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections import Counter
+
 import streamlit as st
 
 from msmix_core.experiments import history_frame, learning_warnings, significance_sentences, summary_table
@@ -9,7 +11,7 @@ from msmix_core.figures import training_curves
 from msmix_core.jobs import TrainingJob
 from msmix_core.metrics import PRIMARY_METRICS
 from msmix_core.mixing.registry import METHODS, method_knobs
-from msmix_core.runs import Run, compare_runs, format_table
+from msmix_core.runs import compare_runs, experiment_key, format_table
 from msmix_core.training import RECIPES, TrainConfig
 from ui import data, jobs_view, page_state, sidebar
 
@@ -50,7 +52,7 @@ with st.form("training_form", border=True):
     recipe = c1.selectbox(
         "Recipe",
         list(RECIPES),
-        key=page_state.bind("tr_recipe", "mmsa", page_state.choice(list(RECIPES))),
+        key=page_state.bind("tr_recipe", TrainConfig.recipe, page_state.choice(list(RECIPES))),
         help="mmsa: MMSA's MOSI configs (Adam 1e-3, batch 32, L1). release: MS-Mix's released trainer (AdamW 1e-4, "
         "weight decay 1e-4, warm-up over 10 % of the epochs then cosine, batch 64, MSE; it needs far more epochs).",
     )
@@ -90,7 +92,7 @@ with st.form("training_form", border=True):
         )
     knobs["detach_predictor_input"] = not st.toggle(
         "Release gradient paths: SAL and SIG train the encoders through the predictors",
-        key=page_state.bind("tr_attached", False, page_state.flag),
+        key=page_state.bind("tr_attached", not msmix_knobs["detach_predictor_input"].default, page_state.flag),
         help="Off (msmix's default): the intensity predictors read detached latents. On: as in the released code.",
     )
     run_clicked = st.form_submit_button("Run", type="primary", disabled=busy)
@@ -144,15 +146,20 @@ def live() -> None:
     """Redrawn every second while the job trains (its curves at most every 5 s): the page never waits for it."""
     if job is None and not overlay:
         st.info("Choose methods and press **Run** (a few seconds per epoch on the small synthetic data).")
-    histories, groups = {}, {}
+    histories, keys, labels = {}, {}, {}
     if job is not None:
         progress = jobs_view.progress_panel(job, key="tr")
         histories |= jobs_view.histories_to_draw("tr_drawn", job, progress)
-        groups |= {name: config.variant for name, config in zip(job.names, job.configs, strict=True)}
+        trained = {"dataset": ds.name}
+        keys |= {name: experiment_key(c.to_dict() | trained) for name, c in zip(job.names, job.configs, strict=True)}
+        labels |= {name: config.variant for name, config in zip(job.names, job.configs, strict=True)}
     with data.user_errors():
         for run_id in overlay:
-            histories[jobs_view.run_caption(past[run_id])] = store.load(run_id).history  # fresh: it may still train
-    groups |= overlay_groups([past[run_id] for run_id in overlay])
+            caption = jobs_view.run_caption(past[run_id])
+            histories[caption] = store.load(run_id).history  # fresh: it may still train
+            keys[caption] = past[run_id].experiment_key
+            labels[caption] = past[run_id].config.get("label", past[run_id].config["method"])
+    groups = same_experiment(keys, labels)
     frame = history_frame(histories)
     metrics = list(dict.fromkeys(frame["metric"])) or ["MAE"]
     metric = st.selectbox("Curve", metrics, index=metrics.index("MAE"), key="tr_metric", disabled=frame.empty)
@@ -165,20 +172,17 @@ def live() -> None:
         for warning in learning_warnings(histories):
             st.warning(warning)
         st.subheader("Best-validation epoch of each run (test metrics)")
-        jobs_view.table_with_download(summary_table(histories), "training_comparison.csv", key="tr_table")
+        jobs_view.table_with_download(summary_table(histories, keys=keys), "training_comparison.csv", key="tr_table")
         if job is not None and not job.is_alive():
             verdict(job)
     jobs_view.rerun_when_done(job, polling)
 
 
-def overlay_groups(runs: list[Run]) -> dict[str, str]:
-    """Overlaid runs trained alike (one experiment key, several seeds) as one group, named by label and key."""
-    keys = [run.experiment_key for run in runs]
-    return {
-        jobs_view.run_caption(run): f"{run.config.get('label', run.config['method'])} · {key}"
-        for run, key in zip(runs, keys, strict=True)
-        if keys.count(key) > 1
-    }
+def same_experiment(keys: dict[str, str], labels: dict[str, str]) -> dict[str, str]:
+    """Runs trained alike (one experiment key: the seeds of a method, overlaid runs of the same settings) as one
+    group of curves, named by label and key; a run alone stays its own line."""
+    counts = Counter(keys.values())
+    return {name: f"{labels[name]} · {key}" for name, key in keys.items() if counts[key] > 1}
 
 
 def verdict(job: TrainingJob) -> None:

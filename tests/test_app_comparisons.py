@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import base64
 import json
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
 
@@ -31,6 +33,13 @@ def _page(name: str, **query: str) -> AppTest:
     at.run()
     assert not at.exception, at.exception
     return at
+
+
+def _numbers(array: list | dict) -> list[float]:
+    """A plotly array as JSON holds it: a list, or base64 bytes with their dtype."""
+    if isinstance(array, dict):
+        return np.frombuffer(base64.b64decode(array["bdata"]), dtype=array["dtype"]).tolist()
+    return list(array)
 
 
 def _record(store, dataset, minutes, seed, mae, label=None, **config):
@@ -95,10 +104,15 @@ def test_robustness_matches_settings_across_methods_and_averages_over_seeds(stor
     assert "Left out: 1 'msmix' run with epochs=2 not compared: no 'none' runs with those settings." in captions
     differences, curves = (json.loads(chart.proto.spec) for chart in at.get("plotly_chart"))
     assert {trace["name"] for trace in differences["data"]} == {"msmix"}  # msmix minus none
-    assert all(trace["error_y"]["array"] for trace in differences["data"])  # 95 % intervals over 2 seeds
+    assert all(max(_numbers(trace["error_y"]["array"])) > 0 for trace in differences["data"])  # 95 % intervals
     low, high = differences["layout"]["yaxis"]["range"]
     assert low < 0 < high
     assert "range" not in curves["layout"]["yaxis"]  # raw scores: the axis follows the data, not 0
+
+    at.multiselect(key="rb_seeds").set_value([2]).run()  # one seed: its models alone, no interval
+    assert set(at.dataframe[0].value["n_seeds"]) == {1} and at.query_params["rb_seeds"] == "2"
+    differences = json.loads(at.get("plotly_chart")[0].proto.spec)
+    assert all(max(_numbers(trace["error_y"]["array"])) == 0 for trace in differences["data"])
 
     sets = at.selectbox(key="rb_set")
     sets.select(next(option for option in sets.options if "epochs=2" in option)).run()
@@ -107,3 +121,19 @@ def test_robustness_matches_settings_across_methods_and_averages_over_seeds(stor
     assert set(at.dataframe[0].value["n_seeds"]) == {1} and len(at.get("plotly_chart")) == 1
     shared = _page("robustness", rb_set=at.query_params["rb_set"])  # a link opens the same set
     assert shared.multiselect(key="rb_methods").value == ["msmix"] and set(shared.dataframe[0].value["n_seeds"]) == {1}
+
+
+@pytest.mark.slow
+def test_training_summary_names_each_runs_experiment(store):
+    at = _page("training")
+    at.multiselect(key="tr_methods").set_value(["none", "mixup"])
+    at.number_input(key="tr_epochs").set_value(1)
+    at.number_input(key="tr_seeds").set_value(1)
+    next(b for b in at.button if b.label == "Run").click()
+    at.run()
+    assert at.session_state["training_job"].join(TIMEOUT)
+    at.run()
+    assert not at.exception
+    summary = at.dataframe[0].value
+    stored = {run.config["label"]: run.experiment_key for run in store.list()}
+    assert dict(zip(summary["run"], summary["experiment"], strict=True)) == stored

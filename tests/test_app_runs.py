@@ -11,8 +11,10 @@ from streamlit.testing.v1 import AppTest
 from test_app import values
 
 import ui.data
-from msmix_core.runs import RunStore
+from msmix_core.experiments.ablation import ABLATION_FACTOR
+from msmix_core.runs import RunStore, comparable_sets
 from msmix_core.runs.annotations import read_note, read_tags
+from ui import run_links
 
 ROOT = Path(__file__).resolve().parent.parent
 TIMEOUT = 120
@@ -113,6 +115,18 @@ def test_tags_notes_and_delete_with_a_confirmation(filled):
     assert at.multiselect(key="rn_sel").value == []
 
 
+def test_a_served_app_shows_no_server_folders_and_lets_no_visitor_change_runs(filled, monkeypatch, tmp_path):
+    store, runs = filled
+    monkeypatch.setenv("MSMIX_DATA_DIRS", str(tmp_path))
+    a = runs["none"][0]
+    at = page({"rn_sel": a.id})
+    labels = [button.label for button in at.button]
+    assert not any(label.startswith(("Delete", "Add tags", "Save note")) for label in labels)
+    assert not any(str(store.root) in str(frame.value) for frame in at.dataframe)
+    assert any("This server is shared" in caption.value for caption in at.caption)
+    assert a.path.exists()
+
+
 def test_parallel_coordinates_of_a_filtered_sweep(filled):
     at = page({"rn_where": "label=msmix threshold=*"})
     charts = {chart.proto.id: chart for chart in at.get("plotly_chart")}
@@ -151,3 +165,16 @@ def test_training_draws_a_linked_group_as_mean_and_band_and_each_seed_on_demand(
     at.toggle(key="tr_each").set_value(True).run()
     traces = pio.from_json(at.get("plotly_chart")[0].proto.spec).data
     assert sum(t.opacity == 0.35 for t in traces) == 6  # 3 seeds × valid, test
+
+
+def test_group_links_name_the_set_ablation_and_robustness_compare(filled):
+    runs = filled[1]
+    group = runs["msmix 3 epochs"]
+    links = {label: (path, params) for path, label, params in run_links.group_links(group)}
+    assert links["Training"] == ("pages/training.py", {"tr_overlay": ",".join(run.id for run in group)})
+    everything = [run for kind in runs.values() for run in kind]
+    for label, factor, key in [("Ablation", ABLATION_FACTOR, "ab_set"), ("Robustness", ["method"], "rb_set")]:
+        params = links[label][1]
+        assert params["experiment"] == group[0].experiment_key and params["runs"] == links["Training"][1]["tr_overlay"]
+        holding = [s for s in comparable_sets(everything, factor) if {r.id for r in group} <= {r.id for r in s.runs}]
+        assert [s.settings_key for s in holding] == [params[key]]  # the page's own chooser value for that set

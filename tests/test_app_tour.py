@@ -23,8 +23,9 @@ def check_home(at: AppTest, facts: dict) -> None:
 def check_pairs(at: AppTest, facts: dict) -> None:
     reading = " ".join(i.value for i in at.info)
     assert f"keeps {facts['kept']} of the ordered pairs" in reading
-    assert f"rate is {facts['sass']} against {facts['random']} for random" in reading
-    assert f"guard reaches {facts['guard']}" in reading
+    assert f"Of the pairs it draws, {facts['sass']} have opposite signs" in reading
+    assert f"against {facts['random']} for random pairing" in reading
+    assert f"the label-aware guard's {facts['guard']}" in reading
 
 
 def check_ratios(at: AppTest, facts: dict) -> None:

@@ -3,12 +3,15 @@
 import math
 from datetime import UTC, datetime, timedelta
 
+import pandas as pd
 import pytest
 from scipy import stats
 
 from msmix_core.errors import MsmixError
-from msmix_core.experiments import ABLATION_FACTOR, FULL_LABEL, ablation_variant
+from msmix_core.experiments import ABLATION_FACTOR, FULL_LABEL, ablation_variant, seed_differences, seed_means
 from msmix_core.experiments.sweeps import stored_sweeps, sweep_table
+from msmix_core.figures import difference_dots, robustness_differences
+from msmix_core.figures.differences import spread_range
 from msmix_core.runs import RunStore, comparable_sets, compare_runs, left_out, paired_differences
 from msmix_core.training import TrainConfig
 
@@ -117,3 +120,48 @@ def test_sweeps_are_grouped_by_settings_not_labels(mixed_store):
     assert table["experiment"].nunique() == 2
     with pytest.raises(MsmixError, match="trained differently"):
         sweep_table(mixed_store.list(), "threshold", "Non0_acc_2")
+
+
+def _scores():
+    """Robustness scores of two methods over three seeds: msmix is better by 0.1, 0.2 and 0.3 MAE."""
+    rows = []
+    for seed, gap in ((1, 0.1), (2, 0.2), (3, 0.3)):
+        for label, mae, accuracy in (("none", 1.0, 0.5), ("msmix", 1.0 - gap, 0.5 + gap / 10)):
+            rows.append({"label": label, "seed": seed, "run": f"{label}{seed}", "condition": "noise",
+                         "modality": "text", "level": 0.5, "MAE": mae, "Non0_acc_2": accuracy})  # fmt: skip
+            rows.append({"label": label, "seed": seed, "run": f"{label}{seed}", "condition": "zeroed",
+                         "modality": "text", "level": float("nan"), "MAE": mae + 1, "Non0_acc_2": 0.5})  # fmt: skip
+    return pd.DataFrame(rows)
+
+
+def test_seed_differences_pair_seeds_per_condition_with_a_95_percent_interval():
+    differences = seed_differences(_scores(), "none", "MAE")
+    assert differences["label"].tolist() == ["msmix", "msmix"] and differences["n_paired"].tolist() == [3, 3]
+    noise = differences[differences["condition"] == "noise"].iloc[0]
+    half = stats.t.ppf(0.975, 2) * 0.1 / math.sqrt(3)  # the differences -0.1, -0.2, -0.3 have sample std 0.1
+    assert noise["delta"] == pytest.approx(-0.2)
+    assert (noise["ci_low"], noise["ci_high"]) == pytest.approx((-0.2 - half, -0.2 + half))
+    assert math.isnan(differences[differences["condition"] == "zeroed"].iloc[0]["level"])  # removed: no level
+    accuracy = seed_differences(_scores(), "none", "Non0_acc_2")
+    assert accuracy["delta"].iloc[0] == pytest.approx(2.0)  # percentage points
+    means = seed_means(_scores(), ["MAE"])
+    assert means[(means["label"] == "msmix") & (means["condition"] == "noise")]["MAE"].item() == "0.8000 ± 0.0816"
+
+
+def test_difference_figures_draw_dots_and_whiskers_on_an_axis_that_holds_0_and_the_spread():
+    compared = pd.DataFrame({"label": ["msmix", "msmix -SAL"], "metric": ["MAE", "MAE"], "delta": [math.nan, 0.02],
+                             "ci_low": [math.nan, -0.01], "ci_high": [math.nan, 0.05], "n_paired": [0, 3]})  # fmt: skip
+    points = pd.DataFrame({"label": ["msmix -SAL"] * 3, "seed": [1, 2, 3], "difference": [0.0, 0.02, 0.04]})
+    figure = difference_dots(compared, points, "MAE", "msmix")
+    assert [trace.type for trace in figure.data] == ["scatter", "scatter"]  # no bar
+    seeds, mean = figure.data
+    assert list(seeds.x) == [0.0, 0.02, 0.04] and list(mean.x) == [0.02]
+    assert list(mean.error_x.array) == pytest.approx([0.03]) and list(mean.error_x.arrayminus) == pytest.approx([0.03])
+    low, high = figure.layout.xaxis.range
+    assert low < -0.01 and high > 0.05 and high - low < 0.1  # the interval and 0 in view, not a zoom from 0 to 1
+    assert spread_range([0.7012, 0.7027])[0] < 0  # 0 (the reference) is always on the axis
+    chart = robustness_differences(seed_differences(_scores(), "none", "MAE"), "MAE", "none")
+    noise, removed = chart.data
+    assert list(noise.x) == [0.5] and list(removed.x) == [1.5] and removed.mode == "markers"
+    assert chart.layout.xaxis.ticktext == ("0.5", "removed")
+    assert chart.layout.yaxis.range[0] < -0.2 - 0.24 and chart.layout.yaxis.range[1] > 0

@@ -14,8 +14,9 @@ from msmix_core.cli import main
 from msmix_core.data.npz import save_npz
 from msmix_core.data.synthetic import make_synthetic
 from msmix_core.errors import MsmixError, printable
+from msmix_core.limits import JSON_DEPTH_LIMIT
 from msmix_core.runs import Run, RunStore
-from msmix_core.runs.files import HISTORY_FILE_LIMIT, JSON_DEPTH_LIMIT, JSON_FILE_LIMIT
+from msmix_core.runs.files import HISTORY_FILE_LIMIT, JSON_FILE_LIMIT
 
 CONFIG = {"dataset": "mosi", "backbone": "tfn", "method": "msmix", "seed": 1}
 METRICS = {"valid": {"MAE": 0.9}, "test": {"MAE": 0.95, "Corr": 0.6}}
@@ -232,3 +233,24 @@ def test_a_read_only_store_gives_one_line_and_changes_nothing(tmp_path, capsys):
         err = capsys.readouterr().err
         assert code == 2 and err.startswith(f"msmix: error: cannot delete run {run.id}") and err.count("\n") == 1
         assert [r.id for r in store.list()] == [run.id] and _debris(store.root) == []
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("page", ["training", "robustness", "sweeps"])
+def test_the_pages_that_list_runs_report_odd_run_folders_and_go_on(tmp_path, monkeypatch, tiny, page):
+    """A run folder whose config.json is a folder, another whose history is a FIFO: an error box, no exception."""
+    from streamlit.testing.v1 import AppTest
+
+    import ui.data
+
+    monkeypatch.setenv("MSMIX_RUNS_DIR", str(tmp_path))
+    monkeypatch.setattr(ui.data, "dataset", lambda settings: tiny)
+    store = RunStore(tmp_path)
+    for make, name in ((ODD_FILES["a folder"], "config.json"), (ODD_FILES["a FIFO"], "history.jsonl")):
+        _replace(store.create({**CONFIG, "dataset": tiny.name}).path / name, make)
+    at = AppTest.from_file(str(Path(__file__).parent.parent / "pages" / f"{page}.py"), default_timeout=120)
+    at.run()
+    assert not at.exception, at.exception
+    reported = " ".join(error.value for error in at.error)
+    assert "2 damaged run folder(s) skipped" in reported
+    assert "config.json is a folder, not a file" in reported and "history.jsonl is a FIFO, not a file" in reported

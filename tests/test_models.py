@@ -22,6 +22,7 @@ TINY = {
     "mult": {"d_model": 8, "num_heads": 2, "num_layers": 1, "mem_layers": 1, "kernel_text": 3, "kernel_audio": 3},
     "misa": {"hidden_size": 8, "fusion_ffn_dim": 16},
     "almt": {"dim": 8, "heads": 2, "mlp_dim": 16, "token_len": 4, "ahl_depth": 2, "fusion_depth": 1},
+    "glomo": {"d_model": 8, "num_heads": 2, "layers": 1, "fusion_layers": 1, "fusion_ffn_dim": 16},
 }
 NAMES = sorted(BACKBONES)
 MASKING = [n for n in NAMES if n != "mult"]  # MulT, like the original, reads the padded sequences
@@ -55,11 +56,11 @@ def test_encode_with_aux_gives_the_latents_of_encode_and_a_scalar_loss(name):
         latents, aux = model.encode_with_aux(batch)
         assert all(torch.equal(latents[m], model.encode(batch)[m]) for m in MODALITIES)
     assert aux.shape == () and torch.isfinite(aux)
-    assert (aux.item() > 0) == (name == "misa"), "only MISA has a loss of its own"
+    assert (aux.item() > 0) == (name in ("misa", "glomo")), "only MISA and GLoMo have a loss of their own"
 
 
-def test_registry_lists_the_six_backbones():
-    assert set(BACKBONES) == {"late_fusion", "tfn", "lmf", "mult", "misa", "almt"}
+def test_registry_lists_the_seven_backbones():
+    assert set(BACKBONES) == {"late_fusion", "tfn", "lmf", "mult", "misa", "almt", "glomo"}
     assert all(cls.name == name for name, cls in BACKBONES.items())
 
 
@@ -234,7 +235,10 @@ def test_numpy_scalars_are_accepted_as_plain_numbers():
     ("name", "knobs", "match"),
     [
         ("mult", {"d_model": 10, "num_heads": 4}, "num_heads=4 must divide d_model=10"),
-        ("mult", {"kernel_vision": 7}, "kernel_vision=7"),
+        ("mult", {"kernel_vision": 7, "adapt_kernels": False}, "kernel_vision=7"),
+        ("glomo", {"d_model": 10, "num_heads": 4}, "num_heads=4 must divide d_model=10"),
+        ("glomo", {"kernel": 4}, "kernel=4 must be odd"),
+        ("glomo", {"top_k": 4}, "top_k=4 must not exceed experts=3"),
         ("almt", {"dim": 10, "heads": 4}, "heads=4 must divide dim=10"),
         ("misa", {"hidden_size": 9}, "hidden_size=9 must be even"),
     ],
@@ -413,3 +417,41 @@ def test_lone_sample_batch_norm_uses_running_statistics_in_training():
     out = norm(x)
     assert torch.equal(norm.running_mean, stats[0]) and torch.equal(norm.running_var, stats[1])
     torch.testing.assert_close(out, norm.eval()(x))
+
+
+# ---- utterance-level data (one step per modality) -------------------------------------------
+
+UTTERANCE_LENS = dict.fromkeys(MODALITIES, 1)
+
+
+def test_mult_shrinks_kernels_longer_than_the_sequences_and_records_it():
+    model = build_backbone("mult", DIMS, UTTERANCE_LENS)
+    assert model.adaptations == {"kernel_text": 1, "kernel_audio": 1, "kernel_vision": 1}
+    assert all(model.project[m].kernel_size == (1,) for m in MODALITIES)
+    assert build("mult").adaptations == {}, "kernels that fit are kept"
+    latents = model.encode(make_batch(lens=UTTERANCE_LENS, lengths=False))
+    assert all(z.shape[1] == 1 for z in latents.values())
+
+
+@pytest.mark.slow
+def test_every_backbone_trains_an_epoch_on_utterance_level_data_from_the_cli(tmp_path, capsys):
+    """Every registered backbone, with its default knobs, on T = 1 data through ``msmix compare``; the run's
+    config shows what MulT adapted."""
+    from msmix_core.cli import main
+    from msmix_core.data import make_synthetic
+    from msmix_core.data.npz import save_npz
+    from msmix_core.runs import RunStore
+
+    data = make_synthetic(n_train=48, n_valid=16, n_test=16, text_len=1, audio_len=1, vision_len=1)
+    path = save_npz(data, tmp_path / "utterances.npz")
+    argv = ["compare", "--dataset", path, "--backbones", *NAMES, "--methods", "none", "msmix", "--seeds", "1"]
+    argv += ["--epochs", "1", "--batch-size", "16", "--no-weights", "--quiet", "--runs-dir", tmp_path / "runs"]
+    assert main([str(a) for a in argv]) == 0
+    runs = RunStore(tmp_path / "runs").list()
+    assert sorted((r.config["backbone"], r.config["method"]) for r in runs) == sorted(
+        (name, method) for name in NAMES for method in ("none", "msmix")
+    )
+    assert all(r.status == "finished" and np.isfinite(r.metrics["test"]["MAE"]) for r in runs)
+    adapted = {r.config["backbone"]: r.config["backbone_adaptations"] for r in runs}
+    assert adapted["mult"] == {"kernel_text": 1, "kernel_audio": 1, "kernel_vision": 1}
+    assert all(not value for name, value in adapted.items() if name != "mult")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import time
 
 import optuna
 import pandas as pd
@@ -16,7 +17,18 @@ from msmix_core.experiments.tuning import OBJECTIVE, study_frame
 from msmix_core.figures.runs import knob_scatter, parallel_knobs
 from msmix_core.figures.training import training_curves
 from msmix_core.runs import RunStore
-from msmix_core.runs.annotations import MAX_NOTE_BYTES, NOTE_FILE, TAGS_FILE, read_note, read_tags, tag, write_note
+from msmix_core.runs.annotations import (
+    MAX_NOTE_BYTES,
+    MAX_TAGS,
+    NOTE_FILE,
+    TAG_LENGTH,
+    TAGS_FILE,
+    read_note,
+    read_tags,
+    set_tags,
+    tag,
+    write_note,
+)
 from msmix_core.runs.browse import (
     ABSENT,
     BROWSE_COLUMNS,
@@ -26,6 +38,8 @@ from msmix_core.runs.browse import (
     flat_config,
     group_table,
     knob_frame,
+    sort_table,
+    store_stamp,
 )
 from msmix_core.runs.identity import experiment_key
 
@@ -45,6 +59,9 @@ def test_tags_and_notes_live_in_the_run_folder_and_round_trip(store, filled):
     assert read_tags(run.path) == [] and read_note(run.path) == ""
     assert tag(run.path, add=["best", "paper", "best"]) == ["best", "paper"]
     assert tag(run.path, remove=["paper"], add=["v2"]) == ["best", "v2"]
+    widest = [f"{i:02d}" + "😀" * (TAG_LENGTH - 2) for i in range(MAX_TAGS)]
+    assert set_tags(run.path, widest) == widest and read_tags(run.path) == widest  # the largest file reads back
+    set_tags(run.path, ["best", "v2"])
     assert json.loads((run.path / TAGS_FILE).read_text()) == ["best", "v2"]
     assert write_note(run.path, "  lr too high?\nretry with 3e-4 ") == "lr too high?\nretry with 3e-4"
     assert read_note(run.path) == "lr too high?\nretry with 3e-4"
@@ -127,7 +144,9 @@ def test_group_by_experiment_averages_seeds_of_runs_trained_alike_only(store, fi
     mean, std = sum(maes) / 3, math.sqrt(sum((m - sum(maes) / 3) ** 2 for m in maes) / 3)
     assert row["MAE"] == f"{mean:.4f} ± {std:.4f}"
     by_label = group_table(browse_table(store.list()), ["label", "max_epochs"], metrics=["MAE"])
-    assert len(by_label) == 5 and list(by_label.columns[:3]) == ["label", "max_epochs", "n_seeds"]
+    assert len(by_label) == 5 and list(by_label.columns[:2]) == ["label", "max_epochs"] and "n_seeds" in by_label
+    with pytest.raises(MsmixError, match="holds runs of 2 experiments"):  # msmix at 2 and 3 epochs: never averaged
+        group_table(browse_table(store.list()), ["label"], metrics=["MAE"])
     with pytest.raises(MsmixError, match="cannot group by"):
         group_table(browse_table(store.list()), ["speaker"])
 
@@ -140,7 +159,7 @@ def test_a_diff_sets_configs_side_by_side_and_marks_what_differs(filled):
     assert diff.loc["method_kwargs.threshold"].tolist() == [ABSENT, "0.2", True]
     assert diff.loc["label"].tolist() == ["msmix", "msmix threshold=0.2", True]
     assert diff.loc["lr"].tolist() == ["0.001", "0.001", False] and not diff.loc["seed", "differs"]
-    assert diff.loc["experiment", "differs"]
+    assert diff.loc["experiment", "differs"] and "experiment_key" not in diff.index  # the key once, not twice
     with pytest.raises(MsmixError, match="two runs or more"):
         config_diff([a])
     with pytest.raises(MsmixError, match="given twice"):
@@ -198,6 +217,33 @@ def test_training_curves_draw_a_mean_and_band_per_group_and_each_seed_on_demand(
     assert len(thin) == 3 and not any(t.showlegend for t in thin)
     alone = training_curves(frame, "MAE", splits=("valid", "test"))
     assert len(alone.data) == 8  # no groups: each run its own line per split, as before
+
+
+def test_sort_orders_numbers_as_numbers_and_a_mixed_column_as_text():
+    frame = pd.DataFrame({"id": list("abcd"), "lr": [0.01, None, 0.001, 0.1], "mixed": [3, "x", None, 10]})
+    assert list(sort_table(frame, "lr")["id"]) == ["c", "a", "d", "b"]  # the run without a value last
+    assert list(sort_table(frame, "lr", descending=True)["id"]) == ["d", "a", "c", "b"]
+    assert list(sort_table(frame, "mixed")["id"]) == ["d", "a", "b", "c"]  # "10" < "3" < "x", then the empty one
+
+
+def test_the_store_stamp_changes_with_every_change_a_listing_shows(store, filled):
+    run = filled[1]["none"][0]
+    stamps = [store_stamp(store.root)]
+    changes = [
+        lambda: tag(run.path, add=["x"]),
+        lambda: write_note(run.path, "hello"),
+        lambda: store.create({"dataset": "d", "backbone": "b", "method": "m", "seed": 1}),
+        lambda: store.list()[0].log_epoch({"epoch": 1}),
+        lambda: store.list()[0].finish("stopped"),
+        lambda: store.delete(run.id),
+    ]
+    for change in changes:
+        time.sleep(0.01)  # a coarse file-system clock would tick between two changes
+        change()
+        stamps.append(store_stamp(store.root))
+    assert len(set(stamps)) == len(stamps)
+    assert store_stamp(store.root) == stamps[-1]  # reading changes nothing
+    assert store_stamp(store.root / "missing") == ()
 
 
 def test_flat_config_nests_with_dots_and_drops_empty_dicts():

@@ -11,6 +11,7 @@ from collections.abc import Sequence
 import streamlit as st
 
 from msmix_core.runs import ComparisonSet, left_out, varying_settings
+from msmix_core.runs.sets import setting_text
 from ui import page_state
 
 HELP = (
@@ -18,6 +19,17 @@ HELP = (
     "but the compared factor, on the seeds both have; each set here is one such group. The default is the "
     "newest set that holds every variant."
 )
+
+
+#: The settings named in the caption of the compared set (all of them are the same in it).
+SHOWN = ("recipe", "epochs", "lr")
+
+
+def forget_stale(key: str, options: Sequence[object]) -> None:
+    """Drop the widget ``key``'s values that are not among ``options`` (another set's): it starts from its default."""
+    value = st.session_state.get(key)
+    if value is not None and not set(value if isinstance(value, list) else [value]) <= set(options):
+        del st.session_state[key]
 
 
 def set_label(chosen: ComparisonSet, varying: Sequence[str]) -> str:
@@ -32,8 +44,7 @@ def choose_set(sets: Sequence[ComparisonSet], key: str) -> ComparisonSet:
     by_key = {s.settings_key: s for s in sets}
     if len(sets) > 1:
         options = list(by_key)
-        if key in st.session_state and st.session_state[key] not in by_key:
-            del st.session_state[key]  # a set that is gone (its runs deleted): back to the default
+        forget_stale(key, options)  # a set that is gone (its runs deleted): back to the default
         picked = st.selectbox(
             "Runs compared",
             options,
@@ -44,9 +55,11 @@ def choose_set(sets: Sequence[ComparisonSet], key: str) -> ComparisonSet:
         chosen = by_key[picked]
     else:
         chosen = sets[0]
-    shown = ", ".join(f"{field}={value:g}" if isinstance(value, float) else f"{field}={value}"
-                      for field, value in chosen.settings.items() if field in ("recipe", "epochs", "lr"))  # fmt: skip
-    st.caption(f"Compared: {', '.join(chosen.variants)} trained alike ({shown}; key per variant in the table).")
+    shown = [f"{field}={setting_text(value)}" for field, value in chosen.settings.items() if field in SHOWN]
+    st.caption(
+        f"Compared: {', '.join(chosen.variants)}, trained alike ({', '.join([*shown, 'every other setting'])}); "
+        "each variant's experiment key is in the table."
+    )
     for line in left_out(sets, chosen):
         st.caption(f"Left out: {line}.")
     return chosen

@@ -12,6 +12,9 @@ through :func:`configure`, which :func:`ui.sidebar.render` calls first.
 
 from __future__ import annotations
 
+from functools import cache
+from pathlib import Path
+
 import streamlit as st
 from streamlit.errors import StreamlitPageNotFoundError
 
@@ -41,9 +44,16 @@ PAGES: dict[str, list[tuple[str, str, str, str]]] = {
 }
 
 
+@cache
+def _style() -> str:
+    return (Path(__file__).parent / "style.css").read_text()
+
+
 def configure() -> None:
-    """Apply :data:`PAGE_CONFIG`; every page calls it (through the sidebar), ``app.py`` too."""
+    """Apply :data:`PAGE_CONFIG` and the app's style (``style.css``: labels wrap instead of being cut off);
+    every page calls it (through the sidebar), ``app.py`` too."""
     st.set_page_config(**PAGE_CONFIG)
+    st.html(f"<style>{_style()}</style>")
 
 
 def pages() -> dict[str, list[st.Page]]:

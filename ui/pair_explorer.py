@@ -53,7 +53,7 @@ def _join(**values) -> str:
 
 
 def column_config(table: pd.DataFrame) -> dict:
-    """Labels and ratios to two decimals, sentences pinned and wide (they wrap in the taller rows)."""
+    """Labels, ratios and intensities to two decimals, sentences pinned and wide (they wrap in the taller rows)."""
     config: dict = {}
     for name in table.columns:
         if name.startswith("text_"):
@@ -66,6 +66,8 @@ def column_config(table: pd.DataFrame) -> dict:
             config[name] = st.column_config.NumberColumn(f"λ {name[4:]}", format="%.2f")
         elif name == "similarity":
             config[name] = st.column_config.NumberColumn("similarity", format="%.2f")
+        elif name.startswith("intensity_"):
+            config[name] = st.column_config.NumberColumn(name.replace("_", " "), format="%+.2f")
     return config
 
 
@@ -178,9 +180,10 @@ def pair_card(ds: MSADataset, batch: LatentBatch, cell: tuple[int, int], drawn: 
     if drawn is None:
         st.info(f"SASS did not draw this pair at this δ (similarity {sim:.2f}): it has no mixing ratios.")
         return
-    cols = st.columns(len(MODALITIES) + 2)
-    for col, m in zip(cols, MODALITIES, strict=False):
+    ratios = st.columns(len(MODALITIES))  # two rows: a projector's digits need the width
+    for col, m in zip(ratios, MODALITIES, strict=True):
         col.metric(f"λ {m}", f"{drawn[f'lam_{m}']:.2f}", help=f"share of sample a in the mixed {m} features")
-    cols[-2].metric("λ label", f"{drawn['lam_label']:.2f}", help="the mean of the three: share of a in the label")
-    cols[-1].metric("Mixed label", signed(drawn["mixed_label"]), help="λ_label · label a + (1 − λ_label) · label b")
+    label, mixed, _ = st.columns(3)
+    label.metric("λ label", f"{drawn['lam_label']:.2f}", help="the mean of the three: share of a in the label")
+    mixed.metric("Mixed label", signed(drawn["mixed_label"]), help="λ_label · label a + (1 − λ_label) · label b")
     st.caption(f"Similarity {sim:.2f}; {'opposite' if drawn['contradictory'] else 'same-sign (or zero)'} labels.")

@@ -57,10 +57,11 @@ class PairFilter:
                     raise MsmixError(f"write a label gap as gap<number>, e.g. gap1.5; got {item!r}") from None
             elif item:
                 kinds.append(item)
-        return cls(tuple(dict.fromkeys(kinds)), gap)
+        order = list(PAIR_KINDS)
+        return cls(tuple(sorted(set(kinds), key=lambda k: order.index(k) if k in order else -1)), gap)
 
     def text(self) -> str:
-        """The text form :meth:`parse` reads; kinds in :data:`PAIR_KINDS`' order, so one filter has one text."""
+        """The text form :meth:`parse` reads; kinds in :data:`PAIR_KINDS`' order (as :meth:`parse` puts them)."""
         items = [kind for kind in PAIR_KINDS if kind in self.kinds]
         return ",".join(items + ([f"{GAP_PREFIX}{self.min_gap:g}"] if self.min_gap > 0 else []))
 

@@ -41,17 +41,21 @@ def history_frame(histories: Mapping[str, Iterable[Mapping[str, Any]]]) -> pd.Da
     return frame[np.isfinite(frame["value"])].reset_index(drop=True)
 
 
-def summary_table(histories: Mapping[str, Sequence[Mapping[str, Any]]], split: str = "test") -> pd.DataFrame:
+def summary_table(
+    histories: Mapping[str, Sequence[Mapping[str, Any]]], split: str = "test", keys: Mapping[str, str] | None = None
+) -> pd.DataFrame:
     """One row per run: epochs trained, best (lowest validation loss) epoch and that epoch's ``split`` metrics.
 
     The same checkpoint the trainer reports, read from the histories, so it also works while a run goes on.
+    With ``keys`` (run name -> experiment key), an ``experiment`` column tells runs trained alike from others.
     """
     rows = []
     for run, history in histories.items():
         if not history:
             continue
         best = history[history[-1]["best_epoch"] - 1]
-        rows.append({"run": run, "epochs": len(history), "best_epoch": best["epoch"], **best[f"{split}_metrics"]})
+        row = {"run": run} | ({"experiment": keys.get(run)} if keys is not None else {})
+        rows.append(row | {"epochs": len(history), "best_epoch": best["epoch"], **best[f"{split}_metrics"]})
     return pd.DataFrame(rows)
 
 

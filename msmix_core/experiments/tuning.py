@@ -26,9 +26,10 @@ import pandas as pd
 from optuna.distributions import BaseDistribution, CategoricalDistribution, FloatDistribution, IntDistribution
 
 from msmix_core.data.schema import MSADataset
-from msmix_core.errors import MsmixError
+from msmix_core.errors import MsmixError, first_line
 from msmix_core.mixing.registry import Knob, method_knobs
-from msmix_core.training.trainer import EpochEvent, TrainConfig, train
+from msmix_core.runs.store import _process_alive, _this_process  # a trial's process, told apart as a run's is
+from msmix_core.training import EpochEvent, TrainConfig, train
 
 
 def _distribution(knob: Knob) -> BaseDistribution | None:
@@ -106,7 +107,24 @@ def open_study(storage: str | None, study_name: str, setup: dict[str, Any]) -> o
         raise MsmixError(
             f"study {study_name!r} in {storage} was made for {stored}, not {setup}: give another --study name"
         )
+    fail_abandoned_trials(study)
     return study
+
+
+def fail_abandoned_trials(study: optuna.Study) -> list[int]:
+    """Mark ``failed`` every ``running`` trial whose process is gone (killed mid-trial), and return their numbers.
+
+    Each trial records its process (``process`` user attribute: pid, host, start time, as the run store
+    does); a trial of another machine, or one that records none, may still run and is left alone.
+    """
+    gone = []
+    for trial in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,)):
+        process = trial.user_attrs.get("process")
+        if isinstance(process, dict) and _process_alive(process) is False:
+            study._storage.set_trial_user_attr(trial._trial_id, "error", "its process was killed mid-trial")
+            study._storage.set_trial_state_values(trial._trial_id, state=optuna.trial.TrialState.FAIL)
+            gone.append(trial.number)
+    return gone
 
 
 def tune(
@@ -125,8 +143,8 @@ def tune(
     The objective is the run's best validation loss. The sampler is TPE seeded from ``seed`` and
     the trials already stored (a resumed study draws new points, not the first session's again);
     the pruner defaults to the median rule after 3 trials and 2 epochs. A trial whose training
-    fails (a diverged loss) is recorded as failed and the study goes on. ``on_trial`` is called
-    after each trial.
+    fails (a diverged loss) is recorded as failed, with its ``error`` user attribute, and the study
+    goes on. ``on_trial`` is called after each trial.
     """
     if isinstance(trials, bool) or not isinstance(trials, int) or trials < 1:
         raise MsmixError(f"trials must be an integer >= 1, got {trials!r}")
@@ -135,7 +153,13 @@ def tune(
         knobs = {name: _suggest(trial, name, dist) for name, dist in space.items()}
         config = replace(base, method_kwargs={**base.method_kwargs, **knobs}, save_weights=False)
         pruning = _Pruning(trial)
-        result = train(dataset, config, callbacks=(pruning,), stop=pruning)
+        trial.set_user_attr("process", _this_process())
+        try:
+            result = train(dataset, config, callbacks=(pruning,), stop=pruning)
+        except Exception as exc:  # recorded on the trial in one line; the study goes on
+            error = str(exc) if isinstance(exc, MsmixError) else f"{type(exc).__name__}: {first_line(exc)}"
+            trial.set_user_attr("error", " ".join(error.split()))
+            raise MsmixError(error) from exc
         if pruning.pruned_at is not None:
             raise optuna.TrialPruned(f"valid loss not promising at epoch {pruning.pruned_at}")
         return result.history[result.best_epoch - 1]["losses"]["valid"]

@@ -82,9 +82,11 @@ def difference_dots(compared: pd.DataFrame, points: pd.DataFrame, metric: str, r
             "%{customdata[1]:.4g}] over %{customdata[2]} seeds<extra></extra>",
         )
     )
-    fig.add_vline(x=0, line_dash="dash", line_color="#555555", annotation_text=f"= {reference}")
+    fig.add_vline(x=0, line_dash="dash", line_color="#555555")  # the reference; the axis title names it
     extent = [*points["difference"], *shown["ci_low"], *shown["ci_high"], *shown["delta"]]
-    fig.update_xaxes(title_text=difference_title(metric, reference), range=spread_range(extent), zeroline=False)
+    fig.update_xaxes(
+        title_text=difference_title(metric, reference), range=spread_range(extent), zeroline=False, tickformat=".3~g"
+    )
     fig.update_yaxes(title_text="variant", categoryorder="array", categoryarray=labels[::-1])
     fig.update_layout(height=120 + 60 * max(len(labels), 1), legend={"orientation": "h", "y": -0.35})
     return fig
@@ -155,7 +157,7 @@ def robustness_differences(differences: pd.DataFrame, metric: str, reference: st
             )
     extent = [*differences["ci_low"], *differences["ci_high"], *differences["delta"]]
     for column in range(1, len(modalities) + 1):
-        layout[f"yaxis{axis_suffix(column)}"]["range"] = spread_range(extent)
+        layout[f"yaxis{axis_suffix(column)}"] |= {"range": spread_range(extent), "tickformat": ".3~g"}
     layout["yaxis"]["title"] = {"text": difference_title(metric, reference, split)}
     layout.update(height=420, legend={"orientation": "h", "y": -0.3})
     return go.Figure({"data": data, "layout": layout})

@@ -2,6 +2,7 @@
 
 from msmix_core.models.almt import ALMT
 from msmix_core.models.base import Backbone
+from msmix_core.models.glomo import GLoMo
 from msmix_core.models.late_fusion import LateFusion
 from msmix_core.models.lmf import LMF
 from msmix_core.models.misa import MISA
@@ -16,6 +17,7 @@ __all__ = [
     "MISA",
     "TFN",
     "Backbone",
+    "GLoMo",
     "LateFusion",
     "MulT",
     "build_backbone",

@@ -78,13 +78,19 @@ class CrossmodalTransformer(nn.Module):
         x = math.sqrt(x.shape[-1]) * x + sinusoidal_positions(x.shape[1], x.shape[-1], x.device).to(x.dtype)
         return F.dropout(x, self.embed_dropout, self.training)
 
-    def forward(self, x: torch.Tensor, source: torch.Tensor | None = None) -> torch.Tensor:
+    def forward(
+        self, x: torch.Tensor, source: torch.Tensor | None = None, key_mask: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """``key_mask`` ``[B, T_k]``: True on the keys a query may see (GLoMo masks padding with it)."""
         tq = x.shape[1]
         tk = tq if source is None else source.shape[1]
         mask = None
         if self.causal:
             ones = torch.ones(tq, tk, dtype=torch.bool, device=x.device)
             mask = ~torch.triu(ones, diagonal=1 + abs(tk - tq))
+        if key_mask is not None:
+            keys = key_mask[:, None, None, :]
+            mask = keys if mask is None else mask & keys
         x = self._embed(x)
         source = None if source is None else self._embed(source)
         for layer in self.layers:

@@ -9,12 +9,11 @@ elsewhere cannot make a listing allocate without limit. A run without them has n
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from collections.abc import Iterable
 from pathlib import Path
 
 from msmix_core.errors import MsmixError
-from msmix_core.runs.files import atomic_write, read_json, write_json
+from msmix_core.runs.files import atomic_write, loads_checked, read_regular, write_errors, write_json
 
 TAGS_FILE, NOTE_FILE = "tags.json", "note.txt"
 #: At most this many tags per run, each a word of at most TAG_LENGTH characters without spaces or commas
@@ -22,18 +21,15 @@ TAGS_FILE, NOTE_FILE = "tags.json", "note.txt"
 MAX_TAGS, TAG_LENGTH = 32, 40
 #: A note longer than this (in UTF-8 bytes) is refused when written, and not read back whole when found.
 MAX_NOTE_BYTES = 16_384
+#: The most bytes a tags file can need: JSON writes a character outside ASCII as up to 12 (a surrogate pair).
+TAGS_FILE_LIMIT = MAX_TAGS * (TAG_LENGTH * 12 + 4) + 2
 _TAG = re.compile(rf"[^\s,]{{1,{TAG_LENGTH}}}")
 
 
-@contextmanager
-def _writing(path: Path, name: str) -> Iterator[Path]:
-    """The file ``name`` of the run folder ``path`` to write or remove; a MsmixError when that fails."""
+def _folder(path: Path) -> Path:
     if not path.is_dir():
         raise MsmixError(f"run {path.name!r} was deleted ({path} is gone): nothing to annotate")
-    try:
-        yield path / name
-    except OSError as exc:
-        raise MsmixError(f"cannot write {path / name} ({exc.strerror or exc}): check the folder's permissions") from exc
+    return path
 
 
 def check_tag(tag: str) -> str:
@@ -48,11 +44,11 @@ def read_tags(path: Path) -> list[str]:
     file = path / TAGS_FILE
     if not file.exists():
         return []
-    if file.stat().st_size > MAX_TAGS * (TAG_LENGTH + 8) + 16:
-        raise MsmixError(f"{TAGS_FILE} is larger than {MAX_TAGS} tags can be: rewrite it with 'msmix runs tag'")
-    tags = read_json(file, list)
-    for tag in tags:
-        check_tag(tag)
+    tags = loads_checked(read_regular(file, TAGS_FILE_LIMIT), TAGS_FILE)
+    if not isinstance(tags, list):
+        raise MsmixError(f"{TAGS_FILE} holds a {type(tags).__name__} where a list belongs")
+    for name in tags:
+        check_tag(name)
     return tags
 
 
@@ -61,7 +57,8 @@ def set_tags(path: Path, tags: Iterable[str]) -> list[str]:
     tags = list(dict.fromkeys(check_tag(tag) for tag in tags))
     if len(tags) > MAX_TAGS:
         raise MsmixError(f"a run takes at most {MAX_TAGS} tags, got {len(tags)}: remove some")
-    with _writing(path, TAGS_FILE) as file:
+    file = _folder(path) / TAGS_FILE
+    with write_errors(f"write the tags of run {path.name}", path):
         if tags:
             write_json(file, tags, "run tags")
         else:
@@ -80,10 +77,7 @@ def read_note(path: Path) -> str:
     file = path / NOTE_FILE
     if not file.exists():
         return ""
-    with file.open("rb") as handle:
-        data = handle.read(MAX_NOTE_BYTES + 1)
-    if len(data) > MAX_NOTE_BYTES:
-        raise MsmixError(f"{NOTE_FILE} is longer than {MAX_NOTE_BYTES} bytes: shorten it with 'msmix runs note'")
+    data = read_regular(file, MAX_NOTE_BYTES)
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError:
@@ -97,7 +91,8 @@ def write_note(path: Path, text: str) -> str:
     data = text.strip().encode("utf-8")
     if len(data) > MAX_NOTE_BYTES:
         raise MsmixError(f"a note takes at most {MAX_NOTE_BYTES} bytes of UTF-8 text, got {len(data)}: shorten it")
-    with _writing(path, NOTE_FILE) as file:
+    file = _folder(path) / NOTE_FILE
+    with write_errors(f"write the note of run {path.name}", path):
         if data:
             atomic_write(file, lambda handle: handle.write(data))
         else:

@@ -10,12 +10,15 @@ filtered on (:func:`filter_table`), grouped by (:func:`group_table`) or set side
 
 from __future__ import annotations
 
+import contextlib
 import fnmatch
 import json
 import math
+import os
 import re
 from collections.abc import Iterable, Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
@@ -23,9 +26,7 @@ from msmix_core.errors import MsmixError
 from msmix_core.runs.annotations import read_note, read_tags
 from msmix_core.runs.compare import compare_runs, format_table, runs_table
 from msmix_core.runs.identity import EXPERIMENT_KEY_FIELD
-
-if TYPE_CHECKING:
-    from msmix_core.runs.store import Run
+from msmix_core.runs.store import HISTORY_FILE, Run
 
 #: The columns of :func:`browse_table` before its metric and config columns.
 BROWSE_COLUMNS: tuple[str, ...] = (
@@ -90,6 +91,23 @@ def _annotations(run: Run) -> tuple[str, str]:
         return ",".join(read_tags(run.path)), read_note(run.path)
     except (MsmixError, OSError) as exc:
         return "", f"(unreadable: {exc})"
+
+
+def store_stamp(root: Path) -> tuple[tuple[str, int, int], ...]:
+    """What changes when a run is added, deleted, ends, logs an epoch or is tagged: each run folder's name and
+    the modification times of the folder (every file is replaced by a rename into it) and of its history
+    (appended in place). Only stats, no file read: a cheap key for a cached listing."""
+    stamp = []
+    with contextlib.suppress(FileNotFoundError, NotADirectoryError):
+        for entry in os.scandir(root):
+            if entry.name.startswith(".") or not entry.is_dir():
+                continue
+            try:
+                history = (Path(entry.path) / HISTORY_FILE).stat().st_mtime_ns
+            except OSError:
+                history = 0
+            stamp.append((entry.name, entry.stat().st_mtime_ns, history))
+    return tuple(sorted(stamp))
 
 
 def browse_table(runs: Iterable[Run]) -> pd.DataFrame:
@@ -189,6 +207,16 @@ def filter_table(frame: pd.DataFrame, where: Sequence[str] = (), search: str = "
     return frame[keep]
 
 
+def sort_table(frame: pd.DataFrame, column: str, descending: bool = False) -> pd.DataFrame:
+    """``frame`` ordered by ``column`` (empty cells last); a column of mixed numbers and text is ordered as text."""
+    try:
+        return frame.sort_values(column, ascending=not descending, kind="stable", na_position="last")
+    except TypeError:  # a config field that is a number in some runs and text in others
+        missing = frame[column].map(_missing)
+        text = frame[~missing].sort_values(column, ascending=not descending, kind="stable", key=lambda v: v.map(str))
+        return pd.concat([text, frame[missing]])
+
+
 def group_table(
     frame: pd.DataFrame, by: Sequence[str] = ("experiment",), metrics: Sequence[str] | None = None
 ) -> pd.DataFrame:
@@ -224,7 +252,7 @@ def config_diff(runs: Sequence[Run]) -> pd.DataFrame:
         row = table.loc[run.id]
         fields = {"status": row["status"], "experiment": row["experiment"], "epochs trained": row["epochs"]}
         fields |= {"tags": row["tags"], "note": row["note"]}
-        fields |= dict(sorted(flat_config(run.config).items()))
+        fields |= dict(sorted((k, v) for k, v in flat_config(run.config).items() if k != EXPERIMENT_KEY_FIELD))
         fields |= {f"test.{metric}": value for metric, value in sorted(run.metrics.get("test", {}).items())}
         columns[run.id] = {field: value_text(value) for field, value in fields.items()}
     if len(columns) < len(runs):

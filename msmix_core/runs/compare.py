@@ -66,7 +66,7 @@ def runs_table(runs: Iterable[Run]) -> pd.DataFrame:
         row = {column: config.get(column) for column in ("dataset", "backbone", "method", "seed")}
         row |= {"id": run.id, "status": run.status.value, "label": config.get("label", config["method"])}
         row["experiment"] = run.experiment_key
-        row |= {"epochs": len(run.history), "best_epoch": run.best_epoch, "created": run.created}
+        row |= {"epochs": run.epochs, "best_epoch": run.best_epoch, "created": run.created}
         for split, seen in keys.items():
             for key, value in metrics.get(split, {}).items():
                 row[f"{split}_{key}"] = value
@@ -122,9 +122,7 @@ def _paired_test(x: pd.Series, base: pd.Series, metric: str, alpha: float) -> di
     diff = (x - base).to_numpy(dtype=float)
     out = {"n_paired": len(diff)}
     if len(diff) < MIN_PAIRED_SEEDS:
-        return out | {
-            "note": f"fewer than {MIN_PAIRED_SEEDS} seeds shared with the baseline: no test (train more seeds)"
-        }
+        return out | {"note": f"fewer than {MIN_PAIRED_SEEDS} seeds shared with the baseline; train more seeds"}
     from scipy import stats  # here, not at the top: it is a second of every training process's start-up
 
     scale, decimals = _display_scale(metric)
@@ -225,8 +223,8 @@ def _groups(table: pd.DataFrame, by: list[str], statuses: Sequence[str] | None) 
             group, found = mixed.index[0], list(mixed.iloc[0])
             raise MsmixError(
                 f"{by[-1]} {group[-1] if isinstance(group, tuple) else group!r} holds runs of {len(found)} "
-                f"experiments ({', '.join(map(str, found))}) trained differently: compare one set of like runs "
-                "(msmix_core.runs.comparable_sets), not runs of other settings under one name"
+                f"experiments ({', '.join(map(str, found))}) trained differently: group by experiment too, or "
+                "compare one set of like runs (msmix_core.runs.comparable_sets)"
             )
     if "created" in rows.columns:
         rows = rows.sort_values("created", kind="stable")

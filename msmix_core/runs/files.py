@@ -24,14 +24,13 @@ import numpy as np
 import torch
 
 from msmix_core.errors import MsmixError
+from msmix_core.limits import JSON_DEPTH_LIMIT, too_deep
 
 #: The most bytes the store reads from a ``config.json`` or ``result.json``: far beyond what msmix writes,
 #: small enough that a stray huge file cannot take a listing's memory.
 JSON_FILE_LIMIT = 16 << 20
 #: The most bytes of a run's history (200 epochs of msmix's records take well under 1 MiB).
 HISTORY_FILE_LIMIT = 256 << 20
-#: The deepest nesting of lists and dicts a stored JSON value may have (msmix writes at most 4 levels).
-JSON_DEPTH_LIMIT = 32
 
 _KINDS = {stat.S_IFDIR: "a folder", stat.S_IFIFO: "a FIFO", stat.S_IFCHR: "a device", stat.S_IFBLK: "a device"}
 _KINDS |= {stat.S_IFSOCK: "a socket"}
@@ -175,24 +174,11 @@ def read_regular(path: Path, limit: int) -> bytes:
     return data
 
 
-def _too_deep(value: Any) -> bool:
-    """Whether lists and dicts nest in ``value`` beyond :data:`JSON_DEPTH_LIMIT` (walked without recursion)."""
-    stack = [(value, 1)]
-    while stack:
-        item, depth = stack.pop()
-        children = item.values() if isinstance(item, dict) else item if isinstance(item, list) else None
-        if children is not None:
-            if depth > JSON_DEPTH_LIMIT:
-                return True
-            stack.extend((child, depth + 1) for child in children)
-    return False
-
-
 def loads_checked(data: bytes, where: str) -> Any:
     """``json.loads`` of stored bytes; a MsmixError naming ``where`` when they are not JSON or nest too deep."""
     try:
         value = json.loads(data)
-        deep = _too_deep(value)
+        deep = too_deep(value)
     except RecursionError:
         deep = True
     except ValueError as exc:  # JSONDecodeError, a bad encoding, an integer of too many digits

@@ -42,15 +42,19 @@ def _train_fields() -> tuple[str, ...]:
     """TrainConfig's defining fields in declaration order (imported here: the trainer imports the store)."""
     import dataclasses
 
-    from msmix_core.training.trainer import TrainConfig
+    from msmix_core.training.config import TrainConfig
 
     return tuple(f.name for f in dataclasses.fields(TrainConfig) if f.name not in NOT_DEFINING)
 
 
 def _knob_defaults(kind: str, name: Any) -> dict[str, Any]:
     """The declared defaults of a method's or a backbone's knobs; empty for a name msmix no longer knows."""
-    if not isinstance(name, str):
-        return {}
+    return _declared_defaults(kind, name) if isinstance(name, str) else {}
+
+
+@functools.cache
+def _declared_defaults(kind: str, name: str) -> dict[str, Any]:
+    """:func:`_knob_defaults` of a name, looked up once per process (a store lists thousands of runs)."""
     if kind == "method":
         from msmix_core.mixing.registry import METHODS, method_knobs
 

@@ -68,7 +68,7 @@ class ComparisonSet:
 
     def title(self, varying: Sequence[str] = ()) -> str:
         """One line for a chooser: the ``varying`` settings, the variants × seeds, and the newest run's date."""
-        shown = [f"{field}={_text(self.settings.get(field))}" for field in varying] or ["same settings"]
+        shown = [f"{field}={setting_text(self.settings.get(field))}" for field in varying] or ["same settings"]
         counts = f"{len(self.variants)} variant{'s' * (len(self.variants) != 1)}"
         seeds = {run.config["seed"] for run in self.runs}
         return f"{', '.join(shown)} · {counts} × {len(seeds)} seeds · {self.newest:%Y-%m-%d %H:%M}"
@@ -81,7 +81,8 @@ class ComparisonSet:
         return table
 
 
-def _text(value: Any) -> str:
+def setting_text(value: Any) -> str:
+    """A setting as the notes and choosers write it: floats in short form, None as 'unset'."""
     return "unset" if value is None else f"{value:g}" if isinstance(value, float) else str(value)
 
 
@@ -151,7 +152,7 @@ def left_out(sets: Sequence[ComparisonSet], chosen: ComparisonSet, limit: int = 
     others = [s for s in sets if s is not chosen]
     for other in others[:limit]:
         diff = [
-            f"{field}={_text(other.settings.get(field))}"
+            f"{field}={setting_text(other.settings.get(field))}"
             for field in dict.fromkeys([*other.settings, *chosen.settings])
             if repr(other.settings.get(field)) != repr(chosen.settings.get(field))
         ]

@@ -296,6 +296,11 @@ class Run:
         return copy.deepcopy(self._history)
 
     @property
+    def epochs(self) -> int:
+        """How many epoch records the run holds: ``len(run.history)`` without copying them (listings)."""
+        return len(self._history)
+
+    @property
     def notes(self) -> list[str]:
         """What loading skipped rather than failing, e.g. a last epoch record cut short by a killed run."""
         return list(self._notes)
