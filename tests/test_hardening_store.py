@@ -262,7 +262,7 @@ def test_weights_beyond_the_memory_limit_are_refused_unread(store, monkeypatch):
     run.save_weights({"w": torch.zeros(4)})
     _replace(run.path / "weights.pt", _sparse(64 << 20))
     monkeypatch.setenv("MSMIX_MEMORY_LIMIT", "16M")
-    with pytest.raises(MsmixError, match="weights.pt would take 0.1 GiB, more than the 0.0 GiB one input may use"):
+    with pytest.raises(MsmixError, match=r"weights\.pt would take 0\.1 GiB, more than the 0\.0 GiB one input may use"):
         store.load(run.id).load_weights()
 
 
