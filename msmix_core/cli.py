@@ -39,14 +39,17 @@ from msmix_core.experiments import ABLATIONS, DEFAULT_ABLATIONS, FULL_LABEL, abl
 from msmix_core.experiments.sweeps import format_value, knob_marks, knob_value, parse_value, sweep_table, sweep_variants
 from msmix_core.limits import check_size
 from msmix_core.metrics import METRIC_KEYS
+from msmix_core.mixing.knobs import THRESHOLD
 from msmix_core.mixing.registry import describe_methods
 from msmix_core.runs import Run, RunStore, compare_runs, format_table, to_markdown
 from msmix_core.runs.annotations import read_note, read_tags, tag, write_note
 from msmix_core.runs.browse import browse_table, config_diff, filter_table, group_table
 from msmix_core.training import TrainConfig, build_models
+from msmix_core.training.config import LOSSES, MIX_LOSSES, OPTIMIZERS, RECIPES, SCHEDULES
 from msmix_core.training.executors import (
     DEFAULT_WORKERS_RULE,
     SERIAL_CORES,
+    THREADS,
     Executor,
     LocalPoolExecutor,
     RayExecutor,
@@ -54,10 +57,9 @@ from msmix_core.training.executors import (
     default_workers,
 )
 from msmix_core.training.robustness import evaluate_robustness, load_trained
-from msmix_core.training.trainer import LOSSES, MIX_LOSSES, OPTIMIZERS, RECIPES, SCHEDULES
 
 #: Seeds of a run when none are given: the first three of the five (1111-1115) MMSA's papers average.
-DEFAULT_SEEDS: tuple[int, ...] = (1111, 1112, 1113)
+DEFAULT_SEEDS: tuple[int, ...] = tuple(range(TrainConfig.seed, TrainConfig.seed + 3))
 
 #: The metrics a printed table shows per dataset family: what papers report (Acc-2 and F1 on Non0).
 TABLE_METRICS: dict[str, tuple[str, ...]] = {
@@ -170,10 +172,10 @@ def _executor(args: argparse.Namespace, runs: int) -> Executor:
     if args.ray is not None:
         address = None if args.ray == "local" else args.ray
         cap = args.workers if args.workers and args.workers > 1 else None  # a local Ray's CPUs
-        return RayExecutor(address, workers=cap, threads=args.threads or 1)
+        return RayExecutor(address, workers=cap, threads=args.threads)
     if workers == 1:
         return SerialExecutor(threads=args.threads)
-    return LocalPoolExecutor(workers, threads=args.threads or 1)
+    return LocalPoolExecutor(workers, threads=args.threads)
 
 
 def _train_all(
@@ -666,9 +668,9 @@ def _training_options() -> argparse.ArgumentParser:
     g.add_argument(
         "--threads",
         type=_positive_int,
-        default=None,
-        help="torch threads per run (default: torch's, one per core, when serial; 1 per --workers process); a "
-        "run's numbers depend on its seed and its thread count, see docs/cli.md",
+        default=THREADS,
+        help="torch threads per run, serial, --workers or --ray alike (default %(default)s); a run's numbers "
+        "depend on its seed and its thread count, see docs/cli.md",
     )
     g = p.add_argument_group("training (defaults: the --recipe's; an option given here overrides it)")
     g.add_argument(
@@ -737,7 +739,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(handler=cmd_compare)
 
     p = commands.add_parser("ablate", parents=[training], help="MS-Mix with SASS, SIG, SAL switched off in turn")
-    p.add_argument("--backbones", nargs="+", default=["late_fusion"], help="default %(default)s")
+    p.add_argument("--backbones", nargs="+", default=[TrainConfig.backbone], help="default %(default)s")
     p.add_argument(
         "--variants",
         nargs="+",
@@ -757,7 +759,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="the values of a knob: LOW:HIGH:COUNT (evenly spaced, both ends included) or A,B,C; once or twice, "
         "e.g. --knob msmix.threshold=0.1:0.9:5 --knob msmix.alpha=0.5,1,2",
     )
-    p.add_argument("--backbones", nargs="+", default=["late_fusion"], help="default %(default)s")
+    p.add_argument("--backbones", nargs="+", default=[TrainConfig.backbone], help="default %(default)s")
     p.add_argument(
         "--plot",
         metavar="FILE.html",
@@ -807,7 +809,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--epochs", type=int, default=0, help="train the backbone with msmix this long first; 0: untrained (default 0)"
     )
     p.add_argument("--seed", type=_seed, default=DEFAULT_SEEDS[0], help="seed of the backbone (default %(default)s)")
-    p.add_argument("--threshold", type=float, default=0.4, help="SASS's δ (default %(default)s)")
+    p.add_argument("--threshold", type=float, default=THRESHOLD.default, help="SASS's δ (default %(default)s)")
     p.add_argument("--top-k", type=_positive_int, default=5, help="partners listed per sample (default %(default)s)")
     p.add_argument(
         "--block-size", type=_positive_int, default=2048, help="tile size of the search; memory ~ its square"

@@ -21,9 +21,9 @@ import pandas as pd
 
 from msmix_core.errors import MsmixError
 from msmix_core.mixing.registry import Knob, method_knobs
-from msmix_core.runs import Run, settings_fields
+from msmix_core.runs import Run, RunStatus, settings_fields
 from msmix_core.runs.identity import fields_key
-from msmix_core.training.trainer import TrainConfig
+from msmix_core.training import TrainConfig
 
 #: How many knobs one sweep may vary (a table of metric against one or two knob values).
 MAX_SWEEP_KNOBS = 2
@@ -227,7 +227,7 @@ def sweep_table(runs: Iterable[Run], knob: str, metric: str, split: str = "test"
     for run in runs:
         value = knob_value(run.config, knob)
         score = run.metrics.get(split, {}).get(metric)
-        if run.status == "finished" and value is not None and score is not None and math.isfinite(score):
+        if run.status == RunStatus.FINISHED and value is not None and score is not None and math.isfinite(score):
             rows.append({knob: value, metric: score, "experiment": run.experiment_key})
     frame = pd.DataFrame(rows, columns=[knob, metric, "experiment"])
     keys = frame.groupby(knob)["experiment"].unique()
@@ -255,7 +255,7 @@ def stored_sweeps(runs: Iterable[Run], method: str, knob: str, dataset: str) -> 
     groups: dict[str, list[Run]] = {}
     for run in runs:
         config = run.config
-        mine = run.status == "finished" and config.get("method") == method and config.get("dataset") == dataset
+        mine = run.status == RunStatus.FINISHED and config.get("method") == method and config.get("dataset") == dataset
         if mine and knob_value(config, knob) is not None:
             groups.setdefault(fields_key(settings_fields(config, [knob_field(knob)])), []).append(run)
     sweeps = {}
