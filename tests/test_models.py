@@ -455,3 +455,11 @@ def test_every_backbone_trains_an_epoch_on_utterance_level_data_from_the_cli(tmp
     adapted = {r.config["backbone"]: r.config["backbone_adaptations"] for r in runs}
     assert adapted["mult"] == {"kernel_text": 1, "kernel_audio": 1, "kernel_vision": 1}
     assert all(not value for name, value in adapted.items() if name != "mult")
+
+
+def test_data_note_flags_backbones_built_for_sequences_on_one_step_data():
+    from msmix_core.models import data_note
+
+    flagged = {name for name in NAMES if data_note(name, UTTERANCE_LENS)}
+    assert flagged == {"mult", "almt", "glomo"}
+    assert all(data_note(name, LENS) is None for name in NAMES), "sequences are what they are built for"

@@ -26,6 +26,7 @@ from msmix_core.data import (
 from msmix_core.data.mosi_utterance import PREFIX as MOSI_PREFIX
 from msmix_core.data.mosi_utterance import parse_source
 from msmix_core.errors import MsmixError
+from msmix_core.models import data_note
 from ui.settings import Settings
 
 UPLOAD_KEY = "msmix_upload"
@@ -127,6 +128,9 @@ def dataset(settings: Settings) -> MSADataset:
         st.warning(note)
     if ds.info.get("leaky_split"):
         st.warning(ds.info["split_note"])
+    note = data_note(settings.backbone, ds.seq_lens)
+    if note:
+        st.warning(note)
     return ds
 
 

@@ -180,6 +180,11 @@ class GLoMo(Backbone):
         "Zhuang et al. 2024, GLoMo: Global-Local Modal Fusion for Multimodal Sentiment Analysis (ACM MM)"
     )
     latent_is_sequence: ClassVar[bool] = True
+    one_step_note: ClassVar[str | None] = (
+        "GLoMo on one step per modality: the global vector is that step and its three local windows repeat it, "
+        "so the global/local split it is built on carries nothing: it trains, but its comparison with the "
+        "paper's GLoMo is not meaningful."
+    )
 
     def __init__(
         self,
