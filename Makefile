@@ -8,6 +8,8 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 RAY_STAMP := $(VENV)/.ray-installed
+# UMAP compiled into numba's cache (.cache/numba), the first views' latents (.cache/latents) and maps (.cache/maps)
+MAPS_STAMP := .cache/maps/.ready
 
 .PHONY: run test test-fast setup lint bench chromium
 
@@ -23,9 +25,15 @@ $(RAY_STAMP): $(STAMP) requirements-ray.txt
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements-ray.txt
 	touch $(RAY_STAMP)
 
-setup: $(STAMP)
+# Before the first server: compile UMAP (a minute or more on a small CPU), train and encode the first views'
+# latents and compute the Embeddings page's first maps, so that a class waits for none of them (ui/maps.py).
+$(MAPS_STAMP): $(STAMP) $(shell find msmix_core ui -name '*.py')
+	$(BIN)/python -m ui.maps
+	touch $(MAPS_STAMP)
 
-run: $(STAMP)
+setup: $(STAMP) $(MAPS_STAMP)
+
+run: $(STAMP) $(MAPS_STAMP)
 	$(BIN)/streamlit run app.py
 
 chromium:

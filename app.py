@@ -9,6 +9,6 @@ import streamlit as st
 
 from ui import navigation, warmup
 
-st.set_page_config(page_title="msmix: emotion-aware mixup lab", page_icon=":material/theater_comedy:", layout="wide")
+navigation.configure()
 warmup.start()  # UMAP's numba compile and an idle training worker, in the background, once per server
 st.navigation(navigation.pages(), position="hidden").run()

@@ -7,7 +7,8 @@ Each experiment trains its variants over the seeds on each dataset and backbone 
 markdown table per dataset: mean ± std over seeds, and the paired t-test of each variant against
 the experiment's reference (``*`` better, ``†`` worse, p < 0.05). Runs already in the store (same
 dataset, backbone, label, seed) are reused, so an interrupted call resumes where it stopped. H5
-measures pairs instead of training variants. Tables go to stdout and, with ``--out``, to a file.
+measures pairs instead of training variants; S measures the intensity predictors after training.
+Tables go to stdout and, with ``--out``, to a file.
 Model selection is on the validation split; the test split is only reported.
 """
 
@@ -20,9 +21,12 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+import pandas as pd
 import torch
 
 from msmix_core import MODALITIES
+from msmix_core.analysis.alignment import intensity_tracking
+from msmix_core.analysis.latents import encode_batch, fit_encoder
 from msmix_core.data import load_dataset, make_loader
 from msmix_core.data.schema import MSADataset
 from msmix_core.mixing.ms_mix import candidate_mask, opposite_sign, sass_similarity
@@ -196,6 +200,32 @@ def sass_selectivity(args: argparse.Namespace) -> str:
     return "### H5: how selective is SASS on trained latents?\n\n" + "\n".join(rows) + "\n"
 
 
+def sal_tracking(args: argparse.Namespace) -> str:
+    """S: after MS-Mix training (with SAL), do the predicted intensities follow |label|, or saturate near ±3?
+
+    Per dataset, backbone and encoder: Spearman ρ of |intensity| with |label| and the share of saturated
+    intensities (|I| >= 2.7) on the first shuffled train batch of 128, mean over the seeds, as the SIG
+    page computes them (:func:`msmix_core.analysis.alignment.intensity_tracking`).
+    """
+    rows = ["| data | backbone | predictor | modality | ρ(abs intensity, abs label) | saturated | SAL term |"]
+    rows.append("|---|---|---|---|---|---|---|")
+    for key in [k for k in ("synthetic", "mosi") if args.datasets is None or k in args.datasets]:
+        data = dataset_by_key(key, args.mosi)
+        for backbone in args.backbones:
+            for encoder, epochs in (("untrained", 0), (f"trained ({args.epochs} epochs)", args.epochs)):
+                tables = [
+                    intensity_tracking(encode_batch(*fit_encoder(data, backbone, seed=seed, epochs=epochs), data, 128))
+                    for seed in args.seeds
+                ]
+                mean = pd.concat(tables).groupby("modality", sort=False)[["spearman_abs", "saturated", "sal"]].mean()
+                for m, row in mean.iterrows():
+                    rows.append(
+                        f"| {key} | {backbone} | {encoder} | {m} | {row['spearman_abs']:.2f} | "
+                        f"{row['saturated']:.0%} | {row['sal']:.2f} |"
+                    )
+    return "### S: do trained intensities follow |label|?\n\n" + "\n".join(rows) + "\n"
+
+
 def _trained_backbone(data: MSADataset, config: TrainConfig, epochs: int) -> torch.nn.Module:
     if epochs == 0:
         backbone, _ = build_models(data, config, torch.device("cpu"))
@@ -263,7 +293,9 @@ def gradient_norms(args: argparse.Namespace) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--runs-dir", default="runs/findings")
-    parser.add_argument("--only", nargs="+", choices=["G", *EXPERIMENTS, "H5"], default=["G", *EXPERIMENTS, "H5"])
+    parser.add_argument(
+        "--only", nargs="+", choices=["G", *EXPERIMENTS, "H5", "S"], default=["G", *EXPERIMENTS, "H5", "S"]
+    )
     parser.add_argument("--mosi", default=os.environ.get("MSMIX_MOSI_DIR", "../shared/data/mosi-utterance"))
     parser.add_argument("--datasets", nargs="+", default=None, help="only these dataset keys (default: all)")
     parser.add_argument("--seeds", type=int, nargs="+", default=list(SEEDS))
@@ -274,7 +306,7 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(1)
     for name in args.only:
-        special = {"G": gradient_norms, "H5": sass_selectivity}
+        special = {"G": gradient_norms, "H5": sass_selectivity, "S": sal_tracking}
         text = special[name](args) if name in special else run_experiment(name, EXPERIMENTS[name], args)
         print(text, flush=True)
         if args.out:

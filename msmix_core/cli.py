@@ -1,7 +1,7 @@
 """The ``msmix`` command line (also ``python -m msmix_core``): train, compare and inspect runs.
 
-Subcommands: ``train``, ``compare``, ``ablate``, ``sweep``, ``tune``, ``robustness``,
-``partners``, ``methods``, ``runs list|show|delete`` and ``convert``. Grids train through an executor (``--workers``).
+Subcommands: ``train``, ``compare``, ``ablate``, ``sweep``, ``tune``, ``robustness``, ``partners``,
+``methods``, ``runs list|show|diff|tag|note|delete`` and ``convert``. Grids train through an executor (``--workers``).
 Every training run is recorded in the run store, so tables can be rebuilt later.
 User errors (a missing file, an unknown name, a bad knob value) print one line on stderr and
 exit with status 2; anything else is a bug and keeps its traceback. See docs/cli.md.
@@ -33,12 +33,14 @@ from msmix_core.data.mosi_utterance import PREFIX as MOSI_PREFIX
 from msmix_core.data.npz import save_npz
 from msmix_core.data.schema import SPLITS, MSADataset
 from msmix_core.device import resolve_device
-from msmix_core.errors import MsmixError, MsmixWarning
+from msmix_core.errors import MsmixError, MsmixWarning, printable
 from msmix_core.experiments import ABLATIONS, DEFAULT_ABLATIONS, FULL_LABEL, ablation_label
 from msmix_core.experiments.sweeps import format_value, knob_marks, knob_value, parse_value, sweep_table, sweep_variants
 from msmix_core.metrics import METRIC_KEYS
 from msmix_core.mixing.registry import describe_methods
 from msmix_core.runs import Run, RunStore, compare_runs, format_table, to_markdown
+from msmix_core.runs.annotations import read_note, read_tags, tag, write_note
+from msmix_core.runs.browse import browse_table, config_diff, filter_table, group_table
 from msmix_core.training import TrainConfig, build_models
 from msmix_core.training.executors import (
     DEFAULT_WORKERS_RULE,
@@ -71,6 +73,12 @@ class _Parser(argparse.ArgumentParser):
 
     def error(self, message: str) -> None:
         self.exit(2, f"{self.prog}: error: {message} (see '{self.prog} --help')\n")
+
+
+def _echo(text: str, err: bool = False) -> None:
+    """Print ``text`` (on stderr with ``err``), each line through :func:`printable`: tables and messages quote
+    what files hold (run ids, labels, errors, dataset names), and a terminal must show it, never act on it."""
+    print("\n".join(map(printable, str(text).split("\n"))), file=sys.stderr if err else sys.stdout)
 
 
 def _positive_int(text: str) -> int:
@@ -134,10 +142,10 @@ class _Progress:
     def summary(self, stored_in_flight: bool) -> str:
         """What an interruption of a pool (``stored_in_flight``) or Ray grid left in the store, in words."""
         cut = self.statuses.count("interrupted")
-        done = f"{len(self.statuses) - cut} of {len(self.configs)} runs stored"
+        done = f"{len(self.statuses)} of {len(self.configs)} runs stored"
         if not stored_in_flight:
             return f"{done}; the Ray tasks in progress were cancelled, not stored"
-        return f"{done}, the {cut} in progress stored as 'interrupted'"
+        return f"{done}, the {cut} in progress among them as 'interrupted'"
 
 
 def _executor(args: argparse.Namespace, runs: int) -> Executor:
@@ -152,9 +160,10 @@ def _executor(args: argparse.Namespace, runs: int) -> Executor:
     return LocalPoolExecutor(workers, threads=args.threads or 1)
 
 
-def _train_all(args: argparse.Namespace, dataset: MSADataset, configs: list[TrainConfig], store: RunStore) -> list:
-    """Train every config with the chosen executor, with a tqdm bar (stderr) of stored runs and epochs."""
-    executor = _executor(args, len(configs))
+def _train_all(
+    args: argparse.Namespace, executor: Executor, dataset: MSADataset, configs: list[TrainConfig], store: RunStore
+) -> list:
+    """Train every config with ``executor``, with a tqdm bar (stderr) of stored runs and epochs."""
     with tqdm(total=len(configs), desc="runs", unit="run", file=sys.stderr, disable=args.quiet) as bar:
         progress = _Progress(bar, configs)
         try:
@@ -175,7 +184,7 @@ def _load_source(source: str) -> MSADataset:
         warnings.simplefilter("always")
         dataset = load_dataset(source)
     for warning in caught:
-        print(f"msmix: warning: {' '.join(str(warning.message).split())}", file=sys.stderr)
+        _echo(f"msmix: warning: {' '.join(str(warning.message).split())}", err=True)
     return dataset
 
 
@@ -249,6 +258,7 @@ def _run_grid(
     ``then(runs, metrics)`` runs after the table is printed (a sweep's plot).
     """
     _check_outputs(args.out)
+    executor = _executor(args, len(configs))  # a bad --ray address fails here, before the data are read
     dataset = _load(args)
     store = RunStore(args.runs_dir)
     metrics = args.metrics or TABLE_METRICS[dataset.metrics]
@@ -262,7 +272,7 @@ def _run_grid(
         if key not in checked:
             build_models(dataset, config, device)
             checked.add(key)
-    runs = _train_all(args, dataset, configs, store)
+    runs = _train_all(args, executor, dataset, configs, store)
 
     long = compare_runs(store.table(runs), baseline=baseline, metrics=metrics)
     if knob_values:
@@ -270,7 +280,7 @@ def _run_grid(
         for position, knob in enumerate(knobs, start=long.columns.get_loc("label")):
             long.insert(position, knob, long["label"].map(lambda label, k=knob: knob_values[label][k]))
         long = long.drop(columns="label").sort_values(["dataset", "backbone", *knobs], kind="stable")
-    print(format_table(long).to_string(index=False))
+    _echo(format_table(long).to_string(index=False))
     if baseline is not None:
         print(f"* / †: significantly better / worse than {baseline!r} (paired t-test over seeds, p < 0.05)")
     print(f"{len(runs)} runs stored in {store.root}")
@@ -279,7 +289,7 @@ def _run_grid(
         then(runs, metrics)
     failed = [run for run in runs if run.status == "failed"]
     for run in failed:  # a pool or Ray grid goes on past a failed run; the table leaves it out
-        print(f"msmix: error: run {run.id} failed: {' '.join(str(run.error).split())}", file=sys.stderr)
+        _echo(f"msmix: error: run {run.id} failed: {' '.join(str(run.error).split())}", err=True)
     return 1 if failed else 0
 
 
@@ -349,13 +359,16 @@ def cmd_tune(args: argparse.Namespace) -> int:
     storage = args.storage or f"sqlite:///{store.root / 'tune.db'}"
     name = args.study or f"{args.method}-{args.backbone}-{dataset.name}"
     setup = {"method": args.method, "backbone": args.backbone, "dataset": dataset.name, "knobs": sorted(space)}
-    optuna.logging.set_verbosity(optuna.logging.WARNING)  # one bar instead of a log line per trial
+    optuna.logging.set_verbosity(optuna.logging.ERROR)  # a bar, and one line per failed trial, not tracebacks
     study = open_study(storage, name, setup)
     with tqdm(total=args.trials, desc="trials", unit="trial", file=sys.stderr, disable=args.quiet) as bar:
 
         def done(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
             bar.set_postfix_str(f"#{trial.number} {trial.state.name.lower()}", refresh=False)
             bar.update(1)
+            if trial.state == optuna.trial.TrialState.FAIL:
+                failed = f"msmix: warning: trial #{trial.number} failed: {trial.user_attrs.get('error')}"
+                bar.write(printable(failed), file=sys.stderr)
 
         tune(dataset, base, trials=args.trials, study=study, space=space, seed=args.trial_seed, on_trial=done)
     best, knobs = best_knobs(study)
@@ -385,11 +398,14 @@ def cmd_robustness(args: argparse.Namespace) -> int:
             seed=args.seed,
             device=args.device,
         )
-        tables.append(table.assign(run=run.id, backbone=run.config["backbone"], label=run.config["label"]))
+        config = run.config
+        tables.append(
+            table.assign(run=run.id, backbone=config["backbone"], label=config["label"], experiment=run.experiment_key)
+        )
     table = pd.concat(tables, ignore_index=True)
-    front = ["run", "backbone", "label", "condition", "modality", "level"]
+    front = ["run", "backbone", "label", "experiment", "condition", "modality", "level"]
     table = table[front + [c for c in table.columns if c not in front]]
-    print(table.to_string(index=False))
+    _echo(table.to_string(index=False))
     _write_outputs(args.out, table, table)
     return 0
 
@@ -414,12 +430,12 @@ def cmd_partners(args: argparse.Namespace) -> int:
     encoder = f"trained {args.epochs} epochs" if args.epochs else "untrained"
     candidates = int(table["candidates"].sum())
     opposite = int(table["contradictory"].sum()) / candidates if candidates else 0.0
-    print(f"{dataset.name} {args.split}, {len(table)} samples, {args.backbone} latents ({encoder}, seed {args.seed}):")
+    _echo(f"{dataset.name} {args.split}, {len(table)} samples, {args.backbone} latents ({encoder}, seed {args.seed}):")
     print(
         f"SASS candidates at δ = {args.threshold:g}: {table['candidates'].mean():.1f} per sample, none for "
         f"{int((table['candidates'] == 0).sum())} samples; {100 * opposite:.1f} % of them of the opposite sentiment"
     )
-    print(table.head(args.show).to_string(index=False, float_format="{:.3f}".format))
+    _echo(table.head(args.show).to_string(index=False, float_format="{:.3f}".format))
     if args.out is not None:
         Path(args.out).parent.mkdir(parents=True, exist_ok=True)
         table.to_csv(args.out, index=False)
@@ -435,26 +451,64 @@ def cmd_methods(args: argparse.Namespace) -> int:
     return 0
 
 
+#: The columns ``msmix runs list`` prints (metrics: those the runs have), and how long a note may be there.
+LIST_COLUMNS = ["id", "status", "dataset", "backbone", "label", "seed", "epochs", "best_epoch", "experiment", "tags"]
+LIST_NOTE_CHARS = 40
+
+
 def cmd_runs_list(args: argparse.Namespace) -> int:
     store = RunStore(args.runs_dir)
-    table = store.table()
+    runs, damaged = store.scan()
+    table = filter_table(browse_table(runs), args.where)
     if table.empty:
-        print(f"no runs in {store.root}")
+        _echo(f"no runs in {store.root}" + (f" where {' and '.join(args.where)}" if args.where else ""))
+    elif args.group_by:
+        grouped = group_table(table, [c.strip() for c in args.group_by.split(",")], _printed_metrics(table))
+        _echo(grouped.to_string(index=False))
     else:
-        columns = ["id", "status", "dataset", "backbone", "label", "seed", "epochs", "best_epoch"]
-        columns += [c for c in ("test_MAE", "test_Corr") if c in table.columns]
-        print(table[columns].to_string(index=False))
-    for path, reason in store.damaged():
-        print(f"damaged run folder {path}: {reason}", file=sys.stderr)
+        table = table.assign(note=table["note"].map(lambda n: n if len(n) <= LIST_NOTE_CHARS else n[:39] + "…"))
+        columns = [*LIST_COLUMNS, *(f"test_{m}" for m in _printed_metrics(table)), "note"]
+        _echo(table[columns].to_string(index=False))
+    for path, reason in damaged:
+        _echo(f"damaged run folder {path}: {reason}", err=True)
     return 0
+
+
+def _printed_metrics(table: pd.DataFrame) -> list[str]:
+    return [m for m in ("MAE", "Corr") if f"test_{m}" in table.columns]
 
 
 def cmd_runs_show(args: argparse.Namespace) -> int:
     run = RunStore(args.runs_dir).load(args.run_id)
-    print(f"run {run.id}: {run.status}" + (f" ({run.error})" if run.error else ""))
+    _echo(f"run {run.id}: {run.status}" + (f" ({run.error})" if run.error else ""))
+    _echo(f"folder: {run.path}\nexperiment: {run.experiment_key}\ntags: {', '.join(read_tags(run.path))}")
+    note = read_note(run.path)
+    _echo("note: " + note.replace("\n", "\n  ") if note else "note:")
     print(json.dumps({"config": run.config, "best_epoch": run.best_epoch, "metrics": run.metrics}, indent=2))
     if run.history:
-        print(_curve(run.history).to_string(index=False, float_format="{:.4f}".format))
+        _echo(_curve(run.history).to_string(index=False, float_format="{:.4f}".format))
+    return 0
+
+
+def cmd_runs_diff(args: argparse.Namespace) -> int:
+    store = RunStore(args.runs_dir)
+    diff = config_diff([store.load(run_id) for run_id in args.run_ids])
+    shown = diff if args.all else diff[diff["differs"]]
+    _echo(shown.drop(columns="differs").to_string() if not shown.empty else "the runs' configs are the same")
+    return 0
+
+
+def cmd_runs_tag(args: argparse.Namespace) -> int:
+    run = RunStore(args.runs_dir).load(args.run_id)
+    tags = tag(run.path, add=[] if args.remove else args.tags, remove=args.tags if args.remove else [])
+    _echo(f"{run.id}: tags {', '.join(tags) or '(none)'}")
+    return 0
+
+
+def cmd_runs_note(args: argparse.Namespace) -> int:
+    run = RunStore(args.runs_dir).load(args.run_id)
+    note = write_note(run.path, " ".join(args.text))
+    _echo(f"{run.id}: " + (f"note saved ({len(note)} characters)" if note else "note removed"))
     return 0
 
 
@@ -479,7 +533,7 @@ def cmd_runs_delete(args: argparse.Namespace) -> int:
             raise MsmixError(f"run {run_id} is still running{who}: stop it first, or pass --force to delete it anyway")
     for run_id in args.run_ids:
         store.delete(run_id)
-        print(f"deleted {run_id}")
+        _echo(f"deleted {run_id}")
     return 0
 
 
@@ -513,7 +567,7 @@ def cmd_convert(args: argparse.Namespace) -> int:
         dataset = load_mmsa(args.source, dataset=args.family)
     save_npz(dataset, destination)
     sizes = ", ".join(f"{s} {len(dataset.splits[s])}" for s in SPLITS)
-    print(f"wrote {args.destination}: {dataset.name} ({dataset.metrics}), {sizes}, dims {dataset.dims}")
+    _echo(f"wrote {args.destination}: {dataset.name} ({dataset.metrics}), {sizes}, dims {dataset.dims}")
     return 0
 
 
@@ -547,7 +601,7 @@ def _training_options() -> argparse.ArgumentParser:
         default=None,
         metavar="ADDRESS",
         help="train each run as a Ray task: --ray starts a local Ray (--workers N > 1 caps its CPUs), --ray ADDRESS "
-        "(auto, ray://HOST:10001) joins a running cluster; needs pip install -r requirements-ray.txt",
+        "(auto, or the head's HOST:6379) joins a running cluster; needs pip install -r requirements-ray.txt",
     )
     g.add_argument(
         "--threads",
@@ -706,17 +760,44 @@ def build_parser() -> argparse.ArgumentParser:
     p = commands.add_parser("methods", help="the mixing methods and their knobs (what --set takes)")
     p.set_defaults(handler=cmd_methods)
 
-    runs = commands.add_parser("runs", help="list, show or delete stored runs")
+    runs = commands.add_parser("runs", help="list, show, compare, tag, annotate or delete stored runs")
     runs_commands = runs.add_subparsers(dest="runs_command", required=True, metavar="ACTION")
     for name, handler, help_text in (
         ("list", cmd_runs_list, "one line per stored run, newest first"),
-        ("show", cmd_runs_show, "config, metrics and learning curve of a run"),
+        ("show", cmd_runs_show, "config, tags, note, metrics and learning curve of a run"),
+        ("diff", cmd_runs_diff, "runs' configs side by side: the fields that differ"),
+        ("tag", cmd_runs_tag, "add tags to a run (or remove them)"),
+        ("note", cmd_runs_note, "write a run's note (no text: remove it)"),
         ("delete", cmd_runs_delete, "delete runs"),
     ):
         p = runs_commands.add_parser(name, help=help_text)
         p.add_argument("--runs-dir", default=None, help="run store folder (default: $MSMIX_RUNS_DIR or ./runs)")
-        if name == "show":
+        if name == "list":
+            p.add_argument(
+                "--where",
+                action="append",
+                default=[],
+                metavar="KEY=VALUE",
+                help="keep runs whose column KEY is VALUE (* wildcards; !=, <, <=, >, >= for numbers and dates; "
+                "tags=T: tagged T); repeat to narrow. KEY: any column, e.g. label, test_MAE, method_kwargs.alpha",
+            )
+            p.add_argument(
+                "--group-by",
+                default=None,
+                metavar="COLUMNS",
+                help="mean ± std over seeds of the finished runs per group; 'experiment' (runs trained alike but "
+                "for the seed) or comma-separated columns, e.g. label,epochs",
+            )
+        elif name in ("show", "tag", "note"):
             p.add_argument("run_id", metavar="RUN_ID")
+        if name == "tag":
+            p.add_argument("tags", nargs="+", metavar="TAG", help="one word each (no spaces or commas)")
+            p.add_argument("--remove", action="store_true", help="remove these tags instead")
+        elif name == "note":
+            p.add_argument("text", nargs="*", metavar="TEXT", help="the note (replaces the old one)")
+        elif name == "diff":
+            p.add_argument("run_ids", nargs="+", metavar="RUN_ID", help="two runs or more")
+            p.add_argument("--all", action="store_true", help="also the fields that are the same")
         elif name == "delete":
             p.add_argument("run_ids", nargs="+", metavar="RUN_ID")
             p.add_argument("--force", action="store_true", help="also delete runs that are still running")
@@ -740,7 +821,7 @@ _default_showwarning = warnings.showwarning
 def _show_warning(message: Warning | str, category: type[Warning], *args: Any, **kwargs: Any) -> None:
     """msmix's own warnings as one line on stderr, like its errors; others as Python shows them."""
     if issubclass(category, MsmixWarning):
-        print(f"msmix: warning: {' '.join(str(message).split())}", file=sys.stderr)
+        _echo(f"msmix: warning: {' '.join(str(message).split())}", err=True)
     else:
         _default_showwarning(message, category, *args, **kwargs)
 
@@ -779,12 +860,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # nothing left to flush at exit
         return 141  # 128 + SIGPIPE: what a shell reports for a program whose reader went away
     except MsmixError as exc:
-        print(f"msmix: error: {' '.join(str(exc).split())}", file=sys.stderr)
+        _echo(f"msmix: error: {' '.join(str(exc).split())}", err=True)
         return 2
     except KeyboardInterrupt as exc:
         left = getattr(exc, "summary", "a run in progress is stored as 'interrupted'")
         if isinstance(exc, Terminated):
-            print(f"msmix: terminated by SIGTERM; {left}", file=sys.stderr)
+            _echo(f"msmix: terminated by SIGTERM; {left}", err=True)
             return 128 + signal.SIGTERM
-        print(f"msmix: interrupted; {left}", file=sys.stderr)
+        _echo(f"msmix: interrupted; {left}", err=True)
         return 130

@@ -8,6 +8,7 @@ The command line prints that message on one line and exits non-zero; the app sho
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 
@@ -33,3 +34,17 @@ def first_line(exc: BaseException) -> str:
     """The first line of an exception's message (at most 200 characters), for one-line errors that quote it."""
     text = str(exc).strip()
     return text.splitlines()[0][:200] if text else type(exc).__name__
+
+
+#: Characters a terminal acts on rather than shows: C0 and C1 controls (escape sequences start with ESC or
+#: CSI), DEL, and the marks that reorder or hide text (bidirectional overrides, zero-width characters).
+_UNPRINTABLE = re.compile("[\x00-\x1f\x7f-\x9f\u200b-\u200f\u2028-\u202e\u2060-\u2069\ufeff]")
+
+
+def printable(text: str) -> str:
+    """``text`` safe to print on a terminal: every control or reordering character shown as an escape (``\\x1b``).
+
+    For text that comes from files (a run store, a dataset): a name holding an escape sequence could
+    otherwise rewrite the screen, hide lines or change the terminal's title.
+    """
+    return _UNPRINTABLE.sub(lambda match: ascii(match.group())[1:-1], text)

@@ -10,13 +10,13 @@ from msmix_core.experiments import (
     FULL_LABEL,
     ablation_configs,
     ablation_label,
+    ablation_sets,
 )
-from msmix_core.figures import ablation_bars
-from msmix_core.jobs import TrainingJob
+from msmix_core.figures import difference_dots
 from msmix_core.metrics import PRIMARY_METRICS
-from msmix_core.runs import MIN_PAIRED_SEEDS, compare_runs, format_table
+from msmix_core.runs import MIN_PAIRED_SEEDS, ComparisonSet, compare_runs, format_table, paired_differences
 from msmix_core.training import TrainConfig
-from ui import data, jobs_view, sidebar
+from ui import comparison, data, jobs_view, sidebar
 
 JOB_KEY = "ablation_job"  #: session-state and URL key of the job
 
@@ -27,7 +27,9 @@ st.markdown(
     "ratios from emotional intensity; off: one Beta(α, α) ratio) and **SAL** (train the intensity predictor to "
     "agree with the labels; off: no alignment loss). Each variant is trained over several seeds and compared "
     f"with full MS-Mix by a paired t-test on the seeds both share (`*`: significantly better than `{FULL_LABEL}`, "
-    "`†`: significantly worse, p < 0.05). Finished runs are kept in the run store, so a reload loses nothing."
+    "`†`: significantly worse, p < 0.05). Only runs trained alike are compared: same data, backbone, epochs and "
+    "every other setting but the switched-off part. Finished runs are kept in the run store, so a reload loses "
+    "nothing."
 )
 
 ds, store, job, busy = jobs_view.open_training_page(settings, JOB_KEY)
@@ -61,7 +63,7 @@ if launch:
     with data.user_errors():
         base = TrainConfig(backbone=settings.backbone, method="msmix", epochs=epochs)
         seeds = range(settings.seed, settings.seed + n_seeds)
-        job = TrainingJob(ds, ablation_configs(base, variants, seeds), store).start()
+        job = jobs_view.start_job(ds, ablation_configs(base, variants, seeds), store)
     jobs_view.keep_job(JOB_KEY, job)
     busy = True
 
@@ -75,32 +77,52 @@ def results() -> None:
     if job is not None:
         jobs_view.progress_panel(job, key="ab")
     jobs_view.damaged_warning(store)
-    table = store.table()
-    if not table.empty:
-        mine = (table["method"] == "msmix") & (table["dataset"] == ds.name) & (table["backbone"] == settings.backbone)
-        table = table[mine]
-    if table.empty or not (table["status"] == "finished").any():
+    sets = ablation_sets(store.list(), ds.name, settings.backbone)
+    if not sets:
         st.info(f"No finished MS-Mix runs with `{settings.backbone}` on this data yet: run the ablation above.")
     else:
-        with data.user_errors():
-            long = compare_runs(table, baseline=FULL_LABEL)
-        wide = format_table(long, p_values=True)
-        tested = long[long["note"] != "baseline"]
-        if not tested.empty and (tested["n_paired"] < MIN_PAIRED_SEEDS).all():
+        if not any(len(s.variants) > 1 for s in sets):
             st.info(
-                f"No paired test yet: each variant shares fewer than {MIN_PAIRED_SEEDS} seeds with full MS-Mix. "
-                "A t-test on two pairs has one degree of freedom and calls tiny gaps significant when the two "
-                f"seeds happen to agree; train at least {MIN_PAIRED_SEEDS} seeds to tell a gap from noise."
+                "No ablation to compare yet: no stored variant was trained with the same settings as full MS-Mix "
+                "(same epochs, lr, knobs...). Run the ablation above; each set of like runs is shown on its own."
             )
-        st.subheader(f"Test metrics over seeds: mean ± std ({settings.backbone})")
-        jobs_view.table_with_download(wide, "ablation.csv", key="ab_table")
-        metrics = list(dict.fromkeys(long["metric"]))
-        primary = PRIMARY_METRICS.get(ds.metrics, metrics[0])
-        metric = st.selectbox("Chart metric", metrics, index=metrics.index(primary), key="ab_metric")
-        st.plotly_chart(ablation_bars(long, metric), width="stretch", key="ab_chart")
-        with st.expander("All statistics (long table with deltas and p-values)"):
-            jobs_view.table_with_download(long, "ablation_long.csv", key="ab_long")
+        chosen = comparison.choose_set(sets, "ab_set")
+        compared(chosen)
     jobs_view.rerun_when_done(job, polling)
+
+
+def compared(chosen: ComparisonSet) -> None:
+    """The chosen set's means over seeds, its paired tests against full MS-Mix, and their differences."""
+    runs = chosen.table()
+    with data.user_errors():
+        long = compare_runs(runs, baseline=FULL_LABEL)
+    wide = format_table(long, p_values=True)
+    tested = long[long["note"] != "baseline"]
+    if not tested.empty and (tested["n_paired"] < MIN_PAIRED_SEEDS).all():
+        st.info(
+            f"No paired test yet: each variant shares fewer than {MIN_PAIRED_SEEDS} seeds with full MS-Mix. "
+            "A t-test on two pairs has one degree of freedom and calls tiny gaps significant when the two "
+            f"seeds happen to agree; train at least {MIN_PAIRED_SEEDS} seeds to tell a gap from noise."
+        )
+    st.subheader(f"Test metrics over seeds: mean ± std ({settings.backbone})")
+    jobs_view.table_with_download(wide, "ablation.csv", key="ab_table")
+    if tested.empty:
+        return
+    metrics = list(dict.fromkeys(long["metric"]))
+    primary = PRIMARY_METRICS.get(ds.metrics, metrics[0])
+    metric = st.selectbox("Chart metric", metrics, index=metrics.index(primary), key="ab_metric")
+    points = paired_differences(runs, FULL_LABEL, metric)
+    if points.empty:
+        st.caption(f"No variant shares a seed with full MS-Mix ({FULL_LABEL!r}) yet: no difference to draw.")
+        return
+    st.plotly_chart(difference_dots(long, points, metric, FULL_LABEL), width="stretch", key="ab_chart")
+    st.caption(
+        f"Each variant minus full MS-Mix on the seeds both have: a grey dot per seed, the blue dot their mean and "
+        f"its whisker the 95 % interval (from {MIN_PAIRED_SEEDS} shared seeds). A whisker that crosses the dashed "
+        "line at 0 is a gap the seeds cannot tell from noise. The means themselves are in the table above."
+    )
+    with st.expander("All statistics (long table with deltas, intervals and p-values)"):
+        jobs_view.table_with_download(long, "ablation_long.csv", key="ab_long")
 
 
 results()

@@ -47,6 +47,9 @@ st.markdown(
 st.image(str(Path(__file__).parent.parent / "assets" / "pipeline.svg"), width="stretch")
 
 st.subheader("The tour: eight pages, in order")
+navigation.page_link(
+    "pages/tour.py", "Guided tour: the same lesson step by step, with its questions", ":material/tour:"
+)
 for number, (path, question) in enumerate(TOUR, start=1):
     title, icon = navigation.entry(path)
     link, text = st.columns([1, 3], vertical_alignment="center")

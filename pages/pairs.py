@@ -1,7 +1,5 @@
 """Pair selection (SASS): which pairs MS-Mix mixes, and how often pairs contradict each other."""
 
-import hashlib
-
 import numpy as np
 import pandas as pd
 import streamlit as st
@@ -21,10 +19,13 @@ from msmix_core.analysis import (
     speakers,
     with_sources,
 )
+from msmix_core.analysis.explorer import with_conflicts
+from msmix_core.analysis.replay import MAX_REPLAY_EPOCHS, replay_frames
 from msmix_core.data import MSADataset
-from msmix_core.figures import strategy_bars
+from msmix_core.figures import embedding_scatter, similarity_heatmap, strategy_bars
 from ui import data, latents, page_state, sidebar
 from ui.live.threshold_map import map_data, threshold_map
+from ui.pair_explorer import explorer, open_cell, pair_dataframe
 
 BATCH_SIZES = [16, 32, 64, 128, 256]
 ORDER_NAMES = {"label": "by label", "speaker": "by speaker, then label", "batch": "batch order"}
@@ -37,7 +38,8 @@ st.title("Pair selection (SASS)")
 st.markdown(
     "MS-Mix only mixes pairs whose latent features are similar: the cosine similarity per modality, averaged and "
     "min-max scaled to 0–1, must exceed the threshold **δ**. Move δ and watch the veiled cells (pairs that fail δ) "
-    "spread; red crosses are the pairs drawn from the candidates."
+    "spread; the orange crosses are the pairs SASS draws from the candidates. Press play to sweep δ from where it is "
+    "to 1; click a cell to open that pair."
 )
 
 with data.user_errors():
@@ -97,28 +99,37 @@ def selection(ds: MSADataset, batch: LatentBatch, sims: dict[str, np.ndarray], e
 
     speaker_in_batch = None if speaker is None else speaker[batch.index]
     order = display_order(batch.labels, order_by, speaker_in_batch)
-    threshold_map(
-        delta_key,
-        map_data(
-            delta,
-            kept,
-            sims[view],
-            None if view == "averaged" else sims["averaged"],
-            batch.labels,
-            order,
-            batch.index,
-            pairs,
-            view=view,
-            order_name=ORDER_NAMES[order_by],
-            label_range=ds.label_range,
-            help_text="0.4 in the released code",
-        ),
-    )
-    st.caption(
-        "The strip on top shows each sample's label (red negative, blue positive) in the order of the rows and "
-        "columns; veiled cells fail δ and can never be mixed. The map and its counts follow the slider in your "
-        "browser; the pairs and everything below follow when you let go."
-    )
+    state = f"{key}|{size}|{epochs}|{delta}|{order_by}"
+    table = with_conflicts(with_sources(pair_table(batch, result, sims["averaged"]), ds.train), ds.train)
+    map_column, card_column = st.columns(2, gap="large")
+    with card_column:  # first: the map outlines the pair the card shows
+        shown = explorer(ds, batch, table, sims["averaged"], state)
+    with map_column:
+        threshold_map(
+            delta_key,
+            map_data(
+                delta,
+                kept,
+                sims[view],
+                None if view == "averaged" else sims["averaged"],
+                batch.labels,
+                order,
+                batch.index,
+                pairs,
+                view=view,
+                order_name=ORDER_NAMES[order_by],
+                label_range=ds.label_range,
+                help_text="0.4 in the released code",
+                opened=shown,
+            ),
+            on_cell=lambda cell: open_cell(state, order, cell),
+        )
+        st.caption(
+            "The strip on top shows each sample's label (red negative, blue positive) in the order of the rows and "
+            "columns; veiled cells fail δ and can never be mixed; the outlined cell is the pair on the right. The map "
+            "and its counts follow the slider (and play) in your browser; the pairs and everything below follow when "
+            "you let go or pause."
+        )
     cols = st.columns(3)
     cols[0].metric("Batch size", size)
     cols[1].metric("Pairs mixed", len(pairs), help=f"drawn at δ = {delta:.2f}")
@@ -129,23 +140,74 @@ def selection(ds: MSADataset, batch: LatentBatch, sims: dict[str, np.ndarray], e
 
     st.subheader("How often does each strategy mix opposite sentiments?")
     st.caption(
-        "Same batch, same δ, α = 2, C-Mixup σ = 1; each value is the mean over 5 seeded draws. The label-aware guard "
-        "is MS-Mix that never pairs opposite signs: the floor SASS could reach."
+        "Same batch, same δ, α = 2, C-Mixup σ = 1; each value is the share of a strategy's drawn pairs whose labels "
+        "have opposite signs, the mean over 5 seeded draws (the map's readout counts the candidates that pass δ, "
+        "before any draw). The label-aware guard is MS-Mix that never pairs opposite signs: the floor SASS could reach."
     )
     st.plotly_chart(strategy_bars(stats), key="strategy_bars")
     st.dataframe(stats, hide_index=True)
     st.download_button("Download strategy comparison (CSV)", data.csv(stats), "strategies.csv", "text/csv")
 
     st.subheader("Chosen pairs")
-    table = with_sources(pair_table(batch, result, sims["averaged"]), ds.train)
     if "text_a" in table:
         st.caption(
             "Each row: the two training sentences SASS blends, their scores and speakers, and the mixing ratios. "
             "Compare them with vanilla Mixup's random pairs further down."
         )
-    st.dataframe(table, hide_index=True, height=240)
+    pair_dataframe(table)
     st.download_button("Download pairs (CSV)", data.csv(table), "sass_pairs.csv", "text/csv", key="dl_sass")
-    one_pair(ds, batch, table, f"{key}|{size}|{epochs}|{delta}")
+    replay(ds, size, delta)
+
+
+def replay(ds: MSADataset, size: int, delta: float) -> None:
+    """The encoder-training replay: this batch after 0, 1, 2, ... epochs of MS-Mix, one frame at a time."""
+    st.subheader("Encoder-training replay")
+    st.caption(
+        f"How training changes what SASS sees: the same batch after 0 to {latents.REPLAY_EPOCHS} epochs of MS-Mix "
+        "training, at this δ. Step through the epochs and watch the similarity map, the pairs kept and the map of "
+        "the latents (PCA of the three modalities' normalised latents). Training runs once for these settings."
+    )
+    on = st.toggle("Replay the training", key=page_state.bind("pairs_replay", False, page_state.flag))
+    if not on:
+        return
+    frames = replay_frames(latents.replay(settings, ds, size), delta, settings.seed)
+    epoch_key = page_state.bind("pairs_replay_epoch", 0, page_state.number(0, MAX_REPLAY_EPOCHS, int))
+    st.session_state[epoch_key] = min(st.session_state[epoch_key], len(frames) - 1)  # training may stop early
+    epoch = st.select_slider("Epoch", list(range(len(frames))), key=epoch_key)
+    frame, first = frames[epoch], frames[0]
+    cols = st.columns(3)
+    cols[0].metric("Pairs kept", f"{100 * frame.share:.0f} %", f"{100 * (frame.share - first.share):+.0f} pts")
+    cols[1].metric(
+        "Drawn pairs with opposite signs",
+        f"{100 * frame.opposite:.0f} %",
+        f"{100 * (frame.opposite - first.opposite):+.0f} pts",
+        delta_color="inverse",
+    )
+    cols[2].metric("Epochs of training", epoch)
+    heatmap, scatter = st.columns(2)
+    heatmap.plotly_chart(
+        similarity_heatmap(
+            frame.similarity,
+            frame.mask,
+            frame.pairs,
+            f"Epoch {epoch}: similarity, δ = {delta:.2f}",
+            order=frame.order,
+            labels=frame.labels,
+            label_range=ds.label_range,
+            order_name="by label",
+        ),
+        key="replay_similarity",
+    )
+    every = np.concatenate([f.xy for f in frames])
+    low, high = every.min(axis=0), every.max(axis=0)
+    pad = 0.05 * (high - low)
+    figure = embedding_scatter(frame.xy, frame.labels, ds.label_range, axis_name="PCA")
+    figure.update_layout(  # the same axes in every frame: stepping moves the points, not the frame
+        title={"text": f"Epoch {epoch}: the batch's latents"},
+        xaxis_range=[low[0] - pad[0], high[0] + pad[0]],
+        yaxis_range=[low[1] - pad[1], high[1] + pad[1]],
+    )
+    scatter.plotly_chart(figure, key="replay_map")
 
 
 def random_pairs(ds: MSADataset, batch: LatentBatch, sims: dict[str, np.ndarray]) -> None:
@@ -153,40 +215,9 @@ def random_pairs(ds: MSADataset, batch: LatentBatch, sims: dict[str, np.ndarray]
     st.subheader("For comparison: vanilla Mixup's random pairs")
     st.caption("Random pairing ignores δ: the same batch and seed always give these pairs.")
     randomly = STRATEGIES["random"](batch, torch.Generator().manual_seed(settings.seed))
-    shown = with_sources(pair_table(batch, randomly, sims["averaged"]), ds.train)
-    st.dataframe(shown, hide_index=True, height=240)
+    shown = with_conflicts(with_sources(pair_table(batch, randomly, sims["averaged"]), ds.train), ds.train)
+    pair_dataframe(shown)
     st.download_button("Download pairs (CSV)", data.csv(shown), "random_pairs.csv", "text/csv", key="dl_random")
-
-
-def one_pair(ds: MSADataset, batch: LatentBatch, table: pd.DataFrame, state: str) -> None:
-    """A picker over the chosen pairs and both samples side by side.
-
-    The picker's key names the settings that made ``table``, so after any change a new picker
-    starts on the first pair: its label and the samples shown always come from the same table.
-    """
-    st.subheader("Look at one pair")
-    if not len(table):
-        st.info("No pairs at this setting: lower δ or use a larger batch.")
-        return
-    options = [f"#{i}: row {a} × row {b}" for i, (a, b) in enumerate(zip(table.row_a, table.row_b, strict=True))]
-    digest = hashlib.sha1(state.encode()).hexdigest()[:10]
-    k = options.index(st.selectbox("Pair", options, key=f"pairs_pick_{digest}"))
-    split = ds.train
-    who = speakers(split)
-    for col, side in zip(st.columns(2), ("a", "b"), strict=True):
-        row, pos = int(table[f"row_{side}"][k]), int(table[f"pos_{side}"][k])
-        intensity = ", ".join(f"{m} {float(batch.intensities[m][pos]):+.3f}" for m in MODALITIES)
-        lines = [f"**Sample {side}: train row {row}**", f"Label **{split.labels[row]:+.2f}**"]
-        if who is not None:
-            lines.append(f"Speaker: **{who[row]}**")
-        lines.append(f"Predicted intensity (−3…3): {intensity}")
-        if "conflict" in split.extras:
-            flag = bool(split.extras["conflict"][row])
-            which = int(split.extras["conflict_modality"][row])
-            lines.append(f"Modality conflict: **{MODALITIES[which] if flag else 'none'}**")
-        if split.raw_text is not None:
-            lines.append(f"Text: “{split.raw_text[row]}”")
-        col.markdown("  \n".join(lines))  # one element per sample: a δ move re-sends every element it draws
 
 
 selection(ds, batch, sims, epochs)

@@ -8,13 +8,12 @@ import streamlit as st
 
 from msmix_core import MODALITIES
 from msmix_core.data import MSADataset
-from msmix_core.experiments import fits, latest_runs
-from msmix_core.figures import robustness_curves
-from msmix_core.runs import WEIGHTS_FILE, RunStore
+from msmix_core.experiments import ROBUSTNESS_METHODS, ROBUSTNESS_REFERENCE, method_sets, seed_differences, seed_means
+from msmix_core.figures import robustness_curves, robustness_differences
+from msmix_core.runs import WEIGHTS_FILE, Run, RunStore
 from msmix_core.training import feature_std, load_trained, score_condition
-from ui import data, jobs_view, latents, page_state, sidebar
+from ui import comparison, data, jobs_view, latents, page_state, sidebar
 
-COMPARED_LABELS = ["msmix", "mixup", "none"]
 LEVEL_STEP = 0.25  #: the noise levels lie on this grid, so a new top level adds one level to score
 SPLITS = ["test", "valid"]
 
@@ -24,34 +23,52 @@ st.markdown(
     "Each trained model is scored on the chosen split **clean**, with one modality **removed** (its features "
     "set to 0) and with Gaussian **noise** added to it (level × each feature's spread on the training split). "
     "Every model faces the same noise draws. Models come from the run store: train MS-Mix, vanilla Mixup and "
-    "no mixing on the **Training** page first, with the same data and backbone."
+    "no mixing on the **Training** page first, with the same data and backbone, over a few seeds. Methods are "
+    "compared only when trained alike (same epochs, lr, recipe...), seed by seed, and averaged over seeds."
 )
 
 with data.user_errors():
     ds = data.dataset(settings)
 store = RunStore()
 jobs_view.damaged_warning(store)
-candidates = {
-    run.id: run
-    for run in store.list()
-    if run.status in ("finished", "stopped") and run.config["backbone"] == settings.backbone and fits(run, ds)
-}
-if not candidates:
+sets = method_sets(store.list(), ds, settings.backbone)
+if not sets:
     st.info(
         f"No stored `{settings.backbone}` model fits this data yet: train one on the Training page "
         "(with the same data source and knobs), then come back."
     )
     st.stop()
-
-default = [run.id for run in latest_runs(candidates.values(), ds, COMPARED_LABELS, settings.backbone)]
-chosen = st.multiselect(
-    "Models (stored runs)",
-    list(candidates),
-    key=page_state.bind("rb_runs", default, page_state.subset(list(candidates))),
-    format_func=lambda run_id: jobs_view.run_caption(candidates[run_id], candidates.values()),
-    help="By default, per method, the finished MS-Mix, vanilla Mixup and no-mixing run that trained longest "
-    "(1-epoch runs only when nothing longer exists).",
+if not any(len(s.variants) > 1 for s in sets):
+    st.warning(
+        "Only unlike runs: no two methods were trained with the same settings (data, backbone, epochs, lr...), so "
+        "each set below holds one method, shown on its own. Train the others on the Training page with the "
+        "settings of the set you want to compare."
+    )
+chosen_set = comparison.choose_set(sets, "rb_set")
+methods = list(chosen_set.variants)
+seeds = sorted({run.config["seed"] for run in chosen_set.runs})
+c1, c2 = st.columns([2, 1])
+default_methods = [m for m in methods if m in ROBUSTNESS_METHODS] or methods
+comparison.forget_stale("rb_methods", methods)
+chosen = c1.multiselect(
+    "Methods",
+    methods,
+    key=page_state.bind(
+        "rb_methods", [m for m in methods if m in ROBUSTNESS_METHODS] or methods, page_state.subset(methods)
+    ),
+    help="The methods of the chosen set; each is scored with every chosen seed's model and averaged over the seeds.",
 )
+comparison.forget_stale("rb_seeds", seeds)
+picked_seeds = c2.multiselect(
+    "Seeds",
+    seeds,
+    key=page_state.bind("rb_seeds", seeds, page_state.subset(seeds)),
+    help="The differences from the reference pair each method's model with the reference's of the same seed.",
+)
+candidates: dict[str, Run] = {
+    run.id: run for label in chosen for run in chosen_set.variants[label] if run.config["seed"] in picked_seeds
+}
+labels = {run.id: label for label in chosen for run in chosen_set.variants[label]}
 data_key = latents.data_key(settings)
 
 
@@ -112,33 +129,42 @@ def scores(chosen: list[str]) -> None:
     )
     levels = [float(v) for v in np.arange(0.0, top + LEVEL_STEP / 2, LEVEL_STEP)]
     with (
-        st.spinner(f"Scoring {len(chosen)} model(s) under {len(conditions(levels))} conditions (each one once)…"),
+        st.spinner(f"Scoring {len(candidates)} model(s) under {len(conditions(levels))} conditions (each one once)…"),
         data.user_errors(),
     ):
         rows = []
-        for run_id in chosen:
-            run, stamp = candidates[run_id], weights_stamp(run_id)
-            named = {"label": run.config.get("label", run.config["method"]), "run": run_id}
+        for run_id, run in candidates.items():
+            stamp = weights_stamp(run_id)
+            named = {"label": labels[run_id], "seed": run.config["seed"], "run": run_id}
             for condition, modality, level in conditions(levels):
                 row = _score(run_id, stamp, split, condition, modality, level, settings.seed, data_key, ds)
                 rows.append({**named, **row})
                 if condition == "clean":  # noise level 0: the clean inputs, so the clean score
                     rows += [{**named, **row, "condition": "noise", "modality": m, "level": 0.0} for m in MODALITIES]
         table = pd.DataFrame(rows)
-    metrics = [c for c in table.columns if c not in ("label", "run", "condition", "modality", "level")]
+    metrics = [c for c in table.columns if c not in ("label", "seed", "run", "condition", "modality", "level")]
     metric = st.selectbox(
         "Metric", metrics, key=page_state.bind("rb_metric", "MAE", page_state.choice(metrics))
     )  # MAE moves smoothly with noise
-    st.plotly_chart(robustness_curves(table, metric), width="stretch", key="rb_chart")
-    st.caption(
-        f"Level 0 is the clean score; a dotted line is the score with that modality removed. Noise levels "
-        f"{', '.join(f'{v:g}' for v in levels)}. The y-axis starts at 0, so a gap of a few thousandths looks as small "
-        "as it is."
-    )
-    jobs_view.table_with_download(table, "robustness.csv", key="rb_table")
+    present = list(dict.fromkeys(table["label"]))  # a method without a model of the chosen seeds is absent
+    reference = ROBUSTNESS_REFERENCE if ROBUSTNESS_REFERENCE in present else present[0]
+    if len(present) > 1:
+        differences = seed_differences(table, reference, metric)
+        st.plotly_chart(robustness_differences(differences, metric, reference, split), width="stretch", key="rb_chart")
+        st.caption(
+            f"Each method minus `{reference}` under the same corruption, paired seed by seed: the line is the mean "
+            "difference over seeds and each whisker its 95 % interval (none from a single shared seed). The last "
+            f"point of each panel is the modality removed. Noise levels {', '.join(f'{v:g}' for v in levels)}."
+        )
+    st.subheader(f"Scores over seeds: mean ± std ({split})")
+    jobs_view.table_with_download(seed_means(table, metrics), "robustness_means.csv", key="rb_means")
+    with st.expander("Scores of each method (mean over seeds) and of each seed's model"):
+        st.plotly_chart(robustness_curves(table, metric), width="stretch", key="rb_curves")
+        st.caption("Level 0 is the clean score; a dotted line is the score with that modality removed.")
+        jobs_view.table_with_download(table, "robustness.csv", key="rb_table")
 
 
-if not chosen:
-    st.info("Choose at least one model.")
+if not candidates:
+    st.info("Choose at least one method and one seed.")
     st.stop()
 scores(chosen)

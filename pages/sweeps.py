@@ -17,10 +17,10 @@ from msmix_core.experiments.sweeps import (
 )
 from msmix_core.experiments.tuning import find_studies, load_studies
 from msmix_core.figures.sweeps import study_figures, sweep_chart
-from msmix_core.jobs import TrainingJob
 from msmix_core.metrics import METRIC_KEYS, PRIMARY_METRICS
 from msmix_core.training import TrainConfig
 from ui import data, jobs_view, page_state, sidebar
+from ui.paths import visitor_path
 
 JOB_KEY = "sweep_job"  #: session-state and URL key of the job
 METHOD = "msmix"
@@ -90,7 +90,7 @@ if launch:
         values = parse_values(METHOD, knob, values_text)
         base = TrainConfig(backbone=settings.backbone, method=METHOD, epochs=epochs)
         configs = sweep_configs(base, knob, values, range(settings.seed, settings.seed + n_seeds))
-        job = TrainingJob(ds, configs, store, workers=workers).start()
+        job = jobs_view.start_job(ds, configs, store, workers)
     jobs_view.keep_job(JOB_KEY, job)
     busy = True
 
@@ -154,7 +154,7 @@ if path is None:
     st.caption(f"No `*.db` study file under `{store.root}`: `msmix tune` writes `tune.db` there.")
 else:
     try:
-        found = load_studies(path)
+        found = load_studies(visitor_path(path, roots=[store.root]))
         if not found:
             raise MsmixError(f"{path!r} holds no study: msmix tune --storage sqlite:///{path} creates one")
         for study in found:
@@ -163,3 +163,5 @@ else:
                 st.plotly_chart(figure, width="stretch", key=f"sw_{study.study_name}_{name}")
     except MsmixError as exc:
         st.error(f"**{exc}**")
+    except OSError as exc:  # inside the allowed folders, but unreadable
+        st.error(f"**the study file could not be read ({exc.strerror or type(exc).__name__}): choose another**")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections import Counter
+
 import streamlit as st
 
 from msmix_core.experiments import history_frame, learning_warnings, significance_sentences, summary_table
@@ -9,7 +11,7 @@ from msmix_core.figures import training_curves
 from msmix_core.jobs import TrainingJob
 from msmix_core.metrics import PRIMARY_METRICS
 from msmix_core.mixing.registry import METHODS, method_knobs
-from msmix_core.runs import compare_runs, format_table
+from msmix_core.runs import compare_runs, experiment_key, format_table
 from msmix_core.training import RECIPES, TrainConfig
 from ui import data, jobs_view, page_state, sidebar
 
@@ -111,18 +113,27 @@ if run_clicked:
             for seed in range(settings.seed, settings.seed + n_seeds)
             for m in methods
         ]
-        job = TrainingJob(ds, configs, store).start()
+        job = jobs_view.start_job(ds, configs, store)
     jobs_view.keep_job(JOB_KEY, job)
     busy = True
 
 past = {run.id: run for run in store.list() if run.config.get("dataset") == ds.name}
 own = set(job.progress().run_ids.values()) if job is not None else set()
-overlay = st.multiselect(
+choices = [run_id for run_id in past if run_id not in own]
+c1, c2 = st.columns([4, 1])
+overlay = c1.multiselect(
     "Overlay stored runs",
-    [run_id for run_id in past if run_id not in own],
-    key="tr_overlay",
+    choices,
+    key=page_state.bind("tr_overlay", [], lambda text: [i for i in text.split(page_state.SEPARATOR) if i in choices]),
     format_func=lambda run_id: jobs_view.run_caption(past[run_id]),
-    help="Runs of this dataset from the run store: this session's earlier jobs, other sessions', older ones.",
+    help="Runs of this dataset from the run store: this session's earlier jobs, other sessions', older ones "
+    "(the Runs page links here with a group's runs).",
+)
+each_seed = c2.toggle(
+    "Each seed",
+    key=page_state.bind("tr_each", False, page_state.flag),
+    help="Runs of one method (or overlaid runs trained alike) are drawn as their mean ± std over seeds; "
+    "on: each seed's own line too, thin.",
 )
 jobs_view.damaged_warning(store)
 
@@ -135,28 +146,43 @@ def live() -> None:
     """Redrawn every second while the job trains (its curves at most every 5 s): the page never waits for it."""
     if job is None and not overlay:
         st.info("Choose methods and press **Run** (a few seconds per epoch on the small synthetic data).")
-    histories = {}
+    histories, keys, labels = {}, {}, {}
     if job is not None:
         progress = jobs_view.progress_panel(job, key="tr")
         histories |= jobs_view.histories_to_draw("tr_drawn", job, progress)
+        trained = {"dataset": ds.name}
+        keys |= {name: experiment_key(c.to_dict() | trained) for name, c in zip(job.names, job.configs, strict=True)}
+        labels |= {name: config.variant for name, config in zip(job.names, job.configs, strict=True)}
     with data.user_errors():
         for run_id in overlay:
-            histories[jobs_view.run_caption(past[run_id])] = store.load(run_id).history  # fresh: it may still train
+            caption = jobs_view.run_caption(past[run_id])
+            histories[caption] = store.load(run_id).history  # fresh: it may still train
+            keys[caption] = past[run_id].experiment_key
+            labels[caption] = past[run_id].config.get("label", past[run_id].config["method"])
+    groups = same_experiment(keys, labels)
     frame = history_frame(histories)
     metrics = list(dict.fromkeys(frame["metric"])) or ["MAE"]
     metric = st.selectbox("Curve", metrics, index=metrics.index("MAE"), key="tr_metric", disabled=frame.empty)
     # drawn empty before the first epoch: the browser has loaded its charting code by the time one arrives
-    st.plotly_chart(training_curves(frame, metric), width="stretch", key="tr_curves")
+    figure = training_curves(frame, metric, groups=groups, each_run=each_seed)
+    st.plotly_chart(figure, width="stretch", key="tr_curves")
     if frame.empty:
         st.caption("Waiting for the first epoch…" if job is not None else "The curves of your runs appear here.")
     else:
         for warning in learning_warnings(histories):
             st.warning(warning)
         st.subheader("Best-validation epoch of each run (test metrics)")
-        jobs_view.table_with_download(summary_table(histories), "training_comparison.csv", key="tr_table")
+        jobs_view.table_with_download(summary_table(histories, keys=keys), "training_comparison.csv", key="tr_table")
         if job is not None and not job.is_alive():
             verdict(job)
     jobs_view.rerun_when_done(job, polling)
+
+
+def same_experiment(keys: dict[str, str], labels: dict[str, str]) -> dict[str, str]:
+    """Runs trained alike (one experiment key: the seeds of a method, overlaid runs of the same settings) as one
+    group of curves, named by label and key; a run alone stays its own line."""
+    counts = Counter(keys.values())
+    return {name: f"{labels[name]} · {key}" for name, key in keys.items() if counts[key] > 1}
 
 
 def verdict(job: TrainingJob) -> None:
@@ -174,9 +200,14 @@ def verdict(job: TrainingJob) -> None:
         for sentence in significance_sentences(compared, metric):
             st.markdown(f"- {sentence}")
     with data.user_errors():
-        jobs_view.table_with_download(
-            format_table(compare_runs(table, baseline=None)), "training_seeds.csv", key="tr_seed_table"
+        seeds_table = format_table(compare_runs(table, baseline=None))
+    if seeds_table.empty:  # say why, never an empty table
+        st.info(
+            jobs_view.partial_note(job.progress())
+            or "No run of this job finished (see above why): there is nothing to average over seeds."
         )
+    else:
+        jobs_view.table_with_download(seeds_table, "training_seeds.csv", key="tr_seed_table")
     st.caption("Why MS-Mix's defaults differ from the release, measured over 5 seeds: `docs/findings.md`.")
 
 

@@ -197,3 +197,61 @@ def wait_live(tab, field: str, value: float, timeout_ms: float, readout: str = M
         timeout=timeout_ms,
     )
     return live_readout(tab, readout)
+
+
+#: What a class at the back of the room cannot read, as a list of texts (empty when the page is fine): the page
+#: scrolling sideways, an element sticking out of the main column, a label cut off (an ellipsis, or text wider
+#: than its box), plotly axis text or a live component's SVG text smaller than 11 px as drawn.
+LAYOUT_PROBLEMS = """() => {
+  const problems = [];
+  const doc = document.scrollingElement;
+  if (doc.scrollWidth > doc.clientWidth + 1) problems.push(`the page scrolls sideways: ${doc.scrollWidth} px`);
+  const main = document.querySelector('[data-testid=stMainBlockContainer]');
+  const right = main.getBoundingClientRect().right;
+  const name = e => `${e.dataset.testid ?? e.tagName.toLowerCase()} "${(e.innerText ?? e.textContent).trim().slice(0, 60)}"`;
+  const visible = e => e.offsetParent !== null && e.getClientRects().length;
+  for (const e of main.querySelectorAll('[data-testid=stElementContainer]')) {
+    if (visible(e) && e.getBoundingClientRect().right > right + 1) problems.push(`sticks out: ${name(e)}`);
+  }
+  const clipping = e => { const x = getComputedStyle(e).overflowX; return x !== 'visible' && x !== 'clip' || x === 'clip'; };
+  const areas = [main, document.querySelector('[data-testid=stSidebarContent]')].filter(Boolean);
+  for (const area of areas) {
+    for (const e of area.querySelectorAll('p, span, div, label, a, h1, h2, h3, li')) {
+      if (e.childElementCount || !e.textContent.trim() || !visible(e) || e.closest('[data-testid=stCode], pre')) continue;
+      const box = e.getBoundingClientRect();
+      const style = getComputedStyle(e);
+      let cut = e.clientWidth > 0 && e.scrollWidth > e.clientWidth + 1
+        && (style.textOverflow === 'ellipsis' || style.overflowX !== 'visible');
+      for (let a = e.parentElement; !cut && a && a !== area.parentElement; a = a.parentElement) {
+        if (!clipping(a)) continue;
+        const frame = a.getBoundingClientRect();
+        cut = box.right > frame.right + 1 || box.left < frame.left - 1;
+      }
+      if (cut) problems.push(`cut off: ${name(e)}`);
+    }
+  }
+  for (const e of document.querySelectorAll('[data-testid=stPlotlyChart] .main-svg text')) {
+    const size = parseFloat(getComputedStyle(e).fontSize);
+    if (visible(e.closest('[data-testid=stPlotlyChart]')) && e.textContent.trim() && size < 11)
+      problems.push(`plotly text of ${size} px: "${e.textContent.trim().slice(0, 40)}"`);
+  }
+  const roots = [...document.querySelectorAll('*')].map(e => e.shadowRoot).filter(Boolean);
+  for (const root of roots) {
+    for (const svg of root.querySelectorAll('svg[viewBox]')) {
+      const scale = svg.getBoundingClientRect().width / svg.viewBox.baseVal.width;
+      for (const t of svg.querySelectorAll('text')) {
+        const size = parseFloat(getComputedStyle(t).fontSize) * scale;
+        if (t.textContent.trim() && size < 11) problems.push(`component text of ${size.toFixed(1)} px: "${t.textContent}"`);
+      }
+    }
+    for (const t of root.querySelectorAll('label, output, button, select, div, span')) {
+      const size = parseFloat(getComputedStyle(t).fontSize);
+      if (t.childElementCount === 0 && t.textContent.trim() && size < 11)
+        problems.push(`component text of ${size} px: "${t.textContent.trim().slice(0, 40)}"`);
+    }
+  }
+  return problems;
+}"""
+
+#: The width of the page's main column, in px.
+MAIN_WIDTH = "() => document.querySelector('[data-testid=stMainBlockContainer]').getBoundingClientRect().width"

@@ -11,6 +11,7 @@ from msmix_core.analysis import (
     LatentBatch,
     Projector,
     display_order,
+    embed,
     encode_batch,
     find_samples,
     fit_encoder,
@@ -27,6 +28,7 @@ from msmix_core.analysis import (
     view_features,
     with_sources,
 )
+from msmix_core.analysis.embedding import cached_map
 from msmix_core.data import Split, make_synthetic
 from msmix_core.errors import MsmixError
 from msmix_core.mixing import method_knobs, sass_similarity
@@ -216,11 +218,43 @@ def test_umap_is_imported_with_numba_caching_on_for_its_functions():
 
 def test_projector_errors():
     with pytest.raises(MsmixError, match="unknown projection"):
-        Projector("tsne")
+        Projector("isomap")
+    with pytest.raises(MsmixError, match="2 or 3"):
+        Projector("pca", n_components=4)
+    with pytest.raises(MsmixError, match="cannot place"):
+        Projector("tsne").fit(np.random.default_rng(0).normal(size=(12, 3))).transform(np.zeros((1, 3)))
     with pytest.raises(MsmixError, match="fit"):
         Projector("pca").transform(np.zeros((2, 3)))
     with pytest.raises(MsmixError, match="at least 3"):
         Projector("pca").fit(np.zeros((2, 3)))
+
+
+def test_tsne_is_seeded_in_two_or_three_dimensions_and_lays_out_the_other_points_with_the_real_ones():
+    rng = np.random.default_rng(0)
+    real = np.concatenate([rng.normal(0, 0.1, (20, 5)), rng.normal(5, 0.1, (20, 5))])
+    others = [real[:4] + 0.01]
+    xy, (placed,) = embed("tsne", real, others, dims=3, seed=3)
+    assert xy.shape == (40, 3) and placed.shape == (4, 3) and xy.dtype == np.float32
+    again, (placed_again,) = embed("tsne", real, others, dims=3, seed=3)
+    np.testing.assert_array_equal(xy, again)
+    np.testing.assert_array_equal(placed, placed_again)
+    centre_a, centre_b = xy[:20].mean(axis=0), xy[20:].mean(axis=0)
+    assert np.all(np.linalg.norm(placed - centre_a, axis=1) < np.linalg.norm(placed - centre_b, axis=1))
+
+
+def test_a_map_is_kept_on_disk_by_its_inputs_and_a_damaged_file_is_computed_again(tmp_path):
+    real = np.random.default_rng(1).normal(size=(30, 6))
+    assert cached_map("pca", real, [real[:3]], dims=3, cache_dir=tmp_path) is None
+    xy, (placed,) = embed("pca", real, [real[:3]], dims=3, cache_dir=tmp_path)
+    (saved,) = tmp_path.glob("*.npz")
+    hit = cached_map("pca", real, [real[:3]], dims=3, cache_dir=tmp_path)
+    np.testing.assert_array_equal(hit[0], xy)
+    np.testing.assert_array_equal(hit[1][0], placed)
+    assert cached_map("pca", real + 1, [real[:3]], dims=3, cache_dir=tmp_path) is None  # other data, other file
+    assert cached_map("pca", real, [real[:3]], dims=2, cache_dir=tmp_path) is None
+    saved.write_bytes(b"not a map")
+    assert cached_map("pca", real, [real[:3]], dims=3, cache_dir=tmp_path) is None
+    np.testing.assert_allclose(embed("pca", real, [real[:3]], dims=3, cache_dir=tmp_path)[0], xy)
 
 
 def test_kept_share_counts_ordered_pairs_without_the_diagonal():
@@ -300,3 +334,29 @@ def test_sample_captions_cut_long_sentences():
     captions = sample_captions(_split({"video": np.array(["v1", "v1", "v2"])}), np.array([2, 0]), width=10)
     assert captions == ["“A VERY LO…” · speaker v2", "“GOOD” · speaker v1"]
     assert sample_captions(_split({}, raw_text=None), np.array([0])) == [""]
+
+
+def test_a_stored_batch_is_computed_once_per_key_read_back_equal_and_a_damaged_file_is_computed_again(tmp_path):
+    from msmix_core.analysis.latents import stored_batch
+
+    batch = polar_batch(6)
+    calls = []
+
+    def compute():
+        calls.append(1)
+        return batch
+
+    first = stored_batch(tmp_path, "synthetic|seed 1", compute)
+    again = stored_batch(tmp_path, "synthetic|seed 1", compute)
+    assert len(calls) == 1 and first is batch
+    for m in MODALITIES:
+        np.testing.assert_array_equal(again.latents[m], batch.latents[m])
+        np.testing.assert_array_equal(again.intensities[m], batch.intensities[m])
+    np.testing.assert_array_equal(again.labels, batch.labels)
+    np.testing.assert_array_equal(again.index, batch.index)
+    stored_batch(tmp_path, "synthetic|seed 2", compute)
+    assert len(calls) == 2
+    for saved in tmp_path.glob("*.npz"):
+        saved.write_bytes(b"damaged")
+    stored_batch(tmp_path, "synthetic|seed 1", compute)
+    assert len(calls) == 3

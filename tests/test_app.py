@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from msmix_core.analysis.explorer import signed
 from ui.settings import DOMAINS, Settings, parse_query_params
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -90,18 +91,33 @@ def test_raising_delta_lowers_the_candidate_count():
 def test_choosing_a_pair_shows_both_samples():
     at = page("pairs")
     picker = next(s for s in at.selectbox if s.label == "Pair")
-    picker.set_value(picker.options[3]).run()
-    rows = re.fullmatch(r"#3: row (\d+) × row (\d+)", picker.value).groups()
-    samples = sample_panels(at)
-    headings = [f"**Sample {side}: train row {row}**  " for side, row in zip("ab", rows, strict=True)]
-    assert [panel.splitlines()[0] for panel in samples] == headings  # the picker and the panels agree
-    for panel in samples:
-        assert "\nLabel **" in panel and "\nModality conflict: **" in panel and "\nText: “" in panel
+    picker.select_index(3).run()
+    table = chosen_pairs(at)
+    assert picker.value.startswith("#3: ") and card_rows(at) == [table.row_a[3], table.row_b[3]]  # they agree
+    heads = [md.value for md in at.markdown if md.value.startswith("**Sample ")]
+    assert heads == [f"**Sample {s}** · label **{signed(table[f'label_{s}'][3])}**" for s in "ab"]
+    assert [md.value for md in at.markdown if md.value.startswith("> ")] == [
+        f"> {table.text_a[3]}",
+        f"> {table.text_b[3]}",
+    ]
+    assert (
+        metric(at, "Mixed label") == signed(table.mixed_label[3])
+        and metric(at, "λ audio") == f"{table.lam_audio[3]:.2f}"
+    )
 
 
-def sample_panels(at: AppTest) -> list[str]:
-    """The "Look at one pair" panels: one markdown block per sample."""
-    return [md.value for md in at.markdown if md.value.startswith("**Sample ")]
+def chosen_pairs(at: AppTest):
+    """The table of the pairs SASS drew (the first table with ``row_a``)."""
+    return next(d.value for d in at.dataframe if "row_a" in d.value.columns)
+
+
+def card_captions(at: AppTest) -> list:
+    return [c for c in at.caption if "train row" in c.value]
+
+
+def card_rows(at: AppTest) -> list[int]:
+    """The train rows of the two samples the pair card shows."""
+    return [int(m.group(1)) for c in at.caption if (m := re.search(r"train row (\d+)", c.value))]
 
 
 def lambdas(at: AppTest) -> np.ndarray:
@@ -121,7 +137,7 @@ def test_changing_alpha_changes_the_lambda_distribution():
 
 
 def test_embeddings_page_shows_real_and_mixed_points():
-    at = page("embeddings")
+    at = page("embeddings", emb_projection="PCA")
     assert int(metric(at, "Real points")) == 128
     assert int(metric(at, "Mixed points: MS-Mix")) > 0 and int(metric(at, "Mixed points: vanilla Mixup")) > 0
     names = [t["name"] for t in traces(at, "embedding")]
@@ -230,11 +246,10 @@ def test_ratios_page_compares_untrained_and_trained_predictors():
     names = {t["name"] for t in traces(at, "intensity_scatter")}
     assert names == {"untrained predictor", "trained predictor"}
     sal = {t["name"] for t in traces(at, "sal_distributions")}
-    assert sal == {"target: |label|"} | {
-        f"{m} ({p})" for m in ("text", "audio", "vision") for p in ("untrained", "trained")
-    }
+    assert sal == {"target: |label|", "|intensity| (untrained)", "|intensity| (trained)"}
     said = [c.value for c in at.caption if c.value.startswith(("Untrained predictor:", "Trained predictor:"))]
     assert len(said) == 2 and all("ρ =" in s for s in said)  # the text reads the chart, whatever it shows
+    assert any(c.value.startswith("SAL's target (black) is nearly flat") for c in at.caption)
 
 
 # --- the real CMU-MOSI utterances (read from the shared folder beside the checkout) --------------------------
@@ -292,10 +307,13 @@ def test_real_pairs_show_both_sentences_scores_and_speakers():
         assert {"text_a", "text_b", "label_a", "label_b", "speaker_a", "speaker_b"} <= set(table.columns)
         assert table.text_a.str.len().gt(0).all()
     picker = next(s for s in at.selectbox if s.label == "Pair")
-    picker.set_value(picker.options[2]).run()
-    a, b = sample_panels(at)
-    assert "\nSpeaker: **" in a and "\nSpeaker: **" in b
-    assert a.endswith(f"Text: “{sass.text_a[2]}”") and b.endswith(f"Text: “{sass.text_b[2]}”")
+    picker.select_index(2).run()
+    assert card_rows(at) == [sass.row_a[2], sass.row_b[2]]
+    assert [md.value for md in at.markdown if md.value.startswith("> ")] == [
+        f"> {sass.text_a[2]}",
+        f"> {sass.text_b[2]}",
+    ]
+    assert all(f"speaker {sass[f'speaker_{s}'][2]}" in c.value for s, c in zip("ab", card_captions(at), strict=True))
 
 
 @needs_mosi

@@ -156,7 +156,7 @@ def test_changing_alpha_redraws_the_beta_density(server, tab):
 
 
 def test_choosing_umap_shows_a_map_at_once_then_umap_by_itself(server, tab):
-    visit(tab, server, "embeddings", "Real points")
+    visit(tab, server, "embeddings", "Real points", query=f"{SMALL}&emb_projection=PCA")
     since = tab.watcher.finished
     tab.locator("label").filter(has_text=re.compile(r"^\s*UMAP\s*$")).first.click()
     tab.watcher.wait_finished(since, PAGE_TIMEOUT_MS)

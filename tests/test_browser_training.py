@@ -40,10 +40,11 @@ def test_training_then_ablation_and_robustness(server, tab):
     screenshot(tab, "ablation")
 
     visit(tab, server, "robustness", "Highest noise level")
-    tab.get_by_text("Level 0 is the clean score").wait_for(timeout=PAGE_TIMEOUT_MS)
+    tab.get_by_text("Scores over seeds: mean ± std").wait_for(timeout=PAGE_TIMEOUT_MS)
     wait_idle(tab)
     tab.locator("[data-testid=stPlotlyChart]").first.wait_for(timeout=PAGE_TIMEOUT_MS)  # drawn after the last frame
-    assert tab.locator("[data-testid=stPlotlyChart]").count() == 1
+    assert tab.get_by_text("Each method minus").count() == 1  # differences from no mixing: 3 methods, 1 seed each
+    assert tab.locator("[data-testid=stPlotlyChart]").count() == 2  # the differences, and the raw curves
     assert tab.locator("[data-testid=stException]").count() == 0
-    tab.locator("[data-testid=stPlotlyChart]").scroll_into_view_if_needed()
+    tab.locator("[data-testid=stPlotlyChart]").first.scroll_into_view_if_needed()
     screenshot(tab, "robustness")

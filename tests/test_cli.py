@@ -121,6 +121,7 @@ def test_robustness_and_runs_subcommands(capsys, data_file, runs_dir, tmp_path):
     assert code == 0 and "zeroed" in out
     table = pd.read_csv(out_csv)
     assert list(table["condition"]) == ["clean", "zeroed", "noise"] and (table["run"] == run.id).all()
+    assert (table["experiment"] == run.experiment_key).all()
 
     code, out, _ = run_cli(capsys, "runs", "delete", run.id, "--runs-dir", runs_dir)
     assert code == 0 and RunStore(runs_dir).list() == []

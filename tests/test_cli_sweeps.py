@@ -122,7 +122,7 @@ def test_sweep_stores_labelled_runs_and_tabulates_metric_against_knob(capsys, da
     thresholds = [r.config["method_kwargs"]["threshold"] for r in RunStore(tmp_path / "runs").list()]
     assert sorted(thresholds) == [0.2, 0.2, 0.8, 0.8]
     header = out.splitlines()[0].split()
-    assert header[:4] == ["dataset", "backbone", "threshold", "n_seeds"] and "label" not in header
+    assert header[:5] == ["dataset", "backbone", "threshold", "experiment", "n_seeds"] and "label" not in header
     assert out.index(" 0.2 ") < out.index(" 0.8 ")  # sorted by the knob, not as given
     table = pd.read_csv(csv)
     assert list(table["threshold"]) == [0.2, 0.8] and list(table["n_seeds"]) == [2, 2]
@@ -156,7 +156,11 @@ class _Stderr:
 @pytest.mark.parametrize(
     ("sent", "code", "said"), [(signal.SIGINT, 130, "interrupted"), (signal.SIGTERM, 143, "terminated by SIGTERM")]
 )
-def test_a_signal_during_a_pool_run_stores_the_runs_in_flight_as_interrupted(data_file, tmp_path, sent, code, said):
+@pytest.mark.parametrize("again", [None, signal.SIGINT, signal.SIGTERM], ids=["once", "then-SIGINT", "then-SIGTERM"])
+def test_a_signal_during_a_pool_run_stores_the_runs_in_flight_as_interrupted(
+    data_file, tmp_path, sent, code, said, again
+):
+    """Ctrl-C pressed twice, or SIGINT then SIGTERM: the second waits until the runs in flight are stored."""
     argv = [sys.executable, "-m", "msmix_core", "train", "--dataset", data_file, "--runs-dir", str(tmp_path)]
     argv += ["--workers", "2", "--seeds", "1", "2", "3", "--epochs", "100000", "--patience", "100000"]
     argv += ["--batch-size", "16", "--device", "cpu", "--no-weights"]
@@ -167,10 +171,14 @@ def test_a_signal_during_a_pool_run_stores_the_runs_in_flight_as_interrupted(dat
     while not both_trained.search(stderr.text) and time.monotonic() < deadline and process.poll() is None:
         time.sleep(0.2)  # each worker has an epoch to store (on a loaded machine the second starts late)
     process.send_signal(sent)
-    assert process.wait(timeout=60) == code
+    if again is not None:
+        time.sleep(0.05)  # the driver is storing the runs in flight
+        process.send_signal(again)
+    assert process.wait(timeout=60) == code  # the first signal decides
     stderr.thread.join(10)
     runs = RunStore(tmp_path).list()
     assert runs and all(run.status == "interrupted" and run.history for run in runs)  # none lost, none half-made
     assert len(runs) <= 2  # the third seed was queued: it never started
     last = stderr.text.replace("\r", "\n").strip().splitlines()[-1]
-    assert last == f"msmix: {said}; 0 of 3 runs stored, the {len(runs)} in progress stored as 'interrupted'"
+    stored = f"{len(runs)} of 3 runs stored, the {len(runs)} in progress among them as 'interrupted'"
+    assert last == f"msmix: {said}; {stored}"

@@ -76,9 +76,18 @@ def test_similarity_heatmap_orders_rows_columns_and_pairs_together():
 
 def test_strategy_bars_show_percentages_and_gaps():
     stats = pd.DataFrame({"strategy": ["A", "B"], "contradictory_rate": [0.1, 0.5], "mean_abs_label_gap": [0.3, 1.2]})
-    rate, gap = strategy_bars(stats).data
+    figure = strategy_bars(stats)
+    rate, gap = figure.data
     np.testing.assert_allclose(rate.y, [10, 50])
     np.testing.assert_allclose(gap.y, [0.3, 1.2])
+    assert (rate.texttemplate, gap.texttemplate) == ("%{y:.0f} %", "%{y:.2f}") and rate.textposition == "outside"
+    assert figure.layout.yaxis.range == (0, 60) and figure.layout.yaxis2.range[1] > 1.2  # room for the labels
+
+
+def test_a_zero_bar_still_says_its_value():
+    stats = pd.DataFrame({"strategy": ["guard"], "contradictory_rate": [0.0], "mean_abs_label_gap": [0.0]})
+    rate, _ = strategy_bars(stats).data
+    assert rate.texttemplate == "%{y:.0f} %" and rate.cliponaxis is False and rate.y[0] == 0
 
 
 @pytest.mark.parametrize("alpha", [0.5, 2.0])
@@ -124,3 +133,29 @@ def test_embedding_scatter_colours_mixed_points_by_label_with_one_marker_per_met
     assert list(vanilla.text) == ["d", "e"]
     assert found.x[0] == real[2, 0] and flagged.name == "placed off the map: 1"
     assert fig.layout.xaxis.title.text.startswith("PCA 1")
+
+
+def test_embedding_scatter_in_3d_greys_labels_outside_the_range_rings_neighbours_and_joins_sources():
+    real = np.random.default_rng(0).normal(size=(6, 3))
+    labels = np.array([-2.0, -1.0, 0.0, 0.5, 1.0, 2.5])
+    segments = np.stack([real[[0]], real[[1]], real[[2]]], axis=1)  # one mixed point (at row 0) and its sources
+    fig = embedding_scatter(
+        real,
+        labels,
+        (-3.0, 3.0),
+        {"MS-Mix": (real[:1], np.array([0.3]), ["m"])},
+        axis_name="t-SNE",
+        inside=labels > -1.5,
+        neighbours=("neighbours of row 7: 2", np.array([3, 4])),
+        picked=("picked: row 7", 2),
+        links=("lines to the sources", segments),
+    )
+    names = [t.name for t in fig.data]
+    assert names[:4] == ["real samples", "outside the label range", "mixed: MS-Mix", "lines to the sources"]
+    assert names[4:] == ["neighbours of row 7: 2", "picked: row 7"]
+    assert {t.type for t in fig.data} == {"scatter3d"}
+    assert list(fig.data[0].customdata) == [1, 2, 3, 4, 5] and list(fig.data[1].customdata) == [0]
+    line = fig.data[3]
+    assert list(line.x[:3]) == [real[1, 0], real[0, 0], real[2, 0]] and np.isnan(line.x[3])
+    np.testing.assert_array_equal(fig.data[4].z, real[[3, 4], 2])
+    assert fig.layout.scene.zaxis.title.text.startswith("t-SNE 3")

@@ -21,11 +21,11 @@ from msmix_core.experiments import (
     DEFAULT_ABLATIONS,
     ablation_configs,
     history_frame,
-    latest_runs,
+    method_sets,
     robustness_table,
 )
-from msmix_core.figures import ablation_bars, robustness_curves, training_curves
-from msmix_core.jobs import TrainingJob, estimate_eta, run_names
+from msmix_core.figures import robustness_curves, training_curves
+from msmix_core.jobs import TrainingJob, run_names
 from msmix_core.jobs.job import epoch_costs, stored_epoch_costs
 from msmix_core.runs import RunStore
 from msmix_core.training import EpochEvent, TrainConfig, train
@@ -33,13 +33,6 @@ from msmix_core.training import EpochEvent, TrainConfig, train
 
 def _config(method: str, **kw) -> TrainConfig:
     return TrainConfig(method=method, epochs=kw.pop("epochs", 2), batch_size=16, **kw)
-
-
-def test_estimate_eta_matches_the_pace_so_far():
-    assert estimate_eta(10.0, 2.0, 6.0) == pytest.approx(20.0)  # 5 s per unit, 4 units left
-    assert estimate_eta(10.0, 6.0, 6.0) == 0.0
-    assert estimate_eta(0.0, 0.0, 6.0) is None
-    assert estimate_eta(3.0, 0.0, 6.0) is None
 
 
 def test_epoch_costs_come_from_this_job_then_stored_runs_then_the_mean():
@@ -115,9 +108,9 @@ def test_stop_keeps_a_stopped_run_and_skips_the_rest(tiny, tmp_path):
     store = RunStore(tmp_path)
     job = StopAfterFirstEpoch(tiny, [_config("msmix", epochs=5), _config("none")], store).start()
     assert job.join(120)
-    mid = job.mid_run  # after 1 of at most 5 + 2 epochs, the 6 left estimated at the pace so far
+    mid = job.mid_run  # after 1 of at most 5 + 2 epochs, the 6 left at the first epoch's cost (nothing stored)
     assert mid.running and mid.current == "msmix" and mid.fraction == pytest.approx(1 / 7)
-    assert 0 < mid.eta <= 6 * mid.elapsed  # the pace since training began: the process's start-up is not work
+    assert mid.eta == pytest.approx(6 * mid.histories["msmix"][0]["wall_time"])
     progress = job.progress()
     assert progress.status == "stopped" and progress.run_status == {"msmix": "stopped"}
     (run,) = store.list()  # the training process may have begun epoch 2 before it saw the request
@@ -235,16 +228,17 @@ def test_history_frame_is_long_and_drops_non_finite_values():
 
 
 @pytest.mark.slow
-def test_latest_runs_and_robustness_table_score_stored_models(tiny, tmp_path):
+def test_method_sets_and_robustness_table_score_stored_models(tiny, tmp_path):
     store = RunStore(tmp_path)
     job = TrainingJob(tiny, [_config("none", epochs=1), _config("msmix", epochs=1)], store).start()
     assert job.join(120)
     other = make_synthetic(
         seed=0, text_dim=8, n_train=48, n_valid=24, n_test=24
     )  # other feature sizes: its runs do not fit
-    assert latest_runs(store.list(), other, ["none", "msmix"], "late_fusion") == []
-    runs = latest_runs(store.list(), tiny, ["msmix", "none", "mixup"], "late_fusion")
-    assert [r.config["label"] for r in runs] == ["msmix", "none"]
+    assert method_sets(store.list(), other, "late_fusion") == []
+    (chosen,) = method_sets(store.list(), tiny, "late_fusion")
+    assert list(chosen.variants) == ["none", "msmix"] and chosen.missing == ("mixup",)
+    runs = chosen.runs
     table = robustness_table(runs, tiny, [0.0, 1.0], seed=3)
     assert list(table.columns[:5]) == ["label", "run", "condition", "modality", "level"]
     assert len(table) == 2 * (1 + 3 * (1 + 2))
@@ -255,34 +249,6 @@ def test_latest_runs_and_robustness_table_score_stored_models(tiny, tmp_path):
     assert {t.name for t in figure.data if t.showlegend} == {"msmix", "none"}
     with pytest.raises(MsmixError, match="Training page"):
         robustness_table([], tiny, [0.0])
-
-
-def test_ablation_bars_show_mean_std_and_p_values():
-    import pandas as pd
-
-    compared = pd.DataFrame(
-        {
-            "label": ["msmix", "msmix -SAL"],
-            "metric": ["MAE", "MAE"],
-            "n_seeds": [2, 2],
-            "mean": [1.0, 1.2],
-            "std": [0.1, float("nan")],
-            "p_value": [float("nan"), 0.04],
-            "note": ["baseline", ""],
-        }
-    )
-    bar = ablation_bars(compared, "MAE").data[0]
-    assert list(bar.y) == [1.0, 1.2] and list(bar.error_y.array) == [0.1, 0.0]
-    assert [c[1] for c in bar.customdata] == ["baseline", "p = 0.04"]
-
-
-def test_honest_range_starts_at_zero_unless_values_are_negative():
-    from msmix_core.figures import honest_range
-
-    low, high = honest_range(np.array([0.7012, 0.7027]))
-    assert low == 0.0 and 0.7027 < high < 0.8
-    low, high = honest_range(np.array([-0.2, 0.5, np.nan]))
-    assert low < -0.2 and high > 0.5
 
 
 @pytest.mark.slow

@@ -165,3 +165,35 @@ def test_only_a_number_in_the_sliders_range_is_taken_from_the_browser():
     assert accepted(0.45, slider) == 0.45 and accepted("0.5", slider) == 0.5 and accepted(1, slider) == 1.0
     for bad in (None, "x", [0.4], float("nan"), float("inf"), -0.01, 1.5):
         assert accepted(bad, slider) is None
+
+
+DELTA = SliderSpec("δ", 0.0, 1.0, 0.01, 0.4, 2).to_data()
+ALPHA = SliderSpec("α", 0.1, 8.0, 0.1, 2.0, 1).to_data()
+
+
+@pytest.mark.parametrize("speed", [0.5, 1, 4])
+def test_play_sweeps_delta_to_one_step_by_step(speed):
+    shown = run_script("playedValues(input.spec, 0.4, input.speed, 16)", {"spec": DELTA, "speed": speed})
+    assert shown == [round(0.41 + k / 100, 2) for k in range(60)]  # every step once, in order, ending at 1
+    again = run_script("playedValues(input.spec, 1, 1, 16)", {"spec": DELTA})
+    assert again[0] == 0.01 and again[-1] == 1.0  # from the end, play starts over
+
+
+def test_play_speed_scales_the_sweep_and_stays_on_the_slider_steps():
+    slow, fast, end = run_script(
+        "[advance(input.spec, 0, 1000, 0.5), advance(input.spec, 0, 1000, 2), advance(input.spec, 0.9, 4000, 4)]",
+        {"spec": DELTA},
+    )
+    assert (slow, fast, end) == (pytest.approx(0.0625), pytest.approx(0.25), 1.0)  # 8 s for the range at 1×
+    alphas = run_script("playedValues(input.spec, 2, 4, 40)", {"spec": ALPHA})
+    grid = alpha_grid(0.1, 8.0)
+    assert alphas[-1] == 8.0 and all(a in grid for a in alphas)  # no 2.3000000000000003: frames exist for each
+    assert alphas == sorted(set(alphas)) and alphas[0] == 2.2  # 0.16 a frame at 4×: a step may be skipped
+    assert max(np.diff(alphas)) < 0.2 + 1e-9
+
+
+def test_a_click_on_the_map_names_the_cell_under_it():
+    got = run_script(
+        "[[0, 0], [0.99, 0.5], [0.5, 0.999], [1.0, 0.2], [-0.01, 0.5]].map(([x, y]) => cellAt(x, y, 64))", {}
+    )
+    assert got == [[0, 0], [32, 63], [63, 32], None, None]  # [row a, column b]

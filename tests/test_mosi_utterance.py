@@ -149,6 +149,8 @@ def test_source_spelling_with_options():
         ("mosi-utterance:{dir}?seed=-1", "seed must be"),
         ("mosi-utterance:", "names no folder"),
         ("mosi-utterance:{dir}?split", "write options as"),
+        ("mosi-utterance:{dir}?split=standard&split=speaker", "option 'split' is given twice"),
+        ("mosi-utterance:{dir}?seed=1&train_fraction=0.5&seed=1", "option 'seed' is given twice"),
         ("mosi-utterance:/no/such/folder", "declare-lab/contextual-utterance-level"),
         ("{dir}", "give it as 'mosi-utterance:"),
     ],
@@ -219,6 +221,22 @@ def _remove_score_of_known(path):
     path.write_text("".join(line for line in _lines(path) if ",03bSnISJMiM,1," not in line))
 
 
+def _huge_transcript(path):
+    lines = _lines(path)
+    fields = lines[11].split(",")
+    fields[1] = "word " * 4_000_000  # 20 MB: padded to every row, 2,199 rows would ask for 164 GiB
+    lines[11] = ",".join(fields)
+    path.write_text("".join(lines))
+
+
+def _huge_cell(path):
+    lines = _lines(path)
+    fields = lines[2].split(",")
+    fields[3] = "1e308"  # finite, but z-scoring it overflows
+    lines[2] = ",".join(fields)
+    path.write_text("".join(lines))
+
+
 def _binary_junk(path):
     path.write_bytes(bytes(range(256)) * 4)
 
@@ -247,6 +265,8 @@ TEXT_TEST = FEATURE_FILES[("test", "text")]
         (AUDIO_TRAIN, _flip_last_column, r"audio_train0\.csv, line 10: binary label \d of '.*' disagrees with"),
         (TRANSCRIPTS, _flip_last_column, r"transcripts\.csv, line 10: binary label \d of '.*' disagrees"),
         (LABELS, _binary_junk, r"OpinionLevelSentiment\.csv"),
+        (TRANSCRIPTS, _huge_transcript, r"transcripts\.csv, line 12: a transcript of 20,000,000 characters, more than"),
+        (AUDIO_TRAIN, _huge_cell, r"the audio features: feature 4 holds values so large \(up to 1e\+308\)"),
         (TEXT_TEST, _empty, r"text_test\.csv is empty"),
         ("standard_folds.json", _empty, r"standard_folds\.json is not valid JSON"),
     ],

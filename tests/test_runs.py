@@ -21,6 +21,7 @@ from scipy import stats
 
 import msmix_core.runs.store as store_module
 from msmix_core.errors import MsmixError
+from msmix_core.experiments.reports import significance_sentences
 from msmix_core.runs import (
     TABLE_COLUMNS,
     RunStatus,
@@ -245,7 +246,7 @@ def test_a_failed_append_leaves_the_history_as_it_was(store, monkeypatch):
         raise OSError("disk full")
 
     monkeypatch.setattr(os, "fsync", disk_full)
-    with pytest.raises(OSError, match="disk full"):
+    with pytest.raises(MsmixError, match=r"cannot append an epoch to run .* \(disk full\)"):
         run.log_epoch({"epoch": 2})
     monkeypatch.undo()
     assert (run.path / "history.jsonl").read_bytes() == before
@@ -562,6 +563,10 @@ def test_too_few_shared_seeds_or_no_baseline_give_notes_not_crashes():
     msmix = compared[compared["label"] == "msmix"].iloc[0]
     assert msmix["n_paired"] == 2 and math.isnan(msmix["p_value"]) and pd.isna(msmix["significant"])
     assert "fewer than 3 seeds shared" in msmix["note"]  # two pairs are never tested, however close
+    (said,) = [s for s in significance_sentences(compared, "Non0_acc_2") if s.startswith("msmix")]
+    assert said.count("no test") == 1 and said.endswith(
+        "no test (fewer than 3 seeds shared with the baseline; train more seeds)."
+    )
     mixup = compared[compared["label"] == "mixup"].iloc[0]
     assert mixup["n_paired"] == 3 and mixup["note"] == ""
     assert mixup["p_value"] == pytest.approx(stats.ttest_rel([0.72, 0.74, 0.73], [0.70, 0.71, 0.70]).pvalue)

@@ -91,3 +91,31 @@ def test_tune_command_scores_the_best_knobs_on_fresh_seeds_and_resumes(capsys, t
 def test_tune_refuses_a_trial_seed_among_the_scoring_seeds(capsys):
     assert main(["tune", "--trial-seed", "1", "--seeds", "1", "2", *FAST]) == 2
     assert "pick another trial seed" in capsys.readouterr().err
+
+
+def test_a_trial_whose_process_was_killed_is_marked_failed_when_the_study_resumes(tmp_path):
+    import subprocess
+    import sys
+
+    from msmix_core.runs.store import _this_process
+
+    storage = f"sqlite:///{tmp_path / 'tune.db'}"
+    study = open_study(storage, "s", {"method": "msmix"})
+    killed, live = study.ask(), study.ask()
+    child = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    killed.set_user_attr("process", _this_process() | {"pid": int(child.stdout), "started": "1"})
+    live.set_user_attr("process", _this_process())  # this very process: it may go on
+    states = {t.number: t.state for t in open_study(storage, "s", {"method": "msmix"}).trials}
+    assert states == {killed.number: optuna.trial.TrialState.FAIL, live.number: optuna.trial.TrialState.RUNNING}
+    [failed] = optuna.load_study(study_name="s", storage=storage).get_trials(states=[optuna.trial.TrialState.FAIL])
+    assert failed.user_attrs["error"] == "its process was killed mid-trial"
+
+
+def test_a_failing_trial_is_one_line_not_optunas_traceback(capsys, tmp_path, tiny_npz):
+    argv = ["tune", "--dataset", tiny_npz, "--runs-dir", tmp_path, "--trials", "1", "--params", "threshold"]
+    code = main([str(a) for a in [*argv, *FAST, "--lr", "1e30", "--epochs", "2", "--seeds", "1"]])
+    err = capsys.readouterr().err
+    assert code == 2 and "Traceback" not in err
+    lines = err.strip().splitlines()
+    assert lines[0].startswith("msmix: warning: trial #0 failed: ") and "loss" in lines[0]
+    assert lines[-1].startswith("msmix: error: study") and "no complete trial" in lines[-1]

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import io
-import os
 import warnings
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -27,6 +26,7 @@ from msmix_core.data.mosi_utterance import PREFIX as MOSI_PREFIX
 from msmix_core.data.mosi_utterance import parse_source
 from msmix_core.errors import MsmixError
 from msmix_core.models import data_note
+from ui.paths import upload_name, visitor_path
 from ui.settings import Settings
 
 UPLOAD_KEY = "msmix_upload"
@@ -39,11 +39,15 @@ def csv(table: pd.DataFrame) -> Callable[[], str]:
 
 @contextmanager
 def user_errors() -> Iterator[None]:
-    """Show a :class:`MsmixError` as ``st.error`` (what is wrong, what to do) and stop the page."""
+    """Show a :class:`MsmixError` as ``st.error`` (what is wrong, what to do) and stop the page; a file that
+    passed :func:`~ui.paths.visitor_path` but cannot be read (no permission, a device error) likewise."""
     try:
         yield
     except MsmixError as exc:
         st.error(f"**{exc}**")
+        st.stop()
+    except OSError as exc:
+        st.error(f"**the file could not be read ({exc.strerror or type(exc).__name__}): check it or choose another**")
         st.stop()
 
 
@@ -60,28 +64,15 @@ def _mosi(folder: str, split: str, train_fraction: float, seed: int) -> MSADatas
 
 
 def mosi_folder(settings: Settings) -> Path | None:
-    """The CMU-MOSI folder the settings point at (typed, ``$MSMIX_MOSI_DIR`` or beside the checkout), or None."""
-    return find_mosi_folder(settings.mosi_dir.strip() or None)
+    """The CMU-MOSI folder the settings point at (typed, ``$MSMIX_MOSI_DIR`` or beside the checkout), or None.
+
+    A typed folder passes :func:`~ui.paths.visitor_path` first (:class:`MsmixError` when refused): whether a
+    folder holds the CMU-MOSI files is not for a visitor to learn outside the data folders."""
+    typed = settings.mosi_dir.strip()
+    return find_mosi_folder(visitor_path(typed) if typed else None)
 
 
-#: Folders (``os.pathsep``-separated) that a served app may read; unset: any path (a local, single-user run).
-DATA_DIRS_ENV = "MSMIX_DATA_DIRS"
 FEATURE_SUFFIXES = (".pkl", ".pickle", ".npz")
-
-
-def allowed_path(text: str) -> Path:
-    """``text`` as a path this server may open: anywhere locally, only under ``$MSMIX_DATA_DIRS`` when set.
-
-    When the app is served to others, a ``?source=`` link must not let a visitor probe the server's
-    files: outside the data folders every path gets the same answer, whether it exists or not.
-    """
-    path = Path(text).expanduser()
-    folders = [Path(f).expanduser().resolve() for f in os.environ.get(DATA_DIRS_ENV, "").split(os.pathsep) if f]
-    if folders and not any(path.resolve().is_relative_to(folder) for folder in folders):
-        raise MsmixError(
-            "this server only opens files in its data folders: choose a file there, or upload one in the sidebar"
-        )
-    return path
 
 
 def _check_feature_file(path: Path) -> None:
@@ -114,8 +105,8 @@ def _from_upload(name: str, digest: str, _payload: bytes) -> MSADataset:
 
 
 def store_upload(name: str, payload: bytes) -> None:
-    """Keep an uploaded file's bytes in this session (never shared with other sessions)."""
-    st.session_state[UPLOAD_KEY] = (name, hashlib.sha256(payload).hexdigest(), payload)
+    """Keep an uploaded file's bytes in this session (never shared with other sessions), under a checked name."""
+    st.session_state[UPLOAD_KEY] = (upload_name(name), hashlib.sha256(payload).hexdigest(), payload)
 
 
 def dataset(settings: Settings) -> MSADataset:
@@ -138,8 +129,6 @@ def _selected(settings: Settings) -> MSADataset:
     if settings.source == "synthetic":
         return _synthetic(settings.data_seed, settings.conflict_rate, settings.label_noise, settings.n_train)
     if settings.source == "mosi":
-        if settings.mosi_dir.strip():
-            allowed_path(settings.mosi_dir.strip())
         folder = mosi_folder(settings)
         if folder is None:
             where = (
@@ -154,8 +143,8 @@ def _selected(settings: Settings) -> MSADataset:
             raise MsmixError("upload a file: drop an MMSA .pkl or .npz feature file on the sidebar's uploader")
         return _from_upload(*st.session_state[UPLOAD_KEY])
     if settings.source.startswith(MOSI_PREFIX):  # the CMU-MOSI folder spelled as on the command line
-        allowed_path(str(parse_source(settings.source)[0]))
+        visitor_path(str(parse_source(settings.source)[0]))
         return _from_path(settings.source)
-    path = allowed_path(settings.source)
+    path = visitor_path(settings.source)
     _check_feature_file(path)
     return _from_path(str(path))

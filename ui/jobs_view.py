@@ -1,18 +1,25 @@
-"""Widgets the Training, Ablation and Robustness pages share: job progress, stored runs, CSV tables."""
+"""Widgets the Training, Ablation and Robustness pages share: job progress, stored runs, CSV tables.
+
+A job is controlled only by the browser session that started it: each session holds a random
+secret (:func:`session_owner`, never in the URL) that the job keeps as its owner. A page opened from
+a link that names a job (``?training_job=...``: shared, or the same page reloaded, which is a new
+session) shows that job read-only and says so.
+"""
 
 from __future__ import annotations
 
+import secrets
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
 import pandas as pd
 import streamlit as st
 
 from msmix_core.data.schema import MSADataset
 from msmix_core.experiments import run_name
-from msmix_core.jobs import JobProgress, TrainingJob, find_job
-from msmix_core.jobs.worker import prestart
-from msmix_core.runs import Run, RunStore
+from msmix_core.jobs import JobProgress, TrainingJob, find_job, prepare_worker
+from msmix_core.runs import Run, RunStatus, RunStore
+from msmix_core.training import TrainConfig
 from ui import data
 from ui.settings import Settings
 
@@ -22,6 +29,13 @@ POLL = 1.0
 #: The pace of pages whose live part reads the whole run store (Ablation, Sweeps): their tables change only
 #: when a run ends, and a store of hundreds of runs takes a while to read.
 STORE_POLL = 2.0
+#: Where a session keeps the secret that makes it the owner of the jobs it starts.
+OWNER_KEY = "msmix_owner"
+#: What a page says when it shows a job this session did not start.
+READ_ONLY = (
+    "Read-only: this job was started in another browser session (a shared link, or this page reloaded). "
+    "You can watch it; only the session that started it can stop it. **Run** starts a job of your own."
+)
 #: While a job trains, its curves and tables are redrawn at most this often. A changed Plotly chart costs the
 #: browser tenths of a second of CPU, which the training shares on a small machine; an unchanged one almost none.
 REDRAW_EVERY = 5.0
@@ -64,12 +78,31 @@ def run_caption(run: Run, others: Iterable[Run] = ()) -> str:
     return f"{run_name(run, others)} · {run.id[-4:]}"
 
 
-def session_job(key: str) -> TrainingJob | None:
-    """This session's job under ``key``; after a page reload, the job whose id the URL keeps under ``key``.
+def session_owner() -> str:
+    """This browser session's secret: the owner of the jobs it starts (made once per session, never shown)."""
+    if OWNER_KEY not in st.session_state:
+        st.session_state[OWNER_KEY] = secrets.token_urlsafe(24)
+    return st.session_state[OWNER_KEY]
 
-    Also makes sure an idle training worker waits (:func:`prestart`), so that the next Run trains at once.
+
+def controls(job: TrainingJob | None) -> bool:
+    """Whether this session started ``job`` and so may stop it."""
+    return job is not None and job.controlled_by(st.session_state.get(OWNER_KEY))
+
+
+def start_job(dataset: MSADataset, configs: Sequence[TrainConfig], store: RunStore, workers: int = 1) -> TrainingJob:
+    """A started job owned by this session (it waits in the server's training queue for a free slot)."""
+    return TrainingJob(dataset, configs, store, workers, owner=session_owner()).start()
+
+
+def session_job(key: str) -> TrainingJob | None:
+    """This session's job under ``key``; after a page reload, the job whose id the URL keeps under ``key``
+    (shown read-only unless this session started it: :func:`controls`).
+
+    Also makes sure an idle training worker waits when no job trains (:func:`prepare_worker`), so that the
+    next Run trains at once.
     """
-    prestart()
+    prepare_worker()
     job = st.session_state.get(key)
     if job is None:
         job = find_job(st.query_params.get(key))
@@ -80,11 +113,12 @@ def session_job(key: str) -> TrainingJob | None:
 
 def open_training_page(settings: Settings, key: str) -> tuple[MSADataset, RunStore, TrainingJob | None, bool]:
     """What every training page starts from: the sidebar's dataset (its problems shown as one error),
-    the run store, this session's job under ``key`` (:func:`session_job`), and whether it still trains."""
+    the run store, this session's job under ``key`` (:func:`session_job`), and whether a job this
+    session controls still trains (then Run waits; a job it only watches does not hold Run back)."""
     with data.user_errors():
         ds = data.dataset(settings)
-    job = session_job(key)
-    return ds, RunStore(), job, job is not None and job.is_alive()
+        job = session_job(key)  # a bad $MSMIX_TRAINING_SLOTS is one line too
+    return ds, RunStore(), job, controls(job) and job.is_alive()
 
 
 def restore_training_form(job: TrainingJob | None) -> None:
@@ -124,8 +158,22 @@ def _duration(seconds: float) -> str:
 
 
 def progress_text(progress: JobProgress) -> str:
-    """What a running job is doing, in words: the run it trains (or the step between two runs), runs done, time left."""
-    if progress.current:
+    """What a running job is doing, in words: its place in the server's queue, or the run it trains (or the step
+    between two runs), runs done, time left."""
+    if progress.position is not None:
+        slots = progress.slots
+        eta = (
+            "time left unknown until the jobs ahead have a pace"
+            if progress.eta is None
+            else (f"about {_duration(progress.eta)} left, the wait included")
+        )
+        return (
+            f"Waiting for a free training slot: number {progress.position} in line (this server trains "
+            f"{slots} job{'s' if slots > 1 else ''} at a time) · {eta}"
+        )
+    if progress.stop_request == "after_run" and progress.current:
+        doing = f"Finishing {progress.current}, then stopping"
+    elif progress.current:
         doing = f"Training {progress.current}"
     elif progress.runs_done == 0:
         doing = "Starting the training process"
@@ -137,14 +185,69 @@ def progress_text(progress: JobProgress) -> str:
     return f"{doing} ({progress.runs_done}/{len(progress.names)} runs done) · {eta}"
 
 
+#: The help of the two Stop buttons: what each does, in the words of the runs it keeps.
+STOP_AFTER_RUN_HELP = (
+    "The run in progress trains to its end and is stored as finished; the runs not started yet are skipped."
+)
+STOP_NOW_HELP = (
+    "Ends the run in progress after its current batch: it is stored as 'stopped' with the epochs it trained "
+    "(left out of the tables over seeds); the runs not started yet are skipped. A job waiting for a training "
+    "slot leaves the line."
+)
+
+
+def stop_buttons(job: TrainingJob, progress: JobProgress, key: str) -> None:
+    """'Stop after this run' (when the job can) and 'Stop now', each saying what it does."""
+    c1, c2, _ = st.columns([1, 1, 3])
+    after_run = job.can_stop_after_run and progress.position is None
+    if after_run and c1.button(
+        "Stop after this run",
+        key=f"{key}_stop_after",
+        help=STOP_AFTER_RUN_HELP,
+        disabled=progress.stop_request is not None,
+    ):
+        job.stop(after_run=True)
+        st.toast("Stopping once the run in progress has ended…")
+    if (c2 if after_run else c1).button("Stop now", key=f"{key}_stop", help=STOP_NOW_HELP):
+        job.stop()
+        st.toast("Stopping after the current batch…")
+
+
+def partial_note(progress: JobProgress) -> str | None:
+    """Why a stopped job's tables hold fewer runs than it was asked for, in one paragraph (None unless stopped)."""
+    if progress.status != RunStatus.STOPPED:
+        return None
+    finished = [n for n in progress.names if progress.run_status.get(n) == RunStatus.FINISHED]
+    stopped = [n for n in progress.names if progress.run_status.get(n) == RunStatus.STOPPED]
+    skipped = len(progress.names) - len(progress.run_status)
+    if not progress.run_status:
+        return "Stopped before any run began (it was waiting for a training slot): nothing was trained or stored."
+    how = {"after_run": "**Stop after this run**", "now": "**Stop now**"}.get(progress.stop_request, "a stop")
+    parts = [f"{len(finished)} of {len(progress.names)} runs finished"]
+    parts += [
+        f"'{name}' was stopped after {len(progress.histories.get(name, []))} epoch(s) (stored as 'stopped', left "
+        "out of the tables over seeds)"
+        for name in stopped
+    ]
+    if skipped:
+        parts.append(f"{skipped} run(s) never started")
+    return (
+        f"Partial results, stopped by {how}: {'; '.join(parts)}. The tables below hold only the finished runs, "
+        "so a method may have fewer seeds than asked (or none)."
+    )
+
+
 def progress_panel(job: TrainingJob, key: str) -> JobProgress:
-    """Progress bar, time spent and left, and a Stop button; returns the snapshot it drew."""
+    """Progress bar (or the job's place in the queue), time left and the Stop buttons for the session that
+    started the job; a read-only note for any other; how it ended, and why its results are partial after a
+    Stop. Returns the snapshot it drew."""
     progress = job.progress()
     if progress.running:
         st.progress(progress.fraction, text=progress_text(progress))
-        if st.button("Stop", key=f"{key}_stop", help="Ends the current run after this batch; it is kept as 'stopped'."):
-            job.stop()
-            st.toast("Stopping after the current batch…")
+        if controls(job):
+            stop_buttons(job, progress, key)
+        else:
+            st.caption(READ_ONLY)
     elif progress.status == "failed":
         st.error(f"**Training failed: {progress.error}**")
     else:
@@ -152,6 +255,9 @@ def progress_panel(job: TrainingJob, key: str) -> JobProgress:
             f"{progress.status.capitalize()}: {progress.runs_done} of {len(progress.names)} runs in "
             f"{_duration(progress.elapsed)}; every run is in the run store."
         )
+        note = partial_note(progress)
+        if note:
+            st.warning(note)
     return progress
 
 

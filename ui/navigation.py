@@ -3,17 +3,33 @@
 Streamlit turns on its automatic file-list navigation whenever a ``pages/`` folder sits next to
 the entry script, even under ``st.navigation``. The config hides that list
 (``client.showSidebarNavigation = false``) and the sidebar draws these titled links instead.
+
+In that mode a link to a page (``/pairs``) runs ``pages/pairs.py`` alone: ``app.py`` runs only
+for ``/``. So whatever every page needs from the entry script, its page config above all (the
+wide layout: without it every page sat in Streamlit's 736 px column), each page applies itself
+through :func:`configure`, which :func:`ui.sidebar.render` calls first.
 """
 
 from __future__ import annotations
 
+from functools import cache
+from pathlib import Path
+
 import streamlit as st
 from streamlit.errors import StreamlitPageNotFoundError
+
+#: The page config of every page: the wide layout uses the window (a projector's, a laptop's).
+PAGE_CONFIG = {
+    "page_title": "msmix: emotion-aware mixup lab",
+    "page_icon": ":material/theater_comedy:",
+    "layout": "wide",
+}
 
 #: Group -> pages as (file, title, icon, URL path). Adding a page is one line here.
 PAGES: dict[str, list[tuple[str, str, str, str]]] = {
     "Explore": [
         ("pages/home.py", "Home", ":material/home:", "home"),
+        ("pages/tour.py", "Guided tour", ":material/tour:", "tour"),
         ("pages/pairs.py", "Pair selection (SASS)", ":material/join_inner:", "pairs"),
         ("pages/ratios.py", "Mixing ratios (SIG)", ":material/balance:", "ratios"),
         ("pages/embeddings.py", "Embeddings (UMAP)", ":material/scatter_plot:", "embeddings"),
@@ -23,8 +39,21 @@ PAGES: dict[str, list[tuple[str, str, str, str]]] = {
         ("pages/ablation.py", "Ablation", ":material/extension:", "ablation"),
         ("pages/sweeps.py", "Sweeps", ":material/tune:", "sweeps"),
         ("pages/robustness.py", "Robustness", ":material/shield:", "robustness"),
+        ("pages/runs.py", "Runs", ":material/table_rows:", "runs"),
     ],
 }
+
+
+@cache
+def _style() -> str:
+    return (Path(__file__).parent / "style.css").read_text()
+
+
+def configure() -> None:
+    """Apply :data:`PAGE_CONFIG` and the app's style (``style.css``: labels wrap instead of being cut off);
+    every page calls it (through the sidebar), ``app.py`` too."""
+    st.set_page_config(**PAGE_CONFIG)
+    st.html(f"<style>{_style()}</style>")
 
 
 def pages() -> dict[str, list[st.Page]]:
@@ -38,10 +67,13 @@ def pages() -> dict[str, list[st.Page]]:
     }
 
 
-def page_link(path: str, label: str, icon: str | None = None, container=st) -> None:
-    """A link to a page of :data:`PAGES`; a page run on its own (no navigation) shows the label in bold instead."""
+def page_link(
+    path: str, label: str, icon: str | None = None, container=st, query_params: dict[str, str] | None = None
+) -> None:
+    """A link to a page of :data:`PAGES` (with ``query_params`` in its URL); a page run on its own (no
+    navigation) shows the label in bold instead."""
     try:
-        container.page_link(path, label=label, icon=icon)
+        container.page_link(path, label=label, icon=icon, query_params=query_params)
     except StreamlitPageNotFoundError:
         container.markdown(f"**{label}**")
 

@@ -21,6 +21,10 @@ Parser = Callable[[str], Any]
 #: Separator of the items of a multiselect in the URL.
 SEPARATOR = ","
 
+#: Every widget key :func:`bind` or :func:`bind_group` was called with in this server process (a tour step
+#: resets them to its URL).
+BOUND: set[str] = set()
+
 
 def choice(options: Sequence[Any]) -> Parser:
     """The option whose text is the URL's text (options may be numbers, shown as text in the URL)."""
@@ -37,6 +41,19 @@ def number(low: float, high: float, kind: type = float) -> Parser:
         except ValueError:
             return None
         return value if low <= value <= high else None
+
+    return parse
+
+
+def interval(low: float, high: float) -> Parser:
+    """Two comma-separated numbers ``a,b`` with ``low <= a <= b <= high`` (a range slider)."""
+    inside = number(low, high)
+
+    def parse(text: str) -> tuple[float, float] | None:
+        ends = [inside(item) for item in text.split(SEPARATOR)]
+        if len(ends) != 2 or None in ends or ends[0] > ends[1]:
+            return None
+        return ends[0], ends[1]
 
     return parse
 
@@ -97,6 +114,30 @@ def bind(key: str, default: Any, parse: Parser) -> str:
     value lives in ``st.session_state[key]``). By then a changed widget's new value is in the session
     state already, so the URL follows every change.
     """
+    BOUND.add(key)
     _restore(key, default, parse)
     _publish(key, default)
     return key
+
+
+def bind_group(
+    key: str, defaults: dict[str, Any], parse: Callable[[str], dict[str, Any] | None], join: Callable[..., str]
+) -> None:
+    """Several widgets (the keys of ``defaults``) kept in one URL parameter ``key``, e.g. a filter's parts.
+
+    ``parse`` turns the URL's text into the widgets' values (None when the text is not valid: the
+    defaults then); ``join`` (called with the values as keywords) makes the text. Call it before
+    drawing the widgets, which take no defaults of their own; a text equal to the defaults' is left out.
+    """
+    BOUND.update(defaults)
+    if any(name not in st.session_state for name in defaults):
+        text = st.query_params.get(key)
+        start = (None if text is None else parse(text)) or defaults
+        for name in defaults:
+            st.session_state.setdefault(name, start[name])
+    text = join(**{name: st.session_state[name] for name in defaults})
+    if text == join(**defaults):
+        if key in st.query_params:
+            del st.query_params[key]
+    elif st.query_params.get(key) != text:
+        st.query_params[key] = text

@@ -9,7 +9,8 @@ import torch
 
 from msmix_core.data import MOSI_SOURCES
 from msmix_core.device import resolve_device
-from ui import data, navigation, settings
+from msmix_core.errors import MsmixError
+from ui import data, navigation, settings, tours
 
 REAL = "CMU-MOSI (real)"
 
@@ -25,7 +26,11 @@ def _mosi_knobs(current: settings.Settings) -> settings.Settings:
         help="Empty: $MSMIX_MOSI_DIR, else ../shared/data/mosi-utterance beside the checkout or the working folder.",
     ).strip()
     new = replace(current, mosi_dir=typed)
-    folder = data.mosi_folder(new)
+    try:
+        folder = data.mosi_folder(new)
+    except MsmixError as exc:  # a folder this server does not open (the page says the same)
+        sb.error(str(exc))
+        return new
     if folder is None:
         sb.info(f"No CMU-MOSI utterance folder found. Where to get the files: {MOSI_SOURCES}.")
         return new
@@ -63,7 +68,9 @@ def _slider(sb: object, label: str, name: str, current: settings.Settings, key: 
 
 
 def render() -> settings.Settings:
-    """Draw the sidebar and return this session's (possibly updated) settings."""
+    """Draw the sidebar and return this session's (possibly updated) settings; a tour step's banner on top."""
+    navigation.configure()  # a page opened by its link runs without app.py (ui.navigation)
+    tours.banner()
     current = settings.current()
     sb = st.sidebar
     navigation.links()

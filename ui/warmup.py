@@ -28,15 +28,23 @@ _lock = threading.Lock()
 _thread: threading.Thread | None = None
 
 
-def _warm() -> None:
-    """Fit and apply a small map: the same code paths (small-data nearest neighbours, layout, transform)."""
+def compile_umap() -> None:
+    """Fit and apply a small map: the same code paths (small-data nearest neighbours, layout, transform).
+
+    In a fresh checkout this compiles everything and fills numba's cache (``make setup`` runs it
+    through ``python -m ui.maps``); later processes load it from there.
+    """
     from msmix_core.analysis import Projector
 
+    x = np.random.default_rng(0).normal(size=(96, 48)).astype(np.float32)
+    projector = Projector("umap", random_state=0)
+    projector.fit_transform(x)
+    projector.transform(x[:8])
+
+
+def _warm() -> None:
     try:
-        x = np.random.default_rng(0).normal(size=(96, 48)).astype(np.float32)
-        projector = Projector("umap", random_state=0)
-        projector.fit_transform(x)
-        projector.transform(x[:8])
+        compile_umap()
     finally:
         _done.set()  # a failure here shows again, with its message, where the page uses UMAP
 

@@ -6,11 +6,19 @@
   rate, mean label gap) and per-pair tables of sources (sentences, speakers), similarity and ratios.
 - :mod:`~msmix_core.analysis.partners`: each sample's SASS partners over a whole split, in tiles
   (``msmix partners``).
-- :mod:`~msmix_core.analysis.embedding`: a 2-D map of real latents (UMAP, or PCA for speed)
-  into which mixed latents are projected.
+- :mod:`~msmix_core.analysis.embedding`: a 2-D or 3-D map of real latents (PCA, UMAP,
+  t-SNE) into which mixed latents are placed, kept on disk by content.
 """
 
-from msmix_core.analysis.embedding import VIEWS, Projector, find_samples, nearest_neighbours, off_map, view_features
+from msmix_core.analysis.embedding import (
+    VIEWS,
+    Projector,
+    embed,
+    find_samples,
+    nearest_neighbours,
+    off_map,
+    view_features,
+)
 from msmix_core.analysis.latents import LatentBatch, encode_batch, encode_split, fit_encoder
 from msmix_core.analysis.pairs import (
     ORDERS,
@@ -38,6 +46,7 @@ __all__ = [
     "Projector",
     "candidate_partners",
     "display_order",
+    "embed",
     "encode_batch",
     "encode_split",
     "find_samples",

@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
+import hashlib
+import os
+import threading
+from collections.abc import Callable
 from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -103,3 +109,44 @@ def encode_split(
         for m, latents in _utterance_latents(model.encode(batch)).items():
             parts[m].append(latents.float())
     return {m: torch.cat(parts[m]) for m in MODALITIES}
+
+
+@cache
+def code_digest() -> str:
+    """A digest of msmix_core's source: a batch kept on disk is only reused by the code that encoded it."""
+    root = Path(__file__).resolve().parent.parent
+    h = hashlib.sha256(f"torch {torch.__version__}".encode())
+    for path in sorted(root.rglob("*.py")):
+        h.update(path.relative_to(root).as_posix().encode())
+        h.update(path.read_bytes())
+    return h.hexdigest()
+
+
+def stored_batch(folder: str | Path, key: str, compute: Callable[[], LatentBatch]) -> LatentBatch:
+    """``compute()`` once per ``key`` and version of the code, kept in ``folder`` as ``.npz`` (read without pickle).
+
+    ``key`` must name everything the batch depends on besides the code (data, backbone, seed,
+    epochs, batch size). A file that cannot be read as a batch is computed again.
+    """
+    name = hashlib.sha256(f"{key}|{code_digest()}".encode()).hexdigest()[:32]
+    path = Path(folder) / f"{name}.npz"
+    if path.is_file():
+        try:
+            with np.load(path, allow_pickle=False) as saved:
+                return LatentBatch(
+                    latents={m: saved[f"latent_{m}"] for m in MODALITIES},
+                    labels=saved["labels"],
+                    index=saved["index"],
+                    intensities={m: saved[f"intensity_{m}"] for m in MODALITIES},
+                )
+        except (OSError, ValueError, KeyError):
+            pass
+    batch = compute()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    arrays = {f"latent_{m}": batch.latents[m] for m in MODALITIES} | {
+        f"intensity_{m}": batch.intensities[m] for m in MODALITIES
+    }
+    partial = path.with_suffix(f".{os.getpid()}.{threading.get_ident()}.tmp.npz")
+    np.savez(partial, labels=batch.labels, index=batch.index, **arrays)
+    os.replace(partial, path)  # whole or absent: a reader never sees half a file
+    return batch

@@ -61,6 +61,9 @@ class Strategy:
         return build_method(self.method, **knobs)(features, labels, generator=generator)
 
 
+#: How many seeded draws :func:`pair_statistics` averages by default.
+DRAWS = 5
+
 #: Strategy id -> strategy; the ids are what code and URLs use, the labels what tables and charts show.
 STRATEGIES: dict[str, Strategy] = {
     "sass": Strategy("SASS (MS-Mix)", "msmix"),
@@ -76,7 +79,7 @@ def pair_statistics(
     threshold: float | None = None,
     alpha: float | None = None,
     sigma: float | None = None,
-    repeats: int = 5,
+    repeats: int = DRAWS,
     seed: int = 0,
     strategies: Sequence[str] | None = None,
 ) -> pd.DataFrame:
@@ -263,9 +266,9 @@ def read_selection(threshold: float, share: float, stats: pd.DataFrame) -> str:
         compare = "about as many as"
     text = (
         f"At δ = {threshold:.2f} SASS keeps {100 * share:.0f} % of the ordered pairs: {verdict}. "
-        f"Its contradictory-pair rate is {100 * sass:.0f} % against {100 * rand:.0f} % for random pairing "
-        f"({compare} random)"
+        f"Of the pairs it draws, {100 * sass:.0f} % have opposite signs (mean of {DRAWS} seeded draws) against "
+        f"{100 * rand:.0f} % for random pairing ({compare} random)"
     )
     if "guard" in rate:
-        text += f"; the label-aware guard reaches {100 * rate['guard']:.0f} %"
+        text += f"; the label-aware guard's {100 * rate['guard']:.0f} %"
     return text + "."

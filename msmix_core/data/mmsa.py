@@ -25,6 +25,7 @@ from msmix_core import MODALITIES
 from msmix_core.data.npz import save_npz
 from msmix_core.data.schema import LABEL_RANGES, SPLITS, MSADataset, Split
 from msmix_core.errors import MsmixError, MsmixWarning, first_line, require_file
+from msmix_core.limits import MEMORY_LIMIT_ENV, check_size, memory_limit
 
 # The functions numpy's own pickles name, taken from numpy itself so that files written under
 # numpy 1 (``numpy.core``) and numpy 2 (``numpy._core``) both resolve on either version.
@@ -158,11 +159,28 @@ class RestrictedUnpickler(pickle._Unpickler):
 
     dispatch: ClassVar[dict] = dict(pickle._Unpickler.dispatch)
 
+    def __init__(self, file: BinaryIO, **kwargs: object) -> None:
+        super().__init__(file, **kwargs)
+        self.budget = memory_limit()  # what the objects the pickle builds may take together
+        self.source_name = _name(file)
+
+    def _spend(self, obj: object) -> None:
+        """Charge what a call or a BUILD just made: a memo lets a small pickle build one large object many times."""
+        self.budget -= _cost(obj)
+        if self.budget < 0:
+            check_size(memory_limit() - self.budget, f"{self.source_name}'s objects", "not an MMSA feature file?")
+
     def load_build(self) -> None:
         _check_state(self.stack[-2], self.stack[-1])
         super().load_build()
+        self._spend(self.stack[-1])
+
+    def load_reduce(self) -> None:
+        super().load_reduce()
+        self._spend(self.stack[-1])
 
     dispatch[pickle.BUILD[0]] = load_build
+    dispatch[pickle.REDUCE[0]] = load_reduce
 
     def find_class(self, module: str, name: str) -> object:
         try:
@@ -173,6 +191,41 @@ class RestrictedUnpickler(pickle._Unpickler):
                 "list, string or number. Only MMSA feature files are accepted; if you trust this file, convert "
                 "it to .npz with your own code."
             ) from None
+
+
+def _cost(obj: object) -> int:
+    """Bytes an object built by a pickle takes, roughly (a view is charged as if it owned its data)."""
+    if isinstance(obj, np.ndarray):
+        return obj.nbytes
+    if isinstance(obj, bytes | bytearray | str):
+        return len(obj)
+    if isinstance(obj, set | frozenset | list | tuple | dict):
+        return 8 * len(obj)
+    return 32
+
+
+def _leaf_count(value: object, cap: int) -> int:
+    """How many numbers nested lists, tuples and arrays hold, i.e. what ``np.asarray`` would allocate, counted up to
+    just beyond ``cap``. A list shared through a pickle's memo counts once per use but is walked once."""
+    sizes: dict[int, int] = {}
+
+    def count(item: object, depth: int) -> int:
+        if isinstance(item, np.ndarray):
+            return item.size
+        if not isinstance(item, list | tuple):
+            return 1
+        if depth > 64:  # numpy stacks at most 64 dimensions
+            return cap + 1
+        if id(item) not in sizes:
+            total = 0
+            for child in item:
+                total += count(child, depth + 1)
+                if total > cap:
+                    break
+            sizes[id(item)] = total
+        return sizes[id(item)]
+
+    return count(value, 0)
 
 
 def restricted_load(source: str | Path | BinaryIO | bytes) -> object:
@@ -327,6 +380,12 @@ def _array(split: str, data: dict, key: str, ndim: int, numeric: bool = True) ->
     """``data[key]`` as an array of ``ndim`` dimensions (``[N, 1]`` accepted for ``[N]``), or a named error."""
     if key not in data:
         raise MsmixError(f"split '{split}' has no '{key}': an MMSA feature file has it in every split")
+    cap = memory_limit() // 8
+    if not isinstance(data[key], np.ndarray) and _leaf_count(data[key], cap) > cap:
+        raise MsmixError(
+            f"split '{split}', field '{key}' holds more than {cap:,} numbers, more than one input may allocate here "
+            f"(${MEMORY_LIMIT_ENV}, default half the free memory): not an MMSA feature file?"
+        )
     try:
         value = np.asarray(data[key])
     except ValueError as exc:  # ragged nested lists

@@ -75,6 +75,8 @@ _SPEAKER_NOTE = (
 TRANSCRIPTS = "declare-lab/data/transcripts.csv"
 LABELS = "asa-mosi/OpinionLevelSentiment.csv"
 FOLDS = "standard_folds.json"
+#: The longest transcript and id msmix reads (CMU-MOSI's longest transcript has 581 characters, its ids 14).
+MAX_TRANSCRIPT_CHARS, MAX_ID_CHARS = 5_000, 200
 #: Feature file of each (part, modality), and how many feature columns it holds.
 FEATURE_FILES: dict[tuple[str, str], str] = {
     (part, m): path.format(part=part)
@@ -133,7 +135,7 @@ def load_mosi_utterance(
     for name in SPLITS:
         rows = np.flatnonzero(member[name])
         splits[name] = Split(
-            **{m: ((pooled[m][rows] - stats[m][0]) / stats[m][1]).astype(np.float32)[:, None, :] for m in MODALITIES},
+            **{m: _standardised(pooled[m][rows], stats[m], m) for m in MODALITIES},
             labels=pooled["labels"][rows],
             ids=pooled["ids"][rows],
             raw_text=text[pooled["index"][rows]],
@@ -170,6 +172,8 @@ def parse_source(text: str) -> tuple[Path, dict]:
     for key, value in pairs:
         if key not in OPTIONS:
             raise MsmixError(f"unknown option {key!r} in '{text}': valid options are {list(OPTIONS)}")
+        if key in options:
+            raise MsmixError(f"option {key!r} is given twice in '{text}': give each option once")
         try:
             options[key] = OPTIONS[key](value)
         except ValueError:
@@ -258,14 +262,27 @@ def _transcripts(folder: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     frame = _read(folder, TRANSCRIPTS, dtype=str, keep_default_na=False)  # a transcript "NA" stays text
     if frame.shape[1] != 4:
         raise MsmixError(f"{path} has {frame.shape[1]} columns, expected 4 (id, transcript, video number, label)")
-    ids = frame[0].to_numpy(dtype=str)
+    ids = _strings(frame[0], path, "an id", MAX_ID_CHARS)
     _no_duplicates(ids, path)
-    binary = frame[3].to_numpy(dtype=str)
+    binary = _strings(frame[3], path, "a label", MAX_ID_CHARS)
     bad = ~np.isin(binary, ["0", "1"])
     if bad.any():
         row = int(np.flatnonzero(bad)[0])
         raise MsmixError(f"{path}, line {row + 1}: label {binary[row]!r} is not 0 or 1")
-    return ids, frame[1].to_numpy(dtype=str), binary.astype(np.int64)
+    return ids, _strings(frame[1], path, "a transcript", MAX_TRANSCRIPT_CHARS), binary.astype(np.int64)
+
+
+def _strings(column: pd.Series, path: Path, what: str, limit: int) -> np.ndarray:
+    """A column of text as a fixed-width array, whose every cell takes the width of the longest: a cell longer
+    than ``limit`` characters is refused first (one 20 MB line would make every row cost 80 MB)."""
+    lengths = column.str.len()
+    if len(lengths) and lengths.max() > limit:
+        row = int(lengths.to_numpy().argmax())
+        raise MsmixError(
+            f"{path}, line {row + 1}: {what} of {lengths.iloc[row]:,} characters, more than the {limit:,} a CMU-MOSI "
+            "file holds: the file is damaged or not CMU-MOSI's; download it again"
+        )
+    return column.to_numpy(dtype=str)
 
 
 def _scores(folder: Path) -> dict[str, float]:
@@ -280,7 +297,7 @@ def _scores(folder: Path) -> dict[str, float]:
     if outside.any():
         row = int(np.flatnonzero(outside)[0])
         raise MsmixError(f"{path}, line {row + 1}: score {score[row]:g} is outside [{low:g}, {high:g}]")
-    keys = (frame[2] + "_" + frame[3]).to_numpy(dtype=str)
+    keys = _strings(frame[2] + "_" + frame[3], path, "a video and segment id", MAX_ID_CHARS)
     _no_duplicates(keys, path)
     return dict(zip(keys.tolist(), score.tolist(), strict=True))
 
@@ -382,8 +399,24 @@ def _train_subset(videos: np.ndarray, fraction: float, seed: int) -> list[str]:
     return [pool[i] for i in sorted(chosen.tolist())]
 
 
+def _standardised(values: np.ndarray, stats: tuple[np.ndarray, np.ndarray], modality: str) -> np.ndarray:
+    """Features z-scored with the train statistics, as float32 ``[N, 1, D]``, checked finite *after* the transform:
+    huge finite cells can overflow the mean, the std or float32 and would otherwise train on inf and NaN."""
+    with np.errstate(over="ignore", invalid="ignore"):
+        scaled = ((values - stats[0]) / stats[1]).astype(np.float32)
+    bad = ~(np.isfinite(scaled).all(axis=0) & np.isfinite(stats[0]) & np.isfinite(stats[1]))
+    if bad.any():  # an infinite std would silently turn its whole column into zeros
+        column = int(np.flatnonzero(bad)[0])
+        raise MsmixError(
+            f"the {modality} features: feature {column + 1} holds values so large (up to {np.abs(values).max():.3g}) "
+            "that z-scoring them overflows: the feature files are damaged; download them again"
+        )
+    return scaled[:, None, :]
+
+
 def _stats(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Per-feature mean and std (float64); a constant feature gets std 1, so it is only centred."""
-    mean = values.mean(axis=0)
-    std = values.std(axis=0)
+    with np.errstate(over="ignore", invalid="ignore"):  # huge cells: _standardised names them
+        mean = values.mean(axis=0)
+        std = values.std(axis=0)
     return mean, np.where(std > 0, std, 1.0)

@@ -21,8 +21,9 @@ from typing import BinaryIO
 
 import numpy as np
 
-from msmix_core.data.schema import SPLITS, MSADataset, Split
+from msmix_core.data.schema import LABEL_RANGES, SPLITS, MSADataset, Split
 from msmix_core.errors import MsmixError, first_line, require_file
+from msmix_core.limits import JSON_DEPTH_LIMIT, check_size, too_deep
 
 FORMAT = "msmix-npz-1"
 _HEADER_READERS = {(1, 0): np.lib.format.read_array_header_1_0, (2, 0): np.lib.format.read_array_header_2_0}
@@ -109,25 +110,59 @@ def load_npz(source: str | Path | BinaryIO | bytes) -> MSADataset:
 
 
 def _meta(entry: np.ndarray | None, name: str) -> dict:
-    """The checked metadata of a file, or an error saying why it is not an msmix ``.npz``."""
+    """The checked metadata of a file, or an error saying why it is not an msmix ``.npz``: every field has the
+    type and range :class:`MSADataset` needs, so a crafted file is one error line, never a crash later."""
     if entry is None:
         raise MsmixError(f"{name} is not an msmix dataset (no '{_META}' entry): write it with save_npz")
+    if entry.ndim != 0 or entry.dtype.kind != "U":
+        raise MsmixError(f"{name}: its '{_META}' entry is a {entry.dtype} array, not a JSON string: write it again")
     try:
         meta = json.loads(str(entry))
-    except json.JSONDecodeError as exc:
-        raise MsmixError(f"{name}: its '{_META}' entry is not valid JSON ({exc}): write the file again") from exc
+        deep = too_deep(meta)
+    except RecursionError:
+        deep = True
+    except ValueError as exc:
+        bad = f"{name}: its '{_META}' entry is not valid JSON ({first_line(exc)})"
+        raise MsmixError(f"{bad}: write the file again") from exc
+    if deep:
+        raise MsmixError(f"{name}: its '{_META}' entry nests deeper than {JSON_DEPTH_LIMIT} levels: not msmix's")
     if not isinstance(meta, dict) or meta.get("format") != FORMAT:
         found = meta.get("format") if isinstance(meta, dict) else None
-        raise MsmixError(f"{name} has format {found!r}, this msmix reads {FORMAT!r}: convert the data again")
+        raise MsmixError(f"{name} has format {found!r:.80}, this msmix reads {FORMAT!r}: convert the data again")
     missing = [k for k in ("name", "label_range", "metrics", "info") if k not in meta]
     if missing:
         raise MsmixError(f"{name}: its metadata lacks {missing}: write the file again with save_npz")
+    label_range = meta["label_range"]
+    checks = {
+        "name": isinstance(meta["name"], str) and 0 < len(meta["name"]) <= 1000,
+        "label_range": isinstance(label_range, list)
+        and len(label_range) == 2
+        and all(isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v) for v in label_range)
+        and label_range[0] < label_range[1],
+        "metrics": isinstance(meta["metrics"], str) and meta["metrics"] in LABEL_RANGES,
+        "info": isinstance(meta["info"], dict),
+    }
+    wanted = {
+        "name": "a string of 1 to 1000 characters",
+        "label_range": "[low, high], two finite numbers, low < high",
+        "metrics": f"one of {sorted(LABEL_RANGES)}",
+        "info": "a dict",
+    }
+    bad = [key for key, ok in checks.items() if not ok]
+    if bad:
+        raise MsmixError(
+            f"{name}: its metadata field {bad[0]!r} must be {wanted[bad[0]]}, got {meta[bad[0]]!r:.80}: the file was "
+            "not written by save_npz; convert the data again"
+        )
     return meta
 
 
 def _check_declared_sizes(source: str | Path | BinaryIO, name: str) -> None:
-    """Refuse an array whose header declares more bytes than its archive member holds, before numpy allocates it."""
+    """Refuse an array whose header declares more bytes than its archive member holds, or arrays that together
+    would inflate beyond what one input may take (:func:`~msmix_core.limits.memory_limit`; zlib inflates zeros
+    a thousandfold), before numpy allocates anything."""
     position = None if isinstance(source, str | Path) else source.tell()
+    total = 0
     with zipfile.ZipFile(source) as archive:
         for info in archive.infolist():
             with archive.open(info) as member:
@@ -141,6 +176,8 @@ def _check_declared_sizes(source: str | Path | BinaryIO, name: str) -> None:
                         f"{name}: entry {info.filename!r} declares an impossible size ({declared:,} bytes of array "
                         f"in {info.file_size:,} bytes): the file is damaged; write it again with `msmix convert`"
                     )
+                total += declared
+    check_size(total, f"{name}'s arrays", "use a smaller dataset, or raise the limit if this machine can hold it")
     if position is not None:
         source.seek(position)
 

@@ -5,10 +5,12 @@ The CLI (``msmix ablate``) and the Ablation page build the same variants from th
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import replace
+from typing import Any
 
 from msmix_core.errors import MsmixError
+from msmix_core.runs.identity import experiment_fields, in_factor
 from msmix_core.training import TrainConfig
 
 #: MS-Mix's ablation variants: name -> the knobs that switch a component off. "attached" keeps
@@ -46,6 +48,25 @@ DEFAULT_ABLATIONS: tuple[str, ...] = ("full", "no-sass", "no-sig", "no-sal")
 def ablation_label(variant: str) -> str:
     """A variant's label in tables: ``"no-sal"`` -> ``"msmix -SAL"``, ``"full"`` -> ``"msmix"``."""
     return ABLATION_LABELS[variant]
+
+
+#: What an ablation varies: MS-Mix's switches. Runs are variants of one ablation when every other
+#: setting (data, backbone, epochs, lr, the other knobs...) is the same (msmix_core.runs.comparable_sets).
+ABLATION_FACTOR: tuple[str, ...] = tuple(sorted({f"method.{knob}" for knobs in ABLATIONS.values() for knob in knobs}))
+
+
+def ablation_variant(config: Mapping[str, Any]) -> str:
+    """A stored run's variant named from its switches, not its label: ``{"use_sal": False}`` -> ``"msmix -SAL"``.
+
+    A sweep run at MS-Mix's defaults is full MS-Mix whatever its label; switches no variant has are
+    written out (``"msmix use_sal=False use_sig=False"``).
+    """
+    fields = experiment_fields(config)
+    switches = {key.removeprefix("method."): value for key, value in fields.items() if in_factor(key, ABLATION_FACTOR)}
+    for variant, knobs in ABLATIONS.items():
+        if switches == knobs:
+            return ablation_label(variant)
+    return " ".join([FULL_LABEL, *(f"{knob}={value}" for knob, value in switches.items())])
 
 
 def ablation_configs(base: TrainConfig, variants: Sequence[str], seeds: Sequence[int]) -> list[TrainConfig]:

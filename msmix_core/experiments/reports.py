@@ -4,7 +4,6 @@
 - :func:`summary_table`: the best-validation epoch of each run, with its test metrics.
 - :func:`learning_warnings`: a sentence for each run that did not learn.
 - :func:`significance_sentences`: a paired comparison of variants, said in words.
-- :func:`latest_runs`: per method label, the stored run a dataset can score that trained longest.
 - :func:`run_name`: a stored run named by what differs between it and the others.
 - :func:`robustness_table`: :func:`~msmix_core.training.evaluate_robustness` for several stored runs.
 """
@@ -42,17 +41,21 @@ def history_frame(histories: Mapping[str, Iterable[Mapping[str, Any]]]) -> pd.Da
     return frame[np.isfinite(frame["value"])].reset_index(drop=True)
 
 
-def summary_table(histories: Mapping[str, Sequence[Mapping[str, Any]]], split: str = "test") -> pd.DataFrame:
+def summary_table(
+    histories: Mapping[str, Sequence[Mapping[str, Any]]], split: str = "test", keys: Mapping[str, str] | None = None
+) -> pd.DataFrame:
     """One row per run: epochs trained, best (lowest validation loss) epoch and that epoch's ``split`` metrics.
 
     The same checkpoint the trainer reports, read from the histories, so it also works while a run goes on.
+    With ``keys`` (run name -> experiment key), an ``experiment`` column tells runs trained alike from others.
     """
     rows = []
     for run, history in histories.items():
         if not history:
             continue
         best = history[history[-1]["best_epoch"] - 1]
-        rows.append({"run": run, "epochs": len(history), "best_epoch": best["epoch"], **best[f"{split}_metrics"]})
+        row = {"run": run} | ({"experiment": keys.get(run)} if keys is not None else {})
+        rows.append(row | {"epochs": len(history), "best_epoch": best["epoch"], **best[f"{split}_metrics"]})
     return pd.DataFrame(rows)
 
 
@@ -109,26 +112,6 @@ def fits(run: Run, dataset: MSADataset) -> bool:
     summary = run.config.get("dataset_summary", {})
     same_shape = summary.get("dims") == dataset.dims and summary.get("seq_lens") == dataset.seq_lens
     return run.has_weights and same_shape and run.config.get("dataset") == dataset.name
-
-
-def latest_runs(runs: Iterable[Run], dataset: MSADataset, labels: Sequence[str], backbone: str) -> list[Run]:
-    """Per label (in ``labels`` order), the finished run with weights that ``dataset`` can score and trained longest.
-
-    Among runs with as many epochs the newest wins, and a 1-epoch run (a smoke test, usually) is
-    only chosen when its label has nothing longer: the default comparison is of real trainings.
-    """
-    chosen: dict[str, Run] = {}
-    for run in runs:
-        label = run.config.get("label", run.config["method"])
-        usable = run.status == "finished" and run.config["backbone"] == backbone and fits(run, dataset)
-        if label in labels and usable and (label not in chosen or _rank(run) > _rank(chosen[label])):
-            chosen[label] = run
-    return [chosen[label] for label in labels if label in chosen]
-
-
-def _rank(run: Run) -> tuple:
-    epochs = len(run.history)
-    return (epochs > 1, epochs, run.created)
 
 
 def run_name(run: Run, others: Iterable[Run] = ()) -> str:

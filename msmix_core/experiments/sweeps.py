@@ -13,7 +13,7 @@ import itertools
 import json
 import math
 from collections.abc import Iterable, Sequence
-from dataclasses import fields, replace
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -21,7 +21,8 @@ import pandas as pd
 
 from msmix_core.errors import MsmixError
 from msmix_core.mixing.registry import Knob, method_knobs
-from msmix_core.runs import Run
+from msmix_core.runs import Run, settings_fields
+from msmix_core.runs.identity import fields_key
 from msmix_core.training.trainer import TrainConfig
 
 #: How many knobs one sweep may vary (a table of metric against one or two knob values).
@@ -144,9 +145,6 @@ TRAINING_KNOBS: dict[str, Knob] = {
 #: released code (msmix's default) uses 0.4.
 PAPER_VALUES: dict[tuple[str, str], float] = {("msmix", "threshold"): 0.2}
 
-#: Config fields that do not make two runs belong to different sweeps (the seed and label vary within one).
-_NOT_SWEEP_IDENTITY = frozenset({"seed", "label", "device", "save_weights"})
-
 
 def knob_declaration(method: str, knob: str) -> Knob:
     """The declared range of a method knob or a training knob (:data:`TRAINING_KNOBS`)."""
@@ -159,10 +157,23 @@ def knob_declaration(method: str, knob: str) -> Knob:
 
 
 def knob_value(config: dict[str, Any], knob: str) -> Any:
-    """The value a stored run's config gives ``knob`` (None when the run did not set a method knob)."""
+    """The value a stored run trained with: its config's, or the knob's declared default when it set none
+    (None for a knob its method does not have)."""
     if knob in TRAINING_KNOBS:
         return config.get(knob)
-    return (config.get("method_kwargs") or {}).get(knob)
+    kwargs = config.get("method_kwargs") or {}
+    if knob in kwargs:
+        return kwargs[knob]
+    try:
+        declared = method_knobs(str(config.get("method")))
+    except MsmixError:  # a method msmix no longer has
+        return None
+    return declared[knob].default if knob in declared else None
+
+
+def knob_field(knob: str) -> str:
+    """The knob's name among :func:`~msmix_core.runs.experiment_fields`: ``lr``, or ``method.threshold``."""
+    return knob if knob in TRAINING_KNOBS else f"method.{knob}"
 
 
 def knob_marks(method: str, knob: str, base: TrainConfig | None = None) -> dict[str, float]:
@@ -196,35 +207,46 @@ def parse_values(method: str, knob: str, text: str) -> list[Any]:
 
 def sweep_table(runs: Iterable[Run], knob: str, metric: str, split: str = "test") -> pd.DataFrame:
     """``metric`` against the knob's value over finished runs: one row per value with mean, std (MMSA's
-    population std over seeds) and n; runs without the knob or the metric are left out."""
+    population std over seeds) and n; runs without the knob or the metric are left out.
+
+    The runs at one value must be one experiment (the same :attr:`Run.experiment_key`): runs trained
+    otherwise are another sweep (:func:`stored_sweeps`), never averaged into this one.
+    """
     rows = []
     for run in runs:
         value = knob_value(run.config, knob)
         score = run.metrics.get(split, {}).get(metric)
         if run.status == "finished" and value is not None and score is not None and math.isfinite(score):
-            rows.append({knob: value, metric: score})
-    frame = pd.DataFrame(rows, columns=[knob, metric])
-    table = frame.groupby(knob)[metric].agg(mean="mean", std=lambda s: s.std(ddof=0), n="size").reset_index()
-    return table.sort_values(knob, kind="stable").reset_index(drop=True)
-
-
-def _identity(config: dict[str, Any], knob: str) -> str:
-    """What two runs of one sweep share: every TrainConfig field and the data, but the knob, seed and label."""
-    keys = {f.name for f in fields(TrainConfig)} - _NOT_SWEEP_IDENTITY - {knob}
-    same = {key: config.get(key) for key in sorted(keys | {"dataset"})}
-    same["method_kwargs"] = {k: v for k, v in (config.get("method_kwargs") or {}).items() if k != knob}
-    return json.dumps(same, sort_keys=True, default=str)
+            rows.append({knob: value, metric: score, "experiment": run.experiment_key})
+    frame = pd.DataFrame(rows, columns=[knob, metric, "experiment"])
+    keys = frame.groupby(knob)["experiment"].unique()
+    mixed = keys[keys.map(len) > 1]
+    if not mixed.empty:
+        raise MsmixError(
+            f"the runs at {knob}={format_value(mixed.index[0])} were trained differently (experiments "
+            f"{', '.join(mixed.iloc[0])}): tabulate one sweep's runs (stored_sweeps) at a time"
+        )
+    table = frame.groupby(knob).agg(
+        mean=(metric, "mean"),
+        std=(metric, lambda s: s.std(ddof=0)),
+        n=(metric, "size"),
+        experiment=("experiment", "first"),
+    )
+    return table.reset_index().sort_values(knob, kind="stable").reset_index(drop=True)
 
 
 def stored_sweeps(runs: Iterable[Run], method: str, knob: str, dataset: str) -> dict[str, list[Run]]:
-    """Finished runs of ``method`` on ``dataset`` grouped into sweeps of ``knob``: runs that differ only in
-    the knob's value and the seed, with at least two values. Named by backbone, epochs, size and date."""
+    """Finished runs of ``method`` on ``dataset`` grouped into sweeps of ``knob``: runs whose settings
+    (:func:`~msmix_core.runs.settings_fields`) differ only in the knob's value and the seed, with at least
+    two values. A run at the knob's default belongs to a sweep whatever its label (a Training or ablation
+    run of full MS-Mix is the default's point), an ablation variant does not (its switch is another
+    setting). Named by backbone, epochs, size and date."""
     groups: dict[str, list[Run]] = {}
     for run in runs:
         config = run.config
         mine = run.status == "finished" and config.get("method") == method and config.get("dataset") == dataset
         if mine and knob_value(config, knob) is not None:
-            groups.setdefault(_identity(config, knob), []).append(run)
+            groups.setdefault(fields_key(settings_fields(config, [knob_field(knob)])), []).append(run)
     sweeps = {}
     for members in groups.values():
         values = {repr(knob_value(run.config, knob)) for run in members}

@@ -22,11 +22,13 @@ from pathlib import Path
 from typing import Any
 
 import optuna
+import pandas as pd
 from optuna.distributions import BaseDistribution, CategoricalDistribution, FloatDistribution, IntDistribution
 
 from msmix_core.data.schema import MSADataset
-from msmix_core.errors import MsmixError
+from msmix_core.errors import MsmixError, first_line
 from msmix_core.mixing.registry import Knob, method_knobs
+from msmix_core.runs.store import _process_alive, _this_process  # a trial's process, told apart as a run's is
 from msmix_core.training.trainer import EpochEvent, TrainConfig, train
 
 
@@ -105,7 +107,24 @@ def open_study(storage: str | None, study_name: str, setup: dict[str, Any]) -> o
         raise MsmixError(
             f"study {study_name!r} in {storage} was made for {stored}, not {setup}: give another --study name"
         )
+    fail_abandoned_trials(study)
     return study
+
+
+def fail_abandoned_trials(study: optuna.Study) -> list[int]:
+    """Mark ``failed`` every ``running`` trial whose process is gone (killed mid-trial), and return their numbers.
+
+    Each trial records its process (``process`` user attribute: pid, host, start time, as the run store
+    does); a trial of another machine, or one that records none, may still run and is left alone.
+    """
+    gone = []
+    for trial in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,)):
+        process = trial.user_attrs.get("process")
+        if isinstance(process, dict) and _process_alive(process) is False:
+            study._storage.set_trial_user_attr(trial._trial_id, "error", "its process was killed mid-trial")
+            study._storage.set_trial_state_values(trial._trial_id, state=optuna.trial.TrialState.FAIL)
+            gone.append(trial.number)
+    return gone
 
 
 def tune(
@@ -124,8 +143,8 @@ def tune(
     The objective is the run's best validation loss. The sampler is TPE seeded from ``seed`` and
     the trials already stored (a resumed study draws new points, not the first session's again);
     the pruner defaults to the median rule after 3 trials and 2 epochs. A trial whose training
-    fails (a diverged loss) is recorded as failed and the study goes on. ``on_trial`` is called
-    after each trial.
+    fails (a diverged loss) is recorded as failed, with its ``error`` user attribute, and the study
+    goes on. ``on_trial`` is called after each trial.
     """
     if isinstance(trials, bool) or not isinstance(trials, int) or trials < 1:
         raise MsmixError(f"trials must be an integer >= 1, got {trials!r}")
@@ -134,7 +153,13 @@ def tune(
         knobs = {name: _suggest(trial, name, dist) for name, dist in space.items()}
         config = replace(base, method_kwargs={**base.method_kwargs, **knobs}, save_weights=False)
         pruning = _Pruning(trial)
-        result = train(dataset, config, callbacks=(pruning,), stop=pruning)
+        trial.set_user_attr("process", _this_process())
+        try:
+            result = train(dataset, config, callbacks=(pruning,), stop=pruning)
+        except Exception as exc:  # recorded on the trial in one line; the study goes on
+            error = str(exc) if isinstance(exc, MsmixError) else f"{type(exc).__name__}: {first_line(exc)}"
+            trial.set_user_attr("error", " ".join(error.split()))
+            raise MsmixError(error) from exc
         if pruning.pruned_at is not None:
             raise optuna.TrialPruned(f"valid loss not promising at epoch {pruning.pruned_at}")
         return result.history[result.best_epoch - 1]["losses"]["valid"]
@@ -152,6 +177,18 @@ def best_knobs(study: optuna.Study) -> tuple[optuna.trial.FrozenTrial, dict[str,
         states = {s.name.lower(): sum(t.state == s for t in study.trials) for s in optuna.trial.TrialState}
         raise MsmixError(f"study {study.study_name!r} has no complete trial ({states}): run more trials")
     return study.best_trial, dict(study.best_trial.params)
+
+
+#: The objective of every study :func:`tune` runs, as :func:`study_frame` names its column.
+OBJECTIVE = "valid loss"
+
+
+def study_frame(study: optuna.Study) -> pd.DataFrame:
+    """The complete trials of ``study``: one row per trial, a column per knob, then :data:`OBJECTIVE`."""
+    complete = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
+    knobs = list(dict.fromkeys(name for trial in complete for name in trial.params))
+    rows = [{**{k: trial.params.get(k) for k in knobs}, OBJECTIVE: trial.value} for trial in complete]
+    return pd.DataFrame(rows, columns=[*knobs, OBJECTIVE])
 
 
 #: The first bytes of every SQLite database file.

@@ -10,24 +10,26 @@ One module per page, named like the :mod:`msmix_core.analysis` module that compu
 - :mod:`~msmix_core.figures.pairs`: similarity heatmap with the δ mask, strategy bars (Pair selection).
 - :mod:`~msmix_core.figures.ratios`: λ histograms, intensities against labels, SAL's distributions (Mixing ratios).
 - :mod:`~msmix_core.figures.embedding`: the map of real and mixed latents (Embeddings).
-- :mod:`~msmix_core.figures.training`: training curves, ablation bars, robustness curves (trained runs).
+- :mod:`~msmix_core.figures.training`: training curves, robustness curves (trained runs).
+- :mod:`~msmix_core.figures.differences`: differences from a reference over seeds (Ablation, Robustness).
 - :mod:`~msmix_core.figures.palette`: the colours and markers they share.
 
 Every axis names its quantity and unit.
 """
 
+from msmix_core.figures.differences import difference_dots, robustness_differences
 from msmix_core.figures.embedding import embedding_scatter
 from msmix_core.figures.pairs import similarity_heatmap, strategy_bars
 from msmix_core.figures.ratios import intensity_scatter, lambda_histograms, sal_distribution_chart
-from msmix_core.figures.training import ablation_bars, honest_range, robustness_curves, training_curves
+from msmix_core.figures.training import robustness_curves, training_curves
 
 __all__ = [
-    "ablation_bars",
+    "difference_dots",
     "embedding_scatter",
-    "honest_range",
     "intensity_scatter",
     "lambda_histograms",
     "robustness_curves",
+    "robustness_differences",
     "sal_distribution_chart",
     "similarity_heatmap",
     "strategy_bars",

@@ -171,13 +171,13 @@ def similarity_heatmap(
 def strategy_bars(stats: pd.DataFrame) -> go.Figure:
     """Contradictory-pair rate and mean ``|Δy|`` side by side, one bar per strategy."""
     colors = [OKABE_ITO[i % len(OKABE_ITO)] for i in range(len(stats))]
-    layout = panels(("Contradictory pairs", "Mean label gap |Δy|"))
-    layout["yaxis"]["title"] = {"text": "pairs with opposite-sign labels (%)"}
+    layout = panels(("Drawn pairs with opposite signs", "Mean label gap |Δy|"))
+    layout["yaxis"]["title"] = {"text": "drawn pairs with opposite-sign labels (%)"}
     layout["yaxis2"]["title"] = {"text": "|y_a − y_b| (label units)"}
     layout.update(showlegend=False, height=380)
-    bars = [
-        (1, 100 * stats["contradictory_rate"], "%{x}: %{y:.1f}%<extra></extra>"),
-        (2, stats["mean_abs_label_gap"], "%{x}: %{y:.3f}<extra></extra>"),
+    bars = [  # the height is the message: each bar says its value, a 0 % bar included
+        (1, 100 * stats["contradictory_rate"], "%{y:.0f} %", "%{x}: %{y:.1f} %<extra></extra>"),
+        (2, stats["mean_abs_label_gap"], "%{y:.2f}", "%{x}: %{y:.2f}<extra></extra>"),
     ]
     data = [
         {
@@ -185,10 +185,16 @@ def strategy_bars(stats: pd.DataFrame) -> go.Figure:
             "x": stats["strategy"],
             "y": values,
             "marker": {"color": colors},
+            "texttemplate": text,
+            "textposition": "outside",
+            "cliponaxis": False,
+            "textfont": {"size": 14},
             "hovertemplate": hover,
             "xaxis": f"x{axis_suffix(column)}",
             "yaxis": f"y{axis_suffix(column)}",
         }
-        for column, values, hover in bars
+        for column, values, text, hover in bars
     ]
+    for column, values, _, _ in bars:  # headroom above the tallest bar for its label
+        layout[f"yaxis{axis_suffix(column)}"]["range"] = [0, 1.2 * max(float(np.max(values)), 1e-9)]
     return go.Figure({"data": data, "layout": layout})

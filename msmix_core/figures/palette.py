@@ -18,3 +18,7 @@ METHOD_SYMBOLS = ("diamond", "triangle-up", "square", "star", "x")
 #: The veil over the heatmap cells that fail δ: light grey, laid over the cell at this opacity.
 VEIL_COLOR = "#EDEFF2"
 VEIL_OPACITY = 0.8
+
+#: How a ±1 std band around a line (a sweep's, a group of runs' mean curve) is drawn: a filled outline,
+#: no edge, no legend or hover.
+BAND = {"fill": "toself", "opacity": 0.18, "line": {"width": 0}, "hoverinfo": "skip", "showlegend": False}

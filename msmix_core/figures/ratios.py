@@ -99,36 +99,48 @@ def intensity_scatter(table: pd.DataFrame) -> go.Figure:
     return go.Figure({"data": data, "layout": layout})
 
 
-def sal_distribution_chart(table: pd.DataFrame) -> go.Figure:
-    """SAL's target and inputs: softmax over the batch of |label|/3 and of each |intensity|/3, by |label| rank.
+def sal_distribution_chart(table: pd.DataFrame, tracking: pd.DataFrame) -> go.Figure:
+    """What SAL compares, one panel per modality: the target (softmax of |label| / 3, black) and each
+    predictor's softmax of |intensity| / 3, each curve sorted on its own, as weight × batch size (1 = uniform).
 
-    ``table``: :func:`msmix_core.analysis.alignment.sal_distributions` with a ``predictor`` column
-    ("untrained", "trained"). The dotted line is the uniform distribution 1/B, to show how flat the target is.
+    ``table``: :func:`msmix_core.analysis.alignment.sal_distributions` with a ``predictor`` column;
+    ``tracking``: :func:`msmix_core.analysis.alignment.intensity_tracking` with a ``predictor`` column,
+    whose SAL terms (1000 · KL) title the panels.
     """
-    fig = go.Figure()
-    for p, (predictor, part) in enumerate(table.groupby("predictor", sort=False)):
-        for s, (series, rows) in enumerate(part.groupby("series", sort=False)):
-            is_label = series == "label"
-            if is_label and p > 0:
-                continue
-            fig.add_trace(
-                go.Scatter(
-                    x=rows["rank"],
-                    y=rows["p"],
-                    mode="lines",
-                    name="target: |label|" if is_label else f"{series} ({predictor})",
-                    line={
-                        "color": "black" if is_label else OKABE_ITO[s % len(OKABE_ITO)],
-                        "width": 3 if is_label else 1.5,
-                        "dash": "solid" if is_label or p == 0 else "dash",
-                    },
-                    customdata=rows["abs_label"],
-                    hovertemplate="rank %{x}, |label| %{customdata:.2f}<br>p %{y:.4f}<extra></extra>",
-                )
+    predictors = list(dict.fromkeys(table["predictor"]))
+    titles = []
+    for m in MODALITIES:
+        rows = tracking[tracking["modality"] == m].set_index("predictor")
+        terms = ", ".join(f"{p} {rows.loc[p, 'sal']:.2f}" for p in predictors)
+        titles.append(f"{m}<br>SAL term (1000·KL): {terms}")
+    layout = panels(titles, shared_y=True)
+    data = []
+    for column, m in enumerate(MODALITIES, start=1):
+        axes = {"xaxis": f"x{axis_suffix(column)}", "yaxis": f"y{axis_suffix(column)}"}
+        panel = table[table["modality"] == m]
+        target = panel[(panel["series"] == "target") & (panel["predictor"] == predictors[0])]
+        curves = [("target: |label|", target, "black", 3)]
+        for p, predictor in enumerate(predictors):
+            rows = panel[(panel["series"] == "intensity") & (panel["predictor"] == predictor)]
+            curves.append((f"|intensity| ({predictor})", rows, OKABE_ITO[p % len(OKABE_ITO)], 2))
+        for name, rows, colour, width in curves:
+            data.append(
+                {
+                    "type": "scatter",
+                    "x": rows["position"],
+                    "y": rows["weight"],
+                    "mode": "lines",
+                    "line": {"color": colour, "width": width},
+                    "name": name,
+                    "legendgroup": name,
+                    "showlegend": column == 1,
+                    "hovertemplate": "weight %{y:.2f}× uniform<extra></extra>",
+                    **axes,
+                }
             )
-    n = int(table["rank"].max()) + 1 if len(table) else 1
-    fig.add_hline(y=1 / n, line_dash="dot", line_color="grey", annotation_text="uniform 1/B")
-    fig.update_xaxes(title_text="samples of the batch, ranked by |label|")
-    fig.update_yaxes(title_text="softmax weight over the batch")
-    fig.update_layout(height=360, legend={"orientation": "h", "y": -0.3})
-    return fig
+        layout[f"xaxis{axis_suffix(column)}"].update(title={"text": "samples, each curve sorted"}, range=[0, 1])
+    layout["yaxis"].update(title={"text": "weight × batch size (1 = uniform)"}, rangemode="tozero")
+    for annotation in layout["annotations"]:
+        annotation["font"] = {"size": 14}
+    layout.update(height=380, legend={"orientation": "h", "y": -0.3})
+    return go.Figure({"data": data, "layout": layout})

@@ -10,11 +10,8 @@ import plotly.graph_objects as go
 from optuna.importance import FanovaImportanceEvaluator
 
 from msmix_core.errors import MsmixError
-from msmix_core.figures.palette import OKABE_ITO
+from msmix_core.figures.palette import BAND, OKABE_ITO
 from msmix_core.figures.training import _axis_title, _scale
-
-#: How the ±1 std band around a sweep's line is drawn: a filled outline, no edge, no legend or hover.
-BAND = {"fill": "toself", "opacity": 0.18, "line": {"width": 0}, "hoverinfo": "skip", "showlegend": False}
 
 #: Line style of each marked value (the default, the paper's), in the order they are given.
 MARK_DASHES = ("dash", "dot", "dashdot")

@@ -1,14 +1,15 @@
-"""Figures of trained runs (Training, Ablation and Robustness pages): tables in, ``go.Figure`` out."""
+"""Figures of trained runs (Training and Robustness pages): tables in, ``go.Figure`` out."""
 
 from __future__ import annotations
 
-import numpy as np
+from collections.abc import Mapping
+
 import pandas as pd
 import plotly.graph_objects as go
 
 from msmix_core import MODALITIES
 from msmix_core.figures.layout import axis_suffix, panels
-from msmix_core.figures.palette import OKABE_ITO
+from msmix_core.figures.palette import BAND, OKABE_ITO
 from msmix_core.metrics import is_percent_metric
 
 #: Line style per split in the training curves.
@@ -25,25 +26,49 @@ def _scale(metric: str) -> float:
     return 100.0 if is_percent_metric(metric) else 1.0
 
 
-def training_curves(history: pd.DataFrame, metric: str, splits: tuple[str, ...] = ("valid", "test")) -> go.Figure:
-    """``metric`` per epoch, one colour per run and one dash per split (``history`` from ``history_frame``)."""
+def training_curves(
+    history: pd.DataFrame,
+    metric: str,
+    splits: tuple[str, ...] = ("valid", "test"),
+    groups: Mapping[str, str] | None = None,
+    each_run: bool = False,
+) -> go.Figure:
+    """``metric`` per epoch, one colour per group of runs and one dash per split (``history`` from ``history_frame``).
+
+    ``groups`` maps a run to its group, e.g. the seeds of one method (default, and for a run it
+    leaves out: the run alone). A group of several runs is drawn as its mean per epoch with a ±1 std
+    band over the runs that reached that epoch (early stopping ends some sooner; the hover says how
+    many), so the spread over seeds is seen next to the gap between methods; ``each_run`` adds each
+    run's own line, thin. A group of one run is that run's line.
+    """
     fig = go.Figure()
-    for i, (run, part) in enumerate(history.groupby("run", sort=False)):
+    scale = _scale(metric)
+    rows = history[history["metric"] == metric]
+    rows = rows.assign(group=rows["run"].map(lambda run: (groups or {}).get(run, run)), value=rows["value"] * scale)
+    for i, (group, part) in enumerate(rows.groupby("group", sort=False)):
+        color, members = OKABE_ITO[i % len(OKABE_ITO)], list(dict.fromkeys(part["run"]))
         for split in splits:
-            rows = part[(part["metric"] == metric) & (part["split"] == split)].sort_values("epoch")
-            if rows.empty:
+            lines = part[part["split"] == split].sort_values("epoch")
+            if lines.empty:
                 continue
-            fig.add_trace(
-                go.Scatter(
-                    x=rows["epoch"],
-                    y=rows["value"] * _scale(metric),
-                    mode="lines+markers",
-                    name=f"{run} · {split}",
-                    legendgroup=str(run),
-                    line={"color": OKABE_ITO[i % len(OKABE_ITO)], "dash": SPLIT_DASH[split]},
-                    hovertemplate=f"{run} ({split})<br>epoch %{{x}}<br>{metric} %{{y:.4g}}<extra></extra>",
-                )
-            )
+            style = {"legendgroup": str(group), "line": {"color": color, "dash": SPLIT_DASH[split]}}
+            if len(members) == 1 or each_run:
+                for run, line in lines.groupby("run", sort=False):
+                    alone = len(members) == 1
+                    fig.add_trace(
+                        go.Scatter(
+                            x=line["epoch"],
+                            y=line["value"],
+                            mode="lines+markers" if alone else "lines",
+                            name=f"{group} · {split}" if alone else f"{run} · {split}",
+                            showlegend=alone,
+                            opacity=1.0 if alone else 0.35,
+                            hovertemplate=f"{run} ({split})<br>epoch %{{x}}<br>{metric} %{{y:.4g}}<extra></extra>",
+                            **style,
+                        )
+                    )
+            if len(members) > 1:
+                _mean_and_band(fig, lines, f"{group} · {split}", metric, color, style)
     few_epochs = history.empty or history["epoch"].max() <= 12
     fig.update_xaxes(title_text="epoch", dtick=1 if few_epochs else None)
     fig.update_yaxes(title_text=_axis_title(metric))
@@ -51,35 +76,37 @@ def training_curves(history: pd.DataFrame, metric: str, splits: tuple[str, ...] 
     return fig
 
 
-def ablation_bars(compared: pd.DataFrame, metric: str) -> go.Figure:
-    """Mean ± std over seeds per variant for ``metric`` (rows of ``compare_runs``); hover shows the p-value."""
-    rows = compared[compared["metric"] == metric]
-    p_text = [
-        "baseline" if note == "baseline" else "p = n/a" if pd.isna(p) else f"p = {p:.3g}"
-        for p, note in zip(rows["p_value"], rows["note"], strict=True)
-    ]
-    fig = go.Figure(
-        go.Bar(
-            x=rows["label"],
-            y=rows["mean"],
-            error_y={"type": "data", "array": rows["std"].fillna(0.0), "visible": True},
-            marker_color=[OKABE_ITO[i % len(OKABE_ITO)] for i in range(len(rows))],
-            customdata=list(zip(rows["n_seeds"], p_text, strict=True)),
-            hovertemplate="%{x}<br>%{y} ± %{error_y.array}<br>%{customdata[0]} seeds, %{customdata[1]}<extra></extra>",
+def _mean_and_band(fig: go.Figure, lines: pd.DataFrame, name: str, metric: str, color: str, style: dict) -> None:
+    """The mean of a group's runs per epoch, with a ±1 std (population) band over the runs that reached it."""
+    stats = lines.groupby("epoch")["value"].agg(mean="mean", std=lambda v: v.std(ddof=0), n="size").reset_index()
+    x = pd.concat([stats["epoch"], stats["epoch"][::-1]])
+    y = pd.concat([stats["mean"] + stats["std"], (stats["mean"] - stats["std"])[::-1]])
+    fig.add_trace(go.Scatter(x=x, y=y, fillcolor=color, legendgroup=style["legendgroup"], name=f"{name} ± std", **BAND))
+    fig.add_trace(
+        go.Scatter(
+            x=stats["epoch"],
+            y=stats["mean"],
+            mode="lines+markers",
+            name=f"{name} (mean ± std)",
+            customdata=stats[["std", "n"]].to_numpy(),
+            hovertemplate=f"{name}<br>epoch %{{x}}<br>{metric} %{{y:.4g}} ± %{{customdata[0]:.3g}}"
+            "<br>mean of %{customdata[1]} runs<extra></extra>",
+            **style,
         )
     )
-    fig.update_xaxes(title_text="variant")
-    fig.update_yaxes(title_text=f"test {_axis_title(metric)}, mean ± std over seeds")
-    fig.update_layout(height=380, showlegend=False)
-    return fig
 
 
 def robustness_curves(table: pd.DataFrame, metric: str) -> go.Figure:
     """``metric`` against noise level, one panel per modality, one colour per method label.
 
     The zeroed-modality score is drawn as a dotted horizontal line in each panel and the clean
-    score is the level-0 point. ``table`` comes from ``robustness_table``.
+    score is the level-0 point. ``table`` comes from ``robustness_table`` (several rows of a label
+    at one level, one per seed, are drawn as their mean). The axis spans the scores, not 0 to them:
+    an MAE panel from 0 squeezes every curve into its top; the differences between methods, with
+    their spread over seeds, are :func:`~msmix_core.figures.differences.robustness_differences`.
     """
+    table = table.groupby(["label", "condition", "modality", "level"], sort=False, dropna=False).mean(numeric_only=True)
+    table = table.reset_index()
     modalities = [m for m in MODALITIES if m in set(table["modality"])]
     layout = panels(modalities, shared_y=True)
     scale = _scale(metric)
@@ -118,23 +145,6 @@ def robustness_curves(table: pd.DataFrame, metric: str) -> go.Figure:
                     }
                 )
             layout[f"xaxis{axis_suffix(column)}"]["title"] = {"text": "noise level (× feature std)"}
-    y_range = honest_range(table[metric].to_numpy(dtype=float) * scale)
-    for column in range(1, len(modalities) + 1):
-        layout[f"yaxis{axis_suffix(column)}"]["range"] = y_range
     layout["yaxis"]["title"] = {"text": f"{_axis_title(metric)}; dotted: modality removed"}
     layout.update(height=400, legend={"orientation": "h", "y": -0.3})
     return go.Figure({"data": data, "layout": layout})
-
-
-def honest_range(values: np.ndarray) -> list[float]:
-    """A y-range from 0 (or the lowest value, when negative) to a little above the highest value.
-
-    Zooming to the data's own span makes a difference of a few thousandths fill the panel, so
-    noise looks like an effect; an axis from 0 shows a gap as large as it is.
-    """
-    finite = values[np.isfinite(values)]
-    if finite.size == 0:
-        return [0.0, 1.0]
-    low, high = min(0.0, float(finite.min())), max(0.0, float(finite.max()))
-    span = high - low or 1.0
-    return [low - 0.02 * span if low < 0 else 0.0, high + 0.08 * span]

@@ -12,15 +12,21 @@ snapshot that :meth:`TrainingJob.progress` returns.
 
 Each browser session keeps its own job object, so two sessions never share progress or results;
 a reloaded page (a new session) finds its job again with :func:`find_job` when it kept the job's
-id. Every run goes to the run store as it trains, so nothing finished is lost either way.
-:meth:`TrainingJob.progress` returns an immutable snapshot, taken under a lock, with the
-per-epoch history of every run and an estimate of the time left.
+id, and may only watch it: a job is controlled by its ``owner`` (a secret of the session that
+started it, :meth:`TrainingJob.controlled_by`), never by whoever knows its id. Every run goes to
+the run store as it trains, so nothing finished is lost either way.
+Jobs wait their turn in a server-wide :class:`~msmix_core.jobs.queue.TrainingQueue` before their
+process starts. :meth:`TrainingJob.progress` returns an immutable snapshot, taken under a lock,
+with the per-epoch history of every run, the job's place in line while it waits, and the time
+left: computed from what the job has done (the wall time of its epochs, the overhead of its
+ended runs) and the epochs it has left, never from a clock that restarts, so a reloaded page
+shows the same estimate.
 """
 
 from __future__ import annotations
 
 import copy
-import math
+import hmac
 import statistics
 import threading
 import time
@@ -31,7 +37,8 @@ from typing import Any
 
 from msmix_core.data.schema import MSADataset
 from msmix_core.errors import MsmixError
-from msmix_core.jobs.worker import TrainingProcess
+from msmix_core.jobs.queue import Ticket, TrainingQueue, default_queue
+from msmix_core.jobs.worker import TrainingProcess, prestart
 from msmix_core.runs import RunStatus, RunStore
 from msmix_core.training import EpochEvent, TrainConfig
 
@@ -54,15 +61,11 @@ def find_job(job_id: str | None) -> TrainingJob | None:
         return _started.get(job_id) if job_id else None
 
 
-def estimate_eta(elapsed: float, done: float, total: float) -> float | None:
-    """Seconds left if the remaining work goes at the pace so far; None before any work is done.
-
-    ``done`` and ``total`` count work in any unit (here: epochs, with the current one counted by
-    its share of batches). Early stopping can only make the real time shorter.
-    """
-    if done <= 0 or elapsed <= 0 or not math.isfinite(elapsed):
-        return None
-    return max(total - done, 0.0) * elapsed / done
+def prepare_worker(queue: TrainingQueue | None = None) -> None:
+    """Start an idle training worker (:func:`prestart`) when no job trains or waits: its start-up (an
+    interpreter importing torch) then takes no CPU from a training, whose time left would jump."""
+    if not (queue or default_queue()).busy():
+        prestart()
 
 
 def epoch_costs(methods: Sequence[str], observed: Mapping[str, float], stored: Mapping[str, float]) -> dict[str, float]:
@@ -114,8 +117,11 @@ class JobProgress:
 
     ``fraction``: work done over the work the job takes at most, in epochs weighed by their method's
     cost (:func:`epoch_costs`; runs that ended early count what they trained; 1.0 when finished).
-    ``eta``: seconds left (None until there is a pace to go by).
+    ``eta``: seconds left (None until an epoch cost is known: this job's epochs or stored runs').
     ``histories``: per run name, the epoch records so far; ``run_ids``: per run name, its stored id.
+    ``position``: the job's place in the server's training queue while it waits (1: next), else None;
+    ``eta`` then includes the wait; ``slots``: how many trainings that queue runs at once.
+    ``stop_request``: ``"now"`` or ``"after_run"`` once Stop was pressed.
     """
 
     status: RunStatus  # running, then finished, stopped (TrainingJob.stop) or failed (also if its process dies)
@@ -129,6 +135,9 @@ class JobProgress:
     run_ids: dict[str, str]
     error: str | None = None
     run_status: dict[str, RunStatus] = field(default_factory=dict)
+    position: int | None = None
+    slots: int = 1
+    stop_request: str | None = None
 
     @property
     def running(self) -> bool:
@@ -140,15 +149,25 @@ class TrainingJob:
 
     ``store`` (a :class:`RunStore`, or None to keep nothing) records every run as it trains.
     :meth:`stop` asks the current run to end after its current batch: it is kept as a ``stopped``
-    run with its history, and the runs not yet started are skipped. An error in a run (bad knob,
+    run with its history, and the runs not yet started are skipped; ``stop(after_run=True)`` lets
+    the current run train to its end first. An error in a run (bad knob,
     diverged model) ends the job as ``failed`` with the message; the failed run is in the store.
     ``workers > 1`` trains that many runs at a time, each in a pool process on one torch thread
     (the numbers of ``threads=1``; it needs a ``store``, which records each run once it ended): a
     failed run is stored and the others go on, the job ends ``failed`` naming the failures.
+    The process starts when ``queue`` (default: the server's :func:`default_queue`) has the job's
+    slots free. ``owner``: a secret of whoever started the job (see :meth:`controlled_by`).
     """
 
     def __init__(
-        self, dataset: MSADataset, configs: Sequence[TrainConfig], store: RunStore | None = None, workers: int = 1
+        self,
+        dataset: MSADataset,
+        configs: Sequence[TrainConfig],
+        store: RunStore | None = None,
+        workers: int = 1,
+        *,
+        owner: str | None = None,
+        queue: TrainingQueue | None = None,
     ) -> None:
         if not configs:
             raise MsmixError("nothing to train: choose at least one method")
@@ -162,16 +181,20 @@ class TrainingJob:
         self.store = store
         self.workers = workers
         self.id = uuid.uuid4().hex[:12]
+        self._owner = owner
+        self._queue = queue or default_queue()
+        self._ticket: Ticket | None = None
         self._stop = threading.Event()
+        self._stop_request: str | None = None
         self._process: TrainingProcess | None = None
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
         self._status = RunStatus.RUNNING
         self._error: str | None = None
         self._start = 0.0
-        self._paced_from: float | None = None  # when the first run began training: the pace excludes start-up
         self._end: float | None = None
         self._active: dict[int, float] = {}  # runs training now -> share of their current epoch's batches done
+        self._run_times: dict[int, list[float]] = {}  # run index -> [start, end] (end once it ended)
         self._histories: dict[str, list[dict[str, Any]]] = {name: [] for name in self.names}
         self._run_ids: dict[str, str] = {}
         self._run_status: dict[str, RunStatus] = {}
@@ -182,6 +205,7 @@ class TrainingJob:
         if self._thread is not None:
             raise MsmixError("this job was already started: create a new TrainingJob to train again")
         self._start = time.perf_counter()
+        self._ticket = self._queue.join(self.workers, self._seconds_left)
         self._thread = threading.Thread(target=self._work, name="msmix-training", daemon=True)
         self._thread.start()
         with _started_lock:
@@ -190,13 +214,31 @@ class TrainingJob:
                 del _started[next(iter(_started))]
         return self
 
-    def stop(self) -> None:
-        """Ask the job to stop after the current batch; the run in progress is stored as ``stopped``."""
-        self._stop.set()
+    def controlled_by(self, owner: str | None) -> bool:
+        """Whether ``owner`` is the secret this job was started with (a job started without one has no controller)."""
+        return self._owner is not None and owner is not None and hmac.compare_digest(self._owner, owner)
+
+    @property
+    def can_stop_after_run(self) -> bool:
+        """Whether :meth:`stop` can let the current run end first (not in a pool, whose runs train at once)."""
+        return self.workers == 1
+
+    def stop(self, *, after_run: bool = False) -> None:
+        """Ask the job to stop: now (the run in progress ends after its batch, stored ``stopped``) or, with
+        ``after_run``, once the current run has trained to its end; the runs not yet started are skipped.
+        A job still waiting in the queue leaves it. A later :meth:`stop` without ``after_run`` hurries it."""
+        if after_run and not self.can_stop_after_run:
+            raise MsmixError("a job training in a pool stops its runs at once: use stop() without after_run")
         with self._lock:
+            if self._stop_request != "now":
+                self._stop_request = "after_run" if after_run else "now"
             process = self._process
+        if not after_run:
+            self._stop.set()
+        if self._ticket is not None and self._queue.withdraw(self._ticket):  # it was waiting: it never starts
+            self._stop.set()
         if process is not None:
-            process.stop()
+            process.stop(after_run=after_run)
 
     @property
     def pid(self) -> int | None:
@@ -216,8 +258,7 @@ class TrainingJob:
     # The trainer's callbacks, with the index of the run's config, as the training process reports them.
     def on_train_start(self, index: int, info: dict[str, Any]) -> None:
         with self._lock:
-            if self._paced_from is None:
-                self._paced_from = time.perf_counter()
+            self._run_times[index] = [time.perf_counter()]
             if info["run_id"] is not None:
                 self._run_ids[self.names[index]] = info["run_id"]
             self._run_status[self.names[index]] = RunStatus.RUNNING
@@ -238,19 +279,25 @@ class TrainingJob:
             if run_id is not None:
                 self._run_ids[self.names[index]] = run_id
             self._active.pop(index, None)
+            self._run_times.setdefault(index, [time.perf_counter()]).append(time.perf_counter())
 
     def _work(self) -> None:
         """The relay thread: start the training process, apply its events, record how it ended."""
         process = None
         try:
-            process = TrainingProcess(self.dataset, self.configs, self.store, self.workers)
             stored = {} if self.store is None else stored_epoch_costs(self.store, self.dataset.name, self.configs)
             with self._lock:
-                self._process = process
-                self._stored_costs = stored
-            if self._stop.is_set():  # stop() came before the process existed
-                process.stop()
-            status, error = self._relay(process)
+                self._stored_costs = stored  # before the wait: the queue asks waiting jobs how long they take
+            if not self._stop.is_set() and self._queue.wait(self._ticket):
+                process = TrainingProcess(self.dataset, self.configs, self.store, self.workers)
+                with self._lock:
+                    self._process = process
+                    request = self._stop_request
+                if request is not None:  # stop() came before the process existed
+                    process.stop(after_run=request == "after_run")
+                status, error = self._relay(process)
+            else:  # stopped while it waited for its turn
+                status, error = RunStatus.STOPPED, None
         except Exception as exc:  # it could not start, or its events could not be read
             status, error = RunStatus.FAILED, f"the training process failed: {type(exc).__name__}: {exc}"
         with self._lock:  # before the process has exited: its runs are stored, the page can say so
@@ -261,6 +308,8 @@ class TrainingJob:
             self._end = time.perf_counter()
         if process is not None:
             process.close()
+        self._queue.leave(self._ticket)
+        prepare_worker(self._queue)
 
     def _relay(self, process: TrainingProcess) -> tuple[str, str | None]:
         """Apply the process's events in order until its last one; return its status and error."""
@@ -273,14 +322,17 @@ class TrainingJob:
                 return payload[0], payload[1]
             getattr(self, kind)(*payload)  # on_train_start, on_batch_end, on_epoch_end or on_run_end
 
-    def _epochs_done_and_total(self) -> tuple[float, float]:
-        """Work done (epochs, the current one by its share of batches) and the work the job takes at most,
-        each epoch weighed by its method's cost (:func:`epoch_costs`)."""
+    def _observed_costs(self) -> dict[str, float]:
+        """This job's mean epoch wall time per method so far."""
         walls: dict[str, list[float]] = {}
         for name, config in zip(self.names, self.configs, strict=True):
             walls.setdefault(config.method, []).extend(h["wall_time"] for h in self._histories[name])
-        observed = {m: statistics.mean(w) for m, w in walls.items() if w}
-        cost = epoch_costs([c.method for c in self.configs], observed, self._stored_costs)
+        return {m: statistics.mean(w) for m, w in walls.items() if w}
+
+    def _epochs_done_and_total(self) -> tuple[float, float]:
+        """Work done (epochs, the current one by its share of batches) and the work the job takes at most,
+        each epoch weighed by its method's cost (:func:`epoch_costs`)."""
+        cost = epoch_costs([c.method for c in self.configs], self._observed_costs(), self._stored_costs)
         done, total = 0.0, 0.0
         for index, (name, config) in enumerate(zip(self.names, self.configs, strict=True)):
             epochs = len(self._histories[name])
@@ -289,17 +341,41 @@ class TrainingJob:
             total += (epochs if ended else config.epochs) * cost[config.method]
         return done, total
 
-    def _eta(self, now: float, done: float, total: float) -> float | None:
-        """Time left at the pace since training began (the process's start-up and imports are not work)."""
-        return None if self._paced_from is None else estimate_eta(now - self._paced_from, done, total)
+    def _seconds_left_locked(self) -> float | None:
+        """Seconds the job still trains (all of it before it starts): its epochs left at their cost in seconds
+        (this job's epochs, else stored runs'), plus each run's overhead (model, scoring, storing) as measured
+        on its ended runs; a pool shares the work among its workers. None when no epoch cost is known yet."""
+        if self._status != RunStatus.RUNNING:
+            return 0.0
+        observed = self._observed_costs()
+        if not observed and not any(m in self._stored_costs for m in (c.method for c in self.configs)):
+            return None
+        done, total = self._epochs_done_and_total()
+        ended = [times for times in self._run_times.values() if len(times) == 2]
+        walls = sum(
+            h["wall_time"]
+            for index, name in enumerate(self.names)
+            if len(self._run_times.get(index, ())) == 2
+            for h in self._histories[name]
+        )
+        overhead = max(sum(end - start for start, end in ended) - walls, 0.0) / len(ended) if ended else 0.0
+        runs_left = len(self.names) - len(ended)
+        return (max(total - done, 0.0) + overhead * runs_left) / max(min(self.workers, runs_left), 1)
+
+    def _seconds_left(self) -> float | None:
+        with self._lock:
+            return self._seconds_left_locked()
 
     def progress(self) -> JobProgress:
         """A consistent snapshot of the job, safe to read from any thread."""
+        ticket = self._ticket
+        position = None if ticket is None else self._queue.position(ticket)
+        wait = 0.0 if position is None else self._queue.wait_estimate(ticket)  # not under the lock: it asks others
         with self._lock:
             now = self._end if self._end is not None else time.perf_counter()
             elapsed = now - self._start if self._thread is not None else 0.0
             done, total = self._epochs_done_and_total()
-            running = self._status == RunStatus.RUNNING
+            left = self._seconds_left_locked()
             return JobProgress(
                 status=self._status,
                 names=list(self.names),
@@ -307,9 +383,12 @@ class TrainingJob:
                 current=", ".join(self.names[index] for index in sorted(self._active)) or None,
                 fraction=min(done / total, 1.0) if total else 0.0,
                 elapsed=elapsed,
-                eta=self._eta(now, done, total) if running else 0.0,
+                eta=None if left is None or wait is None else wait + left,
                 histories=copy.deepcopy(self._histories),
                 run_ids=dict(self._run_ids),
                 error=self._error,
                 run_status=dict(self._run_status),
+                position=position,
+                slots=self._queue.slots,
+                stop_request=self._stop_request,
             )

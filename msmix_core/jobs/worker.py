@@ -10,7 +10,8 @@ Why not :mod:`multiprocessing`: its ``spawn`` start re-runs the parent's ``__mai
 the child, and under Streamlit ``__main__`` is the page script being run. Here the child runs this
 module and nothing else. Parent and child talk over two pipes wrapped in
 :class:`multiprocessing.connection.Connection` (length-prefixed pickles): the parent sends the
-work and, later, a stop request; the child sends events. Only the parent's own objects cross them.
+work and, later, a stop request (``"stop"``: now; ``"finish"``: after the current run); the child
+sends events. Only the parent's own objects cross them.
 The child uses the parent's count of torch threads, so that it gives the numbers a ``train`` call
 in the parent would (the app's server runs with one thread: see ``ui/__init__.py``).
 """
@@ -123,8 +124,7 @@ class TrainingProcess:
     child trains through a :class:`~msmix_core.training.executors.LocalPoolExecutor` (one torch
     thread per worker) and several runs report at once. A child that dies
     without a word (killed, out of memory) is reported as ``("end", "failed", ...)`` too. The
-    child is the idle worker of :func:`prestart` when there is one; when this training ends, a
-    new idle worker is started for the next.
+    child is the idle worker of :func:`prestart` when there is one.
     """
 
     def __init__(
@@ -143,10 +143,11 @@ class TrainingProcess:
     def pid(self) -> int:
         return self._process.pid
 
-    def stop(self) -> None:
-        """Ask the child to stop after its current batch (it keeps that run as ``stopped``)."""
+    def stop(self, after_run: bool = False) -> None:
+        """Ask the child to stop after its current batch (it keeps that run as ``stopped``) or, with
+        ``after_run``, once its current run has ended; either way it starts no further run."""
         with contextlib.suppress(OSError):  # the child has ended already
-            self._work.send("stop")
+            self._work.send("finish" if after_run else "stop")
 
     def next_event(self, timeout: float) -> tuple | None:
         """The child's next event, or None when none came within ``timeout`` seconds."""
@@ -170,23 +171,33 @@ class TrainingProcess:
             self._process.wait()
         self._work.close()
         self._events.close()
-        prestart()
 
 
 class _StopRequest:
-    """The ``stop`` flag of :func:`train` in the child: set once the parent sends ``"stop"`` or goes away."""
+    """The ``stop`` flag of :func:`train` in the child: set once the parent sends ``"stop"`` or goes away;
+    :meth:`after_run` also once it sent ``"finish"`` (no run starts after the current one)."""
 
     def __init__(self, work: Connection) -> None:
         self._work = work
         self._set = False
+        self._finish = False
+
+    def _read(self) -> None:
+        try:
+            while not self._set and self._work.poll():
+                request = self._work.recv()
+                self._set = request == "stop"
+                self._finish = self._finish or request == "finish"
+        except (EOFError, OSError):  # the parent is gone: nobody is watching any more
+            self._set = True
 
     def is_set(self) -> bool:
-        if not self._set:
-            try:
-                self._set = self._work.poll() and self._work.recv() == "stop"
-            except (EOFError, OSError):  # the parent is gone: nobody is watching any more
-                self._set = True
+        self._read()
         return self._set
+
+    def after_run(self) -> bool:
+        self._read()
+        return self._set or self._finish
 
 
 class _Relay:
@@ -205,8 +216,8 @@ class _Relay:
 
 def _train_in_turn(dataset: MSADataset, configs: list[TrainConfig], store: RunStore | None, stop, relay) -> str:
     for index, config in enumerate(configs):
-        if stop.is_set():
-            break
+        if stop.after_run():
+            return RunStatus.STOPPED
         result = train(dataset, config, callbacks=(ForwardEvents(index, relay),), stop=stop, store=store)
         relay(index, "on_run_end", result.status, result.run_id)
     return RunStatus.STOPPED if stop.is_set() else RunStatus.FINISHED

@@ -28,6 +28,7 @@ TABLE_COLUMNS: tuple[str, ...] = (
     "backbone",
     "method",
     "label",
+    "experiment",
     "seed",
     "epochs",
     "best_epoch",
@@ -55,15 +56,17 @@ def _metric_rank(key: str) -> tuple[int, str]:
 def runs_table(runs: Iterable[Run]) -> pd.DataFrame:
     """A tidy table, one row per run: :data:`TABLE_COLUMNS`, then ``test_<metric>`` and ``valid_<metric>``.
 
-    ``epochs`` counts the epochs the run logged; ``created`` is a UTC timestamp; a metric a run
-    does not have (another dataset family, a run that failed) is NaN.
+    ``experiment`` is the run's experiment key (:mod:`msmix_core.runs.identity`: runs that share it
+    differ in their seed alone); ``epochs`` counts the epochs the run logged; ``created`` is a UTC
+    timestamp; a metric a run does not have (another dataset family, a run that failed) is NaN.
     """
     rows, keys = [], {"test": {}, "valid": {}}
     for run in runs:
         config, metrics = run.config, run.metrics
         row = {column: config.get(column) for column in ("dataset", "backbone", "method", "seed")}
         row |= {"id": run.id, "status": run.status.value, "label": config.get("label", config["method"])}
-        row |= {"epochs": len(run.history), "best_epoch": run.best_epoch, "created": run.created}
+        row["experiment"] = run.experiment_key
+        row |= {"epochs": run.epochs, "best_epoch": run.best_epoch, "created": run.created}
         for split, seen in keys.items():
             for key, value in metrics.get(split, {}).items():
                 row[f"{split}_{key}"] = value
@@ -86,6 +89,8 @@ COMPARE_COLUMNS: tuple[str, ...] = (
     "baseline",
     "n_paired",
     "delta",
+    "ci_low",
+    "ci_high",
     "better",
     "p_value",
     "p_wilcoxon",
@@ -99,21 +104,33 @@ def _display_scale(metric: str) -> tuple[float, int]:
     return (100.0, 2) if is_percent_metric(metric) else (1.0, 4)
 
 
+def mean_interval(values: Sequence[float] | np.ndarray) -> tuple[float, float, float]:
+    """The mean of ``values`` and its two-sided 95 % Student-t interval (NaN bounds below two values)."""
+    from scipy import stats
+
+    values = np.asarray(values, dtype=float)
+    mean = float(values.mean()) if values.size else math.nan
+    if values.size < 2:
+        return mean, math.nan, math.nan
+    half = float(stats.t.ppf(0.975, values.size - 1) * values.std(ddof=1) / math.sqrt(values.size))
+    return mean, mean - half, mean + half
+
+
 def _paired_test(x: pd.Series, base: pd.Series, metric: str, alpha: float) -> dict[str, Any]:
     """Paired comparison of a group's per-seed values with the baseline's on the seeds both have."""
     x, base = x.align(base, join="inner")
     diff = (x - base).to_numpy(dtype=float)
     out = {"n_paired": len(diff)}
     if len(diff) < MIN_PAIRED_SEEDS:
-        return out | {
-            "note": f"fewer than {MIN_PAIRED_SEEDS} seeds shared with the baseline: no test (train more seeds)"
-        }
+        return out | {"note": f"fewer than {MIN_PAIRED_SEEDS} seeds shared with the baseline; train more seeds"}
+    from scipy import stats  # here, not at the top: it is a second of every training process's start-up
+
     scale, decimals = _display_scale(metric)
     gain = diff.mean() if higher_is_better(metric) else -diff.mean()
-    out |= {"delta": round(diff.mean() * scale, decimals), "better": bool(gain > 0)}
+    mean, low, high = (round(value * scale, decimals) for value in mean_interval(diff))
+    out |= {"delta": mean, "ci_low": low, "ci_high": high, "better": bool(gain > 0)}
     if np.all(diff == 0):
         return out | {"p_value": 1.0, "p_wilcoxon": 1.0, "significant": False, "note": "identical on every seed"}
-    from scipy import stats  # here, not at the top: it is a second of every training process's start-up
 
     with warnings.catch_warnings():
         # A constant non-zero difference gives t = ±inf and p = 0; scipy warns about its precision.
@@ -140,31 +157,28 @@ def compare_runs(
     Runs (rows of :func:`runs_table`) with a status in ``statuses`` (None: all) are grouped by
     ``by``; the last column of ``by`` names the compared variant and ``baseline`` is one of its
     values (None: no tests). Each group is paired with the baseline group that shares the other
-    ``by`` values, seed by seed. A seed run twice in a group counts once, with its newest run.
+    ``by`` values, seed by seed. A seed run twice in a group counts once, with its newest run; a group
+    whose runs are of several experiments (``experiment`` column) is refused: choose one set of like
+    runs first (:func:`~msmix_core.runs.comparable_sets`).
 
-    Returns a long table, one row per (group, metric): the ``by`` columns, then
-    :data:`COMPARE_COLUMNS`: ``n_seeds``, ``mean``, ``std`` (``ddof=0`` like MMSA's ``np.std``),
-    ``baseline``, ``n_paired``, ``delta`` (mean paired difference, group minus baseline),
-    ``better`` (delta points the metric's good way), ``p_value`` (two-sided
+    Returns a long table, one row per (group, metric): the ``by`` columns, the group's ``experiment``
+    key (when the table has one), then :data:`COMPARE_COLUMNS`: ``n_seeds``, ``mean``, ``std``
+    (``ddof=0`` like MMSA's ``np.std``), ``baseline``, ``n_paired``, ``delta`` (mean paired
+    difference, group minus baseline), ``ci_low`` and ``ci_high`` (its 95 % t-interval over the
+    paired seeds), ``better`` (delta points the metric's good way), ``p_value`` (two-sided
     ``scipy.stats.ttest_rel``), ``p_wilcoxon`` (``scipy.stats.wilcoxon``, from 6 pairs on),
     ``significant`` (``p_value < alpha``) and ``note``. Accuracies and F1 are ×100 with 2
     decimals, MAE and Corr as they are with 4 decimals, as papers print them.
     """
     by = list(by)
-    missing = [column for column in [*by, "seed"] if column not in table.columns]
-    if not by or missing:
-        raise MsmixError(f"cannot group runs by {by}: the table lacks {missing or 'a grouping column'}")
     prefix = f"{split}_"
     available = [column[len(prefix) :] for column in table.columns if column.startswith(prefix)]
     metrics = available if metrics is None else list(metrics)
     unknown = [m for m in metrics if m not in available]
     if unknown:
         raise MsmixError(f"no {split} metric {unknown} in the table: choose from {available}")
-    rows = table if statuses is None or "status" not in table.columns else table[table["status"].isin(statuses)]
-    if "created" in rows.columns:
-        rows = rows.sort_values("created", kind="stable")
-    rows = rows.drop_duplicates([*by, "seed"], keep="last")
-    groups = {key: group.set_index("seed") for key, group in rows.groupby(by, sort=True, dropna=False)}
+    groups = _groups(table, by, statuses)
+    keyed = ["experiment"] if "experiment" in table.columns and "experiment" not in by else []
 
     records = []
     for key, group in groups.items():
@@ -175,7 +189,8 @@ def compare_runs(
                 continue
             scale, decimals = _display_scale(metric)
             std = values.std(ddof=ddof) if len(values) > ddof else math.nan
-            record = dict(zip(by, key, strict=True)) | {"metric": metric, "n_seeds": len(values), "baseline": baseline}
+            record = dict(zip(by, key, strict=True)) | {column: group[column].iloc[0] for column in keyed}
+            record |= {"metric": metric, "n_seeds": len(values), "baseline": baseline}
             record |= {"mean": round(values.mean() * scale, decimals), "std": round(std * scale, decimals)}
             if baseline is None:
                 record["note"] = "no baseline chosen"
@@ -186,9 +201,64 @@ def compare_runs(
             else:
                 record |= _paired_test(values, groups[base_key][prefix + metric].dropna(), metric, alpha)
             records.append(record)
-    frame = pd.DataFrame(records, columns=[*by, *COMPARE_COLUMNS])
+    frame = pd.DataFrame(records, columns=[*by, *keyed, *COMPARE_COLUMNS])
     frame = frame.fillna({"n_paired": 0, "note": ""})
     return frame.astype({"n_seeds": int, "n_paired": int, "better": "boolean", "significant": "boolean"})
+
+
+def _groups(table: pd.DataFrame, by: list[str], statuses: Sequence[str] | None) -> dict[tuple, pd.DataFrame]:
+    """The table's rows per ``by`` group, indexed by seed (a seed run twice counts once, with its newest run).
+
+    A group that holds runs of several experiments (the table's ``experiment`` keys) is refused: its
+    runs differ in more than the seed, and the newest of them is not a newer version of the others.
+    """
+    missing = [column for column in [*by, "seed"] if column not in table.columns]
+    if not by or missing:
+        raise MsmixError(f"cannot group runs by {by}: the table lacks {missing or 'a grouping column'}")
+    rows = table if statuses is None or "status" not in table.columns else table[table["status"].isin(statuses)]
+    if "experiment" in rows.columns:
+        keys = rows.groupby(by, sort=True, dropna=False)["experiment"].unique()
+        mixed = keys[keys.map(len) > 1]
+        if not mixed.empty:
+            group, found = mixed.index[0], list(mixed.iloc[0])
+            raise MsmixError(
+                f"{by[-1]} {group[-1] if isinstance(group, tuple) else group!r} holds runs of {len(found)} "
+                f"experiments ({', '.join(map(str, found))}) trained differently: group by experiment too, or "
+                "compare one set of like runs (msmix_core.runs.comparable_sets)"
+            )
+    if "created" in rows.columns:
+        rows = rows.sort_values("created", kind="stable")
+    rows = rows.drop_duplicates([*by, "seed"], keep="last")
+    return {key: group.set_index("seed") for key, group in rows.groupby(by, sort=True, dropna=False)}
+
+
+def paired_differences(
+    table: pd.DataFrame,
+    baseline: str,
+    metric: str,
+    split: str = "test",
+    by: Sequence[str] = ("dataset", "backbone", "label"),
+    *,
+    statuses: Sequence[str] | None = ("finished",),
+) -> pd.DataFrame:
+    """Each group's per-seed difference from its baseline on ``metric``, on the seeds both have.
+
+    The points behind :func:`compare_runs`' ``delta`` (same pairing, same scale: accuracies ×100):
+    the ``by`` columns, ``seed`` and ``difference`` (group minus baseline).
+    """
+    by, column = list(by), f"{split}_{metric}"
+    if column not in table.columns:
+        raise MsmixError(f"no {split} metric {metric!r} in the table")
+    groups, scale = _groups(table, by, statuses), _display_scale(metric)[0]
+    rows = []
+    for key, group in groups.items():
+        base = groups.get((*key[:-1], baseline))
+        if key[-1] == baseline or base is None:
+            continue
+        x, y = group[column].dropna().align(base[column].dropna(), join="inner")
+        for seed, difference in (x - y).items():
+            rows.append(dict(zip(by, key, strict=True)) | {"seed": seed, "difference": difference * scale})
+    return pd.DataFrame(rows, columns=[*by, "seed", "difference"])
 
 
 def _cell(row: pd.Series) -> str:

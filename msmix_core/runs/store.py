@@ -2,7 +2,8 @@
 
 A run lives in ``<root>/<run_id>/``::
 
-    config.json    what was trained: dataset, backbone, method, label, seed, every knob, device, versions
+    config.json    what was trained: dataset, backbone, method, label, seed, every knob, device, versions,
+                   experiment_key (:mod:`msmix_core.runs.identity`)
     history.jsonl  one JSON line per epoch, as the trainer logged it, appended (older runs: history.json)
     result.json    status, final metrics ({"valid": {...}, "test": {...}}), error, best epoch, timestamps
     weights.pt     optional, the best weights (torch.save; loaded back with weights_only=True)
@@ -44,14 +45,17 @@ from msmix_core.runs.files import (
     dumps_json,
     fsync_dir,
     json_lines,
+    overwrite_json,
     read_json,
     read_json_lines,
+    signals_deferred,
+    write_errors,
     write_json,
 )
+from msmix_core.runs.identity import EXPERIMENT_KEY_FIELD, experiment_key
 
 #: Environment variable that moves the default runs folder (otherwise ``runs/`` in the working directory).
 RUNS_DIR_ENV = "MSMIX_RUNS_DIR"
-
 
 
 class RunStatus(StrEnum):
@@ -117,6 +121,7 @@ def _checked_config(config: dict) -> dict:
     if "method" in config:
         config.setdefault("label", config["method"])
     _check_config_fields(config, "run config")
+    config[EXPERIMENT_KEY_FIELD] = experiment_key(config)  # always recomputed: a copied config may carry another's
     return config
 
 
@@ -182,6 +187,8 @@ def _process_alive(process: dict[str, Any]) -> bool | None:
     """Whether a run's process still runs; None when this machine cannot tell (another host, not POSIX)."""
     if process.get("host") != socket.gethostname() or os.name != "posix":
         return None
+    if not 0 < process["pid"] <= _pid_max():  # 0 and -1 would ask about a whole process group
+        return False
     try:
         os.kill(process["pid"], 0)
     except ProcessLookupError:
@@ -192,6 +199,14 @@ def _process_alive(process: dict[str, Any]) -> bool | None:
     if process.get("started") is None:
         return True
     return started == process["started"]  # None: a zombie, or /proc is gone
+
+
+def _pid_max() -> int:
+    """The largest process id this system hands out (Linux's ``pid_max``; else the largest a pid can be)."""
+    try:
+        return int(Path("/proc/sys/kernel/pid_max").read_text())
+    except (OSError, ValueError):
+        return 2**31 - 1
 
 
 def _abandoned(path: Path, result: dict) -> bool:
@@ -271,8 +286,19 @@ class Run:
         return copy.deepcopy(self._config)
 
     @property
+    def experiment_key(self) -> str:
+        """The key stored when the run was created; computed from the config for runs stored before keys."""
+        stored = self._config.get(EXPERIMENT_KEY_FIELD)
+        return stored if isinstance(stored, str) and stored else experiment_key(self._config)
+
+    @property
     def history(self) -> list[dict]:
         return copy.deepcopy(self._history)
+
+    @property
+    def epochs(self) -> int:
+        """How many epoch records the run holds: ``len(run.history)`` without copying them (listings)."""
+        return len(self._history)
 
     @property
     def notes(self) -> list[str]:
@@ -331,7 +357,8 @@ class Run:
         if self._file(LEGACY_HISTORY_FILE).exists():
             raise MsmixError(f"run {self.id!r} keeps its epochs in the old {LEGACY_HISTORY_FILE}: start a new run")
         record = json.loads(dumps_json(record, "epoch record"))
-        append_json_line(self._file(HISTORY_FILE), record, "epoch record")
+        with write_errors(f"append an epoch to run {self.id}", self._path):
+            append_json_line(self._file(HISTORY_FILE), record, "epoch record")
         self._history.append(record)
 
     def update(self, metrics: dict | None = None, best_epoch: int | None = None) -> None:
@@ -353,6 +380,8 @@ class Run:
             raise MsmixError(f"unknown run status {status!r}: use one of {list(STATUSES)}")
         if status == RunStatus.RUNNING:
             raise MsmixError("finish() ends a run: record the metrics of a run that goes on with update()")
+        if status == RunStatus.FAILED and not (error or self.error):
+            raise MsmixError("a run that failed must say why: pass finish('failed', error=...)")
         self._write_result(RunStatus(status), metrics=metrics, error=error, best_epoch=best_epoch)
 
     def _write_result(
@@ -371,12 +400,17 @@ class Run:
         if status != RunStatus.RUNNING:
             result["ended"] = _now().isoformat()
         result = json.loads(dumps_json(result, "run result"))
-        write_json(self._file(RESULT_FILE), result, "run result")
+        with write_errors(f"write the result of run {self.id}", self._path), signals_deferred():
+            if status == RunStatus.RUNNING:
+                write_json(self._file(RESULT_FILE), result, "run result")
+            else:  # its last word: written even on a full disk, and a second Ctrl-C waits for it
+                overwrite_json(self._file(RESULT_FILE), result, "run result")
         self._result = result
 
     def save_weights(self, state_dict: dict) -> None:
         """Store ``state_dict`` (any nest of dicts of tensors) as ``weights.pt``, replacing earlier weights."""
-        atomic_write(self._file(WEIGHTS_FILE), lambda file: torch.save(state_dict, file))
+        with write_errors(f"write the weights of run {self.id}", self._path):
+            atomic_write(self._file(WEIGHTS_FILE), lambda file: torch.save(state_dict, file))
 
     def load_weights(self, map_location: str | torch.device = "cpu") -> dict:
         """The saved weights, loaded with ``weights_only=True``: a file holding code is refused, not run."""
@@ -437,6 +471,8 @@ class RunStore:
         """
         if status == RunStatus.RUNNING:
             raise MsmixError("record() stores runs that have ended: give their final status, not 'running'")
+        if status == RunStatus.FAILED and not error:
+            raise MsmixError("a run that failed must say why: pass record(..., error=...)")
         if not isinstance(history, list) or not all(isinstance(record, dict) for record in history):
             raise MsmixError("a run history must be a list of epoch records (dicts)")
         started = created or _now()
@@ -453,25 +489,30 @@ class RunStore:
         except OSError as exc:
             raise MsmixError(f"cannot create the runs folder {self.root} ({exc}): set {RUNS_DIR_ENV}") from exc
         created = datetime.fromisoformat(result["created"])
-        while True:
-            run_id = self._new_id(config, created)
-            staging = self.root / f".{run_id}.new"
+        with write_errors("write a new run", self.root):
+            while True:
+                run_id = self._new_id(config, created)
+                staging = self.root / f".{run_id}.new"
+                try:
+                    staging.mkdir()
+                except FileExistsError:
+                    continue
+                if not (self.root / run_id).exists():
+                    break
+                staging.rmdir()
+            path = self.root / run_id
             try:
-                staging.mkdir()
-            except FileExistsError:
-                continue
-            if not (self.root / run_id).exists():
-                break
-            staging.rmdir()
-        write_json(staging / CONFIG_FILE, config, "run config")
-        data = json_lines(history, "run history")
-        atomic_write(staging / HISTORY_FILE, lambda file: file.write(data))
-        write_json(staging / RESULT_FILE, result, "run result")
-        if weights is not None:
-            atomic_write(staging / WEIGHTS_FILE, lambda file: torch.save(weights, file))
-        path = self.root / run_id
-        staging.rename(path)
-        fsync_dir(self.root)
+                write_json(staging / CONFIG_FILE, config, "run config")
+                data = json_lines(history, "run history")
+                atomic_write(staging / HISTORY_FILE, lambda file: file.write(data))
+                write_json(staging / RESULT_FILE, result, "run result")
+                if weights is not None:
+                    atomic_write(staging / WEIGHTS_FILE, lambda file: torch.save(weights, file))
+                staging.rename(path)
+            except BaseException:
+                shutil.rmtree(staging, ignore_errors=True)  # no half-made run left behind, even hidden
+                raise
+            fsync_dir(self.root)
         return Run(path, config, history, result)
 
     def _path(self, run_id: str) -> Path:
@@ -484,14 +525,19 @@ class RunStore:
 
     def _scan(self) -> tuple[list[Run], list[tuple[Path, str]]]:
         runs, damaged = [], []
-        if self.root.is_dir():
-            for path in sorted(self.root.iterdir()):
-                if not path.is_dir() or path.name.startswith("."):
-                    continue
-                try:
-                    runs.append(_read_run(path))
-                except MsmixError as exc:
-                    damaged.append((path, str(exc)))
+        try:
+            paths = sorted(self.root.iterdir()) if self.root.is_dir() else []
+        except OSError as exc:
+            raise MsmixError(f"cannot list the runs folder {self.root} ({exc.strerror or exc})") from exc
+        for path in paths:
+            if not path.is_dir() or path.name.startswith("."):
+                continue
+            try:
+                runs.append(_read_run(path))
+            except MsmixError as exc:
+                damaged.append((path, str(exc)))
+            except OSError as exc:  # a file that vanished or turned unreadable while it was read
+                damaged.append((path, f"cannot be read ({exc.strerror or exc})"))
         runs.sort(key=lambda run: (run.created, run.id), reverse=True)
         return runs, damaged
 
@@ -503,6 +549,10 @@ class RunStore:
         """``(folder, reason)`` for every run folder that cannot be read."""
         return self._scan()[1]
 
+    def scan(self) -> tuple[list[Run], list[tuple[Path, str]]]:
+        """:meth:`list` and :meth:`damaged` from one pass over the folder (a listing that shows both reads it once)."""
+        return self._scan()
+
     def load(self, run_id: str) -> Run:
         """The run with this id; a damaged run raises a MsmixError naming the bad file."""
         path = self._path(run_id)
@@ -512,11 +562,22 @@ class RunStore:
             raise MsmixError(f"run {run_id!r} is damaged: {exc}; repair that file or delete the run") from exc
 
     def delete(self, run_id: str) -> None:
-        """Remove a run's folder, damaged or not. It vanishes from listings at once (renamed aside first)."""
+        """Remove a run's folder, damaged or not. It vanishes from listings at once (renamed aside first).
+
+        A run folder that is a symbolic link loses the link only: what it points to is outside the store's care.
+        """
         path = self._path(run_id)
-        trash = self.root / f".{run_id}.deleted-{secrets.token_hex(4)}"
-        path.rename(trash)
-        shutil.rmtree(trash)
+        with write_errors(f"delete run {run_id}", self.root):
+            if path.is_symlink():
+                path.unlink()
+                return
+            trash = self.root / f".{run_id}.deleted-{secrets.token_hex(4)}"
+            path.rename(trash)
+            try:
+                shutil.rmtree(trash)
+            except OSError:
+                trash.rename(path)  # what is left stays visible (damaged, as it may be), not hidden debris
+                raise
 
     def table(self, runs: Iterable[Run] | None = None) -> pd.DataFrame:
         """:func:`runs_table` of ``runs`` (default: every run in the store)."""

@@ -32,6 +32,7 @@ import os
 import pickle
 import queue
 import signal
+import socket
 import tempfile
 import threading
 from abc import ABC, abstractmethod
@@ -47,6 +48,7 @@ import torch
 from msmix_core.data.schema import MSADataset
 from msmix_core.errors import MsmixError
 from msmix_core.runs import Run, RunStore
+from msmix_core.runs.files import signals_deferred
 from msmix_core.training.trainer import EpochEvent, TrainConfig, train
 
 #: Called in the driver each time a run has been stored: ``(index of its config, the stored run)``.
@@ -414,14 +416,50 @@ class LocalPoolExecutor(Executor):
                     if outcome is not None:
                         store_outcome(index, outcome)
         except BaseException as exc:
-            _stop_workers(pool)
-            if isinstance(exc, KeyboardInterrupt):
-                store_in_flight("interrupted", f"{type(exc).__name__}: {exc}")
-            relay.close(timeout=_CLOSE_WAIT)
+            with signals_deferred(redeliver=False):  # a second Ctrl-C (or SIGTERM) must not cut the storing short
+                _stop_workers(pool)
+                if isinstance(exc, KeyboardInterrupt):
+                    store_in_flight("interrupted", f"{type(exc).__name__}: {exc}")
+                relay.close(timeout=_CLOSE_WAIT)
             raise
         pool.shutdown()
         relay.close()
         return [run for run in runs if run is not None]
+
+
+#: Seconds msmix waits for a Ray cluster's head to accept a connection before it gives up with one line
+#: (Ray itself retries an address where nothing listens for many minutes).
+RAY_CONNECT_TIMEOUT = 10.0
+
+
+def ray_head(address: str | None) -> tuple[str, int] | None:
+    """The ``(host, port)`` of a ``HOST:PORT`` Ray address; None for a local Ray (None) or ``auto``.
+
+    Ray Client addresses (``ray://``) are refused: msmix drives a cluster from one of its machines.
+    """
+    if address is None or address == "auto":
+        return None
+    if "://" in address:
+        raise MsmixError(
+            f"--ray {address}: Ray Client (ray://) is not supported; run msmix on a machine of the cluster with "
+            "--ray auto, or --ray HEAD:6379"
+        )
+    host, sep, port = address.rpartition(":")
+    if not (sep and host and port.isdigit() and 0 < int(port) < 65536):
+        raise MsmixError(f"--ray {address!r}: give auto or the HOST:PORT of the cluster's head, e.g. 10.0.0.5:6379")
+    return host.strip("[]"), int(port)
+
+
+def _check_reachable(head: tuple[str, int]) -> None:
+    """A one-line error within :data:`RAY_CONNECT_TIMEOUT` when nothing listens at the head's address."""
+    try:
+        socket.create_connection(head, timeout=RAY_CONNECT_TIMEOUT).close()
+    except OSError as exc:
+        reason = exc.strerror or type(exc).__name__
+        raise MsmixError(
+            f"--ray {head[0]}:{head[1]}: no Ray head answers there ({reason}, waited at most {RAY_CONNECT_TIMEOUT:g} "
+            "s): start the cluster (ray start --head) or check the address"
+        ) from None
 
 
 def _ray_task(dataset: MSADataset, config: TrainConfig, threads: int) -> dict[str, Any]:
@@ -435,7 +473,7 @@ class RayExecutor(Executor):
     with GPUs); the driver records the runs.
 
     ``address=None`` starts a local Ray with ``workers`` CPUs (default: all) and stops it at the end;
-    ``"auto"`` or ``"ray://HOST:10001"`` joins a running cluster, whose workers need msmix and its
+    ``"auto"`` or ``"HOST:PORT"`` (:func:`ray_head`) joins a running cluster, whose workers need msmix and its
     requirements installed (the same ``pip install -e .``). ``threads``: torch threads per run, as
     for :class:`LocalPoolExecutor`. Failed runs (in training, or a worker that died) are stored
     ``failed`` and returned; the tasks report no epochs, so ``on_event`` is not called and a
@@ -447,10 +485,13 @@ class RayExecutor(Executor):
         _check_count("threads", threads)
         if workers is not None:
             _check_count("workers", workers)
+        self.head = ray_head(address)
         self.address, self.workers, self.threads = address, workers, threads
 
     def _train(self, grid: Grid) -> list[Run]:
         dataset, configs, store, on_run, _ = grid  # Ray tasks send no events
+        if self.head is not None:
+            _check_reachable(self.head)
         try:
             import ray
         except ImportError:

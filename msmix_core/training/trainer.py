@@ -264,6 +264,10 @@ class Callback:
     def on_epoch_end(self, event: EpochEvent) -> None:
         """Called after each epoch has been scored on valid and test."""
 
+    def on_epoch_models(self, epoch: int, backbone: Backbone, method: MixMethod) -> None:
+        """Called with the models as they are after ``epoch`` epochs (0: before training), e.g. to look at
+        their latents; the hook may switch them to eval mode, as training switches them back."""
+
     def on_train_end(self, result: TrainResult) -> None:
         """Called once with the final result (also after a stop request)."""
 
@@ -518,6 +522,7 @@ def train(
     best_valid, best_epoch, best_state = math.inf, 0, None
     try:
         _emit(callbacks, "on_train_start", {"config": run_config, "run_id": run_id, "steps_per_epoch": steps_per_epoch})
+        _emit(callbacks, "on_epoch_models", 0, backbone, method)
         for epoch in range(1, config.epochs + 1):
             epoch_start = time.perf_counter()
             lr = get_lr(epoch, config)
@@ -567,6 +572,7 @@ def train(
             )
             history.append(event.to_dict())
             _emit(callbacks, "on_epoch_end", event)
+            _emit(callbacks, "on_epoch_models", epoch, backbone, method)
             if stop is not None and stop.is_set():
                 status = "stopped"
             if status == "stopped" or epoch - best_epoch >= config.patience:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import base64
 import math
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from functools import cache
 from pathlib import Path
@@ -63,10 +64,12 @@ def accepted(value: object, slider: dict) -> float | None:
     return number if math.isfinite(number) and slider["min"] <= number <= slider["max"] else None
 
 
-def mount(name: str, key: str, data: dict) -> None:
+def mount(name: str, key: str, data: dict, events: dict[str, Callable[[object], None]] | None = None) -> None:
     """Mount the live component ``name`` with ``data`` (its slider spec under ``"slider"``).
 
-    A value the user sets lands in ``st.session_state[key]`` before the run it starts.
+    A value the user sets lands in ``st.session_state[key]`` before the run it starts. ``events``:
+    a trigger the component sends (``setTriggerValue(name, value)``, e.g. a clicked cell) -> the
+    callback that gets its value, before the run it starts.
     """
     js, css = assets(name)
     component = st.components.v2.component(f"msmix.{name}", js=js, css=css)  # same definition each run: no warning
@@ -77,4 +80,10 @@ def mount(name: str, key: str, data: dict) -> None:
         if value is not None:
             st.session_state[key] = value
 
-    component(key=component_key, data=data, default={"value": data["slider"]["value"]}, on_value_change=follow)
+    def relay(event: str, callback: Callable[[object], None]) -> Callable[[], None]:
+        return lambda: callback(st.session_state[component_key].get(event))
+
+    callbacks = {f"on_{event}_change": relay(event, callback) for event, callback in (events or {}).items()}
+    component(
+        key=component_key, data=data, default={"value": data["slider"]["value"]}, on_value_change=follow, **callbacks
+    )

@@ -38,6 +38,13 @@ export function countOpposite(labels) {
 }
 
 const percent = (part, whole) => (whole ? Math.round((100 * part) / whole) : 0);
+
+/** The cell (row a, column b) under a point at fractions ``x``, ``y`` of the map, or null outside it. */
+export function cellAt(x, y, size) {
+  const b = Math.floor(x * size);
+  const a = Math.floor(y * size);
+  return a < 0 || b < 0 || a >= size || b >= size ? null : [a, b];
+}
 const signed = (x) => (x >= 0 ? "+" : "−") + Math.abs(x).toFixed(2);
 
 function build(root) {
@@ -114,7 +121,7 @@ function drawCells(canvas, a, size, delta) {
   context.putImageData(image, 0, 0);
 }
 
-function drawMarks(canvas, pairs, size, colour) {
+function drawMarks(canvas, pairs, size, colour, opened) {
   const side = canvas.clientWidth || 1;
   const ratio = window.devicePixelRatio || 1;
   canvas.width = Math.round(side * ratio);
@@ -135,6 +142,13 @@ function drawMarks(canvas, pairs, size, colour) {
     context.lineTo(x - arm, y + arm);
   }
   context.stroke();
+  if (opened) {
+    const [a, b] = opened; // the pair the page shows: a square round its cell
+    const pad = Math.max(2 * ratio, cell / 2);
+    context.strokeStyle = "#000";
+    context.lineWidth = 2 * ratio;
+    context.strokeRect(b * cell - pad, a * cell - pad, cell + 2 * pad, cell + 2 * pad);
+  }
 }
 
 function scaleGradient(palette) {
@@ -148,7 +162,7 @@ function scaleGradient(palette) {
 }
 
 export default function thresholdMap(component) {
-  const { data, parentElement, setStateValue } = component;
+  const { data, parentElement, setStateValue, setTriggerValue } = component;
   const view = liveView(parentElement, "threshold-map");
   const delta = liveSlider(view, view.root, data.slider, setStateValue, (moved) => view.redraw(moved));
   view.parts ??= build(view.root);
@@ -167,7 +181,7 @@ export default function thresholdMap(component) {
       `Pairs kept: <b>${percent(kept, total)} %</b> (${kept.toLocaleString("en")} of ` +
       `${total.toLocaleString("en")} ordered pairs a ≠ b)`;
     parts.opposite.textContent =
-      ` · opposite sentiments among them: ${percent(opposite, kept)} % (all pairs: ${percent(a.opposite, total)} %)`;
+      ` · opposite signs among them: ${percent(opposite, kept)} % (among all pairs: ${percent(a.opposite, total)} %)`;
     const passing = a.similarity === a.averaged ? kept : countPassing(a.similarity, a.labels, size, shown).kept;
     parts.title.textContent =
       `${data.view} similarity, δ = ${shown.toFixed(2)}: ${percent(passing, total)} % of pairs pass`;
@@ -188,22 +202,30 @@ export default function thresholdMap(component) {
   parts.cross.style.color = data.colours.pairs;
   drawStrip(parts.strip, a.strip, size);
   view.redraw(delta);
-  const marks = () => drawMarks(parts.marks, data.pairs, size, data.colours.pairs);
+  const marks = () => drawMarks(parts.marks, data.pairs, size, data.colours.pairs, data.opened);
   requestAnimationFrame(marks); // after layout, when the canvas has its width
   view.resize?.disconnect();
   view.resize = new ResizeObserver(marks);
   view.resize.observe(parts.cells);
 
-  parts.cells.onmousemove = (event) => {
+  const cellOf = (event) => {
     const box = parts.cells.getBoundingClientRect();
-    const b = Math.floor(((event.clientX - box.left) / box.width) * size);
-    const i = Math.floor(((event.clientY - box.top) / box.height) * size);
-    if (i < 0 || b < 0 || i >= size || b >= size) return;
+    return cellAt((event.clientX - box.left) / box.width, (event.clientY - box.top) / box.height, size);
+  };
+  parts.cells.onmousemove = (event) => {
+    const cell = cellOf(event);
+    if (!cell) return;
+    const [i, b] = cell;
     const similarity = a.similarity[i * size + b];
     const passes = i !== b && similarity > Math.fround(Number(view.slider.input.value));
     parts.hover.textContent =
-      `a: train row ${data.rows[i]} (label ${signed(a.labels[i])}) · b: train row ${data.rows[b]} ` +
-      `(label ${signed(a.labels[b])}) · similarity ${similarity.toFixed(3)}: ${passes ? "passes" : "fails"} δ`;
+      `a: label ${signed(a.labels[i])} (train row ${data.rows[i]}) · b: label ${signed(a.labels[b])} ` +
+      `(train row ${data.rows[b]}) · similarity ${similarity.toFixed(2)}: ${passes ? "passes" : "fails"} δ · ` +
+      "click to open this pair";
+  };
+  parts.cells.onclick = (event) => {
+    const cell = cellOf(event);
+    if (cell && cell[0] !== cell[1]) setTriggerValue("cell", cell);
   };
   parts.cells.onmouseleave = () => (parts.hover.textContent = "");
   return () => view.resize?.disconnect();

@@ -7,6 +7,7 @@ does; the pairs SASS draws, and everything below the map, follow from the server
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 
 import numpy as np
 
@@ -31,6 +32,7 @@ def map_data(
     order_name: str,
     label_range: tuple[float, float],
     help_text: str,
+    opened: tuple[int, int] | None = None,
 ) -> dict:
     """What the browser draws, in display order (``order``: batch positions, e.g. sorted by label).
 
@@ -38,6 +40,7 @@ def map_data(
     (None when the view is the averaged one). ``pairs`` (batch positions) are those drawn at
     ``delta``; ``kept`` is the library's count of pairs passing ``delta``
     (:func:`msmix_core.analysis.kept_share`), which the browser test checks the browser's count against.
+    ``opened``: the batch positions (a, b) of the pair the page shows, outlined on the map.
     """
     rank = np.empty(len(order), dtype=np.int64)
     rank[order] = np.arange(len(order))
@@ -59,6 +62,7 @@ def map_data(
         "rows": np.asarray(rows)[order].tolist(),
         "pairs": np.stack([rank[pairs[:, 0]], rank[pairs[:, 1]]], axis=1).tolist() if len(pairs) else [],
         "server_kept": int(kept),
+        "opened": None if opened is None else [int(rank[opened[0]]), int(rank[opened[1]])],
         "view": view,
         "order_name": order_name,
         "colours": {"veil": VEIL_COLOR, "pairs": OKABE_ITO[3]},
@@ -66,6 +70,9 @@ def map_data(
     }
 
 
-def threshold_map(key: str, data: dict) -> None:
-    """Mount the map; a δ the user sets in it lands in ``st.session_state[key]`` before the next run."""
-    mount("threshold_map", key, data)
+def threshold_map(key: str, data: dict, on_cell: Callable[[object], None] | None = None) -> None:
+    """Mount the map; a δ the user sets in it lands in ``st.session_state[key]`` before the next run.
+
+    ``on_cell`` gets a clicked cell as ``[a, b]`` in display order (rows and columns of the map).
+    """
+    mount("threshold_map", key, data, None if on_cell is None else {"cell": on_cell})

@@ -1,0 +1,138 @@
+"""AppTest of who controls a training job, the server's queue and the two Stops, as a class would meet them."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+import msmix_core.jobs.queue
+import ui.data
+from msmix_core.jobs import JobProgress, TrainingQueue
+from msmix_core.runs import RunStatus, RunStore
+from ui.jobs_view import OWNER_KEY, READ_ONLY, STOP_AFTER_RUN_HELP, STOP_NOW_HELP, partial_note
+
+TIMEOUT = 120
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture()
+def store(tmp_path, monkeypatch, tiny) -> RunStore:
+    monkeypatch.setenv("MSMIX_RUNS_DIR", str(tmp_path))
+    monkeypatch.setattr(ui.data, "dataset", lambda settings: tiny)
+    return RunStore(tmp_path)
+
+
+@pytest.fixture()
+def one_slot(monkeypatch) -> TrainingQueue:
+    """The server's queue with one training slot (as ``MSMIX_TRAINING_SLOTS=1`` would make it)."""
+    queue = TrainingQueue(1)
+    monkeypatch.setattr(msmix_core.jobs.queue, "_default", queue)
+    return queue
+
+
+def _session(job_id: str | None = None) -> AppTest:
+    at = AppTest.from_file(str(ROOT / "pages" / "training.py"), default_timeout=TIMEOUT)
+    if job_id is not None:
+        at.query_params["training_job"] = job_id  # the link names the job
+    at.run()
+    assert not at.exception, at.exception
+    return at
+
+
+def _run(at: AppTest, methods: list[str], epochs: int):
+    at.multiselect(key="tr_methods").set_value(methods)
+    at.number_input(key="tr_epochs").set_value(epochs)
+    at.number_input(key="tr_seeds").set_value(1)
+    next(b for b in at.button if b.label == "Run").click()
+    at.run()
+    assert not at.exception, at.exception
+    return at.session_state["training_job"]
+
+
+def _keys(at: AppTest) -> set[str]:
+    return {button.key for button in at.button}
+
+
+def _wait_first_epoch(job, name: str) -> None:
+    deadline = time.monotonic() + TIMEOUT
+    while not job.progress().histories[name]:
+        assert time.monotonic() < deadline
+        time.sleep(0.1)
+
+
+def test_the_partial_note_says_why_tables_hold_fewer_runs():
+    progress = JobProgress(
+        RunStatus.STOPPED,
+        ["none", "msmix", "mixup"],
+        2,
+        None,
+        0.5,
+        9.0,
+        0.0,
+        {"none": [{}, {}], "msmix": [{}]},
+        {},
+        run_status={"none": RunStatus.FINISHED, "msmix": RunStatus.STOPPED},
+        stop_request="now",
+    )
+    note = partial_note(progress)
+    assert "**Stop now**" in note and "1 of 3 runs finished" in note and "1 run(s) never started" in note
+    assert "'msmix' was stopped after 1 epoch(s)" in note
+    waiting = JobProgress(RunStatus.STOPPED, ["none"], 0, None, 0.0, 1.0, 0.0, {"none": []}, {}, stop_request="now")
+    assert "before any run began" in partial_note(waiting)
+    finished = JobProgress(RunStatus.FINISHED, ["none"], 1, None, 1.0, 1.0, 0.0, {"none": [{}]}, {})
+    assert partial_note(finished) is None
+
+
+@pytest.mark.slow
+def test_a_shared_link_shows_the_job_read_only_and_only_the_session_that_started_it_stops_it(store):
+    owner = _session()
+    job = _run(owner, ["msmix", "none"], epochs=50)
+    secret = owner.session_state[OWNER_KEY]
+    assert owner.query_params["training_job"] == job.id and secret not in str(dict(owner.query_params))
+    _wait_first_epoch(job, "msmix")
+    owner.run()
+    buttons = {b.key: b for b in owner.button}
+    assert (
+        buttons["tr_stop_after"].label == "Stop after this run" and buttons["tr_stop_after"].help == STOP_AFTER_RUN_HELP
+    )
+    assert buttons["tr_stop"].label == "Stop now" and buttons["tr_stop"].help == STOP_NOW_HELP
+
+    visitor = _session(job.id)  # another browser opening the copied link (or the same page reloaded)
+    assert visitor.session_state["training_job"] is job  # it follows the job...
+    assert any(READ_ONLY in c.value for c in visitor.caption)  # ...says it only watches...
+    assert not {"tr_stop", "tr_stop_after"} & _keys(visitor)  # ...and has no control over it
+    assert not next(b for b in visitor.button if b.label == "Run").disabled  # it may train a job of its own
+    visitor.run()
+    assert job.is_alive()
+
+    owner.button(key="tr_stop").click().run()
+    assert job.join(TIMEOUT)
+    owner.run()
+    assert not owner.exception
+    assert any("Partial results, stopped by **Stop now**" in w.value for w in owner.warning)
+    assert any("'msmix' was stopped after" in i.value for i in owner.info)  # the seed table says why it is empty
+    (run,) = store.list()
+    assert run.status == "stopped"
+
+
+@pytest.mark.slow
+def test_with_one_slot_the_second_run_waits_in_line_and_stop_takes_it_out(store, one_slot):
+    first, second = _session(), _session()
+    running = _run(first, ["none"], epochs=20)
+    waiting = _run(second, ["mixup"], epochs=1)
+    assert waiting.progress().position == 1
+    second.run()
+    (bar,) = second.get("progress")
+    assert "number 1 in line" in bar.proto.text and "1 job at a time" in bar.proto.text
+    assert "tr_stop_after" not in _keys(second)  # no run in progress to let end
+    second.button(key="tr_stop").click().run()  # Stop while waiting
+    assert waiting.join(10)
+    second.run()
+    assert any("before any run began" in w.value for w in second.warning)
+    assert running.is_alive() and waiting.progress().runs_done == 0
+    first.button(key="tr_stop").click().run()
+    assert running.join(TIMEOUT)
+    assert all(run.config["method"] == "none" for run in store.list())  # the job that left the line stored nothing

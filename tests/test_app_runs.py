@@ -1,0 +1,168 @@
+"""AppTest of the Runs page over a store filled by hand: filter, group, select two and diff, tag, note, delete, URL."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import plotly.io as pio
+import pytest
+from stored_runs import fill
+from streamlit.testing.v1 import AppTest
+from test_app import values
+
+import ui.data
+from msmix_core.experiments.ablation import ABLATION_FACTOR
+from msmix_core.runs import RunStore, comparable_sets
+from msmix_core.runs.annotations import read_note, read_tags
+from ui import run_links
+
+ROOT = Path(__file__).resolve().parent.parent
+TIMEOUT = 120
+
+
+@pytest.fixture
+def filled(tmp_path, monkeypatch):
+    monkeypatch.setenv("MSMIX_RUNS_DIR", str(tmp_path))
+    store = RunStore(tmp_path)
+    return store, fill(store)
+
+
+def page(query: dict[str, str] | None = None) -> AppTest:
+    at = AppTest.from_file(str(ROOT / "pages" / "runs.py"), default_timeout=TIMEOUT)
+    for key, value in (query or {}).items():
+        at.query_params[key] = value
+    at.run()
+    assert not at.exception, at.exception
+    return at
+
+
+def shown_ids(at: AppTest) -> set[str]:
+    return set(at.dataframe[0].value["id"])
+
+
+def test_filter_search_and_sort_keep_their_state_in_the_url(filled):
+    runs = filled[1]
+    at = page()
+    assert len(shown_ids(at)) == 13 and "13 of 13 runs." in [c.value for c in at.caption]
+    at.text_input(key="rn_where").set_value("label=msmix; max_epochs>=3").run()
+    assert shown_ids(at) == {run.id for run in runs["msmix 3 epochs"]}
+    assert at.query_params["rn_where"] == "label=msmix; max_epochs>=3"
+    at.text_input(key="rn_where").set_value("").run()
+    at.text_input(key="rn_q").set_value("threshold=0.6").run()
+    assert shown_ids(at) == {run.id for run in runs["sweep"][2:]}
+    at.selectbox(key="rn_sort").set_value("test_MAE").run()
+    at.toggle(key="rn_desc").set_value(False).run()
+    assert list(at.dataframe[0].value["id"]) == [runs["sweep"][2].id, runs["sweep"][3].id]  # seed 1 first
+    at.text_input(key="rn_where").set_value("speaker=3").run()
+    assert not at.exception and "no column 'speaker'" in at.error[0].value
+    again = page({"rn_q": "threshold=0.6", "rn_sort": "test_MAE", "rn_desc": "false"})  # the link reproduces it
+    assert list(again.dataframe[0].value["id"]) == [runs["sweep"][2].id, runs["sweep"][3].id]
+
+
+def test_group_by_experiment_shows_mean_and_std_and_links_a_group_to_other_pages(filled):
+    runs = filled[1]
+    at = page()
+    at.toggle(key="rn_group").set_value(True).run()
+    groups = at.dataframe[0].value
+    assert len(groups) == 5 and set(groups["n_seeds"]) == {2, 3}
+    key = runs["msmix 3 epochs"][0].experiment_key
+    assert groups.set_index("experiment").loc[key, "MAE"] == "0.7200 ± 0.0082"
+    at.multiselect(key="rn_exp").set_value([key]).run()
+    assert at.query_params["rn_exp"] == key
+    assert "**1 group(s), 3 runs.** Open them in:" in [m.value for m in at.markdown]
+    next(b for b in at.button if b.label == "Select these runs").click().run()
+    assert set(at.multiselect(key="rn_sel").value) == {run.id for run in runs["msmix 3 epochs"]}
+
+
+def test_selecting_two_runs_sets_their_configs_side_by_side_and_overlays_their_curves(filled):
+    runs = filled[1]
+    a, b = runs["msmix"][0], runs["sweep"][2]
+    at = page()
+    at.multiselect(key="rn_sel").set_value([a.id, b.id]).run()
+    assert at.query_params["rn_sel"] == f"{a.id},{b.id}"
+    diff = at.dataframe[-1].value
+    assert "method_kwargs.threshold" in diff.index and "lr" not in diff.index  # only what differs
+    assert diff.loc["method_kwargs.threshold"].iloc[:2].tolist() == ["(absent)", "0.6"]
+    at.toggle(key="rn_diff_only").set_value(False).run()
+    assert "lr" in at.dataframe[-1].value.index
+    curves = next(chart for chart in at.get("plotly_chart") if "rn_curves" in chart.proto.id)
+    traces = pio.from_json(curves.proto.spec).data
+    assert len(traces) == 4 and all(len(values(trace.x)) == 2 for trace in traces)  # 2 runs × valid, test; 2 epochs
+    linked = page({"rn_sel": f"{a.id},{b.id},20990101-000000-gone-s1-0000"})  # a deleted run drops out
+    assert linked.multiselect(key="rn_sel").value == [a.id, b.id]
+
+
+def test_tags_notes_and_delete_with_a_confirmation(filled):
+    store, runs = filled
+    a, b = runs["none"][0], runs["none"][1]
+    at = page({"rn_sel": f"{a.id},{b.id}"})
+    at.text_input(key="rn_tag_text").set_value("paper, baseline").run()
+    next(button for button in at.button if button.label == "Add tags").click().run()
+    assert read_tags(a.path) == ["paper", "baseline"] and read_tags(b.path) == ["paper", "baseline"]
+    at.text_input(key="rn_where").set_value("tags=paper").run()
+    assert shown_ids(at) == {a.id, b.id}
+    at.selectbox(key="rn_focus").set_value(b.id).run()
+    at.text_area(key=f"rn_note_{b.id}").set_value("lr too high?").run()
+    next(button for button in at.button if button.label == "Save note").click().run()
+    assert read_note(b.path) == "lr too high?" and read_note(a.path) == ""
+    next(button for button in at.button if button.label.startswith("Delete 2 run")).click().run()
+    assert a.path.exists() and "cannot be undone" in at.warning[0].value  # nothing gone before the confirmation
+    next(button for button in at.button if button.label == "Cancel").click().run()
+    assert a.path.exists() and not at.warning
+    next(button for button in at.button if button.label.startswith("Delete 2 run")).click().run()
+    next(button for button in at.button if button.label == "Yes, delete").click().run()
+    assert not a.path.exists() and not b.path.exists() and len(store.list()) == 11
+    assert at.multiselect(key="rn_sel").value == []
+
+
+def test_parallel_coordinates_of_a_filtered_sweep(filled):
+    at = page({"rn_where": "label=msmix threshold=*"})
+    charts = {chart.proto.id: chart for chart in at.get("plotly_chart")}
+    parcoords = next(chart for key, chart in charts.items() if "rn_parcoords" in key)
+    assert '"parcoords"' in parcoords.proto.spec and "threshold" in parcoords.proto.spec
+    assert any("rn_scatter" in key for key in charts)
+
+
+def test_an_empty_store_says_where_to_train(tmp_path, monkeypatch):
+    monkeypatch.setenv("MSMIX_RUNS_DIR", str(tmp_path))
+    at = page()
+    assert "No runs in" in at.info[0].value
+
+
+@pytest.mark.slow
+def test_training_draws_a_linked_group_as_mean_and_band_and_each_seed_on_demand(tmp_path, monkeypatch, tiny):
+    monkeypatch.setenv("MSMIX_RUNS_DIR", str(tmp_path))
+    monkeypatch.setattr(ui.data, "dataset", lambda settings: tiny)
+    runs = fill(RunStore(tmp_path), dataset=tiny.name)
+    group, alone = runs["msmix 3 epochs"], runs["none"][0]
+    at = AppTest.from_file(str(ROOT / "pages" / "training.py"), default_timeout=TIMEOUT)
+    at.query_params["tr_overlay"] = ",".join(run.id for run in [*group, alone])  # the link the Runs page gives
+    at.run()
+    assert not at.exception, at.exception
+    traces = pio.from_json(at.get("plotly_chart")[0].proto.spec).data
+    name = f"msmix · {group[0].experiment_key}"
+    assert [t.name for t in traces if t.legendgroup == name] == [
+        f"{name} · valid ± std",
+        f"{name} · valid (mean ± std)",
+        f"{name} · test ± std",
+        f"{name} · test (mean ± std)",
+    ]
+    mean = next(t for t in traces if t.name == f"{name} · test (mean ± std)")
+    assert list(values(mean.y)) == pytest.approx([1.0 + 0.02 - 0.1 * e for e in (1, 2, 3)])  # seeds 1-3: offset 0.02
+    assert sum(t.legendgroup != name for t in traces) == 2  # the lone run: its own valid and test lines
+    at.toggle(key="tr_each").set_value(True).run()
+    traces = pio.from_json(at.get("plotly_chart")[0].proto.spec).data
+    assert sum(t.opacity == 0.35 for t in traces) == 6  # 3 seeds × valid, test
+
+
+def test_group_links_name_the_set_ablation_and_robustness_compare(filled):
+    runs = filled[1]
+    group = runs["msmix 3 epochs"]
+    links = {label: (path, params) for path, label, params in run_links.group_links(group)}
+    assert links["Training"] == ("pages/training.py", {"tr_overlay": ",".join(run.id for run in group)})
+    everything = [run for kind in runs.values() for run in kind]
+    for label, factor, key in [("Ablation", ABLATION_FACTOR, "ab_set"), ("Robustness", ["method"], "rb_set")]:
+        params = links[label][1]
+        assert params["experiment"] == group[0].experiment_key and params["runs"] == links["Training"][1]["tr_overlay"]
+        holding = [s for s in comparable_sets(everything, factor) if {r.id for r in group} <= {r.id for r in s.runs}]
+        assert [s.settings_key for s in holding] == [params[key]]  # the page's own chooser value for that set

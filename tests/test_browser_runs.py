@@ -1,0 +1,53 @@
+"""End to end in headless Chromium: the Runs page compares the runs a link selects, and a run picked in the browser.
+
+Its own server over a store filled by hand (``tests/stored_runs.py``): no training, so the page has
+runs to list from its first view.
+"""
+
+from collections.abc import Iterator
+
+import pytest
+from app_driver import app_server
+from stored_runs import fill
+from test_browser import PAGE_TIMEOUT_MS, browser, screenshot, tab, visit, wait_idle
+
+from msmix_core.runs import RunStore
+
+pytestmark = pytest.mark.browser
+__all__ = ["browser", "tab"]  # fixtures used by name below
+
+CURVE_TRACES = "[data-testid=stPlotlyChart] .scatterlayer .trace"
+
+
+@pytest.fixture(scope="module")
+def filled(tmp_path_factory) -> Iterator[tuple[str, dict]]:
+    """The app over a store holding the hand-made runs; yields its base URL and the runs."""
+    root = tmp_path_factory.mktemp("runs")
+    runs = fill(RunStore(root))
+    with app_server({"MSMIX_RUNS_DIR": str(root)}) as url:
+        yield url, runs
+
+
+def test_a_link_compares_its_runs_and_a_run_picked_in_the_browser_joins_them(filled, tab):
+    server, runs = filled
+    a, b, c = runs["msmix"][0], runs["sweep"][2], runs["none"][0]
+    visit(tab, server, "runs", "Side by side", query=f"rn_sel={a.id},{b.id}")
+    curves = tab.locator(CURVE_TRACES)  # the first chart on the page: the selected runs' curves
+    curves.nth(3).wait_for(timeout=PAGE_TIMEOUT_MS)
+    assert tab.locator("[data-testid=stPlotlyChart]").first.locator(".scatterlayer .trace").count() == 4
+    assert tab.get_by_text("Only the fields that differ").count() == 1
+    tab.get_by_text("Side by side").first.scroll_into_view_if_needed()
+    screenshot(tab, "runs")
+
+    since = tab.watcher.finished
+    picker = tab.locator("[data-testid=stMultiSelect]").filter(has_text="Selected runs")
+    picker.locator("input").click()
+    tab.keyboard.type(c.id[-4:])  # the caption of each option ends with its id's suffix
+    tab.get_by_role("option").filter(has_text=c.id[-4:]).first.click(timeout=PAGE_TIMEOUT_MS)
+    wait_idle(tab, since)
+    chart = tab.locator("[data-testid=stPlotlyChart]").first
+    chart.locator(".scatterlayer .trace").nth(5).wait_for(timeout=PAGE_TIMEOUT_MS)
+    assert chart.locator(".scatterlayer .trace").count() == 6  # three runs × valid, test
+    selection = "() => new URL(location.href).searchParams.get('rn_sel')"
+    tab.wait_for_function(f"{selection} === '{a.id},{b.id},{c.id}'", timeout=PAGE_TIMEOUT_MS)  # the link keeps it
+    assert tab.locator("[data-testid=stException]").count() == 0

@@ -1,0 +1,83 @@
+"""``msmix runs list --where/--group-by``, ``runs diff``, ``runs tag``, ``runs note``, and what ``show`` prints."""
+
+from __future__ import annotations
+
+import pytest
+from stored_runs import fill
+
+from msmix_core.cli import main
+from msmix_core.runs import RunStore
+from msmix_core.runs.identity import experiment_key
+
+
+@pytest.fixture
+def filled(tmp_path):
+    store = RunStore(tmp_path / "runs")
+    return str(store.root), fill(store)
+
+
+def run_cli(capsys, *argv):
+    code = main([str(a) for a in argv])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_list_where_narrows_and_group_by_experiment_averages_seeds(capsys, filled):
+    runs_dir, runs = filled
+    where = ["--where", "label=msmix", "--where", "seed=2"]
+    code, out, _ = run_cli(capsys, "runs", "list", "--runs-dir", runs_dir, *where)
+    assert code == 0 and len(out.splitlines()) == 3  # header, msmix at 2 and at 3 epochs
+    assert runs["msmix"][1].id in out and runs["msmix 3 epochs"][1].id in out and "test_MAE" in out
+    code, out, _ = run_cli(capsys, "runs", "list", "--runs-dir", runs_dir, "--group-by", "experiment")
+    lines = out.splitlines()
+    assert code == 0 and len(lines) == 6 and "n_seeds" in lines[0]
+    three = next(line for line in lines if experiment_key(runs["msmix 3 epochs"][0].config) in line)
+    assert " 3 " in three and "0.7200 ± 0.0082" in three  # MAE 0.71, 0.72, 0.73 over seeds 1-3
+    code, out, _ = run_cli(capsys, "runs", "list", "--runs-dir", runs_dir, "--where", "label=none*x")
+    assert code == 0 and "no runs" in out and "where label=none*x" in out
+
+
+def test_tag_and_note_show_in_list_and_show(capsys, filled):
+    runs_dir, runs = filled
+    run_id = runs["none"][0].id
+    assert run_cli(capsys, "runs", "tag", run_id, "baseline", "paper", "--runs-dir", runs_dir)[1].endswith(
+        "tags baseline, paper\n"
+    )
+    assert "tags paper\n" in run_cli(capsys, "runs", "tag", run_id, "baseline", "--remove", "--runs-dir", runs_dir)[1]
+    code, out, _ = run_cli(capsys, "runs", "note", run_id, "diverged", "after", "epoch 2", "--runs-dir", runs_dir)
+    assert code == 0 and "note saved" in out
+    out = run_cli(capsys, "runs", "list", "--where", "tags=paper", "--runs-dir", runs_dir)[1]
+    assert len(out.splitlines()) == 2 and "diverged after epoch 2" in out
+    out = run_cli(capsys, "runs", "show", run_id, "--runs-dir", runs_dir)[1]
+    assert "tags: paper\nnote: diverged after epoch 2\n" in out and f"folder: {runs_dir}/{run_id}" in out
+    assert "note removed" in run_cli(capsys, "runs", "note", run_id, "--runs-dir", runs_dir)[1]
+
+
+def test_diff_prints_the_fields_that_differ(capsys, filled):
+    runs_dir, runs = filled
+    a, b = runs["msmix"][0].id, runs["sweep"][2].id
+    code, out, _ = run_cli(capsys, "runs", "diff", a, b, "--runs-dir", runs_dir)
+    lines = {line.split()[0]: line.split()[1:] for line in out.splitlines()[2:]}
+    assert code == 0 and lines["method_kwargs.threshold"] == ["(absent)", "0.6"]
+    assert "lr" not in lines and "seed" not in lines  # the same in both
+    assert "lr" in run_cli(capsys, "runs", "diff", a, b, "--all", "--runs-dir", runs_dir)[1]
+    seeds = run_cli(capsys, "runs", "diff", runs["none"][0].id, runs["none"][1].id, "--runs-dir", runs_dir)[1]
+    assert [line.split()[0] for line in seeds.splitlines()[2:]] == ["seed", "test.MAE"]  # seeds of one experiment
+
+
+@pytest.mark.parametrize(
+    ("argv", "said"),
+    [
+        (["list", "--where", "speaker=1"], "no column 'speaker' to filter on"),
+        (["list", "--where", "label<1"], "label holds text"),
+        (["list", "--group-by", "speaker"], "cannot group by ['speaker']"),
+        (["diff", "{a}"], "a diff needs two runs or more"),
+        (["tag", "{a}", "two words"], "is not a tag"),
+        (["note", "20990101-000000-x", "hi"], "no run"),
+    ],
+)
+def test_bad_runs_arguments_are_one_line_errors(capsys, filled, argv, said):
+    runs_dir, runs = filled
+    argv = [arg.format(a=runs["none"][0].id) for arg in argv]
+    code, _, err = run_cli(capsys, "runs", *argv, "--runs-dir", runs_dir)
+    assert code == 2 and said in err and len(err.splitlines()) == 1 and "Traceback" not in err

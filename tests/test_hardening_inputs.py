@@ -1,0 +1,193 @@
+"""What a careless or hostile input may cost: uploads that inflate, crafted metadata, pickles that build one object
+many times, addresses where nothing listens (issue 21, points 8 to 10)."""
+
+import io
+import json
+import pickle
+import tempfile
+import time
+import tracemalloc
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from msmix_core.cli import main
+from msmix_core.data import load_mmsa, load_npz, make_synthetic, save_npz
+from msmix_core.errors import MsmixError
+from msmix_core.limits import MEMORY_LIMIT_ENV, memory_limit
+from msmix_core.training.executors import ray_head
+
+
+def test_the_memory_limit_comes_from_the_environment_or_the_machine(monkeypatch):
+    monkeypatch.setenv(MEMORY_LIMIT_ENV, "512M")
+    assert memory_limit() == 512 << 20
+    monkeypatch.setenv(MEMORY_LIMIT_ENV, "2.5G")
+    assert memory_limit() == int(2.5 * (1 << 30))
+    monkeypatch.setenv(MEMORY_LIMIT_ENV, "lots")
+    with pytest.raises(MsmixError, match="give bytes, or a size such as 512M"):
+        memory_limit()
+    monkeypatch.delenv(MEMORY_LIMIT_ENV)
+    assert memory_limit() > 0
+
+
+def _saved(dataset) -> bytes:
+    with tempfile.TemporaryDirectory() as folder:
+        return save_npz(dataset, Path(folder) / "data.npz").read_bytes()
+
+
+def _zeros_npz(megabytes: int) -> bytes:
+    """A valid msmix .npz whose train text is all zeros: a few hundred KB that inflate to ``megabytes`` MB."""
+    buffer = io.BytesIO()
+    source = io.BytesIO(_saved(make_synthetic(seed=0, n_train=16, n_valid=8, n_test=8)))
+    with zipfile.ZipFile(source) as source, zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as bomb:
+        for info in source.infolist():
+            data = source.read(info)
+            if info.filename == "train/text.npy":
+                array = np.zeros((16, megabytes << 14, 1), np.float32)  # 16 × 2^14 × 4 bytes = 1 MiB per MB asked
+                out = io.BytesIO()
+                np.save(out, array)
+                data = out.getvalue()
+            bomb.writestr(info.filename, data)
+    return buffer.getvalue()
+
+
+def test_an_npz_that_would_inflate_beyond_the_limit_is_refused_before_it_is_read(monkeypatch):
+    payload = _zeros_npz(64)
+    assert len(payload) < 1 << 20  # under a megabyte on the wire
+    monkeypatch.setenv(MEMORY_LIMIT_ENV, "32M")
+    tracemalloc.start()
+    try:
+        with pytest.raises(MsmixError, match=r"the uploaded file's arrays would take 0\.1 GiB, more than the 0\.0 GiB"):
+            load_npz(payload)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 8 << 20  # nothing was inflated
+    monkeypatch.setenv(MEMORY_LIMIT_ENV, "1G")
+    with pytest.raises(MsmixError, match="every split needs the same time steps"):  # within the limit: read, checked
+        load_npz(payload)
+
+
+def _with_meta(meta) -> bytes:
+    with np.load(io.BytesIO(_saved(make_synthetic(seed=0, n_train=16, n_valid=8, n_test=8)))) as data:
+        arrays = {key: data[key] for key in data.files}
+    arrays["__meta__"] = meta if isinstance(meta, np.ndarray) else np.array(json.dumps(meta))
+    buffer = io.BytesIO()
+    np.savez_compressed(buffer, **arrays)
+    return buffer.getvalue()
+
+
+GOOD_META = {"format": "msmix-npz-1", "name": "x", "label_range": [-3, 3], "metrics": "mosi", "info": {}}
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"label_range": ["a", "b"]}, "'label_range' must be [low, high], two finite numbers"),
+        ({"label_range": [3, -3]}, "'label_range' must be"),
+        ({"label_range": [0, float("inf")]}, "'label_range' must be"),
+        ({"label_range": [True, 2]}, "'label_range' must be"),
+        ({"label_range": {"low": 0}}, "'label_range' must be"),
+        ({"name": 5}, "'name' must be a string"),
+        ({"name": ""}, "'name' must be a string"),
+        ({"metrics": ["mosi"]}, "'metrics' must be one of"),
+        ({"metrics": "imdb"}, "'metrics' must be one of"),
+        ({"info": [1]}, "'info' must be a dict"),
+        ({"info": {"a": json.loads("[" * 100 + "]" * 100)}}, "nests deeper than 32 levels"),
+    ],
+)
+def test_crafted_npz_metadata_is_one_error_naming_the_field(change, message):
+    with pytest.raises(MsmixError, match=message.replace("[", r"\[").replace("]", r"\]")):
+        load_npz(_with_meta(GOOD_META | change))
+
+
+@pytest.mark.parametrize(
+    ("meta", "message"),
+    [
+        (np.array("[" * 100_000 + "]" * 100_000), "nests deeper than 32 levels"),  # beyond Python's recursion limit
+        (np.zeros(3), "is a float64 array, not a JSON string"),
+        (np.array('{"format": "msmix-npz-1", "x": 1' + "0" * 5000 + "}"), "is not valid JSON"),
+    ],
+)
+def test_a_meta_entry_that_is_not_a_json_object_is_one_error(meta, message):
+    with pytest.raises(MsmixError, match=message):
+        load_npz(_with_meta(meta))
+
+
+def test_a_crafted_npz_through_the_cli_is_one_line(tmp_path, capsys):
+    path = tmp_path / "crafted.npz"
+    path.write_bytes(_with_meta(GOOD_META | {"label_range": ["a", "b"]}))
+    assert main(["train", "--dataset", str(path), "--runs-dir", str(tmp_path / "runs"), "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "'label_range' must be" in err
+
+
+def _memo_bomb(copies: int, size: int) -> bytes:
+    """A pickle that spells ``size`` bytes out once and then builds ``copies`` arrays from them through its memo."""
+    data = pickle.dumps(np.zeros(size // 8), protocol=2)
+    one = pickle.loads(data)
+    return pickle.dumps(
+        {"train": {"text": [one] * copies}, "valid": {}, "test": {}}, protocol=2
+    )  # pickle memoises: one copy on disk
+
+
+def test_a_pickle_that_builds_one_array_many_times_is_refused_within_the_limit(monkeypatch):
+    monkeypatch.setenv(MEMORY_LIMIT_ENV, "64M")
+    payload = _memo_bomb(copies=1000, size=1 << 20)  # 1 MiB on disk, 1 GiB once np.asarray stacks the copies
+    assert len(payload) < 2 << 20
+    with pytest.raises(MsmixError, match=r"field 'text' holds more than 8,388,608 numbers, more than one input"):
+        load_mmsa(payload)
+
+
+def test_nested_lists_shared_through_the_memo_are_refused_before_numpy_stacks_them(monkeypatch):
+    monkeypatch.setenv(MEMORY_LIMIT_ENV, "64M")
+    nested: list = [0.0, 0.0]
+    for _ in range(40):  # 2^40 numbers from a pickle of a few hundred bytes
+        nested = [nested, nested]
+    payload = pickle.dumps({"train": {"text": nested}, "valid": {}, "test": {}}, protocol=2)
+    assert len(payload) < 1000
+    start = time.monotonic()
+    with pytest.raises(MsmixError, match=r"split 'train', field 'text' holds more than"):
+        load_mmsa(payload)
+    assert time.monotonic() - start < 10
+
+
+@pytest.mark.parametrize(
+    ("address", "message"),
+    [
+        ("ray://head:10001", r"Ray Client \(ray://\) is not supported"),
+        ("head", "give auto or the HOST:PORT"),
+        ("head:0", "give auto or the HOST:PORT"),
+        ("head:99999", "give auto or the HOST:PORT"),
+        (":6379", "give auto or the HOST:PORT"),
+    ],
+)
+def test_a_ray_address_is_checked_before_anything_runs(address, message):
+    with pytest.raises(MsmixError, match=message):
+        ray_head(address)
+    assert ray_head("auto") is None and ray_head(None) is None and ray_head("[::1]:6379") == ("::1", 6379)
+
+
+def test_a_ray_address_where_nothing_listens_is_one_line_at_once(tmp_path, capsys):
+    start = time.monotonic()
+    argv = ["train", "--ray", "127.0.0.1:1", "--epochs", "1", "--runs-dir", str(tmp_path), "--quiet"]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert time.monotonic() - start < 30
+    assert err.count("\n") == 1 and err.startswith("msmix: error: --ray 127.0.0.1:1: no Ray head answers there")
+
+
+def test_the_upload_limit_is_where_streamlit_reads_it():
+    """Under [runner] Streamlit warned at every start and kept its 200 MB default."""
+    import tomllib
+
+    from streamlit import config
+
+    text = (Path(__file__).parent.parent / ".streamlit" / "config.toml").read_text()
+    settings = tomllib.loads(text)
+    assert settings["server"]["maxUploadSize"] == 2000
+    for section, options in settings.items():
+        for option in options:
+            assert f"{section}.{option}" in config._config_options_template, f"[{section}] {option} is not Streamlit's"

@@ -1,0 +1,235 @@
+"""The run store against what a shared server meets: odd files where runs belong, a full disk, a read-only
+store, crafted text, impossible processes, symlinked run folders (issue 21, points 5 and 6)."""
+
+import contextlib
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from msmix_core.cli import main
+from msmix_core.data.npz import save_npz
+from msmix_core.data.synthetic import make_synthetic
+from msmix_core.errors import MsmixError, printable
+from msmix_core.limits import JSON_DEPTH_LIMIT
+from msmix_core.runs import Run, RunStore
+from msmix_core.runs.files import HISTORY_FILE_LIMIT, JSON_FILE_LIMIT
+
+CONFIG = {"dataset": "mosi", "backbone": "tfn", "method": "msmix", "seed": 1}
+METRICS = {"valid": {"MAE": 0.9}, "test": {"MAE": 0.95, "Corr": 0.6}}
+
+
+@pytest.fixture
+def store(tmp_path) -> RunStore:
+    return RunStore(tmp_path / "runs")
+
+
+def _replace(path: Path, make) -> None:
+    path.unlink()
+    make(path)
+
+
+def _sparse(size: int):
+    def make(path: Path) -> None:
+        with open(path, "wb") as file:
+            file.truncate(size)
+
+    return make
+
+
+ODD_FILES = {
+    "a folder": lambda path: path.mkdir(),
+    "a FIFO": os.mkfifo,
+    "a device": lambda path: path.symlink_to("/dev/zero"),
+    "a dangling link": lambda path: path.symlink_to(path.parent / "nowhere"),
+    "a link loop": lambda path: path.symlink_to(path),
+}
+
+
+@pytest.mark.parametrize("name", ["config.json", "history.jsonl", "result.json"])
+@pytest.mark.parametrize("kind", list(ODD_FILES))
+def test_a_run_file_that_is_not_a_regular_file_makes_the_run_damaged_not_a_hang(store, capsys, name, kind):
+    good = store.create(CONFIG)
+    bad = store.create(CONFIG)
+    _replace(bad.path / name, ODD_FILES[kind])
+    assert [run.id for run in store.list()] == [good.id]  # returns at once: a FIFO is never waited on
+    [(path, reason)] = store.damaged()
+    assert path == bad.path and reason.startswith(name)
+    with pytest.raises(MsmixError, match=f"run '{bad.id}' is damaged: {name}"):
+        store.load(bad.id)
+    assert main(["runs", "list", "--runs-dir", str(store.root)]) == 0
+    out, err = capsys.readouterr()
+    assert good.id in out and bad.id not in out and f"damaged run folder {bad.path}: {name}" in err
+
+
+def test_a_legacy_history_that_is_a_folder_is_damage_too(store):
+    run = store.create(CONFIG)
+    (run.path / "history.jsonl").unlink()
+    (run.path / "history.json").mkdir()
+    [(_, reason)] = store.damaged()
+    assert reason == "history.json is a folder, not a file"
+
+
+@pytest.mark.parametrize(("name", "limit"), [("config.json", JSON_FILE_LIMIT), ("history.jsonl", HISTORY_FILE_LIMIT)])
+def test_a_run_file_beyond_its_size_cap_is_refused_unread(store, name, limit):
+    run = store.create(CONFIG)
+    _replace(run.path / name, _sparse(limit + 1))  # sparse: no disk used, and never read
+    [(_, reason)] = store.damaged()
+    assert reason == f"{name} holds {limit + 1:,} bytes, more than the {limit:,} msmix reads from it"
+
+
+@pytest.mark.parametrize("name", ["config.json", "result.json", "history.jsonl"])
+def test_json_nested_too_deep_is_damage_not_a_recursion_error(store, name):
+    run = store.create(CONFIG)
+    for depth in (JSON_DEPTH_LIMIT + 1, 100_000):  # just beyond the limit, and beyond Python's recursion limit
+        nested = "[" * depth + "]" * depth
+        text = nested + "\n" if name == "history.jsonl" else json.dumps({**CONFIG, "x": 0})[:-1] + f', "y": {nested}}}'
+        (run.path / name).write_text(text)
+        [(_, reason)] = store.damaged()
+        assert "nests lists or dicts deeper than 32 levels" in reason
+    (run.path / name).write_text("[" * JSON_DEPTH_LIMIT + "]" * JSON_DEPTH_LIMIT + "\n")
+
+
+def test_an_unreadable_run_folder_is_damage(store, tmp_path):
+    if os.geteuid() == 0:
+        pytest.skip("root reads every file whatever its permissions")
+    run = store.create(CONFIG)
+    (run.path / "config.json").chmod(0)
+    [(_, reason)] = store.damaged()
+    assert reason == "config.json cannot be opened (Permission denied)"
+
+
+@pytest.mark.parametrize("pid", [0, -1, -(2**40), 2**62])
+def test_a_run_whose_process_is_impossible_is_not_running(store, pid):
+    run = store.create(CONFIG)
+    result = json.loads((run.path / "result.json").read_text())
+    result["process"]["pid"] = pid  # 0 and -1 would make os.kill ask about whole process groups
+    (run.path / "result.json").write_text(json.dumps(result))
+    assert store.load(run.id).status == "interrupted"
+
+
+def test_printable_shows_controls_and_reordering_marks_as_escapes():
+    assert printable("ok é 日本") == "ok é 日本"
+    assert printable("a\x1b]0;title\x07b\x9b2J\u202eevil\tc\rd") == "a\\x1b]0;title\\x07b\\x9b2J\\u202eevil\\tc\\rd"
+
+
+def test_the_terminal_never_gets_escape_sequences_from_the_store(store, capsys):
+    run = store.create({**CONFIG, "label": "\x1b[2J\x1b]0;owned\x07msmix\u202e"})
+    run.finish("failed", error="boom\x1b[31m")
+    (store.root / "bad\x1b[1A").mkdir()
+    for argv in (["runs", "list"], ["runs", "show", run.id]):
+        main([*argv, "--runs-dir", str(store.root)])
+        out, err = capsys.readouterr()
+        assert "\x1b" not in out + err and "\x07" not in out + err
+    assert "\\x1b[2J" in out or "\\u001b[2J" in out
+
+
+def test_a_failed_run_must_say_why(store):
+    run = store.create(CONFIG)
+    with pytest.raises(MsmixError, match="a run that failed must say why"):
+        run.finish("failed")
+    with pytest.raises(MsmixError, match="a run that failed must say why"):
+        store.record(CONFIG, [], status="failed", metrics={})
+    run.finish("failed", error="RuntimeError: boom")
+    assert store.load(run.id).error == "RuntimeError: boom"
+
+
+def test_deleting_a_run_folder_that_is_a_link_removes_the_link_only(store, tmp_path):
+    run = store.create(CONFIG)
+    elsewhere = tmp_path / "elsewhere"
+    run.path.rename(elsewhere)
+    link = store.root / run.id
+    link.symlink_to(elsewhere, target_is_directory=True)
+    assert [r.id for r in store.list()] == [run.id]
+    store.delete(run.id)
+    assert not os.path.lexists(link) and (elsewhere / "config.json").is_file()  # the target is not the store's
+    assert sorted(p.name for p in store.root.iterdir()) == []  # no renamed link left behind
+
+
+# --- a full disk and a read-only store: a small tmpfs (root only) -----------------------------------------
+
+
+@contextlib.contextmanager
+def _tmpfs(folder: Path, size: str, options: str = ""):
+    folder.mkdir()
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}{options}", "tmpfs", str(folder)])
+    if mounted.returncode != 0:
+        pytest.skip("this test mounts a small tmpfs, which needs root (or CAP_SYS_ADMIN)")
+    try:
+        yield folder
+    finally:
+        subprocess.run(["umount", "-l", str(folder)], check=True)
+
+
+def _fill(folder: Path) -> None:
+    with contextlib.suppress(OSError), open(folder / "filler", "wb") as file:
+        while True:
+            file.write(b"\0" * 4096)
+            file.flush()
+
+
+def _debris(root: Path) -> list[str]:
+    return sorted(p.name for p in root.iterdir() if p.name.startswith(".")) if root.is_dir() else []
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="tmpfs is Linux's")
+def test_a_full_disk_gives_one_line_records_the_error_and_leaves_no_debris(tmp_path):
+    with _tmpfs(tmp_path / "disk", "64k") as disk:
+        store = RunStore(disk / "runs")
+        run = store.create(CONFIG)
+        run.log_epoch({"epoch": 1})
+        _fill(disk)
+        with pytest.raises(MsmixError, match=r"cannot append an epoch to run .*No space left on device.*free some"):
+            run.log_epoch({"epoch": 2, "pad": "x" * 8192})
+        run.finish("failed", error="MsmixError: no space")  # its last word still fits where the old file was
+        stored = store.load(run.id)
+        assert stored.status == "failed" and stored.error == "MsmixError: no space" and stored.history == [{"epoch": 1}]
+        with pytest.raises(MsmixError, match=r"cannot write a new run .*No space left on device"):
+            store.record(CONFIG, [{"epoch": 1, "pad": "x" * 8192}], status="finished", metrics=METRICS)
+        with pytest.raises(MsmixError, match="cannot write a new run"):
+            store.create({**CONFIG, "pad": "x" * 8192})
+        assert _debris(store.root) == [] and [r.id for r in store.list()] == [run.id]
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(sys.platform != "linux", reason="tmpfs is Linux's")
+def test_training_onto_a_disk_that_fills_ends_with_one_line_and_a_failed_run(tmp_path, capsys, monkeypatch):
+    data = tmp_path / "tiny.npz"
+    save_npz(make_synthetic(seed=0, n_train=32, n_valid=16, n_test=16), data)
+    log_epoch = Run.log_epoch
+
+    def log_then_fill(run: Run, record: dict) -> None:
+        log_epoch(run, record)
+        _fill(run.path.parent.parent)  # the disk is full from the second epoch on
+
+    monkeypatch.setattr(Run, "log_epoch", log_then_fill)
+    with _tmpfs(tmp_path / "disk", "256k") as disk:
+        argv = ["train", "--dataset", data, "--runs-dir", disk / "runs", "--seeds", "1", "--epochs", "5"]
+        code = main([str(a) for a in [*argv, "--batch-size", "16", "--device", "cpu", "--quiet", "--no-weights"]])
+        err = capsys.readouterr().err
+        assert code == 2 and err.startswith("msmix: error: cannot write the result of run") and err.count("\n") == 1
+        assert "No space left on device" in err
+        [run] = RunStore(disk / "runs").list()
+        assert run.status == "failed" and "No space left on device" in run.error and len(run.history) == 1
+        assert _debris(disk / "runs") == []
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="tmpfs is Linux's")
+def test_a_read_only_store_gives_one_line_and_changes_nothing(tmp_path, capsys):
+    with _tmpfs(tmp_path / "ro", "1m") as folder:
+        store = RunStore(folder / "runs")
+        run = store.create(CONFIG)
+        subprocess.run(["mount", "-o", "remount,ro", str(folder)], check=True)
+        with pytest.raises(MsmixError, match=r"cannot write a new run .*Read-only file system"):
+            store.create(CONFIG)
+        with pytest.raises(MsmixError, match=r"cannot append an epoch .*Read-only file system"):
+            run.log_epoch({"epoch": 1})
+        with pytest.raises(MsmixError, match=r"cannot write the result .*Read-only file system"):
+            run.finish("failed", error="boom")
+        code = main(["runs", "delete", run.id, "--force", "--runs-dir", str(store.root)])
+        err = capsys.readouterr().err
+        assert code == 2 and err.startswith(f"msmix: error: cannot delete run {run.id}") and err.count("\n") == 1
+        assert [r.id for r in store.list()] == [run.id] and _debris(store.root) == []
