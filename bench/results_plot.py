@@ -3,7 +3,7 @@
     .venv/bin/python bench/results_plot.py                                  # writes docs/results_polygons.svg
     .venv/bin/python bench/results_plot.py --metrics Non0_acc_2 Corr --out figure.svg
 
-Reads the first results table of docs/results.md (all the training videos), takes each cell's mean, and
+Reads the tables of docs/results.md with all the training videos (speaker split), takes each cell's mean, and
 draws one radar panel per metric: an axis per backbone of the paper (TFN, LMF, MulT, MISA, ALMT, GLoMo),
 a polygon per method, each value relative to the best method on that backbone (value / best; best / value
 for MAE, where lower is better), so the best method of a backbone sits on the outer ring. A backbone
@@ -42,31 +42,30 @@ TITLES = {
     "Corr": "Corr",
 }
 PANEL, RADIUS = 360, 130
+#: The dataset of the tables with all the training videos (the 25 % tables are left out).
+FULL = "mosi-utterance (speaker split)"
 
 
-def read_table(markdown: str) -> dict[tuple[str, str], dict[str, float]]:
-    """(backbone, method) -> metric -> mean, from the first table whose header has ``backbone`` and ``label``."""
+def read_table(markdown: str, dataset: str = FULL) -> dict[tuple[str, str], dict[str, float]]:
+    """(backbone, method) -> metric -> mean, from every row of ``dataset`` in the tables with a ``backbone`` column."""
     rows: dict[tuple[str, str], dict[str, float]] = {}
     header: list[str] | None = None
     for line in markdown.splitlines():
-        cells = [c.strip() for c in line.strip().strip("|").split("|")] if line.startswith("|") else None
-        if cells is None:
-            if header is not None and rows:
-                break
+        if not line.startswith("|"):
             header = None
             continue
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
         if header is None:
-            header = cells if {"backbone", "label"} <= set(cells) else None
+            header = cells if {"dataset", "backbone", "label"} <= set(cells) else []
             continue
-        if set(line) <= set("|-: "):
+        if not header or set(line) <= set("|-: "):
             continue
         row = dict(zip(header, cells, strict=False))
-        means = {}
-        for key, text in row.items():
-            number = text.split("±")[0].strip() if "±" in text else ""
-            if number:
-                means[key] = float(number)
-        rows[(row["backbone"], row["label"])] = means
+        if row["dataset"] != dataset:
+            continue
+        rows[(row["backbone"], row["label"])] = {
+            key: float(text.split("±")[0]) for key, text in row.items() if "±" in text
+        }
     return rows
 
 
