@@ -208,16 +208,18 @@ LAYOUT_PROBLEMS = """() => {
   if (doc.scrollWidth > doc.clientWidth + 1) problems.push(`the page scrolls sideways: ${doc.scrollWidth} px`);
   const main = document.querySelector('[data-testid=stMainBlockContainer]');
   const right = main.getBoundingClientRect().right;
-  const name = e => `${e.dataset.testid ?? e.tagName.toLowerCase()} "${(e.innerText ?? e.textContent).trim().slice(0, 60)}"`;
+  const name = e =>
+    `${e.dataset.testid ?? e.tagName.toLowerCase()} "${(e.innerText ?? e.textContent).trim().slice(0, 60)}"`;
   const visible = e => e.offsetParent !== null && e.getClientRects().length;
   for (const e of main.querySelectorAll('[data-testid=stElementContainer]')) {
     if (visible(e) && e.getBoundingClientRect().right > right + 1) problems.push(`sticks out: ${name(e)}`);
   }
-  const clipping = e => { const x = getComputedStyle(e).overflowX; return x !== 'visible' && x !== 'clip' || x === 'clip'; };
+  const clipping = e => getComputedStyle(e).overflowX !== 'visible';
   const areas = [main, document.querySelector('[data-testid=stSidebarContent]')].filter(Boolean);
   for (const area of areas) {
     for (const e of area.querySelectorAll('p, span, div, label, a, h1, h2, h3, li')) {
-      if (e.childElementCount || !e.textContent.trim() || !visible(e) || e.closest('[data-testid=stCode], pre')) continue;
+      if (e.childElementCount || !e.textContent.trim() || !visible(e)) continue;
+      if (e.closest('[data-testid=stCode], pre')) continue;  // code scrolls sideways by design
       const box = e.getBoundingClientRect();
       const style = getComputedStyle(e);
       let cut = e.clientWidth > 0 && e.scrollWidth > e.clientWidth + 1
@@ -241,7 +243,8 @@ LAYOUT_PROBLEMS = """() => {
       const scale = svg.getBoundingClientRect().width / svg.viewBox.baseVal.width;
       for (const t of svg.querySelectorAll('text')) {
         const size = parseFloat(getComputedStyle(t).fontSize) * scale;
-        if (t.textContent.trim() && size < 11) problems.push(`component text of ${size.toFixed(1)} px: "${t.textContent}"`);
+        if (t.textContent.trim() && size < 11)
+          problems.push(`component text of ${size.toFixed(1)} px: "${t.textContent}"`);
       }
     }
     for (const t of root.querySelectorAll('label, output, button, select, div, span')) {

@@ -21,6 +21,7 @@ PAGES = {
     "ablation": "Ablation",
     "sweeps": "Sweeps",
     "robustness": "Robustness",
+    "runs": "Runs",
 }
 PLAY = _readout(".control .play")
 MAP_ROOT = _readout(".threshold-map")

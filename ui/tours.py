@@ -135,7 +135,8 @@ EMB_OPENING = {
     "emb_view": maps.OPENING["view"],
     "emb_mixed": "64",
 }
-EMB_PAPER = {**EMB_OPENING, "emb_projection": "t-SNE", "emb_delta": "0.8", "emb_opposite": "true", "emb_lines": "true"}
+#: The Embeddings page's preset "The paper's picture", as URL values.
+EMB_PAPER = {**EMB_OPENING, **{k: page_state.encode(v) for k, v in next(iter(maps.PRESETS.values()))[1].items()}}
 LATER = (
     Step(
         "pages/training.py",

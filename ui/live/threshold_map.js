@@ -178,13 +178,13 @@ export default function thresholdMap(component) {
     parts.kept.dataset.kept = kept;
     parts.kept.dataset.delta = shown;
     parts.kept.innerHTML =
-      `Pairs kept: <b>${percent(kept, total)} %</b> (${kept.toLocaleString("en")} of ` +
+      `Pairs kept: <b>${percent(kept, total)}&nbsp;%</b> (${kept.toLocaleString("en")} of ` +
       `${total.toLocaleString("en")} ordered pairs a ≠ b)`;
     parts.opposite.textContent =
-      ` · opposite signs among them: ${percent(opposite, kept)} % (among all pairs: ${percent(a.opposite, total)} %)`;
+      ` · opposite signs among them: ${percent(opposite, kept)}\u00a0% (among all pairs: ${percent(a.opposite, total)}\u00a0%)`;
     const passing = a.similarity === a.averaged ? kept : countPassing(a.similarity, a.labels, size, shown).kept;
     parts.title.textContent =
-      `${data.view} similarity, δ = ${shown.toFixed(2)}: ${percent(passing, total)} % of pairs pass`;
+      `${data.view} similarity, δ = ${shown.toFixed(2)}: ${percent(passing, total)}\u00a0% of pairs pass`;
     drawCells(parts.map, a, size, shown);
     const current = Math.abs(shown - serverDelta) < 1e-9;
     parts.marks.style.visibility = current ? "visible" : "hidden";
