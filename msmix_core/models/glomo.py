@@ -240,7 +240,7 @@ class GLoMo(Backbone):
         self.per_modality = nn.ModuleDict({m: nn.Linear(2 * d_model, d_model) for m in MODALITIES})
         self.combine = nn.Linear(2 * d_model, d_model)
         self.regression = nn.Linear(2 * d_model, 1)
-        self.noise_seed = int(torch.randint(0, 2**62, ()).item())
+        self.noise_seed = int(torch.randint(0, 2**62, (), device="cpu").item())  # cpu: also under a meta device
         self._generators: dict[torch.device, torch.Generator] = {}
 
     def reseed_noise(self, seed: int) -> None:
