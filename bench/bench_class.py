@@ -58,7 +58,11 @@ class Session:
     async def open(self) -> None:
         host = self.url.removeprefix("http://")
         self.ws = await websockets.connect(
-            f"ws://{host}/_stcore/stream", subprotocols=["streamlit"], max_size=None, open_timeout=self.timeout
+            f"ws://{host}/_stcore/stream",
+            subprotocols=["streamlit"],
+            max_size=None,
+            open_timeout=self.timeout,
+            ping_interval=None,  # as a browser: no client pings, whose 20 s answer a loaded server may miss
         )
 
     async def run(self, page: str, query: str, widgets: list[WidgetState] = ()) -> tuple[float, str | None]:
@@ -67,9 +71,9 @@ class Session:
         message = BackMsg(rerun_script=state)
         self.buttons, self.progress = {}, []
         start = time.perf_counter()
-        await self.ws.send(message.SerializeToString())
         failure = None
         try:
+            await self.ws.send(message.SerializeToString())
             async with asyncio.timeout(self.timeout):
                 while True:
                     forward = ForwardMsg()

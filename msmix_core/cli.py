@@ -14,6 +14,7 @@ import json
 import os
 import signal
 import sys
+import tempfile
 import threading
 import warnings
 from collections.abc import Callable, Iterator, Sequence
@@ -36,15 +37,19 @@ from msmix_core.device import resolve_device
 from msmix_core.errors import MsmixError, MsmixWarning, printable
 from msmix_core.experiments import ABLATIONS, DEFAULT_ABLATIONS, FULL_LABEL, ablation_label
 from msmix_core.experiments.sweeps import format_value, knob_marks, knob_value, parse_value, sweep_table, sweep_variants
+from msmix_core.limits import check_size
 from msmix_core.metrics import METRIC_KEYS
+from msmix_core.mixing.knobs import THRESHOLD
 from msmix_core.mixing.registry import describe_methods
 from msmix_core.runs import Run, RunStore, compare_runs, format_table, to_markdown
 from msmix_core.runs.annotations import read_note, read_tags, tag, write_note
 from msmix_core.runs.browse import browse_table, config_diff, filter_table, group_table
 from msmix_core.training import TrainConfig, build_models
+from msmix_core.training.config import LOSSES, MIX_LOSSES, OPTIMIZERS, RECIPES, SCHEDULES
 from msmix_core.training.executors import (
     DEFAULT_WORKERS_RULE,
     SERIAL_CORES,
+    THREADS,
     Executor,
     LocalPoolExecutor,
     RayExecutor,
@@ -52,10 +57,9 @@ from msmix_core.training.executors import (
     default_workers,
 )
 from msmix_core.training.robustness import evaluate_robustness, load_trained
-from msmix_core.training.trainer import LOSSES, MIX_LOSSES, OPTIMIZERS, RECIPES, SCHEDULES
 
 #: Seeds of a run when none are given: the first three of the five (1111-1115) MMSA's papers average.
-DEFAULT_SEEDS: tuple[int, ...] = (1111, 1112, 1113)
+DEFAULT_SEEDS: tuple[int, ...] = tuple(range(TrainConfig.seed, TrainConfig.seed + 3))
 
 #: The metrics a printed table shows per dataset family: what papers report (Acc-2 and F1 on Non0).
 TABLE_METRICS: dict[str, tuple[str, ...]] = {
@@ -63,6 +67,9 @@ TABLE_METRICS: dict[str, tuple[str, ...]] = {
     "mosei": ("Has0_acc_2", "Non0_acc_2", "Non0_F1_score", "Mult_acc_7", "MAE", "Corr"),
     "sims": ("Mult_acc_2", "F1_score", "Mult_acc_3", "Mult_acc_5", "MAE", "Corr"),
 }
+
+#: The most runs one command trains: each is a folder in the store and minutes of training.
+MAX_RUNS = 10_000
 
 #: The variants ``msmix ablate`` runs by default: each MS-Mix component off in turn, then all three.
 DEFAULT_ABLATE_VARIANTS: tuple[str, ...] = (*DEFAULT_ABLATIONS, "no-parts")
@@ -89,6 +96,17 @@ def _positive_int(text: str) -> int:
         value = 0
     if value < 1:
         raise argparse.ArgumentTypeError(f"{text!r} is not an integer >= 1")
+    return value
+
+
+def _seed(text: str) -> int:
+    """An argparse type: a seed torch, numpy and the run store all take, 0 to 2**63 - 1 (else it overflows later)."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if not 0 <= value < 2**63:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a seed: give an integer from 0 to {2**63 - 1}")
     return value
 
 
@@ -154,10 +172,10 @@ def _executor(args: argparse.Namespace, runs: int) -> Executor:
     if args.ray is not None:
         address = None if args.ray == "local" else args.ray
         cap = args.workers if args.workers and args.workers > 1 else None  # a local Ray's CPUs
-        return RayExecutor(address, workers=cap, threads=args.threads or 1)
+        return RayExecutor(address, workers=cap, threads=args.threads)
     if workers == 1:
         return SerialExecutor(threads=args.threads)
-    return LocalPoolExecutor(workers, threads=args.threads or 1)
+    return LocalPoolExecutor(workers, threads=args.threads)
 
 
 def _train_all(
@@ -190,6 +208,11 @@ def _load_source(source: str) -> MSADataset:
 
 def _configs(args: argparse.Namespace, backbones: Sequence[str], variants: dict[str, tuple[str, dict]]) -> list:
     """One TrainConfig per backbone × variant × seed; ``variants`` maps a label to (method, knobs)."""
+    runs = len(backbones) * len(variants) * len(args.seeds)
+    if runs > MAX_RUNS:
+        raise MsmixError(
+            f"this grid has {runs:,} runs (backbones × variants × seeds), more than {MAX_RUNS:,}: split it"
+        )
     repeated = sorted({seed for seed in args.seeds if args.seeds.count(seed) > 1})
     if repeated:
         raise MsmixError(f"--seeds: {repeated} given more than once; each seed trains one run, so give each seed once")
@@ -230,18 +253,43 @@ def _configs(args: argparse.Namespace, backbones: Sequence[str], variants: dict[
 
 def _check_outputs(paths: Sequence[str]) -> None:
     for path in paths:
-        if Path(path).suffix not in (".csv", ".md"):
-            raise MsmixError(f"--out {path}: the file name must end in .csv or .md")
+        check_output(path, "--out", (".csv", ".md"))
+    resolved = [Path(path).resolve() for path in paths]
+    if len(set(resolved)) < len(resolved):
+        raise MsmixError(f"--out {' '.join(paths)}: a file is given more than once; give each file once")
+
+
+def check_output(path: str, option: str, suffixes: Sequence[str]) -> Path:
+    """``path`` if a file may be written there, checked before any training so that a table is never lost:
+    the right suffix, not a folder or a device, in a folder that exists (or can be made) and is writable."""
+    checked = Path(path)
+    if checked.suffix.lower() not in suffixes:
+        raise MsmixError(f"{option} {path}: the file name must end in {' or '.join(suffixes)}")
+    if checked.is_dir() or (checked.exists() and not checked.is_file()):
+        raise MsmixError(f"{option} {path}: there is a folder or a device of that name; give a file name")
+    folder = checked.absolute().parent
+    while not folder.exists():
+        folder = folder.parent
+    if not folder.is_dir():
+        raise MsmixError(f"{option} {path}: {folder} is a file, so no folder can be made there")
+    try:
+        tempfile.TemporaryFile(dir=folder).close()
+    except OSError as exc:
+        raise MsmixError(f"{option} {path}: cannot write in {folder} ({exc.strerror or exc}); choose another") from exc
+    return checked
 
 
 def _write_outputs(paths: Sequence[str], long: pd.DataFrame, wide: pd.DataFrame) -> None:
     """``.csv`` gets the long table (every number), ``.md`` the printed table with p-values."""
     for path in map(Path, paths):
-        path.parent.mkdir(parents=True, exist_ok=True)
-        if path.suffix == ".csv":
-            long.to_csv(path, index=False)
-        else:
-            path.write_text(to_markdown(wide))
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            if path.suffix == ".csv":
+                long.to_csv(path, index=False)
+            else:
+                path.write_text(to_markdown(wide))
+        except OSError as exc:  # the table is printed above and its runs are stored: rebuild it with compare
+            raise MsmixError(f"--out {path}: cannot write it ({exc.strerror or exc}); the runs are stored") from exc
         print(f"wrote {path}", file=sys.stderr)
 
 
@@ -319,8 +367,8 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     if clash:
         raise MsmixError(f"--set {clash}: these knobs are swept by --knob; drop them from --set")
     configs = _configs(args, args.backbones, {label: (method, knobs) for label, knobs in variants.items()})
-    if args.plot is not None and Path(args.plot).suffix != ".html":
-        raise MsmixError(f"--plot {args.plot}: the file name must end in .html")
+    if args.plot is not None:
+        check_output(args.plot, "--plot", (".html",))
 
     def plot(runs: list[Run], metrics: list[str]) -> None:
         """The first metric against the first knob, one line per backbone and value of the second knob."""
@@ -345,6 +393,7 @@ def cmd_tune(args: argparse.Namespace) -> int:
 
     from msmix_core.experiments.tuning import best_knobs, open_study, search_space, tune
 
+    _executor(args, 1)  # a bad --threads, --workers or --ray fails before the first trial, not after the last
     if args.trial_seed in args.seeds:
         seeds = f"--trial-seed {args.trial_seed} is among --seeds {args.seeds}"
         raise MsmixError(f"{seeds}: the best knobs are scored on fresh seeds, so pick another trial seed")
@@ -355,7 +404,10 @@ def cmd_tune(args: argparse.Namespace) -> int:
     build_models(dataset, base, resolve_device(base.device))  # a bad name or knob fails before the first trial
     space = search_space(args.method, args.params, fixed=base.method_kwargs)
     if args.storage is None:
-        store.root.mkdir(parents=True, exist_ok=True)
+        try:
+            store.root.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise MsmixError(f"cannot create the runs folder {store.root} ({exc.strerror or exc})") from exc
     storage = args.storage or f"sqlite:///{store.root / 'tune.db'}"
     name = args.study or f"{args.method}-{args.backbone}-{dataset.name}"
     setup = {"method": args.method, "backbone": args.backbone, "dataset": dataset.name, "knobs": sorted(space)}
@@ -411,12 +463,21 @@ def cmd_robustness(args: argparse.Namespace) -> int:
 
 
 def cmd_partners(args: argparse.Namespace) -> int:
+    if args.out is not None:
+        check_output(args.out, "--out", (".csv",))
     from msmix_core.analysis.latents import encode_split, fit_encoder  # UMAP and the trainer: only when asked
     from msmix_core.analysis.partners import candidate_partners, partner_table
 
-    if args.out is not None and Path(args.out).suffix != ".csv":
-        raise MsmixError(f"--out {args.out}: the file name must end in .csv")
     dataset = _load(args)
+    size = len(dataset.splits[args.split])
+    if args.top_k >= size:
+        raise MsmixError(
+            f"--top-k {args.top_k}: the {args.split} split has {size} samples, so at most {size - 1} partners"
+        )
+    tile = min(args.block_size, size)
+    check_size(
+        3 * 4 * tile * tile, f"--block-size {args.block_size} ({tile}² similarities a tile)", "give a smaller one"
+    )
     model, _ = fit_encoder(dataset, args.backbone, seed=args.seed, epochs=args.epochs, device=args.device)
     split = dataset.splits[args.split]
     pool = candidate_partners(
@@ -466,7 +527,8 @@ def cmd_runs_list(args: argparse.Namespace) -> int:
         grouped = group_table(table, [c.strip() for c in args.group_by.split(",")], _printed_metrics(table))
         _echo(grouped.to_string(index=False))
     else:
-        table = table.assign(note=table["note"].map(lambda n: n if len(n) <= LIST_NOTE_CHARS else n[:39] + "…"))
+        cut = LIST_NOTE_CHARS - 1
+        table = table.assign(note=table["note"].map(lambda n: n if len(n) <= LIST_NOTE_CHARS else n[:cut] + "…"))
         columns = [*LIST_COLUMNS, *(f"test_{m}" for m in _printed_metrics(table)), "note"]
         _echo(table[columns].to_string(index=False))
     for path, reason in damaged:
@@ -584,7 +646,7 @@ def _training_options() -> argparse.ArgumentParser:
     )
     g.add_argument("--runs-dir", default=None, help="run store folder (default: $MSMIX_RUNS_DIR or ./runs)")
     g.add_argument("--device", default=d.device, help="auto (CUDA when present), cpu, cuda or cuda:N")
-    g.add_argument("--seeds", type=int, nargs="+", default=list(DEFAULT_SEEDS), help="one run per seed")
+    g.add_argument("--seeds", type=_seed, nargs="+", default=list(DEFAULT_SEEDS), help="one run per seed")
     cores = os.cpu_count() or 1
     g.add_argument(
         "--workers",
@@ -606,9 +668,9 @@ def _training_options() -> argparse.ArgumentParser:
     g.add_argument(
         "--threads",
         type=_positive_int,
-        default=None,
-        help="torch threads per run (default: torch's, one per core, when serial; 1 per --workers process); a "
-        "run's numbers depend on its seed and its thread count, see docs/cli.md",
+        default=THREADS,
+        help="torch threads per run, serial, --workers or --ray alike (default %(default)s); a run's numbers "
+        "depend on its seed and its thread count, see docs/cli.md",
     )
     g = p.add_argument_group("training (defaults: the --recipe's; an option given here overrides it)")
     g.add_argument(
@@ -677,7 +739,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(handler=cmd_compare)
 
     p = commands.add_parser("ablate", parents=[training], help="MS-Mix with SASS, SIG, SAL switched off in turn")
-    p.add_argument("--backbones", nargs="+", default=["late_fusion"], help="default %(default)s")
+    p.add_argument("--backbones", nargs="+", default=[TrainConfig.backbone], help="default %(default)s")
     p.add_argument(
         "--variants",
         nargs="+",
@@ -697,7 +759,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="the values of a knob: LOW:HIGH:COUNT (evenly spaced, both ends included) or A,B,C; once or twice, "
         "e.g. --knob msmix.threshold=0.1:0.9:5 --knob msmix.alpha=0.5,1,2",
     )
-    p.add_argument("--backbones", nargs="+", default=["late_fusion"], help="default %(default)s")
+    p.add_argument("--backbones", nargs="+", default=[TrainConfig.backbone], help="default %(default)s")
     p.add_argument(
         "--plot",
         metavar="FILE.html",
@@ -721,7 +783,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--params", nargs="+", default=None, metavar="KNOB", help="knobs to search (default: every tunable knob)"
     )
     p.add_argument(
-        "--trial-seed", type=int, default=0, help="seed of every trial's run; --seeds score the best (default 0)"
+        "--trial-seed", type=_seed, default=0, help="seed of every trial's run; --seeds score the best (default 0)"
     )
     p.set_defaults(handler=cmd_tune)
 
@@ -735,7 +797,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--noise-levels", type=float, nargs="+", default=[0.0, 0.5, 1.0], help="noise std in units of feature std"
     )
-    p.add_argument("--seed", type=int, default=0, help="seed of the noise (default %(default)s)")
+    p.add_argument("--seed", type=_seed, default=0, help="seed of the noise (default %(default)s)")
     p.add_argument("--out", nargs="+", default=[], metavar="FILE", help="write the table to FILE.csv and/or FILE.md")
     p.set_defaults(handler=cmd_robustness)
 
@@ -746,8 +808,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--epochs", type=int, default=0, help="train the backbone with msmix this long first; 0: untrained (default 0)"
     )
-    p.add_argument("--seed", type=int, default=DEFAULT_SEEDS[0], help="seed of the backbone (default %(default)s)")
-    p.add_argument("--threshold", type=float, default=0.4, help="SASS's δ (default %(default)s)")
+    p.add_argument("--seed", type=_seed, default=DEFAULT_SEEDS[0], help="seed of the backbone (default %(default)s)")
+    p.add_argument("--threshold", type=float, default=THRESHOLD.default, help="SASS's δ (default %(default)s)")
     p.add_argument("--top-k", type=_positive_int, default=5, help="partners listed per sample (default %(default)s)")
     p.add_argument(
         "--block-size", type=_positive_int, default=2048, help="tile size of the search; memory ~ its square"

@@ -24,22 +24,6 @@ from ui import data, latents, maps, page_state, sidebar, warmup
 BATCH_SIZES = [64, 128, 256]
 DELTAS = [0.2, 0.4, 0.6, 0.8]
 NEIGHBOURS = 8
-#: A view of this page set in one click: widget key -> value (what a link with these URL values opens).
-PRESETS = {
-    "The paper's picture: mixed samples at the negative/positive boundary": {
-        "emb_projection": "t-SNE",
-        "emb_source": "trained",
-        "emb_view": "fused",
-        "emb_3d": False,
-        "emb_opposite": True,
-        "emb_lines": True,
-        "emb_show_msmix": True,
-        "emb_show_mixup": True,
-        "emb_mixed": 64,
-        "emb_delta": 0.8,
-    },
-}
-
 settings = sidebar.render()
 st.title("Embeddings")
 st.markdown(
@@ -61,17 +45,13 @@ def apply_preset(values: dict) -> None:
 
 
 with st.expander("Presets"):
-    for name, values in PRESETS.items():
-        st.button(name, on_click=apply_preset, args=(values,), key=f"emb_preset_{list(PRESETS).index(name)}")
-        st.caption(
-            "As in the MS-Mix paper's figure: a t-SNE map of the trained encoder with only the mixed points whose two "
-            "sources have opposite sentiments, each joined to its sources. Vanilla Mixup's land between the negative "
-            "and the positive clusters with labels near 0; MS-Mix draws few such pairs."
-        )
+    for k, (name, (what, values)) in enumerate(maps.PRESETS.items()):
+        st.button(name, on_click=apply_preset, args=(values,), key=f"emb_preset_{k}")
+        st.caption(what)
 
 with data.user_errors():
     ds = data.dataset(settings)
-    c1, c2, c3, c4, c5, c6 = st.columns([2, 3, 4, 3, 2, 1])
+    c1, c2, c3, c4, c5 = st.columns([2, 3, 4, 3, 2])
     batch_size = c1.select_slider(
         "Real samples",
         BATCH_SIZES,
@@ -99,7 +79,7 @@ with data.user_errors():
         key=page_state.bind("emb_delta", maps.DELTA, page_state.choice(DELTAS)),
         help="SASS's similarity threshold for MS-Mix's pairs (0.4 in the released code, 0.2 in the paper)",
     )
-    dims = 3 if c6.toggle("3-D", key=page_state.bind("emb_3d", False, page_state.flag)) else 2
+    dims = 3 if c2.toggle("3-D", key=page_state.bind("emb_3d", False, page_state.flag)) else 2
     batch = latents.batch(settings, ds, batch_size, epochs)
 
 
@@ -214,7 +194,9 @@ def explore(ds: MSADataset, batch: LatentBatch, real_xy: np.ndarray, mixed: dict
     low, high = (float(v) for v in ds.label_range)
     controls = st.columns([1, 1, 2, 2])
     shown = {
-        name: controls[k].toggle(f"{name} points", key=page_state.bind(f"emb_show_{short}", True, page_state.flag))
+        name: controls[k].toggle(
+            name, help=f"Show {name}'s mixed points", key=page_state.bind(f"emb_show_{short}", True, page_state.flag)
+        )
         for k, (name, (_, short)) in enumerate(maps.MIXERS.items())
     }
     count = controls[2].slider(
@@ -227,7 +209,7 @@ def explore(ds: MSADataset, batch: LatentBatch, real_xy: np.ndarray, mixed: dict
     query = controls[3].text_input(
         "Find samples (id or words of the transcript)", key=page_state.bind("emb_find", "", str)
     )
-    filters = st.columns([2, 1, 1])
+    filters = st.columns([3, 2, 2])
     label_low, label_high = filters[0].slider(
         "Label range shown",
         low,
@@ -237,12 +219,14 @@ def explore(ds: MSADataset, batch: LatentBatch, real_xy: np.ndarray, mixed: dict
         help="Real samples outside it are drawn small and grey; mixed points outside it are hidden",
     )
     opposite = filters[1].toggle(
-        "Only mixed points from opposite sentiments",
+        "Opposite sentiments only",
         key=page_state.bind("emb_opposite", False, page_state.flag),
-        help="Pairs whose two sources have labels of opposite sign: their mixed label lands near 0",
+        help="Only the mixed points whose two sources have labels of opposite sign: their mixed label lands near 0",
     )
     lines = filters[2].toggle(
-        "Lines to the sources of every shown mixed point", key=page_state.bind("emb_lines", False, page_state.flag)
+        "Lines to sources",
+        key=page_state.bind("emb_lines", False, page_state.flag),
+        help="Join every mixed point shown to its two sources",
     )
 
     drawn, flagged, rows_shown = {}, [], {}

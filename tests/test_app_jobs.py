@@ -10,9 +10,19 @@ from streamlit.testing.v1 import AppTest
 
 import msmix_core.jobs.queue
 import ui.data
-from msmix_core.jobs import JobProgress, TrainingQueue
+from msmix_core.jobs import JobProgress, TrainingJob, TrainingQueue
 from msmix_core.runs import RunStatus, RunStore
-from ui.jobs_view import OWNER_KEY, READ_ONLY, STOP_AFTER_RUN_HELP, STOP_NOW_HELP, partial_note
+from msmix_core.training import TrainConfig
+from ui.jobs_view import (
+    OWNER_KEY,
+    POLL,
+    READ_ONLY,
+    STOP_AFTER_RUN_HELP,
+    STOP_NOW_HELP,
+    WAIT_POLL,
+    partial_note,
+    poll_interval,
+)
 
 TIMEOUT = 120
 ROOT = Path(__file__).resolve().parent.parent
@@ -84,6 +94,19 @@ def test_the_partial_note_says_why_tables_hold_fewer_runs():
     assert "before any run began" in partial_note(waiting)
     finished = JobProgress(RunStatus.FINISHED, ["none"], 1, None, 1.0, 1.0, 0.0, {"none": [{}]}, {})
     assert partial_note(finished) is None
+
+
+def test_a_waiting_job_is_polled_slowly_also_by_a_page_that_only_watches_it(tiny):
+    queue = TrainingQueue(1)
+    taken = queue.join(1)
+    assert queue.wait(taken)  # another job holds the only slot
+    job = TrainingJob(tiny, [TrainConfig(method="none", epochs=1, batch_size=16)], queue=queue).start()
+    assert job.progress().position == 1
+    assert poll_interval(job, True) == WAIT_POLL and poll_interval(job, False) == WAIT_POLL  # owner and watcher
+    job.stop()
+    assert job.join(10) and poll_interval(job, False) is None
+    queue.leave(taken)
+    assert POLL != WAIT_POLL
 
 
 @pytest.mark.slow

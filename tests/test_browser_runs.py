@@ -7,14 +7,14 @@ runs to list from its first view.
 from collections.abc import Iterator
 
 import pytest
-from app_driver import app_server
+from app_driver import LAYOUT_PROBLEMS, MAIN_WIDTH, RunWatcher, app_server
 from stored_runs import fill
-from test_browser import PAGE_TIMEOUT_MS, browser, screenshot, tab, visit, wait_idle
+from test_browser import PAGE_TIMEOUT_MS, browser, screenshot, visit, wait_idle
 
 from msmix_core.runs import RunStore
 
 pytestmark = pytest.mark.browser
-__all__ = ["browser", "tab"]  # fixtures used by name below
+__all__ = ["browser"]  # a fixture used by name below
 
 CURVE_TRACES = "[data-testid=stPlotlyChart] .scatterlayer .trace"
 
@@ -28,15 +28,28 @@ def filled(tmp_path_factory) -> Iterator[tuple[str, dict]]:
         yield url, runs
 
 
+@pytest.fixture
+def tab(browser):
+    """A tab 1280 px wide (a laptop, a projector), as the lab's layout test uses."""
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    tab = context.new_page()
+    tab.watcher = RunWatcher(tab)
+    try:
+        yield tab
+    finally:
+        context.close()
+
+
 def test_a_link_compares_its_runs_and_a_run_picked_in_the_browser_joins_them(filled, tab):
     server, runs = filled
     a, b, c = runs["msmix"][0], runs["sweep"][2], runs["none"][0]
-    visit(tab, server, "runs", "Side by side", query=f"rn_sel={a.id},{b.id}")
+    visit(tab, server, "runs", "Only the fields that differ", query=f"rn_sel={a.id},{b.id}")  # drawn for 2 runs+
+    assert tab.evaluate(MAIN_WIDTH) > 900
+    assert tab.evaluate(LAYOUT_PROBLEMS) == []  # no label cut, no text too small to read
     curves = tab.locator(CURVE_TRACES)  # the first chart on the page: the selected runs' curves
     curves.nth(3).wait_for(timeout=PAGE_TIMEOUT_MS)
     assert tab.locator("[data-testid=stPlotlyChart]").first.locator(".scatterlayer .trace").count() == 4
-    assert tab.get_by_text("Only the fields that differ").count() == 1
-    tab.get_by_text("Side by side").first.scroll_into_view_if_needed()
+    tab.get_by_role("heading", name="Side by side").scroll_into_view_if_needed()
     screenshot(tab, "runs")
 
     since = tab.watcher.finished

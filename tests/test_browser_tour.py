@@ -8,7 +8,7 @@ seeded data) and looked up on the page the browser shows.
 from dataclasses import replace
 
 import pytest
-from app_driver import MAIN_THREAD_IDLE, XTITLE_HAS, metric_text, wait_metric_change
+from app_driver import XTITLE_HAS, wait_metric_change
 from test_browser import PAGE_TIMEOUT_MS, SMALL, browser, screenshot, server, tab, wait_idle
 
 from msmix_core.data import find_mosi_folder
@@ -18,27 +18,33 @@ from ui.settings import Settings
 pytestmark = pytest.mark.browser
 __all__ = ["browser", "server", "tab"]  # fixtures used by name below
 
-BODY = "() => document.body.innerText"
+
+def shows(tab, text: str) -> None:
+    """Wait until the page's text contains ``text`` (it may be drawn after the run's last message)."""
+    tab.wait_for_function("text => document.body.innerText.includes(text)", arg=text, timeout=PAGE_TIMEOUT_MS)
+
+
+def metric(tab, label: str) -> str:
+    """The metric ``label`` once it is drawn."""
+    return wait_metric_change(tab, label, "", PAGE_TIMEOUT_MS)
 
 
 def shown_on_page(tab, step: tours.Step, facts: dict) -> None:
     """The page shows the numbers the step's text states (each kind where its page writes it)."""
-    tab.evaluate(MAIN_THREAD_IDLE)  # the run has ended; the browser may still be drawing what it sent
-    body = tab.evaluate(BODY)
     if step.facts is tours.home_facts:
         for split in ("train", "valid", "test"):
-            assert wait_metric_change(tab, f"{split} samples", "", PAGE_TIMEOUT_MS) == str(facts[split])
+            assert metric(tab, f"{split} samples") == str(facts[split])
     elif step.facts is tours.pair_facts:
-        assert f"keeps {facts['kept']} of the ordered pairs" in body
-        assert f"Of the pairs it draws, {facts['sass']} have opposite signs" in body
-        assert f"against {facts['random']} for random pairing" in body
+        shows(tab, f"keeps {facts['kept']} of the ordered pairs")
+        shows(tab, f"Of the pairs it draws, {facts['sass']} have opposite signs")
+        shows(tab, f"against {facts['random']} for random pairing")
     elif step.facts is tours.ratio_facts:
-        assert f"the largest is {facts['flatness']} the smallest" in body
+        shows(tab, f"largest weight is {facts['flatness']}")
     elif step.facts is tours.embedding_facts:
-        assert metric_text(tab, "From opposite sentiments: MS-Mix") == f"{facts['msmix']} of {facts['shown']}"
-        assert metric_text(tab, "From opposite sentiments: vanilla Mixup") == f"{facts['mixup']} of {facts['shown']}"
+        assert metric(tab, "From opposite sentiments: MS-Mix") == f"{facts['msmix']} of {facts['shown']}"
+        assert metric(tab, "From opposite sentiments: vanilla Mixup") == f"{facts['mixup']} of {facts['shown']}"
     elif step.facts is tours.neighbour_facts:
-        assert f"{facts['same']} of {facts['near']} have a label of the same sign" in body
+        shows(tab, f"{facts['same']} of {facts['near']} have a label of the same sign")
     else:
         raise AssertionError(f"no check for {step.facts}")
 
@@ -49,7 +55,8 @@ def wait_step(tab, tour: tours.Tour, number: int, since: int) -> None:
         timeout=PAGE_TIMEOUT_MS
     )
     wait_idle(tab, since)
-    assert tab.locator("[data-testid=stException]").count() == 0
+    errors = tab.locator("[data-testid=stException]")
+    assert errors.count() == 0, errors.all_inner_texts()
 
 
 @pytest.mark.slow

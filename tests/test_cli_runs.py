@@ -51,6 +51,9 @@ def test_tag_and_note_show_in_list_and_show(capsys, filled):
     out = run_cli(capsys, "runs", "show", run_id, "--runs-dir", runs_dir)[1]
     assert "tags: paper\nnote: diverged after epoch 2\n" in out and f"folder: {runs_dir}/{run_id}" in out
     assert "note removed" in run_cli(capsys, "runs", "note", run_id, "--runs-dir", runs_dir)[1]
+    run_cli(capsys, "runs", "note", run_id, "x" * 30 + "y" * 30, "--runs-dir", runs_dir)
+    out = run_cli(capsys, "runs", "list", "--where", "tags=paper", "--runs-dir", runs_dir)[1]
+    assert "x" * 30 + "y" * 9 + "…" in out and "y" * 10 not in out  # a long note is cut in the list
 
 
 def test_diff_prints_the_fields_that_differ(capsys, filled):

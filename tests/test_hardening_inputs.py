@@ -3,6 +3,7 @@ many times, addresses where nothing listens (issue 21, points 8 to 10)."""
 
 import io
 import json
+import os
 import pickle
 import tempfile
 import time
@@ -191,3 +192,99 @@ def test_the_upload_limit_is_where_streamlit_reads_it():
     for section, options in settings.items():
         for option in options:
             assert f"{section}.{option}" in config._config_options_template, f"[{section}] {option} is not Streamlit's"
+
+
+# --- numbers that pass a range check and then crash or allocate; outputs checked before training (point 12) --
+
+
+@pytest.fixture(scope="module")
+def tiny_file(tmp_path_factory):
+    path = tmp_path_factory.mktemp("data") / "tiny.npz"
+    save_npz(make_synthetic(seed=0, n_train=32, n_valid=16, n_test=16), path)
+    return str(path)
+
+
+SLOW = pytest.mark.slow  # the partners command imports UMAP and the encoder first
+MANY = str(4 * (os.cpu_count() or 1) + 1)
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["train", "--threads", "100000000"], "threads must be an integer >= 1 and at most"),
+        (["train", "--threads", MANY], "per core on this machine"),
+        (["train", "--workers", "100000", "--seeds", "1", "2"], "workers must be an integer >= 1 and at most"),
+        (["tune", "--threads", "100000000", "--trials", "1"], "threads must be an integer >= 1 and at most"),
+        (["sweep", "--knob", "msmix.alpha=1:2:100000000"], "COUNT must be an integer from 2 to 1000"),
+        (
+            ["sweep", "--knob", "msmix.alpha=1:2:1000", "--knob", "msmix.threshold=0.1:0.9:1000"],
+            "1,000,000 combinations",
+        ),
+        (["sweep", "--knob", "msmix.alpha=1:2:1000", "--seeds", *map(str, range(11))], "11,000 runs"),
+        (["train", "--backbone-set", "text_hidden=1000000000"], "must be an integer >= 1 and at most 16,777,216"),
+        (
+            [
+                "train",
+                "--backbone",
+                "tfn",
+                "--backbone-set",
+                "text_out=100000",
+                "--backbone-set",
+                "post_fusion_dim=100000",
+            ],
+            "parameters) would take",
+        ),
+        pytest.param(
+            ["partners", "--top-k", "1000"], "--top-k 1000: the train split has 32 samples, so at most 31", marks=SLOW
+        ),
+        (["partners", "--seed", str(2**63)], "is not a seed: give an integer from 0 to"),
+        (["robustness", "x", "--seed", "-1"], "is not a seed"),
+        (["train", "--seeds", "1", "100000000000000000000000"], "is not a seed"),
+        (["tune", "--trial-seed", "1e3"], "is not a seed"),
+        (["train", "--out", "{tmp}/folder.csv"], "there is a folder or a device of that name"),
+        (["train", "--out", "{tmp}/fifo.md"], "there is a folder or a device of that name"),
+        (["train", "--out", "/proc/table.csv"], "cannot write in /proc"),
+        (["train", "--out", "{tmp}/file.csv/table.csv"], "is a file, so no folder can be made there"),
+        (["train", "--out", "{tmp}/t.csv", "{tmp}/./t.csv"], "a file is given more than once"),
+        (["sweep", "--knob", "msmix.alpha=1,2", "--plot", "{tmp}/folder.html"], "--plot"),
+        (["partners", "--out", "{tmp}/folder.csv"], "there is a folder or a device of that name"),
+        (["robustness", "x", "--out", "{tmp}/folder.csv"], "there is a folder or a device of that name"),
+    ],
+)
+def test_sizes_and_outputs_are_refused_before_any_training(capsys, tmp_path, tiny_file, argv, message):
+    (tmp_path / "file.csv").write_text("")
+    for folder in ("folder.csv", "folder.html"):
+        (tmp_path / folder).mkdir()
+    os.mkfifo(tmp_path / "fifo.md")
+    argv = [a.format(tmp=tmp_path) for a in argv]
+    common = ["--dataset", tiny_file, "--device", "cpu"]
+    if argv[0] != "partners":
+        common += ["--runs-dir", str(tmp_path / "runs")]
+    if argv[0] not in ("partners", "robustness"):
+        common += ["--epochs", "1", "--quiet"]
+    start = time.monotonic()
+    try:
+        code = main([*argv, *common])
+    except SystemExit as usage:  # argparse's own errors: one line too
+        code = usage.code
+    err = capsys.readouterr().err
+    assert code == 2 and err.count("\n") == 1 and message in err, err
+    assert not (tmp_path / "runs").exists()  # nothing trained
+    assert time.monotonic() - start < 30
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("name", "sizes"), [("tfn", {"text_out": 100_000, "post_fusion_dim": 100_000}), ("glomo", {"d_model": 1_000_000})]
+)
+def test_backbone_sizes_beyond_memory_are_refused_before_anything_is_allocated(name, sizes):
+    """TFN is weighed on the meta device; GLoMo's constructor reads a value, so each size knob counts as a square."""
+    from msmix_core.models.registry import build_backbone
+
+    tracemalloc.start()
+    try:
+        with pytest.raises(MsmixError, match=f"backbone '{name}' with .* parameters\\) would take"):
+            build_backbone(name, {"text": 6, "audio": 5, "vision": 4}, {"text": 7, "audio": 9, "vision": 6}, **sizes)
+        assert tracemalloc.get_traced_memory()[1] < 64 << 20
+    finally:
+        tracemalloc.stop()

@@ -47,8 +47,9 @@ def test_the_queue_size_comes_from_the_environment_else_the_cores(monkeypatch):
 def test_a_ticket_waits_its_turn_and_may_leave_the_line():
     queue = TrainingQueue(1)
     first, second, third = queue.join(1, lambda: 30.0), queue.join(1, lambda: 20.0), queue.join(1, lambda: 5.0)
-    assert queue.wait(first) and queue.position(first) is None
+    assert queue.wait(first) and queue.position(first) is None and queue.wait(first)  # it holds its slot
     assert (queue.position(second), queue.position(third)) == (1, 2)
+    assert not queue.wait(second, timeout=0.1) and queue.position(second) == 1  # timed out: still in line
     assert queue.wait_estimate(second) == 30.0 and queue.wait_estimate(third) == 50.0  # the first, then the second
     got = []
     waiter = threading.Thread(target=lambda: got.append(queue.wait(third)))
@@ -88,6 +89,10 @@ def test_time_left_comes_from_what_the_job_did_not_the_clock(tiny):
     assert job.progress().eta == first.eta  # no work done, no change: a reload shows the same time left
     job.on_batch_end(0, 1, 2)  # half of the next epoch
     assert job.progress().eta == pytest.approx(0.5 * 1.0 + 2 * 4.0)
+    job.stop(after_run=True)  # the MS-Mix run will not start: only the rest of this one is left
+    assert job.progress().eta == pytest.approx(0.5 * 1.0)
+    job.stop()
+    assert job.progress().eta == 0.0 and job.progress().stop_request == "now"
 
 
 def test_only_the_owner_controls_a_job(tiny):
@@ -134,6 +139,7 @@ def test_one_slot_two_jobs_the_second_waits_can_stop_while_waiting_and_a_third_s
     first = Watched(tiny, [_config("none", epochs=3)], store, queue=queue).start()
     second = Watched(tiny, [_config("mixup", seed=2)], store, queue=queue).start()
     third = Watched(tiny, [_config("none", seed=3)], store, queue=queue).start()
+    assert first.progress().position is None  # a free slot is taken at start(), before its thread runs
     assert second.progress().position == 1 and third.progress().position == 2
     assert second.progress().running and second.pid is None  # waiting: no process of its own
     second.stop()  # Stop works while waiting

@@ -159,7 +159,7 @@ def test_a_diff_sets_configs_side_by_side_and_marks_what_differs(filled):
     assert diff.loc["method_kwargs.threshold"].tolist() == [ABSENT, "0.2", True]
     assert diff.loc["label"].tolist() == ["msmix", "msmix threshold=0.2", True]
     assert diff.loc["lr"].tolist() == ["0.001", "0.001", False] and not diff.loc["seed", "differs"]
-    assert diff.loc["experiment", "differs"]
+    assert diff.loc["experiment", "differs"] and "experiment_key" not in diff.index  # the key once, not twice
     with pytest.raises(MsmixError, match="two runs or more"):
         config_diff([a])
     with pytest.raises(MsmixError, match="given twice"):

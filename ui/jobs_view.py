@@ -36,20 +36,30 @@ READ_ONLY = (
     "Read-only: this job was started in another browser session (a shared link, or this page reloaded). "
     "You can watch it; only the session that started it can stop it. **Run** starts a job of your own."
 )
+#: The pace of a page whose job waits in the server's training queue: only its place in line changes (it must
+#: differ from the training paces above: the page redraws when its job leaves the line).
+WAIT_POLL = 5.0
 #: While a job trains, its curves and tables are redrawn at most this often. A changed Plotly chart costs the
 #: browser tenths of a second of CPU, which the training shares on a small machine; an unchanged one almost none.
 REDRAW_EVERY = 5.0
 
 
 def poll_interval(job: TrainingJob | None, training: bool, every: float = POLL) -> float | None:
-    """How often (``every`` seconds) the page's live fragment reruns while ``job`` is ``training``; None when
-    nothing trains."""
-    return every if job is not None and training else None
+    """How often (``every`` seconds) the page's live fragment reruns while ``job`` is ``training`` (this session's
+    job) or alive (a job it only watches); :data:`WAIT_POLL` while the job waits in the queue (a class of waiting
+    pages would otherwise redraw, and Ablation's and Sweeps' read the run store, every second or two for
+    nothing); None when nothing trains."""
+    if job is None or not (training or job.is_alive()):
+        return None
+    return WAIT_POLL if job.progress().position is not None else every
 
 
 def rerun_when_done(job: TrainingJob | None, interval: float | None) -> None:
-    """Redraw the whole page once when the job the live part polls for has ended (Run is enabled again)."""
-    if interval is not None and not job.is_alive():
+    """Redraw the whole page once when the job the live part polls for has ended (Run is enabled again) or has
+    left the queue (the live part then polls at its training pace)."""
+    if interval is None:
+        return
+    if not job.is_alive() or (interval == WAIT_POLL and job.progress().position is None):
         st.rerun()
 
 

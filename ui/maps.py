@@ -32,6 +32,28 @@ DELTA = 0.4
 #: map is one shapeless blob; after three epochs of MS-Mix they agree about two times in three.
 OPENING = {"projection": "UMAP", "source": "trained", "batch": 256, "view": "fused", "dims": 2, "delta": DELTA}
 
+#: Views of the Embeddings page set in one click: name -> (what it shows, widget key -> value). The guided
+#: tour opens the same views by their URL values.
+PRESETS = {
+    "The paper's picture: mixed samples at the negative/positive boundary": (
+        "As in the MS-Mix paper's figure: a t-SNE map of the trained encoder with only the mixed points whose two "
+        "sources have opposite sentiments, each joined to its sources, MS-Mix at δ = 0.8. Vanilla Mixup's land "
+        "between the negative and the positive samples with labels near 0; MS-Mix draws fewer such pairs.",
+        {
+            "emb_projection": "t-SNE",
+            "emb_source": "trained",
+            "emb_view": "fused",
+            "emb_3d": False,
+            "emb_opposite": True,
+            "emb_lines": True,
+            "emb_show_msmix": True,
+            "emb_show_mixup": True,
+            "emb_mixed": 64,
+            "emb_delta": 0.8,
+        },
+    ),
+}
+
 
 def draws(batch: LatentBatch, seed: int, delta: float = DELTA) -> dict[str, MixResult]:
     """Each method's seeded mixing of the batch (its pairs, ratios and mixed latents); MS-Mix's SASS at ``delta``."""

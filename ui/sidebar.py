@@ -102,7 +102,10 @@ def render() -> settings.Settings:
     else:
         upload = sb.file_uploader("MMSA .pkl or .npz", type=["pkl", "pickle", "npz"], key="sb_upload")
         if upload is not None:
-            data.store_upload(upload.name, upload.getvalue())
+            try:
+                data.store_upload(upload.name, upload.getvalue())
+            except MsmixError as exc:  # a name that is no file name: the page asks for a file again
+                sb.error(str(exc))
         new = replace(new, source="upload")  # nothing uploaded yet: the page asks for a file
 
     sb.header("Model")

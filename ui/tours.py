@@ -135,7 +135,8 @@ EMB_OPENING = {
     "emb_view": maps.OPENING["view"],
     "emb_mixed": "64",
 }
-EMB_PAPER = {**EMB_OPENING, "emb_projection": "t-SNE", "emb_delta": "0.8", "emb_opposite": "true", "emb_lines": "true"}
+#: The Embeddings page's preset "The paper's picture", as URL values.
+EMB_PAPER = {**EMB_OPENING, **{k: page_state.encode(v) for k, v in next(iter(maps.PRESETS.values()))[1].items()}}
 LATER = (
     Step(
         "pages/training.py",
@@ -229,8 +230,8 @@ TOURS: dict[str, Tour] = {
             Step(
                 EMBEDDINGS,
                 "Where mixed points land",
-                "Of the first {shown} pairs, vanilla Mixup joins opposite sentiments {mixup} times, MS-Mix {msmix} "
-                "times. Where do the mixed points land among real samples of their colour?",
+                "At the released δ = 0.4, of the first {shown} pairs vanilla Mixup joins opposite sentiments {mixup} "
+                "times, MS-Mix {msmix} times. Where do the mixed points land among real samples of their colour?",
                 "This is the trained encoder's map; switch to untrained to see a shapeless blob. Click a point to ring "
                 "its neighbours.",
                 EMB_OPENING,

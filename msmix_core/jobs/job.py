@@ -46,6 +46,8 @@ from msmix_core.training import EpochEvent, TrainConfig
 JOBS_REMEMBERED = 64
 #: Stored runs per method whose epoch times set that method's cost in the time-left estimate.
 STORED_RUNS_PER_METHOD = 5
+#: Seconds between two reads of the stored runs' epoch costs while a job waits in the queue.
+COSTS_REFRESH = 15.0
 
 _started: dict[str, TrainingJob] = {}
 _started_lock = threading.Lock()
@@ -206,6 +208,7 @@ class TrainingJob:
             raise MsmixError("this job was already started: create a new TrainingJob to train again")
         self._start = time.perf_counter()
         self._ticket = self._queue.join(self.workers, self._seconds_left)
+        self._queue.wait(self._ticket, timeout=0)  # free slots are taken now: the page never shows a needless wait
         self._thread = threading.Thread(target=self._work, name="msmix-training", daemon=True)
         self._thread.start()
         with _started_lock:
@@ -285,10 +288,7 @@ class TrainingJob:
         """The relay thread: start the training process, apply its events, record how it ended."""
         process = None
         try:
-            stored = {} if self.store is None else stored_epoch_costs(self.store, self.dataset.name, self.configs)
-            with self._lock:
-                self._stored_costs = stored  # before the wait: the queue asks waiting jobs how long they take
-            if not self._stop.is_set() and self._queue.wait(self._ticket):
+            if not self._stop.is_set() and self._wait_turn():
                 process = TrainingProcess(self.dataset, self.configs, self.store, self.workers)
                 with self._lock:
                     self._process = process
@@ -310,6 +310,22 @@ class TrainingJob:
             process.close()
         self._queue.leave(self._ticket)
         prepare_worker(self._queue)
+
+    def _read_stored_costs(self) -> None:
+        stored = {} if self.store is None else stored_epoch_costs(self.store, self.dataset.name, self.configs)
+        with self._lock:
+            self._stored_costs = stored
+
+    def _wait_turn(self) -> bool:
+        """Wait for the queue to give this job its slots (True; False when it left the line). While it waits,
+        the epoch costs of stored runs are read again now and then: the queue asks a waiting job how long it
+        will take, and the runs of the jobs ahead of it are its best guide."""
+        self._read_stored_costs()
+        while not self._queue.wait(self._ticket, timeout=COSTS_REFRESH):
+            if self._queue.position(self._ticket) is None:  # withdrawn (only its own wait() grants it)
+                return False
+            self._read_stored_costs()
+        return True
 
     def _relay(self, process: TrainingProcess) -> tuple[str, str | None]:
         """Apply the process's events in order until its last one; return its status and error."""
@@ -336,10 +352,16 @@ class TrainingJob:
         done, total = 0.0, 0.0
         for index, (name, config) in enumerate(zip(self.names, self.configs, strict=True)):
             epochs = len(self._histories[name])
-            ended = self._run_status.get(name, RunStatus.RUNNING) != RunStatus.RUNNING
             done += (epochs + self._active.get(index, 0.0)) * cost[config.method]
-            total += (epochs if ended else config.epochs) * cost[config.method]
+            total += (config.epochs if self._will_train(name) else epochs) * cost[config.method]
         return done, total
+
+    def _will_train(self, name: str) -> bool:
+        """Whether the run ``name`` has epochs to come: not ended, and not cut by a Stop (Stop now ends the run
+        in progress; after this run, the runs not started yet)."""
+        if self._run_status.get(name, RunStatus.RUNNING) != RunStatus.RUNNING or self._stop_request == "now":
+            return False
+        return self._stop_request is None or name in self._run_status
 
     def _seconds_left_locked(self) -> float | None:
         """Seconds the job still trains (all of it before it starts): its epochs left at their cost in seconds
@@ -359,7 +381,7 @@ class TrainingJob:
             for h in self._histories[name]
         )
         overhead = max(sum(end - start for start, end in ended) - walls, 0.0) / len(ended) if ended else 0.0
-        runs_left = len(self.names) - len(ended)
+        runs_left = sum(self._will_train(name) for name in self.names)
         return (max(total - done, 0.0) + overhead * runs_left) / max(min(self.workers, runs_left), 1)
 
     def _seconds_left(self) -> float | None:

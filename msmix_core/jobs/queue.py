@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import os
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -66,15 +67,21 @@ class TrainingQueue:
     def _free(self) -> int:
         return self.slots - sum(t.need for t in self._running)
 
-    def wait(self, ticket: Ticket, poll: float = 0.5) -> bool:
-        """Block until ``ticket`` is first in line and its slots are free, then take them: True. False when the
-        ticket left the line (:meth:`leave`) while it waited."""
+    def wait(self, ticket: Ticket, timeout: float | None = None, poll: float = 0.5) -> bool:
+        """Block until ``ticket`` is first in line and its slots are free, then take them: True (at once when it
+        holds them already). False when the ticket left the line (:meth:`withdraw`) or, still in line, after
+        ``timeout`` seconds."""
+        deadline = None if timeout is None else time.monotonic() + timeout
         with self._changed:
+            if ticket in self._running:
+                return True
             while ticket in self._waiting:
                 if self._waiting[0] is ticket and self._free() >= ticket.need:
                     self._waiting.remove(ticket)
                     self._running.append(ticket)
                     return True
+                if deadline is not None and time.monotonic() >= deadline:
+                    return False
                 self._changed.wait(poll)
             return False
 

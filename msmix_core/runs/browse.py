@@ -252,7 +252,7 @@ def config_diff(runs: Sequence[Run]) -> pd.DataFrame:
         row = table.loc[run.id]
         fields = {"status": row["status"], "experiment": row["experiment"], "epochs trained": row["epochs"]}
         fields |= {"tags": row["tags"], "note": row["note"]}
-        fields |= dict(sorted(flat_config(run.config).items()))
+        fields |= dict(sorted((k, v) for k, v in flat_config(run.config).items() if k != EXPERIMENT_KEY_FIELD))
         fields |= {f"test.{metric}": value for metric, value in sorted(run.metrics.get("test", {}).items())}
         columns[run.id] = {field: value_text(value) for field, value in fields.items()}
     if len(columns) < len(runs):
