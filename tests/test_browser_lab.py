@@ -98,7 +98,7 @@ def test_play_sweeps_delta_on_the_map_and_pause_hands_it_to_the_server(server, w
     wait_idle(tab, since)
     end = wait_live(tab, "serverDelta", 1.0, PAGE_TIMEOUT_MS)
     assert end["kept"] == end["serverKept"] == "0"  # nothing passes δ = 1, by the browser's count and the server's
-    assert int(tab.evaluate(f"() => {MAP_ROOT}.dataset.frames")) >= 5
+    assert int(tab.evaluate(f"() => {MAP_ROOT}.dataset.frames")) >= 2  # redrawn while playing, not only at the end
     tab.wait_for_function("() => location.search.includes('pairs_delta=1')", timeout=PAGE_TIMEOUT_MS)
 
 
