@@ -28,7 +28,7 @@ import torch
 from bench_mixing import _batch, _cpu_model, _ms_mix_calls, time_interleaved, trainer_step
 
 from msmix_core import MODALITIES
-from msmix_core.data import make_loader
+from msmix_core.data import SplitLoader
 from msmix_core.data.schema import MSADataset
 from msmix_core.data.synthetic import make_synthetic
 from msmix_core.mixing import ms_mix
@@ -77,7 +77,7 @@ def step_difference(backbone: str, data: MSADataset, device: torch.device, refer
     Dropout is off (evaluation mode) and nothing is mixed, so the step draws no random numbers.
     """
     config = TrainConfig(backbone=backbone, method="none", batch_size=32)
-    batch = next(iter(make_loader(data.train, 32, shuffle=False, seed=0, device="cpu")))
+    batch = next(iter(SplitLoader(data.train, 32, shuffle=False, seed=0, device="cpu")))
     outcomes = []
     for d in (device, reference):
         model, method = build_models(data, config, d)
@@ -85,10 +85,10 @@ def step_difference(backbone: str, data: MSADataset, device: torch.device, refer
         optimizer = make_optimizer(model, method, config)
         losses, _ = step_losses(model, method, {k: v.to(d) for k, v in batch.items()}, LOSSES[config.loss])
         optimizer.zero_grad()
-        losses["total"].backward()
+        losses["train"].backward()
         optimizer.step()
         weights = [p.detach().cpu().reshape(-1) for p in model.parameters()]
-        outcomes.append([losses["total"].detach().cpu().reshape(1), *weights])
+        outcomes.append([losses["train"].detach().cpu().reshape(1), *weights])
     return max(float((x - y).abs().max()) for x, y in zip(*outcomes, strict=True))
 
 
@@ -98,7 +98,7 @@ def epoch_seconds(backbone: str, method: str, data: MSADataset, device: torch.de
     model, mixer = build_models(data, config, device)
     model.train()
     step = trainer_step(model, mixer, config, device)
-    loader = make_loader(data.train, batch_size, shuffle=True, seed=0, device=device)
+    loader = SplitLoader(data.train, batch_size, shuffle=True, seed=0, device=device)
     step(next(iter(loader)))  # warm-up: kernels, allocator
     if device.type == "cuda":
         torch.cuda.synchronize(device)
