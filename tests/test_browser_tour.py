@@ -8,7 +8,8 @@ seeded data) and looked up on the page the browser shows.
 from dataclasses import replace
 
 import pytest
-from app_driver import XTITLE_HAS, wait_metric_change
+from app_driver import XTITLE_HAS, metric_text
+from playwright.sync_api import TimeoutError as PlaywrightTimeout
 from test_browser import PAGE_TIMEOUT_MS, SMALL, browser, screenshot, server, tab, wait_idle
 
 from msmix_core.data import find_mosi_folder
@@ -24,16 +25,26 @@ def shows(tab, text: str) -> None:
     tab.wait_for_function("text => document.body.innerText.includes(text)", arg=text, timeout=PAGE_TIMEOUT_MS)
 
 
-def metric(tab, label: str) -> str:
-    """The metric ``label`` once it is drawn."""
-    return wait_metric_change(tab, label, "", PAGE_TIMEOUT_MS)
+def metric_shows(tab, label: str, expected: str) -> None:
+    """Wait until the metric ``label`` shows ``expected``: a page that has just switched steps may still show the
+    last step's value until its run ends. On a timeout, say what it shows instead."""
+    try:
+        tab.wait_for_function(
+            "([label, expected]) => { const card = [...document.querySelectorAll('[data-testid=stMetric]')]"
+            ".find(e => (e.querySelector('[data-testid=stMetricLabel]')?.innerText ?? '').trim() === label);"
+            "return card?.querySelector('[data-testid=stMetricValue]')?.innerText.trim() === expected; }",
+            arg=[label, expected],
+            timeout=PAGE_TIMEOUT_MS,
+        )
+    except PlaywrightTimeout:
+        assert metric_text(tab, label) == expected
 
 
 def shown_on_page(tab, step: tours.Step, facts: dict) -> None:
     """The page shows the numbers the step's text states (each kind where its page writes it)."""
     if step.facts is tours.home_facts:
         for split in ("train", "valid", "test"):
-            assert metric(tab, f"{split} samples") == str(facts[split])
+            metric_shows(tab, f"{split} samples", str(facts[split]))
     elif step.facts is tours.pair_facts:
         shows(tab, f"keeps {facts['kept']} of the ordered pairs")
         shows(tab, f"Of the pairs it draws, {facts['sass']} have opposite signs")
@@ -41,8 +52,8 @@ def shown_on_page(tab, step: tours.Step, facts: dict) -> None:
     elif step.facts is tours.ratio_facts:
         shows(tab, f"largest weight is {facts['flatness']}")
     elif step.facts is tours.embedding_facts:
-        assert metric(tab, "From opposite sentiments: MS-Mix") == f"{facts['msmix']} of {facts['shown']}"
-        assert metric(tab, "From opposite sentiments: vanilla Mixup") == f"{facts['mixup']} of {facts['shown']}"
+        metric_shows(tab, "From opposite sentiments: MS-Mix", f"{facts['msmix']} of {facts['shown']}")
+        metric_shows(tab, "From opposite sentiments: vanilla Mixup", f"{facts['mixup']} of {facts['shown']}")
     elif step.facts is tours.neighbour_facts:
         shows(tab, f"{facts['same']} of {facts['near']} have a label of the same sign")
     else:
