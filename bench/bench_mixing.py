@@ -36,7 +36,7 @@ from torch.profiler import ProfilerActivity, profile
 
 from msmix_core import MODALITIES
 from msmix_core.analysis.partners import candidate_partners
-from msmix_core.data.batching import make_loader
+from msmix_core.data.batching import SplitLoader
 from msmix_core.data.synthetic import make_synthetic
 from msmix_core.device import resolve_device
 from msmix_core.mixing import METHODS, build_method, candidate_mask, draw_pairs, ms_mix
@@ -286,7 +286,7 @@ def trainer_step(model, mixer, config: TrainConfig, device: torch.device) -> Cal
     def step(batch: dict) -> None:
         losses, _ = step_losses(model, mixer, batch, LOSSES[config.loss], generator)
         optimizer.zero_grad(set_to_none=True)
-        losses["total"].backward()
+        losses["train"].backward()
         optimizer.step()
 
     return step
@@ -301,7 +301,7 @@ def _step_call(backbone: str, method: str, batch: dict, batch_size: int, device:
 
 def batch_of(batch_size: int, device: torch.device) -> dict:
     """The first shuffled training batch of the default synthetic data."""
-    return next(iter(make_loader(dataset().train, batch_size, shuffle=True, seed=0, device=device)))
+    return next(iter(SplitLoader(dataset().train, batch_size, shuffle=True, seed=0, device=device)))
 
 
 def bench_training_step(batch_size: int, device: torch.device, repeats: int, warmup: int) -> None:

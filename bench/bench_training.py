@@ -26,7 +26,7 @@ import torch
 from bench_mixing import trainer_step
 
 from msmix_core.cli import main as cli_main
-from msmix_core.data.batching import make_loader
+from msmix_core.data.batching import SplitLoader
 from msmix_core.data.synthetic import make_synthetic
 from msmix_core.device import resolve_device
 from msmix_core.mixing.registry import METHODS
@@ -38,7 +38,7 @@ def step_times(dataset, backbone: str, method: str, device: torch.device, steps:
     """Seconds per training step of one backbone × method at the default batch size."""
     config = TrainConfig(backbone=backbone, method=method, device=str(device))
     step = trainer_step(*build_models(dataset, config, device), config, device)
-    loader = make_loader(dataset.train, config.batch_size, shuffle=True, seed=0, device=device)
+    loader = SplitLoader(dataset.train, config.batch_size, shuffle=True, seed=0, device=device)
     batches = iter(loader)
     times = []
     for i in range(warmup + steps):

@@ -27,7 +27,7 @@ import torch
 from msmix_core import MODALITIES
 from msmix_core.analysis.alignment import intensity_tracking
 from msmix_core.analysis.latents import encode_batch, fit_encoder
-from msmix_core.data import load_dataset, make_loader
+from msmix_core.data import SplitLoader, load_dataset
 from msmix_core.data.schema import MSADataset
 from msmix_core.mixing.ms_mix import candidate_mask, opposite_sign, sass_similarity
 from msmix_core.runs import Run, RunStore, compare_runs, format_table, to_markdown
@@ -237,7 +237,7 @@ def _trained_backbone(data: MSADataset, config: TrainConfig, epochs: int) -> tor
 def _batch_pair_rates(model: torch.nn.Module, data: MSADataset, delta: float, seed: int) -> tuple[float, float, float]:
     """Over the train split's batches of 32: kept share, contradictory share among kept, among all pairs."""
     kept, clash_kept, clash_all, total = 0, 0, 0, 0
-    for batch in make_loader(data.train, 32, shuffle=True, seed=seed, device=torch.device("cpu")):
+    for batch in SplitLoader(data.train, 32, shuffle=True, seed=seed, device=torch.device("cpu")):
         latents = model.encode(batch)
         b = batch["labels"].shape[0]
         if b < 2:
@@ -266,7 +266,7 @@ def gradient_norms(args: argparse.Namespace) -> str:
                     )
                     model, method = build_models(data, config, torch.device("cpu"))
                     batch = next(
-                        iter(make_loader(data.train, config.batch_size, shuffle=True, seed=seed, device="cpu"))
+                        iter(SplitLoader(data.train, config.batch_size, shuffle=True, seed=seed, device="cpu"))
                     )
                     per_term = []
                     for part, weight in (("task", 1.0), ("mix", method.mix_weight), ("sal", method.sal_weight)):

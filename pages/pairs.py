@@ -23,6 +23,7 @@ from msmix_core.analysis.explorer import with_conflicts
 from msmix_core.analysis.replay import MAX_REPLAY_EPOCHS, replay_frames
 from msmix_core.data import MSADataset
 from msmix_core.figures import embedding_scatter, similarity_heatmap, strategy_bars
+from msmix_core.mixing.knobs import THRESHOLD
 from ui import data, latents, page_state, sidebar
 from ui.live.threshold_map import map_data, threshold_map
 from ui.pair_explorer import explorer, open_cell, pair_dataframe
@@ -82,7 +83,7 @@ sims = similarities(key, batch_size, epochs, batch)
 def selection(ds: MSADataset, batch: LatentBatch, sims: dict[str, np.ndarray], epochs: int) -> None:
     """Everything δ and the drawing options change; a δ move reruns only this part of the page."""
     c1, c2 = st.columns(2)
-    delta_key = page_state.bind("pairs_delta", 0.4, page_state.number(0.0, 1.0))
+    delta_key = page_state.bind("pairs_delta", THRESHOLD.default, page_state.number(0.0, 1.0))
     delta = st.session_state[delta_key]  # set by the map's own slider (ui.live.threshold_map), or the URL
     speaker = speakers(ds.train)
     orders = [o for o in ORDERS if o != "speaker" or speaker is not None]
@@ -119,7 +120,7 @@ def selection(ds: MSADataset, batch: LatentBatch, sims: dict[str, np.ndarray], e
                 view=view,
                 order_name=ORDER_NAMES[order_by],
                 label_range=ds.label_range,
-                help_text="0.4 in the released code",
+                help_text=f"{THRESHOLD.default:g} in the released code",
                 opened=shown,
             ),
             on_cell=lambda cell: open_cell(state, order, cell),

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import pandas as pd
 import streamlit as st
 
@@ -22,7 +24,7 @@ from msmix_core.runs.browse import (
     sort_table,
     store_stamp,
 )
-from ui import data, jobs_view, navigation, page_state, run_links, sidebar
+from ui import data, jobs_view, navigation, page_state, paths, run_links, sidebar
 
 #: The columns shown after the id until the user picks others.
 DEFAULT_COLUMNS = ["status", "label", "knobs", "backbone", "dataset", "max_epochs", "seed", "created"]
@@ -160,7 +162,13 @@ selected_ids = choose(
 )
 selected = [by_id[run_id] for run_id in selected_ids]
 
-if selected:
+if selected and paths.restricted():
+    st.subheader(f"{len(selected)} selected run(s)")
+    st.caption(
+        "This server is shared: its run folders, tags, notes and deleting runs are for its operator "
+        "(`msmix runs tag/note/delete` on the server). Tags and notes are shown in the table."
+    )
+elif selected:
     st.subheader(f"{len(selected)} selected run(s)")
     folders = pd.DataFrame(
         {
@@ -243,8 +251,12 @@ try:
     if source == "a tuning study":
         studies = [str(path) for path in find_studies(store.root)]
         if not studies:
-            raise MsmixError(f"no Optuna study file (*.db) under {store.root}: msmix tune writes tune.db there")
-        path = st.selectbox("Study file", studies, key="rn_pc_study")
+            raise MsmixError(
+                "no Optuna study file (*.db) in the run store: msmix tune --storage sqlite:///<store>/tune.db"
+            )
+        path = st.selectbox(
+            "Study file", studies, key="rn_pc_study", format_func=lambda p: os.path.relpath(p, store.root)
+        )
         found = {study.study_name: study for study in load_studies(path)}
         name = st.selectbox("Study", list(found), key="rn_pc_study_name")
         knobs, metric = study_frame(found[name]), OBJECTIVE

@@ -52,7 +52,7 @@ with st.form("training_form", border=True):
     recipe = c1.selectbox(
         "Recipe",
         list(RECIPES),
-        key=page_state.bind("tr_recipe", "mmsa", page_state.choice(list(RECIPES))),
+        key=page_state.bind("tr_recipe", TrainConfig.recipe, page_state.choice(list(RECIPES))),
         help="mmsa: MMSA's MOSI configs (Adam 1e-3, batch 32, L1). release: MS-Mix's released trainer (AdamW 1e-4, "
         "weight decay 1e-4, warm-up over 10 % of the epochs then cosine, batch 64, MSE; it needs far more epochs).",
     )
@@ -92,7 +92,7 @@ with st.form("training_form", border=True):
         )
     knobs["detach_predictor_input"] = not st.toggle(
         "Release gradient paths: SAL and SIG train the encoders through the predictors",
-        key=page_state.bind("tr_attached", False, page_state.flag),
+        key=page_state.bind("tr_attached", not msmix_knobs["detach_predictor_input"].default, page_state.flag),
         help="Off (msmix's default): the intensity predictors read detached latents. On: as in the released code.",
     )
     run_clicked = st.form_submit_button("Run", type="primary", disabled=busy)

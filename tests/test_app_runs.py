@@ -115,6 +115,18 @@ def test_tags_notes_and_delete_with_a_confirmation(filled):
     assert at.multiselect(key="rn_sel").value == []
 
 
+def test_a_served_app_shows_no_server_folders_and_lets_no_visitor_change_runs(filled, monkeypatch, tmp_path):
+    store, runs = filled
+    monkeypatch.setenv("MSMIX_DATA_DIRS", str(tmp_path))
+    a = runs["none"][0]
+    at = page({"rn_sel": a.id})
+    labels = [button.label for button in at.button]
+    assert not any(label.startswith(("Delete", "Add tags", "Save note")) for label in labels)
+    assert not any(str(store.root) in str(frame.value) for frame in at.dataframe)
+    assert any("This server is shared" in caption.value for caption in at.caption)
+    assert a.path.exists()
+
+
 def test_parallel_coordinates_of_a_filtered_sweep(filled):
     at = page({"rn_where": "label=msmix threshold=*"})
     charts = {chart.proto.id: chart for chart in at.get("plotly_chart")}

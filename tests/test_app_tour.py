@@ -75,7 +75,7 @@ def no_umap_compile(monkeypatch):
 def test_every_number_a_step_states_is_the_one_its_page_shows(tour_id, number, no_umap_compile):
     step = tours.TOURS[tour_id].steps[number - 1]
     at = page(Path(step.page).stem, **tours.step_params(tour_id, number))
-    settings = SMALL if tour_id == "synthetic" else replace(Settings(), source="mosi")
+    settings = SMALL if tour_id == "synthetic" else replace(SMALL, source="mosi")  # the page's settings: its cache
     facts = step.facts(settings, data.dataset(settings), step.params)
     shown = [m.value for m in at.markdown]
     assert shown[0].startswith(f"**Tour on {tours.TOURS[tour_id].name} · step {number} of ")

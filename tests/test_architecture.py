@@ -37,6 +37,23 @@ def test_the_architecture_tree_names_no_module_that_is_gone():
     assert listed <= on_disk, f"docs/architecture.md lists modules that do not exist: {sorted(listed - on_disk)}"
 
 
+def _app_block() -> str:
+    """The app part of the tree in docs/architecture.md (ui/, pages/, bench/)."""
+    text = (ROOT / "docs" / "architecture.md").read_text()
+    return re.search(r"# The app \(streamlit\)\n(.*?)```", text, re.S).group(1)
+
+
+def test_every_ui_module_and_package_is_in_the_app_block_and_none_that_is_gone():
+    block, ui = _app_block(), ROOT / "ui"
+    modules = [p for p in ui.rglob("*.py") if p.name != "__init__.py"]
+    missing = [str(p.relative_to(ROOT)) for p in modules if not re.search(rf"\b{re.escape(p.name)}\b", block)]
+    packages = [p.name for p in sorted(ui.iterdir()) if (p / "__init__.py").exists()]
+    missing += [f"{name}/" for name in packages if f"{name}/" not in block]
+    assert not missing, f"docs/architecture.md's app block does not list {missing}"
+    gone = set(re.findall(r"\b([a-z_]+\.py)\b", block)) - {p.name for p in modules} - {"app.py", "findings.py"}
+    assert not gone, f"docs/architecture.md's app block lists modules that do not exist: {sorted(gone)}"
+
+
 def test_the_library_never_imports_streamlit():
     offenders = []
     for path in LIBRARY.rglob("*.py"):

@@ -5,7 +5,7 @@ import pytest
 import torch
 from torch.utils.data import DataLoader
 
-from msmix_core.data import SplitDataset, make_loader, make_synthetic, pool_time
+from msmix_core.data import SplitDataset, SplitLoader, make_synthetic, pool_time
 from msmix_core.errors import MsmixError
 
 
@@ -69,7 +69,7 @@ def tiny():
 
 def test_loader_covers_the_split_once_per_epoch_with_the_batch_contract(tiny):
     split = tiny.train
-    loader = make_loader(split, 8, shuffle=True, seed=1)
+    loader = SplitLoader(split, 8, shuffle=True, seed=1)
     assert len(loader) == 5
     batches = list(loader)
     assert len(batches) == 5 and [len(b["labels"]) for b in batches] == [8, 8, 8, 8, 5]
@@ -91,12 +91,12 @@ def test_same_seed_same_orders_and_epoch_k_depends_only_on_seed_and_k(tiny):
     def epoch(loader):
         return torch.cat([b["index"] for b in loader])
 
-    a, b = make_loader(tiny.train, 8, shuffle=True, seed=1), make_loader(tiny.train, 8, shuffle=True, seed=1)
+    a, b = SplitLoader(tiny.train, 8, shuffle=True, seed=1), SplitLoader(tiny.train, 8, shuffle=True, seed=1)
     first_a, second_a = epoch(a), epoch(a)
     assert torch.equal(first_a, epoch(b)) and torch.equal(second_a, epoch(b))
     assert not torch.equal(first_a, second_a)
-    assert not torch.equal(first_a, epoch(make_loader(tiny.train, 8, shuffle=True, seed=2)))
-    replay = make_loader(tiny.train, 8, shuffle=True, seed=1)
+    assert not torch.equal(first_a, epoch(SplitLoader(tiny.train, 8, shuffle=True, seed=2)))
+    replay = SplitLoader(tiny.train, 8, shuffle=True, seed=1)
     replay.epoch = 1
     assert torch.equal(epoch(replay), second_a) and replay.epoch == 2
     assert torch.equal(a.order(0), first_a)
@@ -104,15 +104,15 @@ def test_same_seed_same_orders_and_epoch_k_depends_only_on_seed_and_k(tiny):
 
 def test_unshuffled_loader_keeps_order_and_drop_last(tiny):
     split = tiny.train
-    assert torch.cat([b["index"] for b in make_loader(split, 10, shuffle=False)]).tolist() == list(range(37))
-    dropped = make_loader(split, 10, shuffle=True, drop_last=True)
+    assert torch.cat([b["index"] for b in SplitLoader(split, 10, shuffle=False)]).tolist() == list(range(37))
+    dropped = SplitLoader(split, 10, shuffle=True, drop_last=True)
     assert len(dropped) == 3 and [len(b["index"]) for b in dropped] == [10, 10, 10]
-    assert len(make_loader(split, 64, shuffle=False, drop_last=True)) == 0
+    assert len(SplitLoader(split, 64, shuffle=False, drop_last=True)) == 0
 
 
 def test_splits_without_lengths_give_batches_without_lengths():
     split = make_synthetic(n_train=9, n_valid=3, n_test=3).train
-    batch = next(iter(make_loader(split, 4, shuffle=False, device="auto")))
+    batch = next(iter(SplitLoader(split, 4, shuffle=False, device="auto")))
     assert set(batch) == {"text", "audio", "vision", "labels", "index"}
     assert batch["text"].device.type == ("cuda" if torch.cuda.is_available() else "cpu")
 
@@ -120,7 +120,7 @@ def test_splits_without_lengths_give_batches_without_lengths():
 def test_torch_dataloader_over_split_dataset_gives_the_same_batches(tiny):
     ds = SplitDataset(tiny.valid)
     assert len(ds) == 5 and ds[2]["index"].item() == 2 and ds[2]["vision"].shape == (16, 16)
-    ours = list(make_loader(tiny.valid, 2, shuffle=False))
+    ours = list(SplitLoader(tiny.valid, 2, shuffle=False))
     theirs = list(DataLoader(ds, batch_size=2, shuffle=False))
     assert len(ours) == len(theirs) == 3
     for a, b in zip(ours, theirs, strict=True):
@@ -138,12 +138,12 @@ def test_torch_dataloader_over_split_dataset_gives_the_same_batches(tiny):
 )
 def test_bad_loader_arguments_are_user_errors(tiny, kwargs, message):
     with pytest.raises(MsmixError, match=message):
-        make_loader(tiny.train, shuffle=True, **kwargs)
+        SplitLoader(tiny.train, shuffle=True, **kwargs)
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
 def test_batches_land_on_the_gpu(tiny):
-    batch = next(iter(make_loader(tiny.train, 8, shuffle=True, seed=0, device="cuda")))
+    batch = next(iter(SplitLoader(tiny.train, 8, shuffle=True, seed=0, device="cuda")))
     assert all(v.device.type == "cuda" for v in batch.values())
     pooled = pool_time(batch["audio"], batch["audio_lengths"])
     assert pooled.device.type == "cuda"

@@ -1,4 +1,4 @@
-"""Executors: a grid trained serially and in a pool of processes stores the same numbers."""
+"""Executors: a grid trained serially, in a pool of processes and on Ray stores the same numbers, with no flags."""
 
 import os
 import signal
@@ -10,7 +10,7 @@ import torch
 from msmix_core.errors import MsmixError
 from msmix_core.runs import RunStore
 from msmix_core.training import TrainConfig
-from msmix_core.training.executors import LocalPoolExecutor, SerialExecutor
+from msmix_core.training.executors import THREADS, LocalPoolExecutor, SerialExecutor
 
 
 def _grid() -> list[TrainConfig]:
@@ -36,13 +36,25 @@ def _stored(runs) -> list[tuple]:
     ]
 
 
+def _serial_without_flags(dataset, store: RunStore) -> list:
+    """The grid trained serially with no thread count given, in a process set to more threads than one: the
+    runs train on the executors' one default count all the same, and the process's setting is restored."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(max(2, threads))
+    try:
+        runs = SerialExecutor().run(dataset, _grid(), store)
+        assert torch.get_num_threads() == max(2, threads)
+    finally:
+        torch.set_num_threads(threads)
+    assert {run.config["torch_threads"] for run in runs} == {THREADS}
+    return runs
+
+
 @pytest.mark.slow
 def test_a_pool_of_two_workers_stores_exactly_what_serial_training_stores(tiny, tmp_path):
     serial_store, pool_store = RunStore(tmp_path / "serial"), RunStore(tmp_path / "pool")
     finished: list[int] = []
-    threads = torch.get_num_threads()
-    serial = SerialExecutor(threads=1).run(tiny, _grid(), serial_store)  # pool workers train on one thread
-    assert torch.get_num_threads() == threads  # restored
+    serial = _serial_without_flags(tiny, serial_store)
     pooled = LocalPoolExecutor(workers=2).run(tiny, _grid(), pool_store, on_run=lambda i, run: finished.append(i))
     assert sorted(finished) == [0, 1, 2, 3]
     assert [r.status for r in pooled] == ["finished"] * 4
@@ -78,7 +90,7 @@ def test_a_local_ray_with_two_workers_stores_exactly_what_serial_training_stores
     pytest.importorskip("ray", reason="Ray is optional: pip install -r requirements-ray.txt")
     from msmix_core.training.executors import RayExecutor
 
-    serial = SerialExecutor(threads=1).run(tiny, _grid(), RunStore(tmp_path / "serial"))
+    serial = _serial_without_flags(tiny, RunStore(tmp_path / "serial"))
     finished: list[int] = []
     on_ray = RayExecutor(workers=2).run(
         tiny, _grid(), RunStore(tmp_path / "ray"), on_run=lambda i, r: finished.append(i)

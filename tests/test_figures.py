@@ -10,15 +10,10 @@ from PIL import Image
 from plotly.colors import hex_to_rgb
 from scipy.stats import beta
 
-from msmix_core.figures import (
-    embedding_scatter,
-    intensity_scatter,
-    lambda_histograms,
-    similarity_heatmap,
-    strategy_bars,
-)
+from msmix_core.figures import embedding_scatter, intensity_scatter, similarity_heatmap, strategy_bars
 from msmix_core.figures.pairs import LEVELS, similarity_palette
 from msmix_core.figures.palette import VEIL_COLOR
+from msmix_core.figures.ratios import BETA_GRID, ratio_densities
 
 
 def image_pixels(trace) -> np.ndarray:
@@ -91,15 +86,12 @@ def test_a_zero_bar_still_says_its_value():
 
 
 @pytest.mark.parametrize("alpha", [0.5, 2.0])
-def test_lambda_histograms_overlay_the_beta_density(alpha):
+def test_ratio_densities_are_histogram_densities_beside_the_beta_density(alpha):
     lam = {k: np.linspace(0.1, 0.9, 9) for k in ("text", "audio", "vision", "label")}
-    fig = lambda_histograms(lam, alpha)
-    hists = [t for t in fig.data if t.type == "histogram"]
-    curves = [t for t in fig.data if t.type == "scatter"]
-    assert len(hists) == len(curves) == 4
-    np.testing.assert_allclose(curves[0].y, beta.pdf(curves[0].x, alpha, alpha))
-    assert hists[0].histnorm == "probability density"
-    assert [a.text for a in fig.layout.annotations] == ["λ_text", "λ_audio", "λ_vision", "λ_label"]
+    frame = ratio_densities(lam, alpha, bins=20)
+    np.testing.assert_allclose(frame["beta"], beta.pdf(BETA_GRID, alpha, alpha))
+    for key in lam:
+        assert frame[key].shape == (20,) and np.sum(frame[key]) / 20 == pytest.approx(1.0)
 
 
 def test_intensity_scatter_has_one_legend_entry_per_predictor():

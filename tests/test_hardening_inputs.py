@@ -204,6 +204,7 @@ def tiny_file(tmp_path_factory):
     return str(path)
 
 
+SLOW = pytest.mark.slow  # the partners command imports UMAP and the encoder first
 MANY = str(4 * (os.cpu_count() or 1) + 1)
 
 
@@ -215,7 +216,11 @@ MANY = str(4 * (os.cpu_count() or 1) + 1)
         (["train", "--workers", "100000", "--seeds", "1", "2"], "workers must be an integer >= 1 and at most"),
         (["tune", "--threads", "100000000", "--trials", "1"], "threads must be an integer >= 1 and at most"),
         (["sweep", "--knob", "msmix.alpha=1:2:100000000"], "COUNT must be an integer from 2 to 1000"),
-        (["sweep", "--knob", "msmix.alpha=1:2:1000", "--knob", "msmix.threshold=0.1:0.9:1000"], "more than 10,000"),
+        (
+            ["sweep", "--knob", "msmix.alpha=1:2:1000", "--knob", "msmix.threshold=0.1:0.9:1000"],
+            "1,000,000 combinations",
+        ),
+        (["sweep", "--knob", "msmix.alpha=1:2:1000", "--seeds", *map(str, range(11))], "11,000 runs"),
         (["train", "--backbone-set", "text_hidden=1000000000"], "must be an integer >= 1 and at most 16,777,216"),
         (
             [
@@ -229,7 +234,9 @@ MANY = str(4 * (os.cpu_count() or 1) + 1)
             ],
             "parameters) would take",
         ),
-        (["partners", "--top-k", "1000"], "--top-k 1000: the train split has 32 samples, so at most 31"),
+        pytest.param(
+            ["partners", "--top-k", "1000"], "--top-k 1000: the train split has 32 samples, so at most 31", marks=SLOW
+        ),
         (["partners", "--seed", str(2**63)], "is not a seed: give an integer from 0 to"),
         (["robustness", "x", "--seed", "-1"], "is not a seed"),
         (["train", "--seeds", "1", "100000000000000000000000"], "is not a seed"),
@@ -266,6 +273,7 @@ def test_sizes_and_outputs_are_refused_before_any_training(capsys, tmp_path, tin
     assert time.monotonic() - start < 30
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("name", "sizes"), [("tfn", {"text_out": 100_000, "post_fusion_dim": 100_000}), ("glomo", {"d_model": 1_000_000})]
 )

@@ -2,11 +2,13 @@
 
 import inspect
 import math
+from typing import ClassVar
 
 import pytest
 import torch
 
 from msmix_core import MODALITIES
+from msmix_core.analysis.partners import candidate_partners
 from msmix_core.errors import MsmixError
 from msmix_core.mixing import (
     METHODS,
@@ -21,6 +23,8 @@ from msmix_core.mixing import (
     describe_methods,
     method_knobs,
 )
+from msmix_core.mixing.knobs import ALPHA, MIX_WEIGHT, Knob
+from msmix_core.mixing.ms_mix import ms_mix
 from msmix_core.mixing.result import weight_diagnostics
 
 DIMS = {"text": 8, "audio": 4, "vision": 6}
@@ -246,12 +250,41 @@ def test_every_knob_is_declared_once_on_its_class_with_its_constructor_default(n
     assert all(getattr(method, knob) == declared.default for knob, declared in knobs.items())  # stored as declared
 
 
+@pytest.mark.parametrize("name", list(METHODS))
+def test_every_knob_is_checked_when_its_method_is_built(name):
+    for knob in method_knobs(name):
+        with pytest.raises(MsmixError, match=rf"knob {knob} must be .*, got 'many'$"):
+            build_method(name, latent_dims=DIMS, **{knob: "many"})
+
+
+def test_a_constructor_that_forgets_to_store_a_knob_is_refused():
+    class Forgetful(MixMethod):
+        knobs: ClassVar[dict[str, Knob]] = {"alpha": ALPHA, "mix_weight": MIX_WEIGHT}
+
+        def __init__(self, alpha: float = 1.0, mix_weight: float = 0.7) -> None:
+            super().__init__()
+            self.mix_weight = mix_weight
+            self._check_knobs()
+
+    with pytest.raises(TypeError, match="does not store its knob 'alpha'"):
+        Forgetful()
+
+
 def test_a_method_with_an_undeclared_knob_is_refused_when_its_class_is_made():
     with pytest.raises(TypeError, match="declared knobs"):
 
         class Broken(MixMethod):
             def __init__(self, beta: float = 1.0, mix_weight: float = 0.7) -> None:
                 super().__init__(beta=beta, mix_weight=mix_weight)
+
+
+def test_msmix_defaults_hold_for_the_functional_core_and_the_search_over_a_split():
+    knobs = method_knobs("msmix")
+    for function in (ms_mix, candidate_partners):
+        params = inspect.signature(function).parameters
+        assert params["threshold"].default == knobs["threshold"].default == 0.4  # the released code's δ
+    assert inspect.signature(ms_mix).parameters["alpha"].default == knobs["alpha"].default == 2.0
+    assert {method_knobs(name)["mix_weight"].default for name in METHODS} == {0.7}
 
 
 def test_search_ranges_are_the_finite_range_or_the_declared_suggestion():

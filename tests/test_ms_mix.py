@@ -107,6 +107,16 @@ def test_given_pairs_still_list_the_candidates_of_the_search(label_guard):
     assert given.candidates is given.candidates  # listed once, on first access
 
 
+@pytest.mark.parametrize("label_guard", [False, True])
+def test_under_the_fallback_given_pairs_list_the_top_pairs_the_same_call_draws_from(label_guard):
+    features, labels, intensities = _batch(b=10)
+    knobs = {"threshold": 0.99, "num_mix": 4, "label_guard": label_guard}
+    drawn = ms_mix(features, labels, intensities, **knobs, generator=torch.Generator().manual_seed(0))
+    given = ms_mix(features, labels, intensities, **knobs, pairs=drawn.pairs)
+    assert drawn.fallback and torch.equal(given.candidates, drawn.candidates)
+    assert set(map(tuple, given.pairs.tolist())) <= set(map(tuple, given.candidates.tolist()))
+
+
 def test_same_generator_seed_same_result_and_other_seed_differs():
     batch = _batch(b=32)
     a = ms_mix(*batch, generator=torch.Generator().manual_seed(7))

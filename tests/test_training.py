@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from msmix_core.data.batching import make_loader
+from msmix_core.data.batching import SplitLoader
 from msmix_core.data.synthetic import make_synthetic
 from msmix_core.errors import MsmixError
 from msmix_core.metrics import mmsa_metrics
@@ -103,9 +103,9 @@ def test_gradients_reach_msmix_intensity_predictors(tiny, backbone):
     config = TrainConfig(backbone=backbone, method="msmix", device="cpu")
     model, method = build_models(tiny, config, torch.device("cpu"))
     assert any(True for _ in method.parameters()), "MS-Mix owns trainable intensity predictors"
-    batch = next(iter(make_loader(tiny.train, 16, shuffle=True, seed=0, device="cpu")))
+    batch = next(iter(SplitLoader(tiny.train, 16, shuffle=True, seed=0, device="cpu")))
     losses, _ = step_losses(model, method, batch, LOSSES["l1"], torch.Generator().manual_seed(0))
-    losses["total"].backward()
+    losses["train"].backward()
     for name, param in method.named_parameters():
         assert param.grad is not None, f"{name} got no gradient"
     assert sum(float(p.grad.abs().sum()) for p in method.parameters()) > 0
@@ -133,7 +133,7 @@ def test_best_validation_checkpoint_is_kept_and_scores_the_test_split(tiny):
     result = train(tiny, TrainConfig(epochs=6, batch_size=16, lr=3e-3, device="cpu"))
     valid_losses = [e["losses"]["valid"] for e in result.history]
     assert result.best_epoch == 1 + int(np.argmin(valid_losses))
-    pred, y = predict(result.backbone, make_loader(tiny.test, 32, shuffle=False, seed=0, device="cpu"))
+    pred, y = predict(result.backbone, SplitLoader(tiny.test, 32, shuffle=False, seed=0, device="cpu"))
     assert mmsa_metrics(pred, y, tiny.metrics) == result.test_metrics
     assert result.test_metrics == result.history[result.best_epoch - 1]["test_metrics"]
 

@@ -93,6 +93,7 @@ def test_tune_refuses_a_trial_seed_among_the_scoring_seeds(capsys):
     assert "pick another trial seed" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_a_trial_whose_process_was_killed_is_marked_failed_when_the_study_resumes(tmp_path):
     import subprocess
     import sys
@@ -111,6 +112,7 @@ def test_a_trial_whose_process_was_killed_is_marked_failed_when_the_study_resume
     assert failed.user_attrs["error"] == "its process was killed mid-trial"
 
 
+@pytest.mark.slow
 def test_a_failing_trial_is_one_line_not_optunas_traceback(capsys, tmp_path, tiny_npz):
     argv = ["tune", "--dataset", tiny_npz, "--runs-dir", tmp_path, "--trials", "1", "--params", "threshold"]
     code = main([str(a) for a in [*argv, *FAST, "--lr", "1e30", "--epochs", "2", "--seeds", "1"]])

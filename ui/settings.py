@@ -9,6 +9,7 @@ import streamlit as st
 
 from msmix_core.data import SyntheticConfig
 from msmix_core.models.registry import BACKBONES
+from msmix_core.training.config import TrainConfig
 
 SESSION_KEY = "msmix_settings"
 
@@ -31,8 +32,8 @@ class Settings:
     mosi_dir: str = ""
     mosi_split: str = "speaker"
     mosi_fraction: float = 1.0
-    backbone: str = "late_fusion"
-    seed: int = 1111
+    backbone: str = TrainConfig.backbone
+    seed: int = TrainConfig.seed
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,7 @@ import numpy as np
 import torch
 
 from msmix_core import MODALITIES
-from msmix_core.data.batching import make_loader, pool_time
+from msmix_core.data.batching import SplitLoader, pool_time
 from msmix_core.data.schema import SPLITS, MSADataset
 from msmix_core.device import resolve_device
 from msmix_core.errors import MsmixError
@@ -22,7 +22,7 @@ from msmix_core.mixing.methods import MSMix
 from msmix_core.mixing.registry import build_method
 from msmix_core.models.base import Backbone
 from msmix_core.models.registry import build_backbone
-from msmix_core.training.trainer import TrainConfig, train
+from msmix_core.training import TrainConfig, train
 
 
 @dataclass
@@ -47,9 +47,9 @@ class LatentBatch:
 
 def fit_encoder(
     dataset: MSADataset,
-    backbone: str = "late_fusion",
+    backbone: str = TrainConfig.backbone,
     *,
-    seed: int = 1111,
+    seed: int = TrainConfig.seed,
     epochs: int = 0,
     device: str = "auto",
 ) -> tuple[Backbone, MSMix]:
@@ -79,7 +79,7 @@ def encode_batch(model: Backbone, method: MSMix, dataset: MSADataset, batch_size
         raise MsmixError(f"batch size must be at least 2 to form pairs, got {batch_size}")
     device = next(model.parameters()).device
     size = min(batch_size, len(dataset.train))
-    batch = next(iter(make_loader(dataset.train, size, shuffle=True, seed=seed, device=device)))
+    batch = next(iter(SplitLoader(dataset.train, size, shuffle=True, seed=seed, device=device)))
     encoded = model.encode(batch)
     latents = _utterance_latents(encoded)
     intensities = method.predict_intensities(encoded)
@@ -105,7 +105,7 @@ def encode_split(
         raise MsmixError(f"unknown split {split!r}: choose one of {', '.join(SPLITS)}")
     device = next(model.parameters()).device
     parts: dict[str, list[torch.Tensor]] = {m: [] for m in MODALITIES}
-    for batch in make_loader(dataset.splits[split], batch_size, shuffle=False, device=device):
+    for batch in SplitLoader(dataset.splits[split], batch_size, shuffle=False, device=device):
         for m, latents in _utterance_latents(model.encode(batch)).items():
             parts[m].append(latents.float())
     return {m: torch.cat(parts[m]) for m in MODALITIES}

@@ -17,6 +17,7 @@ import torch
 
 from msmix_core.data.schema import Split
 from msmix_core.errors import MsmixError
+from msmix_core.mixing.knobs import THRESHOLD
 from msmix_core.mixing.ms_mix import min_max_, unit_rows
 
 
@@ -77,7 +78,7 @@ def _pool_min_max(z: torch.Tensor, block_size: int) -> tuple[torch.Tensor, torch
 @torch.no_grad()
 def candidate_partners(
     features: dict[str, torch.Tensor],
-    threshold: float = 0.4,
+    threshold: float = THRESHOLD.default,
     *,
     labels: torch.Tensor | None = None,
     block_size: int = 2048,

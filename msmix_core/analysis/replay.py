@@ -25,7 +25,7 @@ from msmix_core.analysis.pairs import STRATEGIES, display_order, kept_share, mod
 from msmix_core.data.schema import MSADataset
 from msmix_core.errors import MsmixError
 from msmix_core.mixing.ms_mix import candidate_mask
-from msmix_core.training.trainer import TrainConfig, train
+from msmix_core.training import TrainConfig, train
 
 #: The most epochs a replay trains for: a lesson's frames, not a training run.
 MAX_REPLAY_EPOCHS = 20

@@ -32,19 +32,20 @@ from msmix_core.experiments.sweeps import parse_value
 from msmix_core.metrics import METRIC_KEYS
 from msmix_core.runs import Run, RunStore, compare_runs, format_table
 from msmix_core.training import TrainConfig, build_models
+from msmix_core.training.config import LOSSES, MIX_LOSSES, OPTIMIZERS, RECIPES, SCHEDULES
 from msmix_core.training.executors import (
     DEFAULT_WORKERS_RULE,
     SERIAL_CORES,
+    THREADS,
     Executor,
     LocalPoolExecutor,
     RayExecutor,
     SerialExecutor,
     default_workers,
 )
-from msmix_core.training.trainer import LOSSES, MIX_LOSSES, OPTIMIZERS, RECIPES, SCHEDULES
 
 #: Seeds of a run when none are given: the first three of the five (1111-1115) MMSA's papers average.
-DEFAULT_SEEDS: tuple[int, ...] = (1111, 1112, 1113)
+DEFAULT_SEEDS: tuple[int, ...] = tuple(range(TrainConfig.seed, TrainConfig.seed + 3))
 
 #: The metrics a printed table shows per dataset family: what papers report (Acc-2 and F1 on Non0).
 TABLE_METRICS: dict[str, tuple[str, ...]] = {
@@ -119,10 +120,10 @@ def make_executor(args: argparse.Namespace, runs: int) -> Executor:
     if args.ray is not None:
         address = None if args.ray == "local" else args.ray
         cap = args.workers if args.workers and args.workers > 1 else None  # a local Ray's CPUs
-        return RayExecutor(address, workers=cap, threads=args.threads or 1)
+        return RayExecutor(address, workers=cap, threads=args.threads)
     if workers == 1:
         return SerialExecutor(threads=args.threads)
-    return LocalPoolExecutor(workers, threads=args.threads or 1)
+    return LocalPoolExecutor(workers, threads=args.threads)
 
 
 def _train_all(
@@ -266,9 +267,9 @@ def add_training_options(p: argparse.ArgumentParser) -> None:
     g.add_argument(
         "--threads",
         type=positive_int,
-        default=None,
-        help="torch threads per run (default: torch's, one per core, when serial; 1 per --workers process); a "
-        "run's numbers depend on its seed and its thread count, see docs/cli.md",
+        default=THREADS,
+        help="torch threads per run, serial, --workers or --ray alike (default %(default)s); a run's numbers "
+        "depend on its seed and its thread count, see docs/cli.md",
     )
     g = p.add_argument_group("training (defaults: the --recipe's; an option given here overrides it)")
     g.add_argument(

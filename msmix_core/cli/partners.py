@@ -13,6 +13,7 @@ from msmix_core.cli.grid import DEFAULT_SEEDS
 from msmix_core.data.schema import SPLITS
 from msmix_core.errors import MsmixError
 from msmix_core.limits import check_size
+from msmix_core.mixing.knobs import THRESHOLD
 from msmix_core.training import TrainConfig
 
 
@@ -26,7 +27,7 @@ def add_partners(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--seed", type=seed_value, default=DEFAULT_SEEDS[0], help="seed of the backbone (default %(default)s)"
     )
-    p.add_argument("--threshold", type=float, default=0.4, help="SASS's δ (default %(default)s)")
+    p.add_argument("--threshold", type=float, default=THRESHOLD.default, help="SASS's δ (default %(default)s)")
     p.add_argument("--top-k", type=positive_int, default=5, help="partners listed per sample (default %(default)s)")
     p.add_argument("--block-size", type=positive_int, default=2048, help="tile size of the search; memory ~ its square")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
@@ -36,11 +37,11 @@ def add_partners(p: argparse.ArgumentParser) -> None:
 
 
 def cmd_partners(args: argparse.Namespace) -> int:
+    if args.out is not None:
+        check_output(args.out, "--out", (".csv",))
     from msmix_core.analysis.latents import encode_split, fit_encoder  # UMAP and the trainer: only when asked
     from msmix_core.analysis.partners import candidate_partners, partner_table
 
-    if args.out is not None:
-        check_output(args.out, "--out", (".csv",))
     dataset = load_source(args.dataset)
     size = len(dataset.splits[args.split])
     if args.top_k >= size:

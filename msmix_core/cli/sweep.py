@@ -11,6 +11,7 @@ from msmix_core.cli.grid import add_training_options, grid_configs, parse_knobs,
 from msmix_core.errors import MsmixError
 from msmix_core.experiments.sweeps import format_value, knob_marks, knob_value, sweep_table, sweep_variants
 from msmix_core.runs import Run
+from msmix_core.training import TrainConfig
 
 
 def add_sweep(p: argparse.ArgumentParser) -> None:
@@ -23,7 +24,7 @@ def add_sweep(p: argparse.ArgumentParser) -> None:
         help="the values of a knob: LOW:HIGH:COUNT (evenly spaced, both ends included) or A,B,C; once or twice, "
         "e.g. --knob msmix.threshold=0.1:0.9:5 --knob msmix.alpha=0.5,1,2",
     )
-    p.add_argument("--backbones", nargs="+", default=["late_fusion"], help="default %(default)s")
+    p.add_argument("--backbones", nargs="+", default=[TrainConfig.backbone], help="default %(default)s")
     p.add_argument(
         "--plot",
         metavar="FILE.html",

@@ -43,7 +43,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
 
 def add_ablate(p: argparse.ArgumentParser) -> None:
     add_training_options(p)
-    p.add_argument("--backbones", nargs="+", default=["late_fusion"], help="default %(default)s")
+    p.add_argument("--backbones", nargs="+", default=[TrainConfig.backbone], help="default %(default)s")
     p.add_argument(
         "--variants",
         nargs="+",

@@ -1,6 +1,6 @@
 """Datasets: one validated in-memory schema, the synthetic default, the real MOSI utterances and MMSA files."""
 
-from msmix_core.data.batching import SplitDataset, SplitLoader, make_loader, pool_time
+from msmix_core.data.batching import SplitDataset, SplitLoader, pool_time
 from msmix_core.data.loading import load_dataset
 from msmix_core.data.mmsa import RestrictedUnpickler, convert_to_npz, detect_family, load_mmsa, restricted_load
 from msmix_core.data.mosi_utterance import MOSI_REPOSITORIES, MOSI_SOURCES, find_mosi_folder, load_mosi_utterance
@@ -27,7 +27,6 @@ __all__ = [
     "load_mmsa",
     "load_mosi_utterance",
     "load_npz",
-    "make_loader",
     "make_synthetic",
     "pool_time",
     "restricted_load",

@@ -63,7 +63,7 @@ class SplitDataset(Dataset):
 
     ``ds[i]`` is one sample, a dict with the batch keys of ``docs/architecture.md`` and no batch
     dimension, so it also works with torch's ``DataLoader``; ``ds[index_tensor]`` gathers a whole
-    batch at once, which is what :func:`make_loader` does.
+    batch at once, which is what :class:`SplitLoader` does.
     """
 
     def __init__(self, split: Split, device: str | torch.device = "cpu") -> None:
@@ -87,6 +87,10 @@ class SplitDataset(Dataset):
 
 class SplitLoader:
     """Batches of a split, one epoch per iteration; ``len()`` is the number of batches per epoch.
+
+    Each batch is a dict of tensors on ``device``: ``text``/``audio``/``vision`` float32 ``[B, T, D]``,
+    ``labels`` float32 ``[B]``, ``index`` int64 ``[B]`` (row in the split) and ``<modality>_lengths``
+    int64 ``[B]`` when the split has them.
 
     With ``shuffle`` the order of epoch ``k`` (``epoch`` counts iterations started, from 0) is a
     permutation from a ``torch.Generator`` seeded with ``(seed, k)``: the same seed gives the same
@@ -136,18 +140,3 @@ class SplitLoader:
         self.epoch += 1
         for start in range(0, len(self) * self.batch_size, self.batch_size):
             yield self.dataset[order[start : start + self.batch_size]]
-
-
-def make_loader(
-    split: Split,
-    batch_size: int,
-    *,
-    shuffle: bool,
-    seed: int = 0,
-    device: str | torch.device = "cpu",
-    drop_last: bool = False,
-) -> SplitLoader:
-    """Batches of ``split`` as dicts of tensors on ``device``: ``text``/``audio``/``vision`` float32
-    ``[B, T, D]``, ``labels`` float32 ``[B]``, ``index`` int64 ``[B]`` (row in the split) and
-    ``<modality>_lengths`` int64 ``[B]`` when the split has them. See :class:`SplitLoader`."""
-    return SplitLoader(split, batch_size, shuffle=shuffle, seed=seed, device=device, drop_last=drop_last)

@@ -21,9 +21,9 @@ import pandas as pd
 
 from msmix_core.errors import MsmixError
 from msmix_core.mixing.registry import Knob, method_knobs
-from msmix_core.runs import Run, settings_fields
+from msmix_core.runs import Run, RunStatus, settings_fields
 from msmix_core.runs.identity import fields_key
-from msmix_core.training.trainer import TrainConfig
+from msmix_core.training import TrainConfig
 
 #: How many knobs one sweep may vary (a table of metric against one or two knob values).
 MAX_SWEEP_KNOBS = 2
@@ -55,6 +55,8 @@ def _number(where: str, text: str) -> float:
 
 #: The most values one knob of a sweep may take: each is a run per backbone and seed.
 MAX_VALUES = 1000
+#: The most combinations of the swept knobs' values (each a variant trained per backbone and seed).
+MAX_COMBINATIONS = 10_000
 
 
 def _range(where: str, text: str, name: str, knob: Knob) -> list[Any]:
@@ -129,6 +131,11 @@ def sweep_variants(specs: Sequence[str]) -> tuple[str, dict[str, dict[str, Any]]
     names = [name for _, name, _ in parsed]
     if len(set(names)) != len(names):
         raise MsmixError(f"--knob {names[0]}: given twice; list all its values in one --knob")
+    combinations = math.prod(len(values) for _, _, values in parsed)
+    if combinations > MAX_COMBINATIONS:  # refused before a million labels are built
+        raise MsmixError(
+            f"--knob: {combinations:,} combinations of values, more than {MAX_COMBINATIONS:,}: sweep fewer"
+        )
     variants = {}
     for combination in itertools.product(*(values for _, _, values in parsed)):
         knobs = dict(zip(names, combination, strict=True))
@@ -220,7 +227,7 @@ def sweep_table(runs: Iterable[Run], knob: str, metric: str, split: str = "test"
     for run in runs:
         value = knob_value(run.config, knob)
         score = run.metrics.get(split, {}).get(metric)
-        if run.status == "finished" and value is not None and score is not None and math.isfinite(score):
+        if run.status == RunStatus.FINISHED and value is not None and score is not None and math.isfinite(score):
             rows.append({knob: value, metric: score, "experiment": run.experiment_key})
     frame = pd.DataFrame(rows, columns=[knob, metric, "experiment"])
     keys = frame.groupby(knob)["experiment"].unique()
@@ -248,7 +255,7 @@ def stored_sweeps(runs: Iterable[Run], method: str, knob: str, dataset: str) -> 
     groups: dict[str, list[Run]] = {}
     for run in runs:
         config = run.config
-        mine = run.status == "finished" and config.get("method") == method and config.get("dataset") == dataset
+        mine = run.status == RunStatus.FINISHED and config.get("method") == method and config.get("dataset") == dataset
         if mine and knob_value(config, knob) is not None:
             groups.setdefault(fields_key(settings_fields(config, [knob_field(knob)])), []).append(run)
     sweeps = {}

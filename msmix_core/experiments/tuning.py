@@ -29,7 +29,7 @@ from msmix_core.data.schema import MSADataset
 from msmix_core.errors import MsmixError, first_line
 from msmix_core.mixing.registry import Knob, method_knobs
 from msmix_core.runs.store import _process_alive, _this_process  # a trial's process, told apart as a run's is
-from msmix_core.training.trainer import EpochEvent, TrainConfig, train
+from msmix_core.training import EpochEvent, TrainConfig, train
 
 
 def _distribution(knob: Knob) -> BaseDistribution | None:

@@ -1,4 +1,4 @@
-"""Figures of the Mixing ratios page: the Beta draws of λ, intensities against labels, and what SAL compares."""
+"""Figures of the Mixing ratios page: the λ histograms' numbers, intensities against labels, and what SAL compares."""
 
 from __future__ import annotations
 
@@ -21,48 +21,10 @@ def beta_density(alpha: float) -> np.ndarray:
 
 
 def ratio_densities(lam: dict[str, np.ndarray], alpha: float, bins: int = 20) -> dict[str, np.ndarray]:
-    """What :func:`lambda_histograms` draws, as numbers: each ratio's histogram over ``bins`` equal bins
-    of [0, 1] as a density (count / (n · bin width)), and ``"beta"``, the Beta(α, α) density on
-    :data:`BETA_GRID`."""
+    """What the λ histograms (``ui/live``) draw: each ratio's histogram over ``bins`` equal bins of [0, 1]
+    as a density (count / (n · bin width)), and ``"beta"``, the Beta(α, α) density on :data:`BETA_GRID`."""
     out = {k: np.histogram(np.asarray(v), bins=bins, range=(0.0, 1.0), density=True)[0] for k, v in lam.items()}
     return {**out, "beta": beta_density(alpha)}
-
-
-def lambda_histograms(lam: dict[str, np.ndarray], alpha: float, bins: int = 20) -> go.Figure:
-    """Histograms (as densities) of each ratio against the Beta(α, α) density vanilla Mixup draws from."""
-    keys = [k for k in (*MODALITIES, "label") if k in lam]
-    layout = panels([f"λ_{k}" for k in keys], shared_y=True)
-    grid, density = BETA_GRID, beta_density(alpha)
-    data = []
-    for column, key in enumerate(keys, start=1):
-        axes = {"xaxis": f"x{axis_suffix(column)}", "yaxis": f"y{axis_suffix(column)}", "showlegend": column == 1}
-        data.append(
-            {
-                "type": "histogram",
-                "x": np.asarray(lam[key]),
-                "xbins": {"start": 0.0, "end": 1.0, "size": 1.0 / bins},
-                "histnorm": "probability density",
-                "marker": {"color": OKABE_ITO[0]},
-                "opacity": 0.75,
-                "name": "MS-Mix ratios",
-                **axes,
-            }
-        )
-        data.append(
-            {
-                "type": "scatter",
-                "x": grid,
-                "y": density,
-                "mode": "lines",
-                "line": {"color": OKABE_ITO[3], "width": 2},
-                "name": f"Beta({alpha:g}, {alpha:g}) (vanilla Mixup)",
-                **axes,
-            }
-        )
-        layout[f"xaxis{axis_suffix(column)}"].update(title={"text": "ratio of source a (0–1)"}, range=[0, 1])
-    layout["yaxis"]["title"] = {"text": "density"}
-    layout.update(height=360, legend={"orientation": "h", "y": -0.3}, bargap=0.05)
-    return go.Figure({"data": data, "layout": layout})
 
 
 def intensity_scatter(table: pd.DataFrame) -> go.Figure:

@@ -34,8 +34,8 @@ import torch
 from msmix_core.data.schema import MSADataset
 from msmix_core.errors import MsmixError
 from msmix_core.runs import Run, RunStatus, RunStore
+from msmix_core.training import TrainConfig, train
 from msmix_core.training.executors import ForwardEvents, LocalPoolExecutor
-from msmix_core.training.trainer import TrainConfig, train
 
 #: The folder holding the ``msmix_core`` package, put on the child's ``PYTHONPATH``.
 _PACKAGE_PARENT = str(Path(__file__).resolve().parents[2])

@@ -27,7 +27,8 @@ class MixMethod(nn.Module):
     latent features between a backbone's ``encode`` and ``head``; ``"input"`` methods, vanilla
     Mixup, mix the raw input features before ``encode``) and ``knobs``: one :class:`Knob` per
     constructor argument (its default is filled in from the signature when the class is made).
-    Their ``__init__`` passes every knob to this one, which checks and stores them.
+    Their ``__init__`` assigns every knob to an attribute of the same name (so type checkers and IDEs
+    see ``self.alpha``), then calls :meth:`_check_knobs`.
     ``mix_weight`` scales the mixed-sample loss and ``sal_weight`` the result's
     ``alignment_loss`` in the trainer's loss, so every method is trained with the same loss.
     """
@@ -47,13 +48,16 @@ class MixMethod(nn.Module):
             )
         cls.knobs = {k: replace(cls.knobs[k], default=p.default) for k, p in params.items()}
 
-    def __init__(self, **knobs: Any) -> None:
-        super().__init__()
-        if set(knobs) != set(self.knobs):
-            raise TypeError(f"{type(self).__name__} passes {sorted(knobs)}, not its knobs {sorted(self.knobs)}")
-        self.sal_weight = 0.0
-        for knob, value in knobs.items():
-            declared = self.knobs[knob]
+    mix_weight: float
+    #: Only MS-Mix trains with an alignment loss; the other methods' results carry a zero one.
+    sal_weight: float = 0.0
+
+    def _check_knobs(self) -> None:
+        """Check every knob the constructor stored against its declaration; cast it as declared (2 -> 2.0)."""
+        for knob, declared in self.knobs.items():
+            if knob not in vars(self):
+                raise TypeError(f"{type(self).__name__}.__init__ does not store its knob {knob!r}")
+            value = getattr(self, knob)
             if not declared.accepts(value):
                 raise MsmixError(f"{self.name}: knob {knob} must be {declared.describe()}, got {value!r}")
             setattr(self, knob, declared.cast(value))

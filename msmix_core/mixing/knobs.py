@@ -3,14 +3,15 @@
 The constructor's signature holds each default (as in timm's ``Mixup``); the class's ``knobs``
 holds the rest, and :class:`~msmix_core.mixing.base.MixMethod` checks every value against it when
 the method is built. The registry, ``--set``, sweeps, the Optuna space and the app's sliders all
-read the same declaration. The shared knobs are declared here.
+read the same declaration. The shared knobs are declared here, with the defaults that more than one
+place needs (a signature then reads ``MIX_WEIGHT.default``).
 """
 
 from __future__ import annotations
 
 import math
 import numbers
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Literal
 
 KnobKind = Literal["bool", "int", "float"]
@@ -74,8 +75,14 @@ class Knob:
 POSITIVE = {"low": 0.0, "low_inclusive": False}
 
 ALPHA = Knob(kind="float", **POSITIVE, doc="α of the Beta(α, α) ratio draw", suggested=(0.1, 8.0, True))
+#: 0.7 in every method, as in MS-Mix's released training code.
 MIX_WEIGHT = Knob(
-    kind="float", low=0.0, doc="weight of the mixed-sample loss in the trainer's loss", suggested=(0.0, 2.0, False)
+    0.7, kind="float", low=0.0, doc="weight of the mixed-sample loss in the trainer's loss", suggested=(0.0, 2.0, False)
 )
 SAL_WEIGHT = Knob(kind="float", low=0.0, doc="weight of MS-Mix's alignment loss (SAL)", suggested=(0.0, 2.0, False))
 NUM_MIX = Knob(kind="int", low=1, doc="mixed samples per batch; None: the batch size")
+
+#: MS-Mix's δ and α, the released code's defaults (the paper's text says δ = 0.2), which the functional
+#: ``ms_mix`` and SASS over a whole split (``msmix partners``) take too.
+THRESHOLD = Knob(0.4, kind="float", low=0.0, high=1.0, doc="SASS's δ: pairs need a normalised similarity above it")
+MSMIX_ALPHA = replace(ALPHA, default=2.0)

@@ -2,7 +2,7 @@
 
 Knobs are constructor arguments with documented defaults (as in timm's ``Mixup``); every
 method takes ``mix_weight`` (the weight of its mixed-sample loss in the trainer, 0.7 as in
-MS-Mix's released training code). Every method reports the same diagnostics
+MS-Mix's released training code: ``MIX_WEIGHT.default``). Every method reports the same diagnostics
 (:func:`pair_diagnostics` for pairs, :func:`weight_diagnostics` for weighted mixes of many
 sources, which report weights rather than a pair), so the app and the benchmarks can compare,
 for instance, how often each one mixes contradictory sentiments. All random draws use the ``generator`` passed to
@@ -21,7 +21,7 @@ from msmix_core import MODALITIES
 from msmix_core.errors import MsmixError
 from msmix_core.mixing.base import MixMethod
 from msmix_core.mixing.intensity import IntensityPredictor
-from msmix_core.mixing.knobs import ALPHA, MIX_WEIGHT, NUM_MIX, POSITIVE, SAL_WEIGHT, Knob
+from msmix_core.mixing.knobs import ALPHA, MIX_WEIGHT, MSMIX_ALPHA, NUM_MIX, POSITIVE, SAL_WEIGHT, THRESHOLD, Knob
 from msmix_core.mixing.ms_mix import check_features, mix_labels, mix_pairs, ms_mix
 from msmix_core.mixing.result import MixResult, pair_diagnostics, weight_diagnostics
 from msmix_core.mixing.sampling import generator_device, sample_beta, sample_dirichlet
@@ -72,8 +72,10 @@ class NoMix(MixMethod):
 
     name = "none"
 
-    def __init__(self, mix_weight: float = 0.7) -> None:
-        super().__init__(mix_weight=mix_weight)
+    def __init__(self, mix_weight: float = MIX_WEIGHT.default) -> None:
+        super().__init__()
+        self.mix_weight = mix_weight
+        self._check_knobs()
 
     def forward(self, features: Features, labels: torch.Tensor, generator: torch.Generator | None = None) -> MixResult:
         return _empty(features, labels.reshape(-1))
@@ -91,8 +93,10 @@ class Mixup(MixMethod):
     stage = "input"
     knobs: ClassVar[dict[str, Knob]] = {"alpha": ALPHA, "mix_weight": MIX_WEIGHT}
 
-    def __init__(self, alpha: float = 1.0, mix_weight: float = 0.7) -> None:
-        super().__init__(alpha=alpha, mix_weight=mix_weight)
+    def __init__(self, alpha: float = 1.0, mix_weight: float = MIX_WEIGHT.default) -> None:
+        super().__init__()
+        self.alpha, self.mix_weight = alpha, mix_weight
+        self._check_knobs()
 
     def forward(self, features: Features, labels: torch.Tensor, generator: torch.Generator | None = None) -> MixResult:
         labels = labels.reshape(-1)
@@ -116,7 +120,7 @@ class ManifoldMixup(Mixup):
     name = "manifold"
     stage = "latent"
 
-    def __init__(self, alpha: float = 2.0, mix_weight: float = 0.7) -> None:
+    def __init__(self, alpha: float = 2.0, mix_weight: float = MIX_WEIGHT.default) -> None:
         super().__init__(alpha=alpha, mix_weight=mix_weight)
 
 
@@ -136,8 +140,10 @@ class CMixup(MixMethod):
         "mix_weight": MIX_WEIGHT,
     }
 
-    def __init__(self, sigma: float = 1.0, alpha: float = 2.0, mix_weight: float = 0.7) -> None:
-        super().__init__(sigma=sigma, alpha=alpha, mix_weight=mix_weight)
+    def __init__(self, sigma: float = 1.0, alpha: float = 2.0, mix_weight: float = MIX_WEIGHT.default) -> None:
+        super().__init__()
+        self.sigma, self.alpha, self.mix_weight = sigma, alpha, mix_weight
+        self._check_knobs()
 
     def forward(self, features: Features, labels: torch.Tensor, generator: torch.Generator | None = None) -> MixResult:
         labels = labels.reshape(-1)
@@ -190,8 +196,10 @@ class MultiMix(_WeightedMix):
         "mix_weight": MIX_WEIGHT,
     }
 
-    def __init__(self, alpha: float = 1.0, num_mix: int | None = None, mix_weight: float = 0.7) -> None:
-        super().__init__(alpha=alpha, num_mix=num_mix, mix_weight=mix_weight)
+    def __init__(self, alpha: float = 1.0, num_mix: int | None = None, mix_weight: float = MIX_WEIGHT.default) -> None:
+        super().__init__()
+        self.alpha, self.num_mix, self.mix_weight = alpha, num_mix, mix_weight
+        self._check_knobs()
 
     def forward(self, features: Features, labels: torch.Tensor, generator: torch.Generator | None = None) -> MixResult:
         labels = labels.reshape(-1)
@@ -234,11 +242,12 @@ class PowMix(_WeightedMix):
         max_sources: int = 3,
         min_mix: float = 0.5,
         max_mix: float = 1.5,
-        mix_weight: float = 0.7,
+        mix_weight: float = MIX_WEIGHT.default,
     ) -> None:
-        super().__init__(
-            alpha=alpha, power=power, max_sources=max_sources, min_mix=min_mix, max_mix=max_mix, mix_weight=mix_weight
-        )
+        super().__init__()
+        self.alpha, self.power, self.max_sources = alpha, power, max_sources
+        self.min_mix, self.max_mix, self.mix_weight = min_mix, max_mix, mix_weight
+        self._check_knobs()
         if self.min_mix > self.max_mix:
             raise MsmixError(f"{self.name}: min_mix ({min_mix}) must not exceed max_mix ({max_mix})")
 
@@ -281,8 +290,8 @@ class MSMix(MixMethod):
 
     name = "msmix"
     knobs: ClassVar[dict[str, Knob]] = {
-        "alpha": ALPHA,
-        "threshold": Knob(kind="float", low=0.0, high=1.0, doc="SASS's δ: pairs need a normalised similarity above it"),
+        "alpha": MSMIX_ALPHA,
+        "threshold": THRESHOLD,
         "num_mix": NUM_MIX,
         "use_sass": Knob(kind="bool", doc="pick pairs by similarity (False: from all i ≠ j)"),
         "use_sig": Knob(kind="bool", doc="per-modality ratios from the intensities (False: λ_base)"),
@@ -298,8 +307,8 @@ class MSMix(MixMethod):
     def __init__(
         self,
         latent_dims: dict[str, int],
-        alpha: float = 2.0,
-        threshold: float = 0.4,
+        alpha: float = MSMIX_ALPHA.default,
+        threshold: float = THRESHOLD.default,
         num_mix: int | None = None,
         use_sass: bool = True,
         use_sig: bool = True,
@@ -308,12 +317,16 @@ class MSMix(MixMethod):
         detach_predictor_input: bool = True,
         detach_ratios: bool = False,
         num_heads: int = 4,
-        mix_weight: float = 0.7,
+        mix_weight: float = MIX_WEIGHT.default,
         sal_weight: float = 0.5,
     ) -> None:
-        given = locals()  # every knob, checked and stored by MixMethod
-        super().__init__(**{knob: given[knob] for knob in self.knobs})
-        if not use_sal:
+        super().__init__()
+        self.alpha, self.threshold, self.num_mix, self.num_heads = alpha, threshold, num_mix, num_heads
+        self.use_sass, self.use_sig, self.use_sal, self.label_guard = use_sass, use_sig, use_sal, label_guard
+        self.detach_predictor_input, self.detach_ratios = detach_predictor_input, detach_ratios
+        self.mix_weight, self.sal_weight = mix_weight, sal_weight
+        self._check_knobs()
+        if not self.use_sal:
             self.sal_weight = 0.0
         self.latent_dims = {m: int(latent_dims[m]) for m in MODALITIES}
         self.predictors = nn.ModuleDict({m: IntensityPredictor(latent_dims[m], num_heads) for m in MODALITIES})

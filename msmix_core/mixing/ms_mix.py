@@ -16,7 +16,8 @@ documented in ``docs/mixing.md``:
 - a similarity span below 1e-6 (not 1e-8) counts as constant, so that float32 rounding noise
   between identical samples is not stretched to [0, 1].
 
-The paper's text gives δ = 0.2, the released code 0.4; the default here is the code's.
+The paper's text gives δ = 0.2, the released code 0.4; the default here is the code's
+(:data:`~msmix_core.mixing.knobs.THRESHOLD`, MS-Mix's knob).
 
 The same candidate search over a whole split, in tiles, is
 :func:`msmix_core.analysis.partners.candidate_partners`.
@@ -31,6 +32,7 @@ import torch.nn.functional as F
 
 from msmix_core import MODALITIES
 from msmix_core.errors import MsmixError
+from msmix_core.mixing.knobs import MSMIX_ALPHA, THRESHOLD
 from msmix_core.mixing.result import MixResult, pair_diagnostics
 from msmix_core.mixing.sampling import as_pairs, distinct_ranks, draw_pairs, sample_beta
 
@@ -52,8 +54,8 @@ def ms_mix(
     labels: torch.Tensor,
     intensities: dict[str, torch.Tensor],
     *,
-    threshold: float = 0.4,
-    alpha: float = 2.0,
+    threshold: float = THRESHOLD.default,
+    alpha: float = MSMIX_ALPHA.default,
     num_mix: int | None = None,
     pairs: torch.Tensor | None = None,
     lam_base: torch.Tensor | None = None,
@@ -87,10 +89,10 @@ def ms_mix(
         return allowed & ~forbidden if forbidden is not None else allowed
 
     fallback, candidates_fn = False, None
-    if pairs is not None:  # the candidates are still those of the search, listed on first access
+    if pairs is not None:  # no draw; the candidates are still those this call would draw from, listed on first access
         pairs = _given_pairs(pairs, b, device)
         num_candidates = pairs.shape[0]
-        candidates_fn = lambda: candidate_pairs().nonzero()  # noqa: E731 (a lazy listing, like the fallback's)
+        candidates_fn = lambda: _drawn_from(candidate_pairs(), similarity, num_mix, forbidden)  # noqa: E731
     elif b < 2:
         pairs, num_candidates = torch.zeros(0, 2, dtype=torch.long, device=device), 0
     else:
@@ -99,7 +101,8 @@ def ms_mix(
         candidates_fn = allowed.nonzero
         if use_sass and num_candidates < num_mix:
             fallback = True
-            pairs, top = _fallback_pairs(similarity, num_mix, forbidden, generator)
+            top = _fallback_candidates(similarity, num_mix, forbidden)
+            pairs = top[distinct_ranks(top.shape[0], min(num_mix, top.shape[0]), generator, similarity.device)]
             num_candidates, candidates_fn = top.shape[0], lambda: top
 
     m = pairs.shape[0]
@@ -180,13 +183,9 @@ def opposite_sign(labels: torch.Tensor) -> torch.Tensor:
     return (labels[:, None] * labels[None, :]) < 0
 
 
-def _fallback_pairs(
-    similarity: torch.Tensor, num_mix: int, forbidden: torch.Tensor | None, generator: torch.Generator | None
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """The release's fallback: ``num_mix`` draws among the ``2·num_mix`` most similar pairs ``i < j``.
-
-    Returns the drawn pairs and the candidate pairs (row-major).
-    """
+def _fallback_candidates(similarity: torch.Tensor, num_mix: int, forbidden: torch.Tensor | None) -> torch.Tensor:
+    """The release's fallback draws its ``num_mix`` pairs among these: the ``2·num_mix`` most similar pairs
+    ``i < j`` (``[K, 2]``, row-major), less opposite signs under the guard."""
     b = similarity.shape[0]
     upper = torch.ones(b, b, dtype=torch.bool, device=similarity.device).triu_(1)
     available = b * (b - 1) // 2
@@ -195,9 +194,17 @@ def _fallback_pairs(
         available = int(upper.sum())
     k = min(2 * num_mix, available)
     scores = similarity.masked_fill(~upper, -math.inf).reshape(-1)
-    top = scores.topk(k).indices.sort().values
-    picked = top[distinct_ranks(k, min(num_mix, k), generator, similarity.device)]
-    return as_pairs(picked, b), as_pairs(top, b)
+    return as_pairs(scores.topk(k).indices.sort().values, b)
+
+
+def _drawn_from(
+    allowed: torch.Tensor, similarity: torch.Tensor | None, num_mix: int, forbidden: torch.Tensor | None
+) -> torch.Tensor:
+    """``[K, 2]``: the pairs a draw of ``num_mix`` picks from: the ``allowed`` ones, or SASS's fallback
+    candidates when fewer than ``num_mix`` are allowed (``similarity`` None: no SASS, no fallback)."""
+    if similarity is not None and int(allowed.sum()) < num_mix:
+        return _fallback_candidates(similarity, num_mix, forbidden)
+    return allowed.nonzero()
 
 
 # --- SIG and SAL ------------------------------------------------------------------------------

@@ -31,7 +31,7 @@ class MixResult:
       (a pair is the case ``S = 2``, weights ``(λ, 1 - λ)``).
     - ``alignment_loss``: a scalar auxiliary loss (MS-Mix's SAL; zero for the others).
     - ``similarity`` ``[B, B]``: the SASS similarity when the method computes one, else None.
-    - ``candidates`` ``[K, 2]``: candidate pairs when the method has them, else None. Methods may
+    - ``candidates`` ``[K, 2]``: the pairs a draw picks from when the method has them, else None. Methods may
       fill it lazily through ``candidates_fn`` (computed on first access).
     - ``fallback``: True when SASS found too few candidates and fell back to the top pairs.
     - ``diagnostics``: floats, the same keys for every method (see :func:`pair_diagnostics` and

@@ -42,7 +42,7 @@ def _train_fields() -> tuple[str, ...]:
     """TrainConfig's defining fields in declaration order (imported here: the trainer imports the store)."""
     import dataclasses
 
-    from msmix_core.training.trainer import TrainConfig
+    from msmix_core.training.config import TrainConfig
 
     return tuple(f.name for f in dataclasses.fields(TrainConfig) if f.name not in NOT_DEFINING)
 

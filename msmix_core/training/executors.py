@@ -17,11 +17,10 @@ Same config, same numbers, whatever the executor: every random draw of a run com
 (see :func:`msmix_core.training.build_models`), and a fresh process shares its generators with no
 one. Bit for bit, that holds for runs on the same number of torch threads: torch's CPU reductions
 split their sums by thread count, and after a few epochs the last bits that differ grow into
-different metrics. Pool workers use one torch thread by default (they share the cores; more
-threads per worker oversubscribe them), so their runs give the numbers of
-``SerialExecutor(threads=1)``, and ``threads=N`` those of ``SerialExecutor(threads=N)``
-(``OMP_NUM_THREADS=1`` is not the same: it changes more than torch's thread count). Every run
-records its count (``torch_threads`` in its config). A pool pays a process start-up (importing
+different metrics. So every executor trains each run on :data:`THREADS` torch thread unless asked
+otherwise (``threads=N``, the same for all three): pool workers share the cores, and more threads
+per worker oversubscribe them (``OMP_NUM_THREADS=1`` is not the same: it changes more than torch's
+thread count). Every run records its count (``torch_threads`` in its config). A pool pays a process start-up (importing
 torch, receiving the dataset) once per worker.
 """
 
@@ -41,15 +40,15 @@ from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wai
 from concurrent.futures.process import BrokenProcessPool
 from contextlib import contextmanager
 from datetime import UTC, datetime
-from typing import Any, NamedTuple, Protocol
+from typing import Any, NamedTuple
 
 import torch
 
 from msmix_core.data.schema import MSADataset
 from msmix_core.errors import MsmixError
-from msmix_core.runs import Run, RunStore
+from msmix_core.runs import Run, RunStatus, RunStore
 from msmix_core.runs.files import signals_deferred
-from msmix_core.training.trainer import EpochEvent, TrainConfig, train
+from msmix_core.training import EpochEvent, StopFlag, TrainConfig, train
 
 #: Called in the driver each time a run has been stored: ``(index of its config, the stored run)``.
 OnRun = Callable[[int, Run], None]
@@ -66,11 +65,9 @@ _CLOSE_WAIT = 5.0
 #: Up to this many cores, grids train serially by default: two workers on two cores leave nothing to
 #: the driver and the OS, and serial training keeps each run's live record.
 SERIAL_CORES = 2
+#: Torch threads per run, whatever the executor, unless asked otherwise: runs' numbers depend on it.
+THREADS = 1
 DEFAULT_WORKERS_RULE = f"1 up to {SERIAL_CORES} cores, else min(cores, runs)"
-
-
-class StopFlag(Protocol):
-    def is_set(self) -> bool: ...
 
 
 def default_workers(runs: int, cores: int | None = None) -> int:
@@ -140,24 +137,23 @@ class ForwardEvents:
 
 
 class SerialExecutor(Executor):
-    """Today's behaviour: each run trains in this process, recorded by the trainer as it goes.
+    """Each run trains in this process, one after another, recorded by the trainer as it goes.
 
     ``callbacks`` go to every :func:`~msmix_core.training.train` call. ``threads``: torch threads while
-    training (default: this process's setting), restored after. The first failure is raised (the trainer
+    training (default :data:`THREADS`, as in a pool or on Ray), restored after. The first failure is raised (the trainer
     stores that run as ``failed``, or ``interrupted`` on Ctrl-C, passed to ``on_run`` too); the runs after
     it do not train.
     """
 
-    def __init__(self, callbacks: Sequence[object] = (), threads: int | None = None) -> None:
-        if threads is not None:
-            _check_count("threads", threads)
+    def __init__(self, callbacks: Sequence[object] = (), threads: int = THREADS) -> None:
+        _check_count("threads", threads)
         self.callbacks = tuple(callbacks)
         self.threads = threads
 
     def _train(self, grid: Grid) -> list[Run]:
         dataset, configs, store, on_run, on_event = grid
         runs, threads = [], torch.get_num_threads()
-        torch.set_num_threads(self.threads or threads)
+        torch.set_num_threads(self.threads)
         try:
             for index, config in enumerate(configs):
                 seen = _Seen()
@@ -195,7 +191,7 @@ class _Seen:
     def on_epoch_end(self, event: EpochEvent) -> None:
         self.history.append(event.to_dict())
 
-    def outcome(self, dataset: MSADataset, config: TrainConfig, status: str, error: str | None) -> dict[str, Any]:
+    def outcome(self, dataset: MSADataset, config: TrainConfig, status: RunStatus, error: str | None) -> dict[str, Any]:
         """The run as :meth:`RunStore.record` takes it, ended with ``status``: metrics of its best epoch so far."""
         best = self.history[-1]["best_epoch"] if self.history else None
         metrics = {}
@@ -229,7 +225,7 @@ def train_outcome(
     try:
         result = train(dataset, config, callbacks=(seen, *callbacks), stop=stop)
     except Exception as exc:
-        return seen.outcome(dataset, config, "failed", _error_text(exc)) | {"created": created}
+        return seen.outcome(dataset, config, RunStatus.FAILED, _error_text(exc)) | {"created": created}
     weights = None
     if config.save_weights:
         weights = {
@@ -354,14 +350,14 @@ class _Relay:
 class LocalPoolExecutor(Executor):
     """Each run in its own process of a pool of ``workers`` (``spawn`` start); the driver records the runs.
 
-    ``threads``: torch threads per worker (default 1, see the module docstring for what it changes).
+    ``threads``: torch threads per worker (default :data:`THREADS`, see the module docstring for what it changes).
     Runs are stored in the order they finish; :meth:`run` returns them in config order, failed runs
     included (stored ``failed`` with their error). ``stop`` (anything with ``is_set()``) ends the runs in
     flight after their current batch (stored ``stopped``) and skips the rest. On Ctrl-C or SIGTERM the
     runs in flight are stored ``interrupted`` with the epochs they did, and the exception goes on.
     """
 
-    def __init__(self, workers: int, threads: int = 1, stop: StopFlag | None = None) -> None:
+    def __init__(self, workers: int, threads: int = THREADS, stop: StopFlag | None = None) -> None:
         _check_count("workers", workers)
         _check_count("threads", threads)
         self.workers = workers
@@ -394,7 +390,7 @@ class LocalPoolExecutor(Executor):
             if on_run is not None:
                 on_run(index, runs[index])
 
-        def store_in_flight(status: str, error: str) -> None:
+        def store_in_flight(status: RunStatus, error: str) -> None:
             relay.close(timeout=_CLOSE_WAIT)
             for index in sorted(pending.values()):
                 seen = relay.started(index)
@@ -414,7 +410,7 @@ class LocalPoolExecutor(Executor):
                         outcome = future.result()
                     except BrokenProcessPool as exc:
                         stored = sum(run is not None for run in runs)
-                        store_in_flight("failed", f"a worker process died ({exc})")
+                        store_in_flight(RunStatus.FAILED, f"a worker process died ({exc})")
                         raise MsmixError(
                             f"a worker process died ({exc}): {stored} of {len(configs)} runs were stored, those in "
                             "flight as 'failed'; run the others again"
@@ -426,7 +422,7 @@ class LocalPoolExecutor(Executor):
             with signals_deferred(redeliver=False):  # a second Ctrl-C (or SIGTERM) must not cut the storing short
                 _stop_workers(pool)
                 if isinstance(exc, KeyboardInterrupt):
-                    store_in_flight("interrupted", f"{type(exc).__name__}: {exc}")
+                    store_in_flight(RunStatus.INTERRUPTED, f"{type(exc).__name__}: {exc}")
                 relay.close(timeout=_CLOSE_WAIT)
             raise
         pool.shutdown()
@@ -488,7 +484,7 @@ class RayExecutor(Executor):
     ``pip install -r requirements-ray.txt``.
     """
 
-    def __init__(self, address: str | None = None, workers: int | None = None, threads: int = 1) -> None:
+    def __init__(self, address: str | None = None, workers: int | None = None, threads: int = THREADS) -> None:
         _check_count("threads", threads)
         if workers is not None:
             _check_count("workers", workers)
@@ -529,7 +525,7 @@ class RayExecutor(Executor):
                         outcome = ray.get(ref)
                     except ray.exceptions.RayError as exc:  # the task's process died (memory, a lost node)
                         error = f"the Ray task failed: {' '.join(str(exc).split())[:300]}"
-                        outcome = _Seen().outcome(dataset, configs[index], "failed", error)
+                        outcome = _Seen().outcome(dataset, configs[index], RunStatus.FAILED, error)
                     runs[index] = store.record(**outcome)
                     if on_run is not None:
                         on_run(index, runs[index])

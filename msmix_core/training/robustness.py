@@ -25,13 +25,14 @@ import pandas as pd
 import torch
 
 from msmix_core import MODALITIES
-from msmix_core.data.batching import make_loader
+from msmix_core.data.batching import SplitLoader
 from msmix_core.data.schema import SPLITS, MSADataset, Split
 from msmix_core.device import resolve_device
 from msmix_core.errors import MsmixError
 from msmix_core.metrics import mmsa_metrics
 from msmix_core.models.base import Backbone
-from msmix_core.training.trainer import EVAL_BATCH_SIZE, TrainConfig, build_models, predict
+from msmix_core.training.config import TrainConfig
+from msmix_core.training.trainer import EVAL_BATCH_SIZE, build_models, predict
 
 if TYPE_CHECKING:
     from msmix_core.runs import Run
@@ -144,7 +145,7 @@ def score_condition(
         raise MsmixError(f"batch_size must be an integer >= 1, got {batch_size!r}")
     device = resolve_device(device)
     backbone = backbone.to(device)
-    batches = make_loader(dataset.splits[split], batch_size, shuffle=False, seed=seed, device=device)
+    batches = SplitLoader(dataset.splits[split], batch_size, shuffle=False, seed=seed, device=device)
     if condition == "clean":
         modality, level = "none", 0.0
     elif condition == "zeroed":
