@@ -9,7 +9,6 @@ from pathlib import Path
 import torch
 
 from msmix_core.cli.common import check_output, echo, load_source, positive_int, seed_value
-from msmix_core.cli.grid import DEFAULT_SEEDS
 from msmix_core.data.schema import SPLITS
 from msmix_core.errors import MsmixError
 from msmix_core.limits import check_size
@@ -25,7 +24,7 @@ def add_partners(p: argparse.ArgumentParser) -> None:
         "--epochs", type=int, default=0, help="train the backbone with msmix this long first; 0: untrained (default 0)"
     )
     p.add_argument(
-        "--seed", type=seed_value, default=DEFAULT_SEEDS[0], help="seed of the backbone (default %(default)s)"
+        "--seed", type=seed_value, default=TrainConfig.seed, help="seed of the backbone (default %(default)s)"
     )
     p.add_argument("--threshold", type=float, default=THRESHOLD.default, help="SASS's δ (default %(default)s)")
     p.add_argument("--top-k", type=positive_int, default=5, help="partners listed per sample (default %(default)s)")
