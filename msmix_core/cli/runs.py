@@ -18,52 +18,36 @@ from msmix_core.runs.browse import browse_table, config_diff, filter_table, grou
 
 
 def add_runs(runs: argparse.ArgumentParser) -> None:
-    runs_commands = runs.add_subparsers(dest="runs_command", required=True, metavar="ACTION")
-    for name, handler, help_text in (
-        ("list", cmd_runs_list, "one line per stored run, newest first"),
-        ("show", cmd_runs_show, "config, tags, note, metrics and learning curve of a run"),
-        ("diff", cmd_runs_diff, "runs' configs side by side: the fields that differ"),
-        ("tag", cmd_runs_tag, "add tags to a run (or remove them)"),
-        ("note", cmd_runs_note, "write a run's note (no text: remove it)"),
-        ("delete", cmd_runs_delete, "delete runs"),
-    ):
-        p = runs_commands.add_parser(name, help=help_text)
+    """``msmix runs ACTION``: each action's options are declared beside its handler (``_ACTIONS``)."""
+    actions = runs.add_subparsers(dest="runs_command", required=True, metavar="ACTION")
+    for name, (add_options, help_text) in _ACTIONS.items():
+        p = actions.add_parser(name, help=help_text)
         p.add_argument("--runs-dir", default=None, help=RUNS_DIR_HELP)
-        if name == "list":
-            p.add_argument(
-                "--where",
-                action="append",
-                default=[],
-                metavar="KEY=VALUE",
-                help="keep runs whose column KEY is VALUE (* wildcards; !=, <, <=, >, >= for numbers and dates; "
-                "tags=T: tagged T); repeat to narrow. KEY: any column, e.g. label, test_MAE, method_kwargs.alpha",
-            )
-            p.add_argument(
-                "--group-by",
-                default=None,
-                metavar="COLUMNS",
-                help="mean ± std over seeds of the finished runs per group; 'experiment' (runs trained alike but "
-                "for the seed) or comma-separated columns, e.g. label,epochs",
-            )
-        elif name in ("show", "tag", "note"):
-            p.add_argument("run_id", metavar="RUN_ID")
-        if name == "tag":
-            p.add_argument("tags", nargs="+", metavar="TAG", help="one word each (no spaces or commas)")
-            p.add_argument("--remove", action="store_true", help="remove these tags instead")
-        elif name == "note":
-            p.add_argument("text", nargs="*", metavar="TEXT", help="the note (replaces the old one)")
-        elif name == "diff":
-            p.add_argument("run_ids", nargs="+", metavar="RUN_ID", help="two runs or more")
-            p.add_argument("--all", action="store_true", help="also the fields that are the same")
-        elif name == "delete":
-            p.add_argument("run_ids", nargs="+", metavar="RUN_ID")
-            p.add_argument("--force", action="store_true", help="also delete runs that are still running")
-        p.set_defaults(handler=handler)
+        add_options(p)
 
 
 #: The columns ``msmix runs list`` prints (metrics: those the runs have), and how long a note may be there.
 LIST_COLUMNS = ["id", "status", "dataset", "backbone", "label", "seed", "epochs", "best_epoch", "experiment", "tags"]
 LIST_NOTE_CHARS = 40
+
+
+def _list_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--where",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="keep runs whose column KEY is VALUE (* wildcards; !=, <, <=, >, >= for numbers and dates; "
+        "tags=T: tagged T); repeat to narrow. KEY: any column, e.g. label, test_MAE, method_kwargs.alpha",
+    )
+    p.add_argument(
+        "--group-by",
+        default=None,
+        metavar="COLUMNS",
+        help="mean ± std over seeds of the finished runs per group; 'experiment' (runs trained alike but "
+        "for the seed) or comma-separated columns, e.g. label,epochs",
+    )
+    p.set_defaults(handler=cmd_runs_list)
 
 
 def cmd_runs_list(args: argparse.Namespace) -> int:
@@ -89,6 +73,11 @@ def _printed_metrics(table: pd.DataFrame) -> list[str]:
     return [m for m in ("MAE", "Corr") if f"test_{m}" in table.columns]
 
 
+def _show_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("run_id", metavar="RUN_ID")
+    p.set_defaults(handler=cmd_runs_show)
+
+
 def cmd_runs_show(args: argparse.Namespace) -> int:
     run = RunStore(args.runs_dir).load(args.run_id)
     echo(f"run {run.id}: {run.status}" + (f" ({run.error})" if run.error else ""))
@@ -101,6 +90,12 @@ def cmd_runs_show(args: argparse.Namespace) -> int:
     return 0
 
 
+def _diff_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("run_ids", nargs="+", metavar="RUN_ID", help="two runs or more")
+    p.add_argument("--all", action="store_true", help="also the fields that are the same")
+    p.set_defaults(handler=cmd_runs_diff)
+
+
 def cmd_runs_diff(args: argparse.Namespace) -> int:
     store = RunStore(args.runs_dir)
     diff = config_diff([store.load(run_id) for run_id in args.run_ids])
@@ -109,11 +104,24 @@ def cmd_runs_diff(args: argparse.Namespace) -> int:
     return 0
 
 
+def _tag_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("run_id", metavar="RUN_ID")
+    p.add_argument("tags", nargs="+", metavar="TAG", help="one word each (no spaces or commas)")
+    p.add_argument("--remove", action="store_true", help="remove these tags instead")
+    p.set_defaults(handler=cmd_runs_tag)
+
+
 def cmd_runs_tag(args: argparse.Namespace) -> int:
     run = RunStore(args.runs_dir).load(args.run_id)
     tags = tag(run.path, add=[] if args.remove else args.tags, remove=args.tags if args.remove else [])
     echo(f"{run.id}: tags {', '.join(tags) or '(none)'}")
     return 0
+
+
+def _note_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("run_id", metavar="RUN_ID")
+    p.add_argument("text", nargs="*", metavar="TEXT", help="the note (replaces the old one)")
+    p.set_defaults(handler=cmd_runs_note)
 
 
 def cmd_runs_note(args: argparse.Namespace) -> int:
@@ -135,6 +143,12 @@ def _curve(history: list[dict]) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def _delete_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("run_ids", nargs="+", metavar="RUN_ID")
+    p.add_argument("--force", action="store_true", help="also delete runs that are still running")
+    p.set_defaults(handler=cmd_runs_delete)
+
+
 def cmd_runs_delete(args: argparse.Namespace) -> int:
     store = RunStore(args.runs_dir)
     for run_id in args.run_ids:  # refuse a typo or a live run before deleting anything
@@ -147,5 +161,15 @@ def cmd_runs_delete(args: argparse.Namespace) -> int:
         echo(f"deleted {run_id}")
     return 0
 
+
+#: Each ``msmix runs`` action: what adds its options and handler, and its line in ``msmix runs --help``.
+_ACTIONS = {
+    "list": (_list_options, "one line per stored run, newest first"),
+    "show": (_show_options, "config, tags, note, metrics and learning curve of a run"),
+    "diff": (_diff_options, "runs' configs side by side: the fields that differ"),
+    "tag": (_tag_options, "add tags to a run (or remove them)"),
+    "note": (_note_options, "write a run's note (no text: remove it)"),
+    "delete": (_delete_options, "delete runs"),
+}
 
 PARSERS = {"runs": add_runs}
