@@ -11,7 +11,7 @@ RAY_STAMP := $(VENV)/.ray-installed
 # UMAP compiled into numba's cache (.cache/numba), the first views' latents (.cache/latents) and maps (.cache/maps)
 MAPS_STAMP := .cache/maps/.ready
 
-.PHONY: run test test-fast setup lint bench chromium
+.PHONY: run test test-fast setup lint bench chromium node
 
 $(STAMP): requirements.txt requirements-dev.txt pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -36,10 +36,17 @@ setup: $(STAMP) $(MAPS_STAMP)
 run: $(STAMP) $(MAPS_STAMP)
 	$(BIN)/streamlit run app.py
 
-chromium:
+# Debian's chromium for the browser tests; Debian's nodejs for the live controls' JavaScript tests
+# (tests/test_live.py fails without node: a missing node is never a silent skip).
+chromium: node
 	@command -v chromium >/dev/null 2>&1 || { \
 	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 	  $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq chromium >/dev/null; }
+
+node:
+	@command -v node >/dev/null 2>&1 || { \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq nodejs >/dev/null; }
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
@@ -51,7 +58,7 @@ lint: $(STAMP)
 test: $(STAMP) $(RAY_STAMP) chromium lint
 	$(BIN)/python -m pytest -n auto --dist worksteal
 
-test-fast: lint
+test-fast: node lint
 	$(BIN)/python -m pytest -n auto --dist worksteal -m "not slow and not app and not browser"
 
 bench: $(STAMP)

@@ -16,6 +16,7 @@ from msmix_core.analysis import (
     sample_captions,
     view_features,
 )
+from msmix_core.analysis.explorer import readable_id
 from msmix_core.data import MSADataset
 from msmix_core.figures import embedding_scatter
 from msmix_core.figures.embedding import OUTSIDE
@@ -248,7 +249,7 @@ def explore(ds: MSADataset, batch: LatentBatch, real_xy: np.ndarray, mixed: dict
     near, cosine = nearest_neighbours(features, features[picked], NEIGHBOURS, exclude=picked)
     links = source_links(real_xy, mixed, rows_shown if lines else {}, traced)
     captions = [
-        f"row {row}{'' if ids is None else f' · {ids[i]}'}<br>{caption}"
+        f"row {row}{'' if ids is None else f' · {readable_id(ids[i])}'}<br>{caption}"
         for i, (row, caption) in enumerate(zip(batch.index, sample_captions(ds.train, batch.index), strict=True))
     ]
     off = np.concatenate(flagged) if flagged else np.zeros((0, dims))
@@ -367,10 +368,13 @@ def neighbour_table(ds: MSADataset, batch: LatentBatch, picked: int, near, cosin
     )
     table = pd.DataFrame({"row": batch.index[near], "label": labels, "cosine": cosine})
     if ids is not None:
-        table.insert(1, "id", ids[near])
+        table.insert(1, "id", [readable_id(i) for i in ids[near]])
     if texts is not None:
         table["transcript"] = texts[near]
-    st.dataframe(table, hide_index=True)
+    number = st.column_config.NumberColumn
+    st.dataframe(
+        table, hide_index=True, column_config={"label": number(format="%+.2f"), "cosine": number(format="%.2f")}
+    )
 
 
 explore(ds, batch, real_xy, mixed)

@@ -32,6 +32,11 @@ TOUR = [
         "seeds, with the paper's δ marked, and past tuning studies.",
     ),
     ("pages/robustness.py", "remove or noise a modality and see which one the model leans on."),
+    (
+        "pages/runs.py",
+        "every stored run: filter, group the seeds of one experiment, and set two runs' settings and curves "
+        "side by side.",
+    ),
 ]
 
 settings = sidebar.render()
@@ -46,7 +51,7 @@ st.markdown(
 )
 st.image(str(Path(__file__).parent.parent / "assets" / "pipeline.svg"), width="stretch")
 
-st.subheader("The tour: eight pages, in order")
+st.subheader(f"The tour: {len(TOUR)} pages, in order")
 navigation.page_link(
     "pages/tour.py", "Guided tour: the same lesson step by step, with its questions", ":material/tour:"
 )

@@ -341,3 +341,15 @@ def test_training_and_robustness_run_on_the_real_data(tmp_path, monkeypatch):
     assert not robust.error
     table = robust.dataframe[0].value
     assert set(table["label"]) == {"none"} and table["MAE"].notna().all()
+
+
+@needs_mosi
+@pytest.mark.parametrize(("backbone", "warned"), [("mult", True), ("glomo", True), ("almt", True), ("tfn", False)])
+def test_a_backbone_built_for_sequences_is_flagged_on_utterance_vectors_before_run(
+    backbone, warned, tmp_path, monkeypatch
+):
+    monkeypatch.setenv("MSMIX_RUNS_DIR", str(tmp_path))
+    at = real_page("training", backbone=backbone)
+    notes = [w.value for w in at.warning if "one step per modality" in w.value]
+    assert bool(notes) == warned, notes
+    assert not list(tmp_path.iterdir()), "nothing was trained: the note comes before Run"

@@ -96,9 +96,10 @@ def test_umap_warm_up_runs_once_and_reports_ready():
     assert page("embeddings", emb_projection="UMAP", emb_batch="64").radio(key="emb_projection").value == "UMAP"
 
 
-def test_umap_before_its_compile_ends_shows_pca_and_says_why(monkeypatch):
-    from ui import warmup
+def test_umap_before_its_compile_ends_shows_pca_and_says_why(monkeypatch, tmp_path):
+    from ui import maps, warmup
 
+    monkeypatch.setattr(maps, "MAP_CACHE", tmp_path)  # a map not computed before
     monkeypatch.setattr(warmup, "ready", lambda: False)
     monkeypatch.setattr(warmup, "start", lambda: None)
     at = page("embeddings", emb_projection="UMAP", emb_batch="64")

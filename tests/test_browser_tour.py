@@ -36,7 +36,8 @@ def shown_on_page(tab, step: tours.Step, facts: dict) -> None:
             assert metric(tab, f"{split} samples") == str(facts[split])
     elif step.facts is tours.pair_facts:
         shows(tab, f"keeps {facts['kept']} of the ordered pairs")
-        shows(tab, f"rate is {facts['sass']} against {facts['random']} for random")
+        shows(tab, f"Of the pairs it draws, {facts['sass']} have opposite signs")
+        shows(tab, f"against {facts['random']} for random pairing")
     elif step.facts is tours.ratio_facts:
         shows(tab, f"largest weight is {facts['flatness']}")
     elif step.facts is tours.embedding_facts:

@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import torch
 
 from msmix_core.cli import main
 from msmix_core.data.npz import save_npz
@@ -254,3 +255,20 @@ def test_the_pages_that_list_runs_report_odd_run_folders_and_go_on(tmp_path, mon
     reported = " ".join(error.value for error in at.error)
     assert "2 damaged run folder(s) skipped" in reported
     assert "config.json is a folder, not a file" in reported and "history.jsonl is a FIFO, not a file" in reported
+
+
+def test_weights_beyond_the_memory_limit_are_refused_unread(store, monkeypatch):
+    run = store.create(CONFIG)
+    run.save_weights({"w": torch.zeros(4)})
+    _replace(run.path / "weights.pt", _sparse(64 << 20))
+    monkeypatch.setenv("MSMIX_MEMORY_LIMIT", "16M")
+    with pytest.raises(MsmixError, match=r"weights\.pt would take 0\.1 GiB, more than the 0\.0 GiB one input may use"):
+        store.load(run.id).load_weights()
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="tmpfs is Linux's")
+def test_convert_onto_a_full_disk_is_one_line_and_leaves_nothing(tmp_path):
+    with _tmpfs(tmp_path / "disk", "64k") as disk:
+        with pytest.raises(MsmixError, match=r"cannot write .*data\.npz \(No space left on device\)"):
+            save_npz(make_synthetic(seed=0, n_train=64, n_valid=32, n_test=32), disk / "data.npz")
+        assert list(disk.iterdir()) == []

@@ -25,6 +25,7 @@ from msmix_core.data import (
 from msmix_core.data.mosi_utterance import PREFIX as MOSI_PREFIX
 from msmix_core.data.mosi_utterance import parse_source
 from msmix_core.errors import MsmixError
+from msmix_core.models import data_note
 from ui.paths import upload_name, visitor_path
 from ui.settings import Settings
 
@@ -118,6 +119,9 @@ def dataset(settings: Settings) -> MSADataset:
         st.warning(note)
     if ds.info.get("leaky_split"):
         st.warning(ds.info["split_note"])
+    note = data_note(settings.backbone, ds.seq_lens)
+    if note:
+        st.warning(note)
     return ds
 
 

@@ -50,10 +50,17 @@ def _style() -> str:
 
 
 def configure() -> None:
-    """Apply :data:`PAGE_CONFIG` and the app's style (``style.css``: labels wrap instead of being cut off);
-    every page calls it (through the sidebar), ``app.py`` too."""
+    """Apply :data:`PAGE_CONFIG`; every page calls it (through the sidebar), ``app.py`` too."""
     st.set_page_config(**PAGE_CONFIG)
-    st.html(f"<style>{_style()}</style>")
+
+
+def style() -> None:
+    """The app's style (``style.css``: labels wrap instead of being cut off), as the sidebar's last element.
+
+    A markdown element, not ``st.html``: the browser loads ``st.html``'s code lazily and holds the page's
+    first drawing until it has it.
+    """
+    st.sidebar.markdown(f"<style>{_style()}</style>", unsafe_allow_html=True)
 
 
 def pages() -> dict[str, list[st.Page]]:

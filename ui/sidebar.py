@@ -119,4 +119,5 @@ def render() -> settings.Settings:
     label = f"GPU: {torch.cuda.get_device_name(device)}" if device.type == "cuda" else "CPU (no GPU visible)"
     sb.caption(f"Device: **{label}**")
     settings.update(new)  # every run: a page switch may clear the URL, and a copied link must keep the view
+    navigation.style()
     return new

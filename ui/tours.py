@@ -230,8 +230,8 @@ TOURS: dict[str, Tour] = {
             Step(
                 EMBEDDINGS,
                 "Where mixed points land",
-                "Of the first {shown} pairs, vanilla Mixup joins opposite sentiments {mixup} times, MS-Mix {msmix} "
-                "times. Where do the mixed points land among real samples of their colour?",
+                "At the released δ = 0.4, of the first {shown} pairs vanilla Mixup joins opposite sentiments {mixup} "
+                "times, MS-Mix {msmix} times. Where do the mixed points land among real samples of their colour?",
                 "This is the trained encoder's map; switch to untrained to see a shapeless blob. Click a point to ring "
                 "its neighbours.",
                 EMB_OPENING,

@@ -54,7 +54,10 @@ def cmd_tune(args: argparse.Namespace) -> int:
     build_models(dataset, base, resolve_device(base.device))  # a bad name or knob fails before the first trial
     space = search_space(args.method, args.params, fixed=base.method_kwargs)
     if args.storage is None:
-        store.root.mkdir(parents=True, exist_ok=True)
+        try:
+            store.root.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise MsmixError(f"cannot create the runs folder {store.root} ({exc.strerror or exc})") from exc
     storage = args.storage or f"sqlite:///{store.root / 'tune.db'}"
     name = args.study or f"{args.method}-{args.backbone}-{dataset.name}"
     setup = {"method": args.method, "backbone": args.backbone, "dataset": dataset.name, "knobs": sorted(space)}

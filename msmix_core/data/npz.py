@@ -59,8 +59,10 @@ def save_npz(dataset: MSADataset, path: str | Path) -> Path:
         with os.fdopen(fd, "wb") as fh:
             np.savez_compressed(fh, **arrays)
         os.replace(tmp, path)  # readers never see a half-written file
-    except BaseException:
+    except BaseException as exc:
         Path(tmp).unlink(missing_ok=True)
+        if isinstance(exc, OSError):  # a full disk: nothing is left behind, and the error is one line
+            raise MsmixError(f"cannot write {path} ({exc.strerror or exc}): free some space or choose another") from exc
         raise
     return path
 

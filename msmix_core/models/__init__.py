@@ -7,7 +7,7 @@ from msmix_core.models.late_fusion import LateFusion
 from msmix_core.models.lmf import LMF
 from msmix_core.models.misa import MISA
 from msmix_core.models.mult import MulT
-from msmix_core.models.registry import BACKBONES, build_backbone, describe_backbones
+from msmix_core.models.registry import BACKBONES, build_backbone, data_note, describe_backbones
 from msmix_core.models.tfn import TFN
 
 __all__ = [
@@ -21,5 +21,6 @@ __all__ = [
     "LateFusion",
     "MulT",
     "build_backbone",
+    "data_note",
     "describe_backbones",
 ]

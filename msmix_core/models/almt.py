@@ -131,6 +131,10 @@ class ALMT(Backbone):
         "Sentiment Analysis (EMNLP)"
     )
     latent_is_sequence: ClassVar[bool] = True
+    one_step_note: ClassVar[str | None] = (
+        "ALMT on one step per modality: each embedding transformer's learned tokens attend to a single frame, so "
+        "they summarise one vector; it trains as built, without the temporal selection its attention offers."
+    )
 
     def __init__(
         self,

@@ -27,6 +27,9 @@ class Backbone(nn.Module):
 
     name: ClassVar[str] = ""
     latent_is_sequence: ClassVar[bool] = False
+    #: What the backbone makes of data with one time step per modality (utterance vectors), when its
+    #: design assumes sequences; None when such data suits it.
+    one_step_note: ClassVar[str | None] = None
     latent_dims: dict[str, int]
 
     def __init__(self) -> None:

@@ -180,6 +180,11 @@ class GLoMo(Backbone):
         "Zhuang et al. 2024, GLoMo: Global-Local Modal Fusion for Multimodal Sentiment Analysis (ACM MM)"
     )
     latent_is_sequence: ClassVar[bool] = True
+    one_step_note: ClassVar[str | None] = (
+        "GLoMo on one step per modality: the global vector is that step and its three local windows repeat it, "
+        "so the global/local split it is built on carries nothing: it trains, but its comparison with the "
+        "paper's GLoMo is not meaningful."
+    )
 
     def __init__(
         self,
@@ -235,7 +240,7 @@ class GLoMo(Backbone):
         self.per_modality = nn.ModuleDict({m: nn.Linear(2 * d_model, d_model) for m in MODALITIES})
         self.combine = nn.Linear(2 * d_model, d_model)
         self.regression = nn.Linear(2 * d_model, 1)
-        self.noise_seed = int(torch.randint(0, 2**62, ()).item())
+        self.noise_seed = int(torch.randint(0, 2**62, (), device="cpu").item())  # cpu: also under a meta device
         self._generators: dict[torch.device, torch.Generator] = {}
 
     def reseed_noise(self, seed: int) -> None:

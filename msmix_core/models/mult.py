@@ -126,6 +126,11 @@ class MulT(Backbone):
     name: ClassVar[str] = "mult"
     paper: ClassVar[str] = "Tsai et al. 2019, Multimodal Transformer for Unaligned Multimodal Language Sequences (ACL)"
     latent_is_sequence: ClassVar[bool] = True
+    one_step_note: ClassVar[str | None] = (
+        "MulT on one step per modality: its temporal convolutions shrink to width 1 (recorded in the run's config) "
+        "and each crossmodal attention sees a single key, so the model has no time axis to align: it trains, "
+        "but as a plain fusion network, not as the MulT of the paper."
+    )
 
     def __init__(
         self,

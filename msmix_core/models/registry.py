@@ -78,6 +78,15 @@ def build_backbone(name: str, input_dims: dict[str, int], seq_lens: dict[str, in
     return cls(input_dims, seq_lens, **checked)
 
 
+def data_note(name: str, seq_lens: dict[str, int]) -> str | None:
+    """What backbone ``name`` makes of data whose ``seq_lens`` have one step in some modality, if it assumes
+    sequences (MulT, ALMT, GLoMo on utterance vectors); None otherwise. The app shows it before a run."""
+    cls = BACKBONES.get(name)
+    if cls is None or min(seq_lens.values(), default=2) > 1:
+        return None
+    return cls.one_step_note
+
+
 def describe_backbones() -> dict[str, dict[str, Any]]:
     """For each backbone: a one-line summary, its paper, whether latents are sequences, and knob defaults."""
     return {

@@ -37,6 +37,7 @@ import numpy as np
 import pandas as pd
 
 from msmix_core.errors import MsmixError
+from msmix_core.limits import check_size
 from msmix_core.runs.compare import runs_table
 from msmix_core.runs.files import (
     append_json_line,
@@ -423,6 +424,7 @@ class Run:
         path = self._path / WEIGHTS_FILE
         if not path.is_file():
             raise MsmixError(f"run {self.id!r} has no saved weights ({path} does not exist)")
+        check_size(path.stat().st_size, f"{path}", "its weights are not msmix's")  # a regular file: is_file
         try:
             return torch.load(path, map_location=map_location, weights_only=True)
         except (pickle.UnpicklingError, RuntimeError, EOFError) as exc:
