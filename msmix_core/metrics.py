@@ -19,8 +19,9 @@ numpy comparisons against Python floats are, so a float32 label of 0.1 falls in 
 
 from __future__ import annotations
 
+import sys
+
 import numpy as np
-import torch
 
 from msmix_core.errors import MsmixError
 
@@ -64,7 +65,8 @@ def is_percent_metric(metric: str) -> bool:
 
 def _as_vector(values, name: str) -> np.ndarray:
     """A float numpy vector from a numpy array, list or torch tensor (any device) of shape [N] or [N, 1]."""
-    if isinstance(values, torch.Tensor):
+    torch = sys.modules.get("torch")  # a tensor exists only once torch is imported; the run browser never imports it
+    if torch is not None and isinstance(values, torch.Tensor):
         values = values.detach().cpu()
         values = (values.float() if values.dtype in (torch.float16, torch.bfloat16) else values).numpy()
     array = np.asarray(values)

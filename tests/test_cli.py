@@ -13,7 +13,9 @@ import pandas as pd
 import pytest
 
 from msmix_core.analysis.latents import encode_split, fit_encoder
-from msmix_core.cli import DEFAULT_ABLATE_VARIANTS, main, parse_knobs
+from msmix_core.cli import main
+from msmix_core.cli.grid import parse_knobs
+from msmix_core.cli.train import DEFAULT_ABLATE_VARIANTS
 from msmix_core.data.npz import load_npz, save_npz
 from msmix_core.data.synthetic import make_synthetic
 from msmix_core.errors import MsmixError

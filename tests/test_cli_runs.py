@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import pytest
 from stored_runs import fill
 
@@ -84,3 +87,23 @@ def test_bad_runs_arguments_are_one_line_errors(capsys, filled, argv, said):
     argv = [arg.format(a=runs["none"][0].id) for arg in argv]
     code, _, err = run_cli(capsys, "runs", *argv, "--runs-dir", runs_dir)
     assert code == 2 and said in err and len(err.splitlines()) == 1 and "Traceback" not in err
+
+
+def test_grouping_runs_of_several_experiments_names_the_group_as_plain_values(capsys, filled):
+    runs_dir, _ = filled
+    code, _, err = run_cli(capsys, "runs", "list", "--group-by", "epochs", "--runs-dir", runs_dir)
+    assert code == 2 and "epochs 2 holds runs of" in err and "np." not in err and len(err.splitlines()) == 1
+
+
+def test_runs_commands_never_import_torch(filled):
+    """``msmix runs ...`` starts without torch and the trainer: seconds of start-up that browsing never needs."""
+    runs_dir, runs = filled
+    a, b = runs["none"][0].id, runs["msmix"][0].id
+    calls = [["list"], ["list", "--group-by", "experiment"], ["show", a], ["diff", a, b], ["tag", a, "t"], ["note", a]]
+    probe = (
+        "import sys; from msmix_core.cli import main\n"
+        f"for argv in {calls!r}: assert main(['runs', *argv, '--runs-dir', {runs_dir!r}]) == 0\n"
+        "print(sorted(m for m in sys.modules if m.split('.')[0] == 'torch' or m.startswith('msmix_core.training')))"
+    )
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    assert done.stdout.strip().splitlines()[-1] == "[]"

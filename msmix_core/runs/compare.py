@@ -221,8 +221,10 @@ def _groups(table: pd.DataFrame, by: list[str], statuses: Sequence[str] | None) 
         mixed = keys[keys.map(len) > 1]
         if not mixed.empty:
             group, found = mixed.index[0], list(mixed.iloc[0])
+            value = group[-1] if isinstance(group, tuple) else group
+            value = value.item() if isinstance(value, np.generic) else value  # 2, not np.int64(2)
             raise MsmixError(
-                f"{by[-1]} {group[-1] if isinstance(group, tuple) else group!r} holds runs of {len(found)} "
+                f"{by[-1]} {value!r} holds runs of {len(found)} "
                 f"experiments ({', '.join(map(str, found))}) trained differently: group by experiment too, or "
                 "compare one set of like runs (msmix_core.runs.comparable_sets)"
             )

@@ -14,6 +14,7 @@ import json
 import os
 import signal
 import stat
+import sys
 import tempfile
 import threading
 from collections.abc import Callable, Iterator
@@ -21,7 +22,6 @@ from pathlib import Path
 from typing import IO, Any
 
 import numpy as np
-import torch
 
 from msmix_core.errors import MsmixError
 from msmix_core.limits import JSON_DEPTH_LIMIT, too_deep
@@ -38,7 +38,8 @@ _KINDS |= {stat.S_IFSOCK: "a socket"}
 
 def _jsonable(value: Any) -> Any:
     """JSON stand-ins for the numpy/torch numbers and paths that configs and records carry."""
-    if isinstance(value, np.generic | np.ndarray | torch.Tensor):
+    torch = sys.modules.get("torch")  # a tensor exists only once torch is imported: listing runs never imports it
+    if isinstance(value, np.generic | np.ndarray) or (torch is not None and isinstance(value, torch.Tensor)):
         return value.tolist()
     if isinstance(value, Path):
         return str(value)

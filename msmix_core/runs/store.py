@@ -31,11 +31,10 @@ from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
-import torch
 
 from msmix_core.errors import MsmixError
 from msmix_core.limits import check_size
@@ -54,6 +53,9 @@ from msmix_core.runs.files import (
     write_json,
 )
 from msmix_core.runs.identity import EXPERIMENT_KEY_FIELD, experiment_key
+
+if TYPE_CHECKING:
+    import torch
 
 #: Environment variable that moves the default runs folder (otherwise ``runs/`` in the working directory).
 RUNS_DIR_ENV = "MSMIX_RUNS_DIR"
@@ -410,11 +412,15 @@ class Run:
 
     def save_weights(self, state_dict: dict) -> None:
         """Store ``state_dict`` (any nest of dicts of tensors) as ``weights.pt``, replacing earlier weights."""
+        import torch  # here, not at the top: listing and browsing runs never pay torch's import
+
         with write_errors(f"write the weights of run {self.id}", self._path):
             atomic_write(self._file(WEIGHTS_FILE), lambda file: torch.save(state_dict, file))
 
     def load_weights(self, map_location: str | torch.device = "cpu") -> dict:
         """The saved weights, loaded with ``weights_only=True``: a file holding code is refused, not run."""
+        import torch
+
         path = self._path / WEIGHTS_FILE
         if not path.is_file():
             raise MsmixError(f"run {self.id!r} has no saved weights ({path} does not exist)")
@@ -509,6 +515,8 @@ class RunStore:
                 atomic_write(staging / HISTORY_FILE, lambda file: file.write(data))
                 write_json(staging / RESULT_FILE, result, "run result")
                 if weights is not None:
+                    import torch
+
                     atomic_write(staging / WEIGHTS_FILE, lambda file: torch.save(weights, file))
                 staging.rename(path)
             except BaseException:
