@@ -360,3 +360,24 @@ def test_a_stored_batch_is_computed_once_per_key_read_back_equal_and_a_damaged_f
         saved.write_bytes(b"damaged")
     stored_batch(tmp_path, "synthetic|seed 1", compute)
     assert len(calls) == 3
+
+
+def test_the_encoder_trains_on_the_fixed_thread_count_whatever_the_process_uses(tiny, monkeypatch):
+    """A page, a test and the CLI train the same encoder only if they train on the same number of threads."""
+    import msmix_core.analysis.latents as latents_module
+    from msmix_core.training.config import THREADS
+
+    seen, real_train = [], latents_module.train
+
+    def train(*args, **kwargs):
+        seen.append(torch.get_num_threads())
+        return real_train(*args, **kwargs)
+
+    monkeypatch.setattr(latents_module, "train", train)
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        latents_module.fit_encoder(tiny, epochs=1)
+        assert seen == [THREADS] and torch.get_num_threads() == 2  # trained on THREADS, the process's count restored
+    finally:
+        torch.set_num_threads(before)

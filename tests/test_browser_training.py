@@ -44,7 +44,9 @@ def test_training_then_ablation_and_robustness(server, tab):
     wait_idle(tab)
     tab.locator("[data-testid=stPlotlyChart]").first.wait_for(timeout=PAGE_TIMEOUT_MS)  # drawn after the last frame
     assert tab.get_by_text("Each method minus").count() == 1  # differences from no mixing: 3 methods, 1 seed each
-    assert tab.locator("[data-testid=stPlotlyChart]").count() == 2  # the differences, and the raw curves
+    charts = tab.locator("[data-testid=stPlotlyChart]")
+    charts.nth(1).wait_for(state="attached", timeout=PAGE_TIMEOUT_MS)  # the raw curves, in a closed expander
+    assert charts.count() == 2  # the differences, and the raw curves
     assert tab.locator("[data-testid=stException]").count() == 0
     tab.locator("[data-testid=stPlotlyChart]").first.scroll_into_view_if_needed()
     screenshot(tab, "robustness")

@@ -23,6 +23,7 @@ from msmix_core.mixing.registry import build_method
 from msmix_core.models.base import Backbone
 from msmix_core.models.registry import build_backbone
 from msmix_core.training import TrainConfig, train
+from msmix_core.training.config import torch_threads
 
 
 @dataclass
@@ -63,7 +64,8 @@ def fit_encoder(
         raise MsmixError(f"epochs must be 0 (untrained) or more, got {epochs}")
     if epochs:
         config = TrainConfig(backbone=backbone, method="msmix", epochs=epochs, seed=seed, device=device)
-        result = train(dataset, config)
+        with torch_threads():  # the same encoder whichever process trains it (a page, a test, the CLI)
+            result = train(dataset, config)
         return result.backbone.eval(), result.method.eval()
     torch.manual_seed(seed)  # the only way to seed nn.Module initialisation
     target = resolve_device(device)

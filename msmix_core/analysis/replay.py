@@ -26,6 +26,7 @@ from msmix_core.data.schema import MSADataset
 from msmix_core.errors import MsmixError
 from msmix_core.mixing.ms_mix import candidate_mask
 from msmix_core.training import TrainConfig, train
+from msmix_core.training.config import torch_threads
 
 #: The most epochs a replay trains for: a lesson's frames, not a training run.
 MAX_REPLAY_EPOCHS = 20
@@ -83,7 +84,8 @@ def replay_batches(
         raise MsmixError(f"a replay trains for 1 to {MAX_REPLAY_EPOCHS} epochs, got {epochs}")
     recorder = _Recorder(dataset, batch_size, seed)
     config = TrainConfig(backbone=backbone, method="msmix", epochs=epochs, seed=seed, save_weights=False)
-    train(dataset, config, callbacks=[recorder])
+    with torch_threads():  # the same frames whichever process trains them
+        train(dataset, config, callbacks=[recorder])
     return recorder.batches
 
 

@@ -13,7 +13,8 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field, fields
 from numbers import Integral, Real
 from typing import Any
@@ -170,3 +171,19 @@ def _real(name: str, value: Any, *, positive: bool) -> float:
         bound = "> 0" if positive else ">= 0"
         raise MsmixError(f"TrainConfig.{name} must be a finite number {bound}, got {value!r}")
     return float(value)
+
+
+#: Torch threads a run trains on, whatever runs it (a grid's executor, the app's encoder), unless asked
+#: otherwise: a run's numbers depend on the thread count (the order of its floating-point sums).
+THREADS = 1
+
+
+@contextmanager
+def torch_threads(threads: int = THREADS) -> Iterator[None]:
+    """Train on ``threads`` torch threads, the process's count restored after: the same numbers in any process."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)

@@ -49,6 +49,7 @@ from msmix_core.errors import MsmixError
 from msmix_core.runs import Run, RunStatus, RunStore
 from msmix_core.runs.files import signals_deferred
 from msmix_core.training import EpochEvent, StopFlag, TrainConfig, train
+from msmix_core.training.config import THREADS, torch_threads
 
 #: Called in the driver each time a run has been stored: ``(index of its config, the stored run)``.
 OnRun = Callable[[int, Run], None]
@@ -65,8 +66,6 @@ _CLOSE_WAIT = 5.0
 #: Up to this many cores, grids train serially by default: two workers on two cores leave nothing to
 #: the driver and the OS, and serial training keeps each run's live record.
 SERIAL_CORES = 2
-#: Torch threads per run, whatever the executor, unless asked otherwise: runs' numbers depend on it.
-THREADS = 1
 DEFAULT_WORKERS_RULE = f"1 up to {SERIAL_CORES} cores, else min(cores, runs)"
 
 
@@ -152,9 +151,8 @@ class SerialExecutor(Executor):
 
     def _train(self, grid: Grid) -> list[Run]:
         dataset, configs, store, on_run, on_event = grid
-        runs, threads = [], torch.get_num_threads()
-        torch.set_num_threads(self.threads)
-        try:
+        runs = []
+        with torch_threads(self.threads):
             for index, config in enumerate(configs):
                 seen = _Seen()
                 forward = () if on_event is None else (ForwardEvents(index, on_event),)
@@ -167,8 +165,6 @@ class SerialExecutor(Executor):
                 runs.append(store.load(result.run_id))
                 if on_run is not None:
                     on_run(index, runs[-1])
-        finally:
-            torch.set_num_threads(threads)
         return runs
 
 
