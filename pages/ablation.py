@@ -24,10 +24,11 @@ settings = sidebar.render()
 st.title("Ablation: which part of MS-Mix helps?")
 st.markdown(
     "MS-Mix has three parts: **SASS** (mix only similar pairs; off: random partners), **SIG** (per-modality "
-    "ratios from emotional intensity; off: one Beta(α, α) ratio) and **SAL** (train the intensity predictor to "
-    "agree with the labels; off: no alignment loss). Each variant is trained over several seeds and compared "
-    f"with full MS-Mix by a paired t-test on the seeds both share (`*`: significantly better than `{FULL_LABEL}`, "
-    "`†`: significantly worse, p < 0.05). Only runs trained alike are compared: same data, backbone, epochs and "
+    "ratios from emotional intensity; off: one Beta(α, α) ratio) and **SAL** (pull the batch distribution of "
+    "intensities towards that of |label|; off: no alignment loss). Each variant is trained over several seeds "
+    "and compared with full MS-Mix by a paired t-test on the seeds both share "
+    f"(`*`: significantly better than `{FULL_LABEL}`, `†`: significantly worse, p < 0.05). Only runs trained "
+    "alike are compared: same data, backbone, epochs and "
     "every other setting but the switched-off part. Finished runs are kept in the run store, so a reload loses "
     "nothing."
 )

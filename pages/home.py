@@ -45,8 +45,9 @@ st.markdown(
     "Multimodal sentiment analysis predicts a sentiment score from **text, audio and vision**. "
     "Plain Mixup blends random pairs with one random ratio, so it often blends a happy clip with an angry one "
     "and blurs the label. **MS-Mix** mixes only pairs whose latent features are similar (**SASS**), gives each "
-    "modality its own ratio from how intensely it expresses emotion (**SIG**), and trains that intensity "
-    "predictor to agree with the labels (**SAL**). "
+    "modality its own ratio from how intensely it expresses emotion (**SIG**), and pulls the batch distribution "
+    "of those intensities towards that of |label| (**SAL**; whether the intensities then follow |label| is what "
+    "the Mixing ratios page measures). "
     f"The method: Zhu et al., [MS-Mix (arXiv 2510.11579)]({PAPER})."
 )
 st.image(str(Path(__file__).parent.parent / "assets" / "pipeline.svg"), width="stretch")
