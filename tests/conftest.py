@@ -38,6 +38,20 @@ def tiny() -> MSADataset:
     return make_synthetic(seed=0, **TINY_SIZES)
 
 
+@pytest.fixture()
+def store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, tiny: MSADataset):
+    """A fresh run store for the app's pages (via $MSMIX_RUNS_DIR), and the tiny dataset behind every page.
+
+    Test files of the library's store define their own ``store`` (a plain folder), which takes precedence.
+    """
+    import ui.data
+    from msmix_core.runs import RunStore
+
+    monkeypatch.setenv("MSMIX_RUNS_DIR", str(tmp_path))
+    monkeypatch.setattr(ui.data, "dataset", lambda settings: tiny)
+    return RunStore(tmp_path)
+
+
 @pytest.fixture(scope="session")
 def tiny_npz(tiny: MSADataset, tmp_path_factory: pytest.TempPathFactory) -> str:
     """The tiny dataset saved as .npz, for the command-line tests."""

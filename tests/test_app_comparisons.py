@@ -11,20 +11,12 @@ import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
 
-import ui.data
-from msmix_core.runs import RunStore, experiment_key
+from msmix_core.runs import experiment_key
 from msmix_core.training import TrainConfig, train
 
 TIMEOUT = 120
 ROOT = Path(__file__).resolve().parent.parent
 T0 = datetime(2026, 12, 6, 12, 0, tzinfo=UTC)
-
-
-@pytest.fixture()
-def store(tmp_path, monkeypatch, tiny) -> RunStore:
-    monkeypatch.setenv("MSMIX_RUNS_DIR", str(tmp_path))
-    monkeypatch.setattr(ui.data, "dataset", lambda settings: tiny)
-    return RunStore(tmp_path)
 
 
 def _page(name: str, **query: str) -> AppTest:

@@ -9,9 +9,8 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 import msmix_core.jobs.queue
-import ui.data
 from msmix_core.jobs import JobProgress, TrainingJob, TrainingQueue
-from msmix_core.runs import RunStatus, RunStore
+from msmix_core.runs import RunStatus
 from msmix_core.training import TrainConfig
 from ui.jobs_view import (
     OWNER_KEY,
@@ -26,13 +25,6 @@ from ui.jobs_view import (
 
 TIMEOUT = 120
 ROOT = Path(__file__).resolve().parent.parent
-
-
-@pytest.fixture()
-def store(tmp_path, monkeypatch, tiny) -> RunStore:
-    monkeypatch.setenv("MSMIX_RUNS_DIR", str(tmp_path))
-    monkeypatch.setattr(ui.data, "dataset", lambda settings: tiny)
-    return RunStore(tmp_path)
 
 
 @pytest.fixture()

@@ -11,19 +11,11 @@ import optuna
 import pytest
 from streamlit.testing.v1 import AppTest
 
-import ui.data
 from msmix_core.experiments.sweeps import stored_sweeps, sweep_table
 from msmix_core.runs import RunStore
 
 TIMEOUT = 180
 PAGE = str(Path(__file__).resolve().parent.parent / "pages" / "sweeps.py")
-
-
-@pytest.fixture()
-def store(tmp_path, monkeypatch, tiny) -> RunStore:
-    monkeypatch.setenv("MSMIX_RUNS_DIR", str(tmp_path))
-    monkeypatch.setattr(ui.data, "dataset", lambda settings: tiny)
-    return RunStore(tmp_path)
 
 
 def _page(params: dict[str, str] | None = None) -> AppTest:

@@ -9,7 +9,6 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-import ui.data
 from msmix_core.jobs import JobProgress, TrainingJob
 from msmix_core.mixing import method_knobs
 from msmix_core.runs import RunStatus, RunStore
@@ -18,14 +17,6 @@ from ui.jobs_view import POLL, REDRAW_EVERY, poll_interval, progress_text, redra
 
 TIMEOUT = 120
 ROOT = Path(__file__).resolve().parent.parent
-
-
-@pytest.fixture()
-def store(tmp_path, monkeypatch, tiny) -> RunStore:
-    """A fresh run store for the pages (via $MSMIX_RUNS_DIR), and the tiny dataset behind every page."""
-    monkeypatch.setenv("MSMIX_RUNS_DIR", str(tmp_path))
-    monkeypatch.setattr(ui.data, "dataset", lambda settings: tiny)
-    return RunStore(tmp_path)
 
 
 def _page(name: str) -> AppTest:
