@@ -21,7 +21,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
 
-from app_driver import CHROMIUM, CHROMIUM_ARGS, _readout, app_server, open_tab, wait_idle  # noqa: E402
+from app_driver import CHROMIUM, CHROMIUM_ARGS, _readout, app_server, live_element, open_tab, wait_idle  # noqa: E402
 
 TIMEOUT_MS = 300_000
 #: Page, the component's class, and the query that opens it.
@@ -56,7 +56,7 @@ MEASURE = """root => new Promise(resolve => {
 def measure(browser, url: str, path: str, component: str, query: str) -> dict:
     context, tab, _ = open_tab(browser, f"{url}/{path}?{query}", TIMEOUT_MS)
     try:
-        tab.wait_for_function(f"() => !!{_readout('.' + component + ' .play')}", timeout=TIMEOUT_MS)
+        live_element(tab, f".{component} .play", TIMEOUT_MS)
         wait_idle(tab)
         result = tab.evaluate(f"() => ({MEASURE})({_readout('.' + component)})")
     finally:

@@ -176,6 +176,16 @@ def _readout(selector: str) -> str:
     .map(root => root.querySelector('{selector}')).find(Boolean)"""
 
 
+def live_element(tab, selector: str, timeout_ms: float) -> str:
+    """Wait until a live component has mounted the element ``selector``; the JavaScript that finds it.
+
+    A component draws itself after the script run that sent it has finished, so a page being idle is not
+    yet a sign that its buttons exist."""
+    element = _readout(selector)
+    tab.wait_for_function(f"() => !!{element}", timeout=timeout_ms)
+    return element
+
+
 #: The Pair selection map's readout (``ui/live/threshold_map.js``). Its data attributes: ``delta`` and ``kept``
 #: as the browser drew them, ``serverDelta`` and ``serverKept`` as the server last computed them.
 MAP_READOUT = _readout(".threshold-map .kept")

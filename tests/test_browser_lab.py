@@ -4,7 +4,16 @@ the pair explorer filters and opens a clicked cell, play moves δ and α by itse
 import re
 
 import pytest
-from app_driver import LAYOUT_PROBLEMS, MAIN_WIDTH, RATIOS_READOUT, RunWatcher, _readout, live_readout, wait_live
+from app_driver import (
+    LAYOUT_PROBLEMS,
+    MAIN_WIDTH,
+    RATIOS_READOUT,
+    RunWatcher,
+    _readout,
+    live_element,
+    live_readout,
+    wait_live,
+)
 from test_app import MOSI_DIR, needs_mosi
 from test_browser import PAGE_TIMEOUT_MS, browser, screenshot, server, visit, wait_idle  # noqa: F401
 
@@ -64,7 +73,7 @@ def test_the_pair_explorer_filters_and_opens_a_clicked_cell(server, wide_tab):  
     both = int(passing.search(tab.inner_text("body")).group(1))
     assert both <= conflict_only
 
-    cells = _readout(".threshold-map .cells")
+    cells = live_element(tab, ".threshold-map .cells", PAGE_TIMEOUT_MS)
     box = tab.evaluate(f"() => {{ const r = {cells}.getBoundingClientRect(); return [r.left, r.top, r.width]; }}")
     assert box[2] > 100
     size = 64
@@ -86,7 +95,8 @@ def test_the_pair_explorer_filters_and_opens_a_clicked_cell(server, wide_tab):  
 def test_play_sweeps_delta_on_the_map_and_pause_hands_it_to_the_server(server, wide_tab):  # noqa: F811
     tab = visit(wide_tab, server, "pairs", "Chosen pairs", query="n_train=128&pairs_delta=0.9")
     start = wait_live(tab, "serverDelta", 0.9, PAGE_TIMEOUT_MS)
-    tab.evaluate(f"() => {{ const s = {_readout('.threshold-map .speed')}; s.value = '4'; }}")
+    speed = live_element(tab, ".threshold-map .speed", PAGE_TIMEOUT_MS)
+    tab.evaluate(f"() => {{ {speed}.value = '4'; }}")
     tab.evaluate(f"() => {PLAY}.click()")
     tab.wait_for_function(
         f"() => Number({_readout('.threshold-map .kept')}.dataset.delta) >= 0.95", timeout=PAGE_TIMEOUT_MS
@@ -104,8 +114,9 @@ def test_play_sweeps_delta_on_the_map_and_pause_hands_it_to_the_server(server, w
 
 def test_play_and_pause_move_alpha_on_the_histograms(server, wide_tab):  # noqa: F811
     tab = visit(wide_tab, server, "ratios", "Per-pair breakdown", query="n_train=128")
-    play = _readout(".ratio-histograms .play")
-    tab.evaluate(f"() => {{ {_readout('.ratio-histograms .speed')}.value = '0.5'; {play}.click(); }}")  # 16 s to 8
+    play = live_element(tab, ".ratio-histograms .play", PAGE_TIMEOUT_MS)
+    speed = live_element(tab, ".ratio-histograms .speed", PAGE_TIMEOUT_MS)
+    tab.evaluate(f"() => {{ {speed}.value = '0.5'; {play}.click(); }}")  # 16 s to 8
     tab.wait_for_function(f"() => Number({RATIOS_READOUT}.dataset.alpha) >= 2.5", timeout=PAGE_TIMEOUT_MS)
     since = tab.watcher.finished
     tab.evaluate(f"() => {play}.dataset.playing === 'true' && {play}.click()")  # pause (unless play got to the end)
