@@ -12,7 +12,7 @@ from msmix_core.jobs import TrainingJob
 from msmix_core.metrics import PRIMARY_METRICS
 from msmix_core.mixing.registry import METHODS, method_knobs
 from msmix_core.runs import compare_runs, experiment_key, format_table
-from msmix_core.training import RECIPES, TrainConfig
+from msmix_core.training import RECIPES, TrainConfig, recipes_help
 from ui import data, jobs_view, page_state, sidebar
 
 JOB_KEY = "training_job"  #: session-state and URL key of the job
@@ -53,8 +53,7 @@ with st.form("training_form", border=True):
         "Recipe",
         list(RECIPES),
         key=page_state.bind("tr_recipe", TrainConfig.recipe, page_state.choice(list(RECIPES))),
-        help="mmsa: MMSA's MOSI configs (Adam 1e-3, batch 32, L1). release: MS-Mix's released trainer (AdamW 1e-4, "
-        "weight decay 1e-4, warm-up over 10 % of the epochs then cosine, batch 64, MSE; it needs far more epochs).",
+        help=recipes_help(),
     )
     epochs = int(
         c2.number_input(

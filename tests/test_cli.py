@@ -13,8 +13,8 @@ import pandas as pd
 import pytest
 
 from msmix_core.analysis.latents import encode_split, fit_encoder
-from msmix_core.cli import main
-from msmix_core.cli.grid import parse_knobs
+from msmix_core.cli import build_parser, main
+from msmix_core.cli.grid import grid_configs, parse_knobs
 from msmix_core.cli.train import DEFAULT_ABLATE_VARIANTS
 from msmix_core.data.npz import load_npz, save_npz
 from msmix_core.data.synthetic import make_synthetic
@@ -22,6 +22,7 @@ from msmix_core.errors import MsmixError
 from msmix_core.experiments import ABLATIONS, ablation_label
 from msmix_core.mixing import METHODS, candidate_mask, method_knobs, sass_similarity
 from msmix_core.runs import RunStore
+from msmix_core.training import RECIPES
 
 FAST = ["--epochs", "1", "--batch-size", "16", "--device", "cpu", "--quiet"]
 
@@ -380,3 +381,30 @@ def test_usage_errors_are_one_line_too(capsys):
 def test_python_dash_m_runs_the_same_command_line():
     done = subprocess.run([sys.executable, "-m", "msmix_core", "--version"], capture_output=True, text=True)
     assert done.returncode == 0 and done.stdout.startswith("msmix ")
+
+
+def test_the_glomo_papers_settings_are_one_option_and_a_given_knob_still_wins(capsys):
+    args = build_parser().parse_args(["train", "--backbone", "glomo", "--recipe", "glomo", "--seeds", "1"])
+    (paper,) = grid_configs(args, [args.backbone], {"glomo": ("none", {})})
+    assert (paper.optimizer, paper.lr, paper.batch_size, paper.epochs, paper.loss) == ("adamw", 4e-5, 240, 70, "l1")
+    assert paper.backbone_kwargs == RECIPES["glomo"].backbone_knobs["glomo"]
+    args = build_parser().parse_args(
+        [
+            "train",
+            "--backbone",
+            "glomo",
+            "--recipe",
+            "glomo",
+            "--backbone-set",
+            "layers=1",
+            "--epochs",
+            "3",
+            "--seeds",
+            "1",
+        ]
+    )
+    (mine,) = grid_configs(args, [args.backbone], {"glomo": ("none", {})})
+    assert (mine.backbone_kwargs["layers"], mine.backbone_kwargs["d_model"], mine.epochs) == (1, 48, 3)
+    with pytest.raises(SystemExit):
+        main(["train", "--help"])
+    assert "glomo: the GLoMo paper's MOSI settings" in capsys.readouterr().out

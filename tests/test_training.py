@@ -8,12 +8,13 @@ import numpy as np
 import pytest
 import torch
 
+from msmix_core import MODALITIES
 from msmix_core.data.batching import SplitLoader
 from msmix_core.data.synthetic import make_synthetic
 from msmix_core.errors import MsmixError
 from msmix_core.metrics import mmsa_metrics
 from msmix_core.mixing.registry import METHODS
-from msmix_core.models.registry import BACKBONES
+from msmix_core.models.registry import BACKBONES, build_backbone
 from msmix_core.runs import RunStore
 from msmix_core.training import (
     LOSSES,
@@ -285,8 +286,23 @@ def test_recipes_fill_the_fields_left_unset_and_explicit_values_win():
     assert (release.schedule, release.warmup, release.loss, release.mix_loss) == ("warmup_cosine", 0.1, "mse", "mse")
     assert TrainConfig(recipe="release", lr=3e-4, batch_size=32).lr == 3e-4
     mmsa = TrainConfig()
-    assert {name: getattr(mmsa, name) for name in RECIPES["mmsa"]} == RECIPES["mmsa"]
+    assert {name: getattr(mmsa, name) for name in RECIPES["mmsa"].fields} == RECIPES["mmsa"].fields
     assert TrainConfig.from_dict(release.to_dict()) == release
+
+
+def test_the_glomo_recipe_is_the_glomo_papers_mosi_training_and_sizes_in_one_option():
+    paper = TrainConfig(backbone="glomo", recipe="glomo")
+    assert (paper.optimizer, paper.lr, paper.weight_decay, paper.schedule) == ("adamw", 4e-5, 1e-4, "constant")
+    assert (paper.batch_size, paper.epochs, paper.patience, paper.loss) == (240, 70, 70, "l1")
+    assert paper.backbone_kwargs == {"d_model": 48, "num_heads": 16, "layers": 4, "fusion_ffn_dim": 2048}
+    knobs = {"layers": 2}
+    mine = TrainConfig(backbone="glomo", recipe="glomo", backbone_kwargs=knobs)
+    assert mine.backbone_kwargs["layers"] == 2 and mine.backbone_kwargs["d_model"] == 48  # explicit knobs win
+    assert knobs == {"layers": 2}  # the caller's dict is not changed
+    assert TrainConfig(backbone="tfn", recipe="glomo").backbone_kwargs == {}  # other backbones keep their sizes
+    assert TrainConfig.from_dict(paper.to_dict()) == paper
+    model = build_backbone("glomo", dict.fromkeys(MODALITIES, 4), dict.fromkeys(MODALITIES, 3), **paper.backbone_kwargs)
+    assert model.latent_dims == dict.fromkeys(MODALITIES, 48)
 
 
 def test_release_learning_rate_warms_up_from_zero_then_decays_by_cosine():

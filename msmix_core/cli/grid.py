@@ -32,7 +32,7 @@ from msmix_core.experiments.sweeps import parse_value
 from msmix_core.metrics import METRIC_KEYS
 from msmix_core.runs import Run, RunStore, compare_runs, format_table
 from msmix_core.training import TrainConfig, build_models
-from msmix_core.training.config import LOSSES, MIX_LOSSES, OPTIMIZERS, RECIPES, SCHEDULES
+from msmix_core.training.config import LOSSES, MIX_LOSSES, OPTIMIZERS, RECIPES, SCHEDULES, recipes_help
 from msmix_core.training.executors import (
     DEFAULT_WORKERS_RULE,
     SERIAL_CORES,
@@ -276,25 +276,23 @@ def add_training_options(p: argparse.ArgumentParser) -> None:
         "--recipe",
         choices=list(RECIPES),
         default=d.recipe,
-        help="mmsa: MMSA's MOSI configs (Adam 1e-3, batch 32, L1, patience 8, 30 epochs); release: MS-Mix's "
-        "released trainer (AdamW 1e-4, wd 1e-4, warm-up + cosine, batch 64, MSE, patience 32, 200 epochs). "
-        "Default %(default)s",
+        help=f"{recipes_help()}. Default %(default)s",
     )
-    g.add_argument("--epochs", type=int, default=None, help="maximum epochs (mmsa 30, release 200)")
+    g.add_argument("--epochs", type=int, default=None, help="maximum epochs (mmsa 30, release 200, glomo 70)")
     g.add_argument("--patience", type=int, default=None, help="early stop after N epochs without improvement")
-    g.add_argument("--batch-size", type=int, default=None, help="mmsa 32, release 64")
-    g.add_argument("--optimizer", choices=list(OPTIMIZERS), default=None, help="mmsa adam, release adamw")
-    g.add_argument("--lr", type=float, default=None, help="peak learning rate (mmsa 1e-3, release 1e-4)")
-    g.add_argument("--weight-decay", type=float, default=None, help="mmsa 0, release 1e-4")
+    g.add_argument("--batch-size", type=int, default=None, help="mmsa 32, release 64, glomo 240")
+    g.add_argument("--optimizer", choices=list(OPTIMIZERS), default=None, help="mmsa adam, release and glomo adamw")
+    g.add_argument("--lr", type=float, default=None, help="peak learning rate (mmsa 1e-3, release 1e-4, glomo 4e-5)")
+    g.add_argument("--weight-decay", type=float, default=None, help="mmsa 0, release and glomo 1e-4")
     g.add_argument("--schedule", choices=list(SCHEDULES), default=None, help="mmsa constant, release warmup_cosine")
     g.add_argument("--warmup", type=float, default=None, help="warm-up share of the epochs (release 0.1)")
     g.add_argument("--grad-clip", type=float, default=d.grad_clip, help="clip gradient values at ±C (default off)")
-    g.add_argument("--loss", choices=list(LOSSES), default=None, help="task loss (mmsa l1, release mse)")
+    g.add_argument("--loss", choices=list(LOSSES), default=None, help="task loss (mmsa and glomo l1, release mse)")
     g.add_argument(
         "--mix-loss",
         choices=list(MIX_LOSSES),
         default=None,
-        help="loss of the mixed-sample term: mse (both recipes, as the release), l1, or task (= --loss)",
+        help="loss of the mixed-sample term: mse (every recipe, as the release), l1, or task (= --loss)",
     )
     g.add_argument("--no-weights", action="store_true", help="do not save the best weights of each run")
     g = p.add_argument_group("knobs")

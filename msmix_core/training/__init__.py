@@ -1,6 +1,15 @@
 """Training and evaluation: the configuration, the loop, its events, and robustness to missing modalities."""
 
-from msmix_core.training.config import LOSSES, MIX_LOSSES, OPTIMIZERS, RECIPES, SCHEDULES, TrainConfig
+from msmix_core.training.config import (
+    LOSSES,
+    MIX_LOSSES,
+    OPTIMIZERS,
+    RECIPES,
+    SCHEDULES,
+    Recipe,
+    TrainConfig,
+    recipes_help,
+)
 from msmix_core.training.events import Callback, EpochEvent, RecordRun, StopFlag, TrainResult
 from msmix_core.training.robustness import evaluate_robustness, feature_std, load_trained, score_condition
 from msmix_core.training.trainer import (
@@ -23,6 +32,7 @@ __all__ = [
     "SCHEDULES",
     "Callback",
     "EpochEvent",
+    "Recipe",
     "RecordRun",
     "StopFlag",
     "TrainConfig",
@@ -36,6 +46,7 @@ __all__ = [
     "load_trained",
     "make_optimizer",
     "predict",
+    "recipes_help",
     "score_condition",
     "step_losses",
     "train",

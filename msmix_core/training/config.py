@@ -1,13 +1,16 @@
 """What defines a training run besides the data: :class:`TrainConfig`, its recipes and its validation.
 
-:func:`~msmix_core.training.train` trains with one of two recipes (:data:`RECIPES`), chosen by
+:func:`~msmix_core.training.train` trains with one of three recipes (:data:`RECIPES`), chosen by
 ``TrainConfig.recipe``:
 
 - ``"mmsa"`` (the default): MMSA's MOSI configs: Adam, lr 1e-3, batch 32, L1 task loss, early
   stopping after 8 epochs without validation improvement;
 - ``"release"``: how MS-Mix's released code trains (``trains/ALMT.py``): AdamW (lr 1e-4, weight
   decay 1e-4), a linear warm-up over the first 10 % of the epoch budget and then a cosine decay
-  (:func:`~msmix_core.training.get_lr`), batch 64, MSE task loss, up to 200 epochs with a patience of 32.
+  (:func:`~msmix_core.training.get_lr`), batch 64, MSE task loss, up to 200 epochs with a patience of 32;
+- ``"glomo"``: the GLoMo paper's MOSI settings (``main_GLoMo.py``): AdamW (lr 4e-5, weight decay
+  1e-4), batch 240, L1, 70 epochs and no early stopping; on the ``glomo`` backbone it also sets the
+  paper's sizes (d = 48, 16 heads, 4 encoder layers, the code's 2048-wide fusion feed-forward).
 """
 
 from __future__ import annotations
@@ -36,43 +39,87 @@ MIX_LOSSES: tuple[str, ...] = ("mse", "l1", "task")
 OPTIMIZERS: tuple[str, ...] = ("adam", "adamw")
 SCHEDULES: tuple[str, ...] = ("constant", "warmup_cosine")
 
-#: Training recipes: the values a :class:`TrainConfig` field left at ``None`` takes.
-#: ``mmsa``: MMSA's MOSI configs (TFN, LMF: Adam, lr 1e-3, batch 32, L1, patience 8).
-#: ``release``: MS-Mix's released ``trains/ALMT.py`` and ``config_regression.json``. Its SAL term is
-#: a batch mean, so halving the batch doubles SAL's weight relative to the task loss: batch 64 assumed.
-RECIPES: dict[str, dict[str, Any]] = {
-    "mmsa": {
-        "optimizer": "adam",
-        "lr": 1e-3,
-        "weight_decay": 0.0,
-        "schedule": "constant",
-        "warmup": 0.0,
-        "batch_size": 32,
-        "epochs": 30,
-        "patience": 8,
-        "loss": "l1",
-        "mix_loss": "mse",
-    },
-    "release": {
-        "optimizer": "adamw",
-        "lr": 1e-4,
-        "weight_decay": 1e-4,
-        "schedule": "warmup_cosine",
-        "warmup": 0.1,
-        "batch_size": 64,
-        "epochs": 200,
-        "patience": 32,
-        "loss": "mse",
-        "mix_loss": "mse",
-    },
+
+@dataclass(frozen=True)
+class Recipe:
+    """A named way to train: the values a :class:`TrainConfig` field left at ``None`` takes.
+
+    ``backbone_knobs`` maps a backbone to the knobs the recipe sets on it (a knob given explicitly wins),
+    so a paper's sizes and its training are one option together; other backbones train with their own
+    defaults. ``doc`` is the one line that help texts show.
+    """
+
+    doc: str
+    fields: dict[str, Any]
+    backbone_knobs: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+
+#: Training recipes by name. ``release``'s SAL term is a batch mean, so halving the batch doubles SAL's
+#: weight relative to the task loss: batch 64 assumed. ``glomo``'s step schedule (x0.1 at epochs 80, 100)
+#: never triggers within its 70 epochs, hence constant.
+RECIPES: dict[str, Recipe] = {
+    "mmsa": Recipe(
+        doc="MMSA's MOSI configs (Adam 1e-3, batch 32, L1, patience 8, 30 epochs)",
+        fields={
+            "optimizer": "adam",
+            "lr": 1e-3,
+            "weight_decay": 0.0,
+            "schedule": "constant",
+            "warmup": 0.0,
+            "batch_size": 32,
+            "epochs": 30,
+            "patience": 8,
+            "loss": "l1",
+            "mix_loss": "mse",
+        },
+    ),
+    "release": Recipe(
+        doc="MS-Mix's released trainer (AdamW 1e-4, wd 1e-4, warm-up + cosine, batch 64, MSE, patience 32, "
+        "200 epochs; it needs far more epochs)",
+        fields={
+            "optimizer": "adamw",
+            "lr": 1e-4,
+            "weight_decay": 1e-4,
+            "schedule": "warmup_cosine",
+            "warmup": 0.1,
+            "batch_size": 64,
+            "epochs": 200,
+            "patience": 32,
+            "loss": "mse",
+            "mix_loss": "mse",
+        },
+    ),
+    "glomo": Recipe(
+        doc="the GLoMo paper's MOSI settings (AdamW 4e-5, wd 1e-4, batch 240, L1, 70 epochs, no early stop; "
+        "on the glomo backbone also d_model 48, 16 heads, 4 layers)",
+        fields={
+            "optimizer": "adamw",
+            "lr": 4e-5,
+            "weight_decay": 1e-4,
+            "schedule": "constant",
+            "warmup": 0.0,
+            "batch_size": 240,
+            "epochs": 70,
+            "patience": 70,
+            "loss": "l1",
+            "mix_loss": "mse",
+        },
+        backbone_knobs={"glomo": {"d_model": 48, "num_heads": 16, "layers": 4, "fusion_ffn_dim": 2048}},
+    ),
 }
+
+
+def recipes_help() -> str:
+    """Each recipe and its one line, for help texts: ``mmsa: MMSA's ...; release: ...``."""
+    return "; ".join(f"{name}: {recipe.doc}" for name, recipe in RECIPES.items())
 
 
 @dataclass
 class TrainConfig:
     """Everything that defines a training run besides the data.
 
-    ``recipe`` (:data:`RECIPES`) fills every recipe field left at ``None``: ``optimizer``, ``lr``,
+    ``recipe`` (:data:`RECIPES`) fills every recipe field left at ``None`` (and the knobs it sets on
+    ``backbone`` that ``backbone_kwargs`` does not give): ``optimizer``, ``lr``,
     ``weight_decay``, ``schedule`` (``"constant"`` or ``"warmup_cosine"``), ``warmup`` (the share of
     the epoch budget spent warming up), ``batch_size``, ``epochs`` (a cap), ``patience``, ``loss``
     (the task loss) and ``mix_loss`` (the mixed-sample term's loss). Fields given explicitly win.
@@ -111,9 +158,11 @@ class TrainConfig:
             if not isinstance(getattr(self, name), dict):
                 raise MsmixError(f"TrainConfig.{name} must be a dict of knobs, got {getattr(self, name)!r}")
         _choice("recipe", self.recipe, tuple(RECIPES))
-        for name, value in RECIPES[self.recipe].items():
+        recipe = RECIPES[self.recipe]
+        for name, value in recipe.fields.items():
             if getattr(self, name) is None:
                 setattr(self, name, value)
+        self.backbone_kwargs = {**recipe.backbone_knobs.get(self.backbone, {}), **self.backbone_kwargs}
         self.epochs = _integer("epochs", self.epochs, 1)
         self.batch_size = _integer("batch_size", self.batch_size, 2)
         self.patience = _integer("patience", self.patience, 1)
