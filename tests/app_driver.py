@@ -16,9 +16,9 @@ import time
 import urllib.request
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+from helpers import ROOT
+
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
     "--headless",
@@ -127,14 +127,25 @@ class RunWatcher:
             self.tab.wait_for_timeout(20)
 
 
-def open_tab(browser, url: str, timeout_ms: float, viewport: tuple[int, int] = (1400, 1000)):
-    """A new browser context and tab at ``url``, with a :class:`RunWatcher`; waits for the first run to finish."""
+#: A tab's usual size; the lab's layout tests also use a laptop's or a projector's 1280 px (``wide_tab``).
+VIEWPORT = (1400, 1000)
+WIDE_VIEWPORT = (1280, 900)
+
+
+def new_tab(browser, viewport: tuple[int, int] = VIEWPORT):
+    """A tab in a fresh browser context (no cookies, no session), with a :class:`RunWatcher` as ``tab.watcher``."""
     context = browser.new_context(viewport={"width": viewport[0], "height": viewport[1]})
     tab = context.new_page()
-    watcher = RunWatcher(tab)
+    tab.watcher = RunWatcher(tab)
+    return context, tab
+
+
+def open_tab(browser, url: str, timeout_ms: float, viewport: tuple[int, int] = VIEWPORT):
+    """A new browser context and tab at ``url``, with a :class:`RunWatcher`; waits for the first run to finish."""
+    context, tab = new_tab(browser, viewport)
     tab.goto(url, timeout=timeout_ms)
-    watcher.wait_finished(0, timeout_ms)
-    return context, tab, watcher
+    tab.watcher.wait_finished(0, timeout_ms)
+    return context, tab, tab.watcher
 
 
 def wait_idle(tab) -> None:

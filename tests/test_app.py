@@ -1,75 +1,37 @@
 """The exploration pages under Streamlit's AppTest: they render, and their main control changes what they show."""
 
-import base64
-import json
 import os
 import pickle
-import re
 from dataclasses import fields
 from pathlib import Path
 
 import numpy as np
 import pytest
+from helpers import (
+    APP_TIMEOUT,
+    MOSI_DIR,
+    app_test,
+    card_rows,
+    chosen_pairs,
+    live_data,
+    metric,
+    needs_mosi,
+    open_page,
+    page,
+    ran,
+    set_delta,
+    set_live,
+    start_training,
+    traces,
+)
 from streamlit.testing.v1 import AppTest
 
 from msmix_core.analysis.explorer import signed
 from ui.settings import DOMAINS, Settings, parse_query_params
 
-ROOT = Path(__file__).resolve().parent.parent
-TIMEOUT = 180  # the first run of a session builds the data and encodes a batch on slow shared CPUs
-
-
-def page(name: str, **params: str) -> AppTest:
-    """A page run once with small settings (128 training samples) plus ``params`` in the URL."""
-    at = AppTest.from_file(str(ROOT / "pages" / f"{name}.py"), default_timeout=TIMEOUT)
-    at.query_params["n_train"] = "128"
-    for key, value in params.items():
-        at.query_params[key] = value
-    at.run()
-    assert not at.exception, [e.value for e in at.exception]
-    return at
-
-
-def metric(at: AppTest, label: str) -> str:
-    return next(m.value for m in at.metric if m.label == label)
-
-
-def traces(at: AppTest, key: str) -> list[dict]:
-    """The traces of the plotly chart with widget key ``key``, as plain dicts."""
-    chart = next(c for c in at.get("plotly_chart") if key in c.proto.id)
-    return json.loads(chart.proto.spec)["data"]
-
-
-def live_data(at: AppTest) -> dict:
-    """What the page sends its browser-drawn control (ui.live): the δ map, or the λ histograms."""
-    (element,) = at.get("bidi_component")
-    return json.loads(element.proto.json)
-
-
-def set_live(at: AppTest, key: str, value: float) -> AppTest:
-    """Move a browser-drawn slider as the browser does: its value lands in ``st.session_state[key]``."""
-    at.session_state[key] = value
-    at.run()
-    assert not at.exception, [e.value for e in at.exception]
-    return at
-
-
-def set_delta(at: AppTest, delta: float) -> AppTest:
-    return set_live(at, "pairs_delta", delta)
-
-
-def values(array) -> np.ndarray:
-    """A trace's array: plotly serialises numpy arrays as base64 typed arrays."""
-    if isinstance(array, dict):
-        return np.frombuffer(base64.b64decode(array["bdata"]), dtype=array["dtype"])
-    return np.asarray(array)
-
 
 def test_app_entry_point_opens_home():
-    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=TIMEOUT)
-    at.query_params["n_train"] = "128"
-    at.run()
-    assert not at.exception
+    at = ran(app_test(n_train="128"))
     assert at.title[0].value.startswith("msmix")
 
 
@@ -106,18 +68,8 @@ def test_choosing_a_pair_shows_both_samples():
     )
 
 
-def chosen_pairs(at: AppTest):
-    """The table of the pairs SASS drew (the first table with ``row_a``)."""
-    return next(d.value for d in at.dataframe if "row_a" in d.value.columns)
-
-
 def card_captions(at: AppTest) -> list:
     return [c for c in at.caption if "train row" in c.value]
-
-
-def card_rows(at: AppTest) -> list[int]:
-    """The train rows of the two samples the pair card shows."""
-    return [int(m.group(1)) for c in at.caption if (m := re.search(r"train row (\d+)", c.value))]
 
 
 def lambdas(at: AppTest) -> np.ndarray:
@@ -157,11 +109,7 @@ UNPARSABLE = {"n_train": "-5", "data_seed": "ten", "conflict_rate": "nan", "labe
 
 @pytest.mark.parametrize("params", [OUT_OF_RANGE, UNPARSABLE, {"n_train": "100"}, {"seed": str(2**31)}], ids=str)
 def test_url_values_the_sidebar_does_not_offer_fall_back_with_one_warning(params):
-    at = AppTest.from_file(str(ROOT / "pages" / "home.py"), default_timeout=TIMEOUT)
-    for key, value in params.items():
-        at.query_params[key] = value
-    at.run()
-    assert not at.exception, [e.value for e in at.exception]
+    at = open_page("home", **params)
     [warning] = at.warning
     for key, value in params.items():
         assert f"{key}={value!r}" in warning.value and f"{key}={getattr(Settings, key)!r}" in warning.value
@@ -211,12 +159,10 @@ class _Bomb:
 
 
 def test_an_uploaded_memory_bomb_is_one_error_line():
-    at = AppTest.from_file(str(ROOT / "pages" / "home.py"), default_timeout=TIMEOUT)
+    at = app_test("home", source="upload")
     payload = pickle.dumps({"train": _Bomb()})
     at.session_state["msmix_upload"] = ("bomb.pkl", "digest-of-the-bomb", payload)  # what the sidebar's uploader keeps
-    at.query_params["source"] = "upload"
-    at.run()
-    assert not at.exception, [e.value for e in at.exception]
+    ran(at)
     assert len(at.error) == 1 and "impossible size" in at.error[0].value
 
 
@@ -253,12 +199,6 @@ def test_ratios_page_compares_untrained_and_trained_predictors():
 
 
 # --- the real CMU-MOSI utterances (read from the shared folder beside the checkout) --------------------------
-
-MOSI_DIR = ROOT.parent / "shared" / "data" / "mosi-utterance"
-needs_mosi = pytest.mark.skipif(
-    not (MOSI_DIR / "declare-lab" / "data" / "transcripts.csv").is_file(),
-    reason=f"the CMU-MOSI utterance folder {MOSI_DIR} is absent",
-)
 
 
 def real_page(name: str, **params: str) -> AppTest:
@@ -328,12 +268,7 @@ def test_real_embedding_hover_shows_the_sentence():
 def test_training_and_robustness_run_on_the_real_data(tmp_path, monkeypatch):
     monkeypatch.setenv("MSMIX_RUNS_DIR", str(tmp_path))
     at = real_page("training")
-    at.multiselect(key="tr_methods").set_value(["none"])
-    at.number_input(key="tr_epochs").set_value(1)
-    at.number_input(key="tr_seeds").set_value(1)
-    next(b for b in at.button if b.label == "Run").click()
-    at.run()
-    assert at.session_state["training_job"].join(TIMEOUT)
+    assert start_training(at, ["none"], epochs=1).join(APP_TIMEOUT)
     at.run()
     assert not at.exception and not at.error
     assert at.dataframe[0].value["run"].tolist() == ["none"]

@@ -2,36 +2,16 @@
 
 from __future__ import annotations
 
-import base64
 import json
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
-import numpy as np
 import pytest
-from streamlit.testing.v1 import AppTest
+from helpers import APP_TIMEOUT, open_page, start_training, values
 
 from msmix_core.runs import experiment_key
 from msmix_core.training import TrainConfig, train
 
-TIMEOUT = 120
-ROOT = Path(__file__).resolve().parent.parent
 T0 = datetime(2026, 12, 6, 12, 0, tzinfo=UTC)
-
-
-def _page(name: str, **query: str) -> AppTest:
-    at = AppTest.from_file(str(ROOT / "pages" / f"{name}.py"), default_timeout=TIMEOUT)
-    at.query_params.update(query)
-    at.run()
-    assert not at.exception, at.exception
-    return at
-
-
-def _numbers(array: list | dict) -> list[float]:
-    """A plotly array as JSON holds it: a list, or base64 bytes with their dtype."""
-    if isinstance(array, dict):
-        return np.frombuffer(base64.b64decode(array["bdata"]), dtype=array["dtype"]).tolist()
-    return list(array)
 
 
 def _record(store, dataset, minutes, seed, mae, label=None, **config):
@@ -51,7 +31,7 @@ def test_ablation_compares_like_with_like_and_says_what_it_left_out(store, tiny)
         _record(
             store, tiny.name, 20 + seed, seed, 0.9, "msmix threshold=0.2", epochs=2, method_kwargs={"threshold": 0.2}
         )
-    at = _page("ablation")
+    at = open_page("ablation")
     wide = at.dataframe[0].value
     assert wide["label"].tolist() == ["msmix", "msmix -SAL"] and wide["n_seeds"].tolist() == [3, 3]
     assert wide.loc[0, "MAE"].startswith("1.0200 ± ")  # the 2-epoch runs' mean, not the newer 3-epoch runs'
@@ -76,7 +56,7 @@ def test_ablation_compares_like_with_like_and_says_what_it_left_out(store, tiny)
 def test_ablation_with_only_unlike_runs_says_so(store, tiny):
     _record(store, tiny.name, 1, 1, 1.0, epochs=2)
     _record(store, tiny.name, 2, 1, 1.1, "msmix -SAL", epochs=3, method_kwargs={"use_sal": False})
-    at = _page("ablation")
+    at = open_page("ablation")
     assert any("No ablation to compare yet" in info.value for info in at.info)
     assert len(at.selectbox(key="ab_set").options) == 2
 
@@ -87,7 +67,7 @@ def test_robustness_matches_settings_across_methods_and_averages_over_seeds(stor
         for method in ("none", "msmix"):
             train(tiny, TrainConfig(method=method, epochs=1, batch_size=16, seed=seed), store=store)
     longer = train(tiny, TrainConfig(method="msmix", epochs=2, batch_size=16, seed=1), store=store)  # newest
-    at = _page("robustness", rb_level="0.5")
+    at = open_page("robustness", rb_level="0.5")
     assert at.multiselect(key="rb_methods").value == ["none", "msmix"]
     means = at.dataframe[0].value
     assert set(means["label"]) == {"none", "msmix"} and set(means["n_seeds"]) == {2}
@@ -96,7 +76,7 @@ def test_robustness_matches_settings_across_methods_and_averages_over_seeds(stor
     assert "Left out: 1 'msmix' run with epochs=2 not compared: no 'none' runs with those settings." in captions
     differences, curves = (json.loads(chart.proto.spec) for chart in at.get("plotly_chart"))
     assert {trace["name"] for trace in differences["data"]} == {"msmix"}  # msmix minus none
-    assert all(max(_numbers(trace["error_y"]["array"])) > 0 for trace in differences["data"])  # 95 % intervals
+    assert all(max(values(trace["error_y"]["array"])) > 0 for trace in differences["data"])  # 95 % intervals
     low, high = differences["layout"]["yaxis"]["range"]
     assert low < 0 < high
     assert "range" not in curves["layout"]["yaxis"]  # raw scores: the axis follows the data, not 0
@@ -104,26 +84,21 @@ def test_robustness_matches_settings_across_methods_and_averages_over_seeds(stor
     at.multiselect(key="rb_seeds").set_value([2]).run()  # one seed: its models alone, no interval
     assert set(at.dataframe[0].value["n_seeds"]) == {1} and at.query_params["rb_seeds"] == "2"
     differences = json.loads(at.get("plotly_chart")[0].proto.spec)
-    assert all(max(_numbers(trace["error_y"]["array"])) == 0 for trace in differences["data"])
+    assert all(max(values(trace["error_y"]["array"])) == 0 for trace in differences["data"])
 
     sets = at.selectbox(key="rb_set")
     sets.select(next(option for option in sets.options if "epochs=2" in option)).run()
     assert not at.exception
     assert at.multiselect(key="rb_methods").value == ["msmix"]
     assert set(at.dataframe[0].value["n_seeds"]) == {1} and len(at.get("plotly_chart")) == 1
-    shared = _page("robustness", rb_set=at.query_params["rb_set"])  # a link opens the same set
+    shared = open_page("robustness", rb_set=at.query_params["rb_set"])  # a link opens the same set
     assert shared.multiselect(key="rb_methods").value == ["msmix"] and set(shared.dataframe[0].value["n_seeds"]) == {1}
 
 
 @pytest.mark.slow
 def test_training_summary_names_each_runs_experiment(store):
-    at = _page("training")
-    at.multiselect(key="tr_methods").set_value(["none", "mixup"])
-    at.number_input(key="tr_epochs").set_value(1)
-    at.number_input(key="tr_seeds").set_value(1)
-    next(b for b in at.button if b.label == "Run").click()
-    at.run()
-    assert at.session_state["training_job"].join(TIMEOUT)
+    at = open_page("training")
+    assert start_training(at, ["none", "mixup"], epochs=1).join(APP_TIMEOUT)
     at.run()
     assert not at.exception
     summary = at.dataframe[0].value

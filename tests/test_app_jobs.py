@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import time
-from pathlib import Path
-
 import pytest
+from helpers import APP_TIMEOUT, open_page, start_training, wait_first_epoch
 from streamlit.testing.v1 import AppTest
 
 import msmix_core.jobs.queue
@@ -23,9 +21,6 @@ from ui.jobs_view import (
     poll_interval,
 )
 
-TIMEOUT = 120
-ROOT = Path(__file__).resolve().parent.parent
-
 
 @pytest.fixture()
 def one_slot(monkeypatch) -> TrainingQueue:
@@ -35,34 +30,8 @@ def one_slot(monkeypatch) -> TrainingQueue:
     return queue
 
 
-def _session(job_id: str | None = None) -> AppTest:
-    at = AppTest.from_file(str(ROOT / "pages" / "training.py"), default_timeout=TIMEOUT)
-    if job_id is not None:
-        at.query_params["training_job"] = job_id  # the link names the job
-    at.run()
-    assert not at.exception, at.exception
-    return at
-
-
-def _run(at: AppTest, methods: list[str], epochs: int):
-    at.multiselect(key="tr_methods").set_value(methods)
-    at.number_input(key="tr_epochs").set_value(epochs)
-    at.number_input(key="tr_seeds").set_value(1)
-    next(b for b in at.button if b.label == "Run").click()
-    at.run()
-    assert not at.exception, at.exception
-    return at.session_state["training_job"]
-
-
 def _keys(at: AppTest) -> set[str]:
     return {button.key for button in at.button}
-
-
-def _wait_first_epoch(job, name: str) -> None:
-    deadline = time.monotonic() + TIMEOUT
-    while not job.progress().histories[name]:
-        assert time.monotonic() < deadline
-        time.sleep(0.1)
 
 
 def test_the_partial_note_says_why_tables_hold_fewer_runs():
@@ -103,11 +72,11 @@ def test_a_waiting_job_is_polled_slowly_also_by_a_page_that_only_watches_it(tiny
 
 @pytest.mark.slow
 def test_a_shared_link_shows_the_job_read_only_and_only_the_session_that_started_it_stops_it(store):
-    owner = _session()
-    job = _run(owner, ["msmix", "none"], epochs=50)
+    owner = open_page("training")
+    job = start_training(owner, ["msmix", "none"], epochs=50)
     secret = owner.session_state[OWNER_KEY]
     assert owner.query_params["training_job"] == job.id and secret not in str(dict(owner.query_params))
-    _wait_first_epoch(job, "msmix")
+    wait_first_epoch(job, "msmix")
     owner.run()
     buttons = {b.key: b for b in owner.button}
     assert (
@@ -115,7 +84,9 @@ def test_a_shared_link_shows_the_job_read_only_and_only_the_session_that_started
     )
     assert buttons["tr_stop"].label == "Stop now" and buttons["tr_stop"].help == STOP_NOW_HELP
 
-    visitor = _session(job.id)  # another browser opening the copied link (or the same page reloaded)
+    visitor = open_page(
+        "training", training_job=job.id
+    )  # another browser opening the copied link (or the same page reloaded)
     assert visitor.session_state["training_job"] is job  # it follows the job...
     assert any(READ_ONLY in c.value for c in visitor.caption)  # ...says it only watches...
     assert not {"tr_stop", "tr_stop_after"} & _keys(visitor)  # ...and has no control over it
@@ -124,7 +95,7 @@ def test_a_shared_link_shows_the_job_read_only_and_only_the_session_that_started
     assert job.is_alive()
 
     owner.button(key="tr_stop").click().run()
-    assert job.join(TIMEOUT)
+    assert job.join(APP_TIMEOUT)
     owner.run()
     assert not owner.exception
     assert any("Partial results, stopped by **Stop now**" in w.value for w in owner.warning)
@@ -135,9 +106,9 @@ def test_a_shared_link_shows_the_job_read_only_and_only_the_session_that_started
 
 @pytest.mark.slow
 def test_with_one_slot_the_second_run_waits_in_line_and_stop_takes_it_out(store, one_slot):
-    first, second = _session(), _session()
-    running = _run(first, ["none"], epochs=20)
-    waiting = _run(second, ["mixup"], epochs=1)
+    first, second = open_page("training"), open_page("training")
+    running = start_training(first, ["none"], epochs=20)
+    waiting = start_training(second, ["mixup"], epochs=1)
     assert waiting.progress().position == 1
     second.run()
     (bar,) = second.get("progress")
@@ -149,5 +120,5 @@ def test_with_one_slot_the_second_run_waits_in_line_and_stop_takes_it_out(store,
     assert any("before any run began" in w.value for w in second.warning)
     assert running.is_alive() and waiting.progress().runs_done == 0
     first.button(key="tr_stop").click().run()
-    assert running.join(TIMEOUT)
+    assert running.join(APP_TIMEOUT)
     assert all(run.config["method"] == "none" for run in store.list())  # the job that left the line stored nothing

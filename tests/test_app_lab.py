@@ -5,13 +5,10 @@ import os
 import re
 import subprocess
 import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
-from test_app import card_rows, chosen_pairs, live_data, metric, page, set_delta, set_live, traces, values
-
-ROOT = Path(__file__).resolve().parent.parent
+from helpers import ROOT, card_rows, chosen_pairs, live_data, metric, page, set_delta, set_live, traces, values
 
 
 def test_pair_controls_start_from_the_url_and_follow_changes():

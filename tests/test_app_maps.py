@@ -2,7 +2,7 @@
 
 import numpy as np
 import pytest
-from test_app import metric, page, traces, values
+from helpers import metric, page, traces, values
 
 from msmix_core.analysis import nearest_neighbours, view_features
 

@@ -4,7 +4,7 @@ import re
 
 import numpy as np
 import pytest
-from test_app import card_rows, chosen_pairs, live_data, metric, page
+from helpers import card_rows, chosen_pairs, live_data, metric, page
 
 from msmix_core.analysis.explorer import PairFilter
 from ui.pair_explorer import cell_positions

@@ -6,7 +6,7 @@ import os
 
 import optuna
 import pytest
-from test_app import page
+from helpers import page
 from test_paths import NOT_PATHS
 
 from ui.paths import DATA_DIRS_ENV, REFUSED, UNUSABLE

@@ -2,22 +2,16 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import plotly.io as pio
 import pytest
+from helpers import open_page, values
 from stored_runs import fill
 from streamlit.testing.v1 import AppTest
-from test_app import values
 
-import ui.data
 from msmix_core.experiments.ablation import ABLATION_FACTOR
 from msmix_core.runs import RunStore, comparable_sets
 from msmix_core.runs.annotations import read_note, read_tags
 from ui import run_links
-
-ROOT = Path(__file__).resolve().parent.parent
-TIMEOUT = 120
 
 
 @pytest.fixture
@@ -27,22 +21,13 @@ def filled(tmp_path, monkeypatch):
     return store, fill(store)
 
 
-def page(query: dict[str, str] | None = None) -> AppTest:
-    at = AppTest.from_file(str(ROOT / "pages" / "runs.py"), default_timeout=TIMEOUT)
-    for key, value in (query or {}).items():
-        at.query_params[key] = value
-    at.run()
-    assert not at.exception, at.exception
-    return at
-
-
 def shown_ids(at: AppTest) -> set[str]:
     return set(at.dataframe[0].value["id"])
 
 
 def test_filter_search_and_sort_keep_their_state_in_the_url(filled):
     runs = filled[1]
-    at = page()
+    at = open_page("runs")
     assert len(shown_ids(at)) == 13 and "13 of 13 runs." in [c.value for c in at.caption]
     at.text_input(key="rn_where").set_value("label=msmix; max_epochs>=3").run()
     assert shown_ids(at) == {run.id for run in runs["msmix 3 epochs"]}
@@ -55,13 +40,13 @@ def test_filter_search_and_sort_keep_their_state_in_the_url(filled):
     assert list(at.dataframe[0].value["id"]) == [runs["sweep"][2].id, runs["sweep"][3].id]  # seed 1 first
     at.text_input(key="rn_where").set_value("speaker=3").run()
     assert not at.exception and "no column 'speaker'" in at.error[0].value
-    again = page({"rn_q": "threshold=0.6", "rn_sort": "test_MAE", "rn_desc": "false"})  # the link reproduces it
+    again = open_page("runs", rn_q="threshold=0.6", rn_sort="test_MAE", rn_desc="false")  # the link reproduces it
     assert list(again.dataframe[0].value["id"]) == [runs["sweep"][2].id, runs["sweep"][3].id]
 
 
 def test_group_by_experiment_shows_mean_and_std_and_links_a_group_to_other_pages(filled):
     runs = filled[1]
-    at = page()
+    at = open_page("runs")
     at.toggle(key="rn_group").set_value(True).run()
     groups = at.dataframe[0].value
     assert len(groups) == 5 and set(groups["n_seeds"]) == {2, 3}
@@ -77,7 +62,7 @@ def test_group_by_experiment_shows_mean_and_std_and_links_a_group_to_other_pages
 def test_selecting_two_runs_sets_their_configs_side_by_side_and_overlays_their_curves(filled):
     runs = filled[1]
     a, b = runs["msmix"][0], runs["sweep"][2]
-    at = page()
+    at = open_page("runs")
     at.multiselect(key="rn_sel").set_value([a.id, b.id]).run()
     assert at.query_params["rn_sel"] == f"{a.id},{b.id}"
     diff = at.dataframe[-1].value
@@ -88,14 +73,14 @@ def test_selecting_two_runs_sets_their_configs_side_by_side_and_overlays_their_c
     curves = next(chart for chart in at.get("plotly_chart") if "rn_curves" in chart.proto.id)
     traces = pio.from_json(curves.proto.spec).data
     assert len(traces) == 4 and all(len(values(trace.x)) == 2 for trace in traces)  # 2 runs × valid, test; 2 epochs
-    linked = page({"rn_sel": f"{a.id},{b.id},20990101-000000-gone-s1-0000"})  # a deleted run drops out
+    linked = open_page("runs", rn_sel=f"{a.id},{b.id},20990101-000000-gone-s1-0000")  # a deleted run drops out
     assert linked.multiselect(key="rn_sel").value == [a.id, b.id]
 
 
 def test_tags_notes_and_delete_with_a_confirmation(filled):
     store, runs = filled
     a, b = runs["none"][0], runs["none"][1]
-    at = page({"rn_sel": f"{a.id},{b.id}"})
+    at = open_page("runs", rn_sel=f"{a.id},{b.id}")
     at.text_input(key="rn_tag_text").set_value("paper, baseline").run()
     next(button for button in at.button if button.label == "Add tags").click().run()
     assert read_tags(a.path) == ["paper", "baseline"] and read_tags(b.path) == ["paper", "baseline"]
@@ -119,7 +104,7 @@ def test_a_served_app_shows_no_server_folders_and_lets_no_visitor_change_runs(fi
     store, runs = filled
     monkeypatch.setenv("MSMIX_DATA_DIRS", str(tmp_path))
     a = runs["none"][0]
-    at = page({"rn_sel": a.id})
+    at = open_page("runs", rn_sel=a.id)
     labels = [button.label for button in at.button]
     assert not any(label.startswith(("Delete", "Add tags", "Save note")) for label in labels)
     assert not any(str(store.root) in str(frame.value) for frame in at.dataframe)
@@ -128,7 +113,7 @@ def test_a_served_app_shows_no_server_folders_and_lets_no_visitor_change_runs(fi
 
 
 def test_parallel_coordinates_of_a_filtered_sweep(filled):
-    at = page({"rn_where": "label=msmix threshold=*"})
+    at = open_page("runs", rn_where="label=msmix threshold=*")
     charts = {chart.proto.id: chart for chart in at.get("plotly_chart")}
     parcoords = next(chart for key, chart in charts.items() if "rn_parcoords" in key)
     assert '"parcoords"' in parcoords.proto.spec and "threshold" in parcoords.proto.spec
@@ -137,20 +122,15 @@ def test_parallel_coordinates_of_a_filtered_sweep(filled):
 
 def test_an_empty_store_says_where_to_train(tmp_path, monkeypatch):
     monkeypatch.setenv("MSMIX_RUNS_DIR", str(tmp_path))
-    at = page()
+    at = open_page("runs")
     assert "No runs in" in at.info[0].value
 
 
 @pytest.mark.slow
-def test_training_draws_a_linked_group_as_mean_and_band_and_each_seed_on_demand(tmp_path, monkeypatch, tiny):
-    monkeypatch.setenv("MSMIX_RUNS_DIR", str(tmp_path))
-    monkeypatch.setattr(ui.data, "dataset", lambda settings: tiny)
-    runs = fill(RunStore(tmp_path), dataset=tiny.name)
+def test_training_draws_a_linked_group_as_mean_and_band_and_each_seed_on_demand(store, tiny):
+    runs = fill(store, dataset=tiny.name)
     group, alone = runs["msmix 3 epochs"], runs["none"][0]
-    at = AppTest.from_file(str(ROOT / "pages" / "training.py"), default_timeout=TIMEOUT)
-    at.query_params["tr_overlay"] = ",".join(run.id for run in [*group, alone])  # the link the Runs page gives
-    at.run()
-    assert not at.exception, at.exception
+    at = open_page("training", tr_overlay=",".join(run.id for run in [*group, alone]))  # the link the Runs page gives
     traces = pio.from_json(at.get("plotly_chart")[0].proto.spec).data
     name = f"msmix · {group[0].experiment_key}"
     assert [t.name for t in traces if t.legendgroup == name] == [

@@ -2,40 +2,19 @@
 
 from __future__ import annotations
 
-import base64
 import json
-from pathlib import Path
 
-import numpy as np
 import optuna
 import pytest
+from helpers import APP_TIMEOUT, open_page, values
 from streamlit.testing.v1 import AppTest
 
 from msmix_core.experiments.sweeps import stored_sweeps, sweep_table
 from msmix_core.runs import RunStore
 
-TIMEOUT = 180
-PAGE = str(Path(__file__).resolve().parent.parent / "pages" / "sweeps.py")
-
-
-def _page(params: dict[str, str] | None = None) -> AppTest:
-    at = AppTest.from_file(PAGE, default_timeout=TIMEOUT)
-    for key, value in (params or {}).items():
-        at.query_params[key] = value
-    at.run()
-    assert not at.exception, at.exception
-    return at
-
 
 def _chart(at: AppTest) -> dict:
     return json.loads(at.get("plotly_chart")[0].proto.spec)
-
-
-def _numbers(array: list | dict) -> list[float]:
-    """A plotly array as JSON holds it: a list, or base64 bytes with their dtype."""
-    if isinstance(array, dict):
-        return np.frombuffer(base64.b64decode(array["bdata"]), dtype=array["dtype"]).tolist()
-    return list(array)
 
 
 def _fake_sweep(store: RunStore, dataset: str, values=(0.2, 0.4, 0.6), seeds=(1, 2), epochs=3) -> None:
@@ -66,14 +45,14 @@ def test_sweep_table_groups_runs_by_knob_value_with_mean_std_and_n(store, tiny):
 
 
 def test_the_page_renders_and_asks_for_a_sweep(store):
-    at = _page()
+    at = open_page("sweeps")
     assert any("Run sweep" in info.value for info in at.info)
     assert at.selectbox(key="sw_knob").value == "threshold"
     assert at.text_input(key="sw_values_threshold").value == "0.1:0.9:5"
 
 
 def test_a_tiny_sweep_runs_and_draws_metric_against_knob_with_default_and_paper_marked(store):
-    at = _page()
+    at = open_page("sweeps")
     at.text_input(key="sw_values_threshold").set_value("0.2,0.6")
     at.number_input(key="sw_seeds").set_value(1)
     at.number_input(key="sw_epochs").set_value(1)
@@ -81,13 +60,13 @@ def test_a_tiny_sweep_runs_and_draws_metric_against_knob_with_default_and_paper_
     at.run()
     assert not at.exception and not at.error
     job = at.session_state["sweep_job"]
-    assert job.join(TIMEOUT)
+    assert job.join(APP_TIMEOUT)
     at.run()
     assert not at.exception and not at.error
     assert sorted(run.config["method_kwargs"]["threshold"] for run in store.list()) == [0.2, 0.6]
     spec = _chart(at)
     line = next(trace for trace in spec["data"] if trace.get("mode") == "lines+markers")
-    assert line["name"] == "this sweep" and _numbers(line["x"]) == [0.2, 0.6]
+    assert line["name"] == "this sweep" and values(line["x"]).tolist() == [0.2, 0.6]
     marks = sorted(shape["x0"] for shape in spec["layout"]["shapes"])
     assert marks == [0.2, 0.4]  # the paper's δ and the release code's (msmix's default)
     table = at.dataframe[0].value
@@ -96,7 +75,7 @@ def test_a_tiny_sweep_runs_and_draws_metric_against_knob_with_default_and_paper_
 
 
 def test_the_url_holds_the_page_settings(store):
-    at = _page()
+    at = open_page("sweeps")
     at.selectbox(key="sw_knob").set_value("alpha").run()
     assert at.query_params["sw_knob"] == "alpha"
     at.text_input(key="sw_values_alpha").set_value("0,1")  # the form's fields reach the URL when it is sent
@@ -107,7 +86,7 @@ def test_the_url_holds_the_page_settings(store):
         not at.exception and len(at.error) == 1 and "0.0 is not valid; alpha must be a number > 0" in at.error[0].value
     )
     assert at.query_params["sw_values_alpha"] == "0,1" and at.query_params["sw_seeds"] == "3"
-    again = _page({"sw_knob": "alpha", "sw_values_alpha": "1,2", "sw_seeds": "3", "sw_workers": "99"})
+    again = open_page("sweeps", sw_knob="alpha", sw_values_alpha="1,2", sw_seeds="3", sw_workers="99")
     assert again.selectbox(key="sw_knob").value == "alpha"
     assert again.text_input(key="sw_values_alpha").value == "1,2"
     assert again.number_input(key="sw_seeds").value == 3
@@ -115,7 +94,7 @@ def test_the_url_holds_the_page_settings(store):
 
 
 def test_bad_values_give_one_error_line(store):
-    at = _page()
+    at = open_page("sweeps")
     at.text_input(key="sw_values_threshold").set_value("0:1.5:4")
     next(b for b in at.button if b.label == "Run sweep").click()
     at.run()
@@ -126,12 +105,12 @@ def test_bad_values_give_one_error_line(store):
 
 def test_a_stored_sweep_overlays(store, tiny):
     _fake_sweep(store, tiny.name)
-    at = _page()
+    at = open_page("sweeps")
     (option,) = at.multiselect(key="sw_overlay").options
     at.multiselect(key="sw_overlay").set_value([option]).run()
     assert not at.exception and not at.error
     lines = [trace for trace in _chart(at)["data"] if trace.get("mode") == "lines+markers"]
-    assert [line["name"] for line in lines] == [option] and _numbers(lines[0]["x"]) == [0.2, 0.4, 0.6]
+    assert [line["name"] for line in lines] == [option] and values(lines[0]["x"]).tolist() == [0.2, 0.4, 0.6]
 
 
 def test_a_study_file_shows_optuna_history_and_importances(store, tmp_path):
@@ -140,7 +119,7 @@ def test_a_study_file_shows_optuna_history_and_importances(store, tmp_path):
         storage=f"sqlite:///{tmp_path / 'tune.db'}", study_name="msmix-tiny", sampler=optuna.samplers.TPESampler(seed=0)
     )
     study.optimize(lambda t: (t.suggest_float("threshold", 0, 1) - 0.3) ** 2 + t.suggest_float("alpha", 0.1, 8), 6)
-    at = _page()
+    at = open_page("sweeps")
     at.selectbox(key="sw_study_file").set_value(str(tmp_path / "tune.db")).run()
     assert not at.exception and not at.error
     assert any("msmix-tiny" in m.value and "6 trials" in m.value for m in at.markdown)
@@ -150,6 +129,6 @@ def test_a_study_file_shows_optuna_history_and_importances(store, tmp_path):
 
 @pytest.mark.parametrize("path", ["no/such/file.db", "README.md"])
 def test_a_bad_study_path_gives_one_line(store, path):
-    at = _page({"sw_study": path})
+    at = open_page("sweeps", sw_study=path)
     assert not at.exception and len(at.error) == 1
     assert path in at.error[0].value

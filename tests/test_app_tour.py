@@ -4,14 +4,13 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
+from helpers import app_test, live_data, metric, page, ran, set_delta
 from streamlit.testing.v1 import AppTest
-from test_app import TIMEOUT, live_data, metric, page, set_delta
 
 from msmix_core.data import find_mosi_folder
 from ui import data, tours
 from ui.settings import Settings
 
-ROOT = Path(__file__).resolve().parent.parent
 SMALL = Settings(n_train=128)
 
 
@@ -96,13 +95,7 @@ def test_every_step_opens_a_page_of_the_app_and_only_steps_with_facts_have_place
 
 def app(path: str = "pages/home.py", **params: str) -> AppTest:
     """The whole app (its navigation, so that Back and Next can switch pages) on ``path`` with ``params``."""
-    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=TIMEOUT)
-    at.query_params["n_train"] = "128"
-    for key, value in params.items():
-        at.query_params[key] = value
-    at.switch_page(path).run()
-    assert not at.exception, [e.value for e in at.exception]
-    return at
+    return ran(app_test(**{"n_train": "128", **params}).switch_page(path))
 
 
 def banner_title(at: AppTest) -> str:

@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import json
-import time
-from pathlib import Path
 
 import pytest
+from helpers import APP_TIMEOUT, open_page, start_training, wait_first_epoch
 from streamlit.testing.v1 import AppTest
 
 from msmix_core.jobs import JobProgress, TrainingJob
@@ -14,27 +13,6 @@ from msmix_core.mixing import method_knobs
 from msmix_core.runs import RunStatus, RunStore
 from msmix_core.training import TrainConfig, train
 from ui.jobs_view import POLL, REDRAW_EVERY, poll_interval, progress_text, redraw_due
-
-TIMEOUT = 120
-ROOT = Path(__file__).resolve().parent.parent
-
-
-def _page(name: str) -> AppTest:
-    at = AppTest.from_file(str(ROOT / "pages" / f"{name}.py"), default_timeout=TIMEOUT)
-    at.run()
-    assert not at.exception, at.exception
-    return at
-
-
-def _start_training(at: AppTest, methods: list[str], epochs: int, seeds: int = 1, recipe: str = "mmsa"):
-    at.multiselect(key="tr_methods").set_value(methods)
-    at.number_input(key="tr_epochs").set_value(epochs)
-    at.number_input(key="tr_seeds").set_value(seeds)
-    at.selectbox(key="tr_recipe").set_value(recipe)
-    next(b for b in at.button if b.label == "Run").click()
-    at.run()
-    assert not at.exception, at.exception
-    return at.session_state["training_job"]
 
 
 def test_a_page_polls_at_one_pace_while_a_job_trains(tiny):
@@ -67,9 +45,9 @@ def test_curves_are_redrawn_for_the_first_epoch_at_the_end_and_otherwise_every_f
 
 
 def test_training_over_three_seeds_says_whether_the_gap_is_significant(store):
-    at = _page("training")
-    job = _start_training(at, ["none", "mixup"], epochs=1, seeds=3)
-    assert job.join(TIMEOUT)
+    at = open_page("training")
+    job = start_training(at, ["none", "mixup"], epochs=1, seeds=3)
+    assert job.join(APP_TIMEOUT)
     at.run()
     assert not at.exception and not at.error
     assert len(store.list()) == 6 and {r.config["seed"] for r in store.list()} == {1111, 1112, 1113}
@@ -80,9 +58,9 @@ def test_training_over_three_seeds_says_whether_the_gap_is_significant(store):
 
 
 def test_training_warns_when_a_run_did_not_learn(store):
-    at = _page("training")
-    job = _start_training(at, ["none"], epochs=2, recipe="release")  # lr 0 then 1e-4: nothing is learned
-    assert job.join(TIMEOUT)
+    at = open_page("training")
+    job = start_training(at, ["none"], epochs=2, recipe="release")  # lr 0 then 1e-4: nothing is learned
+    assert job.join(APP_TIMEOUT)
     at.run()
     assert not at.exception
     assert any("did not learn" in w.value for w in at.warning)
@@ -95,10 +73,10 @@ def _curve_runs(at: AppTest) -> set[str]:
 
 
 def test_training_two_methods_draws_two_curves_and_a_table(store):
-    at = _page("training")
+    at = open_page("training")
     assert any("press **Run**" in info.value for info in at.info)
-    job = _start_training(at, ["none", "mixup"], epochs=2)
-    assert job.join(TIMEOUT)
+    job = start_training(at, ["none", "mixup"], epochs=2)
+    assert job.join(APP_TIMEOUT)
     at.run()
     assert not at.exception and not at.error
     assert _curve_runs(at) == {"none", "mixup"}
@@ -109,7 +87,7 @@ def test_training_two_methods_draws_two_curves_and_a_table(store):
 
     assert any("no test" in m.value for m in at.markdown)  # one seed: the page refuses to call a winner
 
-    fresh = _page("training")  # a reload (new session) finds the runs in the store and can overlay them
+    fresh = open_page("training")  # a reload (new session) finds the runs in the store and can overlay them
     options = fresh.multiselect(key="tr_overlay").options
     assert len(options) == 2
     fresh.multiselect(key="tr_overlay").set_value([run.id for run in store.list()]).run()
@@ -117,24 +95,20 @@ def test_training_two_methods_draws_two_curves_and_a_table(store):
 
 
 def test_a_reloaded_page_follows_the_job_its_url_names(store):
-    at = _page("training")
-    job = _start_training(at, ["none"], epochs=2)
+    at = open_page("training")
+    job = start_training(at, ["none"], epochs=2)
     assert at.query_params["training_job"] == job.id  # kept in the URL
-    reloaded = AppTest.from_file(str(ROOT / "pages" / "training.py"), default_timeout=TIMEOUT)
-    reloaded.query_params["training_job"] = job.id  # a reload: a new session, the same URL
-    reloaded.run()
+    reloaded = open_page("training", training_job=job.id)  # a reload: a new session, the same URL
     assert reloaded.session_state["training_job"] is job
-    assert job.join(TIMEOUT)
+    assert job.join(APP_TIMEOUT)
     reloaded.run()
     assert not reloaded.exception and _curve_runs(reloaded) == {"none"}
-    stranger = AppTest.from_file(str(ROOT / "pages" / "training.py"), default_timeout=TIMEOUT)
-    stranger.query_params["training_job"] = "not-a-job"
-    stranger.run()
-    assert not stranger.exception and "training_job" not in stranger.session_state
+    stranger = open_page("training", training_job="not-a-job")
+    assert "training_job" not in stranger.session_state
 
 
 def test_the_msmix_sliders_read_the_method_declaration(store):
-    at = _page("training")
+    at = open_page("training")
     for knob in ("alpha", "threshold", "mix_weight", "sal_weight"):
         declared, slider = method_knobs("msmix")[knob], at.slider(key=f"tr_{knob}")
         low, high, _ = declared.search_range()
@@ -142,7 +116,7 @@ def test_the_msmix_sliders_read_the_method_declaration(store):
 
 
 def test_run_without_methods_shows_an_error_not_a_traceback(store):
-    at = _page("training")
+    at = open_page("training")
     at.multiselect(key="tr_methods").set_value([])
     next(b for b in at.button if b.label == "Run").click()
     at.run()
@@ -152,14 +126,12 @@ def test_run_without_methods_shows_an_error_not_a_traceback(store):
 
 
 def test_stop_ends_the_run_as_stopped_with_its_history(store):
-    at = _page("training")
+    at = open_page("training")
     at.slider(key="tr_threshold").set_value(0.6)
-    job = _start_training(at, ["msmix", "none"], epochs=50)
-    deadline = time.monotonic() + TIMEOUT
-    while not job.progress().histories["msmix"] and time.monotonic() < deadline:
-        time.sleep(0.1)  # the user sees the first epoch's point, then presses Stop
+    job = start_training(at, ["msmix", "none"], epochs=50)
+    wait_first_epoch(job, "msmix")  # the user sees the first epoch's point, then presses Stop
     at.button(key="tr_stop").click().run()
-    assert job.join(TIMEOUT)
+    assert job.join(APP_TIMEOUT)
     at.run()
     assert any("Stopped" in s.value for s in at.success)
     (run,) = store.list()  # the second method never started
@@ -168,10 +140,10 @@ def test_stop_ends_the_run_as_stopped_with_its_history(store):
 
 
 def test_two_sessions_training_at_once_both_finish_with_their_own_runs(store):
-    sessions = [_page("training"), _page("training")]
-    jobs = [_start_training(at, [m], epochs=2) for at, m in zip(sessions, ["none", "mixup"], strict=True)]
+    sessions = [open_page("training"), open_page("training")]
+    jobs = [start_training(at, [m], epochs=2) for at, m in zip(sessions, ["none", "mixup"], strict=True)]
     assert jobs[0] is not jobs[1]
-    assert all(job.join(TIMEOUT) for job in jobs)
+    assert all(job.join(APP_TIMEOUT) for job in jobs)
     for at, method in zip(sessions, ["none", "mixup"], strict=True):
         at.run()
         assert _curve_runs(at) == {method}
@@ -191,7 +163,7 @@ def _fake_ablation_runs(store: RunStore, dataset: str, seeds=(1, 2, 3)) -> None:
 
 
 def test_ablation_page_reads_stored_runs_and_reports_damaged_folders(store, tiny):
-    at = _page("ablation")
+    at = open_page("ablation")
     assert any("No finished MS-Mix runs" in info.value for info in at.info)
     _fake_ablation_runs(store, tiny.name)
     (store.root / "broken-run").mkdir()
@@ -207,28 +179,28 @@ def test_ablation_page_reads_stored_runs_and_reports_damaged_folders(store, tiny
 
 def test_ablation_page_refuses_a_paired_test_on_two_seeds(store, tiny):
     _fake_ablation_runs(store, tiny.name, seeds=(1, 2))
-    at = _page("ablation")
+    at = open_page("ablation")
     assert any("No paired test yet" in info.value for info in at.info)
     wide = at.dataframe[0].value
     assert wide.loc[1, "MAE p"] == "" and "*" not in wide.loc[1, "MAE"] and "†" not in wide.loc[1, "MAE"]
 
 
 def test_ablation_page_launches_a_job_over_seeds(store):
-    at = _page("ablation")
+    at = open_page("ablation")
     at.multiselect(key="ab_variants").set_value(["full", "no-sig"])
     at.number_input(key="ab_seeds").set_value(1)
     at.number_input(key="ab_epochs").set_value(1)
     next(b for b in at.button if b.label == "Run ablation").click()
     at.run()
     job = at.session_state["ablation_job"]
-    assert job.join(TIMEOUT)
+    assert job.join(APP_TIMEOUT)
     at.run()
     assert not at.exception
     assert at.dataframe[0].value["label"].tolist() == ["msmix", "msmix -SIG"]
 
 
 def test_robustness_page_scores_a_stored_model_and_reports_bad_weights(store, tiny):
-    at = _page("robustness")
+    at = open_page("robustness")
     assert any("No stored" in info.value for info in at.info)
     result = train(tiny, TrainConfig(method="msmix", epochs=1, batch_size=16), store=store)
     at.run()
@@ -244,20 +216,15 @@ def test_robustness_page_scores_a_stored_model_and_reports_bad_weights(store, ti
 
 
 def test_the_training_form_lives_in_the_url_and_a_reload_restores_it_from_its_job(store):
-    at = _page("training")
+    at = open_page("training")
     at.select_slider(key="tr_lr").set_value(3e-4)
-    job = _start_training(at, ["none"], epochs=2)
+    job = start_training(at, ["none"], epochs=2)
     assert at.query_params["tr_epochs"] == "2" and at.query_params["tr_methods"] == "none"
     assert at.query_params["tr_lr"] == "0.0003"
-    reloaded = AppTest.from_file(str(ROOT / "pages" / "training.py"), default_timeout=TIMEOUT)
-    reloaded.query_params["training_job"] = job.id  # the job's id alone: the form comes from the job
-    reloaded.run()
+    reloaded = open_page("training", training_job=job.id)  # the job's id alone: the form comes from the job
     assert reloaded.number_input(key="tr_epochs").value == 2
     assert reloaded.multiselect(key="tr_methods").value == ["none"]
     assert reloaded.select_slider(key="tr_lr").value == 3e-4
-    assert job.join(TIMEOUT)
-    shared = AppTest.from_file(str(ROOT / "pages" / "training.py"), default_timeout=TIMEOUT)
-    shared.query_params["tr_epochs"] = "7"
-    shared.query_params["tr_threshold"] = "5"  # out of range: the default
-    shared.run()
+    assert job.join(APP_TIMEOUT)
+    shared = open_page("training", tr_epochs="7", tr_threshold="5")  # a threshold out of range: the default
     assert shared.number_input(key="tr_epochs").value == 7 and shared.slider(key="tr_threshold").value == 0.4

@@ -63,12 +63,13 @@ def test_pool_time_rejects_bad_input(x, lengths, message):
 
 
 @pytest.fixture(scope="module")
-def tiny():
+def ragged():
+    """37 training samples (batches of 8 leave 5 over) whose sequences run from half to full length."""
     return make_synthetic(n_train=37, n_valid=5, n_test=5, min_valid_frac=0.5)
 
 
-def test_loader_covers_the_split_once_per_epoch_with_the_batch_contract(tiny):
-    split = tiny.train
+def test_loader_covers_the_split_once_per_epoch_with_the_batch_contract(ragged):
+    split = ragged.train
     loader = SplitLoader(split, 8, shuffle=True, seed=1)
     assert len(loader) == 5
     batches = list(loader)
@@ -87,23 +88,23 @@ def test_loader_covers_the_split_once_per_epoch_with_the_batch_contract(tiny):
         np.testing.assert_array_equal(batch["labels"].numpy(), split.labels[rows])
 
 
-def test_same_seed_same_orders_and_epoch_k_depends_only_on_seed_and_k(tiny):
+def test_same_seed_same_orders_and_epoch_k_depends_only_on_seed_and_k(ragged):
     def epoch(loader):
         return torch.cat([b["index"] for b in loader])
 
-    a, b = SplitLoader(tiny.train, 8, shuffle=True, seed=1), SplitLoader(tiny.train, 8, shuffle=True, seed=1)
+    a, b = SplitLoader(ragged.train, 8, shuffle=True, seed=1), SplitLoader(ragged.train, 8, shuffle=True, seed=1)
     first_a, second_a = epoch(a), epoch(a)
     assert torch.equal(first_a, epoch(b)) and torch.equal(second_a, epoch(b))
     assert not torch.equal(first_a, second_a)
-    assert not torch.equal(first_a, epoch(SplitLoader(tiny.train, 8, shuffle=True, seed=2)))
-    replay = SplitLoader(tiny.train, 8, shuffle=True, seed=1)
+    assert not torch.equal(first_a, epoch(SplitLoader(ragged.train, 8, shuffle=True, seed=2)))
+    replay = SplitLoader(ragged.train, 8, shuffle=True, seed=1)
     replay.epoch = 1
     assert torch.equal(epoch(replay), second_a) and replay.epoch == 2
     assert torch.equal(a.order(0), first_a)
 
 
-def test_unshuffled_loader_keeps_order_and_drop_last(tiny):
-    split = tiny.train
+def test_unshuffled_loader_keeps_order_and_drop_last(ragged):
+    split = ragged.train
     assert torch.cat([b["index"] for b in SplitLoader(split, 10, shuffle=False)]).tolist() == list(range(37))
     dropped = SplitLoader(split, 10, shuffle=True, drop_last=True)
     assert len(dropped) == 3 and [len(b["index"]) for b in dropped] == [10, 10, 10]
@@ -117,10 +118,10 @@ def test_splits_without_lengths_give_batches_without_lengths():
     assert batch["text"].device.type == ("cuda" if torch.cuda.is_available() else "cpu")
 
 
-def test_torch_dataloader_over_split_dataset_gives_the_same_batches(tiny):
-    ds = SplitDataset(tiny.valid)
+def test_torch_dataloader_over_split_dataset_gives_the_same_batches(ragged):
+    ds = SplitDataset(ragged.valid)
     assert len(ds) == 5 and ds[2]["index"].item() == 2 and ds[2]["vision"].shape == (16, 16)
-    ours = list(SplitLoader(tiny.valid, 2, shuffle=False))
+    ours = list(SplitLoader(ragged.valid, 2, shuffle=False))
     theirs = list(DataLoader(ds, batch_size=2, shuffle=False))
     assert len(ours) == len(theirs) == 3
     for a, b in zip(ours, theirs, strict=True):
@@ -136,14 +137,14 @@ def test_torch_dataloader_over_split_dataset_gives_the_same_batches(tiny):
         ({"batch_size": 4, "device": "tpu"}, "unknown device"),
     ],
 )
-def test_bad_loader_arguments_are_user_errors(tiny, kwargs, message):
+def test_bad_loader_arguments_are_user_errors(ragged, kwargs, message):
     with pytest.raises(MsmixError, match=message):
-        SplitLoader(tiny.train, shuffle=True, **kwargs)
+        SplitLoader(ragged.train, shuffle=True, **kwargs)
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
-def test_batches_land_on_the_gpu(tiny):
-    batch = next(iter(SplitLoader(tiny.train, 8, shuffle=True, seed=0, device="cuda")))
+def test_batches_land_on_the_gpu(ragged):
+    batch = next(iter(SplitLoader(ragged.train, 8, shuffle=True, seed=0, device="cuda")))
     assert all(v.device.type == "cuda" for v in batch.values())
     pooled = pool_time(batch["audio"], batch["audio_lengths"])
     assert pooled.device.type == "cuda"

@@ -1,25 +1,19 @@
 """End to end in a real headless Chromium: the app starts, every page renders, sliders respond.
 
 Uses Debian's ``/usr/bin/chromium`` through Playwright's Python package (never a downloaded
-browser). Other pages' tests reuse the ``server`` fixture and :func:`visit`.
+browser). Its fixtures (``browser``, ``server``, ``tab``) are in ``conftest.py``; other pages' tests reuse
+:func:`visit`.
 """
 
-import os
 import re
-import shutil
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 from app_driver import (
-    CHROMIUM,
-    CHROMIUM_ARGS,
     RATIOS_READOUT,
     ROOT,
     UMAP_OR_NOTICE,
     XTITLE_HAS,
-    RunWatcher,
-    app_server,
+    new_tab,
     wait_charts,
     wait_live,
     wait_metric_change,
@@ -31,47 +25,6 @@ ARTIFACTS = ROOT / "test-artifacts"
 PAGE_TIMEOUT_MS = 120_000  # the first view of a page builds the data and encodes a batch on slow CPUs
 UMAP_TIMEOUT_MS = 900_000  # UMAP's first compile in a fresh server, on a slow shared CPU
 SMALL = "n_train=128"
-
-
-@pytest.fixture(scope="module")
-def server(tmp_path_factory) -> Iterator[str]:
-    """The app on a free local port with its own run store; yields its base URL and always stops it."""
-    with app_server({"MSMIX_RUNS_DIR": str(tmp_path_factory.mktemp("runs"))}) as url:
-        yield url
-
-
-@pytest.fixture(scope="module")
-def browser():
-    """A headless Debian Chromium; skipped without it (a failure when ``CI`` is set)."""
-    if not Path(CHROMIUM).exists() and shutil.which("chromium") is None:
-        if os.environ.get("CI"):
-            pytest.fail(f"{CHROMIUM} is missing: install Debian's chromium package")
-        pytest.skip(f"{CHROMIUM} is not installed")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        try:
-            yield chromium
-        finally:
-            chromium.close()
-
-
-def new_tab(browser):
-    """A tab in a fresh browser context (no cookies, no session), with a :class:`RunWatcher` as ``tab.watcher``."""
-    context = browser.new_context(viewport={"width": 1400, "height": 1000})
-    tab = context.new_page()
-    tab.watcher = RunWatcher(tab)
-    return context, tab
-
-
-@pytest.fixture
-def tab(browser):
-    context, page = new_tab(browser)
-    try:
-        yield page
-    finally:
-        context.close()
 
 
 def visit(tab, server: str, path: str, wait_for: str, query: str = SMALL):

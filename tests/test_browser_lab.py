@@ -8,14 +8,13 @@ from app_driver import (
     LAYOUT_PROBLEMS,
     MAIN_WIDTH,
     RATIOS_READOUT,
-    RunWatcher,
     _readout,
     live_element,
     live_readout,
     wait_live,
 )
-from test_app import MOSI_DIR, needs_mosi
-from test_browser import PAGE_TIMEOUT_MS, browser, screenshot, server, visit, wait_idle  # noqa: F401
+from helpers import MOSI_DIR, needs_mosi
+from test_browser import PAGE_TIMEOUT_MS, screenshot, visit, wait_idle
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -36,28 +35,16 @@ PLAY = _readout(".control .play")
 MAP_ROOT = _readout(".threshold-map")
 
 
-@pytest.fixture
-def wide_tab(browser):  # noqa: F811
-    """A tab 1280 px wide: a laptop, a projector's usual width."""
-    context = browser.new_context(viewport={"width": 1280, "height": 900})
-    tab = context.new_page()
-    tab.watcher = RunWatcher(tab)
-    try:
-        yield tab
-    finally:
-        context.close()
-
-
 @needs_mosi
 @pytest.mark.parametrize("path", list(PAGES))
-def test_every_page_uses_the_window_and_cuts_no_label_at_1280_px(server, wide_tab, path):  # noqa: F811
+def test_every_page_uses_the_window_and_cuts_no_label_at_1280_px(server, wide_tab, path):
     visit(wide_tab, server, path, PAGES[path], query=REAL)
     assert wide_tab.evaluate(MAIN_WIDTH) > 900  # Streamlit's centred layout is a 736 px column
     assert wide_tab.evaluate(LAYOUT_PROBLEMS) == []
     screenshot(wide_tab, f"1280_{path}")
 
 
-def test_the_pair_explorer_filters_and_opens_a_clicked_cell(server, wide_tab):  # noqa: F811
+def test_the_pair_explorer_filters_and_opens_a_clicked_cell(server, wide_tab):
     tab = visit(wide_tab, server, "pairs", "Chosen pairs", query="n_train=128&pair_filter=conflict")
     passing = re.compile(r"(\d+) of the 64 drawn pairs pass the filter")
     conflict_only = int(passing.search(tab.inner_text("body")).group(1))
@@ -92,7 +79,7 @@ def test_the_pair_explorer_filters_and_opens_a_clicked_cell(server, wide_tab):  
     screenshot(tab, "pairs_clicked_cell")
 
 
-def test_play_sweeps_delta_on_the_map_and_pause_hands_it_to_the_server(server, wide_tab):  # noqa: F811
+def test_play_sweeps_delta_on_the_map_and_pause_hands_it_to_the_server(server, wide_tab):
     tab = visit(wide_tab, server, "pairs", "Chosen pairs", query="n_train=128&pairs_delta=0.9")
     start = wait_live(tab, "serverDelta", 0.9, PAGE_TIMEOUT_MS)
     speed = live_element(tab, ".threshold-map .speed", PAGE_TIMEOUT_MS)
@@ -112,7 +99,7 @@ def test_play_sweeps_delta_on_the_map_and_pause_hands_it_to_the_server(server, w
     tab.wait_for_function("() => location.search.includes('pairs_delta=1')", timeout=PAGE_TIMEOUT_MS)
 
 
-def test_play_and_pause_move_alpha_on_the_histograms(server, wide_tab):  # noqa: F811
+def test_play_and_pause_move_alpha_on_the_histograms(server, wide_tab):
     tab = visit(wide_tab, server, "ratios", "Per-pair breakdown", query="n_train=128")
     play = live_element(tab, ".ratio-histograms .play", PAGE_TIMEOUT_MS)
     speed = live_element(tab, ".ratio-histograms .speed", PAGE_TIMEOUT_MS)

@@ -7,14 +7,13 @@ runs to list from its first view.
 from collections.abc import Iterator
 
 import pytest
-from app_driver import LAYOUT_PROBLEMS, MAIN_WIDTH, RunWatcher, app_server
+from app_driver import LAYOUT_PROBLEMS, MAIN_WIDTH, app_server
 from stored_runs import fill
-from test_browser import PAGE_TIMEOUT_MS, browser, screenshot, visit, wait_idle
+from test_browser import PAGE_TIMEOUT_MS, screenshot, visit, wait_idle
 
 from msmix_core.runs import RunStore
 
 pytestmark = pytest.mark.browser
-__all__ = ["browser"]  # a fixture used by name below
 
 CURVE_TRACES = "[data-testid=stPlotlyChart] .scatterlayer .trace"
 
@@ -28,39 +27,27 @@ def filled(tmp_path_factory) -> Iterator[tuple[str, dict]]:
         yield url, runs
 
 
-@pytest.fixture
-def tab(browser):
-    """A tab 1280 px wide (a laptop, a projector), as the lab's layout test uses."""
-    context = browser.new_context(viewport={"width": 1280, "height": 900})
-    tab = context.new_page()
-    tab.watcher = RunWatcher(tab)
-    try:
-        yield tab
-    finally:
-        context.close()
-
-
-def test_a_link_compares_its_runs_and_a_run_picked_in_the_browser_joins_them(filled, tab):
+def test_a_link_compares_its_runs_and_a_run_picked_in_the_browser_joins_them(filled, wide_tab):
     server, runs = filled
     a, b, c = runs["msmix"][0], runs["sweep"][2], runs["none"][0]
-    visit(tab, server, "runs", "Only the fields that differ", query=f"rn_sel={a.id},{b.id}")  # drawn for 2 runs+
-    assert tab.evaluate(MAIN_WIDTH) > 900
-    assert tab.evaluate(LAYOUT_PROBLEMS) == []  # no label cut, no text too small to read
-    curves = tab.locator(CURVE_TRACES)  # the first chart on the page: the selected runs' curves
+    visit(wide_tab, server, "runs", "Only the fields that differ", query=f"rn_sel={a.id},{b.id}")  # drawn for 2 runs+
+    assert wide_tab.evaluate(MAIN_WIDTH) > 900
+    assert wide_tab.evaluate(LAYOUT_PROBLEMS) == []  # no label cut, no text too small to read
+    curves = wide_tab.locator(CURVE_TRACES)  # the first chart on the page: the selected runs' curves
     curves.nth(3).wait_for(timeout=PAGE_TIMEOUT_MS)
-    assert tab.locator("[data-testid=stPlotlyChart]").first.locator(".scatterlayer .trace").count() == 4
-    tab.get_by_role("heading", name="Side by side").scroll_into_view_if_needed()
-    screenshot(tab, "runs")
+    assert wide_tab.locator("[data-testid=stPlotlyChart]").first.locator(".scatterlayer .trace").count() == 4
+    wide_tab.get_by_role("heading", name="Side by side").scroll_into_view_if_needed()
+    screenshot(wide_tab, "runs")
 
-    since = tab.watcher.finished
-    picker = tab.locator("[data-testid=stMultiSelect]").filter(has_text="Selected runs")
+    since = wide_tab.watcher.finished
+    picker = wide_tab.locator("[data-testid=stMultiSelect]").filter(has_text="Selected runs")
     picker.locator("input").click()
-    tab.keyboard.type(c.id[-4:])  # the caption of each option ends with its id's suffix
-    tab.get_by_role("option").filter(has_text=c.id[-4:]).first.click(timeout=PAGE_TIMEOUT_MS)
-    wait_idle(tab, since)
-    chart = tab.locator("[data-testid=stPlotlyChart]").first
+    wide_tab.keyboard.type(c.id[-4:])  # the caption of each option ends with its id's suffix
+    wide_tab.get_by_role("option").filter(has_text=c.id[-4:]).first.click(timeout=PAGE_TIMEOUT_MS)
+    wait_idle(wide_tab, since)
+    chart = wide_tab.locator("[data-testid=stPlotlyChart]").first
     chart.locator(".scatterlayer .trace").nth(5).wait_for(timeout=PAGE_TIMEOUT_MS)
     assert chart.locator(".scatterlayer .trace").count() == 6  # three runs × valid, test
     selection = "() => new URL(location.href).searchParams.get('rn_sel')"
-    tab.wait_for_function(f"{selection} === '{a.id},{b.id},{c.id}'", timeout=PAGE_TIMEOUT_MS)  # the link keeps it
-    assert tab.locator("[data-testid=stException]").count() == 0
+    wide_tab.wait_for_function(f"{selection} === '{a.id},{b.id},{c.id}'", timeout=PAGE_TIMEOUT_MS)  # the link keeps it
+    assert wide_tab.locator("[data-testid=stException]").count() == 0

@@ -1,8 +1,8 @@
 """End to end in headless Chromium: the guided tours walked with Next, and the t-SNE and 3-D maps.
 
-Reuses the server, browser and helpers of ``test_browser.py`` (its own server here). Each step's
-numbers are computed in this process by the step's own facts (the same library calls on the same
-seeded data) and looked up on the page the browser shows.
+Uses the ``server`` and ``browser`` fixtures (``conftest.py``; its own server here) and the helpers of
+``test_browser.py``. Each step's numbers are computed in this process by the step's own facts (the same
+library calls on the same seeded data) and looked up on the page the browser shows.
 """
 
 from dataclasses import replace
@@ -10,14 +10,13 @@ from dataclasses import replace
 import pytest
 from app_driver import XTITLE_HAS, metric_text
 from playwright.sync_api import TimeoutError as PlaywrightTimeout
-from test_browser import PAGE_TIMEOUT_MS, SMALL, browser, screenshot, server, tab, wait_idle
+from test_browser import PAGE_TIMEOUT_MS, SMALL, screenshot, wait_idle
 
 from msmix_core.data import find_mosi_folder
 from ui import data, tours
 from ui.settings import Settings
 
 pytestmark = pytest.mark.browser
-__all__ = ["browser", "server", "tab"]  # fixtures used by name below
 
 
 def shows(tab, text: str) -> None:

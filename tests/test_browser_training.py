@@ -1,13 +1,13 @@
 """End to end in headless Chromium: a 2-epoch training draws its curves; ablation and robustness render.
 
-Reuses the server, browser and helpers of ``test_browser.py`` (its own server here, so a fresh run store).
+Uses the ``server`` and ``browser`` fixtures (``conftest.py``: its own server here, so a fresh run store) and
+the helpers of ``test_browser.py``.
 """
 
 import pytest
-from test_browser import PAGE_TIMEOUT_MS, SMALL, browser, screenshot, server, tab, wait_idle
+from test_browser import PAGE_TIMEOUT_MS, SMALL, screenshot, wait_idle
 
 pytestmark = pytest.mark.browser
-__all__ = ["browser", "server", "tab"]  # fixtures used by name below
 
 TRAINING_TIMEOUT_MS = 480_000  # three methods × 2 epochs on busy CPUs
 

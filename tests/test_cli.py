@@ -11,27 +11,18 @@ import time
 import numpy as np
 import pandas as pd
 import pytest
+from helpers import FAST, run_cli
 
 from msmix_core.analysis.latents import encode_split, fit_encoder
 from msmix_core.cli import build_parser, main
 from msmix_core.cli.grid import grid_configs, parse_knobs
 from msmix_core.cli.train import DEFAULT_ABLATE_VARIANTS
-from msmix_core.data.npz import load_npz, save_npz
-from msmix_core.data.synthetic import make_synthetic
+from msmix_core.data.npz import load_npz
 from msmix_core.errors import MsmixError
 from msmix_core.experiments import ABLATIONS, ablation_label
 from msmix_core.mixing import METHODS, candidate_mask, method_knobs, sass_similarity
 from msmix_core.runs import RunStore
 from msmix_core.training import RECIPES
-
-FAST = ["--epochs", "1", "--batch-size", "16", "--device", "cpu", "--quiet"]
-
-
-@pytest.fixture(scope="module")
-def data_file(tmp_path_factory):
-    path = tmp_path_factory.mktemp("data") / "tiny.npz"
-    save_npz(make_synthetic(seed=0, n_train=64, n_valid=32, n_test=32), path)
-    return str(path)
 
 
 @pytest.fixture
@@ -39,17 +30,11 @@ def runs_dir(tmp_path):
     return str(tmp_path / "runs")
 
 
-def run_cli(capsys, *argv):
-    code = main([str(a) for a in argv])
-    out, err = capsys.readouterr()
-    return code, out, err
-
-
 @pytest.mark.slow
-def test_train_stores_one_run_per_seed_and_prints_the_table(capsys, data_file, runs_dir, tmp_path):
+def test_train_stores_one_run_per_seed_and_prints_the_table(capsys, small_npz, runs_dir, tmp_path):
     out_csv, out_md = tmp_path / "t.csv", tmp_path / "out" / "t.md"
     code, out, _ = run_cli(
-        capsys, "train", "--dataset", data_file, "--runs-dir", runs_dir, *FAST, "--method", "msmix",
+        capsys, "train", "--dataset", small_npz, "--runs-dir", runs_dir, *FAST, "--method", "msmix",
         "--seeds", 1, 2, "--set", "alpha=1.0", "--out", out_csv, out_md,
     )  # fmt: skip
     assert code == 0
@@ -64,10 +49,10 @@ def test_train_stores_one_run_per_seed_and_prints_the_table(capsys, data_file, r
 
 
 @pytest.mark.slow
-def test_compare_runs_the_grid_and_tests_against_the_baseline(capsys, data_file, runs_dir, tmp_path):
+def test_compare_runs_the_grid_and_tests_against_the_baseline(capsys, small_npz, runs_dir, tmp_path):
     out_csv = tmp_path / "c.csv"
     code, out, _ = run_cli(
-        capsys, "compare", "--dataset", data_file, "--runs-dir", runs_dir, *FAST, "--backbones", "late_fusion",
+        capsys, "compare", "--dataset", small_npz, "--runs-dir", runs_dir, *FAST, "--backbones", "late_fusion",
         "--methods", "none", "mixup", "--seeds", 1, 2, "--metrics", "MAE", "Corr", "--out", out_csv,
     )  # fmt: skip
     assert code == 0 and "paired t-test" in out
@@ -78,10 +63,10 @@ def test_compare_runs_the_grid_and_tests_against_the_baseline(capsys, data_file,
 
 
 @pytest.mark.slow
-def test_ablate_switches_each_msmix_part_off(capsys, data_file, runs_dir, tmp_path):
+def test_ablate_switches_each_msmix_part_off(capsys, small_npz, runs_dir, tmp_path):
     out_csv = tmp_path / "a.csv"
     code, _, _ = run_cli(
-        capsys, "ablate", "--dataset", data_file, "--runs-dir", runs_dir, *FAST, "--seeds", 1, 2,
+        capsys, "ablate", "--dataset", small_npz, "--runs-dir", runs_dir, *FAST, "--seeds", 1, 2,
         "--metrics", "MAE", "--out", out_csv,
     )  # fmt: skip
     assert code == 0
@@ -94,9 +79,9 @@ def test_ablate_switches_each_msmix_part_off(capsys, data_file, runs_dir, tmp_pa
 
 
 @pytest.mark.slow
-def test_ablate_runs_chosen_variants_against_full_msmix(capsys, data_file, runs_dir):
+def test_ablate_runs_chosen_variants_against_full_msmix(capsys, small_npz, runs_dir):
     code, _, _ = run_cli(
-        capsys, "ablate", "--dataset", data_file, "--runs-dir", runs_dir, *FAST, "--seeds", 1, "--variants", "attached",
+        capsys, "ablate", "--dataset", small_npz, "--runs-dir", runs_dir, *FAST, "--seeds", 1, "--variants", "attached",
     )  # fmt: skip
     assert code == 0
     knobs = {r.config["label"]: r.config["method_kwargs"] for r in RunStore(runs_dir).list()}
@@ -107,8 +92,8 @@ def test_ablate_runs_chosen_variants_against_full_msmix(capsys, data_file, runs_
 
 
 @pytest.mark.slow
-def test_robustness_and_runs_subcommands(capsys, data_file, runs_dir, tmp_path):
-    assert run_cli(capsys, "train", "--dataset", data_file, "--runs-dir", runs_dir, *FAST, "--seeds", 5)[0] == 0
+def test_robustness_and_runs_subcommands(capsys, small_npz, runs_dir, tmp_path):
+    assert run_cli(capsys, "train", "--dataset", small_npz, "--runs-dir", runs_dir, *FAST, "--seeds", 5)[0] == 0
     (run,) = RunStore(runs_dir).list()
 
     code, out, _ = run_cli(capsys, "runs", "list", "--runs-dir", runs_dir)
@@ -118,7 +103,7 @@ def test_robustness_and_runs_subcommands(capsys, data_file, runs_dir, tmp_path):
 
     out_csv = tmp_path / "r.csv"
     code, out, _ = run_cli(
-        capsys, "robustness", run.id, "--dataset", data_file, "--runs-dir", runs_dir, "--device", "cpu",
+        capsys, "robustness", run.id, "--dataset", small_npz, "--runs-dir", runs_dir, "--device", "cpu",
         "--modalities", "text", "--noise-levels", 0.5, "--out", out_csv,
     )  # fmt: skip
     assert code == 0 and "zeroed" in out
@@ -142,9 +127,9 @@ def test_runs_list_skips_a_mistyped_run_and_names_the_field(capsys, runs_dir):
     assert err.count("\n") == 1 and "damaged run folder" in err and "'seed' must be an integer" in err
 
 
-def _start_training(data_file, runs_dir):
+def _start_training(small_npz, runs_dir):
     """A real ``msmix train`` process, returned once its run is stored and it has finished an epoch."""
-    argv = [sys.executable, "-m", "msmix_core", "train", "--dataset", data_file, "--runs-dir", runs_dir, "--quiet"]
+    argv = [sys.executable, "-m", "msmix_core", "train", "--dataset", small_npz, "--runs-dir", runs_dir, "--quiet"]
     argv += ["--epochs", "100000", "--patience", "100000", "--batch-size", "16", "--device", "cpu", "--no-weights"]
     process = subprocess.Popen(argv, stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 120
@@ -158,8 +143,8 @@ def _start_training(data_file, runs_dir):
 
 
 @pytest.mark.slow
-def test_sigterm_ends_a_run_like_ctrl_c(data_file, runs_dir):
-    process, run_id = _start_training(data_file, runs_dir)
+def test_sigterm_ends_a_run_like_ctrl_c(small_npz, runs_dir):
+    process, run_id = _start_training(small_npz, runs_dir)
     process.send_signal(signal.SIGTERM)
     _, err = process.communicate(timeout=60)
     assert process.returncode == 143
@@ -169,8 +154,8 @@ def test_sigterm_ends_a_run_like_ctrl_c(data_file, runs_dir):
 
 
 @pytest.mark.slow
-def test_a_killed_run_is_listed_as_interrupted_not_running(capsys, data_file, runs_dir):
-    process, run_id = _start_training(data_file, runs_dir)
+def test_a_killed_run_is_listed_as_interrupted_not_running(capsys, small_npz, runs_dir):
+    process, run_id = _start_training(small_npz, runs_dir)
     process.kill()  # SIGKILL: nothing can record the end
     process.wait(timeout=60)
     assert json.loads((RunStore(runs_dir).root / run_id / "result.json").read_text())["status"] == "running"
@@ -252,8 +237,8 @@ def test_convert_destination_must_be_an_npz_file(capsys, pickle_file, tmp_path):
     assert "cannot write" in _refused(capsys, pickle_file, tmp_path / "blocker" / "out.npz")
 
 
-def test_convert_of_an_npz_and_a_folder_as_dataset_say_what_they_are(capsys, data_file, tmp_path, runs_dir):
-    assert "convert takes a .pkl; " in _refused(capsys, data_file, tmp_path / "again.npz")
+def test_convert_of_an_npz_and_a_folder_as_dataset_say_what_they_are(capsys, small_npz, tmp_path, runs_dir):
+    assert "convert takes a .pkl; " in _refused(capsys, small_npz, tmp_path / "again.npz")
     code, _, err = run_cli(capsys, "train", *FAST, "--dataset", tmp_path, "--runs-dir", runs_dir)
     assert code == 2 and "is a folder, not a file" in err
 
@@ -292,16 +277,16 @@ def test_runs_show_prints_a_curve_for_any_history(capsys, runs_dir):
     assert code == 0 and err == "" and "0.5000" in out
 
 
-def test_partners_lists_the_dense_sass_candidates_of_every_sample_of_the_split(capsys, data_file, tmp_path):
+def test_partners_lists_the_dense_sass_candidates_of_every_sample_of_the_split(capsys, small_npz, tmp_path):
     out_csv = tmp_path / "out" / "partners.csv"
     code, out, err = run_cli(
-        capsys, "partners", "--dataset", data_file, "--device", "cpu", "--threshold", 0.3, "--top-k", 3,
+        capsys, "partners", "--dataset", small_npz, "--device", "cpu", "--threshold", 0.3, "--top-k", 3,
         "--block-size", 16, "--show", 4, "--out", out_csv,
     )  # fmt: skip
     assert code == 0 and "64 samples" in out and "SASS candidates at δ = 0.3" in out and "wrote" in err
     table = pd.read_csv(out_csv)
     assert len(table) == 64 and list(table.columns[:4]) == ["row", "label", "candidates", "contradictory"]
-    dataset = load_npz(data_file)
+    dataset = load_npz(small_npz)
     model, _ = fit_encoder(dataset, seed=1111, device="cpu")
     mask = candidate_mask(sass_similarity(encode_split(model, dataset)), 0.3)
     assert table["candidates"].tolist() == mask.sum(dim=1).tolist()
@@ -357,9 +342,9 @@ def test_parse_knobs_targets_names_and_parses_values():
         (["train", "--seeds", "1", "2", "1"], "--seeds: [1] given more than once"),
     ],
 )
-def test_user_errors_exit_2_with_one_line_and_no_traceback(capsys, data_file, runs_dir, argv, message):
+def test_user_errors_exit_2_with_one_line_and_no_traceback(capsys, small_npz, runs_dir, argv, message):
     if argv[0] in ("train", "compare"):
-        extra = ["--runs-dir", runs_dir] + ([] if "--dataset" in argv else ["--dataset", data_file])
+        extra = ["--runs-dir", runs_dir] + ([] if "--dataset" in argv else ["--dataset", small_npz])
         argv = [argv[0], *FAST, *argv[1:], *extra]  # the case's own flags come last and win
     elif argv[0] == "runs":
         argv = [*argv, "--runs-dir", runs_dir]

@@ -6,9 +6,9 @@ import subprocess
 import sys
 
 import pytest
+from helpers import run_cli
 from stored_runs import fill
 
-from msmix_core.cli import main
 from msmix_core.runs import RunStore
 from msmix_core.runs.identity import experiment_key
 
@@ -17,12 +17,6 @@ from msmix_core.runs.identity import experiment_key
 def filled(tmp_path):
     store = RunStore(tmp_path / "runs")
     return str(store.root), fill(store)
-
-
-def run_cli(capsys, *argv):
-    code = main([str(a) for a in argv])
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 def test_list_where_narrows_and_group_by_experiment_averages_seeds(capsys, filled):

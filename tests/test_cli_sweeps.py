@@ -9,30 +9,20 @@ import time
 
 import pandas as pd
 import pytest
+from helpers import FAST_NO_WEIGHTS, run_cli
 
 from msmix_core.cli import main
 from msmix_core.errors import MsmixError
 from msmix_core.experiments.sweeps import parse_knob_spec, sweep_variants
 from msmix_core.runs import RunStore
 
-FAST = ["--epochs", "1", "--batch-size", "16", "--device", "cpu", "--quiet", "--no-weights"]
-
-
-@pytest.fixture(scope="module")
-def data_file(tiny_npz):
-    return tiny_npz
-
-
-def run_cli(capsys, *argv):
-    code = main([str(a) for a in argv])
-    out, err = capsys.readouterr()
-    return code, out, err
-
 
 @pytest.mark.slow
-def test_compare_with_two_workers_stores_every_run_and_prints_the_table(capsys, data_file, tmp_path):
-    argv = ["compare", "--dataset", data_file, "--runs-dir", tmp_path, "--backbones", "late_fusion"]
-    code, out, err = run_cli(capsys, *argv, "--methods", "none", "mixup", "--seeds", "1", "2", "--workers", 2, *FAST)
+def test_compare_with_two_workers_stores_every_run_and_prints_the_table(capsys, tiny_npz, tmp_path):
+    argv = ["compare", "--dataset", tiny_npz, "--runs-dir", tmp_path, "--backbones", "late_fusion"]
+    code, out, err = run_cli(
+        capsys, *argv, "--methods", "none", "mixup", "--seeds", "1", "2", "--workers", 2, *FAST_NO_WEIGHTS
+    )
     assert code == 0, err
     runs = RunStore(tmp_path).list()
     assert sorted((r.config["method"], r.config["seed"]) for r in runs) == [
@@ -108,11 +98,11 @@ def test_two_knobs_give_their_product_labelled_by_value():
 
 
 @pytest.mark.slow
-def test_sweep_stores_labelled_runs_and_tabulates_metric_against_knob(capsys, data_file, tmp_path):
+def test_sweep_stores_labelled_runs_and_tabulates_metric_against_knob(capsys, tiny_npz, tmp_path):
     csv, plot = tmp_path / "sweep.csv", tmp_path / "plots" / "sweep.html"
-    argv = ["sweep", "--dataset", data_file, "--runs-dir", tmp_path / "runs", "--knob", "msmix.threshold=0.8,0.2"]
+    argv = ["sweep", "--dataset", tiny_npz, "--runs-dir", tmp_path / "runs", "--knob", "msmix.threshold=0.8,0.2"]
     code, out, err = run_cli(
-        capsys, *argv, "--seeds", "1", "2", "--metrics", "MAE", "--out", csv, "--plot", plot, *FAST
+        capsys, *argv, "--seeds", "1", "2", "--metrics", "MAE", "--out", csv, "--plot", plot, *FAST_NO_WEIGHTS
     )
     assert code == 0, err
     page = plot.read_text()
@@ -130,12 +120,12 @@ def test_sweep_stores_labelled_runs_and_tabulates_metric_against_knob(capsys, da
 
 
 def test_sweep_plot_must_be_an_html_file(capsys):
-    code, _, err = run_cli(capsys, "sweep", "--knob", "msmix.alpha=1,2", "--plot", "sweep.png", *FAST)
+    code, _, err = run_cli(capsys, "sweep", "--knob", "msmix.alpha=1,2", "--plot", "sweep.png", *FAST_NO_WEIGHTS)
     assert code == 2 and err.count("\n") == 1 and "must end in .html" in err
 
 
 def test_sweep_refuses_a_knob_also_fixed_with_set(capsys):
-    code, _, err = run_cli(capsys, "sweep", "--knob", "msmix.alpha=1,2", "--set", "msmix.alpha=3", *FAST)
+    code, _, err = run_cli(capsys, "sweep", "--knob", "msmix.alpha=1,2", "--set", "msmix.alpha=3", *FAST_NO_WEIGHTS)
     assert code == 2 and err.count("\n") == 1 and "swept by --knob" in err
 
 
@@ -158,10 +148,10 @@ class _Stderr:
 )
 @pytest.mark.parametrize("again", [None, signal.SIGINT, signal.SIGTERM], ids=["once", "then-SIGINT", "then-SIGTERM"])
 def test_a_signal_during_a_pool_run_stores_the_runs_in_flight_as_interrupted(
-    data_file, tmp_path, sent, code, said, again
+    tiny_npz, tmp_path, sent, code, said, again
 ):
     """Ctrl-C pressed twice, or SIGINT then SIGTERM: the second waits until the runs in flight are stored."""
-    argv = [sys.executable, "-m", "msmix_core", "train", "--dataset", data_file, "--runs-dir", str(tmp_path)]
+    argv = [sys.executable, "-m", "msmix_core", "train", "--dataset", tiny_npz, "--runs-dir", str(tmp_path)]
     argv += ["--workers", "2", "--seeds", "1", "2", "3", "--epochs", "100000", "--patience", "100000"]
     argv += ["--batch-size", "16", "--device", "cpu", "--no-weights"]
     process = subprocess.Popen(argv, stderr=subprocess.PIPE, text=True)

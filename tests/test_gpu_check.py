@@ -2,17 +2,16 @@
 
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 import torch
+from helpers import ROOT
 
-ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "bench"))
 
-import gpu_check  # noqa: E402
+import gpu_check
 
-from msmix_core.data.synthetic import make_synthetic  # noqa: E402
+from msmix_core.data.synthetic import make_synthetic
 
 CPU = torch.device("cpu")
 

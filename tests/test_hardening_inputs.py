@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from helpers import ROOT
 
 from msmix_core.cli import main
 from msmix_core.data import load_mmsa, load_npz, make_synthetic, save_npz
@@ -186,7 +187,7 @@ def test_the_upload_limit_is_where_streamlit_reads_it():
 
     from streamlit import config
 
-    text = (Path(__file__).parent.parent / ".streamlit" / "config.toml").read_text()
+    text = (ROOT / ".streamlit" / "config.toml").read_text()
     settings = tomllib.loads(text)
     assert settings["server"]["maxUploadSize"] == 2000
     for section, options in settings.items():

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from helpers import QUICK, open_page, run_cli
 
 from msmix_core.cli import main
 from msmix_core.data.npz import save_npz
@@ -61,9 +62,8 @@ def test_a_run_file_that_is_not_a_regular_file_makes_the_run_damaged_not_a_hang(
     assert path == bad.path and reason.startswith(name)
     with pytest.raises(MsmixError, match=f"run '{bad.id}' is damaged: {name}"):
         store.load(bad.id)
-    assert main(["runs", "list", "--runs-dir", str(store.root)]) == 0
-    out, err = capsys.readouterr()
-    assert good.id in out and bad.id not in out and f"damaged run folder {bad.path}: {name}" in err
+    code, out, err = run_cli(capsys, "runs", "list", "--runs-dir", store.root)
+    assert code == 0 and good.id in out and bad.id not in out and f"damaged run folder {bad.path}: {name}" in err
 
 
 def test_a_legacy_history_that_is_a_folder_is_damage_too(store):
@@ -209,8 +209,7 @@ def test_training_onto_a_disk_that_fills_ends_with_one_line_and_a_failed_run(tmp
     monkeypatch.setattr(Run, "log_epoch", log_then_fill)
     with _tmpfs(tmp_path / "disk", "256k") as disk:
         argv = ["train", "--dataset", data, "--runs-dir", disk / "runs", "--seeds", "1", "--epochs", "5"]
-        code = main([str(a) for a in [*argv, "--batch-size", "16", "--device", "cpu", "--quiet", "--no-weights"]])
-        err = capsys.readouterr().err
+        code, _, err = run_cli(capsys, *argv, *QUICK, "--no-weights")
         assert code == 2 and err.startswith("msmix: error: cannot write the result of run") and err.count("\n") == 1
         assert "No space left on device" in err
         [run] = RunStore(disk / "runs").list()
@@ -240,8 +239,6 @@ def test_a_read_only_store_gives_one_line_and_changes_nothing(tmp_path, capsys):
 @pytest.mark.parametrize("page", ["training", "robustness", "sweeps"])
 def test_the_pages_that_list_runs_report_odd_run_folders_and_go_on(tmp_path, monkeypatch, tiny, page):
     """A run folder whose config.json is a folder, another whose history is a FIFO: an error box, no exception."""
-    from streamlit.testing.v1 import AppTest
-
     import ui.data
 
     monkeypatch.setenv("MSMIX_RUNS_DIR", str(tmp_path))
@@ -249,9 +246,7 @@ def test_the_pages_that_list_runs_report_odd_run_folders_and_go_on(tmp_path, mon
     store = RunStore(tmp_path)
     for make, name in ((ODD_FILES["a folder"], "config.json"), (ODD_FILES["a FIFO"], "history.jsonl")):
         _replace(store.create({**CONFIG, "dataset": tiny.name}).path / name, make)
-    at = AppTest.from_file(str(Path(__file__).parent.parent / "pages" / f"{page}.py"), default_timeout=120)
-    at.run()
-    assert not at.exception, at.exception
+    at = open_page(page)
     reported = " ".join(error.value for error in at.error)
     assert "2 damaged run folder(s) skipped" in reported
     assert "config.json is a folder, not a file" in reported and "history.jsonl is a FIFO, not a file" in reported

@@ -8,7 +8,7 @@ import subprocess
 import numpy as np
 import pytest
 import torch
-from test_app import live_data, page, set_delta, set_live
+from helpers import live_data, page, set_delta, set_live
 
 from msmix_core.analysis import kept_share
 from msmix_core.mixing import candidate_mask

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from helpers import MOSI_DIR, needs_mosi
 
 from msmix_core.cli import main
 from msmix_core.data import SPLITS, load_dataset, load_npz
@@ -24,10 +25,7 @@ from msmix_core.data.mosi_utterance import (
 )
 from msmix_core.errors import MsmixError
 
-MOSI_DIR = Path(__file__).resolve().parents[1].parent / "shared/data/mosi-utterance"
-pytestmark = pytest.mark.skipif(
-    not (MOSI_DIR / TRANSCRIPTS).is_file(), reason=f"the CMU-MOSI utterance folder {MOSI_DIR} is absent"
-)
+pytestmark = needs_mosi
 
 
 def _load(**kwargs):

@@ -1,11 +1,11 @@
 """The README's Python examples run as written (each ``python`` block, in a fresh namespace)."""
 
 import re
-from pathlib import Path
 
 import pytest
+from helpers import ROOT
 
-README = Path(__file__).resolve().parent.parent / "README.md"
+README = ROOT / "README.md"
 BLOCKS = re.findall(r"```python\n(.*?)```", README.read_text(), flags=re.S)
 
 

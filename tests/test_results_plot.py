@@ -1,15 +1,14 @@
 """bench/results_plot.py: the table it reads, the values relative to the best method, the SVG it writes."""
 
 import sys
-from pathlib import Path
 from xml.etree import ElementTree
 
 import pytest
+from helpers import ROOT
 
-ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "bench"))
 
-import results_plot  # noqa: E402
+import results_plot
 
 TABLE = """Intro text.
 

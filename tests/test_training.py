@@ -1,6 +1,7 @@
 """The trainer: every backbone × method trains, the loss reaches MS-Mix's predictors, runs are
 reproducible, stoppable and recorded, and a short run learns the synthetic data."""
 
+import copy
 import itertools
 import threading
 
@@ -29,13 +30,6 @@ from msmix_core.training import (
     train,
 )
 from msmix_core.training import trainer as trainer_module
-
-TINY = {"n_train": 64, "n_valid": 32, "n_test": 32}
-
-
-@pytest.fixture(scope="module")
-def tiny():
-    return make_synthetic(seed=0, **TINY)
 
 
 @pytest.fixture(scope="module")
@@ -88,23 +82,23 @@ def test_config_round_trips_and_rejects_unknown_fields():
 @pytest.mark.slow
 @pytest.mark.parametrize("method", sorted(METHODS))
 @pytest.mark.parametrize("backbone", sorted(BACKBONES))
-def test_every_backbone_trains_with_every_method(tiny, backbone, method):
+def test_every_backbone_trains_with_every_method(small, backbone, method):
     config = TrainConfig(backbone=backbone, method=method, epochs=1, batch_size=16, device="cpu", seed=3)
-    result = train(tiny, config)
+    result = train(small, config)
     assert result.status == "finished" and result.best_epoch == 1 and len(result.history) == 1
     losses = result.history[0]["losses"]
     assert all(np.isfinite(v) for v in losses.values()), losses
     assert (losses["mix"] > 0) == (method != "none"), "mixed samples were trained on exactly when a method mixes"
-    assert set(result.test_metrics) == set(mmsa_metrics(np.zeros(4), np.array([-1.0, 1, 2, 0]), tiny.metrics))
+    assert set(result.test_metrics) == set(mmsa_metrics(np.zeros(4), np.array([-1.0, 1, 2, 0]), small.metrics))
     assert {"contradictory_rate", "mean_abs_label_gap"} <= set(result.history[0]["diagnostics"])
 
 
 @pytest.mark.parametrize("backbone", ["late_fusion", "mult"])
-def test_gradients_reach_msmix_intensity_predictors(tiny, backbone):
+def test_gradients_reach_msmix_intensity_predictors(small, backbone):
     config = TrainConfig(backbone=backbone, method="msmix", device="cpu")
-    model, method = build_models(tiny, config, torch.device("cpu"))
+    model, method = build_models(small, config, torch.device("cpu"))
     assert any(True for _ in method.parameters()), "MS-Mix owns trainable intensity predictors"
-    batch = next(iter(SplitLoader(tiny.train, 16, shuffle=True, seed=0, device="cpu")))
+    batch = next(iter(SplitLoader(small.train, 16, shuffle=True, seed=0, device="cpu")))
     losses, _ = step_losses(model, method, batch, LOSSES["l1"], torch.Generator().manual_seed(0))
     losses["train"].backward()
     for name, param in method.named_parameters():
@@ -121,28 +115,28 @@ def test_short_run_on_default_data_beats_a_constant_predictor(default_data):
     assert result.test_metrics["Corr"] > 0.5
 
 
-def test_same_seed_same_metrics_and_history(tiny):
+def test_same_seed_same_metrics_and_history(small):
     config = TrainConfig(method="msmix", epochs=2, batch_size=16, device="cpu", seed=7)
-    first, second = train(tiny, config), train(tiny, config)
+    first, second = train(small, config), train(small, config)
     assert first.test_metrics == second.test_metrics and first.valid_metrics == second.valid_metrics
     assert without_timing(first.history) == without_timing(second.history)
-    other = train(tiny, TrainConfig(method="msmix", epochs=2, batch_size=16, device="cpu", seed=8))
+    other = train(small, TrainConfig(method="msmix", epochs=2, batch_size=16, device="cpu", seed=8))
     assert without_timing(other.history) != without_timing(first.history)
 
 
-def test_best_validation_checkpoint_is_kept_and_scores_the_test_split(tiny):
-    result = train(tiny, TrainConfig(epochs=6, batch_size=16, lr=3e-3, device="cpu"))
+def test_best_validation_checkpoint_is_kept_and_scores_the_test_split(small):
+    result = train(small, TrainConfig(epochs=6, batch_size=16, lr=3e-3, device="cpu"))
     valid_losses = [e["losses"]["valid"] for e in result.history]
     assert result.best_epoch == 1 + int(np.argmin(valid_losses))
-    pred, y = predict(result.backbone, SplitLoader(tiny.test, 32, shuffle=False, seed=0, device="cpu"))
-    assert mmsa_metrics(pred, y, tiny.metrics) == result.test_metrics
+    pred, y = predict(result.backbone, SplitLoader(small.test, 32, shuffle=False, seed=0, device="cpu"))
+    assert mmsa_metrics(pred, y, small.metrics) == result.test_metrics
     assert result.test_metrics == result.history[result.best_epoch - 1]["test_metrics"]
 
 
-def test_early_stopping_after_patience_epochs_without_improvement(tiny):
+def test_early_stopping_after_patience_epochs_without_improvement(small):
     # a far too large learning rate stops improving quickly (a tiny one does not: normalisation
     # layers' running statistics still move the validation loss)
-    result = train(tiny, TrainConfig(epochs=40, patience=2, lr=0.5, batch_size=16, device="cpu"))
+    result = train(small, TrainConfig(epochs=40, patience=2, lr=0.5, batch_size=16, device="cpu"))
     valid = [e["losses"]["valid"] for e in result.history]
     assert result.status == "finished"
     assert len(result.history) == result.best_epoch + 2 < 40
@@ -166,7 +160,7 @@ class Recorder(Callback):
         self.calls.append(("end", result.status))
 
 
-def test_callbacks_see_every_event_in_order_and_plain_objects_work(tiny):
+def test_callbacks_see_every_event_in_order_and_plain_objects_work(small):
     class EpochsOnly:  # not a Callback subclass: only the hooks it has are called
         def __init__(self):
             self.epochs = []
@@ -175,13 +169,13 @@ def test_callbacks_see_every_event_in_order_and_plain_objects_work(tiny):
             self.epochs.append(event.to_dict()["epoch"])
 
     recorder, plain = Recorder(), EpochsOnly()
-    train(tiny, TrainConfig(epochs=2, batch_size=16, device="cpu"), callbacks=[recorder, plain])
+    train(small, TrainConfig(epochs=2, batch_size=16, device="cpu"), callbacks=[recorder, plain])
     batches = [("batch", s, 4) for s in range(1, 5)]
     assert recorder.calls == [("start", 4), *batches, ("epoch", 1), *batches, ("epoch", 2), ("end", "finished")]
     assert plain.epochs == [1, 2]
 
 
-def test_stop_event_ends_after_the_current_batch_and_keeps_the_history(tiny):
+def test_stop_event_ends_after_the_current_batch_and_keeps_the_history(small):
     stop = threading.Event()
 
     class StopInEpochTwo(Recorder):
@@ -191,45 +185,45 @@ def test_stop_event_ends_after_the_current_batch_and_keeps_the_history(tiny):
                 stop.set()
 
     recorder = StopInEpochTwo()
-    result = train(tiny, TrainConfig(epochs=5, batch_size=16, device="cpu"), callbacks=[recorder], stop=stop)
+    result = train(small, TrainConfig(epochs=5, batch_size=16, device="cpu"), callbacks=[recorder], stop=stop)
     assert result.status == "stopped"
     assert len(result.history) == 2 and result.best_epoch in (1, 2)
     assert [c for c in recorder.calls if c[0] == "batch"][-1] == ("batch", 1, 4)
     assert recorder.calls[-1] == ("end", "stopped")
 
 
-def test_store_records_config_history_metrics_and_weights(tiny, tmp_path):
+def test_store_records_config_history_metrics_and_weights(small, tmp_path):
     store = RunStore(tmp_path)
     config = TrainConfig(method="mixup", label="vanilla", epochs=2, batch_size=16, device="cpu")
-    result = train(tiny, config, store=store)
+    result = train(small, config, store=store)
     run = store.load(result.run_id)
     assert run.status == "finished" and run.best_epoch == result.best_epoch
-    assert run.config["label"] == "vanilla" and run.config["dataset"] == tiny.name
-    assert run.config["dataset_summary"] == tiny.summary() and run.config["dataset_info"]["seed"] == 0
+    assert run.config["label"] == "vanilla" and run.config["dataset"] == small.name
+    assert run.config["dataset_summary"] == small.summary() and run.config["dataset_info"]["seed"] == 0
     assert {"torch", "numpy", "msmix"} <= set(run.config["versions"]) and run.config["device"] == "cpu"
     assert run.metrics == {"valid": result.valid_metrics, "test": result.test_metrics}
     assert without_timing(run.history) == without_timing(result.history)
     weights = run.load_weights()
     for key, value in result.backbone.state_dict().items():
         assert torch.equal(weights["backbone"][key], value)
-    unsaved = train(tiny, TrainConfig(epochs=1, batch_size=16, device="cpu", save_weights=False), store=store)
+    unsaved = train(small, TrainConfig(epochs=1, batch_size=16, device="cpu", save_weights=False), store=store)
     assert run.has_weights and not store.load(unsaved.run_id).has_weights
 
 
-def test_store_marks_a_crashed_run_failed_with_the_error(tiny, tmp_path):
+def test_store_marks_a_crashed_run_failed_with_the_error(small, tmp_path):
     class Crash:
         def on_epoch_end(self, event):
             raise RuntimeError("disk on fire")
 
     store = RunStore(tmp_path)
     with pytest.raises(RuntimeError, match="disk on fire"):
-        train(tiny, TrainConfig(epochs=3, batch_size=16, device="cpu"), callbacks=[Crash()], store=store)
+        train(small, TrainConfig(epochs=3, batch_size=16, device="cpu"), callbacks=[Crash()], store=store)
     (run,) = store.list()
     assert run.status == "failed" and "disk on fire" in run.error
     assert len(run.history) == 1
 
 
-def test_observers_hear_of_a_failure_after_the_run_is_recorded(tiny, tmp_path):
+def test_observers_hear_of_a_failure_after_the_run_is_recorded(small, tmp_path):
     heard = []
 
     class Interrupt:
@@ -245,16 +239,16 @@ def test_observers_hear_of_a_failure_after_the_run_is_recorded(tiny, tmp_path):
 
     store = RunStore(tmp_path)
     with pytest.raises(KeyboardInterrupt):
-        train(tiny, TrainConfig(epochs=2, batch_size=16, device="cpu"), callbacks=[Interrupt()], store=store)
+        train(small, TrainConfig(epochs=2, batch_size=16, device="cpu"), callbacks=[Interrupt()], store=store)
     assert heard == [("KeyboardInterrupt", ["interrupted"])]
     with pytest.raises(RuntimeError, match="after the end"):
-        train(tiny, TrainConfig(epochs=1, batch_size=16, device="cpu"), callbacks=[LateCrash()], store=store)
+        train(small, TrainConfig(epochs=1, batch_size=16, device="cpu"), callbacks=[LateCrash()], store=store)
     assert sorted(r.status for r in store.list()) == ["finished", "interrupted"]  # recorded before the crash
 
 
 @pytest.mark.parametrize("method", ["none", "msmix"])
-def test_nan_in_the_features_stops_the_run_failed_naming_the_input(tmp_path, method):
-    data = make_synthetic(seed=0, **TINY)
+def test_nan_in_the_features_stops_the_run_failed_naming_the_input(small, tmp_path, method):
+    data = copy.deepcopy(small)  # the shared dataset stays clean
     data.train.audio[5, 2, 1] = np.nan  # the schema checks labels, not every feature value
     store = RunStore(tmp_path)
     with pytest.raises(MsmixError, match="the loss is not finite; the batch's audio hold NaN or infinite values"):
@@ -263,19 +257,19 @@ def test_nan_in_the_features_stops_the_run_failed_naming_the_input(tmp_path, met
     assert run.status == "failed" and "audio hold NaN" in run.error and run.history == []
 
 
-def test_a_diverging_loss_stops_the_run_with_advice(tiny, tmp_path):
+def test_a_diverging_loss_stops_the_run_with_advice(small, tmp_path):
     store = RunStore(tmp_path)
     with pytest.raises(MsmixError, match="the task loss diverged: lower the learning rate"):
-        train(tiny, TrainConfig(epochs=3, batch_size=16, lr=1e30, device="cpu"), store=store)
+        train(small, TrainConfig(epochs=3, batch_size=16, lr=1e30, device="cpu"), store=store)
     assert store.list()[0].status == "failed"
 
 
-def test_bad_names_fail_before_a_run_is_created(tiny, tmp_path):
+def test_bad_names_fail_before_a_run_is_created(small, tmp_path):
     store = RunStore(tmp_path)
     with pytest.raises(MsmixError, match="late_fusion"):
-        train(tiny, TrainConfig(backbone="no_such_net"), store=store)
+        train(small, TrainConfig(backbone="no_such_net"), store=store)
     with pytest.raises(MsmixError, match="msmix"):
-        train(tiny, TrainConfig(method="no_such_mix"), store=store)
+        train(small, TrainConfig(method="no_such_mix"), store=store)
     assert store.list() == []
 
 
@@ -317,16 +311,16 @@ def test_release_learning_rate_warms_up_from_zero_then_decays_by_cosine():
     assert {get_lr(e, TrainConfig()) for e in range(1, 31)} == {1e-3}
 
 
-def test_each_epoch_trains_at_the_schedules_learning_rate(tiny):
+def test_each_epoch_trains_at_the_schedules_learning_rate(small):
     config = TrainConfig(recipe="release", epochs=5, batch_size=16, device="cpu", save_weights=False)
-    history = train(tiny, config).history
+    history = train(small, config).history
     assert [e["lr"] for e in history] == [get_lr(e, config) for e in range(1, 6)]
     assert history[0]["lr"] == 0.0
 
 
-def test_adamw_decays_the_weights_directly(tiny):
+def test_adamw_decays_the_weights_directly(small):
     config = TrainConfig(recipe="release", device="cpu")
-    backbone, method = build_models(tiny, config, torch.device("cpu"))
+    backbone, method = build_models(small, config, torch.device("cpu"))
     optimizer = make_optimizer(backbone, method, config)
     assert isinstance(optimizer, torch.optim.AdamW)
     params = [p for group in optimizer.param_groups for p in group["params"]]
@@ -339,7 +333,7 @@ def test_adamw_decays_the_weights_directly(tiny):
     assert isinstance(make_optimizer(backbone, method, TrainConfig(device="cpu")), torch.optim.Adam)
 
 
-def test_the_mixed_term_is_mse_under_both_recipes_unless_asked(tiny, monkeypatch):
+def test_the_mixed_term_is_mse_under_both_recipes_unless_asked(small, monkeypatch):
     seen = []
     real = trainer_module.step_losses
 
@@ -355,7 +349,7 @@ def test_the_mixed_term_is_mse_under_both_recipes_unless_asked(tiny, monkeypatch
     ):
         seen.clear()
         config = TrainConfig.from_dict(config.to_dict() | {"method": "mixup", "epochs": 1, "device": "cpu"})
-        train(tiny, config)
+        train(small, config)
         assert {(a, b) for a, b in seen} == {(LOSSES[task], LOSSES[mixed])}
 
 
@@ -375,10 +369,10 @@ def test_mse_mixed_term_is_minimised_at_the_mixed_label_and_l1_at_the_dominant_s
     assert best(LOSSES["l1"]) == pytest.approx(2.0, abs=0.01)
 
 
-def test_every_epoch_records_the_constant_predictors_validation_loss(tiny):
-    history = train(tiny, TrainConfig(epochs=2, device="cpu", save_weights=False)).history
-    median = np.median(tiny.train.labels)
-    expected = float(np.abs(tiny.valid.labels - median).mean())
+def test_every_epoch_records_the_constant_predictors_validation_loss(small):
+    history = train(small, TrainConfig(epochs=2, device="cpu", save_weights=False)).history
+    median = np.median(small.train.labels)
+    expected = float(np.abs(small.valid.labels - median).mean())
     assert [e["losses"]["valid_constant"] for e in history] == pytest.approx([expected, expected])
 
 

@@ -4,15 +4,13 @@ import math
 
 import optuna
 import pytest
+from helpers import FAST_NO_WEIGHTS, run_cli
 from optuna.distributions import CategoricalDistribution, FloatDistribution
 
-from msmix_core.cli import main
 from msmix_core.errors import MsmixError
 from msmix_core.experiments.tuning import open_study, search_space, tune
 from msmix_core.runs import RunStore
 from msmix_core.training import TrainConfig
-
-FAST = ["--epochs", "1", "--batch-size", "16", "--device", "cpu", "--quiet", "--no-weights"]
 
 
 def test_the_space_follows_the_declared_knobs():
@@ -74,23 +72,21 @@ def test_a_pruned_trial_stops_its_run_after_the_epoch(tiny):
 
 @pytest.mark.slow
 def test_tune_command_scores_the_best_knobs_on_fresh_seeds_and_resumes(capsys, tmp_path, tiny_npz):
-    data = tiny_npz
-    argv = ["tune", "--dataset", data, "--runs-dir", tmp_path / "runs", "--params", "threshold", "--trials", "2"]
-    argv += ["--seeds", "1", "2", "3", "--metrics", "MAE", *FAST]
-    assert main([str(a) for a in argv]) == 0
-    out = capsys.readouterr().out
-    assert "2 trials (2 complete)" in out and "best valid loss" in out
+    argv = ["tune", "--dataset", tiny_npz, "--runs-dir", tmp_path / "runs", "--params", "threshold", "--trials", "2"]
+    argv += ["--seeds", "1", "2", "3", "--metrics", "MAE", *FAST_NO_WEIGHTS]
+    code, out, _ = run_cli(capsys, *argv)
+    assert code == 0 and "2 trials (2 complete)" in out and "best valid loss" in out
     runs = RunStore(tmp_path / "runs").list()
     assert sorted(r.config["label"] for r in runs) == ["msmix"] * 3 + ["msmix tuned"] * 3
     assert {r.config["seed"] for r in runs} == {1, 2, 3}  # fresh seeds, not the trial seed 0
     assert "msmix tuned" in out and "MAE" in out
-    assert main([str(a) for a in argv]) == 0  # the same storage (tune.db in the runs folder): 2 more trials
-    assert "4 trials" in capsys.readouterr().out
+    code, out, _ = run_cli(capsys, *argv)  # the same storage (tune.db in the runs folder): 2 more trials
+    assert code == 0 and "4 trials" in out
 
 
 def test_tune_refuses_a_trial_seed_among_the_scoring_seeds(capsys):
-    assert main(["tune", "--trial-seed", "1", "--seeds", "1", "2", *FAST]) == 2
-    assert "pick another trial seed" in capsys.readouterr().err
+    code, _, err = run_cli(capsys, "tune", "--trial-seed", "1", "--seeds", "1", "2", *FAST_NO_WEIGHTS)
+    assert code == 2 and "pick another trial seed" in err
 
 
 @pytest.mark.slow
@@ -115,8 +111,7 @@ def test_a_trial_whose_process_was_killed_is_marked_failed_when_the_study_resume
 @pytest.mark.slow
 def test_a_failing_trial_is_one_line_not_optunas_traceback(capsys, tmp_path, tiny_npz):
     argv = ["tune", "--dataset", tiny_npz, "--runs-dir", tmp_path, "--trials", "1", "--params", "threshold"]
-    code = main([str(a) for a in [*argv, *FAST, "--lr", "1e30", "--epochs", "2", "--seeds", "1"]])
-    err = capsys.readouterr().err
+    code, _, err = run_cli(capsys, *argv, *FAST_NO_WEIGHTS, "--lr", "1e30", "--epochs", "2", "--seeds", "1")
     assert code == 2 and "Traceback" not in err
     lines = err.strip().splitlines()
     assert lines[0].startswith("msmix: warning: trial #0 failed: ") and "loss" in lines[0]
