@@ -362,6 +362,7 @@ def test_a_stored_batch_is_computed_once_per_key_read_back_equal_and_a_damaged_f
     assert len(calls) == 3
 
 
+@pytest.mark.slow
 def test_the_encoder_trains_on_the_fixed_thread_count_whatever_the_process_uses(tiny, monkeypatch):
     """A page, a test and the CLI train the same encoder only if they train on the same number of threads."""
     import msmix_core.analysis.latents as latents_module

@@ -65,6 +65,7 @@ def test_the_library_never_imports_streamlit():
     assert not offenders, f"streamlit imported from the library: {offenders}"
 
 
+@pytest.mark.slow
 def test_a_training_process_imports_no_statistics_or_plotting_library():
     """A training job's child imports the trainer only: scipy.stats and sklearn alone are seconds of its start-up."""
     heavy = {"scipy", "sklearn", "plotly", "umap", "numba", "streamlit"}

@@ -16,6 +16,7 @@ from msmix_core.data.synthetic import make_synthetic
 CPU = torch.device("cpu")
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(torch.cuda.is_available(), reason="checks the exit of a machine without CUDA")
 def test_without_cuda_it_exits_at_once_saying_so():
     done = subprocess.run(

@@ -84,6 +84,7 @@ def test_fields_are_flat_and_settings_drop_the_compared_factor():
     assert not any(key.startswith("method") for key in settings_fields(CONFIG, ["method"]))
 
 
+@pytest.mark.slow
 def test_the_key_is_pinned_and_the_same_in_another_process():
     pinned = "73ec0a339472"  # sha256 of this config's canonical JSON: a change here breaks every stored key
     assert experiment_key(CONFIG) == pinned

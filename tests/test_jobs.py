@@ -280,6 +280,7 @@ def test_a_job_with_two_workers_trains_in_a_pool_reports_every_epoch_and_stores_
         TrainingJob(tiny, configs, None, workers=2)
 
 
+@pytest.mark.slow
 def test_an_idle_worker_imports_ahead_what_its_first_optimizer_would():
     """torch's first optimizer imports torch._dynamo (seconds): a child started ahead does it before Run."""
     probe = (
