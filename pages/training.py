@@ -30,14 +30,16 @@ MSMIX_SLIDERS = {
 }
 
 settings = sidebar.render()
-st.title("Training: does MS-Mix beat vanilla Mixup?")
+st.title("Training: does MS-Mix beat Mixup?")
 st.markdown(
     "Train the chosen methods one after the other with **the same seed, data and backbone**; the curves update "
     "as each epoch ends. Every run is saved to the run store (`$MSMIX_RUNS_DIR` or `runs/`), so it can be "
     "overlaid later and read by the Ablation and Robustness pages. **Stop** keeps what was learned so far.  \n"
     "MS-Mix's intensity predictors read detached latents by default (our change: with the release's gradient "
     "paths the model sits at a constant prediction for several epochs, see `docs/findings.md`); the release's "
-    "behaviour is one toggle away below. Train **3 seeds** per method to tell a gap from noise."
+    "behaviour is one toggle away below. Train **3 seeds** per method to tell a gap from noise.  \n"
+    "`mixup` is Mixup of the **input features**; the random pairs of the exploration pages mix the latents, as "
+    "MS-Mix does: that is `manifold` (Manifold Mixup)."
 )
 
 ds, store, job, busy = jobs_view.open_training_page(settings, JOB_KEY)
