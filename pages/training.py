@@ -153,7 +153,7 @@ def live() -> None:
         histories |= jobs_view.histories_to_draw("tr_drawn", job, progress)
         trained = {"dataset": ds.name}
         keys |= {name: experiment_key(c.to_dict() | trained) for name, c in zip(job.names, job.configs, strict=True)}
-        labels |= {name: config.variant for name, config in zip(job.names, job.configs, strict=True)}
+        labels |= {name: config.display_label for name, config in zip(job.names, job.configs, strict=True)}
     with data.user_errors():
         for run_id in overlay:
             caption = jobs_view.run_caption(past[run_id])

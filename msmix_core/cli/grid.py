@@ -86,7 +86,7 @@ class _Progress:
 
     def _show(self) -> None:
         training = ", ".join(
-            f"{self.configs[i].variant} s{self.configs[i].seed} epoch {e}" for i, e in sorted(self.epochs.items())
+            f"{self.configs[i].display_label} s{self.configs[i].seed} epoch {e}" for i, e in sorted(self.epochs.items())
         )
         self.bar.set_postfix_str(training, refresh=True)
 

@@ -17,7 +17,7 @@ def add_train(p: argparse.ArgumentParser) -> None:
     add_training_options(p)
     p.add_argument("--backbone", default=TrainConfig.backbone, help="default %(default)s")
     p.add_argument("--method", default=TrainConfig.method, help="default %(default)s")
-    p.add_argument("--label", default=None, help="name of this variant in tables (default: the method)")
+    p.add_argument("--label", default=None, help="name of these runs in tables (default: the method)")
     p.set_defaults(handler=cmd_train)
 
 

@@ -170,7 +170,7 @@ class SerialExecutor(Executor):
 
 def fallback_config(dataset: MSADataset, config: TrainConfig) -> dict[str, Any]:
     """What is known of a run that failed before the trainer described it (a bad knob, a dead worker)."""
-    return {**config.to_dict(), "label": config.variant, "dataset": dataset.name}
+    return {**config.to_dict(), "label": config.display_label, "dataset": dataset.name}
 
 
 class _Seen:

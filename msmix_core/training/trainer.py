@@ -353,7 +353,7 @@ def _run_config(dataset: MSADataset, config: TrainConfig, device: torch.device, 
     return {
         **config.to_dict(),
         "backbone_adaptations": backbone.adaptations,
-        "label": config.variant,
+        "label": config.display_label,
         "dataset": dataset.name,
         "dataset_summary": dataset.summary(),
         "dataset_info": dataset.info,
