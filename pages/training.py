@@ -6,7 +6,7 @@ from collections import Counter
 
 import streamlit as st
 
-from msmix_core.experiments import history_frame, learning_warnings, significance_sentences, summary_table
+from msmix_core.experiments import config_grid, history_frame, learning_warnings, significance_sentences, summary_table
 from msmix_core.figures import training_curves
 from msmix_core.jobs import TrainingJob
 from msmix_core.metrics import PRIMARY_METRICS
@@ -100,20 +100,20 @@ with st.form("training_form", border=True):
 
 if run_clicked:
     with data.user_errors():
-        configs = [
-            TrainConfig(
-                backbone=settings.backbone,
-                method=m,
-                method_kwargs=knobs if m in MSMIX_METHODS else {},
-                recipe=recipe,
-                epochs=epochs,
-                lr=None if lr == FROM_RECIPE else float(lr),
-                batch_size=None if batch_size == FROM_RECIPE else int(batch_size),
-                seed=seed,
-            )
-            for seed in range(settings.seed, settings.seed + n_seeds)
-            for m in methods
-        ]
+        training = {
+            "recipe": recipe,
+            "epochs": epochs,
+            "lr": None if lr == FROM_RECIPE else float(lr),
+            "batch_size": None if batch_size == FROM_RECIPE else int(batch_size),
+        }
+        configs = config_grid(
+            {m: (m, {}) for m in methods},
+            range(settings.seed, settings.seed + n_seeds),
+            [settings.backbone],
+            training=training,
+            method_knobs=dict.fromkeys(MSMIX_METHODS, knobs),
+            seed_major=True,
+        )
         job = jobs_view.start_job(ds, configs, store)
     jobs_view.keep_job(JOB_KEY, job)
     busy = True

@@ -6,7 +6,7 @@ import argparse
 
 from msmix_core.cli.grid import add_training_options, grid_configs, run_grid
 from msmix_core.errors import MsmixError
-from msmix_core.experiments import ABLATIONS, DEFAULT_ABLATIONS, FULL_LABEL, ablation_label
+from msmix_core.experiments import ABLATIONS, DEFAULT_ABLATIONS, FULL_LABEL, ablation_variants
 from msmix_core.training import TrainConfig
 
 #: The variants ``msmix ablate`` runs by default: each MS-Mix component off in turn, then all three.
@@ -57,8 +57,7 @@ def add_ablate(p: argparse.ArgumentParser) -> None:
 
 def cmd_ablate(args: argparse.Namespace) -> int:
     chosen = dict.fromkeys(["full", *args.variants])  # full MS-Mix is every test's baseline
-    variants = {ablation_label(v): ("msmix", ABLATIONS[v]) for v in chosen}
-    return run_grid(args, grid_configs(args, args.backbones, variants), baseline=FULL_LABEL)
+    return run_grid(args, grid_configs(args, args.backbones, ablation_variants(list(chosen))), baseline=FULL_LABEL)
 
 
 PARSERS = {"train": add_train, "compare": add_compare, "ablate": add_ablate}
