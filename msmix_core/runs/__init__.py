@@ -5,6 +5,7 @@
   :func:`experiment_fields`;
 - :mod:`msmix_core.runs.sets`: :func:`comparable_sets`, stored runs that differ in a compared factor
   alone, and :func:`left_out`, what a chosen set leaves out;
+- :mod:`msmix_core.runs.status`: :class:`RunStatus`, how a run stands;
 - :mod:`msmix_core.runs.store`: :class:`RunStore` and :class:`Run`, one folder of plain files per run;
 - :mod:`msmix_core.runs.compare`: :func:`runs_table`, :func:`compare_runs` (mean ± std, paired tests),
   :func:`format_table` and :func:`to_markdown`.
@@ -33,6 +34,7 @@ from msmix_core.runs.identity import (
     settings_fields,
 )
 from msmix_core.runs.sets import ComparisonSet, comparable_sets, left_out, run_label, varying_settings
+from msmix_core.runs.status import STATUSES, RunStatus
 from msmix_core.runs.store import (
     ABANDONED_AFTER,
     CONFIG_FILE,
@@ -41,10 +43,8 @@ from msmix_core.runs.store import (
     REQUIRED_CONFIG_KEYS,
     RESULT_FILE,
     RUNS_DIR_ENV,
-    STATUSES,
     WEIGHTS_FILE,
     Run,
-    RunStatus,
     RunStore,
 )
 

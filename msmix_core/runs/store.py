@@ -29,7 +29,6 @@ import socket
 import time
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime, timedelta
-from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -53,6 +52,7 @@ from msmix_core.runs.files import (
     write_json,
 )
 from msmix_core.runs.identity import EXPERIMENT_KEY_FIELD, experiment_key
+from msmix_core.runs.status import STATUSES, RunStatus
 
 if TYPE_CHECKING:
     import torch
@@ -60,22 +60,6 @@ if TYPE_CHECKING:
 #: Environment variable that moves the default runs folder (otherwise ``runs/`` in the working directory).
 RUNS_DIR_ENV = "MSMIX_RUNS_DIR"
 
-
-class RunStatus(StrEnum):
-    """A run is ``running`` until it ends as ``finished``, ``stopped`` (by the user), ``failed`` (with
-    an error) or ``interrupted`` (Ctrl-C, SIGTERM; also how a ``running`` run whose process is gone is
-    reported). Members are strings, so ``run.status == "finished"`` holds and JSON stores the name.
-    """
-
-    RUNNING = "running"
-    FINISHED = "finished"
-    STOPPED = "stopped"
-    FAILED = "failed"
-    INTERRUPTED = "interrupted"
-
-
-#: The status names, in :class:`RunStatus` order.
-STATUSES: tuple[str, ...] = tuple(status.value for status in RunStatus)
 
 #: A ``running`` run whose process cannot be checked (another host, or a run from before msmix
 #: recorded its process) is reported ``interrupted`` when its files have not changed for this long.
