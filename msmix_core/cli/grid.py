@@ -39,10 +39,10 @@ from msmix_core.training.executors import (
     THREADS,
     Executor,
     LocalPoolExecutor,
-    RayExecutor,
     SerialExecutor,
     default_workers,
 )
+from msmix_core.training.ray_executor import RayExecutor
 
 #: Seeds of a run when none are given: the first three of the five (1111-1115) MMSA's papers average.
 DEFAULT_SEEDS: tuple[int, ...] = tuple(range(TrainConfig.seed, TrainConfig.seed + 3))
