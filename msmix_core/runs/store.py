@@ -94,8 +94,9 @@ def _read_history(path: Path) -> tuple[list[dict], list[str]]:
 
 def _abandoned(path: Path, result: dict) -> bool:
     """A ``running`` run nobody trains any more (:func:`~msmix_core.runs.liveness.abandoned`)."""
-    files = (path / CONFIG_FILE, _history_path(path), path / RESULT_FILE)
-    return result["status"] == RunStatus.RUNNING and liveness.abandoned(result.get("process"), files)
+    if result["status"] != RunStatus.RUNNING:
+        return False
+    return liveness.abandoned(result.get("process"), (path / CONFIG_FILE, _history_path(path), path / RESULT_FILE))
 
 
 def _read_run(path: Path) -> Run:
