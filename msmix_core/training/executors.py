@@ -7,7 +7,7 @@ configs to an :class:`Executor`, which trains them and records each run in the r
   record each run as it goes (a run in progress is readable, and ends ``interrupted`` on Ctrl-C);
 - :class:`LocalPoolExecutor` trains each run in its own process (``spawn``: a fresh interpreter,
   one torch thread), :class:`~msmix_core.training.ray_executor.RayExecutor` as one Ray task (its own
-  module, whose names are importable from here too). The worker trains without a store and
+  module, :mod:`msmix_core.training.ray_executor`). The worker trains without a store and
   returns the plain outcome; the driver records it with :meth:`RunStore.record`, so a run shows up
   whole once it has ended. A run that fails in a worker is returned as a ``failed`` outcome and
   stored so, with its error, and the other runs go on. The pool's workers send their trainer
@@ -50,9 +50,6 @@ from msmix_core.runs import Run, RunStatus, RunStore
 from msmix_core.runs.files import signals_deferred
 from msmix_core.training import EpochEvent, StopFlag, TrainConfig, train
 from msmix_core.training.config import THREADS, torch_threads
-
-#: Defined in :mod:`msmix_core.training.ray_executor` (which builds on this module), importable from here too.
-_RAY_NAMES = frozenset({"RAY_CONNECT_TIMEOUT", "RayExecutor", "ray_head"})
 
 #: Called in the driver each time a run has been stored: ``(index of its config, the stored run)``.
 OnRun = Callable[[int, Run], None]
@@ -433,12 +430,3 @@ class LocalPoolExecutor(Executor):
         pool.shutdown()
         relay.close()
         return [run for run in runs if run is not None]
-
-
-def __getattr__(name: str) -> Any:
-    """The Ray executor's names, from :mod:`~msmix_core.training.ray_executor` on first use (it imports this module)."""
-    if name in _RAY_NAMES:
-        from msmix_core.training import ray_executor
-
-        return getattr(ray_executor, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
