@@ -59,6 +59,11 @@ def start() -> None:
             _thread.start()
 
 
+def cached() -> bool:
+    """Whether numba's cache holds UMAP's compiled code (``make setup`` put it there): loading it takes a second."""
+    return any(Path(os.environ["NUMBA_CACHE_DIR"]).glob("umap_*/*.nbi"))
+
+
 def ready() -> bool:
     """Whether UMAP is compiled (or the warm-up gave up)."""
     return _done.is_set()

@@ -30,7 +30,7 @@ from msmix_core.errors import MsmixError
 from msmix_core.experiments.grid import Variants, config_grid
 from msmix_core.experiments.sweeps import parse_value
 from msmix_core.metrics import METRIC_KEYS
-from msmix_core.runs import Run, RunStore, compare_runs, format_table
+from msmix_core.runs import Run, RunStatus, RunStore, compare_runs, format_table
 from msmix_core.training import TrainConfig, build_models
 from msmix_core.training.config import LOSSES, MIX_LOSSES, OPTIMIZERS, RECIPES, SCHEDULES, recipes_help
 from msmix_core.training.executors import (
@@ -39,10 +39,10 @@ from msmix_core.training.executors import (
     THREADS,
     Executor,
     LocalPoolExecutor,
-    RayExecutor,
     SerialExecutor,
     default_workers,
 )
+from msmix_core.training.ray_executor import RayExecutor
 
 #: Seeds of a run when none are given: the first three of the five (1111-1115) MMSA's papers average.
 DEFAULT_SEEDS: tuple[int, ...] = tuple(range(TrainConfig.seed, TrainConfig.seed + 3))
@@ -104,7 +104,7 @@ class _Progress:
 
     def summary(self, stored_in_flight: bool) -> str:
         """What an interruption of a pool (``stored_in_flight``) or Ray grid left in the store, in words."""
-        cut = self.statuses.count("interrupted")
+        cut = self.statuses.count(RunStatus.INTERRUPTED)
         done = f"{len(self.statuses)} of {len(self.configs)} runs stored"
         if not stored_in_flight:
             return f"{done}; the Ray tasks in progress were cancelled, not stored"
@@ -209,7 +209,7 @@ def run_grid(
     write_outputs(args.out, long, format_table(long, p_values=True))
     if then is not None:
         then(runs, metrics)
-    failed = [run for run in runs if run.status == "failed"]
+    failed = [run for run in runs if run.status == RunStatus.FAILED]
     for run in failed:  # a pool or Ray grid goes on past a failed run; the table leaves it out
         echo(f"msmix: error: run {run.id} failed: {' '.join(str(run.error).split())}", err=True)
     return 1 if failed else 0
