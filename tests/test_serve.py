@@ -37,6 +37,13 @@ def test_without_setups_cache_umap_compiles_in_the_background_and_the_server_sta
     assert warmup.ready()
 
 
+def test_a_cache_that_does_not_load_in_time_does_not_hold_the_server(fresh_warmup, monkeypatch):
+    monkeypatch.setattr(warmup, "cached", lambda: True)
+    monkeypatch.setattr(serve, "UMAP_WAIT", 0.05)
+    serve.preload()
+    assert not warmup.ready()  # still compiling: the page shows PCA and its notice meanwhile
+
+
 def test_the_cache_check_looks_for_umaps_compiled_functions(tmp_path, monkeypatch):
     monkeypatch.setenv("NUMBA_CACHE_DIR", str(tmp_path))
     assert not warmup.cached()

@@ -22,13 +22,16 @@ APP = Path(__file__).resolve().parent.parent / "app.py"
 #: Streamlit's caching logs that it has no runtime yet when a module declares a cached function before the
 #: server exists; harmless (the cache is made at the first call, with the runtime), so kept out of the log.
 _CACHING_LOGGER = "streamlit.runtime.caching.cache_data_api"
+#: Seconds the launcher waits for UMAP's cached code to load before it serves anyway.
+UMAP_WAIT = 15.0
 
 
 def preload() -> None:
     """Import every module of the app (:mod:`ui` and what it imports), start the idle worker, and load UMAP.
 
-    UMAP's compiled code is waited for only when numba's cache has it (after ``make setup``); without it the
-    compile takes minutes, so it goes on in the background as under ``streamlit run app.py``."""
+    UMAP's compiled code is waited for only when numba's cache has it (after ``make setup``), and for at most
+    :data:`UMAP_WAIT` seconds (a cache left half-written compiles the rest); otherwise the compile goes on in
+    the background as under ``streamlit run app.py``, and the Embeddings page shows PCA until it is done."""
     import ui
     from ui import warmup
 
@@ -41,9 +44,7 @@ def preload() -> None:
                 importlib.import_module(f"ui.{module.name}")
     finally:
         caching.setLevel(level)
-    if warmup.cached():
-        warmup.wait()
-    else:
+    if not (warmup.cached() and warmup.wait(UMAP_WAIT)):
         print("msmix: UMAP compiles in the background (make setup compiles it ahead)", file=sys.stderr)
         warmup.start()
 

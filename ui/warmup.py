@@ -69,7 +69,7 @@ def ready() -> bool:
     return _done.is_set()
 
 
-def wait() -> None:
-    """Start the warm-up if needed and wait for it to end."""
+def wait(timeout: float | None = None) -> bool:
+    """Start the warm-up if needed and wait for it to end (at most ``timeout`` seconds); whether it has."""
     start()
-    _done.wait()
+    return _done.wait(timeout)
