@@ -34,7 +34,7 @@ $(MAPS_STAMP): $(STAMP) $(shell find msmix_core ui -name '*.py')
 setup: $(STAMP) $(MAPS_STAMP)
 
 run: $(STAMP) $(MAPS_STAMP)
-	$(BIN)/streamlit run app.py
+	$(BIN)/python -m ui.serve
 
 # Debian's chromium for the browser tests; Debian's nodejs for the live controls' JavaScript tests
 # (tests/test_live.py fails without node: a missing node is never a silent skip).

@@ -1,4 +1,5 @@
-"""msmix: the Streamlit app. Run with ``streamlit run app.py`` (or ``make run``).
+"""msmix: the Streamlit app. Run with ``make run`` (``python -m ui.serve``, which preloads it) or
+``streamlit run app.py``.
 
 The pages live in ``pages/`` and are listed once, in ``ui/navigation.py``. Each page starts with
 ``settings = sidebar.render()``, so the shared sidebar (page links, data, model) is drawn by the

@@ -2,7 +2,8 @@
 
     .venv/bin/python bench/bench_animation.py            # Markdown table on stdout
 
-Starts ``streamlit run app.py`` on the synthetic data, opens each live component, sets play to 4×
+Starts the app (``python -m ui.serve``, as ``make run``) on the synthetic data, opens each live component,
+sets play to 4×
 (the whole range in 2 s: 50 slider steps a second for δ, 40 for α), starts play from the slider's
 start and measures in the page, until play stops at the end: the browser's animation frames a second,
 the redraws a second (a redraw is one slider step drawn; a step that a slow frame skips is not

@@ -3,7 +3,7 @@
     .venv/bin/python bench/bench_app.py                 # Markdown table on stdout
     .venv/bin/python bench/bench_app.py --repeats 5 --epochs 3
 
-Starts a fresh ``streamlit run app.py`` (its own port, a temporary run store) on the default
+Starts a fresh server as ``make run`` does (``python -m ui.serve``: its own port, a temporary run store) on the default
 synthetic data, as a new user would, and times the actions of issue 12. Every timing runs from
 the action (key press, click, page open) until the server's ``script_finished`` for a run that
 began after it, the signal the user waits for (the changed count text, the new legend, the map's

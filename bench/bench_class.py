@@ -3,8 +3,8 @@
     .venv/bin/python bench/bench_class.py                      # 30 sessions, 10 of them press Run on Training
     .venv/bin/python bench/bench_class.py --sessions 8 --trainers 3
 
-Starts a fresh ``streamlit run app.py`` (its own port, a temporary run store, the training queue at
-its default size unless ``MSMIX_TRAINING_SLOTS`` is set) and drives it with headless clients that
+Starts a fresh server as ``make run`` does (``python -m ui.serve``: its own port, a temporary run store, the
+training queue at its default size unless ``MSMIX_TRAINING_SLOTS`` is set) and drives it with headless clients that
 speak Streamlit's own websocket protocol (a ``BackMsg`` asks for a script run, ``ForwardMsg`` s
 answer until ``script_finished``), so thirty sessions cost this machine the server's work, not thirty
 browsers'. First ``--trainers`` sessions open Training with their own seed and press Run (a few
@@ -153,8 +153,8 @@ class MemorySampler(threading.Thread):
 
 
 def _server_pid(port: str) -> int:
-    """The pid of the ``streamlit run`` listening on ``port`` (the app_driver keeps the Popen to itself)."""
-    out = subprocess.run(["pgrep", "-f", f"streamlit run app.py --server.port {port}"], capture_output=True, text=True)
+    """The pid of the server listening on ``port`` (the app_driver keeps the Popen to itself)."""
+    out = subprocess.run(["pgrep", "-f", f"ui.serve --server.port {port}"], capture_output=True, text=True)
     return int(out.stdout.split()[0])
 
 

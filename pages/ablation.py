@@ -8,14 +8,14 @@ from msmix_core.experiments import (
     ABLATIONS,
     DEFAULT_ABLATIONS,
     FULL_LABEL,
-    ablation_configs,
     ablation_label,
     ablation_sets,
+    ablation_variants,
+    config_grid,
 )
 from msmix_core.figures import difference_dots
 from msmix_core.metrics import PRIMARY_METRICS
 from msmix_core.runs import MIN_PAIRED_SEEDS, ComparisonSet, compare_runs, format_table, paired_differences
-from msmix_core.training import TrainConfig
 from ui import comparison, data, jobs_view, sidebar
 
 JOB_KEY = "ablation_job"  #: session-state and URL key of the job
@@ -62,9 +62,11 @@ with st.form("ablation_form"):
 
 if launch:
     with data.user_errors():
-        base = TrainConfig(backbone=settings.backbone, method="msmix", epochs=epochs)
         seeds = range(settings.seed, settings.seed + n_seeds)
-        job = jobs_view.start_job(ds, ablation_configs(base, variants, seeds), store)
+        grid = config_grid(
+            ablation_variants(variants), seeds, [settings.backbone], training={"epochs": epochs}, seed_major=True
+        )
+        job = jobs_view.start_job(ds, grid, store)
     jobs_view.keep_job(JOB_KEY, job)
     busy = True
 

@@ -1,4 +1,4 @@
-"""Embeddings: where the mixed samples of MS-Mix and of vanilla Mixup land among the real ones."""
+"""Embeddings: where the mixed samples of MS-Mix and of Manifold Mixup land among the real ones."""
 
 import json
 
@@ -26,13 +26,18 @@ BATCH_SIZES = [64, 128, 256]
 DELTAS = [0.2, 0.4, 0.6, 0.8]
 NEIGHBOURS = 8
 settings = sidebar.render()
+for url_key, text in maps.upgrade_link(st.query_params.to_dict()).items():  # links from before a rename still open
+    if text is None:
+        del st.query_params[url_key]
+    else:
+        st.query_params[url_key] = text
 st.title("Embeddings")
 st.markdown(
-    "A map of the real samples' latent features, coloured by label. The mixed samples of MS-Mix and of vanilla "
-    "Mixup (random pairs, one ratio) are placed **into the same map** and coloured by their mixed label on the same "
-    "scale, so you can see whether they land among real samples of a matching sentiment or in between. Hover a "
-    "point for its sentence (a mixed point for its two sources); click a real point to ring its nearest neighbours, "
-    "a mixed point to draw lines to its two sources."
+    "A map of the real samples' latent features, coloured by label. The mixed samples of MS-Mix and of Manifold Mixup "
+    "(random pairs, one ratio, mixed at the latents) are placed **into the same map** and coloured by their mixed "
+    "label on the same scale, so you can see whether they land among real samples of a matching sentiment or in "
+    "between. Hover a point for its sentence (a mixed point for its two sources); click a real point to ring its "
+    "nearest neighbours, a mixed point to draw lines to its two sources."
 )
 st.caption(
     "The map opens on the **trained** encoder: with the untrained (random) one a sample's nearest neighbours agree "

@@ -16,13 +16,13 @@ TOUR = [
     (
         "pages/pairs.py",
         "which pairs does MS-Mix pick, and how often do they contradict each other compared with "
-        "vanilla Mixup? Move δ and see how many pairs it keeps.",
+        "random pairs (Manifold Mixup)? Move δ and see how many pairs it keeps.",
     ),
     ("pages/ratios.py", "how the per-modality ratios follow emotional intensity, before and after SAL."),
-    ("pages/embeddings.py", "where the mixed samples of MS-Mix and of vanilla Mixup land among the real ones."),
+    ("pages/embeddings.py", "where the mixed samples of MS-Mix and of Manifold Mixup land among the real ones."),
     (
         "pages/training.py",
-        "no mixing, vanilla Mixup and MS-Mix trained live with the same seed: is the gap larger "
+        "no mixing, Mixup (of the input features) and MS-Mix trained live with the same seed: is the gap larger "
         "than the epoch-to-epoch wiggle?",
     ),
     ("pages/ablation.py", "SASS, SIG and SAL switched off in turn over seeds, with a paired test."),

@@ -153,7 +153,7 @@ def selection(ds: MSADataset, batch: LatentBatch, sims: dict[str, np.ndarray], e
     if "text_a" in table:
         st.caption(
             "Each row: the two training sentences SASS blends, their scores and speakers, and the mixing ratios. "
-            "Compare them with vanilla Mixup's random pairs further down."
+            "Compare them with Manifold Mixup's random pairs further down."
         )
     pair_dataframe(table)
     st.download_button("Download pairs (CSV)", data.csv(table), "sass_pairs.csv", "text/csv", key="dl_sass")
@@ -212,9 +212,12 @@ def replay(ds: MSADataset, size: int, delta: float) -> None:
 
 
 def random_pairs(ds: MSADataset, batch: LatentBatch, sims: dict[str, np.ndarray]) -> None:
-    """Vanilla Mixup's random pairs of the same batch: δ does not change them, so they sit outside the fragment."""
-    st.subheader("For comparison: vanilla Mixup's random pairs")
-    st.caption("Random pairing ignores δ: the same batch and seed always give these pairs.")
+    """Manifold Mixup's random pairs of the same batch: δ does not change them, so they sit outside the fragment."""
+    st.subheader("For comparison: Manifold Mixup's random pairs")
+    st.caption(
+        "Manifold Mixup (the library's `manifold`) pairs at random and mixes the latents with one ratio, as MS-Mix "
+        "mixes them; it ignores δ: the same batch and seed always give these pairs."
+    )
     randomly = STRATEGIES["random"](batch, torch.Generator().manual_seed(settings.seed))
     shown = with_conflicts(with_sources(pair_table(batch, randomly, sims["averaged"]), ds.train), ds.train)
     pair_dataframe(shown)

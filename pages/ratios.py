@@ -18,11 +18,11 @@ ALPHA_LOW, ALPHA_HIGH, _ = ALPHA.search_range()
 settings = sidebar.render()
 st.title("Mixing ratios (SIG)")
 st.markdown(
-    "Vanilla Mixup blends every modality with one ratio λ ~ Beta(α, α). MS-Mix predicts how intensely each modality "
-    "expresses emotion and gives the more intense source the larger share, **per modality**; the label ratio is the "
-    "mean of the three. SAL pulls each modality's batch distribution of |intensity| towards the batch distribution "
-    "of |label|. It does not make the intensities follow |label|: in msmix's measurements the trained intensities' "
-    "Spearman ρ with |label| stays at or below 0.13 except TFN's text, and many saturate near ±3 "
+    "Mixup and Manifold Mixup blend every modality with one ratio λ ~ Beta(α, α). MS-Mix predicts how intensely each "
+    "modality expresses emotion and gives the more intense source the larger share, **per modality**; the label ratio "
+    "is the mean of the three. SAL pulls each modality's batch distribution of |intensity| towards the batch "
+    "distribution of |label|. It does not make the intensities follow |label|: in msmix's measurements the trained "
+    "intensities' Spearman ρ with |label| stays at or below 0.13 except TFN's text, and many saturate near ±3 "
     "(docs/findings.md, S). The charts below show this batch."
 )
 
@@ -67,7 +67,7 @@ def ratios(batch: LatentBatch) -> None:
     """What α changes: the SASS batch's ratios and the per-pair table (an α move reruns only this)."""
     alpha_key = page_state.bind("ratios_alpha", ALPHA.default, page_state.number(ALPHA_LOW, ALPHA_HIGH))
     alpha = st.session_state[alpha_key]  # set by the histograms' own slider (ui.live.ratio_histograms), or the URL
-    st.subheader(f"Ratios of one SASS batch ({shown} predictor) against vanilla Mixup's Beta(α, α)")
+    st.subheader(f"Ratios of one SASS batch ({shown} predictor) against Manifold Mixup's Beta(α, α)")
     extra = None if alpha in alpha_grid(ALPHA_LOW, ALPHA_HIGH) else alpha  # a link's α between two slider steps
     every_alpha = frames(latents.data_key(settings), len(batch.labels), shown, settings.seed, extra, batch)
     ratio_histograms(alpha_key, alpha, ALPHA_LOW, ALPHA_HIGH, every_alpha, f"{ALPHA.default:g} in the released code")

@@ -22,7 +22,7 @@ st.title("Robustness: what if a modality is missing or noisy?")
 st.markdown(
     "Each trained model is scored on the chosen split **clean**, with one modality **removed** (its features "
     "set to 0) and with Gaussian **noise** added to it (level × each feature's spread on the training split). "
-    "Every model faces the same noise draws. Models come from the run store: train MS-Mix, vanilla Mixup and "
+    "Every model faces the same noise draws. Models come from the run store: train MS-Mix, Mixup and "
     "no mixing on the **Training** page first, with the same data and backbone, over a few seeds. Methods are "
     "compared only when trained alike (same epochs, lr, recipe...), seed by seed, and averaged over seeds."
 )

@@ -12,7 +12,7 @@ from msmix_core.experiments import history_frame
 from msmix_core.experiments.tuning import OBJECTIVE, find_studies, load_studies, study_frame
 from msmix_core.figures import training_curves
 from msmix_core.figures.runs import knob_scatter, parallel_knobs
-from msmix_core.runs import Run, RunStore
+from msmix_core.runs import Run, RunStatus, RunStore
 from msmix_core.runs.annotations import read_note, tag, write_note
 from msmix_core.runs.browse import (
     browse_table,
@@ -196,7 +196,7 @@ elif selected:
         st.session_state["rn_confirm"] = selected_ids
     pending = [run_id for run_id in st.session_state.get("rn_confirm", []) if run_id in by_id]
     if pending:
-        live = [run_id for run_id in pending if by_id[run_id].status == "running"]
+        live = [run_id for run_id in pending if by_id[run_id].status == RunStatus.RUNNING]
         if live:
             st.error(f"{len(live)} of these runs still train: stop them first ({', '.join(live)}).")
         else:

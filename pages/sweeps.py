@@ -8,11 +8,12 @@ import pandas as pd
 import streamlit as st
 
 from msmix_core.errors import MsmixError
+from msmix_core.experiments import config_grid
 from msmix_core.experiments.sweeps import (
     knob_marks,
+    knob_variants,
     parse_values,
     stored_sweeps,
-    sweep_configs,
     sweep_table,
 )
 from msmix_core.experiments.tuning import find_studies, load_studies
@@ -88,8 +89,9 @@ with st.form("sweep_form", border=True):
 if launch:
     with data.user_errors():
         values = parse_values(METHOD, knob, values_text)
-        base = TrainConfig(backbone=settings.backbone, method=METHOD, epochs=epochs)
-        configs = sweep_configs(base, knob, values, range(settings.seed, settings.seed + n_seeds))
+        variants = knob_variants(METHOD, knob, values)
+        seeds = range(settings.seed, settings.seed + n_seeds)
+        configs = config_grid(variants, seeds, [settings.backbone], training={"epochs": epochs})
         job = jobs_view.start_job(ds, configs, store, workers)
     jobs_view.keep_job(JOB_KEY, job)
     busy = True

@@ -6,7 +6,7 @@ from collections import Counter
 
 import streamlit as st
 
-from msmix_core.experiments import history_frame, learning_warnings, significance_sentences, summary_table
+from msmix_core.experiments import config_grid, history_frame, learning_warnings, significance_sentences, summary_table
 from msmix_core.figures import training_curves
 from msmix_core.jobs import TrainingJob
 from msmix_core.metrics import PRIMARY_METRICS
@@ -30,14 +30,16 @@ MSMIX_SLIDERS = {
 }
 
 settings = sidebar.render()
-st.title("Training: does MS-Mix beat vanilla Mixup?")
+st.title("Training: does MS-Mix beat Mixup?")
 st.markdown(
     "Train the chosen methods one after the other with **the same seed, data and backbone**; the curves update "
     "as each epoch ends. Every run is saved to the run store (`$MSMIX_RUNS_DIR` or `runs/`), so it can be "
     "overlaid later and read by the Ablation and Robustness pages. **Stop** keeps what was learned so far.  \n"
     "MS-Mix's intensity predictors read detached latents by default (our change: with the release's gradient "
     "paths the model sits at a constant prediction for several epochs, see `docs/findings.md`); the release's "
-    "behaviour is one toggle away below. Train **3 seeds** per method to tell a gap from noise."
+    "behaviour is one toggle away below. Train **3 seeds** per method to tell a gap from noise.  \n"
+    "`mixup` is Mixup of the **input features**; the random pairs of the exploration pages mix the latents, as "
+    "MS-Mix does: that is `manifold` (Manifold Mixup)."
 )
 
 ds, store, job, busy = jobs_view.open_training_page(settings, JOB_KEY)
@@ -98,20 +100,20 @@ with st.form("training_form", border=True):
 
 if run_clicked:
     with data.user_errors():
-        configs = [
-            TrainConfig(
-                backbone=settings.backbone,
-                method=m,
-                method_kwargs=knobs if m in MSMIX_METHODS else {},
-                recipe=recipe,
-                epochs=epochs,
-                lr=None if lr == FROM_RECIPE else float(lr),
-                batch_size=None if batch_size == FROM_RECIPE else int(batch_size),
-                seed=seed,
-            )
-            for seed in range(settings.seed, settings.seed + n_seeds)
-            for m in methods
-        ]
+        training = {
+            "recipe": recipe,
+            "epochs": epochs,
+            "lr": None if lr == FROM_RECIPE else float(lr),
+            "batch_size": None if batch_size == FROM_RECIPE else int(batch_size),
+        }
+        configs = config_grid(
+            {m: (m, {}) for m in methods},
+            range(settings.seed, settings.seed + n_seeds),
+            [settings.backbone],
+            training=training,
+            method_knobs=dict.fromkeys(MSMIX_METHODS, knobs),
+            seed_major=True,
+        )
         job = jobs_view.start_job(ds, configs, store)
     jobs_view.keep_job(JOB_KEY, job)
     busy = True
@@ -151,7 +153,7 @@ def live() -> None:
         histories |= jobs_view.histories_to_draw("tr_drawn", job, progress)
         trained = {"dataset": ds.name}
         keys |= {name: experiment_key(c.to_dict() | trained) for name, c in zip(job.names, job.configs, strict=True)}
-        labels |= {name: config.variant for name, config in zip(job.names, job.configs, strict=True)}
+        labels |= {name: config.display_label for name, config in zip(job.names, job.configs, strict=True)}
     with data.user_errors():
         for run_id in overlay:
             caption = jobs_view.run_caption(past[run_id])

@@ -69,9 +69,10 @@ def _wait_healthy(url: str, process: subprocess.Popen) -> None:
 
 @contextmanager
 def app_server(env: Mapping[str, str] | None = None) -> Iterator[str]:
-    """``streamlit run app.py`` on a free local port with ``env`` added; yields its base URL and always stops it."""
+    """The app as ``make run`` serves it (:mod:`ui.serve`) on a free local port with ``env`` added; yields its base
+    URL and always stops it."""
     port = free_port()
-    command = [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port)]
+    command = [sys.executable, "-m", "ui.serve", "--server.port", str(port)]
     command += ["--server.headless", "true", "--browser.gatherUsageStats", "false"]
     process = subprocess.Popen(
         command, cwd=ROOT, env={**os.environ, **(env or {})}, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL

@@ -91,9 +91,9 @@ def test_changing_alpha_changes_the_lambda_distribution():
 def test_embeddings_page_shows_real_and_mixed_points():
     at = page("embeddings", emb_projection="PCA")
     assert int(metric(at, "Real points")) == 128
-    assert int(metric(at, "Mixed points: MS-Mix")) > 0 and int(metric(at, "Mixed points: vanilla Mixup")) > 0
+    assert int(metric(at, "Mixed points: MS-Mix")) > 0 and int(metric(at, "Mixed points: Manifold Mixup")) > 0
     names = [t["name"] for t in traces(at, "embedding")]
-    assert names[:3] == ["real samples", "mixed: MS-Mix", "mixed: vanilla Mixup"]
+    assert names[:3] == ["real samples", "mixed: MS-Mix", "mixed: Manifold Mixup"]
 
 
 OUT_OF_RANGE = {

@@ -16,7 +16,7 @@ T0 = datetime(2026, 12, 6, 12, 0, tzinfo=UTC)
 
 def _record(store, dataset, minutes, seed, mae, label=None, **config):
     train_config = TrainConfig(method="msmix", seed=seed, label=label, **config)
-    stored = train_config.to_dict() | {"label": train_config.variant, "dataset": dataset}
+    stored = train_config.to_dict() | {"label": train_config.display_label, "dataset": dataset}
     metrics = {"MAE": mae, "Non0_acc_2": 0.7 - mae / 10, "Corr": 0.3}
     history = [{"epoch": e} for e in range(1, train_config.epochs + 1)]
     created = T0 + timedelta(minutes=minutes)

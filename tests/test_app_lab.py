@@ -66,14 +66,14 @@ def test_ratio_controls_come_from_the_url():
 
 
 def test_embedding_controls_toggle_methods_limit_points_and_find_samples():
-    at = page("embeddings", emb_mixed="10", emb_show_mixup="false", emb_projection="PCA")
+    at = page("embeddings", emb_mixed="10", emb_show_manifold="false", emb_projection="PCA")
     names = [t["name"] for t in traces(at, "embedding")]
-    assert "mixed: MS-Mix" in names and "mixed: vanilla Mixup" not in names
-    assert metric(at, "Mixed points: MS-Mix") == "10" and metric(at, "Mixed points: vanilla Mixup") == "0"
+    assert "mixed: MS-Mix" in names and "mixed: Manifold Mixup" not in names
+    assert metric(at, "Mixed points: MS-Mix") == "10" and metric(at, "Mixed points: Manifold Mixup") == "0"
     ms = next(t for t in traces(at, "embedding") if t["name"] == "mixed: MS-Mix")
     assert len(values(ms["marker"]["color"])) == 10  # coloured by mixed label, on the real samples' scale
-    at.toggle(key="emb_show_mixup").set_value(True).run()
-    assert metric(at, "Mixed points: vanilla Mixup") == "10" and at.query_params.get("emb_show_mixup") is None
+    at.toggle(key="emb_show_manifold").set_value(True).run()
+    assert metric(at, "Mixed points: Manifold Mixup") == "10" and at.query_params.get("emb_show_manifold") is None
     at.text_input(key="emb_find").set_value("boring").run()
     found = next(t for t in traces(at, "embedding") if t["name"].startswith("found: "))
     assert int(found["name"].split(": ")[1]) == len(values(found["x"])) > 0

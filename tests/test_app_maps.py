@@ -69,7 +69,7 @@ def test_tsne_in_3d_with_a_label_range_opposite_pairs_only_lines_and_a_higher_de
     inside = values(trace(at, "real samples")["customdata"])
     assert len(inside) + len(values(outside["customdata"])) == 64
     shown = 0
-    for name in ("MS-Mix", "vanilla Mixup"):
+    for name in ("MS-Mix", "Manifold Mixup"):
         mixed = next((t for t in traces(at, "embedding") if t["name"] == f"mixed: {name}"), None)
         if mixed is not None:
             labels = values(mixed["marker"]["color"])
@@ -106,12 +106,19 @@ def test_picking_a_sample_rings_it_and_its_nearest_neighbours_and_puts_it_in_the
     assert bad.selectbox(key="emb_pick").value == int(rows[0].split(" ")[1])
 
 
+def test_a_link_with_the_old_short_name_of_the_random_pairs_opens_the_same_view():
+    old = {"emb_show_mixup": "false", "emb_trace": "mixup:3"}  # from before they were called Manifold Mixup
+    at = page("embeddings", emb_batch="64", emb_projection="PCA", emb_source="untrained", emb_mixed="10", **old)
+    assert at.toggle(key="emb_show_manifold").value is False and at.selectbox(key="emb_trace").value == "manifold:3"
+    assert at.query_params["emb_show_manifold"] == "false" and "emb_show_mixup" not in at.query_params
+
+
 def test_tracing_a_mixed_point_joins_it_to_its_two_sources_and_a_click_does_the_same():
     at = page("embeddings", emb_batch="64", emb_projection="PCA", emb_source="untrained", emb_mixed="10")
-    at.selectbox(key="emb_trace").set_value("mixup:3").run()
-    assert at.query_params["emb_trace"] == "mixup:3"
+    at.selectbox(key="emb_trace").set_value("manifold:3").run()
+    assert at.query_params["emb_trace"] == "manifold:3"
     line = trace(at, "lines to the sources")
-    mixup = trace(at, "mixed: vanilla Mixup")
+    mixup = trace(at, "mixed: Manifold Mixup")
     x = values(line["x"])
     assert len(x) == 4 and x[1] == values(mixup["x"])[3] and np.isnan(x[3])
     names = [t["name"] for t in traces(at, "embedding")]
@@ -136,7 +143,7 @@ def test_the_papers_preset_sets_the_boundary_picture():
     assert at.toggle(key="emb_opposite").value and at.toggle(key="emb_lines").value
     assert at.select_slider(key="emb_delta").value == 0.8
     assert at.query_params["emb_projection"] == "t-SNE" and at.query_params["emb_delta"] == "0.8"
-    for name in ("MS-Mix", "vanilla Mixup"):
+    for name in ("MS-Mix", "Manifold Mixup"):
         shown = next((t for t in traces(at, "embedding") if t["name"] == f"mixed: {name}"), None)
         opposite = int(metric(at, f"From opposite sentiments: {name}").split(" of ")[0])
         assert (0 if shown is None else len(values(shown["x"]))) == opposite  # only the opposite pairs are drawn

@@ -33,7 +33,7 @@ def check_ratios(at: AppTest, facts: dict) -> None:
 
 def check_embeddings(at: AppTest, facts: dict) -> None:
     assert metric(at, "From opposite sentiments: MS-Mix") == f"{facts['msmix']} of {facts['shown']}"
-    assert metric(at, "From opposite sentiments: vanilla Mixup") == f"{facts['mixup']} of {facts['shown']}"
+    assert metric(at, "From opposite sentiments: Manifold Mixup") == f"{facts['manifold']} of {facts['shown']}"
 
 
 def check_neighbours(at: AppTest, facts: dict) -> None:

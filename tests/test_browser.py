@@ -104,7 +104,7 @@ def test_changing_alpha_redraws_the_beta_density(server, tab):
     assert wait_live(tab, "alpha", 2.3, PAGE_TIMEOUT_MS, RATIOS_READOUT)  # the browser's own redraw
     wait_idle(tab, since)
     wait_live(tab, "serverAlpha", 2.3, PAGE_TIMEOUT_MS, RATIOS_READOUT)
-    tab.get_by_text("Beta(2.3, 2.3) (vanilla Mixup)").first.wait_for(timeout=PAGE_TIMEOUT_MS)
+    tab.get_by_text("Beta(2.3, 2.3) (Manifold Mixup)").first.wait_for(timeout=PAGE_TIMEOUT_MS)
     tab.wait_for_function("() => location.search.includes('ratios_alpha=2.3')", timeout=PAGE_TIMEOUT_MS)
 
 

@@ -111,4 +111,4 @@ def test_play_and_pause_move_alpha_on_the_histograms(server, wide_tab):
     paused = float(live_readout(tab, RATIOS_READOUT)["alpha"])
     assert paused >= 2.5
     wait_live(tab, "serverAlpha", paused, PAGE_TIMEOUT_MS, RATIOS_READOUT)  # the table follows the paused α
-    tab.get_by_text(f"Beta({paused:g}, {paused:g}) (vanilla Mixup)").first.wait_for(timeout=PAGE_TIMEOUT_MS)
+    tab.get_by_text(f"Beta({paused:g}, {paused:g}) (Manifold Mixup)").first.wait_for(timeout=PAGE_TIMEOUT_MS)

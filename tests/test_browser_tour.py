@@ -52,7 +52,7 @@ def shown_on_page(tab, step: tours.Step, facts: dict) -> None:
         shows(tab, f"largest weight is {facts['flatness']}")
     elif step.facts is tours.embedding_facts:
         metric_shows(tab, "From opposite sentiments: MS-Mix", f"{facts['msmix']} of {facts['shown']}")
-        metric_shows(tab, "From opposite sentiments: vanilla Mixup", f"{facts['mixup']} of {facts['shown']}")
+        metric_shows(tab, "From opposite sentiments: Manifold Mixup", f"{facts['manifold']} of {facts['shown']}")
     elif step.facts is tours.neighbour_facts:
         shows(tab, f"{facts['same']} of {facts['near']} have a label of the same sign")
     else:

@@ -339,7 +339,7 @@ def test_parse_knobs_targets_names_and_parses_values():
         (["convert", "missing.pkl", "out.npz"], "missing.pkl"),
         (["partners", "--out", "partners.md"], "must end in .csv"),
         (["partners", "--threshold", "1.5", "--device", "cpu"], "threshold"),
-        (["train", "--seeds", "1", "2", "1"], "--seeds: [1] given more than once"),
+        (["train", "--seeds", "1", "2", "1"], "seeds: [1] given more than once"),
     ],
 )
 def test_user_errors_exit_2_with_one_line_and_no_traceback(capsys, small_npz, runs_dir, argv, message):

@@ -22,7 +22,7 @@ DATASET = "synthetic:small"
 def store_run(store, when, seed, score, *, label=None, **config):
     """A finished run of ``config`` (TrainConfig fields) trained at ``when`` minutes after T0."""
     train = TrainConfig(**config, seed=seed, label=label)
-    stored = train.to_dict() | {"label": train.variant, "dataset": DATASET}
+    stored = train.to_dict() | {"label": train.display_label, "dataset": DATASET}
     history = [{"epoch": e} for e in range(1, train.epochs + 1)]
     metrics = {"test": {"Non0_acc_2": score, "MAE": 1 - score}}
     return store.record(stored, history, status="finished", metrics=metrics, created=T0 + timedelta(minutes=when))

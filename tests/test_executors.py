@@ -88,7 +88,7 @@ def test_workers_and_threads_must_be_positive_integers(workers, threads, name):
 @pytest.mark.slow
 def test_a_local_ray_with_two_workers_stores_exactly_what_serial_training_stores(tiny, tmp_path):
     pytest.importorskip("ray", reason="Ray is optional: pip install -r requirements-ray.txt")
-    from msmix_core.training.executors import RayExecutor
+    from msmix_core.training.ray_executor import RayExecutor
 
     serial = _serial_without_flags(tiny, RunStore(tmp_path / "serial"))
     finished: list[int] = []

@@ -19,7 +19,7 @@ from msmix_core.cli import main
 from msmix_core.data import load_mmsa, load_npz, make_synthetic, save_npz
 from msmix_core.errors import MsmixError
 from msmix_core.limits import MEMORY_LIMIT_ENV, memory_limit
-from msmix_core.training.executors import ray_head
+from msmix_core.training.ray_executor import ray_head
 
 
 def test_the_memory_limit_comes_from_the_environment_or_the_machine(monkeypatch):

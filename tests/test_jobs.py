@@ -19,7 +19,8 @@ from msmix_core.data import make_synthetic
 from msmix_core.errors import MsmixError
 from msmix_core.experiments import (
     DEFAULT_ABLATIONS,
-    ablation_configs,
+    ablation_variants,
+    config_grid,
     history_frame,
     method_sets,
     robustness_table,
@@ -197,17 +198,16 @@ def test_a_job_whose_work_cannot_reach_the_process_fails_with_the_reason(tiny, t
     assert progress.status == "failed" and "training process failed" in progress.error and "pickle" in progress.error
 
 
-def test_ablation_configs_switch_one_part_off_per_variant():
-    configs = ablation_configs(_config("none", method_kwargs={"threshold": 0.2}), list(DEFAULT_ABLATIONS), [1, 2])
+def test_ablation_variants_switch_one_part_off_per_variant():
+    variants = ablation_variants(list(DEFAULT_ABLATIONS))
+    configs = config_grid(variants, [1, 2], method_knobs={"msmix": {"threshold": 0.2}}, seed_major=True)
     assert len(configs) == 8 and [c.seed for c in configs[:4]] == [1] * 4
     by_label = {c.label: c.method_kwargs for c in configs if c.seed == 2}
     assert by_label["msmix"] == {"threshold": 0.2}
     assert by_label["msmix -SAL"] == {"threshold": 0.2, "use_sal": False}
     assert {c.method for c in configs} == {"msmix"}
     with pytest.raises(MsmixError, match="subset"):
-        ablation_configs(_config("none"), ["-XYZ"], [1])
-    with pytest.raises(MsmixError, match="seed"):
-        ablation_configs(_config("none"), ["full"], [])
+        ablation_variants(["-XYZ"])
 
 
 def _record(epoch: int, mae: float) -> dict:

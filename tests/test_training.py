@@ -74,7 +74,7 @@ def test_config_rejects_bad_values_naming_the_field(field, value):
 def test_config_round_trips_and_rejects_unknown_fields():
     config = TrainConfig(backbone="tfn", method="msmix", method_kwargs={"alpha": 1.0}, label="msmix a1", grad_clip=0.6)
     assert TrainConfig.from_dict(config.to_dict()) == config
-    assert config.variant == "msmix a1" and TrainConfig(method="mixup").variant == "mixup"
+    assert config.display_label == "msmix a1" and TrainConfig(method="mixup").display_label == "mixup"
     with pytest.raises(MsmixError, match="learning_rate"):
         TrainConfig.from_dict({"learning_rate": 0.1})
 

@@ -94,14 +94,14 @@ def test_a_trial_whose_process_was_killed_is_marked_failed_when_the_study_resume
     import subprocess
     import sys
 
-    from msmix_core.runs.store import _this_process
+    from msmix_core.runs.liveness import this_process
 
     storage = f"sqlite:///{tmp_path / 'tune.db'}"
     study = open_study(storage, "s", {"method": "msmix"})
     killed, live = study.ask(), study.ask()
     child = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
-    killed.set_user_attr("process", _this_process() | {"pid": int(child.stdout), "started": "1"})
-    live.set_user_attr("process", _this_process())  # this very process: it may go on
+    killed.set_user_attr("process", this_process() | {"pid": int(child.stdout), "started": "1"})
+    live.set_user_attr("process", this_process())  # this very process: it may go on
     states = {t.number: t.state for t in open_study(storage, "s", {"method": "msmix"}).trials}
     assert states == {killed.number: optuna.trial.TrialState.FAIL, live.number: optuna.trial.TrialState.RUNNING}
     [failed] = optuna.load_study(study_name="s", storage=storage).get_trials(states=[optuna.trial.TrialState.FAIL])

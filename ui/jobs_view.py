@@ -258,7 +258,7 @@ def progress_panel(job: TrainingJob, key: str) -> JobProgress:
             stop_buttons(job, progress, key)
         else:
             st.caption(READ_ONLY)
-    elif progress.status == "failed":
+    elif progress.status == RunStatus.FAILED:
         st.error(f"**Training failed: {progress.error}**")
     else:
         st.success(

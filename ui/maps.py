@@ -9,7 +9,7 @@ them without compiling UMAP, and a restarted server finds every map it made befo
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 
 import numpy as np
@@ -22,7 +22,9 @@ from msmix_core.mixing import MixResult
 #: Where maps are kept (``$MSMIX_MAP_CACHE`` overrides it).
 MAP_CACHE = Path(os.environ.get("MSMIX_MAP_CACHE", Path(__file__).resolve().parent.parent / ".cache" / "maps"))
 #: Method shown in the legend -> (pairing strategy that makes its mixed latents, its short name in URLs).
-MIXERS = {"MS-Mix": ("sass", "msmix"), "vanilla Mixup": ("random", "mixup")}
+MIXERS = {"MS-Mix": ("sass", "msmix"), "Manifold Mixup": ("random", "manifold")}
+#: Short names that links made before the random pairs were called Manifold Mixup carry -> the short name now.
+RENAMED = {"mixup": "manifold"}
 #: Map name on the page -> :class:`~msmix_core.analysis.Projector` method.
 PROJECTIONS = {"PCA": "pca", "UMAP": "umap", "t-SNE": "tsne"}
 #: SASS's δ on the page unless chosen: the released code's.
@@ -37,7 +39,7 @@ OPENING = {"projection": "UMAP", "source": "trained", "batch": 256, "view": "fus
 PRESETS = {
     "The paper's picture: mixed samples at the negative/positive boundary": (
         "As in the MS-Mix paper's figure: a t-SNE map of the trained encoder with only the mixed points whose two "
-        "sources have opposite sentiments, each joined to its sources, MS-Mix at δ = 0.8. Vanilla Mixup's land "
+        "sources have opposite sentiments, each joined to its sources, MS-Mix at δ = 0.8. Manifold Mixup's land "
         "between the negative and the positive samples with labels near 0; MS-Mix draws fewer such pairs.",
         {
             "emb_projection": "t-SNE",
@@ -47,12 +49,26 @@ PRESETS = {
             "emb_opposite": True,
             "emb_lines": True,
             "emb_show_msmix": True,
-            "emb_show_mixup": True,
+            "emb_show_manifold": True,
             "emb_mixed": 64,
             "emb_delta": 0.8,
         },
     ),
 }
+
+
+def upgrade_link(params: Mapping[str, str]) -> dict[str, str | None]:
+    """URL changes that make a link with an old short name (:data:`RENAMED`) open its view: key -> text, None: drop."""
+    changes: dict[str, str | None] = {}
+    trace = params.get("emb_trace", "")
+    for old, new in RENAMED.items():
+        if f"emb_show_{old}" in params:
+            changes[f"emb_show_{old}"] = None
+            if f"emb_show_{new}" not in params:
+                changes[f"emb_show_{new}"] = params[f"emb_show_{old}"]
+        if trace.startswith(f"{old}:"):
+            changes["emb_trace"] = new + trace.removeprefix(old)
+    return changes
 
 
 def draws(batch: LatentBatch, seed: int, delta: float = DELTA) -> dict[str, MixResult]:

@@ -141,8 +141,8 @@ LATER = (
     Step(
         "pages/training.py",
         "Training",
-        "No mixing, vanilla Mixup and MS-Mix with the same seed, live: is the gap between the validation curves "
-        "larger than the wiggle from epoch to epoch?",
+        "No mixing, Mixup (of the input features) and MS-Mix with the same seed, live: is the gap between the "
+        "validation curves larger than the wiggle from epoch to epoch?",
         "Set a few epochs and press Run; the curves grow as each epoch ends. Stop keeps the run so far.",
     ),
     Step(
@@ -182,7 +182,7 @@ TOURS: dict[str, Tour] = {
             Step(
                 PAIRS,
                 "Random pairs contradict",
-                "Random pairing (vanilla Mixup) mixes opposite sentiments in {random} of its pairs. What does a mixed "
+                "Random pairing (Manifold Mixup) mixes opposite sentiments in {random} of its pairs. What does a mixed "
                 "label near 0 mean for features that express neither sentiment?",
                 "Point at the bar chart: C-Mixup pairs by label distance; the label-aware guard ({guard}) is the "
                 "floor.",
@@ -230,8 +230,9 @@ TOURS: dict[str, Tour] = {
             Step(
                 EMBEDDINGS,
                 "Where mixed points land",
-                "At the released δ = 0.4, of the first {shown} pairs vanilla Mixup joins opposite sentiments {mixup} "
-                "times, MS-Mix {msmix} times. Where do the mixed points land among real samples of their colour?",
+                "At the released δ = 0.4, of the first {shown} pairs Manifold Mixup joins opposite sentiments "
+                "{manifold} times, MS-Mix {msmix} times. Where do the mixed points land among real samples of their "
+                "colour?",
                 "This is the trained encoder's map; switch to untrained to see a shapeless blob. Click a point to ring "
                 "its neighbours.",
                 EMB_OPENING,
@@ -240,8 +241,9 @@ TOURS: dict[str, Tour] = {
             Step(
                 EMBEDDINGS,
                 "The paper's picture",
-                "Only the mixed points from opposite sentiments, joined to their sources: vanilla Mixup's {mixup} land "
-                "between the negative and the positive samples, with labels near 0; MS-Mix drew {msmix} such pairs.",
+                "Only the mixed points from opposite sentiments, joined to their sources: Manifold Mixup's {manifold} "
+                "land between the negative and the positive samples, with labels near 0; MS-Mix drew {msmix} such "
+                "pairs.",
                 "t-SNE lays the mixed points out with the real ones, as the paper's figure does.",
                 EMB_PAPER,
                 embedding_facts,
@@ -292,7 +294,7 @@ TOURS: dict[str, Tour] = {
             Step(
                 EMBEDDINGS,
                 "Mixed points on real data",
-                "Of the first {shown} pairs, vanilla Mixup joins opposite sentiments {mixup} times, MS-Mix {msmix} "
+                "Of the first {shown} pairs, Manifold Mixup joins opposite sentiments {manifold} times, MS-Mix {msmix} "
                 "times.",
                 "The boundary picture on real data: t-SNE of the trained encoder, opposite-sentiment pairs only.",
                 EMB_PAPER,

@@ -59,12 +59,17 @@ def start() -> None:
             _thread.start()
 
 
+def cached() -> bool:
+    """Whether numba's cache holds UMAP's compiled code (``make setup`` put it there): loading it takes a second."""
+    return any(Path(os.environ["NUMBA_CACHE_DIR"]).glob("umap_*/*.nbi"))
+
+
 def ready() -> bool:
     """Whether UMAP is compiled (or the warm-up gave up)."""
     return _done.is_set()
 
 
-def wait() -> None:
-    """Start the warm-up if needed and wait for it to end."""
+def wait(timeout: float | None = None) -> bool:
+    """Start the warm-up if needed and wait for it to end (at most ``timeout`` seconds); whether it has."""
     start()
-    _done.wait()
+    return _done.wait(timeout)

@@ -67,7 +67,7 @@ DRAWS = 5
 #: Strategy id -> strategy; the ids are what code and URLs use, the labels what tables and charts show.
 STRATEGIES: dict[str, Strategy] = {
     "sass": Strategy("SASS (MS-Mix)", "msmix"),
-    "random": Strategy("random (Mixup)", "manifold"),
+    "random": Strategy("random (Manifold Mixup)", "manifold"),
     "cmixup": Strategy("C-Mixup", "cmixup"),
     "guard": Strategy("label-aware guard", "msmix_guard"),
 }

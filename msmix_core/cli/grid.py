@@ -11,7 +11,6 @@ import json
 import os
 import sys
 from collections.abc import Callable, Sequence
-from dataclasses import replace
 from typing import Any
 
 from tqdm import tqdm
@@ -28,9 +27,10 @@ from msmix_core.cli.common import (
 from msmix_core.data.schema import MSADataset
 from msmix_core.device import resolve_device
 from msmix_core.errors import MsmixError
+from msmix_core.experiments.grid import Variants, config_grid
 from msmix_core.experiments.sweeps import parse_value
 from msmix_core.metrics import METRIC_KEYS
-from msmix_core.runs import Run, RunStore, compare_runs, format_table
+from msmix_core.runs import Run, RunStatus, RunStore, compare_runs, format_table
 from msmix_core.training import TrainConfig, build_models
 from msmix_core.training.config import LOSSES, MIX_LOSSES, OPTIMIZERS, RECIPES, SCHEDULES, recipes_help
 from msmix_core.training.executors import (
@@ -39,10 +39,10 @@ from msmix_core.training.executors import (
     THREADS,
     Executor,
     LocalPoolExecutor,
-    RayExecutor,
     SerialExecutor,
     default_workers,
 )
+from msmix_core.training.ray_executor import RayExecutor
 
 #: Seeds of a run when none are given: the first three of the five (1111-1115) MMSA's papers average.
 DEFAULT_SEEDS: tuple[int, ...] = tuple(range(TrainConfig.seed, TrainConfig.seed + 3))
@@ -53,9 +53,6 @@ TABLE_METRICS: dict[str, tuple[str, ...]] = {
     "mosei": ("Has0_acc_2", "Non0_acc_2", "Non0_F1_score", "Mult_acc_7", "MAE", "Corr"),
     "sims": ("Mult_acc_2", "F1_score", "Mult_acc_3", "Mult_acc_5", "MAE", "Corr"),
 }
-
-#: The most runs one command trains: each is a folder in the store and minutes of training.
-MAX_RUNS = 10_000
 
 
 def parse_knobs(items: Sequence[str], names: Sequence[str], option: str) -> dict[str, dict[str, Any]]:
@@ -86,7 +83,7 @@ class _Progress:
 
     def _show(self) -> None:
         training = ", ".join(
-            f"{self.configs[i].variant} s{self.configs[i].seed} epoch {e}" for i, e in sorted(self.epochs.items())
+            f"{self.configs[i].display_label} s{self.configs[i].seed} epoch {e}" for i, e in sorted(self.epochs.items())
         )
         self.bar.set_postfix_str(training, refresh=True)
 
@@ -107,7 +104,7 @@ class _Progress:
 
     def summary(self, stored_in_flight: bool) -> str:
         """What an interruption of a pool (``stored_in_flight``) or Ray grid left in the store, in words."""
-        cut = self.statuses.count("interrupted")
+        cut = self.statuses.count(RunStatus.INTERRUPTED)
         done = f"{len(self.statuses)} of {len(self.configs)} runs stored"
         if not stored_in_flight:
             return f"{done}; the Ray tasks in progress were cancelled, not stored"
@@ -140,49 +137,34 @@ def _train_all(
             raise
 
 
-def grid_configs(args: argparse.Namespace, backbones: Sequence[str], variants: dict[str, tuple[str, dict]]) -> list:
-    """One TrainConfig per backbone × variant × seed; ``variants`` maps a label to (method, knobs)."""
-    runs = len(backbones) * len(variants) * len(args.seeds)
-    if runs > MAX_RUNS:
-        raise MsmixError(
-            f"this grid has {runs:,} runs (backbones × variants × seeds), more than {MAX_RUNS:,}: split it"
-        )
-    repeated = sorted({seed for seed in args.seeds if args.seeds.count(seed) > 1})
-    if repeated:
-        raise MsmixError(f"--seeds: {repeated} given more than once; each seed trains one run, so give each seed once")
+def grid_configs(args: argparse.Namespace, backbones: Sequence[str], variants: Variants) -> list[TrainConfig]:
+    """The command line's grid (:func:`~msmix_core.experiments.grid.config_grid`): ``variants`` maps a label
+    to (method, knobs); ``--seeds``, ``--set``, ``--backbone-set`` and the training options fill in the rest."""
     methods = list(dict.fromkeys(method for method, _ in variants.values()))
-    method_knobs = parse_knobs(args.set, methods, "--set")
-    backbone_knobs = parse_knobs(args.backbone_set, backbones, "--backbone-set")
-    base = TrainConfig(
-        recipe=args.recipe,
-        epochs=args.epochs,
-        batch_size=args.batch_size,
-        optimizer=args.optimizer,
-        lr=args.lr,
-        weight_decay=args.weight_decay,
-        schedule=args.schedule,
-        warmup=args.warmup,
-        grad_clip=args.grad_clip,
-        patience=args.patience,
-        loss=args.loss,
-        mix_loss=args.mix_loss,
-        device=args.device,
-        save_weights=not args.no_weights,
+    training = {
+        "recipe": args.recipe,
+        "epochs": args.epochs,
+        "batch_size": args.batch_size,
+        "optimizer": args.optimizer,
+        "lr": args.lr,
+        "weight_decay": args.weight_decay,
+        "schedule": args.schedule,
+        "warmup": args.warmup,
+        "grad_clip": args.grad_clip,
+        "patience": args.patience,
+        "loss": args.loss,
+        "mix_loss": args.mix_loss,
+        "device": args.device,
+        "save_weights": not args.no_weights,
+    }
+    return config_grid(
+        variants,
+        args.seeds,
+        backbones,
+        training=training,
+        method_knobs=parse_knobs(args.set, methods, "--set"),
+        backbone_knobs=parse_knobs(args.backbone_set, backbones, "--backbone-set"),
     )
-    return [
-        replace(
-            base,
-            backbone=backbone,
-            method=method,
-            label=label,
-            backbone_kwargs=backbone_knobs[backbone],
-            method_kwargs={**method_knobs[method], **knobs},
-            seed=seed,
-        )
-        for backbone in backbones
-        for label, (method, knobs) in variants.items()
-        for seed in args.seeds
-    ]
 
 
 def run_grid(
@@ -227,7 +209,7 @@ def run_grid(
     write_outputs(args.out, long, format_table(long, p_values=True))
     if then is not None:
         then(runs, metrics)
-    failed = [run for run in runs if run.status == "failed"]
+    failed = [run for run in runs if run.status == RunStatus.FAILED]
     for run in failed:  # a pool or Ray grid goes on past a failed run; the table leaves it out
         echo(f"msmix: error: run {run.id} failed: {' '.join(str(run.error).split())}", err=True)
     return 1 if failed else 0

@@ -12,7 +12,7 @@ import pandas as pd
 
 from msmix_core.cli.common import RUNS_DIR_HELP, echo
 from msmix_core.errors import MsmixError
-from msmix_core.runs import RunStore
+from msmix_core.runs import RunStatus, RunStore
 from msmix_core.runs.annotations import read_note, read_tags, tag, write_note
 from msmix_core.runs.browse import browse_table, config_diff, filter_table, group_table
 
@@ -153,7 +153,7 @@ def cmd_runs_delete(args: argparse.Namespace) -> int:
     store = RunStore(args.runs_dir)
     for run_id in args.run_ids:  # refuse a typo or a live run before deleting anything
         run = store.load(run_id)
-        if run.status == "running" and not args.force:
+        if run.status == RunStatus.RUNNING and not args.force:
             who = f" (process {run.process['pid']} on {run.process['host']})" if run.process else ""
             raise MsmixError(f"run {run_id} is still running{who}: stop it first, or pass --force to delete it anyway")
     for run_id in args.run_ids:

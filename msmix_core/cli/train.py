@@ -6,7 +6,7 @@ import argparse
 
 from msmix_core.cli.grid import add_training_options, grid_configs, run_grid
 from msmix_core.errors import MsmixError
-from msmix_core.experiments import ABLATIONS, DEFAULT_ABLATIONS, FULL_LABEL, ablation_label
+from msmix_core.experiments import ABLATIONS, DEFAULT_ABLATIONS, FULL_LABEL, ablation_variants
 from msmix_core.training import TrainConfig
 
 #: The variants ``msmix ablate`` runs by default: each MS-Mix component off in turn, then all three.
@@ -17,7 +17,7 @@ def add_train(p: argparse.ArgumentParser) -> None:
     add_training_options(p)
     p.add_argument("--backbone", default=TrainConfig.backbone, help="default %(default)s")
     p.add_argument("--method", default=TrainConfig.method, help="default %(default)s")
-    p.add_argument("--label", default=None, help="name of this variant in tables (default: the method)")
+    p.add_argument("--label", default=None, help="name of these runs in tables (default: the method)")
     p.set_defaults(handler=cmd_train)
 
 
@@ -57,8 +57,7 @@ def add_ablate(p: argparse.ArgumentParser) -> None:
 
 def cmd_ablate(args: argparse.Namespace) -> int:
     chosen = dict.fromkeys(["full", *args.variants])  # full MS-Mix is every test's baseline
-    variants = {ablation_label(v): ("msmix", ABLATIONS[v]) for v in chosen}
-    return run_grid(args, grid_configs(args, args.backbones, variants), baseline=FULL_LABEL)
+    return run_grid(args, grid_configs(args, args.backbones, ablation_variants(list(chosen))), baseline=FULL_LABEL)
 
 
 PARSERS = {"train": add_train, "compare": add_compare, "ablate": add_ablate}

@@ -1,5 +1,6 @@
 """Experiment definitions the CLI and the app share: what to train, and what the runs say.
 
+- :mod:`~msmix_core.experiments.grid`: the grid of runs (backbones × variants × seeds) every command and page trains.
 - :mod:`~msmix_core.experiments.ablation`: MS-Mix with SASS, SIG or SAL switched off.
 - :mod:`~msmix_core.experiments.sweeps`: knob grids (``msmix sweep``, the Sweeps page).
 - :mod:`~msmix_core.experiments.tuning`: the Optuna search space, objective and study (``msmix tune``).
@@ -14,9 +15,9 @@ from msmix_core.experiments.ablation import (
     ABLATIONS,
     DEFAULT_ABLATIONS,
     FULL_LABEL,
-    ablation_configs,
     ablation_label,
     ablation_variant,
+    ablation_variants,
 )
 from msmix_core.experiments.comparisons import (
     ROBUSTNESS_METHODS,
@@ -26,6 +27,7 @@ from msmix_core.experiments.comparisons import (
     seed_differences,
     seed_means,
 )
+from msmix_core.experiments.grid import MAX_RUNS, config_grid
 from msmix_core.experiments.reports import (
     CONSTANT_MARGIN,
     fits,
@@ -44,12 +46,14 @@ __all__ = [
     "CONSTANT_MARGIN",
     "DEFAULT_ABLATIONS",
     "FULL_LABEL",
+    "MAX_RUNS",
     "ROBUSTNESS_METHODS",
     "ROBUSTNESS_REFERENCE",
-    "ablation_configs",
     "ablation_label",
     "ablation_sets",
     "ablation_variant",
+    "ablation_variants",
+    "config_grid",
     "fits",
     "history_frame",
     "learning_warnings",

@@ -1,4 +1,4 @@
-"""MS-Mix ablation variants: SASS, SIG or SAL switched off, their labels, and their training configs.
+"""MS-Mix ablation variants: SASS, SIG or SAL switched off, their labels, and their variants of a grid of runs.
 
 The CLI (``msmix ablate``) and the Ablation page build the same variants from this one table.
 """
@@ -6,12 +6,10 @@ The CLI (``msmix ablate``) and the Ablation page build the same variants from th
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import replace
 from typing import Any
 
 from msmix_core.errors import MsmixError
 from msmix_core.runs.identity import experiment_fields, in_factor
-from msmix_core.training import TrainConfig
 
 #: MS-Mix's ablation variants: name -> the knobs that switch a component off. "attached" keeps
 #: every component and lets SAL's and SIG's gradients reach the encoders through the intensity
@@ -69,25 +67,10 @@ def ablation_variant(config: Mapping[str, Any]) -> str:
     return " ".join([FULL_LABEL, *(f"{knob}={value}" for knob, value in switches.items())])
 
 
-def ablation_configs(base: TrainConfig, variants: Sequence[str], seeds: Sequence[int]) -> list[TrainConfig]:
-    """One MS-Mix config per (seed, variant), seed-major so that every variant has a result early.
-
-    ``base`` gives the backbone, epochs, learning rate and MS-Mix knobs; each variant adds its
-    switch to ``base.method_kwargs``.
-    """
+def ablation_variants(variants: Sequence[str]) -> dict[str, tuple[str, dict[str, bool]]]:
+    """The grid variants (:func:`~msmix_core.experiments.grid.config_grid`) of the named ablation variants:
+    their labels -> ``("msmix", the switches)``; the grid's MS-Mix knobs go under the switches."""
     unknown = [v for v in variants if v not in ABLATIONS]
     if unknown or not variants:
         raise MsmixError(f"ablation variants must be a non-empty subset of {list(ABLATIONS)}, got {list(variants)}")
-    if not seeds:
-        raise MsmixError("choose at least one seed for the ablation")
-    return [
-        replace(
-            base,
-            method="msmix",
-            label=ablation_label(v),
-            seed=int(seed),
-            method_kwargs={**base.method_kwargs, **ABLATIONS[v]},
-        )
-        for seed in seeds
-        for v in variants
-    ]
+    return {ablation_label(v): ("msmix", ABLATIONS[v]) for v in variants}

@@ -13,7 +13,6 @@ import itertools
 import json
 import math
 from collections.abc import Iterable, Sequence
-from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -198,17 +197,18 @@ def knob_marks(method: str, knob: str, base: TrainConfig | None = None) -> dict[
     return marks
 
 
-def sweep_configs(base: TrainConfig, knob: str, values: Sequence[Any], seeds: Sequence[int]) -> list[TrainConfig]:
-    """One config per value × seed, labelled ``METHOD KNOB=VALUE`` like ``msmix sweep``'s runs."""
-    declared = knob_declaration(base.method, knob)
-    configs = []
+def knob_variants(method: str, knob: str, values: Sequence[Any]) -> dict[str, tuple[str, dict[str, Any]]]:
+    """One grid variant per value (:func:`~msmix_core.experiments.grid.config_grid`), labelled
+    ``METHOD KNOB=VALUE`` like ``msmix sweep``'s runs; ``knob`` may be a method's or a training knob."""
+    declared = knob_declaration(method, knob)
+    variants = {}
     for value in values:
         if not declared.accepts(value):
             raise MsmixError(f"{value!r} is not valid for {knob}: it must be {declared.describe()}")
-        label = f"{base.method} {knob}={format_value(value)}"
-        change = {knob: value} if knob in TRAINING_KNOBS else {"method_kwargs": {**base.method_kwargs, knob: value}}
-        configs += [replace(base, label=label, seed=seed, **change) for seed in seeds]
-    return configs
+        variants[f"{method} {knob}={format_value(value)}"] = (method, {knob: value})
+    if len(variants) != len(values):
+        raise MsmixError(f"{knob}: a value is given more than once; give each value once")
+    return variants
 
 
 def parse_values(method: str, knob: str, text: str) -> list[Any]:

@@ -28,7 +28,7 @@ from optuna.distributions import BaseDistribution, CategoricalDistribution, Floa
 from msmix_core.data.schema import MSADataset
 from msmix_core.errors import MsmixError, first_line
 from msmix_core.mixing.registry import Knob, method_knobs
-from msmix_core.runs.store import _process_alive, _this_process  # a trial's process, told apart as a run's is
+from msmix_core.runs.liveness import process_alive, this_process  # a trial's process, told apart as a run's is
 from msmix_core.training import EpochEvent, TrainConfig, train
 
 
@@ -120,7 +120,7 @@ def fail_abandoned_trials(study: optuna.Study) -> list[int]:
     gone = []
     for trial in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,)):
         process = trial.user_attrs.get("process")
-        if isinstance(process, dict) and _process_alive(process) is False:
+        if isinstance(process, dict) and process_alive(process) is False:
             study._storage.set_trial_user_attr(trial._trial_id, "error", "its process was killed mid-trial")
             study._storage.set_trial_state_values(trial._trial_id, state=optuna.trial.TrialState.FAIL)
             gone.append(trial.number)
@@ -153,7 +153,7 @@ def tune(
         knobs = {name: _suggest(trial, name, dist) for name, dist in space.items()}
         config = replace(base, method_kwargs={**base.method_kwargs, **knobs}, save_weights=False)
         pruning = _Pruning(trial)
-        trial.set_user_attr("process", _this_process())
+        trial.set_user_attr("process", this_process())
         try:
             result = train(dataset, config, callbacks=(pruning,), stop=pruning)
         except Exception as exc:  # recorded on the trial in one line; the study goes on

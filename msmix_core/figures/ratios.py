@@ -16,7 +16,7 @@ BETA_GRID = np.linspace(0.005, 0.995, 199)
 
 
 def beta_density(alpha: float) -> np.ndarray:
-    """The Beta(α, α) density vanilla Mixup draws its ratio from, on :data:`BETA_GRID`."""
+    """The Beta(α, α) density Mixup and Manifold Mixup draw their ratio from, on :data:`BETA_GRID`."""
     return beta.pdf(BETA_GRID, alpha, alpha)
 
 

@@ -105,11 +105,13 @@ def stored_epoch_costs(store: RunStore, dataset: str, configs: Sequence[TrainCon
 
 
 def run_names(configs: Sequence[TrainConfig]) -> list[str]:
-    """A display name per config: its variant, with the seed added when a variant has several seeds."""
-    variants = [c.variant for c in configs]
-    names = [f"{c.variant} (seed {c.seed})" if variants.count(c.variant) > 1 else c.variant for c in configs]
+    """A display name per config: its display label, with the seed added when a label has several seeds."""
+    labels = [c.display_label for c in configs]
+    names = [
+        f"{c.display_label} (seed {c.seed})" if labels.count(c.display_label) > 1 else c.display_label for c in configs
+    ]
     if len(set(names)) != len(names):
-        raise MsmixError("two runs of this job have the same method label and seed: give each variant its own label")
+        raise MsmixError("two runs of this job have the same method label and seed: give each its own label")
     return names
 
 

@@ -24,8 +24,8 @@ class MixMethod(nn.Module):
     """Base class of the mixup methods.
 
     Subclasses set ``name`` (the registry key), ``stage`` (``"latent"`` methods mix the unimodal
-    latent features between a backbone's ``encode`` and ``head``; ``"input"`` methods, vanilla
-    Mixup, mix the raw input features before ``encode``) and ``knobs``: one :class:`Knob` per
+    latent features between a backbone's ``encode`` and ``head``; ``"input"`` methods,
+    such as ``mixup``, mix the raw input features before ``encode``) and ``knobs``: one :class:`Knob` per
     constructor argument (its default is filled in from the signature when the class is made).
     Their ``__init__`` assigns every knob to an attribute of the same name (so type checkers and IDEs
     see ``self.alpha``), then calls :meth:`_check_knobs`.

@@ -5,7 +5,10 @@
   :func:`experiment_fields`;
 - :mod:`msmix_core.runs.sets`: :func:`comparable_sets`, stored runs that differ in a compared factor
   alone, and :func:`left_out`, what a chosen set leaves out;
+- :mod:`msmix_core.runs.status`: :class:`RunStatus`, how a run stands;
 - :mod:`msmix_core.runs.store`: :class:`RunStore` and :class:`Run`, one folder of plain files per run;
+- :mod:`msmix_core.runs.validation`: the checks of what a run's files hold, read or written;
+- :mod:`msmix_core.runs.liveness`: whether a ``running`` run's process still trains it;
 - :mod:`msmix_core.runs.compare`: :func:`runs_table`, :func:`compare_runs` (mean ± std, paired tests),
   :func:`format_table` and :func:`to_markdown`.
 
@@ -32,21 +35,20 @@ from msmix_core.runs.identity import (
     experiment_key,
     settings_fields,
 )
+from msmix_core.runs.liveness import ABANDONED_AFTER
 from msmix_core.runs.sets import ComparisonSet, comparable_sets, left_out, run_label, varying_settings
+from msmix_core.runs.status import STATUSES, RunStatus
 from msmix_core.runs.store import (
-    ABANDONED_AFTER,
     CONFIG_FILE,
     HISTORY_FILE,
     LEGACY_HISTORY_FILE,
-    REQUIRED_CONFIG_KEYS,
     RESULT_FILE,
     RUNS_DIR_ENV,
-    STATUSES,
     WEIGHTS_FILE,
     Run,
-    RunStatus,
     RunStore,
 )
+from msmix_core.runs.validation import REQUIRED_CONFIG_KEYS
 
 __all__ = [
     "ABANDONED_AFTER",

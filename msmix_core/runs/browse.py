@@ -26,6 +26,7 @@ from msmix_core.errors import MsmixError
 from msmix_core.runs.annotations import read_note, read_tags
 from msmix_core.runs.compare import compare_runs, format_table, runs_table
 from msmix_core.runs.identity import EXPERIMENT_KEY_FIELD
+from msmix_core.runs.status import RunStatus
 from msmix_core.runs.store import HISTORY_FILE, Run
 
 #: The columns of :func:`browse_table` before its metric and config columns.
@@ -271,7 +272,7 @@ def knob_frame(frame: pd.DataFrame, metric: str) -> pd.DataFrame:
     """
     if metric not in frame.columns:
         raise MsmixError(f"no metric {metric!r} in the runs: choose a test_ or valid_ column")
-    rows = frame[(frame["status"] == "finished") & frame[metric].notna()]
+    rows = frame[(frame["status"] == RunStatus.FINISHED) & frame[metric].notna()]
     fixed = {*BROWSE_COLUMNS, *(c for c in frame.columns if c.startswith(("test_", "valid_")))} - {"max_epochs"}
     candidates = [c for c in frame.columns if c not in fixed and not c.startswith(_NOT_KNOBS)]
     varying = [c for c in candidates if rows[c].map(value_text).nunique() > 1]

@@ -16,6 +16,7 @@ import pandas as pd
 
 from msmix_core.errors import MsmixError
 from msmix_core.metrics import METRIC_KEYS, higher_is_better, is_percent_metric
+from msmix_core.runs.status import RunStatus
 
 if TYPE_CHECKING:
     from msmix_core.runs.store import Run
@@ -150,7 +151,7 @@ def compare_runs(
     *,
     alpha: float = 0.05,
     ddof: int = 0,
-    statuses: Sequence[str] | None = ("finished",),
+    statuses: Sequence[str] | None = (RunStatus.FINISHED,),
 ) -> pd.DataFrame:
     """Mean ± std over seeds per group and metric, and a paired test of each group against its baseline.
 
@@ -241,7 +242,7 @@ def paired_differences(
     split: str = "test",
     by: Sequence[str] = ("dataset", "backbone", "label"),
     *,
-    statuses: Sequence[str] | None = ("finished",),
+    statuses: Sequence[str] | None = (RunStatus.FINISHED,),
 ) -> pd.DataFrame:
     """Each group's per-seed difference from its baseline on ``metric``, on the seeds both have.
 

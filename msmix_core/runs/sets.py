@@ -21,6 +21,7 @@ import pandas as pd
 
 from msmix_core.runs.compare import runs_table
 from msmix_core.runs.identity import fields_key, settings_fields
+from msmix_core.runs.status import RunStatus
 
 if TYPE_CHECKING:
     from msmix_core.runs.store import Run
@@ -99,7 +100,7 @@ def comparable_sets(
     reference: str | None = None,
     wanted: Sequence[str] | None = None,
     name: Callable[[Run], str] = run_label,
-    statuses: Collection[str] = ("finished",),
+    statuses: Collection[str] = (RunStatus.FINISHED,),
 ) -> list[ComparisonSet]:
     """Group ``runs`` into sets that differ in ``factor`` alone, the default (best) set first.
 

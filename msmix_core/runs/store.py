@@ -13,7 +13,8 @@ appends one line to the history, so an epoch costs one line, not a rewrite of ev
 and a run killed mid-append loses only that line (skipped with a note on load). A new run is assembled in a hidden
 staging folder and renamed into place, so half-created runs never show up. Ids are readable,
 sortable by creation time and never reused, e.g. ``20261124-071502-tfn-msmix-s1-3fa2`` (UTC time,
-backbone, method, seed, random suffix).
+backbone, method, seed, random suffix). What the files must hold is checked by
+:mod:`msmix_core.runs.validation`; whether a ``running`` run still trains, by :mod:`msmix_core.runs.liveness`.
 """
 
 from __future__ import annotations
@@ -25,19 +26,16 @@ import pickle
 import re
 import secrets
 import shutil
-import socket
-import time
 from collections.abc import Iterable, Sequence
-from datetime import UTC, datetime, timedelta
-from enum import StrEnum
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
 import pandas as pd
 
 from msmix_core.errors import MsmixError
 from msmix_core.limits import check_size
+from msmix_core.runs import liveness
 from msmix_core.runs.compare import runs_table
 from msmix_core.runs.files import (
     append_json_line,
@@ -53,6 +51,9 @@ from msmix_core.runs.files import (
     write_json,
 )
 from msmix_core.runs.identity import EXPERIMENT_KEY_FIELD, experiment_key
+from msmix_core.runs.liveness import ABANDONED_AFTER as ABANDONED_AFTER  # read as store.ABANDONED_AFTER
+from msmix_core.runs.status import STATUSES, RunStatus
+from msmix_core.runs.validation import check_config_fields, check_history, check_outcome, check_result, checked_config
 
 if TYPE_CHECKING:
     import torch
@@ -60,29 +61,6 @@ if TYPE_CHECKING:
 #: Environment variable that moves the default runs folder (otherwise ``runs/`` in the working directory).
 RUNS_DIR_ENV = "MSMIX_RUNS_DIR"
 
-
-class RunStatus(StrEnum):
-    """A run is ``running`` until it ends as ``finished``, ``stopped`` (by the user), ``failed`` (with
-    an error) or ``interrupted`` (Ctrl-C, SIGTERM; also how a ``running`` run whose process is gone is
-    reported). Members are strings, so ``run.status == "finished"`` holds and JSON stores the name.
-    """
-
-    RUNNING = "running"
-    FINISHED = "finished"
-    STOPPED = "stopped"
-    FAILED = "failed"
-    INTERRUPTED = "interrupted"
-
-
-#: The status names, in :class:`RunStatus` order.
-STATUSES: tuple[str, ...] = tuple(status.value for status in RunStatus)
-
-#: A ``running`` run whose process cannot be checked (another host, or a run from before msmix
-#: recorded its process) is reported ``interrupted`` when its files have not changed for this long.
-ABANDONED_AFTER = timedelta(hours=24)
-
-#: The config keys a run must have; ``label`` defaults to ``method``, everything else is free.
-REQUIRED_CONFIG_KEYS: tuple[str, ...] = ("dataset", "backbone", "method", "seed")
 
 CONFIG_FILE, HISTORY_FILE, RESULT_FILE, WEIGHTS_FILE = "config.json", "history.jsonl", "result.json", "weights.pt"
 #: Where runs stored before msmix appended epochs keep their history: one JSON list, read as it is.
@@ -99,130 +77,6 @@ def _slug(text: str) -> str:
     return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")[:24] or "x"
 
 
-def _is_int(value: Any) -> bool:
-    """An integer that fits the tables' 64-bit integer columns (``bool`` is not one)."""
-    return isinstance(value, int) and not isinstance(value, bool) and -(2**63) <= value < 2**63
-
-
-def _check_config_fields(config: dict, where: str) -> None:
-    """The fields tables group and sort by: non-empty strings and an integer seed (``label`` when present)."""
-    missing = [key for key in REQUIRED_CONFIG_KEYS if key not in config]
-    if missing:
-        raise MsmixError(f"{where} lacks {missing}: give at least {list(REQUIRED_CONFIG_KEYS)}")
-    for key in ("dataset", "backbone", "method", "label"):
-        if key in config and (not isinstance(config[key], str) or not config[key]):
-            raise MsmixError(f"{where} {key!r} must be a non-empty string, got {config[key]!r}")
-    if not _is_int(config["seed"]):
-        raise MsmixError(f"{where} 'seed' must be an integer, got {config['seed']!r}")
-
-
-def _checked_config(config: dict) -> dict:
-    """A JSON round-tripped copy of ``config`` (so memory matches disk) with ``label`` filled in."""
-    if not isinstance(config, dict):
-        raise MsmixError(f"a run config must be a dict, got {type(config).__name__}")
-    config = json.loads(dumps_json(config, "run config"))
-    if "method" in config:
-        config.setdefault("label", config["method"])
-    _check_config_fields(config, "run config")
-    config[EXPERIMENT_KEY_FIELD] = experiment_key(config)  # always recomputed: a copied config may carry another's
-    return config
-
-
-def _check_timestamp(result: dict, key: str, optional: bool) -> None:
-    value = result.get(key)
-    if optional and value is None:
-        return
-    try:
-        aware = datetime.fromisoformat(value).tzinfo is not None  # naive and aware times cannot be sorted together
-    except (TypeError, ValueError):
-        aware = False
-    if not aware:
-        raise MsmixError(f"{RESULT_FILE} has no valid {key!r} timestamp (ISO 8601 with a UTC offset), got {value!r}")
-
-
-def _check_result(result: dict) -> None:
-    """Every field the listings read, with the type they need; the message names the field."""
-    if result.get("status") not in STATUSES:
-        raise MsmixError(f"{RESULT_FILE} has status {result.get('status')!r}, not one of {list(STATUSES)}")
-    metrics = result.get("metrics")
-    if not isinstance(metrics, dict):
-        raise MsmixError(f"{RESULT_FILE} has no 'metrics' dict")
-    for split, values in metrics.items():
-        if not isinstance(values, dict):
-            raise MsmixError(f"{RESULT_FILE} 'metrics.{split}' holds a {type(values).__name__} where a dict belongs")
-        for key, value in values.items():
-            if not isinstance(value, int | float) or isinstance(value, bool):
-                raise MsmixError(f"{RESULT_FILE} 'metrics.{split}.{key}' must be a number, got {value!r}")
-    best_epoch = result.get("best_epoch")
-    if best_epoch is not None and not _is_int(best_epoch):
-        raise MsmixError(f"{RESULT_FILE} 'best_epoch' must be an integer or null, got {best_epoch!r}")
-    error = result.get("error")
-    if error is not None and not isinstance(error, str):
-        raise MsmixError(f"{RESULT_FILE} 'error' must be a string or null, got {error!r}")
-    _check_timestamp(result, "created", optional=False)
-    _check_timestamp(result, "ended", optional=True)
-    process = result.get("process")
-    if process is not None and not (
-        isinstance(process, dict)
-        and _is_int(process.get("pid"))
-        and isinstance(process.get("host"), str)
-        and isinstance(process.get("started"), str | None)
-    ):
-        raise MsmixError(f"{RESULT_FILE} 'process' must be {{'pid': int, 'host': str, 'started': str or null}}")
-
-
-def _this_process() -> dict[str, Any]:
-    """Who trains a run, so that readers can tell a live run from an abandoned one."""
-    return {"pid": os.getpid(), "host": socket.gethostname(), "started": _process_started(os.getpid())}
-
-
-def _process_started(pid: int) -> str | None:
-    """The start time of process ``pid`` in clock ticks since boot (Linux), which tells a reused pid apart."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return None
-    fields = stat.rpartition(")")[2].split()  # after the command name, which may hold spaces
-    return None if fields[0] == "Z" else fields[19]  # a zombie has exited: no start time
-
-
-def _process_alive(process: dict[str, Any]) -> bool | None:
-    """Whether a run's process still runs; None when this machine cannot tell (another host, not POSIX)."""
-    if process.get("host") != socket.gethostname() or os.name != "posix":
-        return None
-    if not 0 < process["pid"] <= _pid_max():  # 0 and -1 would ask about a whole process group
-        return False
-    try:
-        os.kill(process["pid"], 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        pass  # alive, owned by another user
-    started = _process_started(process["pid"])
-    if process.get("started") is None:
-        return True
-    return started == process["started"]  # None: a zombie, or /proc is gone
-
-
-def _pid_max() -> int:
-    """The largest process id this system hands out (Linux's ``pid_max``; else the largest a pid can be)."""
-    try:
-        return int(Path("/proc/sys/kernel/pid_max").read_text())
-    except (OSError, ValueError):
-        return 2**31 - 1
-
-
-def _abandoned(path: Path, result: dict) -> bool:
-    """A ``running`` run nobody trains any more: its process is gone, or its files are stale beyond ABANDONED_AFTER."""
-    if result["status"] != RunStatus.RUNNING:
-        return False
-    alive = _process_alive(result["process"]) if result.get("process") else None
-    if alive is not None:
-        return not alive
-    newest = max(file.stat().st_mtime for file in (path / CONFIG_FILE, _history_path(path), path / RESULT_FILE))
-    return time.time() - newest > ABANDONED_AFTER.total_seconds()
-
-
 def _history_path(path: Path) -> Path:
     """``history.jsonl``, or ``history.json`` in a run stored before msmix appended epochs."""
     legacy = path / LEGACY_HISTORY_FILE
@@ -234,19 +88,23 @@ def _read_history(path: Path) -> tuple[list[dict], list[str]]:
     file = _history_path(path)
     legacy = file.name == LEGACY_HISTORY_FILE
     history, notes = (read_json(file, list), []) if legacy else read_json_lines(file)
-    for i, record in enumerate(history):
-        if not isinstance(record, dict):
-            where = f"entry {i}" if legacy else f"line {i + 1}"
-            raise MsmixError(f"{file.name} {where} holds a {type(record).__name__} where a dict belongs")
+    check_history(history, file.name, legacy)
     return history, notes
+
+
+def _abandoned(path: Path, result: dict) -> bool:
+    """A ``running`` run nobody trains any more (:func:`~msmix_core.runs.liveness.abandoned`)."""
+    if result["status"] != RunStatus.RUNNING:
+        return False
+    return liveness.abandoned(result.get("process"), (path / CONFIG_FILE, _history_path(path), path / RESULT_FILE))
 
 
 def _read_run(path: Path) -> Run:
     config = read_json(path / CONFIG_FILE, dict)
-    _check_config_fields(config, CONFIG_FILE)
+    check_config_fields(config, CONFIG_FILE)
     history, notes = _read_history(path)
     result = read_json(path / RESULT_FILE, dict)
-    _check_result(result)
+    check_result(result, RESULT_FILE)
     return Run(path, config, history, result, abandoned=_abandoned(path, result), notes=notes)
 
 
@@ -392,12 +250,7 @@ class Run:
     ) -> None:
         """Check and atomically write ``result.json``; ending statuses stamp ``ended``."""
         self._check_running(f"finish it again as {status.value!r}" if status != RunStatus.RUNNING else "update it")
-        if metrics is not None and not (
-            isinstance(metrics, dict) and all(isinstance(v, dict) for v in metrics.values())
-        ):
-            raise MsmixError('run metrics must map splits to metric dicts, e.g. {"valid": {...}, "test": {...}}')
-        if best_epoch is not None and (not isinstance(best_epoch, int | np.integer) or isinstance(best_epoch, bool)):
-            raise MsmixError(f"best_epoch must be an integer, got {best_epoch!r}")
+        check_outcome(metrics, best_epoch)
         updates = {"metrics": metrics, "error": error, "best_epoch": best_epoch}
         result = {**self._result, **{k: v for k, v in updates.items() if v is not None}, "status": status.value}
         if status != RunStatus.RUNNING:
@@ -454,10 +307,10 @@ class RunStore:
         return "-".join((*parts, secrets.token_hex(2)))
 
     def create(self, config: dict) -> Run:
-        """Start a run with status ``running``; see :data:`REQUIRED_CONFIG_KEYS` and docs/runs.md for keys."""
+        """Start a run with status ``running``; see :data:`REQUIRED_CONFIG_KEYS` and docs/runs.md for its keys."""
         result = {"status": RunStatus.RUNNING.value, "metrics": {}, "error": None, "best_epoch": None}
-        result |= {"created": _now().isoformat(), "ended": None, "process": _this_process()}
-        return self._publish(_checked_config(config), [], result)
+        result |= {"created": _now().isoformat(), "ended": None, "process": liveness.this_process()}
+        return self._publish(checked_config(config), [], result)
 
     def record(
         self,
@@ -485,10 +338,10 @@ class RunStore:
             raise MsmixError("a run history must be a list of epoch records (dicts)")
         started = created or _now()
         result = {"status": status, "metrics": metrics, "error": error, "best_epoch": best_epoch}
-        result |= {"created": started.isoformat(), "ended": _now().isoformat(), "process": _this_process()}
+        result |= {"created": started.isoformat(), "ended": _now().isoformat(), "process": liveness.this_process()}
         result = json.loads(dumps_json(result, "run result"))
-        _check_result(result)
-        return self._publish(_checked_config(config), json.loads(dumps_json(history, "run history")), result, weights)
+        check_result(result, RESULT_FILE)
+        return self._publish(checked_config(config), json.loads(dumps_json(history, "run history")), result, weights)
 
     def _publish(self, config: dict, history: list, result: dict, weights: dict | None = None) -> Run:
         """Assemble a run in a hidden staging folder, then rename it into place: it never shows up half-made."""

@@ -123,7 +123,7 @@ class TrainConfig:
     ``weight_decay``, ``schedule`` (``"constant"`` or ``"warmup_cosine"``), ``warmup`` (the share of
     the epoch budget spent warming up), ``batch_size``, ``epochs`` (a cap), ``patience``, ``loss``
     (the task loss) and ``mix_loss`` (the mixed-sample term's loss). Fields given explicitly win.
-    ``label`` names the variant in tables (``"msmix -SAL"``); it defaults to the method name.
+    ``label`` names the run in tables (``"msmix -SAL"``); :attr:`display_label` falls back to the method name.
     Invalid values raise :class:`MsmixError` naming the field and its valid values.
     """
 
@@ -182,7 +182,7 @@ class TrainConfig:
             raise MsmixError(f"TrainConfig.save_weights must be True or False, got {self.save_weights!r}")
 
     @property
-    def variant(self) -> str:
+    def display_label(self) -> str:
         """The name shown in tables: ``label`` when given, else the method name."""
         return self.label or self.method
 

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from msmix_core.mixing.base import MixMethod
 from msmix_core.models.base import Backbone
-from msmix_core.runs.store import RunStatus
+from msmix_core.runs.status import RunStatus
 from msmix_core.training.config import TrainConfig
 
 if TYPE_CHECKING:

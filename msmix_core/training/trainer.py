@@ -36,7 +36,7 @@ from msmix_core.mixing.base import MixMethod
 from msmix_core.mixing.registry import build_method
 from msmix_core.models.base import Backbone
 from msmix_core.models.registry import build_backbone
-from msmix_core.runs.store import RunStatus
+from msmix_core.runs.status import RunStatus
 from msmix_core.training.config import LOSSES, TrainConfig
 from msmix_core.training.events import EpochEvent, RecordRun, StopFlag, TrainResult, emit
 
@@ -353,7 +353,7 @@ def _run_config(dataset: MSADataset, config: TrainConfig, device: torch.device, 
     return {
         **config.to_dict(),
         "backbone_adaptations": backbone.adaptations,
-        "label": config.variant,
+        "label": config.display_label,
         "dataset": dataset.name,
         "dataset_summary": dataset.summary(),
         "dataset_info": dataset.info,

@@ -85,7 +85,7 @@ export default function ratioHistograms(component) {
     const shown = data.alphas[index];
     showValue(view, data.slider, shown);
     draw(view.parts, data, index);
-    view.parts.beta.textContent = `Beta(${shown}, ${shown}) (vanilla Mixup)`;
+    view.parts.beta.textContent = `Beta(${shown}, ${shown}) (Manifold Mixup)`;
     view.parts.beta.dataset.alpha = shown;
   };
   const alpha = liveSlider(view, view.root, data.slider, setStateValue, redraw);
