@@ -62,3 +62,12 @@ def test_main_preloads_then_runs_the_app_with_streamlits_own_options(monkeypatch
     serve.main(["--server.port", "8600"])
     assert seen == ["preload", ["streamlit", "run", str(serve.APP), "--server.port", "8600"]]
     assert "msmix: ready in" in capsys.readouterr().err
+
+
+def test_the_set_up_steps_say_nothing_of_streamlits_missing_runtime(caplog):
+    from streamlit.runtime.caching import cache_data_api
+
+    with warmup.no_runtime_warnings():
+        cache_data_api._LOGGER.warning("No runtime found, using MemoryCacheStorageManager")
+    cache_data_api._LOGGER.warning("No runtime found, using MemoryCacheStorageManager")
+    assert [r.getMessage() for r in caplog.records].count("No runtime found, using MemoryCacheStorageManager") == 1

@@ -132,7 +132,10 @@ def opening_views() -> list[tuple[str, int, int, str, int, float]]:
 
 
 if __name__ == "__main__":
-    from ui import tours, warmup  # warmup sets numba's cache folder before umap is imported
+    from ui import warmup  # warmup sets numba's cache folder before umap is imported
 
-    warmup.compile_umap()
-    precompute(opening_views(), tours.synthetic_batches())
+    with warmup.no_runtime_warnings():
+        from ui import tours
+
+        warmup.compile_umap()
+        precompute(opening_views(), tours.synthetic_batches())

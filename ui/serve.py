@@ -11,7 +11,6 @@ to Streamlit in the same process, so the first page costs what any later one doe
 from __future__ import annotations
 
 import importlib
-import logging
 import pkgutil
 import sys
 import time
@@ -19,9 +18,6 @@ from collections.abc import Sequence
 from pathlib import Path
 
 APP = Path(__file__).resolve().parent.parent / "app.py"
-#: Streamlit's caching logs that it has no runtime yet when a module declares a cached function before the
-#: server exists; harmless (the cache is made at the first call, with the runtime), so kept out of the log.
-_CACHING_LOGGER = "streamlit.runtime.caching.cache_data_api"
 #: Seconds the launcher waits for UMAP's cached code to load before it serves anyway.
 UMAP_WAIT = 15.0
 
@@ -35,15 +31,10 @@ def preload() -> None:
     import ui
     from ui import warmup
 
-    caching = logging.getLogger(_CACHING_LOGGER)
-    level = caching.level
-    caching.setLevel(logging.ERROR)
-    try:
+    with warmup.no_runtime_warnings():
         for module in pkgutil.iter_modules(ui.__path__):
             if module.name != "serve":
                 importlib.import_module(f"ui.{module.name}")
-    finally:
-        caching.setLevel(level)
     if not (warmup.cached() and warmup.wait(UMAP_WAIT)):
         print("msmix: UMAP compiles in the background (make setup compiles it ahead)", file=sys.stderr)
         warmup.start()

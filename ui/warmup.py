@@ -13,8 +13,11 @@ umap is imported with caching on for all its numba functions
 
 from __future__ import annotations
 
+import logging
 import os
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -23,9 +26,30 @@ from msmix_core.jobs.worker import prestart
 
 os.environ.setdefault("NUMBA_CACHE_DIR", str(Path(__file__).resolve().parent.parent / ".cache" / "numba"))
 
+#: Streamlit's caching logs that it has no runtime when a cached function is declared or called outside a server
+#: (the set-up step, the launcher before it serves); harmless there, so kept out of their output.
+_CACHING_LOGGER = "streamlit.runtime.caching.cache_data_api"
+
 _done = threading.Event()
 _lock = threading.Lock()
 _thread: threading.Thread | None = None
+
+
+@contextmanager
+def no_runtime_warnings() -> Iterator[None]:
+    """Drop Streamlit's "No runtime found" warnings while the app's code runs before (or without) a server.
+
+    A filter, not a level: Streamlit sets its loggers' levels again when it reads its configuration."""
+    caching = logging.getLogger(_CACHING_LOGGER)
+
+    def no_runtime(record: logging.LogRecord) -> bool:
+        return "No runtime found" not in record.getMessage()
+
+    caching.addFilter(no_runtime)
+    try:
+        yield
+    finally:
+        caching.removeFilter(no_runtime)
 
 
 def compile_umap() -> None:
