@@ -44,6 +44,24 @@ def test_every_page_uses_the_window_and_cuts_no_label_at_1280_px(server, wide_ta
     screenshot(wide_tab, f"1280_{path}")
 
 
+#: Pages away from their defaults, on real data: the views a teacher moves to (a filtered pair list at a high
+#: δ per modality, the t-SNE map in 3-D with lines, the trained predictor's ratios at a large α).
+STATES = {
+    "pairs": ("Chosen pairs", "pairs_delta=0.8&pairs_view=text&pairs_batch=128&pair_filter=contradictory,same_speaker"),
+    "embeddings": ("Real points", "emb_projection=t-SNE&emb_3d=true&emb_lines=true&emb_opposite=true&emb_mixed=16"),
+    "ratios": ("Per-pair breakdown", "ratios_trained=true&ratios_alpha=3&ratios_batch=256"),
+}
+
+
+@needs_mosi
+@pytest.mark.parametrize("path", list(STATES))
+def test_pages_away_from_their_defaults_still_cut_no_label_at_1280_px(server, wide_tab, path):
+    shown, query = STATES[path]
+    visit(wide_tab, server, path, shown, query=f"{REAL}&{query}")
+    assert wide_tab.evaluate(LAYOUT_PROBLEMS) == []
+    screenshot(wide_tab, f"1280_{path}_moved")
+
+
 def test_the_pair_explorer_filters_and_opens_a_clicked_cell(server, wide_tab):
     tab = visit(wide_tab, server, "pairs", "Chosen pairs", query="n_train=128&pair_filter=conflict")
     passing = re.compile(r"(\d+) of the 64 drawn pairs pass the filter")
