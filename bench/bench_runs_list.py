@@ -27,7 +27,7 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 from msmix_core.cli import main
-from msmix_core.runs import RunStore
+from msmix_core.runs import RunStatus, RunStore
 
 EPOCHS = 10
 
@@ -54,7 +54,12 @@ def build(root: Path, count: int) -> None:
         ]
         metrics = {"valid": {"MAE": 0.9, "Corr": 0.5}, "test": {"MAE": 0.95 - i * 1e-5, "Corr": 0.45}}
         store.record(
-            config, history, status="finished", metrics=metrics, best_epoch=EPOCHS, created=start + timedelta(minutes=i)
+            config,
+            history,
+            status=RunStatus.FINISHED,
+            metrics=metrics,
+            best_epoch=EPOCHS,
+            created=start + timedelta(minutes=i),
         )
 
 

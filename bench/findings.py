@@ -30,7 +30,7 @@ from msmix_core.analysis.latents import encode_batch, fit_encoder
 from msmix_core.data import SplitLoader, load_dataset
 from msmix_core.data.schema import MSADataset
 from msmix_core.mixing.ms_mix import candidate_mask, opposite_sign, sass_similarity
-from msmix_core.runs import Run, RunStore, compare_runs, format_table, to_markdown
+from msmix_core.runs import Run, RunStatus, RunStore, compare_runs, format_table, to_markdown
 from msmix_core.training import LOSSES, TrainConfig, build_models, step_losses, train
 
 SEEDS = (1111, 1112, 1113, 1114, 1115)
@@ -118,7 +118,7 @@ def run_experiment(name: str, exp: Experiment, args: argparse.Namespace) -> str:
     finished = {
         (r.config["dataset"], r.config["backbone"], r.config["label"], r.config["seed"])
         for r in store.list()
-        if r.status == "finished"
+        if r.status == RunStatus.FINISHED
     }
     sections = [f"### {name}: {exp.question}\n"]
     for key in [k for k in exp.datasets if args.datasets is None or k in args.datasets]:

@@ -20,7 +20,7 @@ from dataclasses import replace
 import pandas as pd
 
 from msmix_core.data import load_dataset
-from msmix_core.runs import RunStore, compare_runs, format_table, to_markdown
+from msmix_core.runs import RunStatus, RunStore, compare_runs, format_table, to_markdown
 from msmix_core.training import TrainConfig
 from msmix_core.training.executors import LocalPoolExecutor
 
@@ -36,7 +36,7 @@ def missing_configs(store: RunStore, dataset_name: str, args: argparse.Namespace
     done = {
         (r.config["dataset"], r.config["backbone"], r.config["label"], r.config["seed"])
         for r in store.list()
-        if r.status == "finished"
+        if r.status == RunStatus.FINISHED
     }
     base = TrainConfig(epochs=args.epochs, save_weights=False)
     return [
@@ -58,7 +58,7 @@ def wall_times(runs: list) -> pd.DataFrame:
             "epochs": len(r.history),
         }
         for r in runs
-        if r.status == "finished" and r.history
+        if r.status == RunStatus.FINISHED and r.history
     ]
     frame = pd.DataFrame(rows, columns=["backbone", "label", "seconds", "epochs"])
     grouped = frame.groupby(["backbone", "label"], sort=True)

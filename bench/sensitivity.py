@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from msmix_core.runs import RunStore, compare_runs, runs_table
+from msmix_core.runs import RunStatus, RunStore, compare_runs, runs_table
 
 SEEDS = ("1111", "1112", "1113", "1114", "1115")
 DELTAS = (0.2, 0.4, 0.6, 0.8)
@@ -81,7 +81,7 @@ def grid(compared: pd.DataFrame, against_none: pd.DataFrame, table: pd.DataFrame
 
 def report(runs_dir: str) -> str:
     table = runs_table(RunStore(runs_dir).list())
-    table = table[(table["status"] == "finished") & (table["backbone"] == "late_fusion")]
+    table = table[(table["status"] == RunStatus.FINISHED) & (table["backbone"] == "late_fusion")]
     if table.empty:
         raise SystemExit(f"no finished runs in {runs_dir}: run with --train first")
     default = f"msmix threshold={DEFAULT[0]:g} alpha={DEFAULT[1]:g}"
