@@ -247,6 +247,7 @@ def explore(ds: MSADataset, batch: LatentBatch, real_xy: np.ndarray, mixed: dict
             drawn[name] = (xy[keep], rows["mixed_label"].to_numpy(), mixed_hover(name, rows))
             if drawn_projection != "t-SNE":  # t-SNE lays mixed points out with the real ones: none is "placed"
                 flagged.append(xy[keep][off_map(real_xy, xy[keep])])
+    map_slot = st.empty()  # the map above the pickers that set what it rings: on a projector it comes first
     found = find_samples(query, ids, texts)
     picked = pick(batch, found, query)
     traced = trace(mixed, rows_shown)
@@ -273,7 +274,7 @@ def explore(ds: MSADataset, batch: LatentBatch, real_xy: np.ndarray, mixed: dict
         links=("lines to the sources", links),
     )
     st.session_state["emb_trace_names"] = [trace.name for trace in fig.data]
-    st.plotly_chart(fig, key="embedding", on_select="rerun", selection_mode="points")
+    map_slot.plotly_chart(fig, key="embedding", on_select="rerun", selection_mode="points")
 
     cols = st.columns(2 + 2 * len(mixed))
     cols[0].metric("Real points", len(real_xy))
