@@ -141,5 +141,5 @@ def embedding_scatter(
         fig.update_layout(scene={"xaxis_title": titles[0], "yaxis_title": titles[1], "zaxis_title": titles[2]})
     else:
         fig.update_layout(xaxis_title=titles[0], yaxis_title=titles[1])
-    fig.update_layout(height=650, legend={"orientation": "h", "y": -0.12}, font={"size": 13})
+    fig.update_layout(height=650, legend={"orientation": "h", "y": -0.12}, font={"size": 13}, margin={"t": 30})
     return fig
