@@ -23,6 +23,7 @@ import msmix_core.runs.store as store_module
 from msmix_core.errors import MsmixError
 from msmix_core.experiments.reports import significance_sentences
 from msmix_core.runs import (
+    ABANDONED_AFTER,
     TABLE_COLUMNS,
     RunStatus,
     RunStore,
@@ -387,7 +388,7 @@ def test_a_run_that_cannot_be_checked_is_interrupted_once_its_files_are_stale(st
     legacy = store.create(CONFIG)
     _edit_json(legacy.path / "result.json", lambda r: r.pop("process"))
     assert {r.status for r in store.list()} == {"running"}  # fresh files: maybe alive
-    stale = time.time() - store_module.ABANDONED_AFTER.total_seconds() - 60
+    stale = time.time() - ABANDONED_AFTER.total_seconds() - 60
     for run in (elsewhere, legacy):
         for name in ("config.json", "history.jsonl", "result.json"):
             os.utime(run.path / name, (stale, stale))

@@ -35,9 +35,9 @@ def preload() -> None:
         for module in pkgutil.iter_modules(ui.__path__):
             if module.name != "serve":
                 importlib.import_module(f"ui.{module.name}")
+    warmup.start()
     if not (warmup.cached() and warmup.wait(UMAP_WAIT)):
         print("msmix: UMAP compiles in the background (make setup compiles it ahead)", file=sys.stderr)
-        warmup.start()
 
 
 def main(argv: Sequence[str] | None = None) -> None:

@@ -51,7 +51,6 @@ from msmix_core.runs.files import (
     write_json,
 )
 from msmix_core.runs.identity import EXPERIMENT_KEY_FIELD, experiment_key
-from msmix_core.runs.liveness import ABANDONED_AFTER as ABANDONED_AFTER  # read as store.ABANDONED_AFTER
 from msmix_core.runs.status import STATUSES, RunStatus
 from msmix_core.runs.validation import check_config_fields, check_history, check_outcome, check_result, checked_config
 
