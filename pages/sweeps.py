@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-
 import pandas as pd
 import streamlit as st
 
@@ -18,6 +16,7 @@ from msmix_core.experiments.sweeps import (
 )
 from msmix_core.experiments.tuning import find_studies, load_studies
 from msmix_core.figures.sweeps import study_figures, sweep_chart
+from msmix_core.jobs.queue import default_queue, usable_cores
 from msmix_core.metrics import METRIC_KEYS, PRIMARY_METRICS
 from msmix_core.training import TrainConfig
 from ui import data, jobs_view, page_state, sidebar
@@ -35,7 +34,7 @@ KNOBS = {
     "weight_decay": ("weight decay (training)", "0,1e-4,1e-3"),
     "batch_size": ("batch size (training)", "16,32,64"),
 }
-MAX_WORKERS = os.cpu_count() or 1
+MAX_WORKERS = min(usable_cores(), default_queue().slots)  # a job never holds more than the server's slots
 
 settings = sidebar.render()
 st.title("Sweeps: how much does one knob matter?")
@@ -81,7 +80,7 @@ with st.form("sweep_form", border=True):
             MAX_WORKERS,
             key=page_state.bind("sw_workers", 1, page_state.number(1, MAX_WORKERS, int)),
             help="Runs trained at a time, each in its own process on one torch thread: the same numbers as one "
-            "worker. More workers than cores slow every run down.",
+            "worker. At most the server's training slots; more workers than cores slow every run down.",
         )
     )
     launch = st.form_submit_button("Run sweep", type="primary", disabled=busy)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 
@@ -9,7 +10,7 @@ import pytest
 
 from msmix_core.errors import MsmixError
 from msmix_core.jobs import TrainingJob, TrainingQueue, prepare_worker, worker
-from msmix_core.jobs.queue import SLOTS_ENV, slots_from_env
+from msmix_core.jobs.queue import SLOTS_ENV, slots_from_env, usable_cores
 from msmix_core.runs import RunStore
 from msmix_core.training import EpochEvent, TrainConfig
 
@@ -33,7 +34,10 @@ def _wait_until(condition, timeout: float = TIMEOUT) -> None:
 
 def test_the_queue_size_comes_from_the_environment_else_the_cores(monkeypatch):
     monkeypatch.delenv(SLOTS_ENV, raising=False)
-    assert slots_from_env() >= 1
+    assert slots_from_env() == usable_cores() >= 1
+    if hasattr(os, "sched_getaffinity"):  # a container or taskset narrows the cores: the default follows
+        monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0})
+        assert slots_from_env() == 1
     monkeypatch.setenv(SLOTS_ENV, "3")
     assert slots_from_env() == 3
     for bad in ("0", "-1", "two", "1e9", "99999"):
@@ -100,10 +104,18 @@ def test_only_the_owner_controls_a_job(tiny):
     assert job.controlled_by("a-secret")
     assert not job.controlled_by("another") and not job.controlled_by(None) and not job.controlled_by("")
     assert not TrainingJob(tiny, [_config("none")]).controlled_by(None)  # no owner, no controller
-    pool = TrainingJob(tiny, [_config("none", seed=1), _config("none", seed=2)], RunStore.__new__(RunStore), 2)
+    configs = [_config("none", seed=1), _config("none", seed=2)]
+    pool = TrainingJob(tiny, configs, RunStore.__new__(RunStore), 2, queue=TrainingQueue(2))
     assert not pool.can_stop_after_run
     with pytest.raises(MsmixError, match="pool"):
         pool.stop(after_run=True)
+
+
+def test_a_pool_job_never_trains_in_more_processes_than_the_queue_has_slots(tiny):
+    configs = [_config("none", seed=seed) for seed in (1, 2, 3)]
+    job = TrainingJob(tiny, configs, RunStore.__new__(RunStore), 3, queue=TrainingQueue(2))
+    assert job.workers == 2  # the process pool it starts, and the slots its ticket asks for
+    assert TrainingJob(tiny, configs, None, 2, queue=TrainingQueue(1)).workers == 1  # one slot: one process, no pool
 
 
 def test_no_spare_worker_starts_while_a_job_trains_or_waits():

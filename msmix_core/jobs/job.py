@@ -158,7 +158,8 @@ class TrainingJob:
     diverged model) ends the job as ``failed`` with the message; the failed run is in the store.
     ``workers > 1`` trains that many runs at a time, each in a pool process on one torch thread
     (the numbers of ``threads=1``; it needs a ``store``, which records each run once it ended): a
-    failed run is stored and the others go on, the job ends ``failed`` naming the failures.
+    failed run is stored and the others go on, the job ends ``failed`` naming the failures. A job
+    never trains in more processes than ``queue`` has slots: ``workers`` is capped at them.
     The process starts when ``queue`` (default: the server's :func:`default_queue`) has the job's
     slots free. ``owner``: a secret of whoever started the job (see :meth:`controlled_by`).
     """
@@ -177,6 +178,8 @@ class TrainingJob:
             raise MsmixError("nothing to train: choose at least one method")
         if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
             raise MsmixError(f"workers must be an integer >= 1, got {workers!r}")
+        self._queue = queue or default_queue()
+        workers = min(workers, self._queue.slots)  # a job never trains in more processes than it holds slots
         if workers > 1 and store is None:
             raise MsmixError("a job with workers > 1 records its runs: give it a RunStore")
         self.dataset = dataset
@@ -186,7 +189,6 @@ class TrainingJob:
         self.workers = workers
         self.id = uuid.uuid4().hex[:12]
         self._owner = owner
-        self._queue = queue or default_queue()
         self._ticket: Ticket | None = None
         self._stop = threading.Event()
         self._stop_request: str | None = None

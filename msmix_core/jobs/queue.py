@@ -36,11 +36,19 @@ class Ticket:
     remaining: Callable[[], float | None] = field(default=lambda: None)
 
 
+def usable_cores() -> int:
+    """The cores this process may run on (its CPU affinity, which a container or ``taskset`` narrows), else all."""
+    try:
+        return len(os.sched_getaffinity(0)) or 1
+    except AttributeError:  # no affinity on this platform (macOS, Windows)
+        return os.cpu_count() or 1
+
+
 def slots_from_env() -> int:
-    """``$MSMIX_TRAINING_SLOTS`` when set (an integer >= 1), else the number of cores."""
+    """``$MSMIX_TRAINING_SLOTS`` when set (an integer >= 1), else the number of cores this process may use."""
     text = os.environ.get(SLOTS_ENV, "").strip()
     if not text:
-        return os.cpu_count() or 1
+        return usable_cores()
     if not text.isdigit() or not 1 <= int(text) <= 4096:
         raise MsmixError(f"${SLOTS_ENV}={text!r}: give the number of trainings the server runs at once (1 to 4096)")
     return int(text)
