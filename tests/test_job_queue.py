@@ -181,3 +181,40 @@ def test_stop_after_this_run_lets_the_run_end_and_skips_the_rest(tiny, tmp_path)
     assert progress.run_status == {"none": "finished"}  # trained to its end, the next never started
     (run,) = store.list()
     assert run.status == "finished" and len(run.history) == 3
+
+
+def test_holding_waits_for_a_slot_and_gives_it_back():
+    queue = TrainingQueue(1)
+    job = queue.join(1)
+    assert queue.wait(job, timeout=0)
+    entered = threading.Event()
+
+    def hold() -> None:
+        with queue.holding():
+            entered.set()
+
+    thread = threading.Thread(target=hold)
+    thread.start()
+    assert not entered.wait(0.3)  # the slot is the job's
+    queue.leave(job)
+    assert entered.wait(10)
+    thread.join(10)
+    assert not queue.busy()  # given back after the block
+
+
+def test_the_pages_trained_latents_hold_a_training_slot(tiny, monkeypatch):
+    from ui import latents
+
+    queue = TrainingQueue(1)
+    monkeypatch.setattr(latents, "default_queue", lambda: queue)
+    job = queue.join(1)
+    assert queue.wait(job, timeout=0)
+    result = []
+    thread = threading.Thread(target=lambda: result.append(latents._encoder("held", tiny, "late_fusion", 7, 1)))
+    thread.start()
+    _wait_until(lambda: queue.position(queue._waiting[0]) == 1 if queue._waiting else False)
+    assert not result  # waiting for the Run's slot, not training beside it
+    queue.leave(job)
+    thread.join(TIMEOUT)
+    assert result and not queue.busy()
+    assert latents._encoder("held", tiny, "late_fusion", 7, 0)  # untrained: no slot, nothing to wait for

@@ -16,6 +16,7 @@ from msmix_core.analysis import LatentBatch, encode_batch, fit_encoder
 from msmix_core.analysis.latents import stored_batch
 from msmix_core.analysis.replay import replay_batches
 from msmix_core.data import MSADataset
+from msmix_core.jobs.queue import default_queue
 from ui import data, page_state
 from ui.settings import Settings
 
@@ -25,6 +26,9 @@ TRAINED_EPOCHS = 3
 #: Batches of the synthetic data, kept on disk by settings and code version (``make setup`` computes the first
 #: views' ones, so a fresh server shows them without training); ``$MSMIX_LATENT_CACHE`` overrides it.
 LATENT_CACHE = Path(os.environ.get("MSMIX_LATENT_CACHE", Path(__file__).resolve().parent.parent / ".cache" / "latents"))
+
+#: What the training spinners add: such training waits for one of the server's training slots like a Run.
+WHEN_BUSY = "; on a busy server it waits for a free training slot"
 
 SOURCES = {"untrained (seeded)": 0, f"trained ({TRAINED_EPOCHS} epochs of MS-Mix)": TRAINED_EPOCHS}
 
@@ -38,7 +42,10 @@ def data_key(settings: Settings) -> str:
 
 @st.cache_resource(max_entries=8, show_spinner=False)
 def _encoder(key: str, _dataset: MSADataset, backbone: str, seed: int, epochs: int):
-    return fit_encoder(_dataset, backbone, seed=seed, epochs=epochs)
+    if not epochs:
+        return fit_encoder(_dataset, backbone, seed=seed, epochs=0)
+    with default_queue().holding():  # a class's trained views share the server's training slots with its Runs
+        return fit_encoder(_dataset, backbone, seed=seed, epochs=epochs)
 
 
 @st.cache_data(max_entries=32, show_spinner=False)
@@ -67,7 +74,7 @@ def source_picker(key: str, default: str = "untrained") -> int:
 
 def batch(settings: Settings, dataset: MSADataset, batch_size: int, epochs: int) -> LatentBatch:
     """The cached latent batch; training (when ``epochs``) runs once per data and settings."""
-    message = f"Training {settings.backbone} with MS-Mix for {epochs} epochs (once)…" if epochs else "Encoding…"
+    message = f"Training {settings.backbone} with MS-Mix for {epochs} epochs (once{WHEN_BUSY})…" if epochs else "Encoding…"
     with st.spinner(message):
         return encoded(data_key(settings), dataset, settings.backbone, settings.seed, epochs, batch_size)
 
@@ -78,12 +85,13 @@ REPLAY_EPOCHS = 5
 
 @st.cache_resource(max_entries=4, show_spinner=False)
 def _replay(key: str, _dataset: MSADataset, backbone: str, seed: int, batch_size: int) -> list[LatentBatch]:
-    return replay_batches(_dataset, backbone, seed=seed, epochs=REPLAY_EPOCHS, batch_size=batch_size)
+    with default_queue().holding():
+        return replay_batches(_dataset, backbone, seed=seed, epochs=REPLAY_EPOCHS, batch_size=batch_size)
 
 
 def replay(settings: Settings, dataset: MSADataset, batch_size: int) -> list[LatentBatch]:
     """The batch after 0 to :data:`REPLAY_EPOCHS` epochs of MS-Mix training; trains once per data and settings."""
     with st.spinner(
-        f"Training {settings.backbone} with MS-Mix for {REPLAY_EPOCHS} epochs, keeping every epoch (once)…"
+        f"Training {settings.backbone} with MS-Mix for {REPLAY_EPOCHS} epochs, keeping every epoch (once{WHEN_BUSY})…"
     ):
         return _replay(data_key(settings), dataset, settings.backbone, settings.seed, batch_size)

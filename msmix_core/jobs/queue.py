@@ -5,7 +5,8 @@ Run: thirty students pressing Run together would start thirty processes with tor
 few cores, and every one of them, and every page, would crawl. :class:`TrainingQueue` gives out
 *slots*: a job takes as many as the processes it trains in (one, or its pool's workers, at most all
 the slots) and waits, first come first served, until that many are free. A waiting job knows its
-place in line and can leave it (Stop). The queue is process-wide (:func:`default_queue`): every
+place in line and can leave it (Stop). Training the pages do inside the server process holds a
+slot too (:meth:`TrainingQueue.holding`). The queue is process-wide (:func:`default_queue`): every
 session of the server shares it. Its size is ``$MSMIX_TRAINING_SLOTS``, by default the number of
 cores.
 """
@@ -15,7 +16,8 @@ from __future__ import annotations
 import os
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 from msmix_core.errors import MsmixError
@@ -92,6 +94,19 @@ class TrainingQueue:
                     return False
                 self._changed.wait(poll)
             return False
+
+    @contextmanager
+    def holding(self, need: int = 1) -> Iterator[Ticket]:
+        """Wait for ``need`` slots, hold them inside the ``with`` block, then give them back.
+
+        For training that runs in the caller's own process (the exploration pages' briefly trained
+        encoders): it counts against the same bound as the jobs' training processes."""
+        ticket = self.join(need)
+        try:
+            self.wait(ticket)
+            yield ticket
+        finally:
+            self.leave(ticket)
 
     def leave(self, ticket: Ticket) -> None:
         """Give back ``ticket``'s slots, or its place in line; the next in line may start."""
