@@ -83,7 +83,9 @@ def test_the_url_holds_the_page_settings(store):
     next(b for b in at.button if b.label == "Run sweep").click()
     at.run()
     assert (
-        not at.exception and len(at.error) == 1 and "0.0 is not valid; alpha must be a number > 0" in at.error[0].value
+        not at.exception
+        and len(at.error) == 1
+        and "0.0 is not valid; alpha must be a number in [0.001, 10000]" in at.error[0].value
     )
     assert at.query_params["sw_values_alpha"] == "0,1" and at.query_params["sw_seeds"] == "3"
     again = open_page("sweeps", sw_knob="alpha", sw_values_alpha="1,2", sw_seeds="3", sw_workers="99")

@@ -68,7 +68,7 @@ def test_knob_specs_give_ranges_and_lists_of_valid_values(spec, values):
         ("msmix.threshold=0.1:0.9", "a range is LOW:HIGH:COUNT"),
         ("msmix.threshold=0.1:0.9:1", "COUNT must be an integer from 2 to 1000"),
         ("msmix.threshold=a:0.9:3", "'a' is not a number"),
-        ("msmix.alpha=0,1", "0.0 is not valid; msmix.alpha must be a number > 0"),
+        ("msmix.alpha=0,1", "0.0 is not valid; msmix.alpha must be a number in [0.001, 10000]"),
         ("msmix.num_heads=1:2:3", "integer knob"),
         ("msmix.use_sal=0:1:2", "true or false, not a range"),
         ("msmix.alpha=1,1.0", "a value is given twice"),

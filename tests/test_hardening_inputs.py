@@ -223,6 +223,11 @@ MANY = str(4 * (os.cpu_count() or 1) + 1)
         ),
         (["sweep", "--knob", "msmix.alpha=1:2:1000", "--seeds", *map(str, range(11))], "11,000 runs"),
         (["train", "--backbone-set", "text_hidden=1000000000"], "must be an integer >= 1 and at most 16,777,216"),
+        (["train", "--method", "msmix", "--set", "alpha=1e308"], "knob alpha must be a number in [0.001, 10000]"),
+        (["train", "--method", "mixup", "--set", "alpha=1e300"], "knob alpha must be a number in [0.001, 10000]"),
+        (["train", "--backbone", "misa", "--backbone-set", "sim_weight=1e300"], "must be a number in [0, 1000]"),
+        (["train", "--lr", "1e300"], "TrainConfig.lr must be a number in (0, 10]"),
+        (["sweep", "--knob", "msmix.alpha=1,1e300"], "msmix.alpha must be a number in [0.001, 10000]"),
         (
             [
                 "train",

@@ -205,8 +205,8 @@ def test_describe_methods_lists_every_knob_with_default_and_range():
     [
         ("mixupp", {}, "unknown mixing method 'mixupp': choose one of none, mixup"),
         ("msmix", {"threshold": 1.5}, r"threshold must be a number in \[0, 1\], got 1.5"),
-        ("mixup", {"alpha": 0}, "alpha must be a number > 0, got 0"),
-        ("cmixup", {"sigma": float("nan")}, "sigma must be a number > 0"),
+        ("mixup", {"alpha": 0}, r"alpha must be a number in \[0.001, 10000\], got 0"),
+        ("cmixup", {"sigma": float("nan")}, r"sigma must be a number in \[0.001, 1000\]"),
         ("msmix", {"use_sass": "yes"}, "use_sass must be true or false"),
         ("cmixup", {"bandwidth": 1}, r"unknown knob\(s\) \['bandwidth'\]"),
         ("multimix", {"num_mix": 0}, "num_mix must be an integer >= 1 or None"),
@@ -224,12 +224,12 @@ def test_bad_names_and_knobs_are_explained(name, knobs, message):
 @pytest.mark.parametrize(
     ("build", "message"),
     [
-        (lambda: Mixup(alpha=-1), r"^mixup: knob alpha must be a number > 0, got -1$"),
-        (lambda: CMixup(sigma=0.0), "sigma must be a number > 0"),
+        (lambda: Mixup(alpha=-1), r"^mixup: knob alpha must be a number in \[0.001, 10000\], got -1$"),
+        (lambda: CMixup(sigma=0.0), r"sigma must be a number in \[0.001, 1000\]"),
         (lambda: MultiMix(num_mix=0), "num_mix must be an integer >= 1 or None"),
         (lambda: PowMix(min_mix=2.0, max_mix=1.0), "min_mix .* must not exceed max_mix"),
         (lambda: MSMix(DIMS, threshold=1.5), r"threshold must be a number in \[0, 1\]"),
-        (lambda: NoMix(mix_weight=-0.1), "mix_weight must be a number >= 0"),
+        (lambda: NoMix(mix_weight=-0.1), r"mix_weight must be a number in \[0, 1000\]"),
     ],
 )
 def test_the_classes_check_their_knobs_when_built_directly(build, message):
@@ -292,6 +292,37 @@ def test_search_ranges_are_the_finite_range_or_the_declared_suggestion():
     assert knobs["threshold"].search_range() == (0.0, 1.0, False)
     assert knobs["alpha"].search_range() == (0.1, 8.0, True)
     assert knobs["num_mix"].search_range() is None and knobs["num_heads"].search_range() is None
+
+
+def test_every_float_knob_has_a_finite_range_whose_ends_build_and_whose_outside_is_refused():
+    """A float knob beyond its range would overflow float32 in training (alpha=1e308): refused when built."""
+    latent = {"latent_dims": {"text": 4, "audio": 4, "vision": 4}}
+    for name in METHODS:
+        extra = latent if name.startswith("msmix") else {}
+        for knob, declared in method_knobs(name).items():
+            if declared.kind != "float":
+                continue
+            assert math.isfinite(declared.low) and math.isfinite(declared.high), (name, knob)
+            ends = [declared.high] + ([declared.low] if declared.low_inclusive else [])
+            for value in ends:
+                others = {"min_mix": 1e-3} if knob == "max_mix" else {"max_mix": 10.0} if knob == "min_mix" else {}
+                build_method(name, **extra, **others, **{knob: value})
+            for value in (declared.high * 1.01, declared.low - 1, 1e308, -1e308):
+                with pytest.raises(MsmixError, match=f"knob {knob} must be a number in"):
+                    build_method(name, **extra, **{knob: value})
+    with pytest.raises(ValueError, match="finite range"):
+        Knob(1.0, kind="float", low=0.0)
+
+
+def test_every_float_knob_of_every_backbone_is_bounded():
+    from msmix_core.models.registry import BACKBONES, build_backbone, knob_defaults
+
+    dims, lens = {"text": 6, "audio": 5, "vision": 4}, {"text": 7, "audio": 9, "vision": 6}
+    for name, cls in BACKBONES.items():
+        for knob, default in knob_defaults(cls).items():
+            if isinstance(default, float):
+                with pytest.raises(MsmixError, match=f"knob '{knob}'"):
+                    build_backbone(name, dims, lens, **{knob: 1e300})
 
 
 def test_msmix_needs_latent_dims():

@@ -258,9 +258,17 @@ def test_nan_in_the_features_stops_the_run_failed_naming_the_input(small, tmp_pa
 
 
 def test_a_diverging_loss_stops_the_run_with_advice(small, tmp_path):
+    """Weights blown up as a far too large step would (an lr that large is refused): the loss diverges."""
+
+    class Blowup:
+        def on_epoch_models(self, epoch, backbone, method):
+            with torch.no_grad():
+                for p in backbone.parameters():
+                    p.mul_(1e30)
+
     store = RunStore(tmp_path)
     with pytest.raises(MsmixError, match="the task loss diverged: lower the learning rate"):
-        train(small, TrainConfig(epochs=3, batch_size=16, lr=1e30, device="cpu"), store=store)
+        train(small, TrainConfig(epochs=3, batch_size=16, device="cpu"), callbacks=[Blowup()], store=store)
     assert store.list()[0].status == "failed"
 
 

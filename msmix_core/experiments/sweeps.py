@@ -23,6 +23,7 @@ from msmix_core.mixing.registry import Knob, method_knobs
 from msmix_core.runs import Run, RunStatus, settings_fields
 from msmix_core.runs.identity import fields_key
 from msmix_core.training import TrainConfig
+from msmix_core.training.config import MAX_LR, MAX_WEIGHT_DECAY
 
 #: How many knobs one sweep may vary (a table of metric against one or two knob values).
 MAX_SWEEP_KNOBS = 2
@@ -146,8 +147,8 @@ def sweep_variants(specs: Sequence[str]) -> tuple[str, dict[str, dict[str, Any]]
 #: Training knobs a sweep can vary besides the method's (TrainConfig fields, stored at the top of a run's
 #: config); their ranges as the trainer checks them.
 TRAINING_KNOBS: dict[str, Knob] = {
-    "lr": Knob(default=None, kind="float", low=0.0, low_inclusive=False),
-    "weight_decay": Knob(default=None, kind="float", low=0.0),
+    "lr": Knob(default=None, kind="float", low=0.0, low_inclusive=False, high=MAX_LR),
+    "weight_decay": Knob(default=None, kind="float", low=0.0, high=MAX_WEIGHT_DECAY),
     "batch_size": Knob(default=None, kind="int", low=1),
 }
 

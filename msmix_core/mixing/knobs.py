@@ -22,9 +22,10 @@ class Knob:
     """One knob: its default and valid values.
 
     ``kind`` is ``"bool"``, ``"int"`` (``None`` allowed when the default is None) or ``"float"``;
-    numbers must lie between ``low`` and ``high`` (``low`` excluded unless ``low_inclusive``).
-    ``suggested`` ``(low, high, log)`` is where sliders and tuning look when the valid range is
-    open-ended (``alpha > 0``); a finite valid range is its own suggestion.
+    numbers must lie between ``low`` and ``high`` (``low`` excluded unless ``low_inclusive``); a float
+    knob's range is finite at both ends, so no value a user types overflows float32 downstream.
+    ``suggested`` ``(low, high, log)`` is where sliders and tuning look when the valid range is wider
+    than worth searching (``alpha`` in [0.001, 10000]); a valid range with no suggestion is its own.
     """
 
     default: Any = None
@@ -34,6 +35,10 @@ class Knob:
     low_inclusive: bool = True
     doc: str = ""
     suggested: tuple[float, float, bool] | None = None
+
+    def __post_init__(self) -> None:
+        if self.kind == "float" and not (math.isfinite(self.low) and math.isfinite(self.high)):
+            raise ValueError(f"a float knob needs a finite range, got [{self.low}, {self.high}]: {self.doc}")
 
     def describe(self) -> str:
         """The valid values in words, as error messages and ``--help`` show them."""
@@ -63,23 +68,34 @@ class Knob:
         return float(value) if self.kind == "float" else int(value)
 
     def search_range(self) -> tuple[float, float, bool] | None:
-        """``(low, high, log)`` for a slider or a search: the valid range when finite, else the suggestion."""
+        """``(low, high, log)`` for a slider or a search: the suggestion, else the valid range when finite."""
         if self.kind == "bool" or self.default is None:
             return None
+        if self.suggested is not None:
+            return self.suggested
         if math.isfinite(self.low) and math.isfinite(self.high):
             return self.low, self.high, False
-        return self.suggested
+        return None
 
 
-#: ``> 0``, the valid range of concentrations, bandwidths and powers.
-POSITIVE = {"low": 0.0, "low_inclusive": False}
+#: The valid range of a Beta/Dirichlet concentration: below 1e-3 both float32 gamma draws underflow to 0
+#: (torch then answers λ = 0.5, not the 0 or 1 a tiny α means); above 1e4 every λ is 0.5 to within 0.4 %.
+CONCENTRATION = {"low": 1e-3, "high": 1e4}
+#: The valid range of a loss weight: far beyond any useful weight, and its loss term stays finite in float32.
+LOSS_WEIGHT = {"low": 0.0, "high": 1e3}
 
-ALPHA = Knob(kind="float", **POSITIVE, doc="α of the Beta(α, α) ratio draw", suggested=(0.1, 8.0, True))
+ALPHA = Knob(kind="float", **CONCENTRATION, doc="α of the Beta(α, α) ratio draw", suggested=(0.1, 8.0, True))
 #: 0.7 in every method, as in MS-Mix's released training code.
 MIX_WEIGHT = Knob(
-    0.7, kind="float", low=0.0, doc="weight of the mixed-sample loss in the trainer's loss", suggested=(0.0, 2.0, False)
+    0.7,
+    kind="float",
+    **LOSS_WEIGHT,
+    doc="weight of the mixed-sample loss in the trainer's loss",
+    suggested=(0.0, 2.0, False),
 )
-SAL_WEIGHT = Knob(kind="float", low=0.0, doc="weight of MS-Mix's alignment loss (SAL)", suggested=(0.0, 2.0, False))
+SAL_WEIGHT = Knob(
+    kind="float", **LOSS_WEIGHT, doc="weight of MS-Mix's alignment loss (SAL)", suggested=(0.0, 2.0, False)
+)
 NUM_MIX = Knob(kind="int", low=1, doc="mixed samples per batch; None: the batch size")
 
 #: MS-Mix's δ and α, the released code's defaults (the paper's text says δ = 0.2), which the functional

@@ -21,12 +21,15 @@ from msmix_core import MODALITIES
 from msmix_core.errors import MsmixError
 from msmix_core.mixing.base import MixMethod
 from msmix_core.mixing.intensity import IntensityPredictor
-from msmix_core.mixing.knobs import ALPHA, MIX_WEIGHT, MSMIX_ALPHA, NUM_MIX, POSITIVE, SAL_WEIGHT, THRESHOLD, Knob
+from msmix_core.mixing.knobs import ALPHA, MIX_WEIGHT, MSMIX_ALPHA, NUM_MIX, SAL_WEIGHT, THRESHOLD, Knob
 from msmix_core.mixing.ms_mix import check_features, mix_labels, mix_pairs, ms_mix
 from msmix_core.mixing.result import MixResult, pair_diagnostics, weight_diagnostics
 from msmix_core.mixing.sampling import generator_device, sample_beta, sample_dirichlet
 
 Features = dict[str, torch.Tensor]
+
+#: PowMix's mixed samples per batch, × B: ten batches' worth is already past what its paper tries.
+MIX_SHARE = {"low": 0.0, "low_inclusive": False, "high": 10.0}
 
 
 def _empty(features: Features, labels: torch.Tensor) -> MixResult:
@@ -135,7 +138,9 @@ class CMixup(MixMethod):
 
     name = "cmixup"
     knobs: ClassVar[dict[str, Knob]] = {
-        "sigma": Knob(kind="float", **POSITIVE, doc="bandwidth of the label kernel", suggested=(0.05, 4.0, True)),
+        "sigma": Knob(
+            kind="float", low=1e-3, high=1e3, doc="bandwidth of the label kernel", suggested=(0.05, 4.0, True)
+        ),
         "alpha": ALPHA,
         "mix_weight": MIX_WEIGHT,
     }
@@ -228,10 +233,12 @@ class PowMix(_WeightedMix):
     name = "powmix"
     knobs: ClassVar[dict[str, Knob]] = {
         "alpha": replace(ALPHA, doc="concentration of each modality's Dirichlet factors"),
-        "power": Knob(kind="float", **POSITIVE, doc="exponent that sharpens the factors", suggested=(0.5, 4.0, True)),
+        "power": Knob(
+            kind="float", low=1e-2, high=1e2, doc="exponent that sharpens the factors", suggested=(0.5, 4.0, True)
+        ),
         "max_sources": Knob(kind="int", low=2, doc="most samples in one mix", suggested=(2, 5, False)),
-        "min_mix": Knob(kind="float", **POSITIVE, doc="fewest mixed samples, × B", suggested=(0.1, 1.0, False)),
-        "max_mix": Knob(kind="float", **POSITIVE, doc="most mixed samples, × B", suggested=(1.0, 3.0, False)),
+        "min_mix": Knob(kind="float", **MIX_SHARE, doc="fewest mixed samples, × B", suggested=(0.1, 1.0, False)),
+        "max_mix": Knob(kind="float", **MIX_SHARE, doc="most mixed samples, × B", suggested=(1.0, 3.0, False)),
         "mix_weight": MIX_WEIGHT,
     }
 

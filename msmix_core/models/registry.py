@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import inspect
-import math
 import numbers
 from typing import Any
 
@@ -22,6 +21,9 @@ from msmix_core.models.tfn import TFN
 
 #: The largest integer size knob: beyond it a layer's shape alone overflows what torch can index.
 MAX_SIZE = 1 << 24
+#: The largest float knob that is not a dropout (a loss weight, an output scale): far past any useful
+#: value, and what it multiplies stays finite in float32.
+MAX_FLOAT = 1e3
 #: What a parameter costs in training: float32 weights, their gradient and Adam's two moments.
 BYTES_PER_PARAMETER = 16
 
@@ -35,7 +37,8 @@ def knob_defaults(cls: type[Backbone]) -> dict[str, Any]:
 
 
 def _checked_knob(backbone: str, knob: str, value: Any, default: Any) -> Any:
-    """One knob as a plain Python value, judged by its default: bools, integers >= 1, floats >= 0 (dropouts < 1)."""
+    """One knob as a plain Python value, judged by its default: bools, integers >= 1, floats in [0, MAX_FLOAT]
+    (dropouts < 1)."""
     where = f"backbone '{backbone}': knob '{knob}'"
     if isinstance(default, bool):
         if not isinstance(value, bool):
@@ -45,8 +48,8 @@ def _checked_knob(backbone: str, knob: str, value: Any, default: Any) -> Any:
         if isinstance(value, bool) or not isinstance(value, numbers.Integral) or not 1 <= value <= MAX_SIZE:
             raise MsmixError(f"{where} must be an integer >= 1 and at most {MAX_SIZE:,}, got {value!r}")
         return int(value)
-    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value) or value < 0:
-        raise MsmixError(f"{where} must be a finite number >= 0, got {value!r}")
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not 0 <= value <= MAX_FLOAT:
+        raise MsmixError(f"{where} must be a number in [0, {MAX_FLOAT:g}], got {value!r}")
     if knob.endswith("dropout") and value >= 1:
         raise MsmixError(f"{where} is a dropout probability and must be below 1, got {value!r}")
     return float(value)

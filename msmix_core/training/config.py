@@ -167,13 +167,13 @@ class TrainConfig:
         self.batch_size = _integer("batch_size", self.batch_size, 2)
         self.patience = _integer("patience", self.patience, 1)
         self.seed = _integer("seed", self.seed, 0, 2**63 - 1)
-        self.lr = _real("lr", self.lr, positive=True)
-        self.weight_decay = _real("weight_decay", self.weight_decay, positive=False)
-        self.warmup = _real("warmup", self.warmup, positive=False)
+        self.lr = _real("lr", self.lr, positive=True, maximum=MAX_LR)
+        self.weight_decay = _real("weight_decay", self.weight_decay, positive=False, maximum=MAX_WEIGHT_DECAY)
+        self.warmup = _real("warmup", self.warmup, positive=False, maximum=1.0)
         if self.warmup >= 1:
             raise MsmixError(f"TrainConfig.warmup is a share of the epochs in [0, 1), got {self.warmup!r}")
         if self.grad_clip is not None:
-            self.grad_clip = _real("grad_clip", self.grad_clip, positive=True)
+            self.grad_clip = _real("grad_clip", self.grad_clip, positive=True, maximum=MAX_GRAD_CLIP)
         _choice("optimizer", self.optimizer, OPTIMIZERS)
         _choice("schedule", self.schedule, SCHEDULES)
         _choice("loss", self.loss, tuple(LOSSES))
@@ -214,11 +214,18 @@ def _choice(name: str, value: Any, valid: tuple[str, ...]) -> None:
         raise MsmixError(f"TrainConfig.{name} must be one of {list(valid)}, got {value!r}")
 
 
-def _real(name: str, value: Any, *, positive: bool) -> float:
+#: The largest learning rate, weight decay and gradient-norm clip a config takes: far past any useful value,
+#: so that no update overflows float32 (an lr of 1e300 is not a float32 at all).
+MAX_LR = 10.0
+MAX_WEIGHT_DECAY = 10.0
+MAX_GRAD_CLIP = 1e6
+
+
+def _real(name: str, value: Any, *, positive: bool, maximum: float) -> float:
     valid = isinstance(value, Real) and not isinstance(value, bool) and math.isfinite(value)
-    if not valid or value < 0 or (positive and value == 0):
-        bound = "> 0" if positive else ">= 0"
-        raise MsmixError(f"TrainConfig.{name} must be a finite number {bound}, got {value!r}")
+    if not valid or value < 0 or (positive and value == 0) or value > maximum:
+        bound = "(0, " if positive else "[0, "
+        raise MsmixError(f"TrainConfig.{name} must be a number in {bound}{maximum:g}], got {value!r}")
     return float(value)
 
 
