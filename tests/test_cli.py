@@ -393,3 +393,20 @@ def test_the_glomo_papers_settings_are_one_option_and_a_given_knob_still_wins(ca
     with pytest.raises(SystemExit):
         main(["train", "--help"])
     assert "glomo: the GLoMo paper's MOSI settings" in capsys.readouterr().out
+
+
+def test_a_crash_in_serial_training_is_one_line_naming_the_stored_run(capsys, tiny_npz, runs_dir, monkeypatch):
+    """Not a MsmixError (a torch error): the trainer stores the run failed; the CLI says which, as a pool grid does."""
+    from msmix_core.mixing.methods import Mixup
+
+    def crash(self, features, labels, generator=None):
+        raise RuntimeError("value cannot be converted to type float without overflow\nsecond line")
+
+    monkeypatch.setattr(Mixup, "forward", crash)
+    argv = ["train", "--dataset", tiny_npz, "--runs-dir", runs_dir, "--method", "mixup", "--workers", "1"]
+    code, _, err = run_cli(capsys, *argv, "--seeds", "1", "2", *FAST)
+    (run,) = RunStore(runs_dir).list()
+    assert run.status == "failed" and "without overflow" in run.error
+    assert code == 2 and err.count("\n") == 1 and "Traceback" not in err, err
+    assert err.startswith(f"msmix: error: run {run.id} failed: RuntimeError: value cannot") and "second line" in err
+    assert err.rstrip().endswith("the 1 runs after it did not train")

@@ -26,7 +26,7 @@ from msmix_core.cli.common import (
 )
 from msmix_core.data.schema import MSADataset
 from msmix_core.device import resolve_device
-from msmix_core.errors import MsmixError
+from msmix_core.errors import MsmixError, first_line
 from msmix_core.experiments.grid import Variants, config_grid
 from msmix_core.experiments.sweeps import parse_value
 from msmix_core.metrics import METRIC_KEYS
@@ -80,6 +80,7 @@ class _Progress:
         self.bar, self.configs = bar, configs
         self.epochs: dict[int, int] = {}
         self.statuses: list[str] = []
+        self.last: Run | None = None
 
     def _show(self) -> None:
         training = ", ".join(
@@ -98,6 +99,7 @@ class _Progress:
 
     def on_run(self, index: int, run: Run) -> None:
         self.statuses.append(run.status)
+        self.last = run
         self.epochs.pop(index, None)
         self.bar.update(1)
         self._show()
@@ -135,6 +137,23 @@ def _train_all(
             if not isinstance(executor, SerialExecutor):
                 exc.summary = progress.summary(stored_in_flight=isinstance(executor, LocalPoolExecutor))
             raise
+        except Exception as exc:  # serial: the trainer stored the run failed with its error; the grid stops there
+            if not isinstance(executor, SerialExecutor):  # a pool or Ray grid stores a failed run and goes on
+                raise
+            raise MsmixError(_stopped(progress, exc)) from exc
+
+
+def _failure(run: Run) -> str:
+    """One line for a run stored ``failed``: its id and its error (which may span lines)."""
+    return f"run {run.id} failed: {' '.join(str(run.error).split())}"
+
+
+def _stopped(progress: _Progress, exc: Exception) -> str:
+    """Why a serial grid stopped: the run the trainer stored failed, as a pool reports it, and what did not train."""
+    run = progress.last
+    line = _failure(run) if run is not None and run.status == RunStatus.FAILED else f"a run failed: {first_line(exc)}"
+    left = len(progress.configs) - len(progress.statuses)
+    return line + (f"; the {left} runs after it did not train" if left else "")
 
 
 def grid_configs(args: argparse.Namespace, backbones: Sequence[str], variants: Variants) -> list[TrainConfig]:
@@ -211,7 +230,7 @@ def run_grid(
         then(runs, metrics)
     failed = [run for run in runs if run.status == RunStatus.FAILED]
     for run in failed:  # a pool or Ray grid goes on past a failed run; the table leaves it out
-        echo(f"msmix: error: run {run.id} failed: {' '.join(str(run.error).split())}", err=True)
+        echo(f"msmix: error: {_failure(run)}", err=True)
     return 1 if failed else 0
 
 
