@@ -267,3 +267,41 @@ def test_convert_onto_a_full_disk_is_one_line_and_leaves_nothing(tmp_path):
         with pytest.raises(MsmixError, match=r"cannot write .*data\.npz \(No space left on device\)"):
             save_npz(make_synthetic(seed=0, n_train=64, n_valid=32, n_test=32), disk / "data.npz")
         assert list(disk.iterdir()) == []
+
+
+def _saved_with(content):
+    """A weights file holding ``content`` as torch saves it."""
+    return lambda path: torch.save(content, path)
+
+
+BAD_WEIGHTS = {
+    "not a pickle": lambda path: path.write_bytes(b"hello"),
+    "empty": lambda path: path.write_bytes(b""),
+    "a torn zip": lambda path: path.write_bytes(b"PK\x03\x04" + b"\x00" * 40),
+    "a tensor": _saved_with(torch.zeros(3)),
+    "a list": _saved_with([1, 2]),
+    "backbone not a dict": _saved_with({"backbone": [torch.zeros(2)]}),
+    "backbone of numbers": _saved_with({"backbone": {"w": 5}}),
+}
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    """One stored run with weights, and the data it was trained on (each test replaces its weights)."""
+    folder = tmp_path_factory.mktemp("trained")
+    save_npz(make_synthetic(seed=0, n_train=32, n_valid=16, n_test=16), folder / "tiny.npz")
+    argv = ["train", "--dataset", str(folder / "tiny.npz"), "--runs-dir", str(folder / "runs"), "--seeds", "1"]
+    assert main([*argv, *QUICK, "--epochs", "1"]) == 0
+    return folder / "tiny.npz", RunStore(folder / "runs")
+
+
+@pytest.mark.parametrize("kind", list(BAD_WEIGHTS))
+def test_a_damaged_weights_file_is_one_line_in_the_robustness_command(trained, capsys, kind):
+    dataset, store = trained
+    (run,) = store.list()
+    _replace(run.path / "weights.pt", BAD_WEIGHTS[kind])
+    capsys.readouterr()
+    argv = ["robustness", run.id, "--runs-dir", str(store.root), "--dataset", str(dataset), "--device", "cpu"]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and ("cannot be loaded as plain weights" in err or "dict of tensors" in err), err

@@ -22,7 +22,6 @@ from __future__ import annotations
 import copy
 import json
 import os
-import pickle
 import re
 import secrets
 import shutil
@@ -33,7 +32,7 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
-from msmix_core.errors import MsmixError
+from msmix_core.errors import MsmixError, first_line
 from msmix_core.limits import check_size
 from msmix_core.runs import liveness
 from msmix_core.runs.compare import runs_table
@@ -279,10 +278,10 @@ class Run:
         check_size(path.stat().st_size, f"{path}", "its weights are not msmix's")  # a regular file: is_file
         try:
             return torch.load(path, map_location=map_location, weights_only=True)
-        except (pickle.UnpicklingError, RuntimeError, EOFError) as exc:
-            reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        except Exception as exc:  # any bytes at all: not a pickle (KeyError), truncated, a refused global, unreadable
             raise MsmixError(
-                f"{path} cannot be loaded as plain weights ({reason}): it is damaged or not msmix's"
+                f"{path} cannot be loaded as plain weights ({type(exc).__name__}: {first_line(exc)}): "
+                "it is damaged or not msmix's"
             ) from exc
 
 

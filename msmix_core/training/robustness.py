@@ -56,10 +56,15 @@ def load_trained(run: Run, dataset: MSADataset, *, device: str | torch.device = 
     device = resolve_device(device)
     backbone, _ = build_models(dataset, config, device)
     state = run.load_weights(map_location=device)
-    if "backbone" not in state:
-        raise MsmixError(f"run {run.id!r} has weights without a 'backbone' entry: it was not saved by msmix's trainer")
+    weights = state.get("backbone") if isinstance(state, dict) else None
+    if not isinstance(weights, dict) or not all(
+        isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in weights.items()
+    ):
+        raise MsmixError(
+            f"run {run.id!r} has weights without a 'backbone' dict of tensors: it was not saved by msmix's trainer"
+        )
     try:
-        backbone.load_state_dict(state["backbone"])
+        backbone.load_state_dict(weights)
     except RuntimeError as exc:
         raise MsmixError(f"the weights of run {run.id!r} do not fit a rebuilt {config.backbone!r}: {exc}") from exc
     return backbone.eval()
