@@ -410,3 +410,16 @@ def test_a_crash_in_serial_training_is_one_line_naming_the_stored_run(capsys, ti
     assert code == 2 and err.count("\n") == 1 and "Traceback" not in err, err
     assert err.startswith(f"msmix: error: run {run.id} failed: RuntimeError: value cannot") and "second line" in err
     assert err.rstrip().endswith("the 1 runs after it did not train")
+
+
+def test_the_first_interrupt_ignores_the_next_ones_and_an_in_process_caller_gets_its_handlers_back():
+    from msmix_core.cli.common import sigterm_as_interrupt
+
+    before = signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM)
+    with pytest.raises(KeyboardInterrupt), sigterm_as_interrupt():
+        try:
+            signal.raise_signal(signal.SIGTERM)
+        except KeyboardInterrupt:  # being handled: a second Ctrl-C or SIGTERM now would cut the storing short
+            assert signal.getsignal(signal.SIGINT) is signal.getsignal(signal.SIGTERM) is signal.SIG_IGN
+            raise
+    assert (signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM)) == before

@@ -1,5 +1,6 @@
 """``msmix compare --workers``, ``msmix sweep`` and the knob specs behind it, on tiny settings."""
 
+import contextlib
 import re
 import signal
 import subprocess
@@ -142,15 +143,54 @@ class _Stderr:
             self.text += char
 
 
+#: A command interrupted by its first signal, sent a second one on its way out (from an exit handler, where a
+#: pool's shutdown joins its threads): ``{first}`` and ``{second}`` are signal numbers.
+_SECOND_SIGNAL_AT_EXIT = """
+import atexit, os, sys, threading, time
+from msmix_core.cli import main
+def first_signal_once_training():
+    while not os.listdir({runs!r}):
+        time.sleep(0.05)
+    time.sleep(0.5)
+    os.kill(os.getpid(), {first})
+threading.Thread(target=first_signal_once_training, daemon=True).start()
+atexit.register(os.kill, os.getpid(), {second})
+sys.argv[1:] = {argv!r}
+raise SystemExit(main())
+"""
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("first", "second", "code"),
+    [(signal.SIGINT, signal.SIGTERM, 130), (signal.SIGTERM, signal.SIGINT, 143), (signal.SIGTERM, signal.SIGTERM, 143)],
+)
+def test_a_second_signal_on_the_way_out_is_ignored(tiny_npz, tmp_path, first, second, code):
+    """Once the first interrupt is handled, further ones are ignored until the process exits: not killed (-15)."""
+    argv = ["train", "--dataset", tiny_npz, "--runs-dir", str(tmp_path / "runs"), "--epochs", "100000"]
+    argv += ["--patience", "100000", "--seeds", "1", "--batch-size", "16", "--device", "cpu", "--no-weights", "--quiet"]
+    (tmp_path / "runs").mkdir()
+    script = _SECOND_SIGNAL_AT_EXIT.format(first=int(first), second=int(second), argv=argv, runs=str(tmp_path / "runs"))
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120, cwd=tmp_path)
+    assert done.returncode == code and "Traceback" not in done.stderr, done.stderr
+    assert done.stderr.strip().splitlines()[-1].endswith("a run in progress is stored as 'interrupted'")
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize(
     ("sent", "code", "said"), [(signal.SIGINT, 130, "interrupted"), (signal.SIGTERM, 143, "terminated by SIGTERM")]
 )
-@pytest.mark.parametrize("again", [None, signal.SIGINT, signal.SIGTERM], ids=["once", "then-SIGINT", "then-SIGTERM"])
+@pytest.mark.parametrize(
+    ("again", "delay"),
+    [(None, 0), (signal.SIGINT, 0.05), (signal.SIGTERM, 0.05), (signal.SIGINT, 0.5), (signal.SIGTERM, 0.5)],
+    ids=["once", "then-SIGINT", "then-SIGTERM", "then-SIGINT-late", "then-SIGTERM-late"],
+)
 def test_a_signal_during_a_pool_run_stores_the_runs_in_flight_as_interrupted(
-    tiny_npz, tmp_path, sent, code, said, again
+    tiny_npz, tmp_path, sent, code, said, again, delay
 ):
-    """Ctrl-C pressed twice, or SIGINT then SIGTERM: the second waits until the runs in flight are stored."""
+    """Ctrl-C pressed twice, or SIGINT then SIGTERM: the second waits until the runs in flight are stored. Late
+    (from 0.5 s on, again every 10 ms until the process ends): the runs are stored and the pool is shutting down,
+    or the process is on its way out; the later signals are ignored, the exit status is still the first's."""
     argv = [sys.executable, "-m", "msmix_core", "train", "--dataset", tiny_npz, "--runs-dir", str(tmp_path)]
     argv += ["--workers", "2", "--seeds", "1", "2", "3", "--epochs", "100000", "--patience", "100000"]
     argv += ["--batch-size", "16", "--device", "cpu", "--no-weights"]
@@ -162,8 +202,12 @@ def test_a_signal_during_a_pool_run_stores_the_runs_in_flight_as_interrupted(
         time.sleep(0.2)  # each worker has an epoch to store (on a loaded machine the second starts late)
     process.send_signal(sent)
     if again is not None:
-        time.sleep(0.05)  # the driver is storing the runs in flight
+        time.sleep(delay)  # 0.05 s: the driver is storing the runs in flight
         process.send_signal(again)
+        while delay > 0.1 and process.poll() is None:
+            time.sleep(0.01)
+            with contextlib.suppress(ProcessLookupError):
+                process.send_signal(again)
     assert process.wait(timeout=60) == code  # the first signal decides
     stderr.thread.join(10)
     runs = RunStore(tmp_path).list()

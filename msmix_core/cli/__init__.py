@@ -56,11 +56,12 @@ def build_parser(configured: Collection[str] | None = None) -> argparse.Argument
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; exit status 2 for user errors (one line on stderr), 130 for Ctrl-C, 143 for SIGTERM."""
+    program = argv is None  # the process's own command line: it exits when this returns
     argv = list(sys.argv[1:] if argv is None else argv)
     chosen = [next((word for word in argv if not word.startswith("-")), "")]  # msmix has no option taking a value
     args = build_parser(chosen).parse_args(argv)
     try:
-        with sigterm_as_interrupt(), warnings.catch_warnings():
+        with sigterm_as_interrupt(hold=program), warnings.catch_warnings():
             warnings.showwarning = show_warning
             code = args.handler(args)
             sys.stdout.flush()  # a closed pipe (`msmix runs show ID | head`) shows up here, not at exit

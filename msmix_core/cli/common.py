@@ -134,18 +134,45 @@ class Terminated(KeyboardInterrupt):
     """SIGTERM (``timeout``, ``docker stop``, schedulers), handled like Ctrl-C: the current run ends ``interrupted``."""
 
 
-def _terminate(signum: int, frame: object) -> None:
-    raise Terminated("terminated by SIGTERM")
+_WATCHED = (signal.SIGINT, signal.SIGTERM)
+
+
+def _ignore_interrupts() -> None:
+    for signum in _WATCHED:
+        signal.signal(signum, signal.SIG_IGN)
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    """The first Ctrl-C or SIGTERM: from now on the command is handling it, and further ones are ignored."""
+    _ignore_interrupts()
+    if signum == signal.SIGTERM:
+        raise Terminated("terminated by SIGTERM")
+    raise KeyboardInterrupt
 
 
 @contextmanager
-def sigterm_as_interrupt() -> Iterator[None]:
-    """While the command runs, SIGTERM raises :class:`Terminated` (signals reach only the main thread)."""
+def sigterm_as_interrupt(hold: bool = False) -> Iterator[None]:
+    """While the command runs, SIGTERM raises :class:`Terminated` like Ctrl-C (signals reach only the main thread).
+
+    The first of them is the one handled: from then on further SIGINT and SIGTERM are ignored, while the runs
+    in flight are stored and the pool shuts down, and on the way out, where a second signal would kill the
+    process (exit -2 or -15 instead of 130 or 143, the storing cut short). ``hold``: after an interrupt they stay
+    ignored when the block ends (the program is about to exit); else the handlers are put back (a caller that
+    goes on in this process).
+    """
     if threading.current_thread() is not threading.main_thread():
         yield
         return
-    previous = signal.signal(signal.SIGTERM, _terminate)
+    kept = [signum for signum in _WATCHED if signal.getsignal(signum) is not signal.SIG_IGN]  # nohup's, say
+    previous = {signum: signal.signal(signum, _interrupt) for signum in kept}
     try:
         yield
+    except KeyboardInterrupt:  # a signal, or raised in code (a callback): handled once as well
+        _ignore_interrupts()
+        if hold:
+            previous = {}
+        raise
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        for signum, handler in previous.items():
+            if handler is not None:  # None: set outside Python, which cannot be put back
+                signal.signal(signum, handler)
