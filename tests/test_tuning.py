@@ -1,11 +1,17 @@
 """Optuna tuning: the space from the registry, valid-only objective, pruning, resumption, and ``msmix tune``."""
 
+import contextlib
 import copy
 import math
+import signal
+import subprocess
+import sys
+import time
 
 import numpy as np
 import optuna
 import pytest
+import sqlalchemy.exc
 from helpers import FAST_NO_WEIGHTS, run_cli
 from optuna.distributions import CategoricalDistribution, FloatDistribution
 
@@ -122,3 +128,39 @@ def test_a_failing_trial_is_one_line_not_optunas_traceback(capsys, tmp_path, tin
     lines = err.strip().splitlines()
     assert lines[0].startswith("msmix: warning: trial #0 failed: ") and "loss" in lines[0]
     assert lines[-1].startswith("msmix: error: study") and "no complete trial" in lines[-1]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("sent", "code", "said", "cause"),
+    [
+        (signal.SIGTERM, 143, "terminated by SIGTERM", "Terminated: terminated by SIGTERM"),
+        (signal.SIGINT, 130, "interrupted", "KeyboardInterrupt"),
+    ],
+)
+def test_a_signal_mid_trial_marks_the_trial_failed_with_why_and_says_so(tmp_path, tiny_npz, sent, code, said, cause):
+    """A trial stores no run: the message says what became of the trial, and the study records why it failed."""
+    storage = f"sqlite:///{tmp_path / 'tune.db'}"
+    argv = [sys.executable, "-m", "msmix_core", "tune", "--dataset", tiny_npz, "--runs-dir", str(tmp_path / "runs")]
+    argv += ["--storage", storage, "--study", "s", "--trials", "3", "--params", "threshold", "--quiet"]
+    argv += ["--epochs", "100000", "--patience", "100000", "--batch-size", "16", "--device", "cpu", "--no-weights"]
+    process = subprocess.Popen(argv, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 120
+    running = []
+    while not running and time.monotonic() < deadline and process.poll() is None:
+        time.sleep(0.3)
+        with contextlib.suppress(KeyError, OSError, sqlalchemy.exc.OperationalError):  # not made yet
+            study = optuna.load_study(study_name="s", storage=storage)
+            running = study.get_trials(states=[optuna.trial.TrialState.RUNNING])
+    time.sleep(1.0)  # the trial trains
+    process.send_signal(sent)
+    _, err = process.communicate(timeout=60)
+    assert process.returncode == code and "Traceback" not in err, err
+    (trial,) = optuna.load_study(study_name="s", storage=storage).trials
+    assert trial.state == optuna.trial.TrialState.FAIL
+    assert trial.user_attrs["error"] == f"interrupted mid-trial ({cause})"
+    assert err.strip().splitlines() == [
+        f"msmix: {said}; trial #0 was stopped and is marked failed in study 's', which keeps the 0 trial(s) this "
+        "session finished (trials store no run); the same command resumes it"
+    ]
+    assert not (tmp_path / "runs").exists() or RunStore(tmp_path / "runs").list() == []

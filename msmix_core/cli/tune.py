@@ -41,7 +41,7 @@ def add_tune(p: argparse.ArgumentParser) -> None:
 def cmd_tune(args: argparse.Namespace) -> int:
     import optuna  # imported here: Optuna (and SQLAlchemy) take a while to load, and only this command needs them
 
-    from msmix_core.experiments.tuning import best_knobs, open_study, search_space, tune
+    from msmix_core.experiments.tuning import INTERRUPTED, best_knobs, open_study, search_space, tune
 
     make_executor(args, 1)  # a bad --threads, --workers or --ray fails before the first trial, not after the last
     if args.trial_seed in args.seeds:
@@ -72,7 +72,19 @@ def cmd_tune(args: argparse.Namespace) -> int:
                 failed = f"msmix: warning: trial #{trial.number} failed: {trial.user_attrs.get('error')}"
                 bar.write(printable(failed), file=sys.stderr)
 
-        tune(dataset, base, trials=args.trials, study=study, space=space, seed=args.trial_seed, on_trial=done)
+        earlier = len(study.trials)
+        try:
+            tune(dataset, base, trials=args.trials, study=study, space=space, seed=args.trial_seed, on_trial=done)
+        except KeyboardInterrupt as exc:  # what main() prints after "interrupted; " (a trial stores no run)
+            session = study.get_trials(deepcopy=False)[earlier:]
+            cut = [t.number for t in session if str(t.user_attrs.get("error", "")).startswith(INTERRUPTED)]
+            stopped = f"trial #{cut[0]} was stopped and is marked failed" if cut else "no trial was in progress"
+            finished = sum(t.state.is_finished() for t in session) - len(cut)
+            exc.summary = (
+                f"{stopped} in study {name!r}, which keeps the {finished} trial(s) this session finished "
+                "(trials store no run); the same command resumes it"
+            )
+            raise
     best, knobs = best_knobs(study)
     states = {s.name.lower(): sum(t.state == s for t in study.trials) for s in optuna.trial.TrialState}
     counts = ", ".join(f"{n} {state}" for state, n in states.items() if n)

@@ -127,6 +127,10 @@ def fail_abandoned_trials(study: optuna.Study) -> list[int]:
     return gone
 
 
+#: How the ``error`` of a trial stopped by Ctrl-C or SIGTERM starts.
+INTERRUPTED = "interrupted mid-trial"
+
+
 def tune(
     dataset: MSADataset,
     base: TrainConfig,
@@ -144,7 +148,8 @@ def tune(
     the trials already stored (a resumed study draws new points, not the first session's again);
     the pruner defaults to the median rule after 3 trials and 2 epochs. A trial whose training
     fails (a diverged loss) is recorded as failed, with its ``error`` user attribute, and the study
-    goes on. ``on_trial`` is called after each trial.
+    goes on. ``on_trial`` is called after each trial. A Ctrl-C (or the CLI's SIGTERM) ends the study: the trial
+    in progress is marked failed with an ``error`` that starts with :data:`INTERRUPTED`, and the exception goes on.
     """
     if isinstance(trials, bool) or not isinstance(trials, int) or trials < 1:
         raise MsmixError(f"trials must be an integer >= 1, got {trials!r}")
@@ -160,6 +165,9 @@ def tune(
             error = str(exc) if isinstance(exc, MsmixError) else f"{type(exc).__name__}: {first_line(exc)}"
             trial.set_user_attr("error", " ".join(error.split()))
             raise MsmixError(error) from exc
+        except KeyboardInterrupt as exc:  # Optuna marks the trial failed and stops the study: say why on the trial
+            trial.set_user_attr("error", f"{INTERRUPTED} ({type(exc).__name__}{f': {exc}' if str(exc) else ''})")
+            raise
         if pruning.pruned_at is not None:
             raise optuna.TrialPruned(f"valid loss not promising at epoch {pruning.pruned_at}")
         return result.history[result.best_epoch - 1]["losses"]["valid"]
