@@ -87,7 +87,10 @@ GOOD_META = {"format": "msmix-npz-1", "name": "x", "label_range": [-3, 3], "metr
 @pytest.mark.parametrize(
     ("change", "message"),
     [
-        ({"label_range": ["a", "b"]}, "'label_range' must be [low, high], two finite numbers"),
+        ({"label_range": ["a", "b"]}, "'label_range' must be [low, high], two numbers that float32 holds"),
+        ({"label_range": [-1e308, 1e308]}, "'label_range' must be [low, high], two numbers that float32 holds"),
+        ({"label_range": [0, 10**400]}, "'label_range' must be"),
+        ({"label_range": [1.0, 1.00000001]}, "'label_range' must be"),  # one float32: an empty range
         ({"label_range": [3, -3]}, "'label_range' must be"),
         ({"label_range": [0, float("inf")]}, "'label_range' must be"),
         ({"label_range": [True, 2]}, "'label_range' must be"),

@@ -41,7 +41,13 @@ def test_missing_split_is_named():
 
 @pytest.mark.parametrize(
     ("label_range", "metrics", "message"),
-    [((3, -3), "mosi", r"label range .* is empty"), ((-3, 3), "imdb", r"unknown metrics family 'imdb'")],
+    [
+        ((3, -3), "mosi", r"label range .* must be .* low < high"),
+        ((-1e308, 1e308), "mosi", r"label range .* must be \[low, high\], two numbers that float32 holds"),
+        ((0, 10**400), "mosi", r"label range .* must be"),
+        (("a", 3), "mosi", r"label range .* must be"),
+        ((-3, 3), "imdb", r"unknown metrics family 'imdb'"),
+    ],
 )
 def test_dataset_level_settings_are_checked(label_range, metrics, message):
     parts = {"train": _split(), "valid": _split(), "test": _split()}

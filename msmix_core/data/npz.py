@@ -21,7 +21,7 @@ from typing import BinaryIO
 
 import numpy as np
 
-from msmix_core.data.schema import LABEL_RANGES, SPLITS, MSADataset, Split
+from msmix_core.data.schema import LABEL_RANGE_WANTED, LABEL_RANGES, SPLITS, MSADataset, Split, label_range_ok
 from msmix_core.errors import MsmixError, first_line, require_file
 from msmix_core.limits import JSON_DEPTH_LIMIT, check_size, too_deep
 
@@ -137,16 +137,13 @@ def _meta(entry: np.ndarray | None, name: str) -> dict:
     label_range = meta["label_range"]
     checks = {
         "name": isinstance(meta["name"], str) and 0 < len(meta["name"]) <= 1000,
-        "label_range": isinstance(label_range, list)
-        and len(label_range) == 2
-        and all(isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v) for v in label_range)
-        and label_range[0] < label_range[1],
+        "label_range": isinstance(label_range, list) and label_range_ok(label_range),
         "metrics": isinstance(meta["metrics"], str) and meta["metrics"] in LABEL_RANGES,
         "info": isinstance(meta["info"], dict),
     }
     wanted = {
         "name": "a string of 1 to 1000 characters",
-        "label_range": "[low, high], two finite numbers, low < high",
+        "label_range": LABEL_RANGE_WANTED,
         "metrics": f"one of {sorted(LABEL_RANGES)}",
         "info": "a dict",
     }

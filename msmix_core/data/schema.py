@@ -100,6 +100,8 @@ class MSADataset:
     info: dict = field(default_factory=dict)
 
     def __post_init__(self) -> None:
+        if not label_range_ok(self.label_range):
+            raise MsmixError(f"label range {self.label_range!r:.80} must be {LABEL_RANGE_WANTED}")
         self.label_range = (float(self.label_range[0]), float(self.label_range[1]))
         validate(self)
 
@@ -145,11 +147,30 @@ def _first_bad(mask: np.ndarray) -> int:
     return int(np.flatnonzero(mask)[0])
 
 
+#: What :func:`label_range_ok` accepts, in words for error messages.
+LABEL_RANGE_WANTED = "[low, high], two numbers that float32 holds (finite, at most 3.4e38 in size), low < high"
+_FLOAT32_MAX = float(np.finfo(np.float32).max)
+
+
+def label_range_ok(value: object) -> bool:
+    """Two real numbers that stay finite and ordered as float32, where labels and losses are computed (-1e308 is a
+    float64 but overflows to -inf there)."""
+    if not isinstance(value, list | tuple) or len(value) != 2:
+        return False
+    if any(isinstance(v, bool) or not isinstance(v, int | float | np.integer | np.floating) for v in value):
+        return False
+    try:
+        low, high = (float(v) for v in value)
+    except OverflowError:  # an integer beyond any float
+        return False
+    return all(abs(v) <= _FLOAT32_MAX for v in (low, high)) and np.float32(low) < np.float32(high)
+
+
 def validate(dataset: MSADataset) -> None:
     """Check every invariant of the schema; raise :class:`MsmixError` naming the culprit."""
+    if not label_range_ok(dataset.label_range):
+        raise MsmixError(f"label range {dataset.label_range!r:.80} must be {LABEL_RANGE_WANTED}")
     low, high = dataset.label_range
-    if not low < high:
-        raise MsmixError(f"label range {dataset.label_range} is empty: give (low, high) with low < high")
     if dataset.metrics not in LABEL_RANGES:
         raise MsmixError(f"unknown metrics family {dataset.metrics!r}: use one of {sorted(LABEL_RANGES)}")
     missing = [s for s in SPLITS if s not in dataset.splits]
