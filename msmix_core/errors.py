@@ -41,6 +41,12 @@ def first_line(exc: BaseException) -> str:
 _UNPRINTABLE = re.compile("[\x00-\x1f\x7f-\x9f\u200b-\u200f\u2028-\u202e\u2060-\u2069\ufeff]")
 
 
+def first_unprintable(text: str, allow: str = "") -> str | None:
+    """The first character of ``text`` that a terminal acts on rather than shows (see :func:`printable`), apart
+    from those in ``allow``; None when there is none. For text a user gives to be stored and shown later."""
+    return next((match.group() for match in _UNPRINTABLE.finditer(text) if match.group() not in allow), None)
+
+
 def printable(text: str) -> str:
     """``text`` safe to print on a terminal: every control or reordering character shown as an escape (``\\x1b``).
 

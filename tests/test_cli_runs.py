@@ -73,6 +73,9 @@ def test_diff_prints_the_fields_that_differ(capsys, filled):
         (["list", "--group-by", "speaker"], "cannot group by ['speaker']"),
         (["diff", "{a}"], "a diff needs two runs or more"),
         (["tag", "{a}", "two words"], "is not a tag"),
+        (["tag", "{a}", "red\x1b[2Jalert"], "is not a tag"),  # an escape sequence that would clear a terminal
+        (["tag", "{a}", "a\u202eb"], "is not a tag"),  # reorders what follows it on screen
+        (["note", "{a}", "fine\n\x1b]0;title\x07"], "a note cannot hold the control character '\\x1b'"),
         (["note", "20990101-000000-x", "hi"], "no run"),
     ],
 )

@@ -71,10 +71,19 @@ def test_tags_and_notes_live_in_the_run_folder_and_round_trip(store, filled):
     assert not (run.path / NOTE_FILE).exists() and not (run.path / TAGS_FILE).exists()
 
 
-@pytest.mark.parametrize("bad", ["", "two words", "a,b", "x" * 41, 3])
+@pytest.mark.parametrize("bad", ["", "two words", "a,b", "x" * 41, 3, "bell\x07", "esc\x1b[31m", "zero\u200bwidth"])
 def test_a_tag_is_one_short_word(filled, bad):
     with pytest.raises(MsmixError, match="is not a tag"):
         tag(filled[1]["none"][0].path, add=[bad])
+
+
+def test_a_note_keeps_line_breaks_and_tabs_and_refuses_other_control_characters(filled):
+    path = filled[1]["none"][0].path
+    assert write_note(path, "line one\r\n\tline two") == "line one\n\tline two"
+    for bad in ("\x1b[2J", "\x00", "\r", "\u202e", "\x9b"):
+        with pytest.raises(MsmixError, match="a note cannot hold the control character"):
+            write_note(path, f"ok {bad} ok")
+    assert read_note(path) == "line one\n\tline two"  # the refused notes changed nothing
 
 
 def test_damaged_or_oversized_annotations_are_named_and_do_not_hide_the_run(store, filled):

@@ -12,7 +12,7 @@ import re
 from collections.abc import Iterable
 from pathlib import Path
 
-from msmix_core.errors import MsmixError
+from msmix_core.errors import MsmixError, first_unprintable
 from msmix_core.runs.files import atomic_write, loads_checked, read_regular, write_errors, write_json
 
 TAGS_FILE, NOTE_FILE = "tags.json", "note.txt"
@@ -33,9 +33,12 @@ def _folder(path: Path) -> Path:
 
 
 def check_tag(tag: str) -> str:
-    """``tag`` when it is one word of 1 to TAG_LENGTH characters without spaces or commas, else a MsmixError."""
-    if not isinstance(tag, str) or not _TAG.fullmatch(tag):
-        raise MsmixError(f"{tag!r} is not a tag: use one word of 1 to {TAG_LENGTH} characters, no spaces or commas")
+    """``tag`` when it is one word of 1 to TAG_LENGTH printable characters without spaces or commas, else a
+    MsmixError (a control character would act on the terminal or page that shows the tag)."""
+    if not isinstance(tag, str) or not _TAG.fullmatch(tag) or first_unprintable(tag) or not tag.isprintable():
+        raise MsmixError(
+            f"{tag!r:.80} is not a tag: use one word of 1 to {TAG_LENGTH} printable characters, no spaces or commas"
+        )
     return tag
 
 
@@ -88,6 +91,10 @@ def write_note(path: Path, text: str) -> str:
     """Replace the note of the run in ``path`` with ``text`` (stripped; empty removes the note); returns it."""
     if not isinstance(text, str):
         raise MsmixError(f"a note is text, got {type(text).__name__}")
+    text = text.replace("\r\n", "\n")
+    bad = first_unprintable(text, allow="\n\t")
+    if bad is not None:
+        raise MsmixError(f"a note cannot hold the control character {bad!a} (only line breaks and tabs): remove it")
     data = text.strip().encode("utf-8")
     if len(data) > MAX_NOTE_BYTES:
         raise MsmixError(f"a note takes at most {MAX_NOTE_BYTES} bytes of UTF-8 text, got {len(data)}: shorten it")
