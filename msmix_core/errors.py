@@ -9,6 +9,7 @@ The command line prints that message on one line and exits non-zero; the app sho
 from __future__ import annotations
 
 import re
+import stat
 from pathlib import Path
 
 
@@ -20,13 +21,33 @@ class MsmixWarning(UserWarning):
     """Something in the input that msmix works around but the user should know (the CLI prints it on one line)."""
 
 
+#: What a path that is not a regular file is, by its ``stat`` type, in words.
+FILE_KINDS = {stat.S_IFDIR: "a folder", stat.S_IFIFO: "a FIFO", stat.S_IFCHR: "a device", stat.S_IFBLK: "a device"}
+FILE_KINDS |= {stat.S_IFSOCK: "a socket"}
+
+
+def not_a_file(path: Path) -> str | None:
+    """Why ``path`` cannot be read as a regular file, to follow its name ("is missing", "is a FIFO, not a file",
+    "cannot be read (Too many levels of symbolic links)"); None when it can. A FIFO is named, never opened."""
+    try:
+        mode = path.stat().st_mode
+    except FileNotFoundError:
+        return "is missing"
+    except (OSError, ValueError) as exc:  # a link loop, a name too long, no permission, a NUL in the name
+        return f"cannot be read ({getattr(exc, 'strerror', None) or exc})"
+    if stat.S_ISREG(mode):
+        return None
+    return f"is {FILE_KINDS.get(stat.S_IFMT(mode), 'not a file')}, not a file"
+
+
 def require_file(path: str | Path, hint: str) -> Path:
-    """``path`` as a Path when it names a file; else a MsmixError saying whether it is missing or a folder."""
+    """``path`` as a Path when it names a regular file; else a MsmixError saying what it is (missing, a folder)."""
     path = Path(path)
-    if path.is_dir():
-        raise MsmixError(f"{path} is a folder, not a file: {hint}")
-    if not path.is_file():
+    problem = not_a_file(path)
+    if problem == "is missing":
         raise MsmixError(f"no such file: {path}: {hint}")
+    if problem is not None:
+        raise MsmixError(f"{path} {problem}: {hint}")
     return path
 
 

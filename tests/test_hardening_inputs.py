@@ -16,7 +16,7 @@ import pytest
 from helpers import ROOT
 
 from msmix_core.cli import main
-from msmix_core.data import load_mmsa, load_npz, make_synthetic, save_npz
+from msmix_core.data import load_dataset, load_mmsa, load_npz, make_synthetic, save_npz
 from msmix_core.errors import MsmixError
 from msmix_core.limits import MEMORY_LIMIT_ENV, memory_limit
 from msmix_core.training.ray_executor import ray_head
@@ -119,6 +119,14 @@ def test_crafted_npz_metadata_is_one_error_naming_the_field(change, message):
 def test_a_meta_entry_that_is_not_a_json_object_is_one_error(meta, message):
     with pytest.raises(MsmixError, match=message):
         load_npz(_with_meta(meta))
+
+
+@pytest.mark.parametrize("suffix", [".npz", ".pkl", ""])
+def test_a_dataset_path_that_is_a_fifo_is_named_not_missing(tmp_path, suffix):
+    fifo = tmp_path / f"data{suffix}"
+    os.mkfifo(fifo)
+    with pytest.raises(MsmixError, match=r"data(\.npz|\.pkl)? is a FIFO, not a file"):
+        load_dataset(str(fifo))
 
 
 def test_a_crafted_npz_through_the_cli_is_one_line(tmp_path, capsys):

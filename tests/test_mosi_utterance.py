@@ -3,6 +3,7 @@
 Reads the shared copy beside the checkout; broken copies are built in a temporary folder at test time.
 """
 
+import os
 import shutil
 import warnings
 from pathlib import Path
@@ -243,6 +244,16 @@ def _empty(path):
     path.write_text("")
 
 
+def _fifo(path):
+    path.unlink()
+    os.mkfifo(path)
+
+
+def _folder(path):
+    path.unlink()
+    path.mkdir()
+
+
 AUDIO_TRAIN = FEATURE_FILES[("train", "audio")]
 VIDEO_TEST = FEATURE_FILES[("test", "vision")]
 TEXT_TRAIN = FEATURE_FILES[("train", "text")]
@@ -267,6 +278,9 @@ TEXT_TEST = FEATURE_FILES[("test", "text")]
         (AUDIO_TRAIN, _huge_cell, r"the audio features: feature 4 holds values so large \(up to 1e\+308\)"),
         (TEXT_TEST, _empty, r"text_test\.csv is empty"),
         ("standard_folds.json", _empty, r"standard_folds\.json is not valid JSON"),
+        (TRANSCRIPTS, _fifo, r"transcripts\.csv is a FIFO, not a file: the CMU-MOSI"),  # named, never waited on
+        (TRANSCRIPTS, _folder, r"transcripts\.csv is a folder, not a file"),
+        ("standard_folds.json", _fifo, r"standard_folds\.json is a FIFO, not a file: it lists"),
     ],
 )
 def test_a_broken_folder_gives_one_clear_error(tmp_path, relative, damage, message):

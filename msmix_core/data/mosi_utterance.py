@@ -40,7 +40,7 @@ import pandas as pd
 
 from msmix_core import MODALITIES
 from msmix_core.data.schema import LABEL_RANGES, SPLITS, MSADataset, Split
-from msmix_core.errors import MsmixError
+from msmix_core.errors import MsmixError, not_a_file
 
 PREFIX = "mosi-utterance:"
 ENV_VAR = "MSMIX_MOSI_DIR"
@@ -222,11 +222,17 @@ def _name(split: str, train_fraction: float, seed: int) -> str:
     return f"mosi-utterance ({split} split, {train_fraction:.0%} of train videos, seed {seed})"
 
 
+def _missing(path: Path, problem: str) -> str:
+    """A file of the release that cannot be read, named with why (:func:`~msmix_core.errors.not_a_file`)."""
+    return f"missing file {path}" if problem == "is missing" else f"{path} {problem}"
+
+
 def _read(folder: Path, relative: str, **kwargs) -> pd.DataFrame:
     """One header-less CSV as a frame, or an error naming the file; never a pandas traceback."""
     path = folder / relative
-    if not path.is_file():
-        raise MsmixError(f"missing file {path}: {MOSI_SOURCES}")
+    problem = not_a_file(path)
+    if problem is not None:
+        raise MsmixError(f"{_missing(path, problem)}: {MOSI_SOURCES}")
     try:
         frame = pd.read_csv(path, header=None, **kwargs)
     except pd.errors.EmptyDataError:
@@ -372,8 +378,9 @@ def _no_double_use(folder: Path, index: np.ndarray, n_train: int, ids: np.ndarra
 def _standard_members(folder: Path, video: np.ndarray) -> dict[str, np.ndarray]:
     """Split membership of every pooled utterance by the CMU standard folds."""
     path = folder / FOLDS
-    if not path.is_file():
-        raise MsmixError(f"missing file {path}: it lists the standard folds' video ids ({MOSI_SOURCES})")
+    problem = not_a_file(path)
+    if problem is not None:
+        raise MsmixError(f"{_missing(path, problem)}: it lists the standard folds' video ids ({MOSI_SOURCES})")
     try:
         folds = json.loads(path.read_text(encoding="utf-8"))
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:

@@ -23,7 +23,7 @@ from typing import IO, Any
 
 import numpy as np
 
-from msmix_core.errors import MsmixError
+from msmix_core.errors import FILE_KINDS, MsmixError
 from msmix_core.limits import JSON_DEPTH_LIMIT, too_deep
 
 #: The most bytes the store reads from a ``config.json`` or ``result.json``: far beyond what msmix writes,
@@ -31,9 +31,6 @@ from msmix_core.limits import JSON_DEPTH_LIMIT, too_deep
 JSON_FILE_LIMIT = 16 << 20
 #: The most bytes of a run's history (200 epochs of msmix's records take well under 1 MiB).
 HISTORY_FILE_LIMIT = 256 << 20
-
-_KINDS = {stat.S_IFDIR: "a folder", stat.S_IFIFO: "a FIFO", stat.S_IFCHR: "a device", stat.S_IFBLK: "a device"}
-_KINDS |= {stat.S_IFSOCK: "a socket"}
 
 
 def _jsonable(value: Any) -> Any:
@@ -161,7 +158,7 @@ def read_regular(path: Path, limit: int) -> bytes:
     try:
         info = os.fstat(fd)
         if not stat.S_ISREG(info.st_mode):
-            raise MsmixError(f"{path.name} is {_KINDS.get(stat.S_IFMT(info.st_mode), 'not a file')}, not a file")
+            raise MsmixError(f"{path.name} is {FILE_KINDS.get(stat.S_IFMT(info.st_mode), 'not a file')}, not a file")
         if info.st_size > limit:
             raise MsmixError(f"{path.name} holds {info.st_size:,} bytes, more than the {limit:,} msmix reads from it")
         with os.fdopen(os.dup(fd), "rb") as file:
