@@ -4,8 +4,10 @@ store, crafted text, impossible processes, symlinked run folders (issue 21, poin
 import contextlib
 import json
 import os
+import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -305,3 +307,67 @@ def test_a_damaged_weights_file_is_one_line_in_the_robustness_command(trained, c
     assert main(argv) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and ("cannot be loaded as plain weights" in err or "dict of tensors" in err), err
+
+
+def _left(store: RunStore, name: str, process: dict | None, age_s: float) -> Path:
+    """A hidden folder as a writer killed mid-publish (or mid-delete) leaves it, last touched ``age_s`` ago."""
+    folder = store.root / name
+    folder.mkdir(parents=True)
+    if process is not None:
+        (folder / "result.json").write_text(json.dumps({"status": "running", "process": process}))
+    (folder / "config.json").write_text("{}")
+    then = time.time() - age_s
+    for path in (*folder.iterdir(), folder):
+        os.utime(path, (then, then))
+    return folder
+
+
+def test_staging_and_trash_left_by_a_killed_writer_are_removed_and_a_live_writers_are_kept(store, tmp_path):
+    from msmix_core.runs.liveness import DEBRIS_AFTER, this_process
+
+    old = DEBRIS_AFTER.total_seconds() + 60
+    gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    dead = this_process() | {"pid": int(gone.stdout), "started": "1"}
+    elsewhere = this_process() | {"host": "another-machine"}
+    removed = [
+        _left(store, ".20260101-000000-tfn-msmix-s1-aaaa.new", dead, 1),  # its process is gone: at once
+        _left(store, ".20260101-000000-tfn-msmix-s1-bbbb.new", elsewhere, old),  # unknowable, and old
+        _left(store, ".20260101-000000-tfn-msmix-s1-cccc.new", None, old),  # killed before result.json
+        _left(store, ".20260101-000000-tfn-msmix-s1-dddd.deleted-0a1b2c3d", None, old),  # a killed delete
+    ]
+    kept = [
+        _left(store, ".20260101-000000-tfn-msmix-s1-eeee.new", this_process(), old),  # its writer lives
+        _left(store, ".20260101-000000-tfn-msmix-s1-ffff.new", elsewhere, 5),  # may still be written
+        _left(store, ".20260101-000000-tfn-msmix-s1-gggg.deleted-0a1b2c3d", None, 5),  # being deleted now
+        _left(store, ".hidden-by-the-user", None, old),  # not the store's
+    ]
+    good = store.create(CONFIG)
+    assert [run.id for run in store.list()] == [good.id]
+    assert not any(path.exists() for path in removed) and all(path.exists() for path in kept)
+
+
+def test_publishing_a_run_removes_a_killed_writers_staging_folder(store):
+    from msmix_core.runs.liveness import DEBRIS_AFTER
+
+    store.root.mkdir(parents=True)
+    stale = _left(store, ".20260101-000000-tfn-msmix-s1-aaaa.new", None, DEBRIS_AFTER.total_seconds() + 60)
+    store.create(CONFIG)  # a write, no listing
+    assert not stale.exists()
+
+
+def test_a_folder_being_deleted_is_fresh_whatever_the_age_of_the_run(store, monkeypatch):
+    """A listing while a delete runs must not take the renamed folder for debris (it is removed by its deleter)."""
+    run = store.create(CONFIG)
+    then = time.time() - 3600
+    for path in (*run.path.iterdir(), run.path):
+        os.utime(path, (then, then))
+    seen = []
+    real_rmtree = shutil.rmtree
+
+    def rmtree(path, *args, **kwargs):
+        seen.append(os.stat(path).st_mtime)
+        return real_rmtree(path, *args, **kwargs)
+
+    monkeypatch.setattr(shutil, "rmtree", rmtree)
+    store.delete(run.id)
+    assert seen and time.time() - seen[0] < 60

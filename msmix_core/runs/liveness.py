@@ -8,13 +8,18 @@ be checked (another host, a run from before msmix recorded it), files untouched 
 
 from __future__ import annotations
 
+import contextlib
 import os
+import shutil
 import socket
 import time
 from collections.abc import Iterable
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
+
+from msmix_core.errors import MsmixError
+from msmix_core.runs.files import loads_checked, read_regular
 
 #: A ``running`` run whose process cannot be checked (another host, or a run from before msmix
 #: recorded its process) is reported ``interrupted`` when its files have not changed for this long.
@@ -62,12 +67,44 @@ def _pid_max() -> int:
         return 2**31 - 1
 
 
-def abandoned(process: dict[str, Any] | None, files: Iterable[Path]) -> bool:
+def abandoned(process: dict[str, Any] | None, files: Iterable[Path], after: timedelta = ABANDONED_AFTER) -> bool:
     """Whether nobody trains a run any more: its ``process`` is gone, or else its ``files`` are all stale
-    beyond :data:`ABANDONED_AFTER` (``files`` are looked at only when the process cannot be checked).
+    beyond ``after`` (``files`` are looked at only when the process cannot be checked).
     """
-    alive = process_alive(process) if process else None
+    alive = process_alive(process) if isinstance(process, dict) and isinstance(process.get("pid"), int) else None
     if alive is not None:
         return not alive
     newest = max(file.stat().st_mtime for file in files)
-    return time.time() - newest > ABANDONED_AFTER.total_seconds()
+    return time.time() - newest > after.total_seconds()
+
+
+#: A hidden folder of the store's (a run being assembled, ``.ID.new``; a run being deleted, ``.ID.deleted-…``)
+#: whose writer cannot be checked is debris of a killed process once untouched for this long.
+DEBRIS_AFTER = timedelta(minutes=10)
+
+
+def remove_debris(root: Path, names: Iterable[str]) -> list[str]:
+    """Remove the hidden staging and trash folders among ``names`` (entries of the store ``root``) that a process
+    killed mid-publish or mid-delete left behind; returns the names removed.
+
+    A staging folder names its writer in its ``result.json`` (written first): it is debris once that process
+    is gone, never while it lives; otherwise, and for trash, once nothing in it changed for
+    :data:`DEBRIS_AFTER`. Best effort: what cannot be removed (a read-only store) stays, silently.
+    """
+    removed = []
+    for name in names:
+        if not name.startswith(".") or not (name.endswith(".new") or ".deleted-" in name):
+            continue
+        path = root / name
+        with contextlib.suppress(OSError, MsmixError):
+            if path.is_symlink() or not path.is_dir():
+                continue
+            process = None
+            if name.endswith(".new") and (path / "result.json").exists():
+                with contextlib.suppress(OSError, MsmixError):
+                    result = loads_checked(read_regular(path / "result.json", 1 << 16), "result.json")
+                    process = result.get("process") if isinstance(result, dict) else None
+            if abandoned(process, [path, *path.iterdir()], after=DEBRIS_AFTER):
+                shutil.rmtree(path)
+                removed.append(name)
+    return removed

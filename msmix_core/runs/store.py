@@ -19,6 +19,7 @@ backbone, method, seed, random suffix). What the files must hold is checked by
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import json
 import os
@@ -361,10 +362,10 @@ class RunStore:
                 staging.rmdir()
             path = self.root / run_id
             try:
+                write_json(staging / RESULT_FILE, result, "run result")  # first: it names the writer (liveness)
                 write_json(staging / CONFIG_FILE, config, "run config")
                 data = json_lines(history, "run history")
                 atomic_write(staging / HISTORY_FILE, lambda file: file.write(data))
-                write_json(staging / RESULT_FILE, result, "run result")
                 if weights is not None:
                     import torch
 
@@ -374,6 +375,8 @@ class RunStore:
                 shutil.rmtree(staging, ignore_errors=True)  # no half-made run left behind, even hidden
                 raise
             fsync_dir(self.root)
+        with contextlib.suppress(OSError):
+            liveness.remove_debris(self.root, os.listdir(self.root))
         return Run(path, config, history, result)
 
     def _path(self, run_id: str) -> Path:
@@ -390,6 +393,7 @@ class RunStore:
             paths = sorted(self.root.iterdir()) if self.root.is_dir() else []
         except OSError as exc:
             raise MsmixError(f"cannot list the runs folder {self.root} ({exc.strerror or exc})") from exc
+        liveness.remove_debris(self.root, [path.name for path in paths])
         for path in paths:
             if not path.is_dir() or path.name.startswith("."):
                 continue
@@ -434,6 +438,7 @@ class RunStore:
                 return
             trash = self.root / f".{run_id}.deleted-{secrets.token_hex(4)}"
             path.rename(trash)
+            os.utime(trash)  # fresh: a listing must not take it for a killed deleter's debris while it is removed
             try:
                 shutil.rmtree(trash)
             except OSError:
