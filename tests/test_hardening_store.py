@@ -4,6 +4,7 @@ store, crafted text, impossible processes, symlinked run folders (issue 21, poin
 import contextlib
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -217,6 +218,23 @@ def test_training_onto_a_disk_that_fills_ends_with_one_line_and_a_failed_run(tmp
         [run] = RunStore(disk / "runs").list()
         assert run.status == "failed" and "No space left on device" in run.error and len(run.history) == 1
         assert _debris(disk / "runs") == []
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(sys.platform != "linux", reason="tmpfs is Linux's")
+def test_a_pool_grid_onto_a_full_disk_says_the_runs_trained_were_not_stored(tmp_path, capsys):
+    """The workers train, the driver cannot store: the line says what was lost, not only that a write failed."""
+    data = tmp_path / "tiny.npz"
+    save_npz(make_synthetic(seed=0, n_train=32, n_valid=16, n_test=16), data)
+    with _tmpfs(tmp_path / "disk", "64k") as disk:
+        (disk / "runs").mkdir()
+        _fill(disk)
+        argv = ["train", "--dataset", data, "--runs-dir", disk / "runs", "--seeds", "1", "2", "3", "--workers", "2"]
+        code, _, err = run_cli(capsys, *argv, "--epochs", "1", *QUICK, "--no-weights")
+        assert code == 2 and err.count("\n") == 1 and "No space left on device" in err, err
+        assert re.search(r"; run none s[123] trained but is not stored, and the 2 runs not finished were stopped", err)
+        assert err.rstrip().endswith(": 0 of 3 runs were stored")
+        assert RunStore(disk / "runs").list() == [] and _debris(disk / "runs") == []
 
 
 @pytest.mark.skipif(sys.platform != "linux", reason="tmpfs is Linux's")

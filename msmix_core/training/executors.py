@@ -349,6 +349,14 @@ class _Relay:
             return seen if seen is not None and seen.config is not None else None
 
 
+def _not_stored(exc: MsmixError, config: TrainConfig, runs: Sequence[Run | None], unfinished: int) -> str:
+    """Why a pool grid stopped when the driver could not store a run it trained, and what that cost."""
+    stored = sum(run is not None for run in runs)
+    lost = f"run {config.display_label} s{config.seed} trained but is not stored"
+    stopped = f", and the {unfinished} runs not finished were stopped" if unfinished else ""
+    return f"{str(exc).rstrip('.')}; {lost}{stopped}: {stored} of {len(runs)} runs were stored"
+
+
 class LocalPoolExecutor(Executor):
     """Each run in its own process of a pool of ``workers`` (``spawn`` start); the driver records the runs.
 
@@ -419,7 +427,10 @@ class LocalPoolExecutor(Executor):
                         ) from exc
                     index = pending.pop(future)
                     if outcome is not None:
-                        store_outcome(index, outcome)
+                        try:
+                            store_outcome(index, outcome)
+                        except MsmixError as exc:  # a full disk, a read-only store: say what is lost
+                            raise MsmixError(_not_stored(exc, configs[index], runs, len(pending))) from exc
         except BaseException as exc:
             with signals_deferred(redeliver=False):  # a second Ctrl-C (or SIGTERM) must not cut the storing short
                 _stop_workers(pool)
