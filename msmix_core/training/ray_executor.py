@@ -79,6 +79,7 @@ def ray_head(address: str | None) -> tuple[str, int] | None:
 
 
 def _no_head(address: str, why: str) -> MsmixError:
+    """The error for an address that did not answer as a Ray head, and what to do."""
     return MsmixError(
         f"--ray {address}: no Ray head answers there ({why}): start one with `ray start --head` or check the address"
     )
@@ -111,23 +112,23 @@ def check_joins(address: str, timeout: float = RAY_CONNECT_TIMEOUT) -> None:
             socket.create_connection(head, timeout=timeout).close()
         except OSError as exc:
             raise _no_head(address, exc.strerror or type(exc).__name__) from None
-    child = subprocess.Popen(
+    with subprocess.Popen(
         [sys.executable, "-c", _PROBE, address],
         stdin=subprocess.DEVNULL,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
         start_new_session=True,  # its own process group: killed whole, and a terminal's Ctrl-C is msmix's to handle
-    )
-    try:
-        said, _ = child.communicate(timeout=max(deadline - time.monotonic(), 0.0))
-    except subprocess.TimeoutExpired as exc:
-        logged = exc.stderr.decode(errors="replace") if isinstance(exc.stderr, bytes) else exc.stderr or ""
-        raise _timed_out(address, timeout, logged) from None
-    finally:
-        if child.returncode is None:
-            os.killpg(child.pid, signal.SIGKILL)
-            child.wait()
+    ) as child:
+        try:
+            said, _ = child.communicate(timeout=max(deadline - time.monotonic(), 0.0))
+        except subprocess.TimeoutExpired as exc:
+            logged = exc.stderr.decode(errors="replace") if isinstance(exc.stderr, bytes) else exc.stderr or ""
+            raise _timed_out(address, timeout, logged) from None
+        finally:
+            if child.returncode is None:
+                os.killpg(child.pid, signal.SIGKILL)
+                child.wait()  # Popen's exit waits only briefly after a Ctrl-C
     if child.returncode:
         why = " ".join(said.split())[-300:] or f"exit status {child.returncode}"
         raise MsmixError(f"--ray {address}: cannot join the cluster ({why})")
