@@ -5,7 +5,7 @@ from __future__ import annotations
 import plotly.io as pio
 import pytest
 from helpers import open_page, values
-from stored_runs import fill
+from stored_runs import fill, record_on_data
 from streamlit.testing.v1 import AppTest
 
 from msmix_core.experiments.ablation import ABLATION_FACTOR
@@ -110,6 +110,21 @@ def test_a_served_app_shows_no_server_folders_and_lets_no_visitor_change_runs(fi
     assert not any(str(store.root) in str(frame.value) for frame in at.dataframe)
     assert any("This server is shared" in caption.value for caption in at.caption)
     assert a.path.exists()
+
+
+def test_a_served_app_shows_no_data_folder_in_columns_search_or_diff(filled, monkeypatch, tmp_path):
+    store = filled[0]
+    folder = str(tmp_path / "data" / "mosi-utterance")
+    monkeypatch.setenv("MSMIX_DATA_DIRS", str(tmp_path / "data"))
+    runs = record_on_data(store, folder)
+    at = open_page("runs", rn_q=folder)
+    assert "0 of 16 runs." in [c.value for c in at.caption]  # the search finds no server path
+    assert not [c for c in at.multiselect(key="rn_cols").options if "zscore" in c or "folder" in c]
+    at = open_page("runs", rn_sel=f"{runs['mosi'].id},{runs['synthetic'].id},{runs['file'].id}")
+    diff = at.dataframe[-1].value
+    assert not [f for f in diff.index if "zscore" in f or folder in "".join(diff.loc[f].astype(str))]
+    assert "dataset_info.preset" in diff.index and len(diff) < 12
+    assert not any(folder in str(frame.value) for frame in at.dataframe)
 
 
 def test_parallel_coordinates_of_a_filtered_sweep(filled):
