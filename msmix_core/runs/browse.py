@@ -4,11 +4,12 @@
 scans a run list for (knobs, recipe, epoch cap, duration, experiment key, tags, note) and with every
 config field flattened to a column (``method_kwargs.threshold``), so that any of them can be
 filtered on (:func:`filter_table`), grouped by (:func:`group_table`) or set side by side
-(:func:`config_diff`). Two families of stored fields stay out unless asked for (``paths=True``, the
-operator's CLI): any field that names a place on the server (:func:`server_path`: the CMU-MOSI
-folder in ``dataset_info.folder``, an MMSA file's path), which a shared app must not show, and the
-data's z-score statistics (``dataset_info.zscore.*``: hundreds of numbers that would flood a diff). :func:`knob_frame` gives the knobs that vary over some runs against a metric
-(the parallel-coordinates view).
+(:func:`config_diff`). Two families of stored fields stay out: the data's z-score statistics
+(``dataset_info.zscore.*``: hundreds of numbers that would flood a diff) and, unless asked for
+(``paths=True``: the operator's CLI), any field that names a place on the server
+(:func:`server_path`: the CMU-MOSI folder in ``dataset_info.folder``, an MMSA file's path), which
+a shared app must not show. :func:`knob_frame` gives the knobs that vary over some runs against a
+metric (the parallel-coordinates view).
 """
 
 from __future__ import annotations
@@ -94,9 +95,7 @@ def shown_config(config: Mapping[str, Any], paths: bool = False) -> dict[str, An
     """A config flattened (:func:`flat_config`) less the data's z-score statistics and, unless ``paths``, the
     fields that name a place on the server (:func:`server_path`)."""
     flat = flat_config(config)
-    return {
-        k: v for k, v in flat.items() if not k.startswith(_STATISTICS) and (paths or not server_path(k, v))
-    }
+    return {k: v for k, v in flat.items() if not k.startswith(_STATISTICS) and (paths or not server_path(k, v))}
 
 
 def value_text(value: Any) -> str:
