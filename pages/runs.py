@@ -96,32 +96,55 @@ def known(options: list[str]) -> page_state.Parser:
     return lambda text: [item for item in text.split(page_state.SEPARATOR) if item in options]
 
 
-def follow_ticks(table_key: str, ids: list[str], rows: list[int], target: str) -> None:
-    """Rows ticked in a table become the value of the multiselect ``target``, drawn after the table; a new filter
-    or order (other rows in the table) keeps the value as it was."""
-    seen = (tuple(ids), tuple(rows))
-    last = st.session_state.get(f"{table_key}_seen", (seen[0], ()))
-    st.session_state[f"{table_key}_seen"] = seen
-    if seen[0] == last[0] and seen[1] != last[1]:
-        st.session_state[f"{target}_pending"] = [ids[row] for row in rows]
+def picked(key: str, options: list[str]) -> list[str]:
+    """The value of the picker ``key`` before it is drawn: a button's pending value, else the session's (the
+    URL's on a session's first run), less what is no longer among ``options``."""
+    page_state.bind(key, [], known(options))
+    if f"{key}_pending" in st.session_state:
+        st.session_state[key] = st.session_state.pop(f"{key}_pending")
+    st.session_state[key] = [item for item in st.session_state[key] if item in options]
+    return st.session_state[key]
+
+
+def ticked(table_key: str) -> list[int] | None:
+    """The rows ticked in the table ``table_key`` when this run started; None before it was first drawn."""
+    state = st.session_state.get(table_key)
+    return None if state is None else list(state["selection"]["rows"])
+
+
+def sync_ticks(table_key: str, ids: list[str], target: str, options: list[str]) -> None:
+    """One selection, shown by the table's ticks and by the picker ``target`` drawn after it.
+
+    A tick in the table adds its row's item to the picker's value and an untick takes it out; items
+    filtered out of the table stay selected. The table then shows ticked the rows of every selected
+    item, a link's (``rn_sel=a,b``) and the picker's included.
+    """
+    selection = picked(target, options)
+    rows, last = ticked(table_key), st.session_state.get(f"{table_key}_shown")
+    if rows is not None and last is not None and last[0] == tuple(ids):  # the same rows: a tick, if any, is new
+        now, before = {ids[row] for row in rows if row < len(ids)}, set(last[1])
+        selection = [item for item in selection if item not in before - now]
+        selection += [item for item in ids if item in now - before and item not in selection]
+        st.session_state[target] = selection
+    want = [row for row, item in enumerate(ids) if item in selection]
+    if rows != want:
+        st.session_state[table_key] = {"selection": {"rows": want, "columns": [], "cells": []}}
+    st.session_state[f"{table_key}_shown"] = (tuple(ids), tuple(ids[row] for row in want))
 
 
 def choose(label: str, key: str, options: list[str], **kwargs) -> list[str]:
-    """A multiselect kept in the URL whose value a table's ticks (:func:`follow_ticks`) or a button may set."""
-    if f"{key}_pending" in st.session_state:
-        st.session_state[key] = st.session_state.pop(f"{key}_pending")
-    elif key in st.session_state:
-        st.session_state[key] = [item for item in st.session_state[key] if item in options]
+    """A multiselect kept in the URL whose value a table's ticks (:func:`sync_ticks`) or a button may set."""
+    picked(key, options)
     return st.multiselect(label, options, key=page_state.bind(key, [], known(options)), **kwargs)
 
 
 if grouped:
     st.subheader("Groups: runs trained alike, over seeds (finished runs; mean ± std)")
     groups = group_table(view, ["experiment"])
-    picked = st.dataframe(
+    sync_ticks("rn_groups", list(groups["experiment"]), "rn_exp", list(groups["experiment"]))
+    st.dataframe(
         groups, hide_index=True, width="stretch", on_select="rerun", selection_mode="multi-row", key="rn_groups"
     )
-    follow_ticks("rn_groups", list(groups["experiment"]), picked.selection.rows, "rn_exp")
     chosen = choose(
         "Groups to open",
         "rn_exp",
@@ -139,7 +162,8 @@ if grouped:
             st.session_state["rn_sel_pending"] = ids
             st.rerun()
 else:
-    picked = st.dataframe(
+    sync_ticks("rn_table", list(view["id"]), "rn_sel", list(by_id))
+    st.dataframe(
         view[["id", *shown_columns]],
         hide_index=True,
         width="stretch",
@@ -151,7 +175,6 @@ else:
             "duration_s": st.column_config.NumberColumn("duration", format="%.0f s"),
         },
     )
-    follow_ticks("rn_table", list(view["id"]), picked.selection.rows, "rn_sel")
 
 selected_ids = choose(
     "Selected runs",

@@ -77,6 +77,46 @@ def test_selecting_two_runs_sets_their_configs_side_by_side_and_overlays_their_c
     assert linked.multiselect(key="rn_sel").value == [a.id, b.id]
 
 
+def tick(at: AppTest, key: str, rows: list[int]) -> AppTest:
+    """Tick ``rows`` of the table ``key`` (all others unticked), as a click on their boxes does, and rerun."""
+    at.session_state[key] = {"selection": {"rows": rows, "columns": [], "cells": []}}
+    return at.run()
+
+
+def ticked_ids(at: AppTest, key: str = "rn_table") -> list[str]:
+    ids = list(at.dataframe[0].value["id" if key == "rn_table" else "experiment"])
+    return [ids[row] for row in at.session_state[key]["selection"]["rows"]]
+
+
+def test_ticks_and_the_picker_show_one_selection_that_a_tick_adds_to(filled):
+    runs = filled[1]
+    a, b, c = runs["msmix"][0], runs["sweep"][2], runs["none"][0]
+    at = open_page("runs", rn_sel=f"{a.id},{b.id}")
+    assert sorted(ticked_ids(at)) == sorted([a.id, b.id])  # the link's runs are ticked
+    ids = list(at.dataframe[0].value["id"])
+    tick(at, "rn_table", [ids.index(a.id), ids.index(b.id), ids.index(c.id)])
+    assert at.multiselect(key="rn_sel").value == [a.id, b.id, c.id]  # joins the selection, replaces nothing
+    assert at.query_params["rn_sel"] == f"{a.id},{b.id},{c.id}"
+    tick(at, "rn_table", [ids.index(b.id), ids.index(c.id)])  # untick a
+    assert at.multiselect(key="rn_sel").value == [b.id, c.id]
+    at.text_input(key="rn_where").set_value("label=none").run()  # b filtered out: still selected
+    assert ticked_ids(at) == [c.id] and at.multiselect(key="rn_sel").value == [b.id, c.id]
+    at.multiselect(key="rn_sel").set_value([b.id]).run()  # the picker unticks c
+    assert ticked_ids(at) == []
+    at.text_input(key="rn_where").set_value("").run()
+    assert ticked_ids(at) == [b.id]
+
+
+def test_a_linked_group_is_ticked_and_a_ticked_group_joins_it(filled):
+    runs = filled[1]
+    first, second = runs["msmix 3 epochs"][0].experiment_key, runs["none"][0].experiment_key
+    at = open_page("runs", rn_group="true", rn_exp=first)
+    assert ticked_ids(at, "rn_groups") == [first]
+    keys = list(at.dataframe[0].value["experiment"])
+    tick(at, "rn_groups", [keys.index(first), keys.index(second)])
+    assert at.multiselect(key="rn_exp").value == [first, second]
+
+
 def test_tags_notes_and_delete_with_a_confirmation(filled):
     store, runs = filled
     a, b = runs["none"][0], runs["none"][1]
