@@ -16,6 +16,7 @@ from msmix_core.runs import RunStore
 pytestmark = pytest.mark.browser
 
 CURVE_TRACES = "[data-testid=stPlotlyChart] .scatterlayer .trace"
+ROW_PX = 35  #: the height of a table row (and of its header) in Streamlit's data grid
 
 
 @pytest.fixture(scope="module")
@@ -50,4 +51,33 @@ def test_a_link_compares_its_runs_and_a_run_picked_in_the_browser_joins_them(fil
     assert chart.locator(".scatterlayer .trace").count() == 6  # three runs × valid, test
     selection = "() => new URL(location.href).searchParams.get('rn_sel')"
     wide_tab.wait_for_function(f"{selection} === '{a.id},{b.id},{c.id}'", timeout=PAGE_TIMEOUT_MS)  # the link keeps it
+    assert wide_tab.locator("[data-testid=stException]").count() == 0
+
+
+#: The ids in the first column of the rows the table shows ticked (its accessible grid mirrors the canvas).
+TICKED_IDS = """() => [...(document.querySelector('[data-testid=stDataFrame]')
+    ?.querySelectorAll('tbody tr[aria-selected=true] td[aria-colindex="1"]') ?? [])].map(td => td.textContent).sort()"""
+
+
+def test_a_linked_selection_opens_ticked_and_a_tick_in_the_table_joins_it(filled, wide_tab):
+    server, runs = filled
+    a, b, c = runs["msmix"][0], runs["sweep"][2], runs["msmix 3 epochs"][1]  # c: in the table's first rows
+    visit(wide_tab, server, "runs", "Only the fields that differ", query=f"rn_sel={a.id},{b.id}")
+    wide_tab.wait_for_function(f"{TICKED_IDS}.join() === '{','.join(sorted([a.id, b.id]))}'", timeout=PAGE_TIMEOUT_MS)
+    row = wide_tab.locator("[data-testid=stDataFrame]").first.locator("tbody tr").filter(has_text=c.id)
+    index = int(row.get_attribute("aria-rowindex")) - 1  # the header is row 1
+    grid = wide_tab.locator("[data-testid=stDataFrameResizable]").first
+    grid.scroll_into_view_if_needed()
+    box = grid.bounding_box()
+    since = wide_tab.watcher.finished
+    wide_tab.mouse.click(box["x"] + 16, box["y"] + ROW_PX * index + ROW_PX / 2)  # the row's tick box
+    wait_idle(wide_tab, since)
+    selection = "() => new URL(location.href).searchParams.get('rn_sel')"
+    wide_tab.wait_for_function(f"{selection} === '{a.id},{b.id},{c.id}'", timeout=PAGE_TIMEOUT_MS)  # joined
+    wide_tab.wait_for_function(
+        f"{TICKED_IDS}.join() === '{','.join(sorted([a.id, b.id, c.id]))}'", timeout=PAGE_TIMEOUT_MS
+    )
+    chart = wide_tab.locator("[data-testid=stPlotlyChart]").first
+    chart.locator(".scatterlayer .trace").nth(5).wait_for(timeout=PAGE_TIMEOUT_MS)
+    assert chart.locator(".scatterlayer .trace").count() == 6  # three runs × valid, test
     assert wide_tab.locator("[data-testid=stException]").count() == 0
