@@ -16,7 +16,7 @@ from msmix_core.experiments import (
 from msmix_core.figures import difference_dots
 from msmix_core.metrics import PRIMARY_METRICS
 from msmix_core.runs import MIN_PAIRED_SEEDS, ComparisonSet, compare_runs, format_table, paired_differences
-from ui import comparison, data, jobs_view, sidebar
+from ui import comparison, data, jobs_view, run_links, sidebar
 
 JOB_KEY = "ablation_job"  #: session-state and URL key of the job
 
@@ -34,6 +34,7 @@ st.markdown(
 )
 
 ds, store, job, busy = jobs_view.open_training_page(settings, JOB_KEY)
+run_links.say_why_not("ablation", settings.backbone, ds, store)  # a link's runs this page cannot compare
 
 with st.form("ablation_form"):
     c1, c2, c3 = st.columns([2, 1, 1])

@@ -12,7 +12,7 @@ from msmix_core.experiments import ROBUSTNESS_METHODS, ROBUSTNESS_REFERENCE, met
 from msmix_core.figures import robustness_curves, robustness_differences
 from msmix_core.runs import WEIGHTS_FILE, Run, RunStore
 from msmix_core.training import feature_std, load_trained, score_condition
-from ui import comparison, data, jobs_view, latents, page_state, sidebar
+from ui import comparison, data, jobs_view, latents, page_state, run_links, sidebar
 
 LEVEL_STEP = 0.25  #: the noise levels lie on this grid, so a new top level adds one level to score
 SPLITS = ["test", "valid"]
@@ -30,6 +30,7 @@ st.markdown(
 with data.user_errors():
     ds = data.dataset(settings)
 store = RunStore()
+run_links.say_why_not("robustness", settings.backbone, ds, store)  # a link's runs this page cannot compare
 jobs_view.damaged_warning(store)
 sets = method_sets(store.list(), ds, settings.backbone)
 if not sets:

@@ -154,7 +154,10 @@ if grouped:
     if chosen:
         ids = list(view[view["experiment"].isin(chosen)]["id"])
         st.markdown(f"**{len(chosen)} group(s), {len(ids)} runs.** Open them in:")
-        st.caption("Ablation and Robustness open the set of like runs that holds them (sidebar's data and backbone).")
+        st.caption(
+            "Each page opens with the first group's data and backbone in the sidebar, on the set of like runs that "
+            "holds it. Ablation is offered for MS-Mix groups, Robustness for runs saved with their weights."
+        )
         cols = st.columns(4)
         for column, (path, label, params) in zip(cols, run_links.group_links([by_id[i] for i in ids]), strict=False):
             navigation.page_link(path, label, container=column, query_params=params)

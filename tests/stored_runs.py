@@ -29,12 +29,21 @@ def history(epochs: int, offset: float) -> list[dict]:
 
 
 def record(
-    store: RunStore, minutes: int, method: str, seed: int, epochs: int, dataset: str, info: dict | None = None, **knobs
+    store: RunStore,
+    minutes: int,
+    method: str,
+    seed: int,
+    epochs: int,
+    dataset: str,
+    info: dict | None = None,
+    backbone: str = "late_fusion",
+    weights: dict | None = None,
+    **knobs,
 ) -> Run:
     """One finished run created ``minutes`` after :data:`START`; its test MAE is 1.0 - 0.1 × epochs + seed / 100.
-    ``info``: the config's ``dataset_info`` (none by default)."""
+    ``info``: the config's ``dataset_info`` (none by default); ``weights``: a state dict to keep (none)."""
     label = " ".join([method, *(f"{k}={v:g}" for k, v in knobs.items())])
-    config = {"dataset": dataset, "backbone": "late_fusion", "method": method, "label": label, "seed": seed}
+    config = {"dataset": dataset, "backbone": backbone, "method": method, "label": label, "seed": seed}
     config |= {} if info is None else {"dataset_info": info}
     config |= {"recipe": "mmsa", "epochs": epochs, "lr": 0.001, "batch_size": 32, "method_kwargs": knobs}
     offset = seed / 100
@@ -45,6 +54,7 @@ def record(
         status="finished",
         metrics={"valid": {"MAE": 0.9 + offset - 0.1 * epochs}, "test": test},
         best_epoch=epochs,
+        weights=weights,
         created=START + timedelta(minutes=minutes),
     )
 

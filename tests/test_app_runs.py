@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import plotly.io as pio
 import pytest
-from helpers import open_page, values
-from stored_runs import fill, record_on_data
+import torch
+from helpers import open_page, ran, values
+from stored_runs import fill, record, record_on_data
 from streamlit.testing.v1 import AppTest
 
 from msmix_core.experiments.ablation import ABLATION_FACTOR
@@ -202,14 +203,86 @@ def test_training_draws_a_linked_group_as_mean_and_band_and_each_seed_on_demand(
     assert sum(t.opacity == 0.35 for t in traces) == 6  # 3 seeds × valid, test
 
 
-def test_group_links_name_the_set_ablation_and_robustness_compare(filled):
-    runs = filled[1]
-    group = runs["msmix 3 epochs"]
+def test_group_links_name_the_set_ablation_and_robustness_compare_and_the_group_s_data(filled):
+    store, runs = filled
+    weights = {"w": torch.zeros(1)}
+    group = [record(store, 40 + s, "msmix", s, 3, "synthetic", weights=weights, backbone="tfn") for s in (1, 2)]
     links = {label: (path, params) for path, label, params in run_links.group_links(group)}
-    assert links["Training"] == ("pages/training.py", {"tr_overlay": ",".join(run.id for run in group)})
-    everything = [run for kind in runs.values() for run in kind]
+    ids = ",".join(run.id for run in group)
+    assert links["Training"] == ("pages/training.py", {"tr_overlay": ids})
+    everything = [*group, *(run for kind in runs.values() for run in kind)]
     for label, factor, key in [("Ablation", ABLATION_FACTOR, "ab_set"), ("Robustness", ["method"], "rb_set")]:
         params = links[label][1]
-        assert params["experiment"] == group[0].experiment_key and params["runs"] == links["Training"][1]["tr_overlay"]
+        assert params["runs"] == ids and params["backbone"] == "tfn" and params["link"] == "1"
+        assert "experiment" not in params  # no page reads it
         holding = [s for s in comparable_sets(everything, factor) if {r.id for r in group} <= {r.id for r in s.runs}]
         assert [s.settings_key for s in holding] == [params[key]]  # the page's own chooser value for that set
+    assert [label for _, label, _ in run_links.group_links(runs["none"])] == ["Training"]  # no MS-Mix, no weights
+    assert [label for _, label, _ in run_links.group_links(runs["msmix"])] == ["Ablation", "Training"]
+    on_data = record_on_data(store, "/srv/data/mosi-utterance")
+    mosi = run_links.group_links([on_data["mosi"]])[-1]
+    assert mosi == ("pages/training.py", "Training", {"tr_overlay": on_data["mosi"].id})
+    assert run_links.link_settings(on_data["mosi"].config) == {"backbone": "late_fusion", "mosi_split": "speaker"} | {
+        "source": "mosi"
+    }
+    assert run_links.link_settings(on_data["file"].config) == {"backbone": "late_fusion"}  # no path in a link
+    synthetic = {"source": "synthetic", "seed": 3, "config": {"n_train": 256, "conflict_rate": 0.2, "label_noise": 0.5}}
+    assert run_links.link_settings({"backbone": "tfn", "dataset_info": synthetic}) == {
+        "backbone": "tfn",
+        "source": "synthetic",
+        "data_seed": "3",
+        "n_train": "256",
+        "conflict_rate": "0.2",
+        "label_noise": "0.5",
+    }
+
+
+def opened_by_link(at: AppTest, params: dict[str, str]) -> AppTest:
+    """``at``'s session following a link to its page (a click on the Runs page's link: same session, new URL)."""
+    at.query_params.clear()
+    at.query_params.update(params)
+    return ran(at)
+
+
+def link_to(page: str, runs: list) -> dict[str, str]:
+    return next(params for _, label, params in run_links.group_links(runs) if label == page)
+
+
+def test_a_group_link_opens_ablation_on_its_backbone_and_set_in_a_session_that_had_others(store, tiny):
+    older = [record(store, s, "msmix", s, 2, tiny.name, backbone="tfn") for s in (1, 2)]
+    [record(store, 10 + s, "msmix", s, 3, tiny.name, backbone="tfn") for s in (1, 2)]  # newer: the default set
+    record(store, 20, "msmix", 1, 2, tiny.name)
+    at = open_page("ablation")
+    assert at.selectbox(key="sb_backbone").value == "late_fusion"
+    params = link_to("Ablation", older)
+    opened_by_link(at, params)
+    assert at.selectbox(key="sb_backbone").value == "tfn" and at.session_state["msmix_settings"].backbone == "tfn"
+    assert at.selectbox(key="ab_set").value == params["ab_set"]  # the linked set, not the newest
+    assert "link" not in at.query_params and at.query_params["backbone"] == "tfn"
+    assert not [w for w in at.warning if "linked runs" in w.value]
+    at.selectbox(key="sb_backbone").set_value("late_fusion").run()  # the user moves on: the link does not hold on
+    assert at.session_state["msmix_settings"].backbone == "late_fusion"
+    assert any("choose tfn in the sidebar" in w.value for w in at.warning)
+
+
+def test_a_link_to_runs_a_page_cannot_compare_says_what_differs(store, tiny):
+    none = [record(store, s, "none", s, 2, tiny.name, backbone="tfn") for s in (1, 2)]
+    at = open_page("ablation", runs=",".join(run.id for run in none), backbone="tfn")  # a hand-made link
+    (line,) = [w.value for w in at.warning if "linked runs" in w.value]
+    assert line == (
+        f"The linked runs (none, 2 epochs, tfn on {tiny.name}) are not among this page's sets for tfn on "
+        f"{tiny.name}: Ablation compares MS-Mix runs only, these are none."
+    )
+    at = open_page("robustness", runs=",".join(run.id for run in none))
+    (line,) = [w.value for w in at.warning if "linked runs" in w.value]
+    assert line.endswith(
+        "for late_fusion on " + tiny.name + ": Robustness scores saved models, and these runs kept no weights "
+        "(trained with --no-weights?); choose tfn in the sidebar."
+    )
+    mosi = record_on_data(store, "/srv/data/mosi-utterance")["mosi"]
+    msmix = record(store, 90, "msmix", 1, 2, mosi.config["dataset"], info=mosi.config["dataset_info"])
+    at = opened_by_link(open_page("ablation"), link_to("Ablation", [msmix]))  # data the page does not have here
+    assert at.session_state["msmix_settings"].source == "mosi"  # the link set the sidebar's data
+    assert any(f"choose their data ({mosi.config['dataset']}) in the sidebar" in w.value for w in at.warning)
+    at = open_page("ablation", runs="20990101-000000-gone-s1-0000")
+    assert any("no longer in the run store" in w.value for w in at.warning)
