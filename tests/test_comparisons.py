@@ -122,6 +122,17 @@ def test_sweeps_are_grouped_by_settings_not_labels(mixed_store):
         sweep_table(mixed_store.list(), "threshold", "Non0_acc_2")
 
 
+def test_a_sweep_counts_a_seed_once_with_its_newest_run_and_is_named_by_its_newest_date(mixed_store):
+    for seed in (1, 2, 3):  # the sweep's default point: the same experiment as the ablation's full MS-Mix
+        store_run(mixed_store, 30 + seed, seed, 0.50, label="msmix threshold=0.4", method="msmix", epochs=2,
+                  method_kwargs={"threshold": 0.4})  # fmt: skip
+    ((name, runs),) = stored_sweeps(mixed_store.list(), "msmix", "threshold", DATASET).items()
+    assert name == "late_fusion, 2 epochs: 2 values × 3 seeds (2026-12-06 12:33)"  # the newest run's date
+    table = sweep_table(runs, "threshold", "Non0_acc_2")
+    assert table["n"].tolist() == [3, 3]  # not 6 at 0.4: the sweep's runs replaced the ablation's, seed by seed
+    assert table["mean"].tolist() == pytest.approx([0.60, 0.50]) and table["std"].tolist() == pytest.approx([0, 0])
+
+
 def _scores():
     """Robustness scores of two methods over three seeds: msmix is better by 0.1, 0.2 and 0.3 MAE."""
     rows = []

@@ -87,10 +87,24 @@ def setting_text(value: Any) -> str:
     return "unset" if value is None else f"{value:g}" if isinstance(value, float) else str(value)
 
 
+def counted(count: int, noun: str) -> str:
+    """``1 seed``, ``3 seeds``: a count with its noun in the right number (nouns that take an s)."""
+    return f"{count} {noun}{'s' * (count != 1)}"
+
+
 def varying_settings(sets: Sequence[ComparisonSet]) -> list[str]:
     """The settings whose values differ between ``sets`` (what tells them apart), in field order."""
     fields = list(dict.fromkeys(field for s in sets for field in s.settings))
     return [f for f in fields if len({repr(s.settings.get(f)) for s in sets}) > 1]
+
+
+def newest_by_seed(runs: Iterable[Run]) -> dict[str, dict[int, Run]]:
+    """The runs per experiment key and seed, a seed run twice under one key counted once with its newest run
+    (the later ``created``, then the larger id): a rerun replaces its seed, never adds a second one."""
+    by_key: dict[str, dict[int, Run]] = {}
+    for run in sorted(runs, key=lambda r: (r.created, r.id)):
+        by_key.setdefault(run.experiment_key, {})[run.config["seed"]] = run
+    return by_key
 
 
 def comparable_sets(
@@ -111,9 +125,7 @@ def comparable_sets(
     (default: every name seen) decides which sets are complete. Sets are ordered complete first,
     then by how many wanted variants they hold, whether they hold ``reference``, and the newest run.
     """
-    by_key: dict[str, dict[int, Run]] = {}
-    for run in sorted((r for r in runs if r.status in statuses), key=lambda r: (r.created, r.id)):
-        by_key.setdefault(run.experiment_key, {})[run.config["seed"]] = run
+    by_key = newest_by_seed(r for r in runs if r.status in statuses)
     grouped: dict[str, tuple[dict[str, Any], list[str]]] = {}
     for key, seeds in by_key.items():
         settings = settings_fields(max(seeds.values(), key=lambda r: r.created).config, factor)
