@@ -89,7 +89,7 @@ def results() -> None:
                 "No ablation to compare yet: no stored variant was trained with the same settings as full MS-Mix "
                 "(same epochs, lr, knobs...). Run the ablation above; each set of like runs is shown on its own."
             )
-        chosen = comparison.choose_set(sets, "ab_set")
+        chosen = comparison.choose_set(sets, "ab_set", job)
         compared(chosen)
     jobs_view.rerun_when_done(job, polling)
 

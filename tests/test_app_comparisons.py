@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from helpers import APP_TIMEOUT, open_page, start_training, values
+from test_comparisons import older_complete_newer_smaller
 
 from msmix_core.runs import experiment_key
 from msmix_core.training import TrainConfig, train
@@ -14,8 +15,8 @@ from msmix_core.training import TrainConfig, train
 T0 = datetime(2026, 12, 6, 12, 0, tzinfo=UTC)
 
 
-def _record(store, dataset, minutes, seed, mae, label=None, **config):
-    train_config = TrainConfig(method="msmix", seed=seed, label=label, **config)
+def _record(store, dataset, minutes, seed, mae, label=None, method="msmix", **config):
+    train_config = TrainConfig(method=method, seed=seed, label=label, **config)
     stored = train_config.to_dict() | {"label": train_config.display_label, "dataset": dataset}
     metrics = {"MAE": mae, "Non0_acc_2": 0.7 - mae / 10, "Corr": 0.3}
     history = [{"epoch": e} for e in range(1, train_config.epochs + 1)]
@@ -51,6 +52,39 @@ def test_ablation_compares_like_with_like_and_says_what_it_left_out(store, tiny)
     sets.select(other).run()
     assert at.dataframe[0].value["label"].tolist() == ["msmix"] and not at.get("plotly_chart")
     assert at.dataframe[0].value.loc[0, "MAE"].startswith("0.5000")
+
+
+def test_ablation_shows_the_newest_set_with_a_paired_test_by_default(store, tiny):
+    older_complete_newer_smaller(store, lambda store, *args, **config: _record(store, tiny.name, *args, **config))
+    at = open_page("ablation")
+    wide = at.dataframe[0].value
+    assert wide["label"].tolist() == ["msmix", "msmix -SAL"]  # the newer 3-epoch set, not the older complete one
+    full = TrainConfig(method="msmix", epochs=3).to_dict() | {"dataset": tiny.name}
+    assert wide.loc[0, "experiment"] == experiment_key(full)
+    assert at.selectbox(key="ab_set").index == 0 and "ab_set" not in at.query_params  # the default, a short URL
+
+
+@pytest.mark.slow
+def test_ablation_follows_the_set_of_its_own_job(store, tiny):
+    for seed in (1, 2, 3):  # an older set with every variant and a paired test: the default before the job
+        _record(store, tiny.name, seed, seed, 1.0, epochs=2)
+        _record(store, tiny.name, seed, seed, 1.1, "msmix -SAL", epochs=2, method_kwargs={"use_sal": False})
+        _record(store, tiny.name, seed, seed, 1.2, "msmix -SIG", epochs=2, method_kwargs={"use_sig": False})
+    at = open_page("ablation")
+    assert at.dataframe[0].value["label"].tolist() == ["msmix", "msmix -SAL", "msmix -SIG"]
+    at.multiselect(key="ab_variants").set_value(["full", "no-sig"])
+    at.number_input(key="ab_seeds").set_value(1)
+    at.number_input(key="ab_epochs").set_value(1)
+    next(b for b in at.button if b.label == "Run ablation").click().run()
+    job = at.session_state["ablation_job"]
+    assert job.join(APP_TIMEOUT)
+    at.run()
+    assert not at.exception
+    assert at.dataframe[0].value["label"].tolist() == ["msmix", "msmix -SIG"]  # its one seed: no test, its set
+    other = next(option for option in at.selectbox(key="ab_set").options if "epochs=2" in option)
+    at.selectbox(key="ab_set").select(other).run()
+    at.run()  # the user's choice stays: the page follows its job once, then lets go
+    assert at.dataframe[0].value["label"].tolist() == ["msmix", "msmix -SAL", "msmix -SIG"]
 
 
 def test_ablation_with_only_unlike_runs_says_so(store, tiny):

@@ -61,6 +61,30 @@ def test_the_default_ablation_set_pairs_like_with_like_and_says_what_it_left_out
     assert len(notes) == 2 and not any(s.complete for s in sets[1:])
 
 
+def older_complete_newer_smaller(store, record):
+    """An ablation at 2 epochs with '-SAL' and '-SIG', then a newer one at 3 epochs with '-SAL' alone."""
+    for seed in (1, 2, 3):
+        record(store, seed, seed, 0.70, method="msmix", epochs=2)
+        record(store, seed, seed, 0.69, label="msmix -SAL", method="msmix", epochs=2, method_kwargs={"use_sal": False})
+        record(store, seed, seed, 0.68, label="msmix -SIG", method="msmix", epochs=2, method_kwargs={"use_sig": False})
+        record(store, 10 + seed, seed, 0.75, method="msmix", epochs=3)
+        record(store, 10 + seed, seed, 0.74, label="msmix -SAL", method="msmix", epochs=3,
+               method_kwargs={"use_sal": False})  # fmt: skip
+
+
+def test_the_default_set_is_the_newest_that_can_be_tested_not_the_one_with_most_variants(tmp_path):
+    store = RunStore(tmp_path)
+    older_complete_newer_smaller(store, store_run)
+    newer, older = ablation_sets(store)
+    assert newer.settings["epochs"] == 3 and list(newer.variants) == ["msmix", "msmix -SAL"]
+    assert newer.missing == ("msmix -SIG",) and not newer.complete  # it lacks a variant seen elsewhere...
+    assert older.complete and older.settings["epochs"] == 2  # ...yet the newer set it is
+    store_run(store, 30, 4, 0.9, label="msmix -SIG", method="msmix", epochs=5, method_kwargs={"use_sig": False})
+    store_run(store, 31, 4, 0.9, method="msmix", epochs=5)  # newest, but one shared seed: no paired test
+    assert [s.settings["epochs"] for s in ablation_sets(store)] == [3, 2, 5]
+    assert [s.tier(FULL_LABEL) for s in ablation_sets(store)] == [2, 2, 1]
+
+
 def test_a_sweep_run_at_the_defaults_is_full_ms_mix_and_a_sweep_point_is_no_variant(mixed_store):
     store_run(mixed_store, 30, 4, 0.75, label="msmix threshold=0.4", method="msmix", epochs=2,
               method_kwargs={"threshold": 0.4})  # fmt: skip

@@ -6,7 +6,7 @@ MS-Mix's switches, a knob. Two runs belong to one comparison when their defining
 experiment key in the set is one *variant*, and its runs are its seeds. Runs are never swapped
 across keys by recency: MS-Mix at 3 epochs is not a newer MS-Mix at 2 epochs, it is another set.
 
-:func:`comparable_sets` finds every set in a store, best first (complete, then newest);
+:func:`comparable_sets` finds every set in a store, the default first (the newest that can be tested);
 :func:`left_out` says in one line per set what a chosen set leaves out, and why.
 """
 
@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
-from msmix_core.runs.compare import runs_table
+from msmix_core.runs.compare import MIN_PAIRED_SEEDS, runs_table
 from msmix_core.runs.identity import fields_key, settings_fields
 from msmix_core.runs.status import RunStatus
 
@@ -66,6 +66,16 @@ class ComparisonSet:
         """The seeds every variant has: the ones paired tests use."""
         shared = set.intersection(*({run.config["seed"] for run in runs} for runs in self.variants.values()))
         return sorted(shared)
+
+    def tier(self, reference: str | None = None) -> int:
+        """How far the set goes towards a comparison: 2 when ``reference`` (None: any variant) and another
+        variant share :data:`~msmix_core.runs.MIN_PAIRED_SEEDS` seeds (a paired test), 1 when two
+        variants share a seed, else 0."""
+        seeds = {name: {run.config["seed"] for run in runs} for name, runs in self.variants.items()}
+        anchors = list(seeds) if reference is None else [reference] if reference in seeds else []
+        if any(len(seeds[a] & seeds[b]) >= MIN_PAIRED_SEEDS for a in anchors for b in seeds if b != a):
+            return 2
+        return int(any(seeds[a] & seeds[b] for a in seeds for b in seeds if a != b))
 
     def title(self, varying: Sequence[str] = ()) -> str:
         """One line for a chooser: the ``varying`` settings, the variants × seeds, and the newest run's date."""
@@ -116,14 +126,19 @@ def comparable_sets(
     name: Callable[[Run], str] = run_label,
     statuses: Collection[str] = (RunStatus.FINISHED,),
 ) -> list[ComparisonSet]:
-    """Group ``runs`` into sets that differ in ``factor`` alone, the default (best) set first.
+    """Group ``runs`` into sets that differ in ``factor`` alone, the default set first.
 
     ``factor`` names the compared fields of :func:`~msmix_core.runs.identity.experiment_fields`
     (``"method"`` covers the method and its knobs; ``"method.use_sal"`` one knob). Within a set each
     experiment key is a variant named by ``name`` (its newest run's; a name two keys share gets the
     key appended); a seed run twice under one key counts once, with its newest run. ``wanted``
-    (default: every name seen) decides which sets are complete. Sets are ordered complete first,
-    then by how many wanted variants they hold, whether they hold ``reference``, and the newest run.
+    (default: every name seen) names what a set lacks (:attr:`ComparisonSet.missing`).
+
+    The default is what a researcher who just trained expects to see: the **newest set that can be
+    tested**, one that holds ``reference`` (any variant when None) and another variant on at least
+    :data:`~msmix_core.runs.MIN_PAIRED_SEEDS` shared seeds. Sets come in three tiers, each newest
+    first: testable, then sets with two variants that share a seed, then the rest. Which variants
+    other sets hold does not matter: an older set with more variants does not hide a newer one.
     """
     by_key = newest_by_seed(r for r in runs if r.status in statuses)
     grouped: dict[str, tuple[dict[str, Any], list[str]]] = {}
@@ -148,10 +163,7 @@ def comparable_sets(
         ComparisonSet(s.settings, s.variants, s.keys, tuple(n for n in seen if n not in s.variants), s.newest)
         for s in sets
     ]
-    sets.sort(
-        key=lambda s: (s.complete, len(seen) - len(s.missing), reference in s.variants, len(s.variants), s.newest),
-        reverse=True,
-    )
+    sets.sort(key=lambda s: (s.tier(reference), s.newest), reverse=True)
     return sets
 
 
