@@ -95,8 +95,9 @@ def results() -> None:
 
 
 def compared(chosen: ComparisonSet) -> None:
-    """The chosen set's means over seeds, its paired tests against full MS-Mix, and their differences."""
-    runs = chosen.table()
+    """The chosen set's means over the seeds every variant has, its paired tests against full MS-Mix on the
+    same seeds, and their differences."""
+    runs = chosen.on_shared_seeds().table()
     with data.user_errors():
         long = compare_runs(runs, baseline=FULL_LABEL)
     wide = format_table(long, p_values=True)
@@ -108,6 +109,9 @@ def compared(chosen: ComparisonSet) -> None:
             f"seeds happen to agree; train at least {MIN_PAIRED_SEEDS} seeds to tell a gap from noise."
         )
     st.subheader(f"Test metrics over seeds: mean ± std ({settings.backbone})")
+    unpaired = chosen.unpaired()
+    if unpaired:
+        st.caption(f"Not in the table: {unpaired}.")
     jobs_view.table_with_download(wide, "ablation.csv", key="ab_table")
     if tested.empty:
         return

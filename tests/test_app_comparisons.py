@@ -87,6 +87,21 @@ def test_ablation_follows_the_set_of_its_own_job(store, tiny):
     assert at.dataframe[0].value["label"].tolist() == ["msmix", "msmix -SAL", "msmix -SIG"]
 
 
+def test_ablation_means_are_over_the_seeds_the_tests_pair_and_it_says_what_it_left_out(store, tiny):
+    for seed in (1, 2, 3):
+        _record(store, tiny.name, seed, seed, 1.0 + seed / 100, epochs=2)
+        _record(store, tiny.name, seed, seed, 1.1, "msmix -SAL", epochs=2, method_kwargs={"use_sal": False})
+    _record(store, tiny.name, 4, 4, 9.0, epochs=2)  # no '-SAL' partner: in neither the mean nor the test
+    at = open_page("ablation")
+    wide = at.dataframe[0].value
+    assert wide["n_seeds"].tolist() == [3, 3] and wide.loc[0, "MAE"].startswith("1.0200 ± ")
+    note = (
+        "Not in the table: 1 run left out for lacking a partner seed ('msmix' seed 4): the means and tests use "
+        "3 seeds (1, 2, 3), which every variant has."
+    )
+    assert note in [c.value for c in at.caption]
+
+
 def test_ablation_with_only_unlike_runs_says_so(store, tiny):
     _record(store, tiny.name, 1, 1, 1.0, epochs=2)
     _record(store, tiny.name, 2, 1, 1.1, "msmix -SAL", epochs=3, method_kwargs={"use_sal": False})
@@ -100,14 +115,21 @@ def test_robustness_matches_settings_across_methods_and_averages_over_seeds(stor
     for seed in (1, 2):
         for method in ("none", "msmix"):
             train(tiny, TrainConfig(method=method, epochs=1, batch_size=16, seed=seed), store=store)
+    train(tiny, TrainConfig(method="msmix", epochs=1, batch_size=16, seed=3), store=store)  # no 'none' partner
     longer = train(tiny, TrainConfig(method="msmix", epochs=2, batch_size=16, seed=1), store=store)  # newest
     at = open_page("robustness", rb_level="0.5")
     assert at.multiselect(key="rb_methods").value == ["none", "msmix"]
-    means = at.dataframe[0].value
+    assert at.multiselect(key="rb_seeds").options == ["1", "2"]  # the seeds both methods have
+    means, raw = at.dataframe[0].value, at.dataframe[1].value
     assert set(means["label"]) == {"none", "msmix"} and set(means["n_seeds"]) == {2}
-    assert longer.run_id not in set(at.dataframe[1].value["run"])  # the 2-epoch model is not compared
+    keys = {run.config["method"]: run.experiment_key for run in store.list() if run.config["epochs"] == 1}
+    assert dict(zip(means["label"], means["experiment"], strict=False)) == keys  # the caption's "key in the table"
+    assert dict(zip(raw["label"], raw["experiment"], strict=False)) == keys
+    assert longer.run_id not in set(raw["run"]) and set(raw["seed"]) == {1, 2}  # nor the lone seed 3
     captions = [c.value for c in at.caption]
     assert "Left out: 1 'msmix' run with epochs=2 not compared: no 'none' runs with those settings." in captions
+    assert any(c.startswith("Not scored: 1 run left out for lacking a partner seed ('msmix' seed 3)") for c in captions)
+    assert any("each variant's experiment key is in the table" in c for c in captions)
     differences, curves = (json.loads(chart.proto.spec) for chart in at.get("plotly_chart"))
     assert {trace["name"] for trace in differences["data"]} == {"msmix"}  # msmix minus none
     assert all(max(values(trace["error_y"]["array"])) > 0 for trace in differences["data"])  # 95 % intervals
@@ -120,6 +142,11 @@ def test_robustness_matches_settings_across_methods_and_averages_over_seeds(stor
     differences = json.loads(at.get("plotly_chart")[0].proto.spec)
     assert all(max(values(trace["error_y"]["array"])) == 0 for trace in differences["data"])
 
+    at.multiselect(key="rb_methods").set_value(["msmix"]).run()  # msmix alone: all three of its seeds
+    assert at.multiselect(key="rb_seeds").options == ["1", "2", "3"]
+    assert not any(c.startswith("Not scored") for c in (c.value for c in at.caption))
+    at.multiselect(key="rb_methods").set_value(["none", "msmix"]).run()
+
     sets = at.selectbox(key="rb_set")
     sets.select(next(option for option in sets.options if "epochs=2" in option)).run()
     assert not at.exception
@@ -127,6 +154,21 @@ def test_robustness_matches_settings_across_methods_and_averages_over_seeds(stor
     assert set(at.dataframe[0].value["n_seeds"]) == {1} and len(at.get("plotly_chart")) == 1
     shared = open_page("robustness", rb_set=at.query_params["rb_set"])  # a link opens the same set
     assert shared.multiselect(key="rb_methods").value == ["msmix"] and set(shared.dataframe[0].value["n_seeds"]) == {1}
+
+
+@pytest.mark.slow
+def test_robustness_with_only_unlike_runs_says_so_and_shows_each_set_on_its_own(store, tiny):
+    train(tiny, TrainConfig(method="none", epochs=1, batch_size=16, seed=1), store=store)
+    alone = train(tiny, TrainConfig(method="msmix", epochs=2, batch_size=16, seed=1), store=store)  # newest
+    at = open_page("robustness", rb_level="0.25")
+    (warning,) = at.warning
+    assert warning.value.startswith("Only unlike runs: no two methods were trained with the same settings")
+    sets = at.selectbox(key="rb_set")
+    assert len(sets.options) == 2 and "epochs=2" in sets.options[sets.index]  # the newest, on its own
+    assert at.multiselect(key="rb_methods").options == ["msmix"] and set(at.dataframe[1].value["run"]) == {alone.run_id}
+    assert len(at.get("plotly_chart")) == 1  # its scores, no difference from a reference it lacks
+    sets.select(next(option for option in sets.options if "epochs=1" in option)).run()
+    assert at.multiselect(key="rb_methods").options == ["none"] and at.warning
 
 
 @pytest.mark.slow

@@ -92,6 +92,20 @@ def test_a_sweep_run_at_the_defaults_is_full_ms_mix_and_a_sweep_point_is_no_vari
     assert list(chosen.variants) == ["msmix", "msmix -SAL"]  # no "msmix threshold=..." variant
     assert [run.config["seed"] for run in chosen.variants["msmix"]] == [1, 2, 3, 4]
     assert chosen.seeds == [1, 2, 3]
+    paired = chosen.on_shared_seeds()  # the table's runs: seed 4 has no '-SAL' partner
+    assert {name: [r.config["seed"] for r in runs] for name, runs in paired.variants.items()} == {
+        "msmix": [1, 2, 3],
+        "msmix -SAL": [1, 2, 3],
+    }
+    assert compare_runs(paired.table(), baseline=FULL_LABEL)["n_seeds"].unique().tolist() == [3]
+    assert chosen.unpaired() == (
+        "1 run left out for lacking a partner seed ('msmix' seed 4): the means and tests use 3 seeds (1, 2, 3), "
+        "which every variant has"
+    )
+    assert chosen.unpaired(["msmix"]) is None and paired.unpaired() is None
+    store_run(mixed_store, 40, 1, 0.7, method="msmix", epochs=7)
+    lone = next(s for s in ablation_sets(mixed_store) if s.settings["epochs"] == 7)
+    assert "2 variants × 4 seeds ·" in chosen.title() and "1 variant × 1 seed ·" in lone.title()
 
 
 def test_compare_runs_on_the_chosen_set_pairs_on_shared_seeds_with_a_95_percent_interval(mixed_store):
@@ -181,6 +195,11 @@ def test_seed_differences_pair_seeds_per_condition_with_a_95_percent_interval():
     assert accuracy["delta"].iloc[0] == pytest.approx(2.0)  # percentage points
     means = seed_means(_scores(), ["MAE"])
     assert means[(means["label"] == "msmix") & (means["condition"] == "noise")]["MAE"].item() == "0.8000 ± 0.0816"
+    keyed = seed_means(_scores().assign(experiment=lambda t: "key-" + t["label"]), ["MAE"])
+    assert keyed.columns[:2].tolist() == ["label", "experiment"] and set(keyed["experiment"]) == {
+        "key-none",
+        "key-msmix",
+    }
 
 
 def test_difference_figures_draw_dots_and_whiskers_on_an_axis_that_holds_0_and_the_spread():

@@ -13,7 +13,7 @@ across keys by recency: MS-Mix at 3 epochs is not a newer MS-Mix at 2 epochs, it
 from __future__ import annotations
 
 from collections.abc import Callable, Collection, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -64,8 +64,41 @@ class ComparisonSet:
     @property
     def seeds(self) -> list[int]:
         """The seeds every variant has: the ones paired tests use."""
-        shared = set.intersection(*({run.config["seed"] for run in runs} for runs in self.variants.values()))
-        return sorted(shared)
+        seeds = [{run.config["seed"] for run in runs} for runs in self.variants.values()]
+        return sorted(set.intersection(*seeds)) if seeds else []
+
+    def on_shared_seeds(self, names: Collection[str] | None = None) -> ComparisonSet:
+        """The variants ``names`` (default: all) on the seeds they all have, so that each variant's mean is
+        over the seeds its paired test uses; :meth:`unpaired` says what this leaves out."""
+        names = [name for name in self.variants if names is None or name in names]
+        chosen = replace(self, variants={n: self.variants[n] for n in names}, keys={n: self.keys[n] for n in names})
+        seeds = set(chosen.seeds)
+        return replace(
+            chosen, variants={n: [r for r in chosen.variants[n] if r.config["seed"] in seeds] for n in names}
+        )
+
+    def unpaired(self, names: Collection[str] | None = None) -> str | None:
+        """One line on the runs of ``names`` that :meth:`on_shared_seeds` leaves out for lacking a partner
+        seed, and the seeds it keeps; None when it leaves none out."""
+        kept = self.on_shared_seeds(names)
+        shared = set(kept.seeds)
+        dropped = {
+            name: [run.config["seed"] for run in self.variants[name] if run.config["seed"] not in shared]
+            for name in kept.variants
+        }
+        dropped = {name: seeds for name, seeds in dropped.items() if seeds}
+        if not dropped:
+            return None
+        which = "; ".join(
+            f"{name!r} {'seed' if len(seeds) == 1 else 'seeds'} {_listed(seeds)}" for name, seeds in dropped.items()
+        )
+        if kept.seeds:
+            shown = f"{counted(len(kept.seeds), 'seed')} ({_listed(kept.seeds)})"
+            uses = f"the means and tests use {shown}, which every variant has"
+        else:
+            uses = "no seed is shared by every variant, so nothing is compared: train the variants on the same seeds"
+        left = counted(sum(map(len, dropped.values())), "run")
+        return f"{left} left out for lacking a partner seed ({which}): {uses}"
 
     def tier(self, reference: str | None = None) -> int:
         """How far the set goes towards a comparison: 2 when ``reference`` (None: any variant) and another
@@ -80,9 +113,8 @@ class ComparisonSet:
     def title(self, varying: Sequence[str] = ()) -> str:
         """One line for a chooser: the ``varying`` settings, the variants × seeds, and the newest run's date."""
         shown = [f"{field}={setting_text(self.settings.get(field))}" for field in varying] or ["same settings"]
-        counts = f"{len(self.variants)} variant{'s' * (len(self.variants) != 1)}"
-        seeds = {run.config["seed"] for run in self.runs}
-        return f"{', '.join(shown)} · {counts} × {len(seeds)} seeds · {self.newest:%Y-%m-%d %H:%M}"
+        seeds = counted(len({run.config["seed"] for run in self.runs}), "seed")
+        return f"{', '.join(shown)} · {counted(len(self.variants), 'variant')} × {seeds} · {self.newest:%Y-%m-%d %H:%M}"
 
     def table(self) -> pd.DataFrame:
         """:func:`~msmix_core.runs.runs_table` of the set, each run's ``label`` its variant's name."""
@@ -100,6 +132,11 @@ def setting_text(value: Any) -> str:
 def counted(count: int, noun: str) -> str:
     """``1 seed``, ``3 seeds``: a count with its noun in the right number (nouns that take an s)."""
     return f"{count} {noun}{'s' * (count != 1)}"
+
+
+def _listed(values: Iterable[Any]) -> str:
+    """Values as a comma-separated list: ``1, 2, 3``."""
+    return ", ".join(map(str, values))
 
 
 def varying_settings(sets: Sequence[ComparisonSet]) -> list[str]:
@@ -182,7 +219,7 @@ def left_out(sets: Sequence[ComparisonSet], chosen: ComparisonSet, limit: int = 
             if repr(other.settings.get(field)) != repr(chosen.settings.get(field))
         ]
         runs = ", ".join(f"{len(runs)} {variant!r}" for variant, runs in other.variants.items())
-        plural = "s" * (len(other.runs) != 1)
+        plural = "s" * (len(other.runs) != 1)  # "3 'msmix', 1 'msmix -SAL' runs": the noun follows the total
         lacking = [n for n in chosen.variants if n not in other.variants] or list(other.missing)
         if lacking:
             why = f"no {', '.join(repr(n) for n in lacking)} runs with those settings"
@@ -191,5 +228,7 @@ def left_out(sets: Sequence[ComparisonSet], chosen: ComparisonSet, limit: int = 
         lines.append(f"{runs} run{plural} with {', '.join(diff) or 'other settings'} not compared: {why}")
     if len(others) > limit:
         rest = others[limit:]
-        lines.append(f"{sum(len(s.runs) for s in rest)} runs in {len(rest)} more sets not compared")
+        lines.append(
+            f"{counted(sum(len(s.runs) for s in rest), 'run')} in {counted(len(rest), 'more set')} not compared"
+        )
     return lines
