@@ -129,3 +129,22 @@ def test_with_one_slot_the_second_run_waits_in_line_and_stop_takes_it_out(store,
     first.button(key="tr_stop").click().run()
     assert running.join(APP_TIMEOUT)
     assert all(run.config["method"] == "none" for run in store.list())  # the job that left the line stored nothing
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("page", "url_key"), [("ablation", "ablation_job"), ("sweeps", "sweep_job")])
+def test_ablation_and_sweep_links_show_another_sessions_job_read_only(store, one_slot, tiny, page, url_key):
+    held = one_slot.join(1)  # the job waits in line the whole test: nothing trains
+    assert one_slot.wait(held, timeout=0)
+    job = TrainingJob(tiny, [TrainConfig(method="none", epochs=1)], store, owner="another-session", queue=one_slot)
+    job.start()
+    try:
+        visitor = open_page(page, **{url_key: job.id})
+        assert not visitor.exception
+        assert visitor.session_state[url_key] is job
+        assert any(READ_ONLY in c.value for c in visitor.caption)
+        assert not {key for key in _keys(visitor) if key and "stop" in key}
+    finally:
+        job.stop()
+        one_slot.leave(held)
+        assert job.join(APP_TIMEOUT)

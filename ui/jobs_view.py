@@ -20,7 +20,7 @@ from msmix_core.experiments import run_name
 from msmix_core.jobs import JobProgress, TrainingJob, find_job, prepare_worker
 from msmix_core.runs import Run, RunStatus, RunStore
 from msmix_core.training import TrainConfig
-from ui import data
+from ui import data, paths
 from ui.settings import Settings
 
 #: Seconds between the redraws of a page's live part while a job trains (its progress bar and text). One
@@ -284,7 +284,7 @@ def damaged_warning(store: RunStore) -> None:
     """Name the run folders that cannot be read (they are left out of every list and table)."""
     damaged = store.damaged()
     if damaged:
-        lines = "\n".join(f"- `{folder}`: {reason}" for folder, reason in damaged)
+        lines = "\n".join(f"- `{paths.shown(folder, store.root)}`: {reason}" for folder, reason in damaged)
         st.error(f"**{len(damaged)} damaged run folder(s) skipped** (delete or repair them):\n{lines}")
 
 
