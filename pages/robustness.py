@@ -138,8 +138,12 @@ def scores(chosen: list[str]) -> None:
         rows = []
         for run_id, run in candidates.items():
             stamp = weights_stamp(run_id)
-            named = {"label": labels[run_id], "experiment": run.experiment_key, "seed": run.config["seed"]}
-            named["run"] = run_id
+            named = {
+                "label": labels[run_id],
+                "experiment": run.experiment_key,
+                "seed": run.config["seed"],
+                "run": run_id,
+            }
             for condition, modality, level in conditions(levels):
                 row = _score(run_id, stamp, split, condition, modality, level, settings.seed, data_key, ds)
                 rows.append({**named, **row})

@@ -219,7 +219,7 @@ def left_out(sets: Sequence[ComparisonSet], chosen: ComparisonSet, limit: int = 
             if repr(other.settings.get(field)) != repr(chosen.settings.get(field))
         ]
         runs = ", ".join(f"{len(runs)} {variant!r}" for variant, runs in other.variants.items())
-        plural = "s" * (len(other.runs) != 1)  # "3 'msmix', 1 'msmix -SAL' runs": the noun follows the total
+        plural = "s" * (len(other.runs) != 1)
         lacking = [n for n in chosen.variants if n not in other.variants] or list(other.missing)
         if lacking:
             why = f"no {', '.join(repr(n) for n in lacking)} runs with those settings"
