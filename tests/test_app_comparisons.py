@@ -180,3 +180,16 @@ def test_training_summary_names_each_runs_experiment(store):
     summary = at.dataframe[0].value
     stored = {run.config["label"]: run.experiment_key for run in store.list()}
     assert dict(zip(summary["run"], summary["experiment"], strict=True)) == stored
+
+
+def test_leaving_out_a_variant_on_fewer_seeds_compares_the_others_on_more(store, tiny):
+    for seed in (1, 2, 3):
+        _record(store, tiny.name, seed, seed, 1.0 + seed / 100, epochs=2)
+        _record(store, tiny.name, seed, seed, 1.1, "msmix -SAL", epochs=2, method_kwargs={"use_sal": False})
+    _record(store, tiny.name, 4, 1, 1.2, "msmix -SIG", epochs=2, method_kwargs={"use_sig": False})  # one seed only
+    at = open_page("ablation")
+    assert at.dataframe[0].value["n_seeds"].tolist() == [1, 1, 1]  # every variant on the one seed they all have
+    (chooser,) = [m for m in at.multiselect if m.label == "Variants compared"]
+    chooser.unselect("msmix -SIG").run()
+    wide = at.dataframe[0].value
+    assert wide["n_seeds"].tolist() == [3, 3] and "msmix -SIG" not in " ".join(map(str, wide.iloc[:, 0]))
