@@ -48,3 +48,11 @@ def printable(text: str) -> str:
     otherwise rewrite the screen, hide lines or change the terminal's title.
     """
     return _UNPRINTABLE.sub(lambda match: ascii(match.group())[1:-1], text)
+
+
+def brief(text: str, limit: int = 60) -> str:
+    """``text`` quoted for a message that echoes what a user typed or linked: its repr, cut after ``limit``
+    characters with the length named, so a 100,000-character URL value does not come back whole."""
+    if len(text) <= limit:
+        return repr(text)
+    return f"{text[:limit]!r}… ({len(text):,} characters)"

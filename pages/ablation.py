@@ -90,14 +90,25 @@ def results() -> None:
                 "No ablation to compare yet: no stored variant was trained with the same settings as full MS-Mix "
                 "(same epochs, lr, knobs...). Run the ablation above; each set of like runs is shown on its own."
             )
-        chosen = comparison.choose_set(sets, "ab_set")
+        chosen = comparison.choose_set(sets, "ab_set", job)
         compared(chosen)
     jobs_view.rerun_when_done(job, polling)
 
 
 def compared(chosen: ComparisonSet) -> None:
-    """The chosen set's means over seeds, its paired tests against full MS-Mix, and their differences."""
-    runs = chosen.table()
+    """The chosen set's means over the seeds every variant has, its paired tests against full MS-Mix on the
+    same seeds, and their differences."""
+    others = [name for name in chosen.variants if name != FULL_LABEL]
+    kept = st.multiselect(
+        "Variants compared",
+        others,
+        default=others,
+        key=f"ab_variants_{chosen.settings_key}",
+        help="Full MS-Mix and these, on the seeds they all have: leave out a variant trained on fewer seeds to "
+        "compare the others on more.",
+    )
+    names = [FULL_LABEL, *kept]
+    runs = chosen.on_shared_seeds(names).table()
     with data.user_errors():
         long = compare_runs(runs, baseline=FULL_LABEL)
     wide = format_table(long, p_values=True)
@@ -109,6 +120,9 @@ def compared(chosen: ComparisonSet) -> None:
             f"seeds happen to agree; train at least {MIN_PAIRED_SEEDS} seeds to tell a gap from noise."
         )
     st.subheader(f"Test metrics over seeds: mean ± std ({settings.backbone})")
+    unpaired = chosen.unpaired(names)
+    if unpaired:
+        st.caption(f"Not in the table: {unpaired}.")
     jobs_view.table_with_download(wide, "ablation.csv", key="ab_table")
     if tested.empty:
         return

@@ -58,7 +58,8 @@ runs, damaged, table, captions = listing(str(store.root), store_stamp(store.root
 if damaged:
     st.error(f"**{len(damaged)} damaged run folder(s) skipped**: " + "; ".join(f"`{p.name}`: {r}" for p, r in damaged))
 if not runs:
-    st.info(f"No runs in `{store.root}` yet: train some on the Training page or with `msmix train`.")
+    where = paths.shown(store.root, store.root)
+    st.info(f"No runs in `{where}` yet: train some on the Training page or with `msmix train`.")
     st.stop()
 by_id = {run.id: run for run in runs}
 

@@ -19,8 +19,7 @@ from msmix_core.figures.sweeps import study_figures, sweep_chart
 from msmix_core.jobs.queue import default_queue, usable_cores
 from msmix_core.metrics import METRIC_KEYS, PRIMARY_METRICS
 from msmix_core.training import TrainConfig
-from ui import data, jobs_view, page_state, sidebar
-from ui.paths import visitor_path
+from ui import data, jobs_view, page_state, paths, sidebar
 
 JOB_KEY = "sweep_job"  #: session-state and URL key of the job
 METHOD = "msmix"
@@ -149,13 +148,25 @@ typed = st.text_input(
     key=page_state.bind("sw_study", "", str),
     placeholder="a path, or pick a file from the run store below",
 )
-picked = st.selectbox("Study files in the run store", studies, index=None, key="sw_study_file") if studies else None
+picked = (
+    st.selectbox(
+        "Study files in the run store",
+        studies,
+        index=None,
+        key="sw_study_file",
+        format_func=lambda study: paths.shown(study, store.root),
+    )
+    if studies
+    else None
+)
 path = typed.strip() or picked
 if path is None:
-    st.caption(f"No `*.db` study file under `{store.root}`: `msmix tune` writes `tune.db` there.")
+    st.caption(
+        f"No `*.db` study file under `{paths.shown(store.root, store.root)}`: `msmix tune` writes `tune.db` there."
+    )
 else:
     try:
-        found = load_studies(visitor_path(path, roots=[store.root]))
+        found = load_studies(paths.visitor_path(path, roots=[store.root]))
         if not found:
             raise MsmixError(f"{path!r} holds no study: msmix tune --storage sqlite:///{path} creates one")
         for study in found:

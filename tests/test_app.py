@@ -128,6 +128,8 @@ def test_every_setting_with_a_widget_has_one_domain_the_sidebar_uses():
     settings, note = parse_query_params({"conflict_rate": "0.35", "label_noise": "0.33", "backbone": "tfn"})
     assert (settings.conflict_rate, settings.label_noise, settings.backbone) == (0.35, Settings.label_noise, "tfn")
     assert "label_noise='0.33'" in note and "conflict_rate" not in note  # off the slider's 0.05 grid
+    _, note = parse_query_params({"backbone": "x" * 100_000})
+    assert "100,000 characters" in note and len(note) < 300  # a long link value is named, not echoed whole
 
 
 class _Payload:

@@ -71,3 +71,21 @@ def test_data_sources_and_mosi_folders_from_links_get_one_line_served_or_local(s
         assert _errors(page("home", source=probe)) == [f"**{UNUSABLE}**"], probe[:40]
     assert os.path.exists("/etc/passwd")  # a local run reads any real path: the usual answers
     assert "is not an MMSA" in " ".join(_errors(page("home", source="/etc/passwd")))
+
+
+@pytest.mark.slow
+def test_a_served_app_names_no_server_folder_of_the_run_store(served):
+    _, runs = served
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    (runs / "studies").mkdir()
+    optuna.create_study(storage=f"sqlite:///{runs / 'studies' / 'tune.db'}", study_name="s")
+    (runs / "broken-run").mkdir()
+    (runs / "broken-run" / "config.json").mkdir()  # a damaged run folder, named in a warning
+    for name in ("sweeps", "training", "runs"):
+        at = page(name)
+        shown = " ".join(
+            str(getattr(e, "value", "")) for e in [*at.error, *at.caption, *at.info, *at.markdown, *at.warning]
+        )
+        assert "broken-run" in shown and str(runs) not in shown, name  # the folder is named, the server's path is not
+        if name == "sweeps":
+            assert at.selectbox(key="sw_study_file").options == ["studies/tune.db"]

@@ -133,6 +133,8 @@ def test_a_step_sets_the_data_source_and_keeps_the_other_settings(no_umap_compil
 def test_a_link_to_a_step_that_does_not_exist_says_so_and_opens_the_page():
     at = page("home", tour="synthetic", tour_step="99")
     assert any("names no tour step" in w.value for w in at.warning)
+    at = page("home", tour="t" * 100_000)
+    assert [len(w.value) < 300 for w in at.warning if "names no tour step" in w.value] == [True]
     assert not any("Tour on" in m.value for m in at.markdown)
 
 

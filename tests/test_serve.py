@@ -71,3 +71,13 @@ def test_the_set_up_steps_say_nothing_of_streamlits_missing_runtime(caplog):
         cache_data_api._LOGGER.warning("No runtime found, using MemoryCacheStorageManager")
     cache_data_api._LOGGER.warning("No runtime found, using MemoryCacheStorageManager")
     assert [r.getMessage() for r in caplog.records].count("No runtime found, using MemoryCacheStorageManager") == 1
+
+
+def test_serving_beyond_this_machine_without_data_folders_is_warned_about():
+    warn = serve.exposure_warning
+    assert "0.0.0.0 without $MSMIX_DATA_DIRS" in warn(["--server.address", "0.0.0.0"], {})
+    assert "10.0.0.5" in warn(["--server.address=10.0.0.5"], {})
+    assert "10.0.0.6" in warn([], {"STREAMLIT_SERVER_ADDRESS": "10.0.0.6"})
+    assert warn(["--server.address", "0.0.0.0"], {"MSMIX_DATA_DIRS": "/srv/data"}) is None
+    assert warn(["--server.address", "127.0.0.1"], {}) is None
+    assert warn(["--server.port", "8600"], {}) is None  # make run on a laptop: no address given, no noise

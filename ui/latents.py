@@ -74,7 +74,9 @@ def source_picker(key: str, default: str = "untrained") -> int:
 
 def batch(settings: Settings, dataset: MSADataset, batch_size: int, epochs: int) -> LatentBatch:
     """The cached latent batch; training (when ``epochs``) runs once per data and settings."""
-    message = f"Training {settings.backbone} with MS-Mix for {epochs} epochs (once{WHEN_BUSY})…" if epochs else "Encoding…"
+    message = (
+        f"Training {settings.backbone} with MS-Mix for {epochs} epochs (once{WHEN_BUSY})…" if epochs else "Encoding…"
+    )
     with st.spinner(message):
         return encoded(data_key(settings), dataset, settings.backbone, settings.seed, epochs, batch_size)
 

@@ -58,6 +58,15 @@ def restricted() -> bool:
     return bool(os.environ.get(DATA_DIRS_ENV, "").strip())
 
 
+def shown(path: str | Path, root: str | Path) -> str:
+    """How a server file or folder under ``root`` (the run store) is named to a visitor: its path relative to
+    ``root`` on a served app (no server folder is shown), the whole path otherwise."""
+    if not restricted():
+        return str(path)
+    relative = os.path.relpath(path, root)
+    return "the run store" if relative == "." else relative
+
+
 def visitor_path(text: str, roots: Iterable[str | Path] = ()) -> Path:
     """``text`` as a resolved path this server may open, or :class:`MsmixError` with one uniform line.
 

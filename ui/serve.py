@@ -11,11 +11,14 @@ to Streamlit in the same process, so the first page costs what any later one doe
 from __future__ import annotations
 
 import importlib
+import os
 import pkgutil
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
+
+from ui.paths import DATA_DIRS_ENV
 
 APP = Path(__file__).resolve().parent.parent / "app.py"
 #: Seconds the launcher waits for UMAP's cached code to load before it serves anyway.
@@ -40,15 +43,41 @@ def preload() -> None:
         print("msmix: UMAP compiles in the background (make setup compiles it ahead)", file=sys.stderr)
 
 
+#: Addresses only this machine reaches.
+LOOPBACK = ("localhost", "127.0.0.1", "::1")
+
+
+def exposure_warning(argv: Sequence[str], environ: Mapping[str, str]) -> str | None:
+    """A warning when ``argv`` serves on an address others reach (``--server.address``) while
+    ``$MSMIX_DATA_DIRS`` is unset: every visitor could then open any file the server can read."""
+    address = None
+    for i, arg in enumerate(argv):
+        if arg.startswith("--server.address="):
+            address = arg.split("=", 1)[1]
+        elif arg == "--server.address" and i + 1 < len(argv):
+            address = argv[i + 1]
+    address = address or environ.get("STREAMLIT_SERVER_ADDRESS")
+    if not address or address in LOOPBACK or environ.get(DATA_DIRS_ENV, "").strip():
+        return None
+    return (
+        f"msmix: serving on {address} without ${DATA_DIRS_ENV}: a visitor may open any file this server can read; "
+        "set it to the folders a class may use (docs/app.md, Serving the app to a class)"
+    )
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     """Preload, then run ``streamlit run app.py`` with ``argv`` (Streamlit's own options) in this process."""
     from streamlit.web import cli
 
+    argv = sys.argv[1:] if argv is None else list(argv)
+    warning = exposure_warning(argv, os.environ)
+    if warning:
+        print(warning, file=sys.stderr)
     start = time.perf_counter()
     print("msmix: loading the app before serving (imports, UMAP's compiled code, a training worker)…", file=sys.stderr)
     preload()
     print(f"msmix: ready in {time.perf_counter() - start:.1f} s", file=sys.stderr)
-    sys.argv = ["streamlit", "run", str(APP), *(sys.argv[1:] if argv is None else argv)]
+    sys.argv = ["streamlit", "run", str(APP), *argv]
     cli.main()
 
 

@@ -8,6 +8,7 @@ from dataclasses import asdict, dataclass, fields, replace
 import streamlit as st
 
 from msmix_core.data import SyntheticConfig
+from msmix_core.errors import brief
 from msmix_core.models.registry import BACKBONES
 from msmix_core.training.config import TrainConfig
 
@@ -98,7 +99,7 @@ def parse_query_params(params: Mapping[str, str]) -> tuple[Settings, str | None]
         values[f.name] = value
     if not dropped:
         return Settings(**values), None
-    given = ", ".join(f"{name}={params[name]!r}" for name in dropped)
+    given = ", ".join(f"{name}={brief(params[name])}" for name in dropped)
     defaults = ", ".join(f"{name}={getattr(Settings, name)!r}" for name in dropped)
     return Settings(**values), f"The link's {given} is not offered by the sidebar: using the default {defaults}."
 

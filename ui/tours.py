@@ -27,6 +27,7 @@ from msmix_core.analysis import (
 )
 from msmix_core.analysis.alignment import intensity_tracking
 from msmix_core.data import MSADataset
+from msmix_core.errors import brief
 from ui import data, latents, maps, page_state
 from ui import settings as settings_module
 from ui.settings import Settings
@@ -361,7 +362,10 @@ def banner() -> None:
         return
     tour = TOURS.get(tour_id)
     if tour is None or not number.isdigit() or not 1 <= int(number) <= len(tour.steps):
-        st.warning(f"This link names no tour step ({TOUR_KEY}={tour_id}, {STEP_KEY}={number}): the page opens as is.")
+        st.warning(
+            f"This link names no tour step ({TOUR_KEY}={brief(tour_id)}, {STEP_KEY}={brief(number)}): "
+            "the page opens as is."
+        )
         return
     k = int(number)
     step = tour.steps[k - 1]
