@@ -24,7 +24,7 @@ from msmix_core.runs.browse import (
     sort_table,
     store_stamp,
 )
-from ui import data, jobs_view, navigation, page_state, paths, run_links, sidebar
+from ui import comparison, data, jobs_view, navigation, page_state, paths, run_links, sidebar
 
 #: The columns shown after the id until the user picks others.
 DEFAULT_COLUMNS = ["status", "label", "knobs", "backbone", "dataset", "max_epochs", "seed", "created"]
@@ -95,6 +95,14 @@ st.caption(f"{len(view)} of {len(table)} runs.")
 def known(options: list[str]) -> page_state.Parser:
     """Items of a comma-separated URL value that are still ``options`` (a deleted run drops out of a shared link)."""
     return lambda text: [item for item in text.split(page_state.SEPARATOR) if item in options]
+
+
+def one_of(label: str, options: list, key: str, default=None, **kwargs):
+    """A selectbox kept in the URL (``default``: the first option), back at its default when its value is no
+    longer among ``options`` (another filter, another study)."""
+    comparison.forget_stale(key, options)
+    start = options[0] if default is None else default
+    return st.selectbox(label, options, key=page_state.bind(key, start, page_state.choice(options)), **kwargs)
 
 
 def picked(key: str, options: list[str]) -> list[str]:
@@ -197,16 +205,8 @@ if selected and paths.restricted():
     )
 elif selected:
     st.subheader(f"{len(selected)} selected run(s)")
-    folders = pd.DataFrame(
-        {
-            "id": [r.id for r in selected],
-            "folder": [r.path.as_uri() for r in selected],
-            "path": [str(r.path) for r in selected],
-        }
-    )
-    st.dataframe(
-        folders, hide_index=True, width="stretch", column_config={"folder": st.column_config.LinkColumn("folder")}
-    )
+    st.caption("Their folders (copy a path: a browser opens no file:// link from a page it got over http):")
+    st.code("\n".join(str(run.path) for run in selected), language=None)
     c1, c2, c3, c4 = st.columns([2, 1, 1, 1.2])
     new_tags = c1.text_input("Tags", key="rn_tag_text", placeholder="paper, baseline", label_visibility="collapsed")
     with data.user_errors():
@@ -257,11 +257,7 @@ if len(selected) >= 2:
     st.dataframe(styled, width="stretch")
     frame = history_frame({names[run.id]: run.history for run in selected})
     metrics = list(dict.fromkeys(frame["metric"])) or ["MAE"]
-    metric = st.selectbox(
-        "Curve",
-        metrics,
-        key=page_state.bind("rn_metric", "MAE" if "MAE" in metrics else metrics[0], page_state.choice(metrics)),
-    )
+    metric = one_of("Curve", metrics, "rn_metric", "MAE" if "MAE" in metrics else None)
     st.plotly_chart(training_curves(frame, metric), width="stretch", key="rn_curves")
 
 st.subheader("Knobs against a metric: a sweep or a tuning study")
@@ -276,29 +272,24 @@ source = st.radio(
 )
 try:
     if source == "a tuning study":
-        studies = [str(path) for path in find_studies(store.root)]
+        studies = {os.path.relpath(path, store.root): path for path in find_studies(store.root)}  # the URL's text
         if not studies:
             raise MsmixError(
                 "no Optuna study file (*.db) in the run store: msmix tune --storage sqlite:///<store>/tune.db"
             )
-        path = st.selectbox(
-            "Study file", studies, key="rn_pc_study", format_func=lambda p: os.path.relpath(p, store.root)
-        )
-        found = {study.study_name: study for study in load_studies(path)}
-        name = st.selectbox("Study", list(found), key="rn_pc_study_name")
+        path = studies[one_of("Study file", list(studies), "rn_pc_study")]
+        found = {study.study_name: study for study in load_studies(str(path))}
+        name = one_of("Study", list(found), "rn_pc_study_name")
         knobs, metric = study_frame(found[name]), OBJECTIVE
     else:
         metric_columns = [c for c in view.columns if c.startswith(("test_", "valid_"))]
         if not metric_columns:
             raise MsmixError("no listed run has metrics yet")
-        default = "test_MAE" if "test_MAE" in metric_columns else metric_columns[0]
-        metric = st.selectbox(
-            "Metric", metric_columns, key=page_state.bind("rn_pc_metric", default, page_state.choice(metric_columns))
-        )
+        metric = one_of("Metric", metric_columns, "rn_pc_metric", "test_MAE" if "test_MAE" in metric_columns else None)
         knobs = knob_frame(view, metric)
     st.plotly_chart(parallel_knobs(knobs, metric), width="stretch", key="rn_parcoords")
     knob_names = [c for c in knobs.columns if c != metric]
-    knob = st.selectbox("Knob", knob_names, key="rn_pc_knob")
+    knob = one_of("Knob", knob_names, "rn_pc_knob")
     st.plotly_chart(knob_scatter(knobs, knob, metric), width="stretch", key="rn_scatter")
 except MsmixError as exc:
     st.info(str(exc))

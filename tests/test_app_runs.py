@@ -127,6 +127,7 @@ def test_tags_notes_and_delete_with_a_confirmation(filled):
     assert read_tags(a.path) == ["paper", "baseline"] and read_tags(b.path) == ["paper", "baseline"]
     at.text_input(key="rn_where").set_value("tags=paper").run()
     assert shown_ids(at) == {a.id, b.id}
+    assert at.code[0].value == f"{a.path}\n{b.path}"  # folders as paths to copy (no file:// link a browser refuses)
     at.selectbox(key="rn_focus").set_value(b.id).run()
     at.text_area(key=f"rn_note_{b.id}").set_value("lr too high?").run()
     next(button for button in at.button if button.label == "Save note").click().run()
@@ -174,6 +175,27 @@ def test_parallel_coordinates_of_a_filtered_sweep(filled):
     parcoords = next(chart for key, chart in charts.items() if "rn_parcoords" in key)
     assert '"parcoords"' in parcoords.proto.spec and "threshold" in parcoords.proto.spec
     assert any("rn_scatter" in key for key in charts)
+    at = open_page("runs", rn_where="label=msmix*", rn_pc_knob="method_kwargs.threshold")  # the link's knob
+    assert at.selectbox(key="rn_pc_knob").options == ["max_epochs", "method_kwargs.threshold"]
+    assert at.selectbox(key="rn_pc_knob").value == "method_kwargs.threshold"
+    at.selectbox(key="rn_pc_knob").set_value("max_epochs").run()
+    assert "rn_pc_knob" not in at.query_params  # the default: a short link
+    at.text_input(key="rn_where").set_value("label=msmix threshold=*").run()  # max_epochs no longer varies
+    assert at.selectbox(key="rn_pc_knob").value == "method_kwargs.threshold" and not at.exception
+
+
+def test_the_study_shown_is_kept_in_the_url(filled, tmp_path):
+    import optuna
+
+    for name, knob in [("first", "alpha"), ("second", "threshold")]:
+        study = optuna.create_study(study_name=name, storage=f"sqlite:///{tmp_path / 'tune.db'}")
+        study.optimize(lambda trial, knob=knob: trial.suggest_float(knob, 0.1, 1.0), n_trials=3)
+    at = open_page("runs", rn_pc_source="a tuning study", rn_pc_study="tune.db", rn_pc_study_name="second")
+    assert at.selectbox(key="rn_pc_study_name").value == "second"
+    assert at.selectbox(key="rn_pc_knob").value == "threshold"
+    at.selectbox(key="rn_pc_study_name").set_value("first").run()
+    assert at.selectbox(key="rn_pc_knob").value == "alpha" and "rn_pc_study_name" not in at.query_params
+    assert at.selectbox(key="rn_pc_study").options == ["tune.db"]  # relative to the run store: no server path
 
 
 def test_an_empty_store_says_where_to_train(tmp_path, monkeypatch):

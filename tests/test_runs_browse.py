@@ -124,6 +124,8 @@ def test_filters_on_any_column_with_wildcards_numbers_dates_tags_and_text(store,
     assert ids(filter_table(table, ["created>=2026-12-01T09:30"])) == {r.id for r in runs["sweep"]}
     assert ids(filter_table(table, ["tags=base*"])) == {runs["none"][1].id}
     assert ids(filter_table(table, search="looks odd")) == {runs["msmix"][2].id}
+    assert ids(filter_table(table, search="0.61")) == {runs["msmix 3 epochs"][0].id}  # valid_MAE, as printed
+    assert filter_table(table.iloc[:0], search="x").empty
     assert filter_table(table, ["label=nothing"]).empty
     for bad, said in [
         ("label", "not a condition"),

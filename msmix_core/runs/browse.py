@@ -24,6 +24,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from msmix_core.errors import MsmixError
@@ -202,6 +203,20 @@ def _compare(column: pd.Series, op: str, text: str) -> pd.Series:
     return result[op].fillna(op == "!=").astype(bool)
 
 
+def _cell_text(column: pd.Series) -> pd.Series:
+    """A column's cells as the tables print them (numbers as :func:`value_text` does: 0.61 finds a MAE of 0.61),
+    empty where missing; numbers are formatted by numpy, not one by one."""
+    if pd.api.types.is_float_dtype(column) or pd.api.types.is_integer_dtype(column):
+        present = column.notna().to_numpy()
+        text = np.full(len(column), "", dtype=object)
+        if present.any():
+            text[present] = np.char.mod("%g", column.to_numpy()[present].astype(float))
+        return pd.Series(text, index=column.index)
+    if pd.api.types.is_string_dtype(column) and not pd.api.types.is_object_dtype(column):
+        return column.fillna("").astype(str)
+    return column.map(lambda v: "" if _missing(v) else value_text(v)).astype(str)
+
+
 def parse_condition(condition: str) -> tuple[str, str, str]:
     """``KEY=VALUE`` (or ``!=``, ``<``, ``<=``, ``>``, ``>=``) as ``(key, operator, value)``."""
     match = _CONDITION.match(condition)
@@ -220,7 +235,7 @@ def filter_table(frame: pd.DataFrame, where: Sequence[str] = (), search: str = "
 
     A condition is ``KEY=VALUE`` on any column (``*`` is a wildcard in text; ``tags=best`` holds
     for a run tagged ``best``), or ``!=``, ``<``, ``<=``, ``>``, ``>=`` on numbers and times.
-    ``search`` is looked for, case-insensitively, in the run's text columns.
+    ``search`` is looked for, case-insensitively, in every cell of the run's row as the tables print it.
     """
     keep = pd.Series(True, index=frame.index)
     for condition in where:
@@ -229,9 +244,10 @@ def filter_table(frame: pd.DataFrame, where: Sequence[str] = (), search: str = "
             raise MsmixError(f"no column {key!r} to filter on: use one of {', '.join(map(str, frame.columns))}")
         keep &= _compare(frame[key], op, text)
     if search.strip():
-        text_columns = [c for c in frame.columns if not pd.api.types.is_numeric_dtype(frame[c])]
-        haystack = frame[text_columns].fillna("").astype(str).agg(" ".join, axis=1).str.lower()
-        keep &= haystack.str.contains(search.strip().lower(), regex=False)
+        haystack = pd.Series("", index=frame.index)
+        for name in frame.columns:
+            haystack += " " + _cell_text(frame[name])
+        keep &= haystack.str.lower().str.contains(search.strip().lower(), regex=False)
     return frame[keep]
 
 
