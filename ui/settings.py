@@ -11,6 +11,7 @@ from msmix_core.data import SyntheticConfig
 from msmix_core.errors import brief
 from msmix_core.models.registry import BACKBONES
 from msmix_core.training.config import TrainConfig
+from ui import page_state
 
 SESSION_KEY = "msmix_settings"
 #: The keys of the sidebar's widgets start with this (they restart from the settings when a link sets them).
@@ -132,7 +133,7 @@ def current() -> Settings:
         st.session_state[SESSION_KEY] = from_query_params()
     elif LINK_KEY in st.query_params:
         params = st.query_params.to_dict()
-        note = adopt(params, forget=set(params))
+        note = adopt(params, forget=set(params) & page_state.BOUND)  # the page's widgets the link names
         if note:
             st.warning(note)
     if LINK_KEY in st.query_params:
