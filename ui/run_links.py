@@ -27,6 +27,8 @@ from ui import page_state, settings
 FACTORS: dict[str, tuple[str, ...]] = {"ablation": ABLATION_FACTOR, "robustness": ("method",)}
 #: The URL parameter naming the linked runs.
 RUNS_KEY = "runs"
+#: The most run ids of a link that a page reads (a group of a large sweep has a few hundred).
+MAX_LINKED_RUNS = 1000
 
 
 def link_settings(config: Mapping[str, Any]) -> dict[str, str]:
@@ -99,6 +101,7 @@ def why_not(page: str, runs: Sequence[Run], backbone: str, dataset: MSADataset) 
 def say_why_not(page: str, backbone: str, dataset: MSADataset, store: RunStore) -> None:
     """On a page opened by a link with ``runs=ID,ID``: a warning when it cannot compare them (:func:`why_not`)."""
     ids = [run_id for run_id in st.query_params.get(RUNS_KEY, "").split(page_state.SEPARATOR) if run_id]
+    ids = ids[:MAX_LINKED_RUNS]  # a hand-made link may name any number
     if not ids:
         return
     runs = []
