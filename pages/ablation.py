@@ -16,7 +16,7 @@ from msmix_core.experiments import (
 from msmix_core.figures import difference_dots
 from msmix_core.metrics import PRIMARY_METRICS
 from msmix_core.runs import MIN_PAIRED_SEEDS, ComparisonSet, compare_runs, format_table, paired_differences
-from ui import comparison, data, jobs_view, sidebar
+from ui import comparison, data, jobs_view, run_links, sidebar
 
 JOB_KEY = "ablation_job"  #: session-state and URL key of the job
 
@@ -34,6 +34,7 @@ st.markdown(
 )
 
 ds, store, job, busy = jobs_view.open_training_page(settings, JOB_KEY)
+run_links.say_why_not("ablation", settings.backbone, ds, store)  # a link's runs this page cannot compare
 
 with st.form("ablation_form"):
     c1, c2, c3 = st.columns([2, 1, 1])
@@ -89,14 +90,25 @@ def results() -> None:
                 "No ablation to compare yet: no stored variant was trained with the same settings as full MS-Mix "
                 "(same epochs, lr, knobs...). Run the ablation above; each set of like runs is shown on its own."
             )
-        chosen = comparison.choose_set(sets, "ab_set")
+        chosen = comparison.choose_set(sets, "ab_set", job)
         compared(chosen)
     jobs_view.rerun_when_done(job, polling)
 
 
 def compared(chosen: ComparisonSet) -> None:
-    """The chosen set's means over seeds, its paired tests against full MS-Mix, and their differences."""
-    runs = chosen.table()
+    """The chosen set's means over the seeds every variant has, its paired tests against full MS-Mix on the
+    same seeds, and their differences."""
+    others = [name for name in chosen.variants if name != FULL_LABEL]
+    kept = st.multiselect(
+        "Variants compared",
+        others,
+        default=others,
+        key=f"ab_variants_{chosen.settings_key}",
+        help="Full MS-Mix and these, on the seeds they all have: leave out a variant trained on fewer seeds to "
+        "compare the others on more.",
+    )
+    names = [FULL_LABEL, *kept]
+    runs = chosen.on_shared_seeds(names).table()
     with data.user_errors():
         long = compare_runs(runs, baseline=FULL_LABEL)
     wide = format_table(long, p_values=True)
@@ -108,6 +120,9 @@ def compared(chosen: ComparisonSet) -> None:
             f"seeds happen to agree; train at least {MIN_PAIRED_SEEDS} seeds to tell a gap from noise."
         )
     st.subheader(f"Test metrics over seeds: mean ± std ({settings.backbone})")
+    unpaired = chosen.unpaired(names)
+    if unpaired:
+        st.caption(f"Not in the table: {unpaired}.")
     jobs_view.table_with_download(wide, "ablation.csv", key="ab_table")
     if tested.empty:
         return

@@ -12,7 +12,7 @@ from msmix_core.experiments import ROBUSTNESS_METHODS, ROBUSTNESS_REFERENCE, met
 from msmix_core.figures import robustness_curves, robustness_differences
 from msmix_core.runs import WEIGHTS_FILE, Run, RunStore
 from msmix_core.training import feature_std, load_trained, score_condition
-from ui import comparison, data, jobs_view, latents, page_state, sidebar
+from ui import comparison, data, jobs_view, latents, page_state, run_links, sidebar
 
 LEVEL_STEP = 0.25  #: the noise levels lie on this grid, so a new top level adds one level to score
 SPLITS = ["test", "valid"]
@@ -30,6 +30,7 @@ st.markdown(
 with data.user_errors():
     ds = data.dataset(settings)
 store = RunStore()
+run_links.say_why_not("robustness", settings.backbone, ds, store)  # a link's runs this page cannot compare
 jobs_view.damaged_warning(store)
 sets = method_sets(store.list(), ds, settings.backbone)
 if not sets:
@@ -46,29 +47,32 @@ if not any(len(s.variants) > 1 for s in sets):
     )
 chosen_set = comparison.choose_set(sets, "rb_set")
 methods = list(chosen_set.variants)
-seeds = sorted({run.config["seed"] for run in chosen_set.runs})
 c1, c2 = st.columns([2, 1])
 default_methods = [m for m in methods if m in ROBUSTNESS_METHODS] or methods
 comparison.forget_stale("rb_methods", methods)
 chosen = c1.multiselect(
     "Methods",
     methods,
-    key=page_state.bind(
-        "rb_methods", [m for m in methods if m in ROBUSTNESS_METHODS] or methods, page_state.subset(methods)
-    ),
+    key=page_state.bind("rb_methods", default_methods, page_state.subset(methods)),
     help="The methods of the chosen set; each is scored with every chosen seed's model and averaged over the seeds.",
 )
+paired = chosen_set.on_shared_seeds(chosen)  # every chosen method on the same seeds: means over like seeds
+seeds = paired.seeds
 comparison.forget_stale("rb_seeds", seeds)
 picked_seeds = c2.multiselect(
     "Seeds",
     seeds,
     key=page_state.bind("rb_seeds", seeds, page_state.subset(seeds)),
-    help="The differences from the reference pair each method's model with the reference's of the same seed.",
+    help="The seeds every chosen method has a model of: each method's mean is over them, and the differences "
+    "from the reference pair each method's model with the reference's of the same seed.",
 )
+unpaired = chosen_set.unpaired(chosen)
+if unpaired:
+    st.caption(f"Not scored: {unpaired}.")
 candidates: dict[str, Run] = {
-    run.id: run for label in chosen for run in chosen_set.variants[label] if run.config["seed"] in picked_seeds
+    run.id: run for runs in paired.variants.values() for run in runs if run.config["seed"] in picked_seeds
 }
-labels = {run.id: label for label in chosen for run in chosen_set.variants[label]}
+labels = {run.id: label for label, runs in paired.variants.items() for run in runs}
 data_key = latents.data_key(settings)
 
 
@@ -135,14 +139,21 @@ def scores(chosen: list[str]) -> None:
         rows = []
         for run_id, run in candidates.items():
             stamp = weights_stamp(run_id)
-            named = {"label": labels[run_id], "seed": run.config["seed"], "run": run_id}
+            named = {
+                "label": labels[run_id],
+                "experiment": run.experiment_key,
+                "seed": run.config["seed"],
+                "run": run_id,
+            }
             for condition, modality, level in conditions(levels):
                 row = _score(run_id, stamp, split, condition, modality, level, settings.seed, data_key, ds)
                 rows.append({**named, **row})
                 if condition == "clean":  # noise level 0: the clean inputs, so the clean score
                     rows += [{**named, **row, "condition": "noise", "modality": m, "level": 0.0} for m in MODALITIES]
         table = pd.DataFrame(rows)
-    metrics = [c for c in table.columns if c not in ("label", "seed", "run", "condition", "modality", "level")]
+    metrics = [
+        c for c in table.columns if c not in ("label", "experiment", "seed", "run", "condition", "modality", "level")
+    ]
     metric = st.selectbox(
         "Metric", metrics, key=page_state.bind("rb_metric", "MAE", page_state.choice(metrics))
     )  # MAE moves smoothly with noise

@@ -24,7 +24,7 @@ from msmix_core.runs.browse import (
     sort_table,
     store_stamp,
 )
-from ui import data, jobs_view, navigation, page_state, paths, run_links, sidebar
+from ui import comparison, data, jobs_view, navigation, page_state, paths, run_links, sidebar
 
 #: The columns shown after the id until the user picks others.
 DEFAULT_COLUMNS = ["status", "label", "knobs", "backbone", "dataset", "max_epochs", "seed", "created"]
@@ -97,32 +97,63 @@ def known(options: list[str]) -> page_state.Parser:
     return lambda text: [item for item in text.split(page_state.SEPARATOR) if item in options]
 
 
-def follow_ticks(table_key: str, ids: list[str], rows: list[int], target: str) -> None:
-    """Rows ticked in a table become the value of the multiselect ``target``, drawn after the table; a new filter
-    or order (other rows in the table) keeps the value as it was."""
-    seen = (tuple(ids), tuple(rows))
-    last = st.session_state.get(f"{table_key}_seen", (seen[0], ()))
-    st.session_state[f"{table_key}_seen"] = seen
-    if seen[0] == last[0] and seen[1] != last[1]:
-        st.session_state[f"{target}_pending"] = [ids[row] for row in rows]
+def one_of(label: str, options: list, key: str, default=None, **kwargs):
+    """A selectbox kept in the URL (``default``: the first option), back at its default when its value is no
+    longer among ``options`` (another filter, another study)."""
+    comparison.forget_stale(key, options)
+    start = options[0] if default is None else default
+    return st.selectbox(label, options, key=page_state.bind(key, start, page_state.choice(options)), **kwargs)
+
+
+def picked(key: str, options: list[str]) -> list[str]:
+    """The value of the picker ``key`` before it is drawn: a button's pending value, else the session's (the
+    URL's on a session's first run), less what is no longer among ``options``."""
+    page_state.bind(key, [], known(options))
+    if f"{key}_pending" in st.session_state:
+        st.session_state[key] = st.session_state.pop(f"{key}_pending")
+    st.session_state[key] = [item for item in st.session_state[key] if item in options]
+    return st.session_state[key]
+
+
+def ticked(table_key: str) -> list[int] | None:
+    """The rows ticked in the table ``table_key`` when this run started; None before it was first drawn."""
+    state = st.session_state.get(table_key)
+    return None if state is None else list(state["selection"]["rows"])
+
+
+def sync_ticks(table_key: str, ids: list[str], target: str, options: list[str]) -> None:
+    """One selection, shown by the table's ticks and by the picker ``target`` drawn after it.
+
+    A tick in the table adds its row's item to the picker's value and an untick takes it out; items
+    filtered out of the table stay selected. The table then shows ticked the rows of every selected
+    item, a link's (``rn_sel=a,b``) and the picker's included.
+    """
+    selection = picked(target, options)
+    rows, last = ticked(table_key), st.session_state.get(f"{table_key}_shown")
+    if rows is not None and last is not None and last[0] == tuple(ids):  # the same rows: a tick, if any, is new
+        now, before = {ids[row] for row in rows if row < len(ids)}, set(last[1])
+        selection = [item for item in selection if item not in before - now]
+        selection += [item for item in ids if item in now - before and item not in selection]
+        st.session_state[target] = selection
+    want = [row for row, item in enumerate(ids) if item in selection]
+    if rows != want:
+        st.session_state[table_key] = {"selection": {"rows": want, "columns": [], "cells": []}}
+    st.session_state[f"{table_key}_shown"] = (tuple(ids), tuple(ids[row] for row in want))
 
 
 def choose(label: str, key: str, options: list[str], **kwargs) -> list[str]:
-    """A multiselect kept in the URL whose value a table's ticks (:func:`follow_ticks`) or a button may set."""
-    if f"{key}_pending" in st.session_state:
-        st.session_state[key] = st.session_state.pop(f"{key}_pending")
-    elif key in st.session_state:
-        st.session_state[key] = [item for item in st.session_state[key] if item in options]
+    """A multiselect kept in the URL whose value a table's ticks (:func:`sync_ticks`) or a button may set."""
+    picked(key, options)
     return st.multiselect(label, options, key=page_state.bind(key, [], known(options)), **kwargs)
 
 
 if grouped:
     st.subheader("Groups: runs trained alike, over seeds (finished runs; mean ± std)")
     groups = group_table(view, ["experiment"])
-    picked = st.dataframe(
+    sync_ticks("rn_groups", list(groups["experiment"]), "rn_exp", list(groups["experiment"]))
+    st.dataframe(
         groups, hide_index=True, width="stretch", on_select="rerun", selection_mode="multi-row", key="rn_groups"
     )
-    follow_ticks("rn_groups", list(groups["experiment"]), picked.selection.rows, "rn_exp")
     chosen = choose(
         "Groups to open",
         "rn_exp",
@@ -132,7 +163,10 @@ if grouped:
     if chosen:
         ids = list(view[view["experiment"].isin(chosen)]["id"])
         st.markdown(f"**{len(chosen)} group(s), {len(ids)} runs.** Open them in:")
-        st.caption("Ablation and Robustness open the set of like runs that holds them (sidebar's data and backbone).")
+        st.caption(
+            "Each page opens with the first group's data and backbone in the sidebar, on the set of like runs that "
+            "holds it. Ablation is offered for MS-Mix groups, Robustness for runs saved with their weights."
+        )
         cols = st.columns(4)
         for column, (path, label, params) in zip(cols, run_links.group_links([by_id[i] for i in ids]), strict=False):
             navigation.page_link(path, label, container=column, query_params=params)
@@ -140,7 +174,8 @@ if grouped:
             st.session_state["rn_sel_pending"] = ids
             st.rerun()
 else:
-    picked = st.dataframe(
+    sync_ticks("rn_table", list(view["id"]), "rn_sel", list(by_id))
+    st.dataframe(
         view[["id", *shown_columns]],
         hide_index=True,
         width="stretch",
@@ -152,7 +187,6 @@ else:
             "duration_s": st.column_config.NumberColumn("duration", format="%.0f s"),
         },
     )
-    follow_ticks("rn_table", list(view["id"]), picked.selection.rows, "rn_sel")
 
 selected_ids = choose(
     "Selected runs",
@@ -171,16 +205,8 @@ if selected and paths.restricted():
     )
 elif selected:
     st.subheader(f"{len(selected)} selected run(s)")
-    folders = pd.DataFrame(
-        {
-            "id": [r.id for r in selected],
-            "folder": [r.path.as_uri() for r in selected],
-            "path": [str(r.path) for r in selected],
-        }
-    )
-    st.dataframe(
-        folders, hide_index=True, width="stretch", column_config={"folder": st.column_config.LinkColumn("folder")}
-    )
+    st.caption("Their folders (copy a path: a browser opens no file:// link from a page it got over http):")
+    st.code("\n".join(str(run.path) for run in selected), language=None)
     c1, c2, c3, c4 = st.columns([2, 1, 1, 1.2])
     new_tags = c1.text_input("Tags", key="rn_tag_text", placeholder="paper, baseline", label_visibility="collapsed")
     with data.user_errors():
@@ -231,11 +257,7 @@ if len(selected) >= 2:
     st.dataframe(styled, width="stretch")
     frame = history_frame({names[run.id]: run.history for run in selected})
     metrics = list(dict.fromkeys(frame["metric"])) or ["MAE"]
-    metric = st.selectbox(
-        "Curve",
-        metrics,
-        key=page_state.bind("rn_metric", "MAE" if "MAE" in metrics else metrics[0], page_state.choice(metrics)),
-    )
+    metric = one_of("Curve", metrics, "rn_metric", "MAE" if "MAE" in metrics else None)
     st.plotly_chart(training_curves(frame, metric), width="stretch", key="rn_curves")
 
 st.subheader("Knobs against a metric: a sweep or a tuning study")
@@ -250,29 +272,24 @@ source = st.radio(
 )
 try:
     if source == "a tuning study":
-        studies = [str(path) for path in find_studies(store.root)]
+        studies = {os.path.relpath(path, store.root): path for path in find_studies(store.root)}  # the URL's text
         if not studies:
             raise MsmixError(
                 "no Optuna study file (*.db) in the run store: msmix tune --storage sqlite:///<store>/tune.db"
             )
-        path = st.selectbox(
-            "Study file", studies, key="rn_pc_study", format_func=lambda p: os.path.relpath(p, store.root)
-        )
-        found = {study.study_name: study for study in load_studies(path)}
-        name = st.selectbox("Study", list(found), key="rn_pc_study_name")
+        path = studies[one_of("Study file", list(studies), "rn_pc_study")]
+        found = {study.study_name: study for study in load_studies(str(path))}
+        name = one_of("Study", list(found), "rn_pc_study_name")
         knobs, metric = study_frame(found[name]), OBJECTIVE
     else:
         metric_columns = [c for c in view.columns if c.startswith(("test_", "valid_"))]
         if not metric_columns:
             raise MsmixError("no listed run has metrics yet")
-        default = "test_MAE" if "test_MAE" in metric_columns else metric_columns[0]
-        metric = st.selectbox(
-            "Metric", metric_columns, key=page_state.bind("rn_pc_metric", default, page_state.choice(metric_columns))
-        )
+        metric = one_of("Metric", metric_columns, "rn_pc_metric", "test_MAE" if "test_MAE" in metric_columns else None)
         knobs = knob_frame(view, metric)
     st.plotly_chart(parallel_knobs(knobs, metric), width="stretch", key="rn_parcoords")
     knob_names = [c for c in knobs.columns if c != metric]
-    knob = st.selectbox("Knob", knob_names, key="rn_pc_knob")
+    knob = one_of("Knob", knob_names, "rn_pc_knob")
     st.plotly_chart(knob_scatter(knobs, knob, metric), width="stretch", key="rn_scatter")
 except MsmixError as exc:
     st.info(str(exc))

@@ -34,7 +34,9 @@ st.title("Training: does MS-Mix beat Mixup?")
 st.markdown(
     "Train the chosen methods one after the other with **the same seed, data and backbone**; the curves update "
     "as each epoch ends. Every run is saved to the run store (`$MSMIX_RUNS_DIR` or `runs/`), so it can be "
-    "overlaid later and read by the Ablation and Robustness pages. **Stop** keeps what was learned so far.  \n"
+    "overlaid later and read by the Ablation and Robustness pages. **Stop after this run** lets the run in "
+    "progress finish and skips the rest; **Stop now** ends it after its current batch and keeps what it "
+    "learned so far.  \n"
     "MS-Mix's intensity predictors read detached latents by default (our change: with the release's gradient "
     "paths the model sits at a constant prediction for several epochs, see `docs/findings.md`); the release's "
     "behaviour is one toggle away below. Train **3 seeds** per method to tell a gap from noise.  \n"

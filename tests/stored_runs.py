@@ -28,10 +28,23 @@ def history(epochs: int, offset: float) -> list[dict]:
     ]
 
 
-def record(store: RunStore, minutes: int, method: str, seed: int, epochs: int, dataset: str, **knobs) -> Run:
-    """One finished run created ``minutes`` after :data:`START`; its test MAE is 1.0 - 0.1 × epochs + seed / 100."""
+def record(
+    store: RunStore,
+    minutes: int,
+    method: str,
+    seed: int,
+    epochs: int,
+    dataset: str,
+    info: dict | None = None,
+    backbone: str = "late_fusion",
+    weights: dict | None = None,
+    **knobs,
+) -> Run:
+    """One finished run created ``minutes`` after :data:`START`; its test MAE is 1.0 - 0.1 × epochs + seed / 100.
+    ``info``: the config's ``dataset_info`` (none by default); ``weights``: a state dict to keep (none)."""
     label = " ".join([method, *(f"{k}={v:g}" for k, v in knobs.items())])
-    config = {"dataset": dataset, "backbone": "late_fusion", "method": method, "label": label, "seed": seed}
+    config = {"dataset": dataset, "backbone": backbone, "method": method, "label": label, "seed": seed}
+    config |= {} if info is None else {"dataset_info": info}
     config |= {"recipe": "mmsa", "epochs": epochs, "lr": 0.001, "batch_size": 32, "method_kwargs": knobs}
     offset = seed / 100
     test = {"MAE": 1.0 + offset - 0.1 * epochs, "Corr": 0.1 * epochs}
@@ -41,6 +54,7 @@ def record(store: RunStore, minutes: int, method: str, seed: int, epochs: int, d
         status="finished",
         metrics={"valid": {"MAE": 0.9 + offset - 0.1 * epochs}, "test": test},
         best_epoch=epochs,
+        weights=weights,
         created=START + timedelta(minutes=minutes),
     )
 
@@ -56,3 +70,18 @@ def fill(store: RunStore, dataset: str = "synthetic") -> dict[str, list[Run]]:
         for seed in (1, 2):
             runs["sweep"].append(record(store, 30 + 2 * i + seed, "msmix", seed, 2, dataset, threshold=threshold))
     return runs
+
+
+def record_on_data(store: RunStore, folder: str) -> dict[str, Run]:
+    """Runs whose configs carry ``dataset_info`` as the loaders store it: CMU-MOSI (its ``folder``, a server path,
+    and per-modality z-score lists), an MMSA file (its path as ``source``) and synthetic data (no path)."""
+    zscore = {m: {"mean": [0.1 * i for i in range(20)], "std": [1.0] * 20} for m in ("text", "audio", "vision")}
+    infos = {
+        "mosi": ("mosi-utterance (speaker split)", {"source": "mosi-utterance", "folder": folder, "zscore": zscore}),
+        "file": ("mosi:aligned_50.pkl", {"source": f"{folder}/aligned_50.pkl", "cleaned": []}),
+        "synthetic": ("synthetic:small", {"source": "synthetic", "preset": "small", "seed": 0}),
+    }
+    return {
+        kind: record(store, 60 + minutes, "none", 1, 2, dataset, info=info | {"split": "speaker"})
+        for minutes, (kind, (dataset, info)) in enumerate(infos.items())
+    }

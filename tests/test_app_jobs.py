@@ -15,10 +15,10 @@ from ui.jobs_view import (
     POLL,
     READ_ONLY,
     STOP_AFTER_RUN_HELP,
-    STOP_NOW_HELP,
     WAIT_POLL,
     partial_note,
     poll_interval,
+    stop_now_help,
 )
 
 
@@ -57,6 +57,13 @@ def test_the_partial_note_says_why_tables_hold_fewer_runs():
     assert partial_note(finished) is None
 
 
+def test_stop_now_says_it_stops_every_run_in_progress_of_a_pool():
+    one, pool = stop_now_help(1), stop_now_help(3)
+    assert one.startswith("Ends the run in progress after its current batch: it is stored as 'stopped'")
+    assert pool.startswith("Ends every run in progress (this job trains 3 at a time) after its current batch: each")
+    assert one.endswith("A job waiting for a training slot leaves the line.") and pool.endswith(one[-50:])
+
+
 def test_a_waiting_job_is_polled_slowly_also_by_a_page_that_only_watches_it(tiny):
     queue = TrainingQueue(1)
     taken = queue.join(1)
@@ -82,7 +89,7 @@ def test_a_shared_link_shows_the_job_read_only_and_only_the_session_that_started
     assert (
         buttons["tr_stop_after"].label == "Stop after this run" and buttons["tr_stop_after"].help == STOP_AFTER_RUN_HELP
     )
-    assert buttons["tr_stop"].label == "Stop now" and buttons["tr_stop"].help == STOP_NOW_HELP
+    assert buttons["tr_stop"].label == "Stop now" and buttons["tr_stop"].help == stop_now_help(1)
 
     visitor = open_page(
         "training", training_job=job.id

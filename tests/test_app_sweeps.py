@@ -115,6 +115,20 @@ def test_a_stored_sweep_overlays(store, tiny):
     assert [line["name"] for line in lines] == [option] and values(lines[0]["x"]).tolist() == [0.2, 0.4, 0.6]
 
 
+def test_an_overlay_counts_each_seed_once_where_an_ablation_and_a_sweep_share_the_default(store, tiny):
+    for seed in (1, 2, 3):  # msmix ablate's full MS-Mix: δ at its default, 0.4
+        config = {"dataset": tiny.name, "backbone": "late_fusion", "method": "msmix", "label": "msmix", "seed": seed}
+        metrics = {"MAE": 9.0, "Non0_acc_2": 0.1, "Corr": 0.3}
+        store.record(config | {"epochs": 3}, [], status="finished", metrics={"test": metrics}, best_epoch=1)
+    _fake_sweep(store, tiny.name, values=(0.2, 0.4), seeds=(1, 2, 3))  # then msmix sweep, newer
+    at = open_page("sweeps")
+    (option,) = at.multiselect(key="sw_overlay").options
+    assert "2 values × 3 seeds" in option
+    at.multiselect(key="sw_overlay").set_value([option]).run()
+    table = at.dataframe[0].value
+    assert table["n"].tolist() == [3, 3] and table["mean"].tolist() == pytest.approx([0.6, 0.6])  # the newest runs
+
+
 def test_a_study_file_shows_optuna_history_and_importances(store, tmp_path):
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     study = optuna.create_study(

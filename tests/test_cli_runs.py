@@ -7,7 +7,7 @@ import sys
 
 import pytest
 from helpers import run_cli
-from stored_runs import fill
+from stored_runs import fill, record_on_data
 
 from msmix_core.runs import RunStore
 from msmix_core.runs.identity import experiment_key
@@ -63,6 +63,15 @@ def test_diff_prints_the_fields_that_differ(capsys, filled):
     assert "lr" in run_cli(capsys, "runs", "diff", a, b, "--all", "--runs-dir", runs_dir)[1]
     seeds = run_cli(capsys, "runs", "diff", runs["none"][0].id, runs["none"][1].id, "--runs-dir", runs_dir)[1]
     assert [line.split()[0] for line in seeds.splitlines()[2:]] == ["seed", "test.MAE"]  # seeds of one experiment
+
+
+def test_the_operator_s_diff_and_list_keep_the_server_paths_but_not_the_z_score_lists(capsys, filled):
+    runs_dir = filled[0]
+    runs = record_on_data(RunStore(runs_dir), "/srv/data/mosi-utterance")
+    out = run_cli(capsys, "runs", "diff", runs["mosi"].id, runs["synthetic"].id, "--runs-dir", runs_dir)[1]
+    assert "dataset_info.folder" in out and "/srv/data/mosi-utterance" in out and "zscore" not in out
+    where = ["--where", "dataset_info.folder=/srv/*"]
+    assert runs["mosi"].id in run_cli(capsys, "runs", "list", *where, "--runs-dir", runs_dir)[1]
 
 
 @pytest.mark.parametrize(

@@ -61,6 +61,30 @@ def test_the_default_ablation_set_pairs_like_with_like_and_says_what_it_left_out
     assert len(notes) == 2 and not any(s.complete for s in sets[1:])
 
 
+def older_complete_newer_smaller(store, record):
+    """An ablation at 2 epochs with '-SAL' and '-SIG', then a newer one at 3 epochs with '-SAL' alone."""
+    for seed in (1, 2, 3):
+        record(store, seed, seed, 0.70, method="msmix", epochs=2)
+        record(store, seed, seed, 0.69, label="msmix -SAL", method="msmix", epochs=2, method_kwargs={"use_sal": False})
+        record(store, seed, seed, 0.68, label="msmix -SIG", method="msmix", epochs=2, method_kwargs={"use_sig": False})
+        record(store, 10 + seed, seed, 0.75, method="msmix", epochs=3)
+        record(store, 10 + seed, seed, 0.74, label="msmix -SAL", method="msmix", epochs=3,
+               method_kwargs={"use_sal": False})  # fmt: skip
+
+
+def test_the_default_set_is_the_newest_that_can_be_tested_not_the_one_with_most_variants(tmp_path):
+    store = RunStore(tmp_path)
+    older_complete_newer_smaller(store, store_run)
+    newer, older = ablation_sets(store)
+    assert newer.settings["epochs"] == 3 and list(newer.variants) == ["msmix", "msmix -SAL"]
+    assert newer.missing == ("msmix -SIG",) and not newer.complete  # it lacks a variant seen elsewhere...
+    assert older.complete and older.settings["epochs"] == 2  # ...yet the newer set it is
+    store_run(store, 30, 4, 0.9, label="msmix -SIG", method="msmix", epochs=5, method_kwargs={"use_sig": False})
+    store_run(store, 31, 4, 0.9, method="msmix", epochs=5)  # newest, but one shared seed: no paired test
+    assert [s.settings["epochs"] for s in ablation_sets(store)] == [3, 2, 5]
+    assert [s.tier(FULL_LABEL) for s in ablation_sets(store)] == [2, 2, 1]
+
+
 def test_a_sweep_run_at_the_defaults_is_full_ms_mix_and_a_sweep_point_is_no_variant(mixed_store):
     store_run(mixed_store, 30, 4, 0.75, label="msmix threshold=0.4", method="msmix", epochs=2,
               method_kwargs={"threshold": 0.4})  # fmt: skip
@@ -68,6 +92,20 @@ def test_a_sweep_run_at_the_defaults_is_full_ms_mix_and_a_sweep_point_is_no_vari
     assert list(chosen.variants) == ["msmix", "msmix -SAL"]  # no "msmix threshold=..." variant
     assert [run.config["seed"] for run in chosen.variants["msmix"]] == [1, 2, 3, 4]
     assert chosen.seeds == [1, 2, 3]
+    paired = chosen.on_shared_seeds()  # the table's runs: seed 4 has no '-SAL' partner
+    assert {name: [r.config["seed"] for r in runs] for name, runs in paired.variants.items()} == {
+        "msmix": [1, 2, 3],
+        "msmix -SAL": [1, 2, 3],
+    }
+    assert compare_runs(paired.table(), baseline=FULL_LABEL)["n_seeds"].unique().tolist() == [3]
+    assert chosen.unpaired() == (
+        "1 run left out for lacking a partner seed ('msmix' seed 4): the means and tests use 3 seeds (1, 2, 3), "
+        "which every variant has"
+    )
+    assert chosen.unpaired(["msmix"]) is None and paired.unpaired() is None
+    store_run(mixed_store, 40, 1, 0.7, method="msmix", epochs=7)
+    lone = next(s for s in ablation_sets(mixed_store) if s.settings["epochs"] == 7)
+    assert "2 variants × 4 seeds ·" in chosen.title() and "1 variant × 1 seed ·" in lone.title()
 
 
 def test_compare_runs_on_the_chosen_set_pairs_on_shared_seeds_with_a_95_percent_interval(mixed_store):
@@ -122,6 +160,17 @@ def test_sweeps_are_grouped_by_settings_not_labels(mixed_store):
         sweep_table(mixed_store.list(), "threshold", "Non0_acc_2")
 
 
+def test_a_sweep_counts_a_seed_once_with_its_newest_run_and_is_named_by_its_newest_date(mixed_store):
+    for seed in (1, 2, 3):  # the sweep's default point: the same experiment as the ablation's full MS-Mix
+        store_run(mixed_store, 30 + seed, seed, 0.50, label="msmix threshold=0.4", method="msmix", epochs=2,
+                  method_kwargs={"threshold": 0.4})  # fmt: skip
+    ((name, runs),) = stored_sweeps(mixed_store.list(), "msmix", "threshold", DATASET).items()
+    assert name == "late_fusion, 2 epochs: 2 values × 3 seeds (2026-12-06 12:33)"  # the newest run's date
+    table = sweep_table(runs, "threshold", "Non0_acc_2")
+    assert table["n"].tolist() == [3, 3]  # not 6 at 0.4: the sweep's runs replaced the ablation's, seed by seed
+    assert table["mean"].tolist() == pytest.approx([0.60, 0.50]) and table["std"].tolist() == pytest.approx([0, 0])
+
+
 def _scores():
     """Robustness scores of two methods over three seeds: msmix is better by 0.1, 0.2 and 0.3 MAE."""
     rows = []
@@ -146,6 +195,11 @@ def test_seed_differences_pair_seeds_per_condition_with_a_95_percent_interval():
     assert accuracy["delta"].iloc[0] == pytest.approx(2.0)  # percentage points
     means = seed_means(_scores(), ["MAE"])
     assert means[(means["label"] == "msmix") & (means["condition"] == "noise")]["MAE"].item() == "0.8000 ± 0.0816"
+    keyed = seed_means(_scores().assign(experiment=lambda t: "key-" + t["label"]), ["MAE"])
+    assert keyed.columns[:2].tolist() == ["label", "experiment"] and set(keyed["experiment"]) == {
+        "key-none",
+        "key-msmix",
+    }
 
 
 def test_difference_figures_draw_dots_and_whiskers_on_an_axis_that_holds_0_and_the_spread():

@@ -175,12 +175,17 @@ def test_nested_lists_shared_through_the_memo_are_refused_before_numpy_stacks_th
         ("head:0", "give auto or the HOST:PORT"),
         ("head:99999", "give auto or the HOST:PORT"),
         (":6379", "give auto or the HOST:PORT"),
+        ("a b:1", "give auto or the HOST:PORT"),
+        ("-head:6379", "give auto or the HOST:PORT"),
+        ("head..lan:6379", "give auto or the HOST:PORT"),
+        ("[head]:6379", "give auto or the HOST:PORT"),
     ],
 )
 def test_a_ray_address_is_checked_before_anything_runs(address, message):
     with pytest.raises(MsmixError, match=message):
         ray_head(address)
     assert ray_head("auto") is None and ray_head(None) is None and ray_head("[::1]:6379") == ("::1", 6379)
+    assert ray_head("head-1.lan:6379") == ("head-1.lan", 6379) and ray_head("10.0.0.5:6379") == ("10.0.0.5", 6379)
 
 
 def test_a_ray_address_where_nothing_listens_is_one_line_at_once(tmp_path, capsys):

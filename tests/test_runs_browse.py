@@ -9,7 +9,7 @@ import time
 import optuna
 import pandas as pd
 import pytest
-from stored_runs import fill
+from stored_runs import fill, record_on_data
 
 from msmix_core.errors import MsmixError
 from msmix_core.experiments import history_frame
@@ -38,6 +38,7 @@ from msmix_core.runs.browse import (
     flat_config,
     group_table,
     knob_frame,
+    server_path,
     sort_table,
     store_stamp,
 )
@@ -132,6 +133,8 @@ def test_filters_on_any_column_with_wildcards_numbers_dates_tags_and_text(store,
     assert ids(filter_table(table, ["created>=2026-12-01T09:30"])) == {r.id for r in runs["sweep"]}
     assert ids(filter_table(table, ["tags=base*"])) == {runs["none"][1].id}
     assert ids(filter_table(table, search="looks odd")) == {runs["msmix"][2].id}
+    assert ids(filter_table(table, search="0.61")) == {runs["msmix 3 epochs"][0].id}  # valid_MAE, as printed
+    assert filter_table(table.iloc[:0], search="x").empty
     assert filter_table(table, ["label=nothing"]).empty
     for bad, said in [
         ("label", "not a condition"),
@@ -173,6 +176,46 @@ def test_a_diff_sets_configs_side_by_side_and_marks_what_differs(filled):
         config_diff([a])
     with pytest.raises(MsmixError, match="given twice"):
         config_diff([a, a])
+
+
+def test_server_paths_and_z_score_lists_stay_out_of_the_table_the_search_and_the_diff(store):
+    folder = "/srv/shared/data/mosi-utterance"
+    runs = record_on_data(store, folder)
+    table = browse_table(store.list())
+    assert "dataset_info.split" in table and "dataset_info.preset" in table  # what the data is stays
+    assert not [c for c in table.columns if "zscore" in c or c == "dataset_info.folder"]
+    source = table.set_index("id")["dataset_info.source"].fillna("")
+    assert [source[runs[kind].id] for kind in ("mosi", "file", "synthetic")] == ["mosi-utterance", "", "synthetic"]
+    assert not table.astype(str).apply(lambda column: column.str.contains("/srv")).any().any()
+    assert filter_table(table, search="/srv/shared").empty and len(filter_table(table, search="speaker")) == 3
+    diff = config_diff([runs["mosi"], runs["synthetic"], runs["file"]])
+    assert not [field for field in diff.index if "zscore" in field or "/srv" in "".join(diff.loc[field].astype(str))]
+    assert diff.loc["dataset_info.preset"].tolist() == [ABSENT, "small", ABSENT, True]
+    assert len(diff[diff["differs"]]) < 10  # a MOSI and a synthetic run differ in a few fields, not in 60 lists
+    operator = config_diff([runs["mosi"], runs["file"]], paths=True)  # the CLI's, on the server
+    assert operator.loc["dataset_info.folder"].iloc[0] == folder
+    assert operator.loc["dataset_info.source"].iloc[1] == f"{folder}/aligned_50.pkl"
+    assert "zscore" not in "".join(operator.index)
+    assert browse_table(store.list(), paths=True)["dataset_info.folder"].dropna().tolist() == [folder]
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "hidden"),
+    [
+        ("dataset_info.folder", "mosi-utterance", True),  # by its name, whatever it holds
+        ("mosi_dir", "", True),
+        ("dataset_info.source", "mosi:/data/aligned_50.pkl", True),
+        ("dataset_info.source", "C:\\data\\x.npz", True),
+        ("dataset_info.source", "~/data/x.npz", True),
+        ("dataset_info.source", "file:///data/x.npz", True),
+        ("dataset_info.source", "synthetic", False),
+        ("dataset_info.split_note", "the feature authors' train/test; valid = every 7th", False),
+        ("label", "msmix threshold=0.2", False),
+        ("dataset_info.seed", 3, False),
+    ],
+)
+def test_a_server_path_is_told_by_the_field_name_or_an_absolute_path_in_its_value(field, value, hidden):
+    assert server_path(field, value) is hidden
 
 
 def test_knob_frame_keeps_the_knobs_a_sweep_varies(store, filled):

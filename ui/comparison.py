@@ -10,14 +10,16 @@ from collections.abc import Sequence
 
 import streamlit as st
 
-from msmix_core.runs import ComparisonSet, left_out, varying_settings
+from msmix_core.jobs import TrainingJob
+from msmix_core.runs import MIN_PAIRED_SEEDS, ComparisonSet, left_out, varying_settings
 from msmix_core.runs.sets import setting_text
 from ui import page_state
 
 HELP = (
     "Runs are compared only with runs trained with the same settings (data, backbone, epochs, lr, knobs...) "
-    "but the compared factor, on the seeds both have; each set here is one such group. The default is the "
-    "newest set that holds every variant."
+    "but the compared factor, on the seeds both have; each set here is one such group. The default is the set "
+    "of the runs this page is training (or just trained), else the newest set with a paired test to show: "
+    f"the reference and another variant on at least {MIN_PAIRED_SEEDS} shared seeds."
 )
 
 
@@ -38,17 +40,35 @@ def set_label(chosen: ComparisonSet, varying: Sequence[str]) -> str:
     return chosen.title(varying) + lacks
 
 
-def choose_set(sets: Sequence[ComparisonSet], key: str) -> ComparisonSet:
-    """The set the user compares (the first, best, one by default), with a caption per set left out."""
+def job_set(sets: Sequence[ComparisonSet], job: TrainingJob | None) -> ComparisonSet | None:
+    """The set that holds most of ``job``'s stored runs (None before its first run has finished)."""
+    own = set(job.progress().run_ids.values()) if job is not None else set()
+    if not own or not sets:
+        return None
+    best = max(sets, key=lambda s: len(own & {run.id for run in s.runs}))  # the first of equals
+    return best if own & {run.id for run in best.runs} else None
+
+
+def choose_set(sets: Sequence[ComparisonSet], key: str, job: TrainingJob | None = None) -> ComparisonSet:
+    """The set the user compares, with a caption per set left out.
+
+    The default is the set of the page's ``job`` once one of its runs has finished (the chooser moves
+    to it once per job; the user may then pick another), else the library's default, the first.
+    """
     varying = varying_settings(sets)
     by_key = {s.settings_key: s for s in sets}
     if len(sets) > 1:
         options = list(by_key)
         forget_stale(key, options)  # a set that is gone (its runs deleted): back to the default
+        followed = job_set(sets, job)
+        if followed is not None and st.session_state.get(f"{key}_job") != job.id:
+            st.session_state[key] = followed.settings_key  # the job's first finished run: show its set
+            st.session_state[f"{key}_job"] = job.id
+        default = options[0] if followed is None else followed.settings_key
         picked = st.selectbox(
             "Runs compared",
             options,
-            key=page_state.bind(key, options[0], page_state.choice(options)),
+            key=page_state.bind(key, default, page_state.choice(options)),
             format_func=lambda settings_key: set_label(by_key[settings_key], varying),
             help=HELP,
         )

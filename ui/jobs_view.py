@@ -195,15 +195,24 @@ def progress_text(progress: JobProgress) -> str:
     return f"{doing} ({progress.runs_done}/{len(progress.names)} runs done) · {eta}"
 
 
-#: The help of the two Stop buttons: what each does, in the words of the runs it keeps.
+#: The help of 'Stop after this run', in the words of the runs it keeps ('Stop now': :func:`stop_now_help`).
 STOP_AFTER_RUN_HELP = (
     "The run in progress trains to its end and is stored as finished; the runs not started yet are skipped."
 )
-STOP_NOW_HELP = (
-    "Ends the run in progress after its current batch: it is stored as 'stopped' with the epochs it trained "
-    "(left out of the tables over seeds); the runs not started yet are skipped. A job waiting for a training "
-    "slot leaves the line."
-)
+
+
+def stop_now_help(workers: int) -> str:
+    """What 'Stop now' does to a job that trains ``workers`` runs at a time: every run in progress stops."""
+    if workers == 1:
+        ends = "Ends the run in progress after its current batch: it is stored"
+    else:
+        ends = (
+            f"Ends every run in progress (this job trains {workers} at a time) after its current batch: each is stored"
+        )
+    return (
+        f"{ends} as 'stopped' with the epochs it trained (left out of the tables over seeds); the runs not started "
+        "yet are skipped. A job waiting for a training slot leaves the line."
+    )
 
 
 def stop_buttons(job: TrainingJob, progress: JobProgress, key: str) -> None:
@@ -218,7 +227,7 @@ def stop_buttons(job: TrainingJob, progress: JobProgress, key: str) -> None:
     ):
         job.stop(after_run=True)
         st.toast("Stopping once the run in progress has ended…")
-    if (c2 if after_run else c1).button("Stop now", key=f"{key}_stop", help=STOP_NOW_HELP):
+    if (c2 if after_run else c1).button("Stop now", key=f"{key}_stop", help=stop_now_help(job.workers)):
         job.stop()
         st.toast("Stopping after the current batch…")
 

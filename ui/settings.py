@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import asdict, dataclass, fields
+from collections.abc import Collection, Mapping
+from dataclasses import asdict, dataclass, fields, replace
 
 import streamlit as st
 
@@ -11,8 +11,14 @@ from msmix_core.data import SyntheticConfig
 from msmix_core.errors import brief
 from msmix_core.models.registry import BACKBONES
 from msmix_core.training.config import TrainConfig
+from ui import page_state
 
 SESSION_KEY = "msmix_settings"
+#: The keys of the sidebar's widgets start with this (they restart from the settings when a link sets them).
+SIDEBAR_PREFIX = "sb_"
+#: A link's parameter that makes the page take the link's sidebar values on any run of a session, not only on
+#: its first (a link from the Runs page to Ablation: that group's data and backbone); removed once taken.
+LINK_KEY = "link"
 
 
 @dataclass(frozen=True)
@@ -108,10 +114,30 @@ def from_query_params() -> Settings:
     return settings
 
 
+def adopt(params: Mapping[str, str], forget: Collection[str] = ()) -> str | None:
+    """Make the sidebar values in ``params`` this session's, over its current settings, and restart the sidebar's
+    widgets and the widgets ``forget`` (their keys) from them; the note naming the values refused, if any."""
+    parsed, note = parse_query_params(params)
+    names = {f.name for f in fields(Settings)} & set(params)
+    base = st.session_state[SESSION_KEY] if SESSION_KEY in st.session_state else from_query_params()
+    st.session_state[SESSION_KEY] = replace(base, **{name: getattr(parsed, name) for name in names})
+    for key in [k for k in st.session_state if str(k).startswith(SIDEBAR_PREFIX) or k in forget]:
+        del st.session_state[key]
+    return note
+
+
 def current() -> Settings:
-    """This browser session's settings (read from the URL on the first run of a session)."""
+    """This browser session's settings: read from the URL on the first run of a session, and on any run whose
+    URL holds :data:`LINK_KEY` (a link that sets the sidebar; the page's own values it names restart from it)."""
     if SESSION_KEY not in st.session_state:
         st.session_state[SESSION_KEY] = from_query_params()
+    elif LINK_KEY in st.query_params:
+        params = st.query_params.to_dict()
+        note = adopt(params, forget=set(params) & page_state.BOUND)  # the page's widgets the link names
+        if note:
+            st.warning(note)
+    if LINK_KEY in st.query_params:
+        del st.query_params[LINK_KEY]
     return st.session_state[SESSION_KEY]
 
 

@@ -11,7 +11,7 @@ text cannot drift from the view.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import dataclass, field
 
 import numpy as np
 import streamlit as st
@@ -38,8 +38,6 @@ TOUR_KEY, STEP_KEY = "tour", "tour_step"
 APPLIED_KEY = "tour_applied"
 #: The shown step's text with its numbers, and what it was computed for.
 TEXT_KEY = "tour_text"
-#: Sidebar widget keys start with this: dropped when a step sets the settings, so they restart from them.
-SIDEBAR_PREFIX = "sb_"
 
 Facts = Callable[[Settings, MSADataset, dict[str, str]], dict[str, object]]
 
@@ -351,12 +349,8 @@ def synthetic_batches() -> list[tuple[int, int]]:
 
 def _apply(tour: Tour, step: Step) -> None:
     """Make the step's values this session's: its settings over the current ones, the page's from the URL."""
-    chosen = {**tour.settings, **step.params}
-    parsed, _ = settings_module.parse_query_params(chosen)
-    names = {f.name for f in fields(Settings)} & set(chosen)
-    settings_module.update(replace(settings_module.current(), **{n: getattr(parsed, n) for n in names}))
-    for key in [k for k in st.session_state if str(k).startswith(SIDEBAR_PREFIX) or k in page_state.BOUND]:
-        del st.session_state[key]  # the widgets restart from the settings and from the step's URL
+    settings_module.adopt({**tour.settings, **step.params}, forget=page_state.BOUND)  # widgets restart from them
+    settings_module.update(settings_module.current())
     for key, value in step.params.items():
         st.query_params[key] = value
 

@@ -53,7 +53,7 @@ def _list_options(p: argparse.ArgumentParser) -> None:
 def cmd_runs_list(args: argparse.Namespace) -> int:
     store = RunStore(args.runs_dir)
     runs, damaged = store.scan()
-    table = filter_table(browse_table(runs), args.where)
+    table = filter_table(browse_table(runs, paths=True), args.where)
     if table.empty:
         echo(f"no runs in {store.root}" + (f" where {' and '.join(args.where)}" if args.where else ""))
     elif args.group_by:
@@ -98,7 +98,7 @@ def _diff_options(p: argparse.ArgumentParser) -> None:
 
 def cmd_runs_diff(args: argparse.Namespace) -> int:
     store = RunStore(args.runs_dir)
-    diff = config_diff([store.load(run_id) for run_id in args.run_ids])
+    diff = config_diff([store.load(run_id) for run_id in args.run_ids], paths=True)
     shown = diff if args.all else diff[diff["differs"]]
     echo(shown.drop(columns="differs").to_string() if not shown.empty else "the runs' configs are the same")
     return 0

@@ -54,9 +54,10 @@ def _scale(metric: str) -> tuple[float, int]:
 def seed_means(scores: pd.DataFrame, metrics: Sequence[str]) -> pd.DataFrame:
     """Per method and condition: ``n_seeds`` and each metric as ``"mean ± std"`` over seeds (accuracies ×100).
 
-    ``scores`` holds one row per (label, seed, condition); the std is MMSA's population std.
+    ``scores`` holds one row per (label, seed, condition); the std is MMSA's population std. A method's
+    ``experiment`` key (when ``scores`` has the column) follows its label.
     """
-    keys = ["label", *CONDITION_COLUMNS]
+    keys = ["label", *(["experiment"] if "experiment" in scores.columns else []), *CONDITION_COLUMNS]
     rows = []
     for key, group in scores.groupby(keys, sort=False, dropna=False):
         row = dict(zip(keys, key, strict=True)) | {"n_seeds": group["seed"].nunique()}

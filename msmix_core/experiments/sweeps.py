@@ -20,8 +20,9 @@ import pandas as pd
 
 from msmix_core.errors import MsmixError
 from msmix_core.mixing.registry import Knob, method_knobs
-from msmix_core.runs import Run, RunStatus, settings_fields
+from msmix_core.runs import Run, RunStatus, newest_by_seed, settings_fields
 from msmix_core.runs.identity import fields_key
+from msmix_core.runs.sets import counted
 from msmix_core.training import TrainConfig
 from msmix_core.training.config import MAX_LR, MAX_WEIGHT_DECAY
 
@@ -222,13 +223,16 @@ def sweep_table(runs: Iterable[Run], knob: str, metric: str, split: str = "test"
     population std over seeds) and n; runs without the knob or the metric are left out.
 
     The runs at one value must be one experiment (the same :attr:`Run.experiment_key`): runs trained
-    otherwise are another sweep (:func:`stored_sweeps`), never averaged into this one.
+    otherwise are another sweep (:func:`stored_sweeps`), never averaged into this one. A seed run twice
+    at one value (an ablation's full MS-Mix and a sweep's point at the default share a key) counts
+    once, with its newest run, as in every comparison (:func:`~msmix_core.runs.newest_by_seed`).
     """
+    finished = newest_by_seed(run for run in runs if run.status == RunStatus.FINISHED)
     rows = []
-    for run in runs:
+    for run in (run for seeds in finished.values() for run in seeds.values()):
         value = knob_value(run.config, knob)
         score = run.metrics.get(split, {}).get(metric)
-        if run.status == RunStatus.FINISHED and value is not None and score is not None and math.isfinite(score):
+        if value is not None and score is not None and math.isfinite(score):
             rows.append({knob: value, metric: score, "experiment": run.experiment_key})
     frame = pd.DataFrame(rows, columns=[knob, metric, "experiment"])
     keys = frame.groupby(knob)["experiment"].unique()
@@ -252,7 +256,7 @@ def stored_sweeps(runs: Iterable[Run], method: str, knob: str, dataset: str) -> 
     (:func:`~msmix_core.runs.settings_fields`) differ only in the knob's value and the seed, with at least
     two values. A run at the knob's default belongs to a sweep whatever its label (a Training or ablation
     run of full MS-Mix is the default's point), an ablation variant does not (its switch is another
-    setting). Named by backbone, epochs, size and date."""
+    setting). Named by backbone, epochs, size and the newest run's date."""
     groups: dict[str, list[Run]] = {}
     for run in runs:
         config = run.config
@@ -264,10 +268,10 @@ def stored_sweeps(runs: Iterable[Run], method: str, knob: str, dataset: str) -> 
         values = {repr(knob_value(run.config, knob)) for run in members}
         if len(values) < 2:
             continue
-        first, seeds = members[-1], {run.config["seed"] for run in members}
+        newest, seeds = max(members, key=lambda r: (r.created, r.id)), {run.config["seed"] for run in members}
         name = (
-            f"{first.config['backbone']}, {first.config.get('epochs')} epochs: {len(values)} values × "
-            f"{len(seeds)} seeds ({first.created:%Y-%m-%d %H:%M})"
+            f"{newest.config['backbone']}, {newest.config.get('epochs')} epochs: {len(values)} values × "
+            f"{counted(len(seeds), 'seed')} ({newest.created:%Y-%m-%d %H:%M})"
         )
         sweeps[name if name not in sweeps else f"{name} #{len(sweeps) + 1}"] = members
     return sweeps

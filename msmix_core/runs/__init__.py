@@ -36,7 +36,14 @@ from msmix_core.runs.identity import (
     settings_fields,
 )
 from msmix_core.runs.liveness import ABANDONED_AFTER
-from msmix_core.runs.sets import ComparisonSet, comparable_sets, left_out, run_label, varying_settings
+from msmix_core.runs.sets import (
+    ComparisonSet,
+    comparable_sets,
+    left_out,
+    newest_by_seed,
+    run_label,
+    varying_settings,
+)
 from msmix_core.runs.status import STATUSES, RunStatus
 from msmix_core.runs.store import (
     CONFIG_FILE,
@@ -78,6 +85,7 @@ __all__ = [
     "format_table",
     "left_out",
     "mean_interval",
+    "newest_by_seed",
     "paired_differences",
     "run_label",
     "runs_table",

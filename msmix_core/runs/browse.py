@@ -4,8 +4,12 @@
 scans a run list for (knobs, recipe, epoch cap, duration, experiment key, tags, note) and with every
 config field flattened to a column (``method_kwargs.threshold``), so that any of them can be
 filtered on (:func:`filter_table`), grouped by (:func:`group_table`) or set side by side
-(:func:`config_diff`). :func:`knob_frame` gives the knobs that vary over some runs against a metric
-(the parallel-coordinates view).
+(:func:`config_diff`). Two families of stored fields stay out: the data's z-score statistics
+(``dataset_info.zscore.*``: hundreds of numbers that would flood a diff) and, unless asked for
+(``paths=True``: the operator's CLI), any field that names a place on the server
+(:func:`server_path`: the CMU-MOSI folder in ``dataset_info.folder``, an MMSA file's path), which
+a shared app must not show. :func:`knob_frame` gives the knobs that vary over some runs against a
+metric (the parallel-coordinates view).
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from msmix_core.errors import MsmixError
@@ -55,6 +60,12 @@ _SHOWN = frozenset({"dataset", "backbone", "method", "label", "seed", "recipe", 
 _NOT_KNOBS = ("seed", "label", "device", "save_weights", "versions.", "dataset_summary.")
 #: What grouping by ``experiment`` shows of each group besides its key (all runs of one key share them).
 EXPERIMENT_COLUMNS: tuple[str, ...] = ("dataset", "backbone", "label", "knobs", "max_epochs", "experiment")
+#: Stored fields no browser table shows: the data's z-score statistics (a list of numbers per modality).
+_STATISTICS = ("dataset_info.zscore.",)
+#: Field names (their last dotted part) that hold a place on the server whatever their value.
+_PLACE_NAMES = frozenset({"folder", "path", "dir", "directory", "root", "file"})
+#: An absolute path (POSIX, home, Windows drive or share) or a file URI anywhere in a text: "mosi:/data/x.pkl".
+_SERVER_PATH = re.compile(r"(?:^|[\s:=(,'\"])(?:~?/|[A-Za-z]:[\\/]|\\\\)\S|file:", re.IGNORECASE)
 #: ``KEY=VALUE``, ``KEY!=VALUE``, ``KEY<VALUE``, ``KEY<=VALUE``, ``KEY>VALUE``, ``KEY>=VALUE``.
 _CONDITION = re.compile(r"^\s*([^=!<>]+?)\s*(!=|<=|>=|=|<|>)\s*(.*?)\s*$")
 #: Shown for a config field a run does not have.
@@ -70,6 +81,22 @@ def flat_config(config: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
         else:
             flat[f"{prefix}{key}"] = value
     return flat
+
+
+def server_path(field: str, value: Any) -> bool:
+    """Whether a stored field names a place on the server: by its name (``folder``, ``*_dir``, ``*_path``...)
+    or by its value (text holding an absolute path or a ``file:`` URI)."""
+    name = field.rsplit(".", 1)[-1].lower()
+    if name in _PLACE_NAMES or name.endswith(("_dir", "_path", "_folder", "_file")):
+        return True
+    return isinstance(value, str) and bool(_SERVER_PATH.search(value))
+
+
+def shown_config(config: Mapping[str, Any], paths: bool = False) -> dict[str, Any]:
+    """A config flattened (:func:`flat_config`) less the data's z-score statistics and, unless ``paths``, the
+    fields that name a place on the server (:func:`server_path`)."""
+    flat = flat_config(config)
+    return {k: v for k, v in flat.items() if not k.startswith(_STATISTICS) and (paths or not server_path(k, v))}
 
 
 def value_text(value: Any) -> str:
@@ -111,8 +138,9 @@ def store_stamp(root: Path) -> tuple[tuple[str, int, int], ...]:
     return tuple(sorted(stamp))
 
 
-def browse_table(runs: Iterable[Run]) -> pd.DataFrame:
-    """One row per run: :data:`BROWSE_COLUMNS`, the ``test_``/``valid_`` metrics, then every other config field.
+def browse_table(runs: Iterable[Run], paths: bool = False) -> pd.DataFrame:
+    """One row per run: :data:`BROWSE_COLUMNS`, the ``test_``/``valid_`` metrics, then every other config field
+    (:func:`shown_config`: server paths only with ``paths``, never the z-score lists).
 
     ``epochs`` counts the epochs trained, ``max_epochs`` is the configured cap, ``duration_s`` the
     seconds from start to end (NaN while a run trains), ``experiment`` the run's experiment key
@@ -135,7 +163,7 @@ def browse_table(runs: Iterable[Run]) -> pd.DataFrame:
                 "note": note,
             }
         )
-        configs.append({k: v for k, v in flat_config(config).items() if k not in _SHOWN})
+        configs.append({k: v for k, v in shown_config(config, paths).items() if k not in _SHOWN})
     extra_frame = pd.DataFrame(extra, index=table.index, columns=[c for c in BROWSE_COLUMNS if c not in table])
     metrics = [c for c in table.columns if c not in BROWSE_COLUMNS]
     frame = pd.concat([table, extra_frame], axis=1)[[*BROWSE_COLUMNS, *metrics]]
@@ -175,6 +203,20 @@ def _compare(column: pd.Series, op: str, text: str) -> pd.Series:
     return result[op].fillna(op == "!=").astype(bool)
 
 
+def _cell_text(column: pd.Series) -> pd.Series:
+    """A column's cells as the tables print them (numbers as :func:`value_text` does: 0.61 finds a MAE of 0.61),
+    empty where missing; numbers are formatted by numpy, not one by one."""
+    if pd.api.types.is_float_dtype(column) or pd.api.types.is_integer_dtype(column):
+        present = column.notna().to_numpy()
+        text = np.full(len(column), "", dtype=object)
+        if present.any():
+            text[present] = np.char.mod("%g", column.to_numpy()[present].astype(float))
+        return pd.Series(text, index=column.index)
+    if pd.api.types.is_string_dtype(column) and not pd.api.types.is_object_dtype(column):
+        return column.fillna("").astype(str)
+    return column.map(lambda v: "" if _missing(v) else value_text(v)).astype(str)
+
+
 def parse_condition(condition: str) -> tuple[str, str, str]:
     """``KEY=VALUE`` (or ``!=``, ``<``, ``<=``, ``>``, ``>=``) as ``(key, operator, value)``."""
     match = _CONDITION.match(condition)
@@ -193,7 +235,7 @@ def filter_table(frame: pd.DataFrame, where: Sequence[str] = (), search: str = "
 
     A condition is ``KEY=VALUE`` on any column (``*`` is a wildcard in text; ``tags=best`` holds
     for a run tagged ``best``), or ``!=``, ``<``, ``<=``, ``>``, ``>=`` on numbers and times.
-    ``search`` is looked for, case-insensitively, in the run's text columns.
+    ``search`` is looked for, case-insensitively, in every cell of the run's row as the tables print it.
     """
     keep = pd.Series(True, index=frame.index)
     for condition in where:
@@ -202,9 +244,10 @@ def filter_table(frame: pd.DataFrame, where: Sequence[str] = (), search: str = "
             raise MsmixError(f"no column {key!r} to filter on: use one of {', '.join(map(str, frame.columns))}")
         keep &= _compare(frame[key], op, text)
     if search.strip():
-        text_columns = [c for c in frame.columns if not pd.api.types.is_numeric_dtype(frame[c])]
-        haystack = frame[text_columns].fillna("").astype(str).agg(" ".join, axis=1).str.lower()
-        keep &= haystack.str.contains(search.strip().lower(), regex=False)
+        haystack = pd.Series("", index=frame.index)
+        for name in frame.columns:
+            haystack += " " + _cell_text(frame[name])
+        keep &= haystack.str.lower().str.contains(search.strip().lower(), regex=False)
     return frame[keep]
 
 
@@ -242,9 +285,10 @@ def group_table(
     return grouped.merge(described, on="experiment", how="left")[[*shown, *grouped.columns[len(by) :]]]
 
 
-def config_diff(runs: Sequence[Run]) -> pd.DataFrame:
+def config_diff(runs: Sequence[Run], paths: bool = False) -> pd.DataFrame:
     """Two or more runs side by side: one row per config field (plus status, epochs and test metrics), one
-    column per run id holding the value as text, and ``differs`` (not the same in every run)."""
+    column per run id holding the value as text, and ``differs`` (not the same in every run). The fields
+    are :func:`shown_config`'s: server paths only with ``paths``."""
     if len(runs) < 2:
         raise MsmixError(f"a diff needs two runs or more, got {len(runs)}")
     table = browse_table(runs).set_index("id")
@@ -253,7 +297,7 @@ def config_diff(runs: Sequence[Run]) -> pd.DataFrame:
         row = table.loc[run.id]
         fields = {"status": row["status"], "experiment": row["experiment"], "epochs trained": row["epochs"]}
         fields |= {"tags": row["tags"], "note": row["note"]}
-        fields |= dict(sorted((k, v) for k, v in flat_config(run.config).items() if k != EXPERIMENT_KEY_FIELD))
+        fields |= dict(sorted((k, v) for k, v in shown_config(run.config, paths).items() if k != EXPERIMENT_KEY_FIELD))
         fields |= {f"test.{metric}": value for metric, value in sorted(run.metrics.get("test", {}).items())}
         columns[run.id] = {field: value_text(value) for field, value in fields.items()}
     if len(columns) < len(runs):
