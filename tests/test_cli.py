@@ -304,7 +304,7 @@ def test_methods_lists_every_method_and_its_declared_knobs(capsys):
         assert f"\n{name} (" in f"\n{out}"
         for knob, declared in method_knobs(name).items():
             assert f"  {knob}=" in out and declared.doc in out
-    assert "  alpha=1  a number > 0; α of the Beta(α, α) ratio draw" in out  # mixup's
+    assert "  alpha=1  a number in [0.001, 10000]; α of the Beta(α, α) ratio draw" in out  # mixup's
     assert "  threshold=0.4  a number in [0, 1];" in out
 
 
