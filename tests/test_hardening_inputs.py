@@ -243,6 +243,11 @@ MANY = str(4 * (os.cpu_count() or 1) + 1)
         (["train", "--method", "mixup", "--set", "alpha=1e300"], "knob alpha must be a number in [0.001, 10000]"),
         (["train", "--backbone", "misa", "--backbone-set", "sim_weight=1e300"], "must be a number in [0, 1000]"),
         (["train", "--lr", "1e300"], "TrainConfig.lr must be a number in (0, 10]"),
+        (
+            ["train", "--method", "multimix", "--set", "num_mix=1000000000000"],
+            "num_mix must be an integer in [1, 10000]",
+        ),
+        (["train", "--method", "msmix", "--set", "num_heads=1000000000"], "num_heads must be an integer in [1, 1024]"),
         (["sweep", "--knob", "msmix.alpha=1,1e300"], "msmix.alpha must be a number in [0.001, 10000]"),
         (
             [

@@ -23,6 +23,7 @@ from msmix_core.mixing import (
     describe_methods,
     method_knobs,
 )
+from msmix_core.mixing.intensity import largest_divisor
 from msmix_core.mixing.knobs import ALPHA, MIX_WEIGHT, Knob
 from msmix_core.mixing.ms_mix import ms_mix
 from msmix_core.mixing.result import weight_diagnostics
@@ -194,7 +195,7 @@ def test_describe_methods_lists_every_knob_with_default_and_range():
     knobs = described["msmix"]["knobs"]
     assert {"alpha", "threshold", "num_mix", "use_sass", "use_sig", "use_sal", "num_heads"} <= set(knobs)
     assert knobs["threshold"].default == 0.4 and knobs["threshold"].describe() == "a number in [0, 1]"
-    assert knobs["num_mix"].describe() == "an integer >= 1 or None"
+    assert knobs["num_mix"].describe() == "an integer in [1, 10000] or None"
     assert described["mixup"]["stage"] == "input" and described["cmixup"]["knobs"]["sigma"].default == 1.0
     for name, entry in described.items():  # the defaults themselves pass the checks
         assert all(k.accepts(k.default) for k in entry["knobs"].values()), name
@@ -209,9 +210,9 @@ def test_describe_methods_lists_every_knob_with_default_and_range():
         ("cmixup", {"sigma": float("nan")}, r"sigma must be a number in \[0.001, 1000\]"),
         ("msmix", {"use_sass": "yes"}, "use_sass must be true or false"),
         ("cmixup", {"bandwidth": 1}, r"unknown knob\(s\) \['bandwidth'\]"),
-        ("multimix", {"num_mix": 0}, "num_mix must be an integer >= 1 or None"),
+        ("multimix", {"num_mix": 0}, r"num_mix must be an integer in \[1, 10000\] or None"),
         ("multimix", {"num_mix": 2.5}, "num_mix must be an integer"),
-        ("powmix", {"max_sources": 1}, "max_sources must be an integer >= 2"),
+        ("powmix", {"max_sources": 1}, r"max_sources must be an integer in \[2, 1024\]"),
         ("powmix", {"min_mix": 2.0, "max_mix": 1.0}, "min_mix .* must not exceed max_mix"),
         ("msmix_guard", {"label_guard": False}, "unknown knob"),
     ],
@@ -226,7 +227,7 @@ def test_bad_names_and_knobs_are_explained(name, knobs, message):
     [
         (lambda: Mixup(alpha=-1), r"^mixup: knob alpha must be a number in \[0.001, 10000\], got -1$"),
         (lambda: CMixup(sigma=0.0), r"sigma must be a number in \[0.001, 1000\]"),
-        (lambda: MultiMix(num_mix=0), "num_mix must be an integer >= 1 or None"),
+        (lambda: MultiMix(num_mix=0), r"num_mix must be an integer in \[1, 10000\] or None"),
         (lambda: PowMix(min_mix=2.0, max_mix=1.0), "min_mix .* must not exceed max_mix"),
         (lambda: MSMix(DIMS, threshold=1.5), r"threshold must be a number in \[0, 1\]"),
         (lambda: NoMix(mix_weight=-0.1), r"mix_weight must be a number in \[0, 1000\]"),
@@ -312,6 +313,14 @@ def test_every_float_knob_has_a_finite_range_whose_ends_build_and_whose_outside_
                     build_method(name, **extra, **{knob: value})
     with pytest.raises(ValueError, match="finite range"):
         Knob(1.0, kind="float", low=0.0)
+
+
+def test_every_integer_knob_is_bounded_and_many_heads_build_at_once():
+    """num_mix=10^12 would allocate terabytes, num_heads=10^9 looped a billion times looking for a divisor."""
+    for name in METHODS:
+        for knob, declared in method_knobs(name).items():
+            assert declared.kind != "int" or math.isfinite(declared.high), (name, knob)
+    assert largest_divisor(12, 10**9) == 12 and largest_divisor(7, 4) == 1
 
 
 def test_every_float_knob_of_every_backbone_is_bounded():

@@ -9,7 +9,7 @@ from torch import nn
 
 def largest_divisor(dim: int, at_most: int) -> int:
     """The largest number of attention heads ``<= at_most`` that divides ``dim``."""
-    return max(h for h in range(1, max(1, at_most) + 1) if dim % h == 0)
+    return max(h for h in range(1, max(1, min(at_most, dim)) + 1) if dim % h == 0)  # none above dim divides it
 
 
 class IntensityPredictor(nn.Module):

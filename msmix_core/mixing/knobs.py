@@ -68,14 +68,13 @@ class Knob:
         return float(value) if self.kind == "float" else int(value)
 
     def search_range(self) -> tuple[float, float, bool] | None:
-        """``(low, high, log)`` for a slider or a search: the suggestion, else the valid range when finite."""
+        """``(low, high, log)`` for a slider or a search: the suggestion, else a float knob's valid range (an integer
+        knob's bound, such as 1024 heads, only guards against absurd values: it is not worth searching)."""
         if self.kind == "bool" or self.default is None:
             return None
         if self.suggested is not None:
             return self.suggested
-        if math.isfinite(self.low) and math.isfinite(self.high):
-            return self.low, self.high, False
-        return None
+        return (self.low, self.high, False) if self.kind == "float" else None
 
 
 #: The valid range of a Beta/Dirichlet concentration: below 1e-3 both float32 gamma draws underflow to 0
@@ -96,7 +95,8 @@ MIX_WEIGHT = Knob(
 SAL_WEIGHT = Knob(
     kind="float", **LOSS_WEIGHT, doc="weight of MS-Mix's alignment loss (SAL)", suggested=(0.0, 2.0, False)
 )
-NUM_MIX = Knob(kind="int", low=1, doc="mixed samples per batch; None: the batch size")
+#: MultiMix's paper makes up to 1000 mixed samples per batch; ten times that is the most a batch may ask for.
+NUM_MIX = Knob(kind="int", low=1, high=10_000, doc="mixed samples per batch; None: the batch size")
 
 #: MS-Mix's δ and α, the released code's defaults (the paper's text says δ = 0.2), which the functional
 #: ``ms_mix`` and SASS over a whole split (``msmix partners``) take too.

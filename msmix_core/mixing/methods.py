@@ -236,7 +236,7 @@ class PowMix(_WeightedMix):
         "power": Knob(
             kind="float", low=1e-2, high=1e2, doc="exponent that sharpens the factors", suggested=(0.5, 4.0, True)
         ),
-        "max_sources": Knob(kind="int", low=2, doc="most samples in one mix", suggested=(2, 5, False)),
+        "max_sources": Knob(kind="int", low=2, high=1024, doc="most samples in one mix", suggested=(2, 5, False)),
         "min_mix": Knob(kind="float", **MIX_SHARE, doc="fewest mixed samples, × B", suggested=(0.1, 1.0, False)),
         "max_mix": Knob(kind="float", **MIX_SHARE, doc="most mixed samples, × B", suggested=(1.0, 3.0, False)),
         "mix_weight": MIX_WEIGHT,
@@ -306,7 +306,7 @@ class MSMix(MixMethod):
         "label_guard": Knob(kind="bool", doc="never pair labels of opposite signs (ours)"),
         "detach_predictor_input": Knob(kind="bool", doc="predictors read detached latents (ours; the release: False)"),
         "detach_ratios": Knob(kind="bool", doc="no gradient through the SIG ratios (ours)"),
-        "num_heads": Knob(kind="int", low=1, doc="attention heads of each intensity predictor"),
+        "num_heads": Knob(kind="int", low=1, high=1024, doc="attention heads of each intensity predictor"),
         "mix_weight": MIX_WEIGHT,
         "sal_weight": SAL_WEIGHT,
     }
