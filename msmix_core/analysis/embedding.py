@@ -234,7 +234,7 @@ def _read(path: Path, sizes: list[int], dims: int) -> list[np.ndarray] | None:
     try:
         with np.load(path, allow_pickle=False) as saved:
             arrays = [saved[f"arr_{k}"] for k in range(len(sizes))]
-    except (OSError, ValueError, KeyError):
+    except Exception:  # any damage (a torn zip is BadZipFile, a cut entry EOFError or zlib.error): compute it again
         return None
     if any(a.shape != (n, dims) or a.dtype != np.float32 for a, n in zip(arrays, sizes, strict=True)):
         return None

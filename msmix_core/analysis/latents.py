@@ -141,7 +141,7 @@ def stored_batch(folder: str | Path, key: str, compute: Callable[[], LatentBatch
                     index=saved["index"],
                     intensities={m: saved[f"intensity_{m}"] for m in MODALITIES},
                 )
-        except (OSError, ValueError, KeyError):
+        except Exception:  # any damage (a torn zip is BadZipFile, a cut entry EOFError or zlib.error): compute it again
             pass
     batch = compute()
     path.parent.mkdir(parents=True, exist_ok=True)
