@@ -213,7 +213,8 @@ def test_training_onto_a_disk_that_fills_ends_with_one_line_and_a_failed_run(tmp
     with _tmpfs(tmp_path / "disk", "256k") as disk:
         argv = ["train", "--dataset", data, "--runs-dir", disk / "runs", "--seeds", "1", "--epochs", "5"]
         code, _, err = run_cli(capsys, *argv, *QUICK, "--no-weights")
-        assert code == 2 and err.startswith("msmix: error: cannot write the result of run") and err.count("\n") == 1
+        assert code == 2 and err.startswith("msmix: error: run ") and err.count("\n") == 1
+        assert "failed: cannot write the result of run" in err  # the run, then its error
         assert "No space left on device" in err
         [run] = RunStore(disk / "runs").list()
         assert run.status == "failed" and "No space left on device" in run.error and len(run.history) == 1

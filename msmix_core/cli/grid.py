@@ -143,15 +143,17 @@ def _train_all(
             raise MsmixError(_stopped(progress, exc)) from exc
 
 
-def _failure(run: Run) -> str:
+def _failure(run: Run, error: object = None) -> str:
     """One line for a run stored ``failed``: its id and its error (which may span lines)."""
-    return f"run {run.id} failed: {' '.join(str(run.error).split())}"
+    return f"run {run.id} failed: {' '.join(str(run.error if error is None else error).split())}"
 
 
 def _stopped(progress: _Progress, exc: Exception) -> str:
     """Why a serial grid stopped: the run the trainer stored failed, as a pool reports it, and what did not train."""
     run = progress.last
-    line = _failure(run) if run is not None and run.status == RunStatus.FAILED else f"a run failed: {first_line(exc)}"
+    error = exc if isinstance(exc, MsmixError) else f"{type(exc).__name__}: {first_line(exc)}"  # the run keeps it whole
+    line = _failure(run, error) if run is not None and run.status == RunStatus.FAILED else f"a run failed: {error}"
+    line = " ".join(line.split())
     left = len(progress.configs) - len(progress.statuses)
     return line + (f"; the {left} runs after it did not train" if left else "")
 
