@@ -10,7 +10,8 @@ answer until ``script_finished``), so thirty sessions cost this machine the serv
 browsers'. First ``--trainers`` sessions open Training with their own seed and press Run (a few
 epochs of no mixing): the queue starts as many as it has slots and the others wait, their place in
 line shown. Then every session, at once, opens each exploration page with its own synthetic data
-seed (so no session is served another's cached data) and the time from the request to the
+seed (so no session is served another's cached data, and, with an empty latent cache, the pages that open
+on trained latents train them once per session) and the time from the request to the
 ``script_finished`` of that page run is recorded per page, as the server's side of a page load.
 Meanwhile the resident memory of the server and of all its child processes (the trainings, the idle
 worker) is sampled from ``/proc``. A page run fails when it ends in an exception element, a compile
@@ -224,7 +225,10 @@ def main() -> None:
     )
     parser.add_argument("--timeout", type=float, default=300.0, help="seconds a page run may take before it fails")
     args = parser.parse_args()
-    env = {"MSMIX_RUNS_DIR": tempfile.mkdtemp(prefix="msmix-class-")}
+    env = {  # an empty run store, and an empty latent cache: every session's own data seed trains its latents
+        "MSMIX_RUNS_DIR": tempfile.mkdtemp(prefix="msmix-class-"),
+        "MSMIX_LATENT_CACHE": tempfile.mkdtemp(prefix="msmix-class-latents-"),
+    }
     with app_server(env) as url:
         sampler = MemorySampler(_server_pid(url.rsplit(":", 1)[1]))
         sampler.start()

@@ -8,6 +8,7 @@ import time
 
 import pytest
 
+import msmix_core.jobs.queue
 from msmix_core.errors import MsmixError
 from msmix_core.jobs import TrainingJob, TrainingQueue, prepare_worker, worker
 from msmix_core.jobs.queue import SLOTS_ENV, slots_from_env, usable_cores
@@ -202,11 +203,13 @@ def test_holding_waits_for_a_slot_and_gives_it_back():
     assert not queue.busy()  # given back after the block
 
 
-def test_the_pages_trained_latents_hold_a_training_slot(tiny, monkeypatch):
+def test_the_pages_trained_latents_wait_in_a_line_of_their_own(tiny, monkeypatch):
     from ui import latents
 
+    assert latents.page_trainings() is not msmix_core.jobs.queue.default_queue()  # never behind a class's Runs
+    assert latents.page_trainings().slots == msmix_core.jobs.queue.default_queue().slots
     queue = TrainingQueue(1)
-    monkeypatch.setattr(latents, "default_queue", lambda: queue)
+    monkeypatch.setattr(latents, "page_trainings", lambda: queue)
     job = queue.join(1)
     assert queue.wait(job, timeout=0)
     result = []

@@ -16,7 +16,7 @@ from msmix_core.analysis import LatentBatch, encode_batch, fit_encoder
 from msmix_core.analysis.latents import stored_batch
 from msmix_core.analysis.replay import replay_batches
 from msmix_core.data import MSADataset
-from msmix_core.jobs.queue import default_queue
+from msmix_core.jobs.queue import TrainingQueue, default_queue
 from ui import data, page_state
 from ui.settings import Settings
 
@@ -27,8 +27,8 @@ TRAINED_EPOCHS = 3
 #: views' ones, so a fresh server shows them without training); ``$MSMIX_LATENT_CACHE`` overrides it.
 LATENT_CACHE = Path(os.environ.get("MSMIX_LATENT_CACHE", Path(__file__).resolve().parent.parent / ".cache" / "latents"))
 
-#: What the training spinners add: such training waits for one of the server's training slots like a Run.
-WHEN_BUSY = "; on a busy server it waits for a free training slot"
+#: What the training spinners add: such training waits its turn when many sessions train at once.
+WHEN_BUSY = "; on a busy server it waits its turn"
 
 SOURCES = {"untrained (seeded)": 0, f"trained ({TRAINED_EPOCHS} epochs of MS-Mix)": TRAINED_EPOCHS}
 
@@ -40,11 +40,18 @@ def data_key(settings: Settings) -> str:
     return str(settings)
 
 
+@st.cache_resource(show_spinner=False)
+def page_trainings() -> TrainingQueue:
+    """The server-wide bound on the pages' own brief trainings (the trained latents, the replay): as many at once
+    as the server has training slots, in a line of their own, so that a page never waits behind a class's Runs."""
+    return TrainingQueue(default_queue().slots)
+
+
 @st.cache_resource(max_entries=8, show_spinner=False)
 def _encoder(key: str, _dataset: MSADataset, backbone: str, seed: int, epochs: int):
     if not epochs:
         return fit_encoder(_dataset, backbone, seed=seed, epochs=0)
-    with default_queue().holding():  # a class's trained views share the server's training slots with its Runs
+    with page_trainings().holding():  # thirty sessions' toggles do not train thirty models at once
         return fit_encoder(_dataset, backbone, seed=seed, epochs=epochs)
 
 
@@ -87,7 +94,7 @@ REPLAY_EPOCHS = 5
 
 @st.cache_resource(max_entries=4, show_spinner=False)
 def _replay(key: str, _dataset: MSADataset, backbone: str, seed: int, batch_size: int) -> list[LatentBatch]:
-    with default_queue().holding():
+    with page_trainings().holding():
         return replay_batches(_dataset, backbone, seed=seed, epochs=REPLAY_EPOCHS, batch_size=batch_size)
 
 

@@ -5,8 +5,8 @@ Run: thirty students pressing Run together would start thirty processes with tor
 few cores, and every one of them, and every page, would crawl. :class:`TrainingQueue` gives out
 *slots*: a job takes as many as the processes it trains in (one, or its pool's workers, at most all
 the slots) and waits, first come first served, until that many are free. A waiting job knows its
-place in line and can leave it (Stop). Training the pages do inside the server process holds a
-slot too (:meth:`TrainingQueue.holding`). The queue is process-wide (:func:`default_queue`): every
+place in line and can leave it (Stop). Training done inside the caller's own process can be bounded
+the same way (:meth:`TrainingQueue.holding`). The queue is process-wide (:func:`default_queue`): every
 session of the server shares it. Its size is ``$MSMIX_TRAINING_SLOTS``, by default the number of
 cores.
 """
