@@ -3,6 +3,7 @@
 import os
 import signal
 import threading
+import time
 
 import pytest
 import torch
@@ -21,10 +22,17 @@ def _grid() -> list[TrainConfig]:
     ]
 
 
-def _queue_feeders() -> list[threading.Thread]:
-    """The multiprocessing queue feeder threads of this process: multiprocessing joins them at exit, so one
-    left blocked (on a queue lock that a killed worker held) makes the interpreter hang after the tests."""
-    return [thread for thread in threading.enumerate() if thread.name == "QueueFeederThread"]
+def _queue_feeders(timeout: float = 30.0) -> list[threading.Thread]:
+    """The multiprocessing queue feeder threads of this process still alive after ``timeout`` seconds:
+    multiprocessing joins them at exit, so one left blocked (on a queue lock that a killed worker held) makes
+    the interpreter hang after the tests. The pool's own call queue has one until its management thread,
+    which a stopped pool leaves to finish on its own, closes it: on a loaded machine that takes a moment."""
+    deadline = time.monotonic() + timeout
+    while True:
+        feeders = [thread for thread in threading.enumerate() if thread.name == "QueueFeederThread"]
+        if not feeders or time.monotonic() > deadline:
+            return feeders
+        time.sleep(0.1)
 
 
 def _stored(runs) -> list[tuple]:
