@@ -7,6 +7,7 @@ browser sessions with different uploads never share results.
 
 from __future__ import annotations
 
+import contextlib
 import os
 from pathlib import Path
 
@@ -49,9 +50,8 @@ def page_trainings() -> TrainingQueue:
 
 @st.cache_resource(max_entries=8, show_spinner=False)
 def _encoder(key: str, _dataset: MSADataset, backbone: str, seed: int, epochs: int):
-    if not epochs:
-        return fit_encoder(_dataset, backbone, seed=seed, epochs=0)
-    with page_trainings().holding():  # thirty sessions' toggles do not train thirty models at once
+    # trained latents wait for a slot: thirty sessions' toggles do not train thirty models at once
+    with page_trainings().holding() if epochs else contextlib.nullcontext():
         return fit_encoder(_dataset, backbone, seed=seed, epochs=epochs)
 
 

@@ -115,12 +115,13 @@ def from_query_params() -> Settings:
 
 
 def adopt(params: Mapping[str, str], forget: Collection[str] = ()) -> str | None:
-    """Make the sidebar values in ``params`` this session's, over its current settings, and restart the sidebar's
-    widgets and the widgets ``forget`` (their keys) from them; the note naming the values refused, if any."""
+    """Make the sidebar values in ``params`` this session's, over its current settings (:func:`update`: the URL
+    mirrors them), and restart the sidebar's widgets and the widgets ``forget`` (their keys) from them; the note
+    naming the values refused, if any."""
     parsed, note = parse_query_params(params)
     names = {f.name for f in fields(Settings)} & set(params)
     base = st.session_state[SESSION_KEY] if SESSION_KEY in st.session_state else from_query_params()
-    st.session_state[SESSION_KEY] = replace(base, **{name: getattr(parsed, name) for name in names})
+    update(replace(base, **{name: getattr(parsed, name) for name in names}))
     for key in [k for k in st.session_state if str(k).startswith(SIDEBAR_PREFIX) or k in forget]:
         del st.session_state[key]
     return note

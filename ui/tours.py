@@ -350,7 +350,6 @@ def synthetic_batches() -> list[tuple[int, int]]:
 def _apply(tour: Tour, step: Step) -> None:
     """Make the step's values this session's: its settings over the current ones, the page's from the URL."""
     settings_module.adopt({**tour.settings, **step.params}, forget=page_state.BOUND)  # widgets restart from them
-    settings_module.update(settings_module.current())
     for key, value in step.params.items():
         st.query_params[key] = value
 

@@ -35,7 +35,7 @@ def _folder(path: Path) -> Path:
 def check_tag(tag: str) -> str:
     """``tag`` when it is one word of 1 to TAG_LENGTH printable characters without spaces or commas, else a
     MsmixError (a control character would act on the terminal or page that shows the tag)."""
-    if not isinstance(tag, str) or not _TAG.fullmatch(tag) or first_unprintable(tag) or not tag.isprintable():
+    if not isinstance(tag, str) or not _TAG.fullmatch(tag) or not tag.isprintable():
         raise MsmixError(
             f"{tag!r:.80} is not a tag: use one word of 1 to {TAG_LENGTH} printable characters, no spaces or commas"
         )
